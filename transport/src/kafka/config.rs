@@ -1,0 +1,141 @@
+//! Configuration of the Kafka sink (agent) and source (aggregator).
+
+use std::collections::BTreeMap;
+
+use plumbline_config::{invalid, ConfigError};
+use serde::{Deserialize, Serialize};
+
+const COMPRESSIONS: &[&str] = &["zstd", "lz4", "gzip", "snappy", "none"];
+
+/// `[sink.kafka]` of the agent.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSinkConfig {
+    /// Bootstrap brokers, comma separated. Default `127.0.0.1:9092`.
+    pub brokers: String,
+    /// Topic the batches go to. Default `plumbline.events`.
+    pub topic: String,
+    /// `compression.type`: `zstd` (default), `lz4`, `gzip`, `snappy` or `none`.
+    pub compression: String,
+    /// Create the topic at start when it is missing. Default `true`.
+    pub create_topic: bool,
+    /// Partitions of a topic created here. Default 6.
+    pub topic_partitions: i32,
+    /// Replication factor of a topic created here. Default 1.
+    pub topic_replication: i32,
+    /// Extra librdkafka settings passed through unchanged
+    /// (`security.protocol`, `message.timeout.ms` ...); they win over ours.
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSinkConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "plumbline.events".into(),
+            compression: "zstd".into(),
+            create_topic: true,
+            topic_partitions: 6,
+            topic_replication: 1,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaSinkConfig {
+    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        validate_common(prefix, &self.brokers, &self.topic, self.topic_partitions, self.topic_replication)?;
+        if !COMPRESSIONS.contains(&self.compression.as_str()) {
+            return Err(invalid(&format!("{prefix}.compression"), format!("must be one of {COMPRESSIONS:?}")));
+        }
+        Ok(())
+    }
+}
+
+/// `[source.kafka]` of the aggregator.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSourceConfig {
+    /// Bootstrap brokers, comma separated. Default `127.0.0.1:9092`.
+    pub brokers: String,
+    /// Topic to consume. Default `plumbline.events`.
+    pub topic: String,
+    /// Consumer group; aggregators in one group share the partitions.
+    /// Default `plumbline-aggregator`.
+    pub group_id: String,
+    /// `session.timeout.ms`. A new member waits about half of it before its
+    /// first message on some brokers. Default 6000.
+    pub session_timeout_ms: u32,
+    /// Create the topic at start when it is missing. Default `true`.
+    pub create_topic: bool,
+    /// Partitions of a topic created here. Default 6.
+    pub topic_partitions: i32,
+    /// Replication factor of a topic created here. Default 1.
+    pub topic_replication: i32,
+    /// Extra librdkafka settings passed through unchanged; they win over ours.
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSourceConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "plumbline.events".into(),
+            group_id: "plumbline-aggregator".into(),
+            session_timeout_ms: 6000,
+            create_topic: true,
+            topic_partitions: 6,
+            topic_replication: 1,
+            librdkafka: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaSourceConfig {
+    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        validate_common(prefix, &self.brokers, &self.topic, self.topic_partitions, self.topic_replication)?;
+        if self.group_id.is_empty() {
+            return Err(invalid(&format!("{prefix}.group_id"), "must not be empty"));
+        }
+        if !(1000..=3_600_000).contains(&self.session_timeout_ms) {
+            return Err(invalid(&format!("{prefix}.session_timeout_ms"), "must be between 1000 and 3600000"));
+        }
+        Ok(())
+    }
+}
+
+fn validate_common(prefix: &str, brokers: &str, topic: &str, partitions: i32, replication: i32) -> Result<(), ConfigError> {
+    if brokers.trim().is_empty() {
+        return Err(invalid(&format!("{prefix}.brokers"), "must name at least one broker"));
+    }
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) {
+        return Err(invalid(&format!("{prefix}.topic"), "must be 1-249 characters of [a-zA-Z0-9._-]"));
+    }
+    if partitions < 1 {
+        return Err(invalid(&format!("{prefix}.topic_partitions"), "must be at least 1"));
+    }
+    if replication < 1 {
+        return Err(invalid(&format!("{prefix}.topic_replication"), "must be at least 1"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        KafkaSinkConfig::default().validate("sink.kafka").unwrap();
+        KafkaSourceConfig::default().validate("source.kafka").unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let config = KafkaSinkConfig { compression: "brotli".into(), ..Default::default() };
+        assert!(config.validate("sink.kafka").unwrap_err().to_string().contains("sink.kafka.compression"));
+        let config = KafkaSourceConfig { topic: "bad topic".into(), ..Default::default() };
+        assert!(config.validate("source.kafka").unwrap_err().to_string().contains("source.kafka.topic"));
+    }
+}

@@ -1,0 +1,109 @@
+//! The seam between node agents and aggregators.
+//!
+//! An agent hands encoded batches to a [`BatchSink`]; an aggregator takes
+//! them from a [`BatchSource`] and commits what it has stored. Both have a
+//! Kafka implementation for fleets and an in-process channel for the
+//! single-host default, side by side; the agent also has a stdout sink for a
+//! quick look.
+
+pub mod channel;
+pub mod kafka;
+pub mod stdout;
+
+use std::{fmt, time::Duration};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+/// One encoded `EventBatch` on its way out.
+#[derive(Debug, Clone)]
+pub struct OutgoingBatch {
+    /// Partitioning key: the node's host name, so one node's batches stay in order.
+    pub key: String,
+    pub payload: Bytes,
+    pub events: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// Worth retrying the same batch later (broker down, queue full, timeout).
+    #[error("{sink} could not deliver the batch yet: {message}")]
+    Retriable { sink: &'static str, message: String },
+    /// Retrying cannot help (batch too large, topic forbidden).
+    #[error("{sink} refused the batch: {message}")]
+    Fatal { sink: &'static str, message: String },
+}
+
+#[async_trait]
+pub trait BatchSink: Send + Sync {
+    /// Returns once the transport has accepted the batch for good (Kafka: the
+    /// broker acknowledged it). Until then the caller keeps the batch.
+    async fn send(&self, batch: &OutgoingBatch) -> Result<(), SinkError>;
+
+    fn name(&self) -> &'static str;
+}
+
+/// Where a delivery came from, for commits and for dead letters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Kafka { topic: String, partition: i32, offset: i64 },
+    Channel { sequence: u64 },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Kafka { topic, partition, offset } => write!(f, "kafka:{topic}/{partition}@{offset}"),
+            Origin::Channel { sequence } => write!(f, "channel:{sequence}"),
+        }
+    }
+}
+
+/// One payload received, not yet committed.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub payload: Bytes,
+    pub key: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// No more deliveries will come (the sending side is gone).
+    #[error("the source is closed")]
+    Closed,
+    #[error("{source_name}: {message}")]
+    Transport { source_name: &'static str, message: String },
+}
+
+#[async_trait]
+pub trait BatchSource: Send {
+    /// Waits for a delivery, then gathers up to `max` in all, waiting at most
+    /// `linger` for the rest.
+    async fn recv(&mut self, max: usize, linger: Duration) -> Result<Vec<Delivery>, SourceError>;
+
+    /// Everything received up to and including `deliveries` has been stored:
+    /// the transport may forget it. Called only after the store acknowledged.
+    async fn commit(&mut self, deliveries: &[Delivery]) -> Result<(), SourceError>;
+
+    fn name(&self) -> &'static str;
+}
+
+/// Waits for the first item from `next`, then takes more until `max` or
+/// until `linger` has passed. Shared by the sources so they batch alike.
+pub(crate) async fn gather<T, F, Fut, E>(max: usize, linger: Duration, mut next: F) -> Result<Vec<T>, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut items = vec![next().await?];
+    let deadline = tokio::time::Instant::now() + linger;
+    while items.len() < max {
+        match tokio::time::timeout_at(deadline, next()).await {
+            Ok(Ok(item)) => items.push(item),
+            Ok(Err(err)) if items.is_empty() => return Err(err),
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    Ok(items)
+}
