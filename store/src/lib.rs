@@ -1,0 +1,99 @@
+//! The seam between aggregators/query services and storage.
+//!
+//! [`Store`] is written by the aggregator and read by the query service. Two
+//! implementations sit side by side: [`clickhouse::ClickHouseStore`] for fleets
+//! and [`sqlite::SqliteStore`] for the single-host default. Table rows and
+//! their DDL for both live together under [`tables`]; each backend holds its
+//! own SQL for the reads, and a differential test keeps their answers equal.
+
+pub mod clickhouse;
+mod config;
+mod process_query;
+pub mod sqlite;
+pub mod tables;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use config::{ClickHouseConfig, SqliteConfig, StoreConfig};
+pub use process_query::{PipelineStats, ProcessFilter, ProcessRecord, TimeRange};
+pub use tables::{DeadLetterRow, LossMarkerRow, ProcessEventRow, ProcessEventKind};
+
+/// Rows of one write, for all tables; written together or not at all as far
+/// as the caller's commit is concerned.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowSet {
+    pub process_events: Vec<ProcessEventRow>,
+    pub loss_markers: Vec<LossMarkerRow>,
+    pub dead_letters: Vec<DeadLetterRow>,
+}
+
+impl RowSet {
+    pub fn is_empty(&self) -> bool {
+        self.process_events.is_empty() && self.loss_markers.is_empty() && self.dead_letters.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.process_events.len() + self.loss_markers.len() + self.dead_letters.len()
+    }
+
+    pub fn extend(&mut self, other: RowSet) {
+        self.process_events.extend(other.process_events);
+        self.loss_markers.extend(other.loss_markers);
+        self.dead_letters.extend(other.dead_letters);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("ClickHouse: {0}")]
+    ClickHouse(#[from] ::clickhouse::error::Error),
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("ClickHouse server version `{0}` is not understood")]
+    UnknownServerVersion(String),
+    #[error("stored data is malformed: {0}")]
+    Malformed(String),
+    #[error("storage task failed: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    /// Worth retrying later (server down, timeout) rather than a bug in the rows.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::ClickHouse(err) => matches!(
+                err,
+                ::clickhouse::error::Error::Network(_) | ::clickhouse::error::Error::TimedOut
+            ),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            }
+            _ => false,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// "clickhouse 18.16.1", "sqlite 3.46.0".
+    fn describe(&self) -> String;
+
+    /// Writes every row. Idempotent: writing the same rows again (a
+    /// re-delivery after a crash) leaves what queries see unchanged.
+    async fn write(&self, rows: &RowSet) -> Result<(), StoreError>;
+
+    /// Processes matching `filter`, newest start first.
+    async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError>;
+
+    async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError>;
+}
+
+/// Opens the configured store, creating or migrating its schema.
+pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match config {
+        StoreConfig::Clickhouse(config) => Arc::new(clickhouse::ClickHouseStore::open(config).await?),
+        StoreConfig::Sqlite(config) => Arc::new(sqlite::SqliteStore::open(&config.path).await?),
+    })
+}

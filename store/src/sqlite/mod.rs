@@ -1,0 +1,188 @@
+//! The single-host store: an embedded SQLite file (rusqlite, bundled), so
+//! `plumbline run` needs no server. Same tables and answers as ClickHouse.
+
+mod process_sql;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection};
+
+use crate::tables::MIGRATIONS;
+use crate::{PipelineStats, ProcessFilter, ProcessRecord, RowSet, Store, StoreError};
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Task(format!("creating {}: {e}", dir.display())))?;
+        }
+        let connection = Connection::open(path)?;
+        Self::with_connection(connection).await
+    }
+
+    /// A private in-memory database, for tests.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        Self::with_connection(Connection::open_in_memory()?).await
+    }
+
+    async fn with_connection(connection: Connection) -> Result<Self, StoreError> {
+        let store = Self { connection: Arc::new(Mutex::new(connection)) };
+        store.run(migrate).await?;
+        Ok(store)
+    }
+
+    /// Runs `work` on the connection off the async threads.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            let mut connection = connection.lock().map_err(|_| StoreError::Task("SQLite connection poisoned".into()))?;
+            work(&mut connection)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    connection.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = 5000;
+         CREATE TABLE IF NOT EXISTS schema_migrations (
+             id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_wall_ns INTEGER NOT NULL
+         );",
+    )?;
+    let tx = connection.transaction()?;
+    for migration in MIGRATIONS {
+        let applied: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE id = ?1)", [migration.id], |r| r.get(0))?;
+        if applied {
+            continue;
+        }
+        for statement in migration.sqlite {
+            tx.execute_batch(statement)?;
+        }
+        tx.execute(
+            "INSERT INTO schema_migrations (id, name, applied_wall_ns) VALUES (?1, ?2, ?3)",
+            params![migration.id, migration.name, crate::clickhouse::now_wall_ns() as i64],
+        )?;
+        tracing::info!(id = migration.id, name = migration.name, "applied SQLite migration");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn write_rows(connection: &mut Connection, rows: &RowSet) -> Result<(), StoreError> {
+    let tx = connection.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO process_events (host, boot_id, pid, start_key_ns, kind, ts_ns, wall_ns,
+                start_wall_ns, ppid, uid, gid, comm, exe, argv, argv_truncated, cgroup_id, exit_code,
+                exit_signal, core_dumped, errno)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+        )?;
+        for r in &rows.process_events {
+            let argv = serde_json::to_string(&r.argv).map_err(|e| StoreError::Malformed(e.to_string()))?;
+            insert.execute(params![
+                r.host,
+                r.boot_id,
+                r.pid,
+                r.start_key_ns as i64,
+                r.kind,
+                r.ts_ns as i64,
+                r.wall_ns as i64,
+                r.start_wall_ns as i64,
+                r.ppid,
+                r.uid,
+                r.gid,
+                r.comm,
+                r.exe,
+                argv,
+                r.argv_truncated,
+                r.cgroup_id as i64,
+                r.exit_code,
+                r.exit_signal,
+                r.core_dumped,
+                r.errno,
+            ])?;
+        }
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO loss_markers (host, boot_id, kind, reason, cpu, count, from_ns, to_ns,
+                from_wall_ns, to_wall_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for r in &rows.loss_markers {
+            insert.execute(params![
+                r.host,
+                r.boot_id,
+                r.kind,
+                r.reason,
+                r.cpu,
+                r.count as i64,
+                r.from_ns as i64,
+                r.to_ns as i64,
+                r.from_wall_ns as i64,
+                r.to_wall_ns as i64,
+            ])?;
+        }
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO dead_letters (origin, payload_hash, received_wall_ns, error, key, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for r in &rows.dead_letters {
+            // SQLite integers are signed: the hash is stored bit for bit.
+            insert.execute(params![
+                r.origin,
+                r.payload_hash as i64,
+                r.received_wall_ns as i64,
+                r.error,
+                r.key,
+                r.payload
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn stats(connection: &mut Connection) -> Result<PipelineStats, StoreError> {
+    let count = |sql: &str| connection.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64);
+    let process_events = count("SELECT count(*) FROM process_events")?;
+    let dead_letters = count("SELECT count(*) FROM dead_letters")?;
+    let lost_events = count("SELECT coalesce(sum(count), 0) FROM loss_markers")?;
+    let mut statement = connection.prepare("SELECT DISTINCT host FROM process_events ORDER BY host LIMIT 10000")?;
+    let hosts = statement.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(PipelineStats { process_events, dead_letters, lost_events, hosts })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn describe(&self) -> String {
+        format!("sqlite {}", rusqlite::version())
+    }
+
+    async fn write(&self, rows: &RowSet) -> Result<(), StoreError> {
+        let rows = rows.clone();
+        self.run(move |c| write_rows(c, &rows)).await
+    }
+
+    async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
+        let filter = filter.clone();
+        self.run(move |c| process_sql::list(c, &filter)).await
+    }
+
+    async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {
+        self.run(stats).await
+    }
+}

@@ -1,0 +1,115 @@
+//! The same rows written to ClickHouse (a real server) and to the embedded
+//! SQLite store must answer every query the same. Needs
+//! PLUMBLINE_TEST_CLICKHOUSE (scripts/test.sh starts one).
+
+mod support;
+
+use plumbline_store::{
+    clickhouse::ClickHouseStore, sqlite::SqliteStore, ClickHouseConfig, DeadLetterRow, LossMarkerRow, ProcessFilter,
+    RowSet, Store, TimeRange,
+};
+use support::*;
+
+fn clickhouse_url() -> String {
+    std::env::var("PLUMBLINE_TEST_CLICKHOUSE")
+        .expect("PLUMBLINE_TEST_CLICKHOUSE is not set: run the tests with scripts/test.sh, which starts ClickHouse")
+}
+
+async fn both_stores(rows: &RowSet) -> (ClickHouseStore, SqliteStore) {
+    let database = format!("plumbline_diff_{}", uuid::Uuid::new_v4().simple());
+    let config = ClickHouseConfig { url: clickhouse_url(), database, ..Default::default() };
+    let clickhouse = ClickHouseStore::open(&config).await.unwrap();
+    let sqlite = SqliteStore::in_memory().await.unwrap();
+    for store in [&clickhouse as &dyn Store, &sqlite] {
+        store.write(rows).await.unwrap();
+        // A re-delivery of everything: both must de-duplicate.
+        store.write(rows).await.unwrap();
+    }
+    (clickhouse, sqlite)
+}
+
+fn filters(hosts: &[&str]) -> Vec<ProcessFilter> {
+    let base = ProcessFilter { limit: 10_000, ..Default::default() };
+    let mut filters = vec![
+        base.clone(),
+        ProcessFilter { limit: 7, ..base.clone() },
+        ProcessFilter { name_contains: Some("py".into()), ..base.clone() },
+        ProcessFilter { name_contains: Some("sh".into()), ..base.clone() },
+        ProcessFilter { argv_contains: Some("run-3".into()), ..base.clone() },
+        ProcessFilter { argv_contains: Some("tests/".into()), name_contains: Some("pytest".into()), ..base.clone() },
+        ProcessFilter { argv_contains: Some("marker-1".into()), ..base.clone() },
+        ProcessFilter { pid: Some(200), ..base.clone() },
+        ProcessFilter { pid: Some(400), ..base.clone() },
+        ProcessFilter { ppids: vec![100, 1], ..base.clone() },
+        ProcessFilter { range: TimeRange { start_ns: Some(WALL_OFFSET + 40 * SECOND), end_ns: None }, ..base.clone() },
+        ProcessFilter { range: TimeRange { start_ns: None, end_ns: Some(WALL_OFFSET + 30 * SECOND) }, ..base.clone() },
+        ProcessFilter {
+            range: TimeRange { start_ns: Some(WALL_OFFSET + 20 * SECOND), end_ns: Some(WALL_OFFSET + 25 * SECOND) },
+            ..base.clone()
+        },
+    ];
+    for host in hosts {
+        filters.push(ProcessFilter { host: Some(host.to_string()), ..base.clone() });
+        filters.push(ProcessFilter { host: Some(host.to_string()), boot_id: Some("boot-1".into()), ..base.clone() });
+        filters.push(ProcessFilter { host: Some(host.to_string()), ppids: vec![1000, 1010, 1020], ..base.clone() });
+    }
+    filters
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clickhouse_and_sqlite_answer_every_process_query_the_same() {
+    let mut process_events = known_world();
+    process_events.extend(generated_world(42, 600));
+    let rows = RowSet {
+        process_events,
+        loss_markers: vec![LossMarkerRow {
+            host: "gpu-01".into(),
+            boot_id: "boot-1".into(),
+            kind: "proc_exec".into(),
+            reason: 1,
+            cpu: 1,
+            count: 17,
+            from_ns: 1,
+            to_ns: 2,
+            from_wall_ns: 3,
+            to_wall_ns: 4,
+        }],
+        dead_letters: vec![DeadLetterRow {
+            origin: "kafka:t/0@5".into(),
+            payload_hash: u64::MAX - 1,
+            received_wall_ns: 9,
+            error: "bad".into(),
+            key: "gpu-01".into(),
+            payload: vec![0xff, 0x00, 0x01],
+        }],
+    };
+    let (clickhouse, sqlite) = both_stores(&rows).await;
+
+    let hosts = ["host-a", "host-b", "gpu-01", "gpu-02", "cpu-01"];
+    let mut compared = 0;
+    for filter in filters(&hosts) {
+        let expected = sqlite.list_processes(&filter).await.unwrap();
+        let actual = clickhouse.list_processes(&filter).await.unwrap();
+        assert_eq!(actual, expected, "answers differ for {filter:?}");
+        compared += expected.len();
+    }
+    assert!(compared > 1000, "the filters must select real rows ({compared})");
+
+    let (a, b) = (clickhouse.pipeline_stats().await.unwrap(), sqlite.pipeline_stats().await.unwrap());
+    assert_eq!(a, b);
+    assert_eq!((a.dead_letters, a.lost_events), (1, 17));
+    assert_eq!(a.hosts, vec!["cpu-01", "gpu-01", "gpu-02", "host-a", "host-b"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opening_an_existing_clickhouse_database_again_applies_no_migration_twice() {
+    let database = format!("plumbline_migrate_{}", uuid::Uuid::new_v4().simple());
+    let config = ClickHouseConfig { url: clickhouse_url(), database, ..Default::default() };
+    let first = ClickHouseStore::open(&config).await.unwrap();
+    assert_eq!(first.migrated_at_open(), &[1]);
+    first.write(&RowSet { process_events: known_world(), ..Default::default() }).await.unwrap();
+    let second = ClickHouseStore::open(&config).await.unwrap();
+    assert!(second.migrated_at_open().is_empty());
+    let all = ProcessFilter { limit: 100, ..Default::default() };
+    assert_eq!(second.list_processes(&all).await.unwrap().len(), 7, "host-a: 100, 200, 300, 400 twice, 500; host-b: 100");
+}

@@ -1,0 +1,171 @@
+//! Rows for store tests: a few hand-written lifecycles whose folded answer is
+//! known, and a seeded generator of many more.
+
+#![allow(dead_code)]
+
+use plumbline_store::{ProcessEventKind, ProcessEventRow};
+
+pub const SECOND: u64 = 1_000_000_000;
+/// Wall clock = boot clock + this, for every generated row.
+pub const WALL_OFFSET: u64 = 1_700_000_000 * SECOND;
+
+pub fn row(host: &str, pid: u32, start_ns: u64, kind: ProcessEventKind, ts_ns: u64) -> ProcessEventRow {
+    ProcessEventRow {
+        host: host.into(),
+        boot_id: "boot-1".into(),
+        pid,
+        start_key_ns: start_ns - start_ns % 10_000_000,
+        kind: kind as u8,
+        ts_ns,
+        wall_ns: ts_ns + WALL_OFFSET,
+        start_wall_ns: start_ns + WALL_OFFSET,
+        ppid: 0,
+        uid: 1000,
+        gid: 1000,
+        comm: String::new(),
+        exe: String::new(),
+        argv: Vec::new(),
+        argv_truncated: false,
+        cgroup_id: 1,
+        exit_code: 0,
+        exit_signal: 0,
+        core_dumped: false,
+        errno: 0,
+    }
+}
+
+pub fn exec(host: &str, pid: u32, start_ns: u64, ts_ns: u64, ppid: u32, exe: &str, argv: &[&str]) -> ProcessEventRow {
+    ProcessEventRow {
+        ppid,
+        comm: exe.rsplit('/').next().unwrap().chars().take(15).collect(),
+        exe: exe.into(),
+        argv: argv.iter().map(|a| a.to_string()).collect(),
+        ..row(host, pid, start_ns, ProcessEventKind::Exec, ts_ns)
+    }
+}
+
+pub fn fork(host: &str, pid: u32, start_ns: u64, ppid: u32, comm: &str) -> ProcessEventRow {
+    ProcessEventRow { ppid, comm: comm.into(), ..row(host, pid, start_ns, ProcessEventKind::Fork, start_ns) }
+}
+
+pub fn exit(host: &str, pid: u32, start_ns: u64, ts_ns: u64, code: i32, signal: u32, comm: &str) -> ProcessEventRow {
+    ProcessEventRow {
+        exit_code: code,
+        exit_signal: signal,
+        comm: comm.into(),
+        ppid: 1,
+        uid: 0,
+        ..row(host, pid, start_ns, ProcessEventKind::Exit, ts_ns)
+    }
+}
+
+pub fn seen(host: &str, pid: u32, start_ns: u64, ts_ns: u64, ppid: u32, exe: &str, argv: &[&str]) -> ProcessEventRow {
+    ProcessEventRow { kind: ProcessEventKind::Seen as u8, ..exec(host, pid, start_ns, ts_ns, ppid, exe, argv) }
+}
+
+/// A small world with a known answer:
+/// - bash (pid 100, seen running) forks 200, which execs `sh -c 'exit 7' marker-1` and exits 7;
+/// - 200 also fails to exec `/nope`;
+/// - 300 is forked by 200, execs twice (make, then cc) and is killed by signal 9;
+/// - pid 400 is used twice (two start times);
+/// - 500 is seen only at its exit;
+/// - host-b has its own pid 100.
+pub fn known_world() -> Vec<ProcessEventRow> {
+    let a = "host-a";
+    vec![
+        seen(a, 100, 1 * SECOND, 50 * SECOND, 1, "/bin/bash", &["bash", "--login"]),
+        fork(a, 200, 2 * SECOND, 100, "bash"),
+        exec(a, 200, 2 * SECOND, 2 * SECOND + 1_000, 100, "/bin/sh", &["/bin/sh", "-c", "exit 7", "marker-1"]),
+        ProcessEventRow {
+            exe: "/nope".into(),
+            argv: vec!["/nope".into()],
+            errno: 2,
+            comm: "sh".into(),
+            ..row(a, 200, 2 * SECOND, ProcessEventKind::ExecFailed, 2 * SECOND + 500)
+        },
+        exit(a, 200, 2 * SECOND, 3 * SECOND, 7, 0, "sh"),
+        fork(a, 300, 4 * SECOND, 200, "sh"),
+        exec(a, 300, 4 * SECOND, 4 * SECOND + 10, 200, "/usr/bin/make", &["make", "-j2"]),
+        exec(a, 300, 4 * SECOND, 5 * SECOND, 200, "/usr/bin/cc", &["cc", "-c", "x.c"]),
+        exit(a, 300, 4 * SECOND, 6 * SECOND, 0, 9, "cc"),
+        fork(a, 400, 7 * SECOND, 100, "bash"),
+        exit(a, 400, 7 * SECOND, 8 * SECOND, 1, 0, "bash"),
+        fork(a, 400, 9 * SECOND, 100, "bash"),
+        exit(a, 500, 3 * SECOND, 10 * SECOND, 3, 0, "sleep"),
+        seen("host-b", 100, 1 * SECOND, 50 * SECOND, 1, "/usr/sbin/sshd", &["sshd"]),
+    ]
+}
+
+/// xorshift64*: deterministic and dependency-free.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// `count` processes over three hosts, in random trees, with random execs,
+/// exits, failed execs and pid reuse.
+pub fn generated_world(seed: u64, count: u32) -> Vec<ProcessEventRow> {
+    let mut rng = Rng::new(seed);
+    let hosts = ["gpu-01", "gpu-02", "cpu-01"];
+    let programs = [
+        ("/usr/bin/python3", &["python3", "train.py", "--epochs", "3"][..]),
+        ("/usr/bin/git", &["git", "status"][..]),
+        ("/bin/sh", &["sh", "-c", "pytest -q tests/"][..]),
+        ("/usr/bin/pytest", &["pytest", "-q", "tests/"][..]),
+        ("/usr/bin/curl", &["curl", "-s", "https://api.example.com/v1/chat"][..]),
+    ];
+    let mut rows = Vec::new();
+    let mut pids: Vec<(usize, u32)> = Vec::new();
+    for i in 0..count {
+        let host_index = rng.below(3) as usize;
+        let host = hosts[host_index];
+        let start = (10 + i as u64) * SECOND + rng.below(SECOND);
+        // Reuse a pid of the same host now and then.
+        let pid = match pids.iter().filter(|(h, _)| *h == host_index).nth(rng.below(40) as usize) {
+            Some(&(_, pid)) if rng.below(10) == 0 => pid,
+            _ => 1000 + i,
+        };
+        let ppid = pids.iter().filter(|(h, _)| *h == host_index).last().map_or(1, |(_, p)| *p);
+        pids.push((host_index, pid));
+        if rng.below(8) == 0 {
+            let (exe, argv) = programs[rng.below(5) as usize];
+            rows.push(seen(host, pid, start, start + 100 * SECOND, ppid, exe, argv));
+        } else {
+            rows.push(fork(host, pid, start, ppid, "bash"));
+        }
+        let execs = rng.below(3);
+        for n in 0..execs {
+            let (exe, argv) = programs[rng.below(5) as usize];
+            let marker = format!("run-{}", rng.below(20));
+            let mut argv: Vec<&str> = argv.to_vec();
+            argv.push(&marker);
+            rows.push(exec(host, pid, start, start + 1_000 + n * 777, ppid, exe, &argv));
+        }
+        if rng.below(6) == 0 {
+            rows.push(ProcessEventRow {
+                exe: "/usr/bin/missing".into(),
+                errno: 2,
+                ..row(host, pid, start, ProcessEventKind::ExecFailed, start + 500)
+            });
+        }
+        if rng.below(4) != 0 {
+            let signal = if rng.below(5) == 0 { 9 } else { 0 };
+            rows.push(exit(host, pid, start, start + rng.below(30 * SECOND) + 5_000, rng.below(3) as i32, signal, "x"));
+        }
+    }
+    rows
+}
