@@ -74,6 +74,7 @@ int main(void)
 
 	STRUCT(plb_proc_exec_failed);
 	FIELD(plb_proc_exec_failed, hdr);
+	FIELD(plb_proc_exec_failed, start_boot_ns);
 	FIELD(plb_proc_exec_failed, error);
 	FIELD(plb_proc_exec_failed, filename_len);
 	FIELD(plb_proc_exec_failed, args_len);

@@ -128,8 +128,9 @@ int BPF_PROG(plb_sched_process_fork, struct task_struct *parent, struct task_str
 {
 	struct plb_proc_fork *e;
 
-	/* A new thread shares its parent's process: only new processes count. */
-	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+	/* A new thread shares its parent's process: only new processes count.
+	 * Kernel threads never exec and would only add noise. */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid) || (BPF_CORE_READ(child, flags) & PF_KTHREAD))
 		return 0;
 
 	e = plb_reserve(&proc_events, sizeof(*e), PLB_EV_PROC_FORK);
@@ -153,7 +154,7 @@ int BPF_PROG(plb_sched_process_exit, struct task_struct *task)
 
 	/* do_exit() decrements signal->live before this tracepoint; zero means
 	 * the last thread of the process is leaving. */
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+	if (BPF_CORE_READ(task, signal, live.counter) != 0 || (BPF_CORE_READ(task, flags) & PF_KTHREAD))
 		return 0;
 
 	e = plb_reserve(&proc_events, sizeof(*e), PLB_EV_PROC_EXIT);
@@ -231,6 +232,7 @@ static __always_inline int report_failed_exec(struct plb_syscall_exit_ctx *ctx)
 		return 0;
 	}
 	e = &s->failed;
+	e->start_boot_ns = plb_task_start_boot_ns(task);
 	e->error = ctx->ret;
 	e->args_truncated = 0;
 	__builtin_memset(e->_pad0, 0, sizeof(e->_pad0));

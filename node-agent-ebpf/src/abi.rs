@@ -116,6 +116,7 @@ pub struct ProcExit {
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct ProcExecFailed {
     pub hdr: EventHeader,
+    pub start_boot_ns: u64,
     pub error: i32,
     pub filename_len: u16,
     pub args_len: u16,
@@ -200,7 +201,7 @@ mod layout_tests {
             checked,
             ProcExecFailed,
             "plb_proc_exec_failed",
-            [hdr, error, filename_len, args_len, args_truncated, _pad0, comm, filename]
+            [hdr, start_boot_ns, error, filename_len, args_len, args_truncated, _pad0, comm, filename]
         );
         // A field added on the C side without a Rust mirror fails here.
         let unchecked: Vec<&String> = layout.fields.keys().filter(|k| !checked.contains(k)).collect();

@@ -77,7 +77,11 @@ struct mm_struct {
 	unsigned long arg_end;
 };
 
+/* task_struct.flags bit of kernel threads (include/linux/sched.h). */
+#define PF_KTHREAD 0x00200000
+
 struct task_struct {
+	unsigned int flags;
 	pid_t pid;
 	pid_t tgid;
 	int exit_code;

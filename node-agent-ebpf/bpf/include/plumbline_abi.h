@@ -78,8 +78,8 @@ struct plb_proc_exec {
 	char filename[PLB_FILENAME_MAX];
 };
 
-/* sched_process_fork of a new process (threads are not reported). The header
- * names the child. */
+/* sched_process_fork of a new process (threads and kernel threads are not
+ * reported). The header names the child. */
 struct plb_proc_fork {
 	struct plb_event_header hdr;
 	__u64 start_boot_ns;  /* child start */
@@ -90,7 +90,7 @@ struct plb_proc_fork {
 	char comm[PLB_COMM_LEN];
 };
 
-/* sched_process_exit of the last thread of a process. */
+/* sched_process_exit of the last thread of a user process. */
 struct plb_proc_exit {
 	struct plb_event_header hdr;
 	__u64 start_boot_ns;
@@ -104,6 +104,7 @@ struct plb_proc_exit {
  * touched while copying it. */
 struct plb_proc_exec_failed {
 	struct plb_event_header hdr;
+	__u64 start_boot_ns;  /* start of the process that called execve */
 	__s32 error;          /* negative errno */
 	__u16 filename_len;
 	__u16 args_len;
@@ -117,7 +118,7 @@ _Static_assert(sizeof(struct plb_event_header) == 32, "plb_event_header size");
 _Static_assert(sizeof(struct plb_proc_exec) == 336, "plb_proc_exec size");
 _Static_assert(sizeof(struct plb_proc_fork) == 72, "plb_proc_fork size");
 _Static_assert(sizeof(struct plb_proc_exit) == 64, "plb_proc_exit size");
-_Static_assert(sizeof(struct plb_proc_exec_failed) == 320, "plb_proc_exec_failed size");
+_Static_assert(sizeof(struct plb_proc_exec_failed) == 328, "plb_proc_exec_failed size");
 _Static_assert((PLB_ARGS_MAX & (PLB_ARGS_MAX - 1)) == 0, "PLB_ARGS_MAX is a power of two");
 
 #endif /* PLUMBLINE_ABI_H */

@@ -199,6 +199,9 @@ pub struct ExecFailed {
     pub argv_truncated: bool,
     #[prost(uint32, tag = "5")]
     pub comm_sid: u32,
+    /// Start of the process that called execve (its identity, with Event.pid).
+    #[prost(uint64, tag = "6")]
+    pub start_ns: u64,
 }
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
