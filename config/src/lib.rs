@@ -61,9 +61,10 @@ pub fn from_toml<T: DeserializeOwned + Validate>(toml: &str) -> Result<T, Config
     Ok(config)
 }
 
-/// Every error figment collected, one per line, each with its key path.
+/// Every error figment collected, each with its key path (without figment's
+/// profile name, which Plumbline does not use).
 fn describe(error: figment::Error) -> String {
-    error.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")
+    error.into_iter().map(|e| e.to_string().replace("for key \"default.", "for key \"")).collect::<Vec<_>>().join("; ")
 }
 
 #[cfg(test)]

@@ -1,0 +1,240 @@
+//! One delivery becomes rows: a decoded batch's events as table rows, or,
+//! when the payload does not decode, a dead letter carrying it.
+
+use plumbline_proto::{
+    process_start_key,
+    v1::{event::Body, EventBatch},
+    BatchError, BatchReader, EventRef,
+};
+use plumbline_store::{DeadLetterRow, LossMarkerRow, ProcessEventKind, ProcessEventRow, RowSet};
+use plumbline_transport::Delivery;
+use prost::Message;
+
+/// What one delivery turned into.
+#[derive(Debug, Default, PartialEq)]
+pub struct DeliveryRows {
+    pub rows: RowSet,
+    pub events: u64,
+    /// Events of kinds not stored yet.
+    pub unsupported: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a plumbline.v1 EventBatch: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    #[error("invalid batch: {0}")]
+    Batch(#[from] BatchError),
+}
+
+/// Rows for one delivery; undecodable payloads become a dead letter.
+pub fn delivery_rows(delivery: &Delivery, received_wall_ns: u64) -> DeliveryRows {
+    match decode(&delivery.payload) {
+        Ok(rows) => rows,
+        Err(err) => DeliveryRows {
+            rows: RowSet { dead_letters: vec![dead_letter(delivery, &err.to_string(), received_wall_ns)], ..Default::default() },
+            ..Default::default()
+        },
+    }
+}
+
+/// A dead letter keeping the whole payload and why it was set aside.
+pub fn dead_letter(delivery: &Delivery, error: &str, received_wall_ns: u64) -> DeadLetterRow {
+    DeadLetterRow {
+        origin: delivery.origin.to_string(),
+        payload_hash: xxhash_rust::xxh3::xxh3_64(&delivery.payload),
+        received_wall_ns,
+        error: error.to_string(),
+        key: delivery.key.clone().unwrap_or_default(),
+        payload: delivery.payload.to_vec(),
+    }
+}
+
+fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
+    let batch = EventBatch::decode(payload)?;
+    let reader = BatchReader::new(&batch)?;
+    let mut out = DeliveryRows::default();
+    for event in reader.events() {
+        let event = event?;
+        out.events += 1;
+        match event.event.body.as_ref() {
+            Some(Body::Loss(loss)) => out.rows.loss_markers.push(LossMarkerRow {
+                host: reader.node().host.clone(),
+                boot_id: reader.node().boot_id.clone(),
+                kind: reader.str(event.index, loss.kind_sid)?.to_string(),
+                reason: loss.reason as u8,
+                cpu: loss.cpu,
+                count: loss.count,
+                from_ns: loss.from_ns,
+                to_ns: loss.to_ns,
+                from_wall_ns: reader.wall_ns(loss.from_ns),
+                to_wall_ns: reader.wall_ns(loss.to_ns),
+            }),
+            Some(body) => match process_row(&reader, &event, body)? {
+                Some(row) => out.rows.process_events.push(row),
+                None => out.unsupported += 1,
+            },
+            None => unreachable!("BatchReader::events refuses events without a body"),
+        }
+    }
+    Ok(out)
+}
+
+/// The `process_events` row of a process lifecycle event; `None` for other kinds.
+fn process_row(reader: &BatchReader<'_>, event: &EventRef<'_>, body: &Body) -> Result<Option<ProcessEventRow>, BatchError> {
+    let i = event.index;
+    let (kind, start_ns) = match body {
+        Body::Exec(e) => (ProcessEventKind::Exec, e.start_ns),
+        Body::Seen(e) => (ProcessEventKind::Seen, e.start_ns),
+        Body::Fork(f) => (ProcessEventKind::Fork, f.start_ns),
+        Body::Exit(x) => (ProcessEventKind::Exit, x.start_ns),
+        Body::ExecFailed(f) => (ProcessEventKind::ExecFailed, f.start_ns),
+        _ => return Ok(None),
+    };
+    let node = reader.node();
+    let mut row = ProcessEventRow {
+        host: node.host.clone(),
+        boot_id: node.boot_id.clone(),
+        pid: event.event.pid,
+        start_key_ns: process_start_key(start_ns),
+        kind: kind as u8,
+        ts_ns: event.ts_ns,
+        wall_ns: reader.wall_ns(event.ts_ns),
+        start_wall_ns: reader.wall_ns(start_ns),
+        ppid: 0,
+        uid: 0,
+        gid: 0,
+        comm: String::new(),
+        exe: String::new(),
+        argv: Vec::new(),
+        argv_truncated: false,
+        cgroup_id: event.event.cgroup_id,
+        exit_code: 0,
+        exit_signal: 0,
+        core_dumped: false,
+        errno: 0,
+    };
+    match body {
+        Body::Exec(e) | Body::Seen(e) => {
+            row.ppid = e.ppid;
+            row.uid = e.uid;
+            row.gid = e.gid;
+            row.comm = reader.str(i, e.comm_sid)?.to_string();
+            row.exe = reader.str(i, e.exe_sid)?.to_string();
+            row.argv = reader.strs(i, &e.argv_sids)?;
+            row.argv_truncated = e.argv_truncated;
+        }
+        Body::Fork(f) => {
+            row.ppid = f.parent_pid;
+            row.uid = f.uid;
+            row.gid = f.gid;
+            row.comm = reader.str(i, f.comm_sid)?.to_string();
+        }
+        Body::Exit(x) => {
+            row.ppid = x.ppid;
+            row.comm = reader.str(i, x.comm_sid)?.to_string();
+            row.exit_code = x.exit_code;
+            row.exit_signal = x.signal;
+            row.core_dumped = x.core_dumped;
+        }
+        Body::ExecFailed(f) => {
+            row.comm = reader.str(i, f.comm_sid)?.to_string();
+            row.exe = reader.str(i, f.filename_sid)?.to_string();
+            row.argv = reader.strs(i, &f.argv_sids)?;
+            row.argv_truncated = f.argv_truncated;
+            row.errno = f.errno;
+        }
+        _ => unreachable!("filtered above"),
+    }
+    Ok(Some(row))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use plumbline_proto::{
+        v1::{ClockAnchor, NodeIdentity, ProcessExec, ProcessExit, TlsData},
+        BatchBuilder, BatchHeader,
+    };
+    use plumbline_transport::Origin;
+
+    use super::*;
+
+    fn delivery(payload: Vec<u8>) -> Delivery {
+        Delivery {
+            payload: Bytes::from(payload),
+            key: Some("node-a".into()),
+            origin: Origin::Kafka { topic: "t".into(), partition: 2, offset: 41 },
+        }
+    }
+
+    fn header() -> BatchHeader {
+        BatchHeader {
+            node: NodeIdentity { host: "node-a".into(), boot_id: "boot".into(), ..Default::default() },
+            clock: ClockAnchor { boot_ns: 0, wall_ns: 1_000_000_000_000, uncertainty_ns: 0 },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn exec_and_exit_become_process_rows_with_wall_times_and_one_identity() {
+        let mut b = BatchBuilder::new();
+        let exec = ProcessExec {
+            start_ns: 12_345_678_901,
+            ppid: 1,
+            comm_sid: b.intern("sh"),
+            exe_sid: b.intern("/bin/sh"),
+            argv_sids: vec![b.intern("sh"), b.intern("-c"), b.intern("exit 7")],
+            ..Default::default()
+        };
+        b.push(12_400_000_000, 77, 77, 5, Body::Exec(exec));
+        let comm = b.intern("sh");
+        b.push(
+            13_000_000_000,
+            77,
+            77,
+            5,
+            Body::Exit(ProcessExit { start_ns: 12_345_678_901, exit_code: 7, comm_sid: comm, ..Default::default() }),
+        );
+        let out = delivery_rows(&delivery(b.finish(header()).encode_to_vec()), 0);
+        assert_eq!(out.events, 2);
+        let rows = &out.rows.process_events;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].start_key_ns, 12_340_000_000, "truncated to a clock tick");
+        assert_eq!(rows[0].start_key_ns, rows[1].start_key_ns);
+        assert_eq!(rows[0].argv, vec!["sh", "-c", "exit 7"]);
+        assert_eq!(rows[0].wall_ns, 1_000_000_000_000 + 12_400_000_000);
+        assert_eq!(rows[0].start_wall_ns, 1_000_000_000_000 + 12_345_678_901);
+        assert_eq!((rows[1].kind, rows[1].exit_code), (ProcessEventKind::Exit as u8, 7));
+        assert_eq!(rows[1].cgroup_id, 5);
+    }
+
+    #[test]
+    fn garbage_becomes_a_dead_letter_with_its_origin_and_bytes() {
+        let out = delivery_rows(&delivery(vec![0xff, 0xff, 0xff, 0x01]), 99);
+        assert!(out.rows.process_events.is_empty());
+        let letter = &out.rows.dead_letters[0];
+        assert_eq!(letter.origin, "kafka:t/2@41");
+        assert_eq!(letter.payload, vec![0xff, 0xff, 0xff, 0x01]);
+        assert_eq!((letter.key.as_str(), letter.received_wall_ns), ("node-a", 99));
+        assert!(letter.error.contains("not a plumbline.v1 EventBatch"), "{}", letter.error);
+    }
+
+    #[test]
+    fn a_batch_with_a_dangling_string_reference_is_a_dead_letter_naming_the_event() {
+        let mut b = BatchBuilder::new();
+        b.push(1, 1, 1, 0, Body::Exec(ProcessExec { comm_sid: 99, ..Default::default() }));
+        let out = delivery_rows(&delivery(b.finish(header()).encode_to_vec()), 0);
+        assert!(out.rows.process_events.is_empty());
+        assert!(out.rows.dead_letters[0].error.contains("event 0 refers to string 99"), "{:?}", out.rows.dead_letters);
+    }
+
+    #[test]
+    fn kinds_not_stored_yet_are_counted_not_dropped_silently() {
+        let mut b = BatchBuilder::new();
+        b.push(1, 1, 1, 0, Body::Tls(TlsData::default()));
+        let out = delivery_rows(&delivery(b.finish(header()).encode_to_vec()), 0);
+        assert_eq!((out.events, out.unsupported), (1, 1));
+        assert!(out.rows.is_empty());
+    }
+}

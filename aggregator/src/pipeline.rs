@@ -1,0 +1,248 @@
+//! The aggregator's road: receive deliveries, turn them into rows, write them,
+//! and only then commit. A crash before the commit re-delivers; the store
+//! makes a re-delivery harmless. Undecodable payloads and rows the store
+//! refuses are set aside as dead letters, so the rest keeps flowing.
+
+use std::time::Duration;
+
+use plumbline_store::{RowSet, Store, StoreError};
+use plumbline_transport::{BatchSource, Delivery, SourceError};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    batch_rows::{dead_letter, delivery_rows, DeliveryRows},
+    config::PipelineConfig,
+    stats::AggregatorStats,
+};
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Runs until the source closes (the in-process channel) or `shutdown`.
+pub async fn run_pipeline(
+    source: &mut dyn BatchSource,
+    store: &dyn Store,
+    config: &PipelineConfig,
+    stats: &AggregatorStats,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let linger = Duration::from_millis(config.linger_ms);
+    loop {
+        let deliveries = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            received = source.recv(config.max_batches, linger) => match received {
+                Ok(deliveries) => deliveries,
+                Err(SourceError::Closed) => return Ok(()),
+                Err(err) => {
+                    tracing::warn!(%err, "receiving failed; retrying");
+                    tokio::time::sleep(FIRST_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        AggregatorStats::add(&stats.deliveries, deliveries.len() as u64);
+        if !store_deliveries(&deliveries, store, stats, shutdown).await? {
+            return Ok(()); // shutting down before the rows were stored: no commit
+        }
+        if let Err(err) = source.commit(&deliveries).await {
+            // Harmless but worth knowing: these will be delivered again.
+            AggregatorStats::add(&stats.commit_failures, 1);
+            tracing::warn!(%err, "committing offsets failed");
+        }
+    }
+}
+
+/// Stores the rows of every delivery. False when shutdown interrupted it.
+async fn store_deliveries(
+    deliveries: &[Delivery],
+    store: &dyn Store,
+    stats: &AggregatorStats,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<bool> {
+    let now = now_wall_ns();
+    let per_delivery: Vec<DeliveryRows> = deliveries.iter().map(|d| delivery_rows(d, now)).collect();
+    let mut all = RowSet::default();
+    for rows in &per_delivery {
+        AggregatorStats::add(&stats.events, rows.events);
+        AggregatorStats::add(&stats.events_unsupported, rows.unsupported);
+        AggregatorStats::add(&stats.dead_letters, rows.rows.dead_letters.len() as u64);
+        all.extend(rows.rows.clone());
+    }
+    for letter in &all.dead_letters {
+        tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
+    }
+    match write_retrying(store, &all, stats, shutdown).await {
+        Ok(stored) => {
+            if stored {
+                AggregatorStats::add(&stats.rows_written, all.len() as u64);
+            }
+            Ok(stored)
+        }
+        // One delivery's rows are refused: find it, keep the others.
+        Err(err) => {
+            tracing::warn!(%err, deliveries = deliveries.len(), "the store refused a write; writing deliveries one by one");
+            for (delivery, rows) in deliveries.iter().zip(per_delivery) {
+                let refused = match write_retrying(store, &rows.rows, stats, shutdown).await {
+                    Ok(true) => {
+                        AggregatorStats::add(&stats.rows_written, rows.rows.len() as u64);
+                        continue;
+                    }
+                    Ok(false) => return Ok(false),
+                    Err(err) => err,
+                };
+                let letter = dead_letter(delivery, &format!("the store refused its rows: {refused}"), now);
+                tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
+                let letters = RowSet { dead_letters: vec![letter], ..Default::default() };
+                match write_retrying(store, &letters, stats, shutdown).await {
+                    Ok(true) => AggregatorStats::add(&stats.dead_letters, 1),
+                    Ok(false) => return Ok(false),
+                    Err(err) => anyhow::bail!("the store refuses even dead letters: {err}"),
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// Writes, retrying transient errors (server down) with backoff. Ok(false)
+/// when shutdown came first; Err for errors a retry cannot fix.
+async fn write_retrying(
+    store: &dyn Store,
+    rows: &RowSet,
+    stats: &AggregatorStats,
+    shutdown: &CancellationToken,
+) -> Result<bool, StoreError> {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match store.write(rows).await {
+            Ok(()) => return Ok(true),
+            Err(err) if err.is_transient() => {
+                AggregatorStats::add(&stats.store_retries, 1);
+                tracing::warn!(%err, retry_in = ?backoff, "store unavailable; holding the rows and retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return Ok(false),
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+fn now_wall_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        atomic::{AtomicU32, Ordering},
+        Mutex,
+    };
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use plumbline_proto::{
+        v1::{event::Body, ClockAnchor, NodeIdentity, ProcessExec},
+        BatchBuilder, BatchHeader,
+    };
+    use plumbline_store::{sqlite::SqliteStore, PipelineStats, ProcessFilter, ProcessRecord};
+    use plumbline_transport::{channel, BatchSink, OutgoingBatch};
+    use prost::Message;
+
+    use super::*;
+
+    fn batch_from(host: &str, pid: u32) -> OutgoingBatch {
+        let mut b = BatchBuilder::new();
+        let exec = ProcessExec { start_ns: 1_000_000_000, comm_sid: b.intern("sh"), ..Default::default() };
+        b.push(2_000_000_000, pid, pid, 0, Body::Exec(exec));
+        let batch = b.finish(BatchHeader {
+            node: NodeIdentity { host: host.into(), boot_id: "boot".into(), ..Default::default() },
+            clock: ClockAnchor { boot_ns: 0, wall_ns: 5, uncertainty_ns: 0 },
+            ..Default::default()
+        });
+        OutgoingBatch { key: host.into(), payload: Bytes::from(batch.encode_to_vec()), events: 1 }
+    }
+
+    /// SQLite behind a gate: the first `busy` writes fail as if the database
+    /// were busy; rows from host `poison` are refused for good; every
+    /// successful write is logged.
+    struct GatedStore {
+        inner: SqliteStore,
+        busy: AtomicU32,
+        written: Mutex<Vec<usize>>,
+    }
+
+    #[async_trait]
+    impl Store for GatedStore {
+        fn describe(&self) -> String {
+            "gated".into()
+        }
+
+        async fn write(&self, rows: &RowSet) -> Result<(), StoreError> {
+            if self.busy.load(Ordering::SeqCst) > 0 {
+                self.busy.fetch_sub(1, Ordering::SeqCst);
+                let busy = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY);
+                return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(busy, None)));
+            }
+            if rows.process_events.iter().any(|r| r.host == "poison") {
+                return Err(StoreError::Malformed("poison".into()));
+            }
+            self.written.lock().unwrap().push(rows.len());
+            self.inner.write(rows).await
+        }
+
+        async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
+            self.inner.list_processes(filter).await
+        }
+
+        async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {
+            self.inner.pipeline_stats().await
+        }
+    }
+
+    async fn gated(busy: u32) -> GatedStore {
+        GatedStore { inner: SqliteStore::in_memory().await.unwrap(), busy: AtomicU32::new(busy), written: Mutex::default() }
+    }
+
+    async fn run_to_end(store: &GatedStore, batches: Vec<OutgoingBatch>) -> crate::AggregatorSnapshot {
+        let (sink, mut source) = channel::pair(16);
+        for batch in &batches {
+            sink.send(batch).await.unwrap();
+        }
+        drop(sink);
+        let stats = AggregatorStats::default();
+        let config = PipelineConfig { max_batches: 16, linger_ms: 10 };
+        run_pipeline(&mut source, store, &config, &stats, &CancellationToken::new()).await.unwrap();
+        stats.snapshot()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn garbage_is_set_aside_and_the_valid_batches_behind_it_arrive() {
+        let store = gated(0).await;
+        let garbage = OutgoingBatch { key: "x".into(), payload: Bytes::from_static(b"\xde\xad\xbe\xef"), events: 0 };
+        let stats = run_to_end(&store, vec![batch_from("a", 1), garbage, batch_from("b", 2)]).await;
+        assert_eq!((stats.deliveries, stats.dead_letters, stats.events), (3, 1, 2));
+        let stored = store.pipeline_stats().await.unwrap();
+        assert_eq!((stored.process_events, stored.dead_letters), (2, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_store_is_retried_and_nothing_is_lost() {
+        let store = gated(3).await;
+        let stats = run_to_end(&store, vec![batch_from("a", 1), batch_from("a", 2)]).await;
+        assert_eq!(stats.store_retries, 3);
+        assert_eq!(store.pipeline_stats().await.unwrap().process_events, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rows_the_store_refuses_become_a_dead_letter_and_the_others_are_stored() {
+        let store = gated(0).await;
+        let stats = run_to_end(&store, vec![batch_from("a", 1), batch_from("poison", 2), batch_from("b", 3)]).await;
+        assert_eq!(stats.dead_letters, 1);
+        let stored = store.pipeline_stats().await.unwrap();
+        assert_eq!((stored.process_events, stored.dead_letters), (2, 1));
+        assert_eq!(stored.hosts, vec!["a", "b"]);
+    }
+}

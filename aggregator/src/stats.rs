@@ -1,0 +1,49 @@
+//! The aggregator's own counters.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Default)]
+pub struct AggregatorStats {
+    /// Payloads received from the source.
+    pub deliveries: AtomicU64,
+    /// Events decoded from valid batches.
+    pub events: AtomicU64,
+    /// Events of kinds this version does not store yet (counted, skipped).
+    pub events_unsupported: AtomicU64,
+    pub rows_written: AtomicU64,
+    /// Payloads set aside in `dead_letters`.
+    pub dead_letters: AtomicU64,
+    /// Store writes retried after a transient error.
+    pub store_retries: AtomicU64,
+    /// Offset commits that failed (the batches will be re-delivered).
+    pub commit_failures: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AggregatorSnapshot {
+    pub deliveries: u64,
+    pub events: u64,
+    pub events_unsupported: u64,
+    pub rows_written: u64,
+    pub dead_letters: u64,
+    pub store_retries: u64,
+    pub commit_failures: u64,
+}
+
+impl AggregatorStats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> AggregatorSnapshot {
+        AggregatorSnapshot {
+            deliveries: self.deliveries.load(Relaxed),
+            events: self.events.load(Relaxed),
+            events_unsupported: self.events_unsupported.load(Relaxed),
+            rows_written: self.rows_written.load(Relaxed),
+            dead_letters: self.dead_letters.load(Relaxed),
+            store_retries: self.store_retries.load(Relaxed),
+            commit_failures: self.commit_failures.load(Relaxed),
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The agent's configuration (`agent.toml`, env prefix `PLUMBLINE_AGENT_`).
+
+use plumbline_config::{invalid, ConfigError, Validate};
+use plumbline_transport::kafka::KafkaSinkConfig;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables overriding the agent's configuration start with this.
+pub const ENV_PREFIX: &str = "PLUMBLINE_AGENT_";
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    pub node: NodeConfig,
+    pub capture: CaptureConfig,
+    pub batch: BatchConfig,
+    pub sink: SinkConfig,
+}
+
+impl Validate for AgentConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.capture.validate("capture")?;
+        self.batch.validate("batch")?;
+        match &self.sink {
+            SinkConfig::Kafka(kafka) => kafka.validate("sink"),
+            SinkConfig::Stdout => Ok(()),
+        }
+    }
+}
+
+/// `[node]`: who this node is.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Name the node's events carry. Default: the kernel's host name.
+    pub host: Option<String>,
+}
+
+/// `[capture]`: the kernel side.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CaptureConfig {
+    /// Size of the process-lifecycle ring buffer, KiB; a power of two, at
+    /// least 4. Default 4096 (about 30,000 exec records).
+    pub ring_buffer_kib: u32,
+    /// The kernel wakes the agent once this many KiB wait in the ring.
+    /// Default 64.
+    pub wakeup_kib: u32,
+    /// The agent drains the ring at least this often, so a quiet ring below
+    /// the wake-up mark is never stuck. Default 100.
+    pub drain_interval_ms: u64,
+    /// How often the kernel's drop counters are read and turned into loss
+    /// markers. Default 1000.
+    pub counters_interval_ms: u64,
+    /// How long an exited process stays in the process table for events that
+    /// arrive late. Default 30000.
+    pub exited_process_ttl_ms: u64,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        Self {
+            ring_buffer_kib: 4096,
+            wakeup_kib: 64,
+            drain_interval_ms: 100,
+            counters_interval_ms: 1000,
+            exited_process_ttl_ms: 30_000,
+        }
+    }
+}
+
+impl CaptureConfig {
+    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        if self.ring_buffer_kib < 4 || !self.ring_buffer_kib.is_power_of_two() {
+            return Err(invalid(&format!("{prefix}.ring_buffer_kib"), "must be a power of two, at least 4"));
+        }
+        if self.wakeup_kib == 0 || self.wakeup_kib >= self.ring_buffer_kib {
+            return Err(invalid(&format!("{prefix}.wakeup_kib"), "must be above 0 and below ring_buffer_kib"));
+        }
+        for (key, value) in [
+            ("drain_interval_ms", self.drain_interval_ms),
+            ("counters_interval_ms", self.counters_interval_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(&format!("{prefix}.{key}"), "must be above 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[batch]`: how events are grouped on their way out.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Send a batch once it holds this many events. Default 4096.
+    pub max_events: usize,
+    /// ... or about this many bytes. Default 1048576.
+    pub max_bytes: usize,
+    /// ... or once its first event is this old. Default 250.
+    pub max_delay_ms: u64,
+    /// Batches waiting for the sink before capture waits for it (and the
+    /// kernel ring, then its drop counters, take the strain). Default 256.
+    pub queue_batches: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self { max_events: 4096, max_bytes: 1 << 20, max_delay_ms: 250, queue_batches: 256 }
+    }
+}
+
+impl BatchConfig {
+    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("max_events", self.max_events as u64),
+            ("max_bytes", self.max_bytes as u64),
+            ("max_delay_ms", self.max_delay_ms),
+            ("queue_batches", self.queue_batches as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(&format!("{prefix}.{key}"), "must be above 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[sink]`: where batches go; `kind = "kafka"` (default) or `"stdout"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SinkConfig {
+    Kafka(KafkaSinkConfig),
+    /// One JSON line per event, for a quick look.
+    Stdout,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        SinkConfig::Kafka(KafkaSinkConfig::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_a_valid_configuration_with_documented_defaults() {
+        let config: AgentConfig = plumbline_config::from_toml("").unwrap();
+        assert_eq!(config.capture.ring_buffer_kib, 4096);
+        assert!(matches!(config.sink, SinkConfig::Kafka(ref k) if k.topic == "plumbline.events"));
+    }
+
+    #[test]
+    fn kafka_sink_keys_sit_under_sink() {
+        let config: AgentConfig =
+            plumbline_config::from_toml("[sink]\nkind = \"kafka\"\nbrokers = \"k1:9092\"\ncompression = \"lz4\"\n").unwrap();
+        let SinkConfig::Kafka(kafka) = config.sink else { panic!() };
+        assert_eq!((kafka.brokers.as_str(), kafka.compression.as_str()), ("k1:9092", "lz4"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named_wherever_they_are() {
+        for (toml, key) in [
+            ("[capture]\nring_bufer_kib = 8\n", "ring_bufer_kib"),
+            ("[sink]\nkind = \"kafka\"\nbrokerz = \"x\"\n", "brokerz"),
+            ("[sinks]\n", "sinks"),
+        ] {
+            let err = plumbline_config::from_toml::<AgentConfig>(toml).unwrap_err().to_string();
+            assert!(err.contains(key), "{toml:?} -> {err}");
+        }
+    }
+
+    #[test]
+    fn a_ring_that_is_not_a_power_of_two_is_refused() {
+        let err = plumbline_config::from_toml::<AgentConfig>("[capture]\nring_buffer_kib = 100\n").unwrap_err();
+        assert!(err.to_string().contains("capture.ring_buffer_kib"), "{err}");
+    }
+}

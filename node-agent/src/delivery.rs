@@ -1,0 +1,128 @@
+//! Hands batches to the sink one at a time, in order, retrying what the sink
+//! could not take yet. A batch is forgotten only once the sink confirmed it,
+//! or when the sink refuses it for good, or when shutdown gives up: the last
+//! two are counted as lost, never silent.
+
+use std::{sync::Arc, time::Duration};
+
+use plumbline_transport::{BatchSink, OutgoingBatch, SinkError};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::stats::AgentStats;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Runs until `queue` is closed and empty. `give_up` cancels retrying (at
+/// the end of the shutdown grace period); what is left then is counted lost.
+pub async fn deliver(
+    sink: Arc<dyn BatchSink>,
+    mut queue: mpsc::Receiver<OutgoingBatch>,
+    stats: Arc<AgentStats>,
+    give_up: CancellationToken,
+) {
+    while let Some(batch) = queue.recv().await {
+        if !deliver_one(sink.as_ref(), &batch, &stats, &give_up).await {
+            AgentStats::add(&stats.batches_lost, 1);
+            AgentStats::add(&stats.events_lost, batch.events as u64);
+        }
+    }
+}
+
+/// True once delivered, false when given up.
+async fn deliver_one(sink: &dyn BatchSink, batch: &OutgoingBatch, stats: &AgentStats, give_up: &CancellationToken) -> bool {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        if give_up.is_cancelled() {
+            tracing::error!(sink = sink.name(), events = batch.events, "shutting down with an undelivered batch");
+            return false;
+        }
+        match sink.send(batch).await {
+            Ok(()) => {
+                AgentStats::add(&stats.batches_sent, 1);
+                AgentStats::add(&stats.events_sent, batch.events as u64);
+                AgentStats::add(&stats.bytes_sent, batch.payload.len() as u64);
+                return true;
+            }
+            Err(SinkError::Fatal { .. }) => {
+                tracing::error!(sink = sink.name(), events = batch.events, "batch refused for good");
+                return false;
+            }
+            Err(err @ SinkError::Retriable { .. }) => {
+                AgentStats::add(&stats.send_retries, 1);
+                tracing::warn!(%err, retry_in = ?backoff, "batch not delivered yet");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = give_up.cancelled() => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+
+    use super::*;
+
+    /// Refuses the first `failures` sends as retriable, then accepts.
+    struct Flaky {
+        failures: AtomicU32,
+        accepted: AtomicU32,
+    }
+
+    #[async_trait]
+    impl BatchSink for Flaky {
+        async fn send(&self, _batch: &OutgoingBatch) -> Result<(), SinkError> {
+            if self.failures.load(Ordering::SeqCst) > 0 {
+                self.failures.fetch_sub(1, Ordering::SeqCst);
+                return Err(SinkError::Retriable { sink: "flaky", message: "broker down".into() });
+            }
+            self.accepted.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+    }
+
+    fn batch() -> OutgoingBatch {
+        OutgoingBatch { key: "h".into(), payload: Bytes::from_static(b"x"), events: 3 }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_is_retried_until_the_sink_takes_it() {
+        let sink = Arc::new(Flaky { failures: AtomicU32::new(4), accepted: AtomicU32::new(0) });
+        let stats = Arc::new(AgentStats::default());
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(batch()).await.unwrap();
+        drop(tx);
+        deliver(sink.clone(), rx, stats.clone(), CancellationToken::new()).await;
+        assert_eq!(sink.accepted.load(Ordering::SeqCst), 1);
+        let s = stats.snapshot();
+        assert_eq!((s.batches_sent, s.events_sent, s.send_retries, s.batches_lost), (1, 3, 4, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn giving_up_at_shutdown_counts_the_batch_as_lost() {
+        let sink = Arc::new(Flaky { failures: AtomicU32::new(u32::MAX), accepted: AtomicU32::new(0) });
+        let stats = Arc::new(AgentStats::default());
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(batch()).await.unwrap();
+        drop(tx);
+        let give_up = CancellationToken::new();
+        let task = tokio::spawn(deliver(sink, rx, stats.clone(), give_up.clone()));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        give_up.cancel();
+        task.await.unwrap();
+        let s = stats.snapshot();
+        assert_eq!((s.batches_sent, s.batches_lost, s.events_lost), (0, 1, 3));
+    }
+}
