@@ -90,6 +90,32 @@ pub trait Store: Send + Sync {
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError>;
 }
 
+/// Opens the store, waiting while it is unreachable (a service started before
+/// its ClickHouse is normal in a rollout). `None` when `shutdown` came first.
+pub async fn open_when_ready(
+    config: &StoreConfig,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<Option<Arc<dyn Store>>, StoreError> {
+    let mut backoff = std::time::Duration::from_millis(200);
+    loop {
+        match open(config).await {
+            Ok(store) => {
+                tracing::info!(store = %store.describe(), "store ready");
+                return Ok(Some(store));
+            }
+            Err(err) if err.is_transient() => {
+                tracing::warn!(%err, retry_in = ?backoff, "store unreachable; waiting");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return Ok(None),
+                }
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 /// Opens the configured store, creating or migrating its schema.
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match config {

@@ -1,0 +1,109 @@
+//! The single-host default: agent → in-process channel → aggregator →
+//! embedded SQLite → query service, in one process, with no Kafka and no
+//! ClickHouse. The same aggregator and query code as the fleet; only the two
+//! seams (transport, store) use their local implementations.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use plumbline_aggregator::{pipeline::run_pipeline, AggregatorStats, PipelineConfig};
+use plumbline_config::{ConfigError, Validate};
+use plumbline_node_agent::{
+    config::{BatchConfig, CaptureConfig, NodeConfig},
+    AgentConfig, SinkConfig,
+};
+use plumbline_store::{sqlite::SqliteStore, SqliteConfig, Store};
+use plumbline_transport::channel;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+/// Environment variables overriding `plumbline run`'s configuration.
+pub const ENV_PREFIX: &str = "PLUMBLINE_RUN_";
+
+/// `plumbline.toml`: the agent's sections, the aggregator's pipeline, the
+/// SQLite file and the query service's address.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedConfig {
+    pub node: NodeConfig,
+    pub capture: CaptureConfig,
+    pub batch: BatchConfig,
+    pub pipeline: PipelineConfig,
+    /// `[sqlite]`: the database file. Default `/var/lib/plumbline/plumbline.db`.
+    pub sqlite: SqliteConfig,
+    /// gRPC address of the query service. Default `127.0.0.1:50051`.
+    pub listen: SocketAddr,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            node: NodeConfig::default(),
+            capture: CaptureConfig::default(),
+            batch: BatchConfig::default(),
+            pipeline: PipelineConfig::default(),
+            sqlite: SqliteConfig::default(),
+            listen: plumbline_query::config::DEFAULT_LISTEN.parse().unwrap(),
+        }
+    }
+}
+
+impl Validate for EmbeddedConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.capture.validate("capture")?;
+        self.batch.validate("batch")?;
+        self.pipeline.validate("pipeline")
+    }
+}
+
+pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.sqlite.path)
+            .await
+            .with_context(|| format!("opening {}", config.sqlite.path.display()))?,
+    );
+    let (listener, addr) =
+        plumbline_query::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let stop_query = CancellationToken::new();
+    let query = tokio::spawn(plumbline_query::serve(store.clone(), listener, stop_query.clone()));
+    tracing::info!(%addr, db = %config.sqlite.path.display(), "query service listening");
+
+    let (sink, mut source) = channel::pair(config.batch.queue_batches);
+    let aggregator_store = store.clone();
+    let pipeline = config.pipeline.clone();
+    let aggregator = tokio::spawn(async move {
+        let stats = AggregatorStats::default();
+        // Ends when the agent is gone and the channel is empty, so nothing
+        // the agent sent is left unstored.
+        let result =
+            run_pipeline(&mut source, aggregator_store.as_ref(), &pipeline, &stats, &CancellationToken::new()).await;
+        tracing::info!(snapshot = ?stats.snapshot(), "aggregator stopped");
+        result
+    });
+
+    let agent_config = AgentConfig {
+        node: config.node,
+        capture: config.capture,
+        batch: config.batch,
+        sink: SinkConfig::Stdout, // unused: the channel sink is passed in
+    };
+    let agent = plumbline_node_agent::run(&agent_config, Arc::new(sink), shutdown).await;
+    let aggregated = aggregator.await.context("aggregator task")?;
+    stop_query.cancel();
+    let served = query.await.context("query task")?;
+    agent?;
+    aggregated?;
+    served?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let err = plumbline_config::from_toml::<EmbeddedConfig>("[sqlite]\npaht = \"/tmp/x\"\n").unwrap_err().to_string();
+        assert!(err.contains("paht"), "{err}");
+    }
+}

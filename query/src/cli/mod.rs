@@ -1,0 +1,162 @@
+//! `plumb`: asks the query service and prints a table or JSON.
+
+mod render;
+mod time_arg;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use plumbline_proto::v1::{
+    query_service_client::QueryServiceClient, ListProcessesRequest, PipelineStatsRequest, ProcessTreeRequest, TimeRange,
+};
+use tonic::transport::Channel;
+
+pub use time_arg::parse_time;
+
+#[derive(Debug, Parser)]
+#[command(name = "plumb", version, about = "Ask Plumbline what the kernel saw")]
+pub struct Cli {
+    /// Query service address.
+    #[arg(long, global = true, env = "PLUMB_ADDR", default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+    /// Output format.
+    #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List processes, newest first.
+    Ps {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Alive at or after this time: a duration ago (`10m`, `2h`) or an RFC 3339 time.
+        #[arg(long, value_parser = parse_time)]
+        since: Option<u64>,
+        /// Alive at or before this time (same forms as --since).
+        #[arg(long, value_parser = parse_time)]
+        until: Option<u64>,
+        /// Name (comm) or executable path contains this.
+        #[arg(long)]
+        name: Option<String>,
+        /// Some argument contains this.
+        #[arg(long)]
+        argv: Option<String>,
+        /// Started by this parent pid.
+        #[arg(long)]
+        ppid: Option<u32>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// A process with its ancestors and descendants.
+    Tree {
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        pid: u32,
+        /// Levels of descendants.
+        #[arg(long, default_value_t = 16)]
+        depth: u32,
+    },
+    /// What the pipeline has stored, set aside and lost.
+    Stats,
+}
+
+/// Entry point of the `plumb` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(&cli)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("plumb: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command and returns what to print.
+pub async fn run(cli: &Cli) -> anyhow::Result<String> {
+    let mut client = connect(&cli.addr).await?;
+    match &cli.command {
+        Command::Ps { host, since, until, name, argv, ppid, limit } => {
+            let request = ListProcessesRequest {
+                host: host.clone().unwrap_or_default(),
+                range: Some(TimeRange { start_ns: since.unwrap_or(0), end_ns: until.unwrap_or(0) }),
+                name_contains: name.clone().unwrap_or_default(),
+                argv_contains: argv.clone().unwrap_or_default(),
+                ppid: ppid.unwrap_or(0),
+                limit: *limit,
+            };
+            let response = client.list_processes(request).await.map_err(status_error)?.into_inner();
+            Ok(match cli.output {
+                Output::Json => json(&response.processes)?,
+                Output::Table => render::process_table(&response.processes),
+            })
+        }
+        Command::Tree { host, pid, depth } => {
+            let request = ProcessTreeRequest { host: host.clone(), pid: *pid, start_key_ns: 0, max_depth: *depth };
+            let response = client.process_tree(request).await.map_err(status_error)?.into_inner();
+            Ok(match cli.output {
+                Output::Json => json(&response)?,
+                Output::Table => render::process_tree(&response),
+            })
+        }
+        Command::Stats => {
+            let response = client.pipeline_stats(PipelineStatsRequest {}).await.map_err(status_error)?.into_inner();
+            Ok(match cli.output {
+                Output::Json => json(&response)?,
+                Output::Table => render::pipeline_stats(&response),
+            })
+        }
+    }
+}
+
+async fn connect(addr: &str) -> anyhow::Result<QueryServiceClient<Channel>> {
+    QueryServiceClient::connect(addr.to_string())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the query service at {addr}: {e} (is `plumbline run` or `plumbline query run` up?)"))
+}
+
+fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", status.code(), status.message())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ps_filters_parse() {
+        let cli = Cli::try_parse_from(["plumb", "ps", "--host", "gpu-01", "--argv", "marker", "--since", "10m", "-o", "json"])
+            .unwrap();
+        assert_eq!(cli.output, Output::Json);
+        let Command::Ps { host, argv, since, .. } = cli.command else { panic!() };
+        assert_eq!((host.as_deref(), argv.as_deref()), (Some("gpu-01"), Some("marker")));
+        assert!(since.unwrap() > 0);
+    }
+}

@@ -1,0 +1,143 @@
+//! Tables and trees for people reading a terminal.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use plumbline_proto::v1::{PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeResponse};
+
+fn time(wall_ns: u64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_nanos(wall_ns)).to_string()
+}
+
+fn exit(p: &Process) -> String {
+    match (p.exited, p.exit_signal) {
+        (false, _) => "-".into(),
+        (true, 0) => p.exit_code.to_string(),
+        (true, signal) => format!("sig {signal}"),
+    }
+}
+
+fn command(p: &Process) -> String {
+    if p.argv.is_empty() {
+        format!("[{}]", p.comm)
+    } else {
+        p.argv.join(" ")
+    }
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+fn columns(rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let last = row.len() - 1;
+        for (c, cell) in row.iter().enumerate() {
+            if c == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[c]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+pub fn process_table(processes: &[Process]) -> String {
+    let mut rows = vec![["HOST", "PID", "PPID", "START", "EXIT", "COMM", "COMMAND"].map(String::from).to_vec()];
+    for p in processes {
+        rows.push(vec![
+            p.host.clone(),
+            p.pid.to_string(),
+            p.ppid.to_string(),
+            time(p.start_wall_ns),
+            exit(p),
+            p.comm.clone(),
+            command(p),
+        ]);
+    }
+    columns(&rows)
+}
+
+pub fn process_tree(tree: &ProcessTreeResponse) -> String {
+    let mut out = String::new();
+    for ancestor in tree.ancestors.iter().rev() {
+        out.push_str(&format!("{}  (ancestor)\n", line(ancestor)));
+    }
+    if let Some(root) = &tree.root {
+        if let Some(p) = &root.process {
+            out.push_str(&line(p));
+            out.push('\n');
+        }
+        children(root, "", &mut out);
+    }
+    out
+}
+
+fn line(p: &Process) -> String {
+    let state = match (p.exited, p.exit_signal) {
+        (false, _) => "running".to_string(),
+        (true, 0) => format!("exit {}", p.exit_code),
+        (true, signal) => format!("killed by signal {signal}"),
+    };
+    format!("{} [{}] {}", p.pid, state, command(p))
+}
+
+fn children(node: &ProcessTreeNode, prefix: &str, out: &mut String) {
+    for (i, child) in node.children.iter().enumerate() {
+        let last = i + 1 == node.children.len();
+        let Some(p) = &child.process else { continue };
+        out.push_str(&format!("{prefix}{}{}\n", if last { "└── " } else { "├── " }, line(p)));
+        children(child, &format!("{prefix}{}", if last { "    " } else { "│   " }), out);
+    }
+}
+
+pub fn pipeline_stats(stats: &PipelineStatsResponse) -> String {
+    columns(&[
+        vec!["store".into(), stats.store.clone()],
+        vec!["process events".into(), stats.process_events.to_string()],
+        vec!["dead letters".into(), stats.dead_letters.to_string()],
+        vec!["lost events".into(), stats.lost_events.to_string()],
+        vec!["hosts".into(), stats.hosts.join(", ")],
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(pid: u32, argv: &[&str], exited: bool, code: i32) -> Process {
+        Process {
+            host: "h".into(),
+            pid,
+            ppid: 1,
+            comm: "sh".into(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            exited,
+            exit_code: code,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn table_aligns_columns_and_shows_exit_codes() {
+        let table = process_table(&[process(7, &["sh", "-c", "exit 7"], true, 7), process(12345, &[], false, 0)]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("HOST  PID    PPID"), "{table}");
+        assert!(lines[1].contains("  7      ") && lines[1].ends_with("sh -c exit 7"), "{table}");
+        assert!(lines[2].ends_with("[sh]"), "a process without argv shows its comm: {table}");
+    }
+
+    #[test]
+    fn tree_draws_branches() {
+        let leaf = ProcessTreeNode { process: Some(process(3, &["cc"], true, 0)), children: vec![] };
+        let child = ProcessTreeNode { process: Some(process(2, &["make"], true, 0)), children: vec![leaf] };
+        let other = ProcessTreeNode { process: Some(process(4, &["ls"], true, 0)), children: vec![] };
+        let root = ProcessTreeNode { process: Some(process(1, &["bash"], false, 0)), children: vec![child, other] };
+        let text = process_tree(&ProcessTreeResponse { ancestors: vec![], root: Some(root) });
+        assert_eq!(
+            text,
+            "1 [running] bash\n├── 2 [exit 0] make\n│   └── 3 [exit 0] cc\n└── 4 [exit 0] ls\n"
+        );
+    }
+}

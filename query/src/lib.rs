@@ -1,0 +1,49 @@
+//! Plumbline's query side: the gRPC [`service`] over any store, and the
+//! [`cli`] behind `plumb`.
+
+pub mod cli;
+pub mod config;
+mod error;
+pub mod process_tree;
+pub mod service;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use plumbline_proto::v1::query_service_server::QueryServiceServer;
+use plumbline_store::Store;
+use tokio_util::sync::CancellationToken;
+
+pub use config::QueryConfig;
+pub use error::QueryError;
+
+/// Serves the query API on `listener` until `shutdown`.
+pub async fn serve(
+    store: Arc<dyn Store>,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tonic::transport::Server::builder()
+        .add_service(QueryServiceServer::new(service::QueryServiceImpl::new(store)))
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+        .await
+}
+
+/// Binds `addr` (port 0 picks one) and returns the listener with its address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// The query service as its own process: the configured store, served on
+/// the configured address, until `shutdown`.
+pub async fn run(config: &QueryConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Some(store) = plumbline_store::open_when_ready(&config.store, &shutdown).await? else {
+        return Ok(());
+    };
+    let (listener, addr) = bind(config.listen).await?;
+    tracing::info!(%addr, store = %store.describe(), "query service listening");
+    serve(store, listener, shutdown).await?;
+    Ok(())
+}

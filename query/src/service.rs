@@ -1,0 +1,126 @@
+//! The gRPC `QueryService`, answering from any [`Store`].
+
+use std::sync::Arc;
+
+use plumbline_proto::v1::{
+    query_service_server::QueryService, ListProcessesRequest, ListProcessesResponse, PipelineStatsRequest,
+    PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest, ProcessTreeResponse,
+};
+use plumbline_store::{ProcessFilter, ProcessRecord, Store, TimeRange};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    error::QueryError,
+    process_tree::{process_tree, TreeNode},
+};
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 10_000;
+const DEFAULT_DEPTH: u32 = 16;
+const MAX_DEPTH: u32 = 64;
+
+pub struct QueryServiceImpl {
+    store: Arc<dyn Store>,
+}
+
+impl QueryServiceImpl {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn non_zero(n: u64) -> Option<u64> {
+    (n != 0).then_some(n)
+}
+
+pub fn process_filter(request: &ListProcessesRequest) -> Result<ProcessFilter, QueryError> {
+    let range = request.range.unwrap_or_default();
+    if range.start_ns != 0 && range.end_ns != 0 && range.start_ns > range.end_ns {
+        return Err(QueryError::InvalidArgument("range starts after it ends".into()));
+    }
+    Ok(ProcessFilter {
+        host: non_empty(&request.host),
+        range: TimeRange { start_ns: non_zero(range.start_ns), end_ns: non_zero(range.end_ns) },
+        name_contains: non_empty(&request.name_contains),
+        argv_contains: non_empty(&request.argv_contains),
+        ppids: if request.ppid == 0 { Vec::new() } else { vec![request.ppid] },
+        limit: match request.limit {
+            0 => DEFAULT_LIMIT,
+            n => n.min(MAX_LIMIT),
+        },
+        ..Default::default()
+    })
+}
+
+pub fn to_process(record: ProcessRecord) -> Process {
+    Process {
+        host: record.host,
+        boot_id: record.boot_id,
+        pid: record.pid,
+        ppid: record.ppid,
+        start_key_ns: record.start_key_ns,
+        start_wall_ns: record.start_wall_ns,
+        uid: record.uid,
+        comm: record.comm,
+        exe: record.exe,
+        argv: record.argv,
+        cgroup_id: record.cgroup_id,
+        exited: record.exited,
+        exit_code: record.exit_code,
+        exit_signal: record.exit_signal,
+        exit_wall_ns: record.exit_wall_ns,
+        seen_running: record.seen_running,
+        exec_count: record.exec_count as u32,
+    }
+}
+
+fn to_node(node: TreeNode) -> ProcessTreeNode {
+    ProcessTreeNode { process: Some(to_process(node.process)), children: node.children.into_iter().map(to_node).collect() }
+}
+
+#[tonic::async_trait]
+impl QueryService for QueryServiceImpl {
+    async fn list_processes(
+        &self,
+        request: Request<ListProcessesRequest>,
+    ) -> Result<Response<ListProcessesResponse>, Status> {
+        let filter = process_filter(request.get_ref())?;
+        let records = self.store.list_processes(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(ListProcessesResponse { processes: records.into_iter().map(to_process).collect() }))
+    }
+
+    async fn process_tree(&self, request: Request<ProcessTreeRequest>) -> Result<Response<ProcessTreeResponse>, Status> {
+        let request = request.into_inner();
+        if request.host.is_empty() || request.pid == 0 {
+            return Err(QueryError::InvalidArgument("a process tree needs a host and a pid".into()).into());
+        }
+        let depth = match request.max_depth {
+            0 => DEFAULT_DEPTH,
+            n => n.min(MAX_DEPTH),
+        };
+        let tree =
+            process_tree(self.store.as_ref(), &request.host, request.pid, non_zero(request.start_key_ns), depth).await?;
+        Ok(Response::new(ProcessTreeResponse {
+            ancestors: tree.ancestors.into_iter().map(to_process).collect(),
+            root: Some(to_node(tree.root)),
+        }))
+    }
+
+    async fn pipeline_stats(
+        &self,
+        _request: Request<PipelineStatsRequest>,
+    ) -> Result<Response<PipelineStatsResponse>, Status> {
+        let stats = self.store.pipeline_stats().await.map_err(QueryError::from)?;
+        Ok(Response::new(PipelineStatsResponse {
+            process_events: stats.process_events,
+            dead_letters: stats.dead_letters,
+            lost_events: stats.lost_events,
+            hosts: stats.hosts,
+            store: self.store.describe(),
+        }))
+    }
+}
