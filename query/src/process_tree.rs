@@ -93,10 +93,12 @@ async fn descendants(store: &dyn Store, root: ProcessRecord, max_depth: u32) -> 
                 ..Default::default()
             })
             .await?;
-        let level: Vec<(ProcessRecord, usize)> = children
+        let mut level: Vec<(ProcessRecord, usize)> = children
             .into_iter()
             .filter_map(|child| parent_index(parents, &child).map(|i| (child, i)))
             .collect();
+        // Children in the order they started.
+        level.sort_by_key(|(p, _)| (p.start_wall_ns, p.pid));
         if level.is_empty() {
             break;
         }

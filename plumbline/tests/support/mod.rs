@@ -1,0 +1,179 @@
+//! Running Plumbline's real binaries against real services, for the
+//! end-to-end tests. Every run gets its own host name, topic and database, so
+//! runs never see each other's data.
+
+#![allow(dead_code)]
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// How long the pipeline may take to show something. Generous: these
+/// machines are shared; nothing here measures speed.
+pub const PATIENCE: Duration = Duration::from_secs(180);
+
+pub fn kafka_brokers() -> String {
+    std::env::var("PLUMBLINE_TEST_KAFKA")
+        .expect("PLUMBLINE_TEST_KAFKA is not set: run the tests with scripts/test.sh, which starts a broker")
+}
+
+pub fn clickhouse_url() -> String {
+    std::env::var("PLUMBLINE_TEST_CLICKHOUSE")
+        .expect("PLUMBLINE_TEST_CLICKHOUSE is not set: run the tests with scripts/test.sh, which starts ClickHouse")
+}
+
+/// A name unique to this run, usable as host, topic and database name.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A component process, stopped with SIGTERM (then SIGKILL) when dropped.
+pub struct Component {
+    pub name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Component {
+    /// `plumbline <args...>`, logging to a file in `dir`.
+    pub fn start(name: &'static str, dir: &Path, args: &[&str]) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_plumbline"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Self { name, child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Still running (not crashed).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGKILL: a crash, no chance to flush or commit.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait for a clean exit; returns whether it exited 0.
+    pub fn stop(&mut self) -> bool {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.kill_hard();
+        false
+    }
+}
+
+impl Drop for Component {
+    fn drop(&mut self) {
+        if self.is_running() {
+            self.stop();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- {} log ----\n{}", self.name, self.log());
+        }
+    }
+}
+
+/// Runs `plumb` against `addr` with `-o json`; `None` when it failed (the
+/// service may not be up yet).
+pub fn plumb_json(addr: &str, args: &[&str]) -> Option<Value> {
+    let output = plumb(addr, &[args, &["-o", "json"]].concat());
+    output.status.success().then(|| serde_json::from_slice(&output.stdout).expect("plumb -o json prints JSON"))
+}
+
+pub fn plumb(addr: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plumb")).arg("--addr").arg(addr).args(args).output().unwrap()
+}
+
+/// Polls `probe` until it returns `Some`, or fails after [`PATIENCE`] saying
+/// what was awaited.
+pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Processes `plumb ps` lists for these filters.
+pub fn processes(addr: &str, filters: &[&str]) -> Vec<Value> {
+    plumb_json(addr, &[&["ps"], filters].concat()).and_then(|v| v.as_array().cloned()).unwrap_or_default()
+}
+
+/// Waits until the pipeline shows this test process (seeded from /proc when
+/// the agent started): proof that capture, transport, store and query are up.
+pub fn wait_until_this_process_is_visible(addr: &str, host: &str) {
+    let me = std::process::id().to_string();
+    eventually("this test process to be listed (agent attached and pipeline flowing)", || {
+        processes(addr, &["--host", host, "--limit", "10000"])
+            .iter()
+            .any(|p| p["pid"].to_string() == me)
+            .then_some(())
+    });
+}
+
+/// Runs `/bin/sh -c 'exit 7' <marker>` and checks the shell's own view.
+pub fn run_marked_shell(marker: &str) {
+    let status = Command::new("/bin/sh").args(["-c", "exit 7", marker]).status().unwrap();
+    assert_eq!(status.code(), Some(7));
+}
+
+/// Checks what the pipeline recorded for [`run_marked_shell`]: listed with
+/// the right parent, argv and exit code, and a child of this process in its
+/// process tree.
+pub fn assert_marked_shell_recorded(addr: &str, host: &str, marker: &str) {
+    let me = std::process::id();
+    // `plumb ps --argv <marker>` itself carries the marker in its argv and is
+    // captured too: pick the shell by its executable.
+    let shell = eventually("the marked shell to be listed with its exit", || {
+        processes(addr, &["--host", host, "--argv", marker, "--name", "/bin/sh"])
+            .into_iter()
+            .find(|p| p["exited"] == true && p["exe"] == "/bin/sh")
+    });
+    assert_eq!(shell["ppid"], me, "{shell}");
+    assert_eq!(shell["argv"], serde_json::json!(["/bin/sh", "-c", "exit 7", marker]), "{shell}");
+    assert_eq!(shell["exit_code"], 7, "{shell}");
+    assert_eq!(shell["exe"], "/bin/sh", "{shell}");
+    assert_eq!(shell["host"], host, "{shell}");
+
+    let pid = me.to_string();
+    let tree = plumb_json(addr, &["tree", "--host", host, "--pid", &pid]).expect("plumb tree");
+    assert_eq!(tree["root"]["process"]["pid"], me, "{tree}");
+    let children = tree["root"]["children"].as_array().expect("children");
+    assert!(
+        children.iter().any(|c| c["process"]["pid"] == shell["pid"] && c["process"]["argv"][3] == marker),
+        "the shell is a child of this process in its tree: {tree}"
+    );
+}
