@@ -1,27 +1,40 @@
 #!/usr/bin/env bash
-# Installs the system packages Plumbline builds and tests with (Debian bookworm).
-# Idempotent: does nothing when everything is present. Needs root for apt-get.
+# Installs the Debian (bookworm) packages Plumbline needs. Idempotent: does
+# nothing when everything is present. Needs root for apt-get.
+#
+#   scripts/install-deps.sh build   what building needs (the eBPF toolchain)
+#   scripts/install-deps.sh test    that, plus the services the tests run against
 set -euo pipefail
 
-packages=(
+build_packages=(
   clang-19        # compiles the eBPF programs (clang 14 output fails the verifier)
   libbpf-dev      # bpf_helpers.h, bpf_core_read.h, bpf_tracing.h
   linux-libc-dev  # linux/types.h for the ABI layout check
+)
+test_packages=(
   clickhouse-server clickhouse-client
   curl
 )
+
+case "${1:-test}" in
+  build) packages=("${build_packages[@]}") ;;
+  test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
+  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "[install-deps] installing: ${missing[*]}" >&2
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "[install-deps] need root to install packages (sudo $0)" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "[install-deps] installing: ${missing[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then
+  echo "[install-deps] installing packages needs root: sudo $0 ${1:-test}" >&2
+  exit 1
 fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# clickhouse-server's maintainer scripts try to start the service; without
+# systemd as PID 1 that fails harmlessly (we start it ourselves).
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

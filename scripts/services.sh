@@ -42,7 +42,7 @@ install_tansu() {
 }
 
 install_all() {
-  "$root/scripts/install-deps.sh"
+  "$root/scripts/install-deps.sh" test
   install_tansu
 }
 

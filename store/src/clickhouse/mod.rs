@@ -66,6 +66,18 @@ impl ClickHouseStore {
     }
 }
 
+/// Every statement of every migration, as rendered for `version`: what
+/// `open` would run on an empty database of that server.
+pub fn schema_ddl(version: ServerVersion, retention_days: u32) -> Vec<String> {
+    let dialect = Dialect { capabilities: Capabilities::of(version), retention_days };
+    crate::tables::MIGRATIONS.iter().flat_map(|m| (m.clickhouse)(&dialect)).collect()
+}
+
+/// The SQL `list_processes` sends for `filter`, values bound.
+pub fn list_processes_sql(filter: &ProcessFilter) -> String {
+    process_sql::list_query(&Client::default(), filter).sql_display().to_string()
+}
+
 pub(crate) fn now_wall_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }

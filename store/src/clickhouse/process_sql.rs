@@ -2,7 +2,7 @@
 //! The SQLite twin is `sqlite/process_sql.rs`; the differential test keeps
 //! their answers equal.
 
-use clickhouse::Client;
+use clickhouse::{query::Query, Client};
 
 use crate::{ProcessFilter, ProcessRecord, StoreError};
 
@@ -15,6 +15,11 @@ enum Arg {
 }
 
 pub(crate) async fn list(client: &Client, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
+    Ok(list_query(client, filter).fetch_all().await?)
+}
+
+/// The ListProcesses query with its values bound.
+pub(crate) fn list_query(client: &Client, filter: &ProcessFilter) -> Query {
     let mut args = Vec::new();
     let mut sql = String::from(
         // Aliases end in `_` so they never shadow the columns they aggregate.
@@ -85,5 +90,5 @@ pub(crate) async fn list(client: &Client, filter: &ProcessFilter) -> Result<Vec<
             Arg::U32s(v) => query.bind(v),
         };
     }
-    Ok(query.fetch_all().await?)
+    query
 }
