@@ -2,11 +2,7 @@
 //! (CO-RE, with BTF from `-g`), and builds and runs `bpf/abi_layout.c` so the
 //! layout test can compare the Rust ABI mirror with what the C compiler did.
 
-use std::{
-    env,
-    path::PathBuf,
-    process::Command,
-};
+use std::{env, path::PathBuf, process::Command};
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -29,11 +25,24 @@ fn main() {
     sources.sort();
     for source in &sources {
         println!("cargo:rerun-if-changed={}", source.display());
-        let stem = source.file_name().unwrap().to_string_lossy().trim_end_matches(".c").to_string();
+        let stem = source
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches(".c")
+            .to_string();
         let object = out_dir.join(format!("{stem}.o"));
         run(
             Command::new(&clang)
-                .args(["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror"])
+                .args([
+                    "-O2",
+                    "-g",
+                    "-target",
+                    "bpf",
+                    "-D__TARGET_ARCH_x86",
+                    "-Wall",
+                    "-Werror",
+                ])
                 .arg("-I")
                 .arg(&include_dir)
                 .arg("-c")

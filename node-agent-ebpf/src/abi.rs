@@ -141,18 +141,29 @@ mod layout_tests {
 
     fn c_layout() -> CLayout {
         let text = include_str!(concat!(env!("OUT_DIR"), "/abi_layout.txt"));
-        let mut layout = CLayout { structs: BTreeMap::new(), fields: BTreeMap::new(), consts: BTreeMap::new() };
+        let mut layout = CLayout {
+            structs: BTreeMap::new(),
+            fields: BTreeMap::new(),
+            consts: BTreeMap::new(),
+        };
         for line in text.lines() {
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
                 ["struct", name, size] => {
-                    layout.structs.insert(name.to_string(), size.parse().unwrap());
+                    layout
+                        .structs
+                        .insert(name.to_string(), size.parse().unwrap());
                 }
                 ["field", name, offset, size] => {
-                    layout.fields.insert(name.to_string(), (offset.parse().unwrap(), size.parse().unwrap()));
+                    layout.fields.insert(
+                        name.to_string(),
+                        (offset.parse().unwrap(), size.parse().unwrap()),
+                    );
                 }
                 ["const", name, value] => {
-                    layout.consts.insert(name.to_string(), value.parse().unwrap());
+                    layout
+                        .consts
+                        .insert(name.to_string(), value.parse().unwrap());
                 }
                 _ => panic!("unexpected abi_layout line: {line}"),
             }
@@ -186,26 +197,74 @@ mod layout_tests {
     fn rust_structs_match_the_c_abi_header_field_by_field() {
         let layout = c_layout();
         let mut checked: Vec<String> = Vec::new();
-        check_struct!(layout, checked, EventHeader, "plb_event_header", [ts_boot_ns, cgroup_id, pid, tid, kind, size, _pad0]);
+        check_struct!(
+            layout,
+            checked,
+            EventHeader,
+            "plb_event_header",
+            [ts_boot_ns, cgroup_id, pid, tid, kind, size, _pad0]
+        );
         check_struct!(
             layout,
             checked,
             ProcExec,
             "plb_proc_exec",
-            [hdr, start_boot_ns, ppid, uid, gid, old_tid, filename_len, args_len, args_truncated, _pad0, comm, filename]
+            [
+                hdr,
+                start_boot_ns,
+                ppid,
+                uid,
+                gid,
+                old_tid,
+                filename_len,
+                args_len,
+                args_truncated,
+                _pad0,
+                comm,
+                filename
+            ]
         );
-        check_struct!(layout, checked, ProcFork, "plb_proc_fork", [hdr, start_boot_ns, parent_pid, parent_tid, uid, gid, comm]);
-        check_struct!(layout, checked, ProcExit, "plb_proc_exit", [hdr, start_boot_ns, exit_code, ppid, comm]);
+        check_struct!(
+            layout,
+            checked,
+            ProcFork,
+            "plb_proc_fork",
+            [hdr, start_boot_ns, parent_pid, parent_tid, uid, gid, comm]
+        );
+        check_struct!(
+            layout,
+            checked,
+            ProcExit,
+            "plb_proc_exit",
+            [hdr, start_boot_ns, exit_code, ppid, comm]
+        );
         check_struct!(
             layout,
             checked,
             ProcExecFailed,
             "plb_proc_exec_failed",
-            [hdr, start_boot_ns, error, filename_len, args_len, args_truncated, _pad0, comm, filename]
+            [
+                hdr,
+                start_boot_ns,
+                error,
+                filename_len,
+                args_len,
+                args_truncated,
+                _pad0,
+                comm,
+                filename
+            ]
         );
         // A field added on the C side without a Rust mirror fails here.
-        let unchecked: Vec<&String> = layout.fields.keys().filter(|k| !checked.contains(k)).collect();
-        assert!(unchecked.is_empty(), "C fields with no Rust check: {unchecked:?}");
+        let unchecked: Vec<&String> = layout
+            .fields
+            .keys()
+            .filter(|k| !checked.contains(k))
+            .collect();
+        assert!(
+            unchecked.is_empty(),
+            "C fields with no Rust check: {unchecked:?}"
+        );
     }
 
     #[test]
@@ -231,6 +290,11 @@ mod layout_tests {
         for (name, value) in expect {
             assert_eq!(c.get(*name), Some(value), "{name}");
         }
-        assert_eq!(c.len(), expect.len(), "C constants with no Rust mirror: {:?}", c.keys());
+        assert_eq!(
+            c.len(),
+            expect.len(),
+            "C constants with no Rust mirror: {:?}",
+            c.keys()
+        );
     }
 }

@@ -8,10 +8,16 @@ use crate::abi::{kind, EventHeader, ProcExec, ProcExecFailed, ProcExit, ProcFork
 /// A record read from a ring buffer.
 #[derive(Debug, Clone, Copy)]
 pub enum Record<'a> {
-    ProcExec { event: ProcExec, args: &'a [u8] },
+    ProcExec {
+        event: ProcExec,
+        args: &'a [u8],
+    },
     ProcFork(ProcFork),
     ProcExit(ProcExit),
-    ProcExecFailed { event: ProcExecFailed, args: &'a [u8] },
+    ProcExecFailed {
+        event: ProcExecFailed,
+        args: &'a [u8],
+    },
     /// A kind this agent does not know (a newer object); skipped, counted.
     Unknown(EventHeader),
 }
@@ -23,7 +29,11 @@ pub enum RecordError {
     #[error("record header says {claimed} bytes but the ring buffer gave {len}")]
     SizeMismatch { claimed: usize, len: usize },
     #[error("record of kind {kind} claims {args_len} argv bytes but carries {available}")]
-    ArgsOverrun { kind: u16, args_len: usize, available: usize },
+    ArgsOverrun {
+        kind: u16,
+        args_len: usize,
+        available: usize,
+    },
 }
 
 impl<'a> Record<'a> {
@@ -31,20 +41,33 @@ impl<'a> Record<'a> {
         let header: EventHeader = read(bytes, 0)?;
         let claimed = header.size as usize;
         if claimed > bytes.len() || claimed < std::mem::size_of::<EventHeader>() {
-            return Err(RecordError::SizeMismatch { claimed, len: bytes.len() });
+            return Err(RecordError::SizeMismatch {
+                claimed,
+                len: bytes.len(),
+            });
         }
         let bytes = &bytes[..claimed];
         Ok(match header.kind {
             kind::PROC_EXEC => {
                 let event: ProcExec = read(bytes, header.kind)?;
-                let args = tail(bytes, std::mem::size_of::<ProcExec>(), event.args_len, header.kind)?;
+                let args = tail(
+                    bytes,
+                    std::mem::size_of::<ProcExec>(),
+                    event.args_len,
+                    header.kind,
+                )?;
                 Record::ProcExec { event, args }
             }
             kind::PROC_FORK => Record::ProcFork(read(bytes, header.kind)?),
             kind::PROC_EXIT => Record::ProcExit(read(bytes, header.kind)?),
             kind::PROC_EXEC_FAILED => {
                 let event: ProcExecFailed = read(bytes, header.kind)?;
-                let args = tail(bytes, std::mem::size_of::<ProcExecFailed>(), event.args_len, header.kind)?;
+                let args = tail(
+                    bytes,
+                    std::mem::size_of::<ProcExecFailed>(),
+                    event.args_len,
+                    header.kind,
+                )?;
                 Record::ProcExecFailed { event, args }
             }
             _ => Record::Unknown(header),
@@ -66,7 +89,11 @@ fn read<T: Pod>(bytes: &[u8], kind: u16) -> Result<T, RecordError> {
     let need = std::mem::size_of::<T>();
     match bytes.get(..need) {
         Some(prefix) => Ok(pod_read_unaligned(prefix)),
-        None => Err(RecordError::TooShort { kind, len: bytes.len(), need }),
+        None => Err(RecordError::TooShort {
+            kind,
+            len: bytes.len(),
+            need,
+        }),
     }
 }
 
@@ -74,12 +101,19 @@ fn tail(bytes: &[u8], fixed: usize, len: u16, kind: u16) -> Result<&[u8], Record
     let available = bytes.len() - fixed;
     bytes
         .get(fixed..fixed + len as usize)
-        .ok_or(RecordError::ArgsOverrun { kind, args_len: len as usize, available })
+        .ok_or(RecordError::ArgsOverrun {
+            kind,
+            args_len: len as usize,
+            available,
+        })
 }
 
 /// The bytes of a fixed-size C string field, up to its first NUL.
 pub fn c_str(field: &[u8]) -> &[u8] {
-    field.iter().position(|&b| b == 0).map_or(field, |end| &field[..end])
+    field
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(field, |end| &field[..end])
 }
 
 /// Splits NUL-separated argv bytes into arguments. A trailing NUL does not
@@ -111,7 +145,9 @@ mod tests {
     #[test]
     fn exec_record_yields_its_argv_tail() {
         let bytes = exec_record(b"/bin/sh\0-c\0exit 7\0");
-        let Record::ProcExec { event, args } = Record::parse(&bytes).unwrap() else { panic!() };
+        let Record::ProcExec { event, args } = Record::parse(&bytes).unwrap() else {
+            panic!()
+        };
         assert_eq!(event.hdr.pid, 42);
         assert_eq!(c_str(&event.comm), b"sh");
         let args: Vec<&[u8]> = split_args(args).collect();
@@ -121,7 +157,10 @@ mod tests {
     #[test]
     fn empty_argv_yields_no_arguments_and_inner_empty_arguments_are_kept() {
         assert_eq!(split_args(b"").count(), 0);
-        assert_eq!(split_args(b"a\0\0b\0").collect::<Vec<_>>(), vec![&b"a"[..], b"", b"b"]);
+        assert_eq!(
+            split_args(b"a\0\0b\0").collect::<Vec<_>>(),
+            vec![&b"a"[..], b"", b"b"]
+        );
     }
 
     #[test]
@@ -130,14 +169,20 @@ mod tests {
         // Claim more argv than the record carries.
         let offset = std::mem::offset_of!(ProcExec, args_len);
         bytes[offset..offset + 2].copy_from_slice(&100u16.to_le_bytes());
-        assert!(matches!(Record::parse(&bytes), Err(RecordError::ArgsOverrun { args_len: 100, .. })));
+        assert!(matches!(
+            Record::parse(&bytes),
+            Err(RecordError::ArgsOverrun { args_len: 100, .. })
+        ));
     }
 
     #[test]
     fn header_size_beyond_the_buffer_is_rejected() {
         let mut bytes = exec_record(b"");
         bytes.truncate(100);
-        assert!(matches!(Record::parse(&bytes), Err(RecordError::SizeMismatch { .. })));
+        assert!(matches!(
+            Record::parse(&bytes),
+            Err(RecordError::SizeMismatch { .. })
+        ));
     }
 
     #[test]
@@ -145,7 +190,9 @@ mod tests {
         let mut header = EventHeader::zeroed();
         header.kind = 63;
         header.size = std::mem::size_of::<EventHeader>() as u16;
-        let Record::Unknown(h) = Record::parse(bytemuck::bytes_of(&header)).unwrap() else { panic!() };
+        let Record::Unknown(h) = Record::parse(bytemuck::bytes_of(&header)).unwrap() else {
+            panic!()
+        };
         assert_eq!(h.kind, 63);
     }
 
@@ -154,6 +201,9 @@ mod tests {
         let mut header = EventHeader::zeroed();
         header.kind = kind::PROC_FORK;
         header.size = std::mem::size_of::<EventHeader>() as u16;
-        assert!(matches!(Record::parse(bytemuck::bytes_of(&header)), Err(RecordError::TooShort { .. })));
+        assert!(matches!(
+            Record::parse(bytemuck::bytes_of(&header)),
+            Err(RecordError::TooShort { .. })
+        ));
     }
 }

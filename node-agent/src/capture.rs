@@ -79,7 +79,10 @@ impl Capture {
         for info in running {
             self.table.seed(info);
         }
-        tracing::info!(processes = self.table.len(), "seeded the process table from /proc");
+        tracing::info!(
+            processes = self.table.len(),
+            "seeded the process table from /proc"
+        );
     }
 
     /// Reads one ring-buffer record.
@@ -109,7 +112,12 @@ impl Capture {
             Ok(losses) => {
                 for loss in &losses {
                     AgentStats::add(&self.stats.kernel_lost, loss.count);
-                    tracing::warn!(kind = loss.kind, cpu = loss.cpu, count = loss.count, "kernel dropped events: ring buffer full");
+                    tracing::warn!(
+                        kind = loss.kind,
+                        cpu = loss.cpu,
+                        count = loss.count,
+                        "kernel dropped events: ring buffer full"
+                    );
                     encode_loss(loss, &mut self.batch);
                 }
                 if !losses.is_empty() {
@@ -132,7 +140,9 @@ impl Capture {
         let config = &self.batch_config;
         self.batch.len() >= config.max_events
             || self.batch.approx_bytes() >= config.max_bytes
-            || self.first_event_at.is_some_and(|t| t.elapsed() >= Duration::from_millis(config.max_delay_ms))
+            || self
+                .first_event_at
+                .is_some_and(|t| t.elapsed() >= Duration::from_millis(config.max_delay_ms))
     }
 
     /// The current batch, encoded, or `None` when it is empty.
@@ -149,7 +159,11 @@ impl Capture {
             sequence: self.sequence,
         });
         let events = batch.events.len();
-        Some(OutgoingBatch { key: self.node.host.clone(), payload: Bytes::from(batch.encode_to_vec()), events })
+        Some(OutgoingBatch {
+            key: self.node.host.clone(),
+            payload: Bytes::from(batch.encode_to_vec()),
+            events,
+        })
     }
 }
 
@@ -171,8 +185,12 @@ pub async fn run_loop(
     // buffer until it is dropped at the end of this function.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .map_err(|e| anyhow::anyhow!("registering the ring buffer with tokio: {e}"))?;
-    let mut drain_tick = tokio::time::interval(Duration::from_millis(capture.capture_config.drain_interval_ms));
-    let mut counters_tick = tokio::time::interval(Duration::from_millis(capture.capture_config.counters_interval_ms));
+    let mut drain_tick = tokio::time::interval(Duration::from_millis(
+        capture.capture_config.drain_interval_ms,
+    ));
+    let mut counters_tick = tokio::time::interval(Duration::from_millis(
+        capture.capture_config.counters_interval_ms,
+    ));
     for tick in [&mut drain_tick, &mut counters_tick] {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
@@ -203,7 +221,11 @@ pub async fn run_loop(
 }
 
 /// Reads every record waiting in the ring, sending batches as they fill.
-async fn drain(capture: &mut Capture, ring: &mut RingBuf<MapData>, queue: &mpsc::Sender<OutgoingBatch>) -> anyhow::Result<()> {
+async fn drain(
+    capture: &mut Capture,
+    ring: &mut RingBuf<MapData>,
+    queue: &mpsc::Sender<OutgoingBatch>,
+) -> anyhow::Result<()> {
     loop {
         match ring.next() {
             Some(item) => capture.record(&item),
@@ -219,7 +241,10 @@ async fn drain(capture: &mut Capture, ring: &mut RingBuf<MapData>, queue: &mpsc:
 
 async fn send(capture: &mut Capture, queue: &mpsc::Sender<OutgoingBatch>) -> anyhow::Result<()> {
     if let Some(batch) = capture.take_batch() {
-        queue.send(batch).await.map_err(|_| anyhow::anyhow!("the delivery task has stopped"))?;
+        queue
+            .send(batch)
+            .await
+            .map_err(|_| anyhow::anyhow!("the delivery task has stopped"))?;
     }
     Ok(())
 }

@@ -6,7 +6,12 @@ use aya::maps::{MapData, PerCpuArray};
 use plumbline_ebpf::abi::{counter_index, kind, outcome};
 
 /// Kinds this agent's objects emit.
-const KINDS: &[u16] = &[kind::PROC_EXEC, kind::PROC_FORK, kind::PROC_EXIT, kind::PROC_EXEC_FAILED];
+const KINDS: &[u16] = &[
+    kind::PROC_EXEC,
+    kind::PROC_FORK,
+    kind::PROC_EXIT,
+    kind::PROC_EXEC_FAILED,
+];
 
 /// Events of one kind lost on one CPU between two reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +40,11 @@ pub struct KernelCounters {
 
 impl KernelCounters {
     pub fn new(map: PerCpuArray<MapData, u64>, now_ns: u64) -> Self {
-        Self { map, last_lost: vec![Vec::new(); KINDS.len()], last_read_ns: now_ns }
+        Self {
+            map,
+            last_lost: vec![Vec::new(); KINDS.len()],
+            last_read_ns: now_ns,
+        }
     }
 
     /// Losses since the previous call.
@@ -68,7 +77,11 @@ impl KernelCounters {
         for &k in KINDS {
             for o in 0..outcome::MAX {
                 let value = self.map.get(&counter_index(k, o), 0)?.iter().sum();
-                totals.push(CounterTotal { kind: kind::name(k).unwrap_or("unknown"), outcome: outcome::name(o), value });
+                totals.push(CounterTotal {
+                    kind: kind::name(k).unwrap_or("unknown"),
+                    outcome: outcome::name(o),
+                    value,
+                });
             }
         }
         Ok(totals)

@@ -3,7 +3,10 @@
 
 use plumbline_ebpf::record::{c_str, split_args, Record};
 use plumbline_proto::{
-    v1::{event::Body, loss_marker::Reason, ExecFailed, LossMarker, ProcessExec, ProcessExit, ProcessFork},
+    v1::{
+        event::Body, loss_marker::Reason, ExecFailed, LossMarker, ProcessExec, ProcessExit,
+        ProcessFork,
+    },
     BatchBuilder,
 };
 
@@ -20,7 +23,12 @@ pub enum Encoded {
 
 /// Adds the event a record describes to `batch` and applies it to `table`.
 /// `exited_ttl_ns`: how long an exited process stays in the table.
-pub fn encode_record(record: &Record<'_>, table: &mut ProcessTable, batch: &mut BatchBuilder, exited_ttl_ns: u64) -> Encoded {
+pub fn encode_record(
+    record: &Record<'_>,
+    table: &mut ProcessTable,
+    batch: &mut BatchBuilder,
+    exited_ttl_ns: u64,
+) -> Encoded {
     let header = *record.header();
     let body = match record {
         Record::ProcExec { event, args } => {
@@ -72,7 +80,13 @@ pub fn encode_record(record: &Record<'_>, table: &mut ProcessTable, batch: &mut 
             body
         }
         Record::ProcExit(event) => {
-            let gone = table.exit(header.pid, event.start_boot_ns, header.ts_boot_ns, event.exit_code, exited_ttl_ns);
+            let gone = table.exit(
+                header.pid,
+                event.start_boot_ns,
+                header.ts_boot_ns,
+                event.exit_code,
+                exited_ttl_ns,
+            );
             let status = WaitStatus(event.exit_code);
             Body::Exit(ProcessExit {
                 // The kernel's start time is exact; the table's may be a
@@ -82,7 +96,11 @@ pub fn encode_record(record: &Record<'_>, table: &mut ProcessTable, batch: &mut 
                 exit_code: status.code(),
                 signal: status.signal(),
                 core_dumped: status.core_dumped(),
-                comm_sid: batch.intern_lossy(if event.comm[0] != 0 { c_str(&event.comm) } else { gone.comm.as_bytes() }),
+                comm_sid: batch.intern_lossy(if event.comm[0] != 0 {
+                    c_str(&event.comm)
+                } else {
+                    gone.comm.as_bytes()
+                }),
             })
         }
         Record::ProcExecFailed { event, args } => Body::ExecFailed(ExecFailed {
@@ -95,7 +113,13 @@ pub fn encode_record(record: &Record<'_>, table: &mut ProcessTable, batch: &mut 
         }),
         Record::Unknown(header) => return Encoded::UnknownKind(header.kind),
     };
-    batch.push(header.ts_boot_ns, header.pid, header.tid, header.cgroup_id, body);
+    batch.push(
+        header.ts_boot_ns,
+        header.pid,
+        header.tid,
+        header.cgroup_id,
+        body,
+    );
     Encoded::Event
 }
 
@@ -167,7 +191,15 @@ mod tests {
     use super::*;
 
     fn header(kind: u16, pid: u32, ts: u64) -> abi::EventHeader {
-        abi::EventHeader { ts_boot_ns: ts, cgroup_id: 9, pid, tid: pid, kind, size: 0, _pad0: 0 }
+        abi::EventHeader {
+            ts_boot_ns: ts,
+            cgroup_id: 9,
+            pid,
+            tid: pid,
+            kind,
+            size: 0,
+            _pad0: 0,
+        }
     }
 
     fn comm(name: &str) -> [u8; 16] {
@@ -178,7 +210,10 @@ mod tests {
 
     #[test]
     fn exit_statuses_decode_like_waitpid() {
-        assert_eq!((WaitStatus(7 << 8).code(), WaitStatus(7 << 8).signal()), (7, 0));
+        assert_eq!(
+            (WaitStatus(7 << 8).code(), WaitStatus(7 << 8).signal()),
+            (7, 0)
+        );
         assert_eq!((WaitStatus(9).code(), WaitStatus(9).signal()), (0, 9));
         assert!(WaitStatus(0x80 | 11).core_dumped());
     }
@@ -206,7 +241,12 @@ mod tests {
         exec.comm = comm("sh");
         exec.filename[..7].copy_from_slice(b"/bin/sh");
         let args = b"sh\0-c\0exit 7\0";
-        encode_record(&Record::ProcExec { event: exec, args }, &mut table, &mut batch, 1_000);
+        encode_record(
+            &Record::ProcExec { event: exec, args },
+            &mut table,
+            &mut batch,
+            1_000,
+        );
         assert_eq!(table.get(200).unwrap().argv, vec!["sh", "-c", "exit 7"]);
 
         let exit = abi::ProcExit {
@@ -220,18 +260,37 @@ mod tests {
         assert_eq!(table.get(200).unwrap().exit_status, Some(7 << 8));
 
         let batch = batch.finish(BatchHeader {
-            node: plumbline_proto::v1::NodeIdentity { host: "h".into(), boot_id: "b".into(), ..Default::default() },
+            node: plumbline_proto::v1::NodeIdentity {
+                host: "h".into(),
+                boot_id: "b".into(),
+                ..Default::default()
+            },
             clock: Default::default(),
             ..Default::default()
         });
         let reader = BatchReader::new(&batch).unwrap();
-        let bodies: Vec<_> = reader.events().map(|e| e.unwrap().event.body.clone().unwrap()).collect();
-        let Body::Fork(fork) = &bodies[0] else { panic!("{bodies:?}") };
-        assert_eq!((fork.parent_pid, reader.str(0, fork.comm_sid).unwrap()), (100, "bash"));
-        let Body::Exec(exec) = &bodies[1] else { panic!() };
-        assert_eq!(reader.strs(1, &exec.argv_sids).unwrap(), vec!["sh", "-c", "exit 7"]);
+        let bodies: Vec<_> = reader
+            .events()
+            .map(|e| e.unwrap().event.body.clone().unwrap())
+            .collect();
+        let Body::Fork(fork) = &bodies[0] else {
+            panic!("{bodies:?}")
+        };
+        assert_eq!(
+            (fork.parent_pid, reader.str(0, fork.comm_sid).unwrap()),
+            (100, "bash")
+        );
+        let Body::Exec(exec) = &bodies[1] else {
+            panic!()
+        };
+        assert_eq!(
+            reader.strs(1, &exec.argv_sids).unwrap(),
+            vec!["sh", "-c", "exit 7"]
+        );
         assert_eq!(reader.str(1, exec.exe_sid).unwrap(), "/bin/sh");
-        let Body::Exit(exit) = &bodies[2] else { panic!() };
+        let Body::Exit(exit) = &bodies[2] else {
+            panic!()
+        };
         assert_eq!((exit.exit_code, exit.signal, exit.start_ns), (7, 0, 10));
     }
 
@@ -239,7 +298,10 @@ mod tests {
     fn a_record_of_an_unknown_kind_is_skipped_not_misread() {
         let mut batch = BatchBuilder::new();
         let unknown = Record::Unknown(header(60, 1, 1));
-        assert_eq!(encode_record(&unknown, &mut ProcessTable::default(), &mut batch, 0), Encoded::UnknownKind(60));
+        assert_eq!(
+            encode_record(&unknown, &mut ProcessTable::default(), &mut batch, 0),
+            Encoded::UnknownKind(60)
+        );
         assert!(batch.is_empty());
     }
 }

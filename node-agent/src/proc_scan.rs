@@ -1,6 +1,10 @@
 //! Processes that were running before the agent: read once from /proc.
 
-use std::{collections::HashMap, os::unix::fs::MetadataExt, path::PathBuf};
+use std::{
+    collections::HashMap,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+};
 
 use procfs::process::{all_processes, Process};
 
@@ -15,17 +19,19 @@ pub fn running_processes() -> Vec<ProcessInfo> {
     let tick_ns = 1_000_000_000 / procfs::ticks_per_second();
     let cgroup_root = cgroup2_mount();
     let mut cgroup_ids = HashMap::new();
-    let Ok(processes) = all_processes() else { return Vec::new() };
+    let Ok(processes) = all_processes() else {
+        return Vec::new();
+    };
     processes
         .filter_map(Result::ok)
-        .filter_map(|process| read(&process, tick_ns, cgroup_root.as_ref(), &mut cgroup_ids))
+        .filter_map(|process| read(&process, tick_ns, cgroup_root.as_deref(), &mut cgroup_ids))
         .collect()
 }
 
 fn read(
     process: &Process,
     tick_ns: u64,
-    cgroup_root: Option<&PathBuf>,
+    cgroup_root: Option<&Path>,
     cgroup_ids: &mut HashMap<String, u64>,
 ) -> Option<ProcessInfo> {
     let stat = process.stat().ok()?;
@@ -34,8 +40,17 @@ fn read(
     }
     let status = process.status().ok();
     let cgroup_id = cgroup_root.and_then(|root| {
-        let path = process.cgroups().ok()?.into_iter().find(|c| c.hierarchy == 0)?.pathname;
-        Some(*cgroup_ids.entry(path.clone()).or_insert_with(|| cgroup_inode(root, &path)))
+        let path = process
+            .cgroups()
+            .ok()?
+            .into_iter()
+            .find(|c| c.hierarchy == 0)?
+            .pathname;
+        Some(
+            *cgroup_ids
+                .entry(path.clone())
+                .or_insert_with(|| cgroup_inode(root, &path)),
+        )
     });
     Some(ProcessInfo {
         pid: stat.pid as u32,
@@ -43,7 +58,10 @@ fn read(
         uid: status.as_ref().map_or(0, |s| s.ruid),
         gid: status.as_ref().map_or(0, |s| s.rgid),
         comm: stat.comm.clone(),
-        exe: process.exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+        exe: process
+            .exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         argv: process.cmdline().unwrap_or_default(),
         cgroup_id: cgroup_id.unwrap_or(0),
         start_ns: stat.starttime * tick_ns,
@@ -54,14 +72,20 @@ fn read(
 
 /// A cgroup v2 id is the inode number of its directory in cgroupfs, which
 /// is what `bpf_get_current_cgroup_id()` returns in the kernel programs.
-fn cgroup_inode(root: &PathBuf, path: &str) -> u64 {
+fn cgroup_inode(root: &Path, path: &str) -> u64 {
     std::fs::metadata(root.join(path.trim_start_matches('/'))).map_or(0, |m| m.ino())
 }
 
 /// Where cgroup v2 is mounted (`/sys/fs/cgroup` or, in the hybrid layout,
 /// `/sys/fs/cgroup/unified`).
 fn cgroup2_mount() -> Option<PathBuf> {
-    Process::myself().ok()?.mountinfo().ok()?.into_iter().find(|m| m.fs_type == "cgroup2").map(|m| m.mount_point)
+    Process::myself()
+        .ok()?
+        .mountinfo()
+        .ok()?
+        .into_iter()
+        .find(|m| m.fs_type == "cgroup2")
+        .map(|m| m.mount_point)
 }
 
 #[cfg(test)]
@@ -72,10 +96,20 @@ mod tests {
     fn this_test_process_is_found_with_its_parent_argv_and_start() {
         let me = std::process::id();
         let processes = running_processes();
-        let found = processes.iter().find(|p| p.pid == me).expect("this process is in /proc");
+        let found = processes
+            .iter()
+            .find(|p| p.pid == me)
+            .expect("this process is in /proc");
         assert_eq!(found.ppid, std::os::unix::process::parent_id());
         assert_eq!(found.argv.first(), std::env::args().next().as_ref());
-        assert!(found.start_ns > 0 && found.start_ns % 10_000_000 == 0, "tick resolution: {}", found.start_ns);
-        assert!(!processes.iter().any(|p| p.pid == 2), "kthreadd is a kernel thread and is not listed");
+        assert!(
+            found.start_ns > 0 && found.start_ns % 10_000_000 == 0,
+            "tick resolution: {}",
+            found.start_ns
+        );
+        assert!(
+            !processes.iter().any(|p| p.pid == 2),
+            "kthreadd is a kernel thread and is not listed"
+        );
     }
 }

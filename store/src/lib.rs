@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 pub use config::{ClickHouseConfig, SqliteConfig, StoreConfig};
 pub use process_query::{PipelineStats, ProcessFilter, ProcessRecord, TimeRange};
-pub use tables::{DeadLetterRow, LossMarkerRow, ProcessEventRow, ProcessEventKind};
+pub use tables::{DeadLetterRow, LossMarkerRow, ProcessEventKind, ProcessEventRow};
 
 /// Rows of one write, for all tables; written together or not at all as far
 /// as the caller's commit is concerned.
@@ -31,7 +31,9 @@ pub struct RowSet {
 
 impl RowSet {
     pub fn is_empty(&self) -> bool {
-        self.process_events.is_empty() && self.loss_markers.is_empty() && self.dead_letters.is_empty()
+        self.process_events.is_empty()
+            && self.loss_markers.is_empty()
+            && self.dead_letters.is_empty()
     }
 
     pub fn len(&self) -> usize {
@@ -68,7 +70,10 @@ impl StoreError {
                 ::clickhouse::error::Error::Network(_) | ::clickhouse::error::Error::TimedOut
             ),
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                )
             }
             _ => false,
         }
@@ -85,7 +90,10 @@ pub trait Store: Send + Sync {
     async fn write(&self, rows: &RowSet) -> Result<(), StoreError>;
 
     /// Processes matching `filter`, newest start first.
-    async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError>;
+    async fn list_processes(
+        &self,
+        filter: &ProcessFilter,
+    ) -> Result<Vec<ProcessRecord>, StoreError>;
 
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError>;
 }
@@ -119,7 +127,9 @@ pub async fn open_when_ready(
 /// Opens the configured store, creating or migrating its schema.
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match config {
-        StoreConfig::Clickhouse(config) => Arc::new(clickhouse::ClickHouseStore::open(config).await?),
+        StoreConfig::Clickhouse(config) => {
+            Arc::new(clickhouse::ClickHouseStore::open(config).await?)
+        }
         StoreConfig::Sqlite(config) => Arc::new(sqlite::SqliteStore::open(&config.path).await?),
     })
 }

@@ -19,11 +19,22 @@ use serde_json::{json, Value};
 use support::*;
 
 fn chdb(request: &Value) -> Value {
-    let python = std::env::var("PLUMBLINE_TEST_PYTHON")
-        .expect("PLUMBLINE_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs chdb");
+    let python = std::env::var("PLUMBLINE_TEST_PYTHON").expect(
+        "PLUMBLINE_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs chdb",
+    );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chdb_check.py");
-    let mut child = Command::new(python).arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
+    let mut child = Command::new(python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "chdb_check.py failed");
     serde_json::from_slice(&output.stdout).unwrap()
@@ -48,19 +59,45 @@ async fn the_schema_for_current_clickhouse_creates_and_answers_like_the_embedded
     // The rows are from 2023: a retention of a century keeps them (with 30
     // days, the TTL would rightly drop them at insert).
     let ddl = schema_ddl(ServerVersion(26, 9, 0), 36_500);
-    assert!(ddl.iter().any(|s| s.contains("LowCardinality(String)")), "{ddl:?}");
+    assert!(
+        ddl.iter().any(|s| s.contains("LowCardinality(String)")),
+        "{ddl:?}"
+    );
     assert!(ddl.iter().any(|s| s.contains("CODEC(")), "{ddl:?}");
-    assert!(ddl.iter().any(|s| s.contains("TTL day + toIntervalDay(36500)")), "{ddl:?}");
+    assert!(
+        ddl.iter()
+            .any(|s| s.contains("TTL day + toIntervalDay(36500)")),
+        "{ddl:?}"
+    );
 
     let mut rows = known_world();
     rows.extend(generated_world(9, 300));
-    let filters = vec![
-        ProcessFilter { limit: 10_000, ..Default::default() },
-        ProcessFilter { argv_contains: Some("marker-1".into()), limit: 10, ..Default::default() },
-        ProcessFilter { host: Some("gpu-01".into()), name_contains: Some("py".into()), limit: 50, ..Default::default() },
-        ProcessFilter { ppids: vec![100, 1], limit: 10_000, ..Default::default() },
+    let filters = [
         ProcessFilter {
-            range: TimeRange { start_ns: Some(WALL_OFFSET + 20 * SECOND), end_ns: Some(WALL_OFFSET + 40 * SECOND) },
+            limit: 10_000,
+            ..Default::default()
+        },
+        ProcessFilter {
+            argv_contains: Some("marker-1".into()),
+            limit: 10,
+            ..Default::default()
+        },
+        ProcessFilter {
+            host: Some("gpu-01".into()),
+            name_contains: Some("py".into()),
+            limit: 50,
+            ..Default::default()
+        },
+        ProcessFilter {
+            ppids: vec![100, 1],
+            limit: 10_000,
+            ..Default::default()
+        },
+        ProcessFilter {
+            range: TimeRange {
+                start_ns: Some(WALL_OFFSET + 20 * SECOND),
+                end_ns: Some(WALL_OFFSET + 40 * SECOND),
+            },
             limit: 10_000,
             ..Default::default()
         },
@@ -70,17 +107,36 @@ async fn the_schema_for_current_clickhouse_creates_and_answers_like_the_embedded
         "inserts": { "process_events": rows },
         "queries": filters.iter().map(list_processes_sql).collect::<Vec<_>>(),
     }));
-    assert!(response["server"].as_str().unwrap().starts_with("26."), "{}", response["server"]);
+    assert!(
+        response["server"].as_str().unwrap().starts_with("26."),
+        "{}",
+        response["server"]
+    );
 
     let sqlite = SqliteStore::in_memory().await.unwrap();
-    sqlite.write(&RowSet { process_events: rows, ..Default::default() }).await.unwrap();
+    sqlite
+        .write(&RowSet {
+            process_events: rows,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     for (filter, answer) in filters.iter().zip(response["answers"].as_array().unwrap()) {
-        let expected: Vec<Value> =
-            sqlite.list_processes(filter).await.unwrap().iter().map(|r| normalize(&serde_json::to_value(r).unwrap())).collect();
+        let expected: Vec<Value> = sqlite
+            .list_processes(filter)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| normalize(&serde_json::to_value(r).unwrap()))
+            .collect();
         let actual: Vec<Value> = answer.as_array().unwrap().iter().map(normalize).collect();
         assert!(!expected.is_empty(), "{filter:?} selects something");
         if actual != expected {
-            let first = actual.iter().zip(&expected).position(|(a, e)| a != e).unwrap_or(actual.len().min(expected.len()));
+            let first = actual
+                .iter()
+                .zip(&expected)
+                .position(|(a, e)| a != e)
+                .unwrap_or(actual.len().min(expected.len()));
             panic!(
                 "answers differ for {filter:?}: {} rows vs {} expected; first difference at {first}:\n{:?}\nvs\n{:?}",
                 actual.len(),

@@ -9,7 +9,13 @@ pub const SECOND: u64 = 1_000_000_000;
 /// Wall clock = boot clock + this, for every generated row.
 pub const WALL_OFFSET: u64 = 1_700_000_000 * SECOND;
 
-pub fn row(host: &str, pid: u32, start_ns: u64, kind: ProcessEventKind, ts_ns: u64) -> ProcessEventRow {
+pub fn row(
+    host: &str,
+    pid: u32,
+    start_ns: u64,
+    kind: ProcessEventKind,
+    ts_ns: u64,
+) -> ProcessEventRow {
     ProcessEventRow {
         host: host.into(),
         boot_id: "boot-1".into(),
@@ -34,7 +40,15 @@ pub fn row(host: &str, pid: u32, start_ns: u64, kind: ProcessEventKind, ts_ns: u
     }
 }
 
-pub fn exec(host: &str, pid: u32, start_ns: u64, ts_ns: u64, ppid: u32, exe: &str, argv: &[&str]) -> ProcessEventRow {
+pub fn exec(
+    host: &str,
+    pid: u32,
+    start_ns: u64,
+    ts_ns: u64,
+    ppid: u32,
+    exe: &str,
+    argv: &[&str],
+) -> ProcessEventRow {
     ProcessEventRow {
         ppid,
         comm: exe.rsplit('/').next().unwrap().chars().take(15).collect(),
@@ -45,10 +59,22 @@ pub fn exec(host: &str, pid: u32, start_ns: u64, ts_ns: u64, ppid: u32, exe: &st
 }
 
 pub fn fork(host: &str, pid: u32, start_ns: u64, ppid: u32, comm: &str) -> ProcessEventRow {
-    ProcessEventRow { ppid, comm: comm.into(), ..row(host, pid, start_ns, ProcessEventKind::Fork, start_ns) }
+    ProcessEventRow {
+        ppid,
+        comm: comm.into(),
+        ..row(host, pid, start_ns, ProcessEventKind::Fork, start_ns)
+    }
 }
 
-pub fn exit(host: &str, pid: u32, start_ns: u64, ts_ns: u64, code: i32, signal: u32, comm: &str) -> ProcessEventRow {
+pub fn exit(
+    host: &str,
+    pid: u32,
+    start_ns: u64,
+    ts_ns: u64,
+    code: i32,
+    signal: u32,
+    comm: &str,
+) -> ProcessEventRow {
     ProcessEventRow {
         exit_code: code,
         exit_signal: signal,
@@ -59,8 +85,19 @@ pub fn exit(host: &str, pid: u32, start_ns: u64, ts_ns: u64, code: i32, signal: 
     }
 }
 
-pub fn seen(host: &str, pid: u32, start_ns: u64, ts_ns: u64, ppid: u32, exe: &str, argv: &[&str]) -> ProcessEventRow {
-    ProcessEventRow { kind: ProcessEventKind::Seen as u8, ..exec(host, pid, start_ns, ts_ns, ppid, exe, argv) }
+pub fn seen(
+    host: &str,
+    pid: u32,
+    start_ns: u64,
+    ts_ns: u64,
+    ppid: u32,
+    exe: &str,
+    argv: &[&str],
+) -> ProcessEventRow {
+    ProcessEventRow {
+        kind: ProcessEventKind::Seen as u8,
+        ..exec(host, pid, start_ns, ts_ns, ppid, exe, argv)
+    }
 }
 
 /// A small world with a known answer:
@@ -73,26 +110,72 @@ pub fn seen(host: &str, pid: u32, start_ns: u64, ts_ns: u64, ppid: u32, exe: &st
 pub fn known_world() -> Vec<ProcessEventRow> {
     let a = "host-a";
     vec![
-        seen(a, 100, 1 * SECOND, 50 * SECOND, 1, "/bin/bash", &["bash", "--login"]),
+        seen(
+            a,
+            100,
+            SECOND,
+            50 * SECOND,
+            1,
+            "/bin/bash",
+            &["bash", "--login"],
+        ),
         fork(a, 200, 2 * SECOND, 100, "bash"),
-        exec(a, 200, 2 * SECOND, 2 * SECOND + 1_000, 100, "/bin/sh", &["/bin/sh", "-c", "exit 7", "marker-1"]),
+        exec(
+            a,
+            200,
+            2 * SECOND,
+            2 * SECOND + 1_000,
+            100,
+            "/bin/sh",
+            &["/bin/sh", "-c", "exit 7", "marker-1"],
+        ),
         ProcessEventRow {
             exe: "/nope".into(),
             argv: vec!["/nope".into()],
             errno: 2,
             comm: "sh".into(),
-            ..row(a, 200, 2 * SECOND, ProcessEventKind::ExecFailed, 2 * SECOND + 500)
+            ..row(
+                a,
+                200,
+                2 * SECOND,
+                ProcessEventKind::ExecFailed,
+                2 * SECOND + 500,
+            )
         },
         exit(a, 200, 2 * SECOND, 3 * SECOND, 7, 0, "sh"),
         fork(a, 300, 4 * SECOND, 200, "sh"),
-        exec(a, 300, 4 * SECOND, 4 * SECOND + 10, 200, "/usr/bin/make", &["make", "-j2"]),
-        exec(a, 300, 4 * SECOND, 5 * SECOND, 200, "/usr/bin/cc", &["cc", "-c", "x.c"]),
+        exec(
+            a,
+            300,
+            4 * SECOND,
+            4 * SECOND + 10,
+            200,
+            "/usr/bin/make",
+            &["make", "-j2"],
+        ),
+        exec(
+            a,
+            300,
+            4 * SECOND,
+            5 * SECOND,
+            200,
+            "/usr/bin/cc",
+            &["cc", "-c", "x.c"],
+        ),
         exit(a, 300, 4 * SECOND, 6 * SECOND, 0, 9, "cc"),
         fork(a, 400, 7 * SECOND, 100, "bash"),
         exit(a, 400, 7 * SECOND, 8 * SECOND, 1, 0, "bash"),
         fork(a, 400, 9 * SECOND, 100, "bash"),
         exit(a, 500, 3 * SECOND, 10 * SECOND, 3, 0, "sleep"),
-        seen("host-b", 100, 1 * SECOND, 50 * SECOND, 1, "/usr/sbin/sshd", &["sshd"]),
+        seen(
+            "host-b",
+            100,
+            SECOND,
+            50 * SECOND,
+            1,
+            "/usr/sbin/sshd",
+            &["sshd"],
+        ),
     ]
 }
 
@@ -104,7 +187,7 @@ impl Rng {
         Self(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -112,7 +195,7 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
 }
 
@@ -122,11 +205,17 @@ pub fn generated_world(seed: u64, count: u32) -> Vec<ProcessEventRow> {
     let mut rng = Rng::new(seed);
     let hosts = ["gpu-01", "gpu-02", "cpu-01"];
     let programs = [
-        ("/usr/bin/python3", &["python3", "train.py", "--epochs", "3"][..]),
+        (
+            "/usr/bin/python3",
+            &["python3", "train.py", "--epochs", "3"][..],
+        ),
         ("/usr/bin/git", &["git", "status"][..]),
         ("/bin/sh", &["sh", "-c", "pytest -q tests/"][..]),
         ("/usr/bin/pytest", &["pytest", "-q", "tests/"][..]),
-        ("/usr/bin/curl", &["curl", "-s", "https://api.example.com/v1/chat"][..]),
+        (
+            "/usr/bin/curl",
+            &["curl", "-s", "https://api.example.com/v1/chat"][..],
+        ),
     ];
     let mut rows = Vec::new();
     let mut pids: Vec<(usize, u32)> = Vec::new();
@@ -135,15 +224,30 @@ pub fn generated_world(seed: u64, count: u32) -> Vec<ProcessEventRow> {
         let host = hosts[host_index];
         let start = (10 + i as u64) * SECOND + rng.below(SECOND);
         // Reuse a pid of the same host now and then.
-        let pid = match pids.iter().filter(|(h, _)| *h == host_index).nth(rng.below(40) as usize) {
+        let pid = match pids
+            .iter()
+            .filter(|(h, _)| *h == host_index)
+            .nth(rng.below(40) as usize)
+        {
             Some(&(_, pid)) if rng.below(10) == 0 => pid,
             _ => 1000 + i,
         };
-        let ppid = pids.iter().filter(|(h, _)| *h == host_index).last().map_or(1, |(_, p)| *p);
+        let ppid = pids
+            .iter()
+            .rfind(|(h, _)| *h == host_index)
+            .map_or(1, |(_, p)| *p);
         pids.push((host_index, pid));
         if rng.below(8) == 0 {
             let (exe, argv) = programs[rng.below(5) as usize];
-            rows.push(seen(host, pid, start, start + 100 * SECOND, ppid, exe, argv));
+            rows.push(seen(
+                host,
+                pid,
+                start,
+                start + 100 * SECOND,
+                ppid,
+                exe,
+                argv,
+            ));
         } else {
             rows.push(fork(host, pid, start, ppid, "bash"));
         }
@@ -153,7 +257,15 @@ pub fn generated_world(seed: u64, count: u32) -> Vec<ProcessEventRow> {
             let marker = format!("run-{}", rng.below(20));
             let mut argv: Vec<&str> = argv.to_vec();
             argv.push(&marker);
-            rows.push(exec(host, pid, start, start + 1_000 + n * 777, ppid, exe, &argv));
+            rows.push(exec(
+                host,
+                pid,
+                start,
+                start + 1_000 + n * 777,
+                ppid,
+                exe,
+                &argv,
+            ));
         }
         if rng.below(6) == 0 {
             rows.push(ProcessEventRow {
@@ -164,7 +276,15 @@ pub fn generated_world(seed: u64, count: u32) -> Vec<ProcessEventRow> {
         }
         if rng.below(4) != 0 {
             let signal = if rng.below(5) == 0 { 9 } else { 0 };
-            rows.push(exit(host, pid, start, start + rng.below(30 * SECOND) + 5_000, rng.below(3) as i32, signal, "x"));
+            rows.push(exit(
+                host,
+                pid,
+                start,
+                start + rng.below(30 * SECOND) + 5_000,
+                rng.below(3) as i32,
+                signal,
+                "x",
+            ));
         }
     }
     rows

@@ -13,7 +13,9 @@ use clickhouse::Client;
 
 pub use dialect::{Capabilities, Dialect, ServerVersion};
 
-use crate::{ClickHouseConfig, PipelineStats, ProcessFilter, ProcessRecord, RowSet, Store, StoreError};
+use crate::{
+    ClickHouseConfig, PipelineStats, ProcessFilter, ProcessRecord, RowSet, Store, StoreError,
+};
 
 pub struct ClickHouseStore {
     client: Client,
@@ -31,14 +33,27 @@ impl ClickHouseStore {
             .with_validation(false);
         let version_text: String = server.query("SELECT version()").fetch_one().await?;
         let version = ServerVersion::parse(&version_text)?;
-        server.query(&format!("CREATE DATABASE IF NOT EXISTS {}", config.database)).execute().await?;
+        server
+            .query(&format!(
+                "CREATE DATABASE IF NOT EXISTS {}",
+                config.database
+            ))
+            .execute()
+            .await?;
         let client = server.with_database(&config.database);
-        let dialect = Dialect { capabilities: Capabilities::of(version), retention_days: config.retention_days };
+        let dialect = Dialect {
+            capabilities: Capabilities::of(version),
+            retention_days: config.retention_days,
+        };
         if !dialect.capabilities.ttl && config.retention_days > 0 {
             tracing::warn!(%version, "this ClickHouse cannot expire rows (TTL needs 19.6); retention_days is not enforced");
         }
         let migrated_at_open = migrations::migrate(&client, &dialect, &version_text).await?;
-        Ok(Self { client, version, migrated_at_open })
+        Ok(Self {
+            client,
+            version,
+            migrated_at_open,
+        })
     }
 
     pub fn version(&self) -> ServerVersion {
@@ -69,17 +84,27 @@ impl ClickHouseStore {
 /// Every statement of every migration, as rendered for `version`: what
 /// `open` would run on an empty database of that server.
 pub fn schema_ddl(version: ServerVersion, retention_days: u32) -> Vec<String> {
-    let dialect = Dialect { capabilities: Capabilities::of(version), retention_days };
-    crate::tables::MIGRATIONS.iter().flat_map(|m| (m.clickhouse)(&dialect)).collect()
+    let dialect = Dialect {
+        capabilities: Capabilities::of(version),
+        retention_days,
+    };
+    crate::tables::MIGRATIONS
+        .iter()
+        .flat_map(|m| (m.clickhouse)(&dialect))
+        .collect()
 }
 
 /// The SQL `list_processes` sends for `filter`, values bound.
 pub fn list_processes_sql(filter: &ProcessFilter) -> String {
-    process_sql::list_query(&Client::default(), filter).sql_display().to_string()
+    process_sql::list_query(&Client::default(), filter)
+        .sql_display()
+        .to_string()
 }
 
 pub(crate) fn now_wall_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 #[async_trait]
@@ -95,17 +120,40 @@ impl Store for ClickHouseStore {
         Ok(())
     }
 
-    async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
+    async fn list_processes(
+        &self,
+        filter: &ProcessFilter,
+    ) -> Result<Vec<ProcessRecord>, StoreError> {
         process_sql::list(&self.client, filter).await
     }
 
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {
         // FINAL: count what queries see, after de-duplication of re-deliveries.
-        let process_events = self.client.query("SELECT count() FROM process_events FINAL").fetch_one().await?;
-        let dead_letters = self.client.query("SELECT count() FROM dead_letters FINAL").fetch_one().await?;
-        let lost_events = self.client.query("SELECT sum(count) FROM loss_markers FINAL").fetch_one().await?;
-        let hosts =
-            self.client.query("SELECT DISTINCT host FROM process_events ORDER BY host LIMIT 10000").fetch_all().await?;
-        Ok(PipelineStats { process_events, dead_letters, lost_events, hosts })
+        let process_events = self
+            .client
+            .query("SELECT count() FROM process_events FINAL")
+            .fetch_one()
+            .await?;
+        let dead_letters = self
+            .client
+            .query("SELECT count() FROM dead_letters FINAL")
+            .fetch_one()
+            .await?;
+        let lost_events = self
+            .client
+            .query("SELECT sum(count) FROM loss_markers FINAL")
+            .fetch_one()
+            .await?;
+        let hosts = self
+            .client
+            .query("SELECT DISTINCT host FROM process_events ORDER BY host LIMIT 10000")
+            .fetch_all()
+            .await?;
+        Ok(PipelineStats {
+            process_events,
+            dead_letters,
+            lost_events,
+            hosts,
+        })
     }
 }

@@ -21,7 +21,8 @@ impl SqliteStore {
     /// Opens (or creates) the database file and applies migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Task(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Task(format!("creating {}: {e}", dir.display())))?;
         }
         let connection = Connection::open(path)?;
         Self::with_connection(connection).await
@@ -33,7 +34,9 @@ impl SqliteStore {
     }
 
     async fn with_connection(connection: Connection) -> Result<Self, StoreError> {
-        let store = Self { connection: Arc::new(Mutex::new(connection)) };
+        let store = Self {
+            connection: Arc::new(Mutex::new(connection)),
+        };
         store.run(migrate).await?;
         Ok(store)
     }
@@ -46,7 +49,9 @@ impl SqliteStore {
     {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
-            let mut connection = connection.lock().map_err(|_| StoreError::Task("SQLite connection poisoned".into()))?;
+            let mut connection = connection
+                .lock()
+                .map_err(|_| StoreError::Task("SQLite connection poisoned".into()))?;
             work(&mut connection)
         })
         .await
@@ -65,8 +70,11 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     )?;
     let tx = connection.transaction()?;
     for migration in MIGRATIONS {
-        let applied: bool =
-            tx.query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE id = ?1)", [migration.id], |r| r.get(0))?;
+        let applied: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE id = ?1)",
+            [migration.id],
+            |r| r.get(0),
+        )?;
         if applied {
             continue;
         }
@@ -75,9 +83,17 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
         }
         tx.execute(
             "INSERT INTO schema_migrations (id, name, applied_wall_ns) VALUES (?1, ?2, ?3)",
-            params![migration.id, migration.name, crate::clickhouse::now_wall_ns() as i64],
+            params![
+                migration.id,
+                migration.name,
+                crate::clickhouse::now_wall_ns() as i64
+            ],
         )?;
-        tracing::info!(id = migration.id, name = migration.name, "applied SQLite migration");
+        tracing::info!(
+            id = migration.id,
+            name = migration.name,
+            "applied SQLite migration"
+        );
     }
     tx.commit()?;
     Ok(())
@@ -93,7 +109,8 @@ fn write_rows(connection: &mut Connection, rows: &RowSet) -> Result<(), StoreErr
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )?;
         for r in &rows.process_events {
-            let argv = serde_json::to_string(&r.argv).map_err(|e| StoreError::Malformed(e.to_string()))?;
+            let argv =
+                serde_json::to_string(&r.argv).map_err(|e| StoreError::Malformed(e.to_string()))?;
             insert.execute(params![
                 r.host,
                 r.boot_id,
@@ -157,13 +174,25 @@ fn write_rows(connection: &mut Connection, rows: &RowSet) -> Result<(), StoreErr
 }
 
 fn stats(connection: &mut Connection) -> Result<PipelineStats, StoreError> {
-    let count = |sql: &str| connection.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64);
+    let count = |sql: &str| {
+        connection
+            .query_row(sql, [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+    };
     let process_events = count("SELECT count(*) FROM process_events")?;
     let dead_letters = count("SELECT count(*) FROM dead_letters")?;
     let lost_events = count("SELECT coalesce(sum(count), 0) FROM loss_markers")?;
-    let mut statement = connection.prepare("SELECT DISTINCT host FROM process_events ORDER BY host LIMIT 10000")?;
-    let hosts = statement.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-    Ok(PipelineStats { process_events, dead_letters, lost_events, hosts })
+    let mut statement =
+        connection.prepare("SELECT DISTINCT host FROM process_events ORDER BY host LIMIT 10000")?;
+    let hosts = statement
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(PipelineStats {
+        process_events,
+        dead_letters,
+        lost_events,
+        hosts,
+    })
 }
 
 #[async_trait]
@@ -177,7 +206,10 @@ impl Store for SqliteStore {
         self.run(move |c| write_rows(c, &rows)).await
     }
 
-    async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
+    async fn list_processes(
+        &self,
+        filter: &ProcessFilter,
+    ) -> Result<Vec<ProcessRecord>, StoreError> {
         let filter = filter.clone();
         self.run(move |c| process_sql::list(c, &filter)).await
     }

@@ -25,6 +25,16 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[Migration {
     id: 1,
     name: "process_events, loss_markers, dead_letters",
-    clickhouse: |d| vec![process_events::clickhouse_ddl(d), loss_markers::clickhouse_ddl(d), dead_letters::clickhouse_ddl(d)],
-    sqlite: &[process_events::SQLITE_DDL, loss_markers::SQLITE_DDL, dead_letters::SQLITE_DDL],
+    clickhouse: |d| {
+        vec![
+            process_events::clickhouse_ddl(d),
+            loss_markers::clickhouse_ddl(d),
+            dead_letters::clickhouse_ddl(d),
+        ]
+    },
+    sqlite: &[
+        process_events::SQLITE_DDL,
+        loss_markers::SQLITE_DDL,
+        dead_letters::SQLITE_DDL,
+    ],
 }];

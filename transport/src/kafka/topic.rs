@@ -20,7 +20,10 @@ pub enum TopicError {
         source: KafkaError,
     },
     #[error("creating topic {topic}: {code}")]
-    Create { topic: String, code: RDKafkaErrorCode },
+    Create {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
 }
 
 pub async fn ensure_topic(
@@ -30,11 +33,20 @@ pub async fn ensure_topic(
     replication: i32,
     passthrough: &BTreeMap<String, String>,
 ) -> Result<(), TopicError> {
-    let client_error = |source| TopicError::Client { brokers: brokers.into(), topic: topic.into(), source };
-    let admin: AdminClient<DefaultClientContext> = super::client_config(brokers, &[], passthrough).create().map_err(client_error)?;
+    let client_error = |source| TopicError::Client {
+        brokers: brokers.into(),
+        topic: topic.into(),
+        source,
+    };
+    let admin: AdminClient<DefaultClientContext> = super::client_config(brokers, &[], passthrough)
+        .create()
+        .map_err(client_error)?;
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin.create_topics([&new_topic], &options).await.map_err(client_error)?;
+    let results = admin
+        .create_topics([&new_topic], &options)
+        .await
+        .map_err(client_error)?;
     for result in results {
         match result {
             Ok(_) => tracing::info!(topic, partitions, "created Kafka topic"),

@@ -1,0 +1,41 @@
+//! Plumbline's benchmarks. Every number is taken in one run, next to its
+//! baseline, so the ratio means something on a shared, noisy machine.
+//!
+//! - `exec-storm` (root): spawn short processes untraced and traced, in
+//!   alternating rounds; report spawn latency ratios and the end-to-end rate
+//!   at which the kernel's events became queryable (agent → channel →
+//!   aggregator → SQLite).
+//! - `pipeline`: push synthetic batches through the transport and store
+//!   alone (channel + SQLite, or Kafka + ClickHouse) to find their ceiling.
+
+mod exec_storm;
+mod pipeline;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "plumbline-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    ExecStorm(exec_storm::Args),
+    Pipeline(pipeline::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match Cli::parse().command {
+        Command::ExecStorm(args) => runtime.block_on(exec_storm::run(args)),
+        Command::Pipeline(args) => runtime.block_on(pipeline::run(args)),
+    }
+}
