@@ -27,14 +27,7 @@ pub async fn run(
     };
     let source_config = &config.source;
     if source_config.create_topic {
-        kafka::ensure_topic(
-            &source_config.brokers,
-            &source_config.topic,
-            source_config.topic_partitions,
-            source_config.topic_replication,
-            &source_config.librdkafka,
-        )
-        .await?;
+        kafka::spawn_topic_creation(source_config.topic_spec());
     }
     let mut source =
         kafka::KafkaSource::new(source_config).context("creating the Kafka consumer")?;

@@ -11,7 +11,7 @@ use std::{
 
 use hdrhistogram::Histogram;
 use plumbline_aggregator::{pipeline::run_pipeline, AggregatorStats, PipelineConfig};
-use plumbline_node_agent::{AgentConfig, SinkConfig};
+use plumbline_node_agent::AgentConfig;
 use plumbline_store::{sqlite::SqliteStore, ProcessFilter, Store};
 use plumbline_transport::channel;
 use tokio_util::sync::CancellationToken;
@@ -85,13 +85,10 @@ async fn start_traced(db: &std::path::Path) -> anyhow::Result<Traced> {
         .await
     });
     let stop = CancellationToken::new();
-    let config = AgentConfig {
-        sink: SinkConfig::Stdout,
-        ..Default::default()
-    };
     let agent_stop = stop.clone();
     let agent = tokio::spawn(async move {
-        plumbline_node_agent::run(&config, Arc::new(sink), agent_stop).await
+        let config = AgentConfig::default();
+        plumbline_node_agent::run(config.settings(), Arc::new(sink), agent_stop).await
     });
     // Attached once the agent's own process is stored (seeded from /proc).
     let me = std::process::id();

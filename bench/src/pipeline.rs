@@ -188,7 +188,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 topic: name.clone(),
                 ..Default::default()
             };
-            kafka::ensure_topic(&args.kafka, &name, 6, 1, &Default::default()).await?;
+            kafka::ensure_topic(&sink_config.topic_spec()).await?;
             let sink = kafka::KafkaSink::new(&sink_config)?;
             let config = AggregatorConfig {
                 source: KafkaSourceConfig {

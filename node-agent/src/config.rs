@@ -27,6 +27,25 @@ impl Validate for AgentConfig {
     }
 }
 
+impl AgentConfig {
+    pub fn settings(&self) -> CaptureSettings<'_> {
+        CaptureSettings {
+            node: &self.node,
+            capture: &self.capture,
+            batch: &self.batch,
+        }
+    }
+}
+
+/// What capture needs whatever the sink: the sections the agent shares with
+/// the single-host default (`plumbline run`).
+#[derive(Debug, Clone, Copy)]
+pub struct CaptureSettings<'a> {
+    pub node: &'a NodeConfig,
+    pub capture: &'a CaptureConfig,
+    pub batch: &'a BatchConfig,
+}
+
 /// `[node]`: who this node is.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

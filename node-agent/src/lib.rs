@@ -24,7 +24,7 @@ use plumbline_transport::{kafka, stdout::StdoutSink, BatchSink};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AgentConfig, SinkConfig};
+pub use config::{AgentConfig, CaptureSettings, SinkConfig};
 pub use stats::{AgentStats, StatsSnapshot};
 
 /// How long shutdown waits for queued batches to be delivered.
@@ -35,14 +35,7 @@ pub async fn sink_from_config(config: &SinkConfig) -> anyhow::Result<Arc<dyn Bat
     Ok(match config {
         SinkConfig::Kafka(k) => {
             if k.create_topic {
-                kafka::ensure_topic(
-                    &k.brokers,
-                    &k.topic,
-                    k.topic_partitions,
-                    k.topic_replication,
-                    &k.librdkafka,
-                )
-                .await?;
+                kafka::spawn_topic_creation(k.topic_spec());
             }
             Arc::new(kafka::KafkaSink::new(k).context("creating the Kafka producer")?)
         }
@@ -53,7 +46,7 @@ pub async fn sink_from_config(config: &SinkConfig) -> anyhow::Result<Arc<dyn Bat
 /// Captures until `shutdown` is cancelled, then delivers what is queued
 /// (for up to [`SHUTDOWN_GRACE`]). Returns the agent's counters.
 pub async fn run(
-    config: &AgentConfig,
+    config: CaptureSettings<'_>,
     sink: Arc<dyn BatchSink>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<StatsSnapshot> {

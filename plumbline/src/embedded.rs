@@ -10,7 +10,7 @@ use plumbline_aggregator::{pipeline::run_pipeline, AggregatorStats, PipelineConf
 use plumbline_config::{ConfigError, Validate};
 use plumbline_node_agent::{
     config::{BatchConfig, CaptureConfig, NodeConfig},
-    AgentConfig, SinkConfig,
+    CaptureSettings,
 };
 use plumbline_store::{sqlite::SqliteStore, SqliteConfig, Store};
 use plumbline_transport::channel;
@@ -92,13 +92,12 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
         result
     });
 
-    let agent_config = AgentConfig {
-        node: config.node,
-        capture: config.capture,
-        batch: config.batch,
-        sink: SinkConfig::Stdout, // unused: the channel sink is passed in
+    let settings = CaptureSettings {
+        node: &config.node,
+        capture: &config.capture,
+        batch: &config.batch,
     };
-    let agent = plumbline_node_agent::run(&agent_config, Arc::new(sink), shutdown).await;
+    let agent = plumbline_node_agent::run(settings, Arc::new(sink), shutdown).await;
     let aggregated = aggregator.await.context("aggregator task")?;
     stop_query.cancel();
     let served = query.await.context("query task")?;

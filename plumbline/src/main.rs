@@ -116,7 +116,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 config.sink = plumbline_node_agent::SinkConfig::Stdout;
             }
             let sink = plumbline_node_agent::sink_from_config(&config.sink).await?;
-            plumbline_node_agent::run(&config, sink, shutdown_on_signal())
+            plumbline_node_agent::run(config.settings(), sink, shutdown_on_signal())
                 .await
                 .map(drop)
         }

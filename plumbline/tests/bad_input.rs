@@ -116,9 +116,7 @@ async fn publish(topic: &str, payloads: Vec<Vec<u8>>) {
         topic: topic.into(),
         ..Default::default()
     };
-    kafka::ensure_topic(&config.brokers, topic, 3, 1, &config.librdkafka)
-        .await
-        .unwrap();
+    kafka::ensure_topic(&config.topic_spec()).await.unwrap();
     let sink = kafka::KafkaSink::new(&config).unwrap();
     for payload in payloads {
         let batch = OutgoingBatch {

@@ -43,6 +43,16 @@ impl Default for KafkaSinkConfig {
 }
 
 impl KafkaSinkConfig {
+    pub fn topic_spec(&self) -> super::TopicSpec {
+        super::TopicSpec {
+            brokers: self.brokers.clone(),
+            topic: self.topic.clone(),
+            partitions: self.topic_partitions,
+            replication: self.topic_replication,
+            librdkafka: self.librdkafka.clone(),
+        }
+    }
+
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         validate_common(
             prefix,
@@ -101,6 +111,16 @@ impl Default for KafkaSourceConfig {
 }
 
 impl KafkaSourceConfig {
+    pub fn topic_spec(&self) -> super::TopicSpec {
+        super::TopicSpec {
+            brokers: self.brokers.clone(),
+            topic: self.topic.clone(),
+            partitions: self.topic_partitions,
+            replication: self.topic_replication,
+            librdkafka: self.librdkafka.clone(),
+        }
+    }
+
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         validate_common(
             prefix,

@@ -9,7 +9,7 @@ mod topic;
 pub use config::{KafkaSinkConfig, KafkaSourceConfig};
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
-pub use topic::{ensure_topic, TopicError};
+pub use topic::{ensure_topic, spawn_topic_creation, TopicError, TopicSpec};
 
 use std::collections::BTreeMap;
 
