@@ -3,7 +3,7 @@
 //! makes a re-delivery harmless. Undecodable payloads and rows the store
 //! refuses are set aside as dead letters, so the rest keeps flowing.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use plumbline_store::{RowSet, Store, StoreError};
 use plumbline_transport::{BatchSource, Delivery, SourceError};
@@ -41,10 +41,14 @@ pub async fn run_pipeline(
             },
         };
         AggregatorStats::add(&stats.deliveries, deliveries.len() as u64);
+        let started = std::time::Instant::now();
         if !store_deliveries(&deliveries, store, stats, shutdown).await? {
             return Ok(()); // shutting down before the rows were stored: no commit
         }
-        if let Err(err) = source.commit(&deliveries).await {
+        let stored = started.elapsed();
+        let committed = source.commit(&deliveries).await;
+        tracing::debug!(deliveries = deliveries.len(), ?stored, commit = ?(started.elapsed() - stored), "stored and committed");
+        if let Err(err) = committed {
             // Harmless but worth knowing: these will be delivered again.
             AggregatorStats::add(&stats.commit_failures, 1);
             tracing::warn!(%err, "committing offsets failed");
@@ -60,18 +64,22 @@ async fn store_deliveries(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
     let now = now_wall_ns();
-    let per_delivery: Vec<DeliveryRows> =
-        deliveries.iter().map(|d| delivery_rows(d, now)).collect();
     let mut all = RowSet::default();
-    for rows in &per_delivery {
-        AggregatorStats::add(&stats.events, rows.events);
-        AggregatorStats::add(&stats.events_unsupported, rows.unsupported);
-        AggregatorStats::add(&stats.dead_letters, rows.rows.dead_letters.len() as u64);
-        all.extend(rows.rows.clone());
+    for delivery in deliveries {
+        let DeliveryRows {
+            rows,
+            events,
+            unsupported,
+        } = delivery_rows(delivery, now);
+        AggregatorStats::add(&stats.events, events);
+        AggregatorStats::add(&stats.events_unsupported, unsupported);
+        AggregatorStats::add(&stats.dead_letters, rows.dead_letters.len() as u64);
+        all.extend(rows);
     }
     for letter in &all.dead_letters {
         tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
     }
+    let all = Arc::new(all);
     match write_retrying(store, &all, stats, shutdown).await {
         Ok(stored) => {
             if stored {
@@ -82,10 +90,12 @@ async fn store_deliveries(
         // One delivery's rows are refused: find it, keep the others.
         Err(err) => {
             tracing::warn!(%err, deliveries = deliveries.len(), "the store refused a write; writing deliveries one by one");
-            for (delivery, rows) in deliveries.iter().zip(per_delivery) {
-                let refused = match write_retrying(store, &rows.rows, stats, shutdown).await {
+            // Rare: decoding again is cheaper than keeping a copy of every row.
+            for delivery in deliveries {
+                let rows = Arc::new(delivery_rows(delivery, now).rows);
+                let refused = match write_retrying(store, &rows, stats, shutdown).await {
                     Ok(true) => {
-                        AggregatorStats::add(&stats.rows_written, rows.rows.len() as u64);
+                        AggregatorStats::add(&stats.rows_written, rows.len() as u64);
                         continue;
                     }
                     Ok(false) => return Ok(false),
@@ -97,10 +107,10 @@ async fn store_deliveries(
                     now,
                 );
                 tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
-                let letters = RowSet {
+                let letters = Arc::new(RowSet {
                     dead_letters: vec![letter],
                     ..Default::default()
-                };
+                });
                 match write_retrying(store, &letters, stats, shutdown).await {
                     Ok(true) => AggregatorStats::add(&stats.dead_letters, 1),
                     Ok(false) => return Ok(false),
@@ -116,13 +126,13 @@ async fn store_deliveries(
 /// when shutdown came first; Err for errors a retry cannot fix.
 async fn write_retrying(
     store: &dyn Store,
-    rows: &RowSet,
+    rows: &Arc<RowSet>,
     stats: &AggregatorStats,
     shutdown: &CancellationToken,
 ) -> Result<bool, StoreError> {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match store.write(rows).await {
+        match store.write(Arc::clone(rows)).await {
             Ok(()) => return Ok(true),
             Err(err) if err.is_transient() => {
                 AggregatorStats::add(&stats.store_retries, 1);
@@ -206,7 +216,7 @@ mod tests {
             "gated".into()
         }
 
-        async fn write(&self, rows: &RowSet) -> Result<(), StoreError> {
+        async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError> {
             if self.busy.load(Ordering::SeqCst) > 0 {
                 self.busy.fetch_sub(1, Ordering::SeqCst);
                 let busy = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY);

@@ -67,12 +67,17 @@ const PROGRAMS: &[(&str, &[&str])] = &[
 
 /// Batches of exec+exit pairs from eight hosts.
 fn batches(events: usize, per_batch: usize) -> Vec<OutgoingBatch> {
+    batches_for("bench-node", events, per_batch)
+}
+
+/// Batches of exec+exit pairs from eight hosts named `<prefix>-NN`.
+fn batches_for(prefix: &str, events: usize, per_batch: usize) -> Vec<OutgoingBatch> {
     let mut out = Vec::new();
     let mut pid = 10_000u32;
     let mut remaining = events / 2;
     let mut sequence = 0;
     while remaining > 0 {
-        let host = format!("bench-node-{:02}", sequence % 8);
+        let host = format!("{prefix}-{:02}", sequence % 8);
         let mut b = BatchBuilder::new();
         let processes = (per_batch / 2).min(remaining);
         for i in 0..processes {
@@ -148,16 +153,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let dir = tempfile::tempdir()?;
-    let started;
     let store: Arc<dyn Store>;
     let stop = CancellationToken::new();
-    let pipeline = match args.road {
+    let (sink, pipeline): (
+        Box<dyn BatchSink>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) = match args.road {
         Road::Embedded => {
             store = Arc::new(
                 plumbline_store::sqlite::SqliteStore::open(&dir.path().join("bench.db")).await?,
             );
             let (sink, mut source) = channel::pair(64);
             let aggregator_store = store.clone();
+            let aggregator_stop = stop.clone();
             let task = tokio::spawn(async move {
                 let stats = AggregatorStats::default();
                 run_pipeline(
@@ -165,15 +173,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     aggregator_store.as_ref(),
                     &PipelineConfig::default(),
                     &stats,
-                    &CancellationToken::new(),
+                    &aggregator_stop,
                 )
                 .await
             });
-            started = Instant::now();
-            for batch in &batches {
-                sink.send(batch).await?;
-            }
-            task
+            (Box::new(sink), task)
         }
         Road::Fleet => {
             let name = format!("plumbline_bench_{}", uuid::Uuid::new_v4().simple());
@@ -189,7 +193,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 ..Default::default()
             };
             kafka::ensure_topic(&sink_config.topic_spec()).await?;
-            let sink = kafka::KafkaSink::new(&sink_config)?;
             let config = AggregatorConfig {
                 source: KafkaSourceConfig {
                     brokers: args.kafka.clone(),
@@ -206,20 +209,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     .await
                     .map(drop)
             });
-            started = Instant::now();
-            for batch in &batches {
-                sink.send(batch).await?;
-            }
-            task
+            (Box::new(kafka::KafkaSink::new(&sink_config)?), task)
         }
     };
+
+    // Warm up: the first delivery waits for the consumer group to form
+    // (seconds on some brokers), which is start-up, not throughput.
+    let mut warm_up = batches_for("bench-warm-up", 2, 2);
+    let warm_events = warm_up[0].events as u64;
+    sink.send(&warm_up.remove(0)).await?;
+    wait_for_rows(store.as_ref(), warm_events).await?;
+
+    let started = Instant::now();
+    for batch in &batches {
+        sink.send(batch).await?;
+    }
     let sent = started.elapsed();
-    wait_for_rows(store.as_ref(), events as u64).await?;
+    wait_for_rows(store.as_ref(), warm_events + events as u64).await?;
     let stored = started.elapsed();
     stop.cancel();
-    if args.road == Road::Fleet {
-        pipeline.await??;
-    }
+    drop(sink);
+    pipeline.await??;
     println!(
         "road {:?} ({}): sent in {:.2} s, all {events} rows queryable after {:.2} s: {:.0} events/s end to end",
         args.road,

@@ -52,7 +52,7 @@ pub async fn run(
 ) -> anyhow::Result<StatsSnapshot> {
     let node =
         node::identity(config.node.host.as_deref()).context("reading the node's identity")?;
-    let probes = probes::ProcessProbes::attach(&config.capture)?;
+    let probes = probes::ProcessProbes::attach(config.capture)?;
     let stats = Arc::new(AgentStats::default());
     let counters = kernel_counters::KernelCounters::new(probes.counters, node::boot_ns());
     let mut capture = capture::Capture::new(

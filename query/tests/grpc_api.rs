@@ -69,10 +69,10 @@ fn world() -> Vec<ProcessEventRow> {
 async fn serve() -> QueryServiceClient<tonic::transport::Channel> {
     let store = SqliteStore::in_memory().await.unwrap();
     store
-        .write(&RowSet {
+        .write(Arc::new(RowSet {
             process_events: world(),
             ..Default::default()
-        })
+        }))
         .await
         .unwrap();
     let store: Arc<dyn Store> = Arc::new(store);

@@ -86,8 +86,9 @@ pub trait Store: Send + Sync {
     fn describe(&self) -> String;
 
     /// Writes every row. Idempotent: writing the same rows again (a
-    /// re-delivery after a crash) leaves what queries see unchanged.
-    async fn write(&self, rows: &RowSet) -> Result<(), StoreError>;
+    /// re-delivery after a crash) leaves what queries see unchanged. The rows
+    /// are shared, not copied, with a backend that writes on another thread.
+    async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError>;
 
     /// Processes matching `filter`, newest start first.
     async fn list_processes(

@@ -2,6 +2,8 @@
 //! SQLite store must answer every query the same. Needs
 //! PLUMBLINE_TEST_CLICKHOUSE (scripts/test.sh starts one).
 
+use std::sync::Arc;
+
 mod support;
 
 use plumbline_store::{
@@ -15,7 +17,7 @@ fn clickhouse_url() -> String {
         .expect("PLUMBLINE_TEST_CLICKHOUSE is not set: run the tests with scripts/test.sh, which starts ClickHouse")
 }
 
-async fn both_stores(rows: &RowSet) -> (ClickHouseStore, SqliteStore) {
+async fn both_stores(rows: &Arc<RowSet>) -> (ClickHouseStore, SqliteStore) {
     let database = format!("plumbline_diff_{}", uuid::Uuid::new_v4().simple());
     let config = ClickHouseConfig {
         url: clickhouse_url(),
@@ -25,9 +27,9 @@ async fn both_stores(rows: &RowSet) -> (ClickHouseStore, SqliteStore) {
     let clickhouse = ClickHouseStore::open(&config).await.unwrap();
     let sqlite = SqliteStore::in_memory().await.unwrap();
     for store in [&clickhouse as &dyn Store, &sqlite] {
-        store.write(rows).await.unwrap();
+        store.write(rows.clone()).await.unwrap();
         // A re-delivery of everything: both must de-duplicate.
-        store.write(rows).await.unwrap();
+        store.write(rows.clone()).await.unwrap();
     }
     (clickhouse, sqlite)
 }
@@ -121,7 +123,7 @@ fn filters(hosts: &[&str]) -> Vec<ProcessFilter> {
 async fn clickhouse_and_sqlite_answer_every_process_query_the_same() {
     let mut process_events = known_world();
     process_events.extend(generated_world(42, 600));
-    let rows = RowSet {
+    let rows = Arc::new(RowSet {
         process_events,
         loss_markers: vec![LossMarkerRow {
             host: "gpu-01".into(),
@@ -143,7 +145,7 @@ async fn clickhouse_and_sqlite_answer_every_process_query_the_same() {
             key: "gpu-01".into(),
             payload: vec![0xff, 0x00, 0x01],
         }],
-    };
+    });
     let (clickhouse, sqlite) = both_stores(&rows).await;
 
     let hosts = ["host-a", "host-b", "gpu-01", "gpu-02", "cpu-01"];
@@ -182,10 +184,10 @@ async fn opening_an_existing_clickhouse_database_again_applies_no_migration_twic
     let first = ClickHouseStore::open(&config).await.unwrap();
     assert_eq!(first.migrated_at_open(), &[1]);
     first
-        .write(&RowSet {
+        .write(Arc::new(RowSet {
             process_events: known_world(),
             ..Default::default()
-        })
+        }))
         .await
         .unwrap();
     let second = ClickHouseStore::open(&config).await.unwrap();

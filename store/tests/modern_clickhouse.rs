@@ -3,6 +3,8 @@
 //! answer like the embedded store. Runs on chdb (ClickHouse in process);
 //! needs PLUMBLINE_TEST_PYTHON with chdb installed (scripts/test.sh).
 
+use std::sync::Arc;
+
 mod support;
 
 use std::{
@@ -115,10 +117,10 @@ async fn the_schema_for_current_clickhouse_creates_and_answers_like_the_embedded
 
     let sqlite = SqliteStore::in_memory().await.unwrap();
     sqlite
-        .write(&RowSet {
+        .write(Arc::new(RowSet {
             process_events: rows,
             ..Default::default()
-        })
+        }))
         .await
         .unwrap();
     for (filter, answer) in filters.iter().zip(response["answers"].as_array().unwrap()) {

@@ -1,6 +1,8 @@
 //! How lifecycle rows fold into processes, on the embedded store (the
 //! differential test then holds ClickHouse to the same answers).
 
+use std::sync::Arc;
+
 mod support;
 
 use plumbline_store::{sqlite::SqliteStore, ProcessFilter, RowSet, Store, TimeRange};
@@ -9,10 +11,10 @@ use support::*;
 async fn store_with(rows: Vec<plumbline_store::ProcessEventRow>) -> SqliteStore {
     let store = SqliteStore::in_memory().await.unwrap();
     store
-        .write(&RowSet {
+        .write(Arc::new(RowSet {
             process_events: rows,
             ..Default::default()
-        })
+        }))
         .await
         .unwrap();
     store
@@ -151,15 +153,15 @@ async fn failed_execs_do_not_rename_the_process() {
 
 #[tokio::test]
 async fn writing_the_same_rows_twice_changes_nothing() {
-    let rows = RowSet {
+    let rows = Arc::new(RowSet {
         process_events: generated_world(7, 200),
         ..Default::default()
-    };
+    });
     let store = SqliteStore::in_memory().await.unwrap();
-    store.write(&rows).await.unwrap();
+    store.write(rows.clone()).await.unwrap();
     let once = store.list_processes(&all()).await.unwrap();
     let stats_once = store.pipeline_stats().await.unwrap();
-    store.write(&rows).await.unwrap();
+    store.write(rows.clone()).await.unwrap();
     assert_eq!(store.list_processes(&all()).await.unwrap(), once);
     assert_eq!(store.pipeline_stats().await.unwrap(), stats_once);
     assert_eq!(stats_once.process_events, rows.process_events.len() as u64);

@@ -8,6 +8,8 @@ mod dialect;
 mod migrations;
 mod process_sql;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use clickhouse::Client;
 
@@ -113,7 +115,7 @@ impl Store for ClickHouseStore {
         format!("clickhouse {}", self.version)
     }
 
-    async fn write(&self, rows: &RowSet) -> Result<(), StoreError> {
+    async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError> {
         self.insert("process_events", &rows.process_events).await?;
         self.insert("loss_markers", &rows.loss_markers).await?;
         self.insert("dead_letters", &rows.dead_letters).await?;

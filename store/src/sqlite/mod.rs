@@ -201,8 +201,7 @@ impl Store for SqliteStore {
         format!("sqlite {}", rusqlite::version())
     }
 
-    async fn write(&self, rows: &RowSet) -> Result<(), StoreError> {
-        let rows = rows.clone();
+    async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError> {
         self.run(move |c| write_rows(c, &rows)).await
     }
 
