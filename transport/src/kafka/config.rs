@@ -54,13 +54,7 @@ impl KafkaSinkConfig {
     }
 
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
-        validate_common(
-            prefix,
-            &self.brokers,
-            &self.topic,
-            self.topic_partitions,
-            self.topic_replication,
-        )?;
+        validate_topic(prefix, &self.topic_spec())?;
         if !COMPRESSIONS.contains(&self.compression.as_str()) {
             return Err(invalid(
                 &format!("{prefix}.compression"),
@@ -122,13 +116,7 @@ impl KafkaSourceConfig {
     }
 
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
-        validate_common(
-            prefix,
-            &self.brokers,
-            &self.topic,
-            self.topic_partitions,
-            self.topic_replication,
-        )?;
+        validate_topic(prefix, &self.topic_spec())?;
         if self.group_id.is_empty() {
             return Err(invalid(&format!("{prefix}.group_id"), "must not be empty"));
         }
@@ -142,33 +130,27 @@ impl KafkaSourceConfig {
     }
 }
 
-fn validate_common(
-    prefix: &str,
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-    replication: i32,
-) -> Result<(), ConfigError> {
-    if brokers.trim().is_empty() {
+fn validate_topic(prefix: &str, spec: &super::TopicSpec) -> Result<(), ConfigError> {
+    if spec.brokers.trim().is_empty() {
         return Err(invalid(
             &format!("{prefix}.brokers"),
             "must name at least one broker",
         ));
     }
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) {
+    if spec.topic.is_empty() || spec.topic.len() > 249 || !spec.topic.chars().all(legal) {
         return Err(invalid(
             &format!("{prefix}.topic"),
             "must be 1-249 characters of [a-zA-Z0-9._-]",
         ));
     }
-    if partitions < 1 {
+    if spec.partitions < 1 {
         return Err(invalid(
             &format!("{prefix}.topic_partitions"),
             "must be at least 1",
         ));
     }
-    if replication < 1 {
+    if spec.replication < 1 {
         return Err(invalid(
             &format!("{prefix}.topic_replication"),
             "must be at least 1",
