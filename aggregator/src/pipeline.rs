@@ -57,6 +57,8 @@ pub async fn run_pipeline(
 }
 
 /// Stores the rows of every delivery. False when shutdown interrupted it.
+/// Transient store errors are retried; rows the store refuses become dead
+/// letters; any other store error stops the aggregator.
 async fn store_deliveries(
     deliveries: &[Delivery],
     store: &dyn Store,
@@ -88,7 +90,7 @@ async fn store_deliveries(
             Ok(stored)
         }
         // One delivery's rows are refused: find it, keep the others.
-        Err(err) => {
+        Err(err) if err.is_caused_by_rows() => {
             tracing::warn!(%err, deliveries = deliveries.len(), "the store refused a write; writing deliveries one by one");
             // Rare: decoding again is cheaper than keeping a copy of every row.
             for delivery in deliveries {
@@ -99,7 +101,8 @@ async fn store_deliveries(
                         continue;
                     }
                     Ok(false) => return Ok(false),
-                    Err(err) => err,
+                    Err(err) if err.is_caused_by_rows() => err,
+                    Err(err) => return Err(stopping(err)),
                 };
                 let letter = dead_letter(
                     delivery,
@@ -119,7 +122,17 @@ async fn store_deliveries(
             }
             Ok(true)
         }
+        Err(err) => Err(stopping(err)),
     }
+}
+
+/// A store error that is neither passing nor about the rows (a missing
+/// table, a permission): stop before committing, so nothing is lost, and say
+/// why. A restart runs the migrations again.
+fn stopping(err: StoreError) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the store failed in a way retrying cannot fix; stopping without committing: {err}"
+    )
 }
 
 /// Writes, retrying transient errors (server down) with backoff. Ok(false)

@@ -54,12 +54,8 @@ async fn deliver_one(
                 AgentStats::add(&stats.bytes_sent, batch.payload.len() as u64);
                 return true;
             }
-            Err(SinkError::Fatal { .. }) => {
-                tracing::error!(
-                    sink = sink.name(),
-                    events = batch.events,
-                    "batch refused for good"
-                );
+            Err(err @ SinkError::Fatal { .. }) => {
+                tracing::error!(%err, events = batch.events, "batch refused for good; counted as lost");
                 return false;
             }
             Err(err @ SinkError::Retriable { .. }) => {

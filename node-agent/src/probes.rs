@@ -36,6 +36,8 @@ pub enum ProbeError {
         #[source]
         source: aya::programs::ProgramError,
     },
+    #[error("BPF program `{program}` is not in its object: the object and this agent disagree")]
+    MissingProgram { program: &'static str },
     #[error("BPF object `{object}` has no map `{map}`")]
     MissingMap {
         object: &'static str,
@@ -158,7 +160,7 @@ fn attach_program(
             {
                 Some(Ok(p)) => p.load(name, btf).and_then(|()| p.attach().map(drop)),
                 Some(Err(e)) => Err(e),
-                None => return Err(missing_program(program)),
+                None => return Err(ProbeError::MissingProgram { program }),
             };
             (format!("tp_btf/{name}"), result)
         }
@@ -166,7 +168,7 @@ fn attach_program(
             let result = match ebpf.program_mut(program).map(<&mut TracePoint>::try_from) {
                 Some(Ok(p)) => p.load().and_then(|()| p.attach(category, name).map(drop)),
                 Some(Err(e)) => Err(e),
-                None => return Err(missing_program(program)),
+                None => return Err(ProbeError::MissingProgram { program }),
             };
             (format!("tracepoint/{category}/{name}"), result)
         }
@@ -176,14 +178,6 @@ fn attach_program(
         target,
         source,
     })
-}
-
-fn missing_program(program: &'static str) -> ProbeError {
-    ProbeError::Program {
-        program,
-        target: "(not in the object)".into(),
-        source: aya::programs::ProgramError::UnexpectedProgramType,
-    }
 }
 
 fn take_map(

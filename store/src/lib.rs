@@ -8,6 +8,7 @@
 
 pub mod clickhouse;
 mod config;
+mod error;
 mod process_query;
 pub mod sqlite;
 pub mod tables;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use config::{ClickHouseConfig, SqliteConfig, StoreConfig};
+pub use error::StoreError;
 pub use process_query::{PipelineStats, ProcessFilter, ProcessRecord, TimeRange};
 pub use tables::{DeadLetterRow, LossMarkerRow, ProcessEventKind, ProcessEventRow};
 
@@ -44,39 +46,6 @@ impl RowSet {
         self.process_events.extend(other.process_events);
         self.loss_markers.extend(other.loss_markers);
         self.dead_letters.extend(other.dead_letters);
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("ClickHouse: {0}")]
-    ClickHouse(#[from] ::clickhouse::error::Error),
-    #[error("SQLite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("ClickHouse server version `{0}` is not understood")]
-    UnknownServerVersion(String),
-    #[error("stored data is malformed: {0}")]
-    Malformed(String),
-    #[error("storage task failed: {0}")]
-    Task(String),
-}
-
-impl StoreError {
-    /// Worth retrying later (server down, timeout) rather than a bug in the rows.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            StoreError::ClickHouse(err) => matches!(
-                err,
-                ::clickhouse::error::Error::Network(_) | ::clickhouse::error::Error::TimedOut
-            ),
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                matches!(
-                    e.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                )
-            }
-            _ => false,
-        }
     }
 }
 
