@@ -135,14 +135,18 @@ impl Capture {
         }
     }
 
-    /// The batch is full enough or old enough to send.
+    /// The batch holds as many events or bytes as a batch may.
+    pub fn batch_full(&self) -> bool {
+        self.batch.len() >= self.batch_config.max_events
+            || self.batch.approx_bytes() >= self.batch_config.max_bytes
+    }
+
+    /// The batch is full, or its first event is as old as a batch may wait.
     pub fn batch_due(&self) -> bool {
-        let config = &self.batch_config;
-        self.batch.len() >= config.max_events
-            || self.batch.approx_bytes() >= config.max_bytes
-            || self
-                .first_event_at
-                .is_some_and(|t| t.elapsed() >= Duration::from_millis(config.max_delay_ms))
+        self.batch_full()
+            || self.first_event_at.is_some_and(|t| {
+                t.elapsed() >= Duration::from_millis(self.batch_config.max_delay_ms)
+            })
     }
 
     /// The current batch, encoded, or `None` when it is empty.
@@ -231,7 +235,9 @@ async fn drain(
             Some(item) => capture.record(&item),
             None => return Ok(()),
         }
-        if capture.batch_due() {
+        // Only size is checked per record (age is checked once per drain, by
+        // the caller): no clock read on the hot path.
+        if capture.batch_full() {
             // Waiting here when the queue is full is the back-pressure: the
             // kernel ring fills and its drop counters say so.
             send(capture, queue).await?;
