@@ -30,8 +30,43 @@ int main(void)
 	CONST(PLB_OUT_RINGBUF_FULL);
 	CONST(PLB_OUT_READ_FAILED);
 	CONST(PLB_OUT_MAP_FULL);
+	CONST(PLB_OUT_FILTERED);
+	CONST(PLB_OUT_COLLAPSED);
 	CONST(PLB_OUT_MAX);
 	CONST(PLB_COUNTERS_LEN);
+	CONST(PLB_PATH_BASE_MAX);
+	CONST(PLB_PATH_REL_MAX);
+	CONST(PLB_DNS_MAX);
+	CONST(PLB_UNIX_PATH_MAX);
+	CONST(PLB_EV_FILE_OPEN);
+	CONST(PLB_EV_FILE_UNLINK);
+	CONST(PLB_EV_FILE_RENAME);
+	CONST(PLB_EV_IO);
+	CONST(PLB_EV_NET_CONNECT);
+	CONST(PLB_EV_NET_ACCEPT);
+	CONST(PLB_EV_NET_CLOSE);
+	CONST(PLB_EV_NET_DNS);
+	CONST(PLB_EV_UNIX_CONNECT);
+	CONST(PLB_EV_SHM);
+	CONST(PLB_IO_FILE);
+	CONST(PLB_IO_PIPE);
+	CONST(PLB_IO_UNIX);
+	CONST(PLB_TRANSPORT_TCP);
+	CONST(PLB_TRANSPORT_UDP);
+	CONST(PLB_TRANSPORT_UNIX_STREAM);
+	CONST(PLB_TRANSPORT_UNIX_DGRAM);
+	CONST(PLB_DIR_CONNECT);
+	CONST(PLB_DIR_ACCEPT);
+	CONST(PLB_FILTER_ALLOW_PIDS);
+	CONST(PLB_FILTER_ALLOW_CGROUPS);
+	CONST(PLB_FILTER_ALLOW_COMMS);
+	CONST(PLB_FILTER_HAS_PIDS);
+	CONST(PLB_FILTER_HAS_CGROUPS);
+	CONST(PLB_FILTER_HAS_COMMS);
+	CONST(PLB_FILTER_ALLOW);
+	CONST(PLB_FILTER_DENY);
+	CONST(PLB_SHM_GET);
+	CONST(PLB_SHM_ATTACH);
 
 	STRUCT(plb_event_header);
 	FIELD(plb_event_header, ts_boot_ns);
@@ -82,5 +117,129 @@ int main(void)
 	FIELD(plb_proc_exec_failed, _pad0);
 	FIELD(plb_proc_exec_failed, comm);
 	FIELD(plb_proc_exec_failed, filename);
+
+	STRUCT(plb_open_key);
+	FIELD(plb_open_key, tgid);
+	FIELD(plb_open_key, flags);
+	FIELD(plb_open_key, dev);
+	FIELD(plb_open_key, ino);
+	FIELD(plb_open_key, result);
+	FIELD(plb_open_key, _pad0);
+
+	STRUCT(plb_open_repeats);
+	FIELD(plb_open_repeats, window_start_ns);
+	FIELD(plb_open_repeats, last_ns);
+	FIELD(plb_open_repeats, repeats);
+
+	STRUCT(plb_path_lens);
+	FIELD(plb_path_lens, base_len);
+	FIELD(plb_path_lens, rel_len);
+	FIELD(plb_path_lens, truncated);
+	FIELD(plb_path_lens, _pad0);
+
+	STRUCT(plb_file_open);
+	FIELD(plb_file_open, hdr);
+	FIELD(plb_file_open, key);
+	FIELD(plb_file_open, result);
+	FIELD(plb_file_open, mode);
+	FIELD(plb_file_open, _pad0);
+	FIELD(plb_file_open, path);
+
+	STRUCT(plb_file_unlink);
+	FIELD(plb_file_unlink, hdr);
+	FIELD(plb_file_unlink, result);
+	FIELD(plb_file_unlink, flags);
+	FIELD(plb_file_unlink, _pad0);
+	FIELD(plb_file_unlink, path);
+
+	STRUCT(plb_file_rename);
+	FIELD(plb_file_rename, hdr);
+	FIELD(plb_file_rename, result);
+	FIELD(plb_file_rename, flags);
+	FIELD(plb_file_rename, _pad0);
+	FIELD(plb_file_rename, from);
+	FIELD(plb_file_rename, to);
+
+	STRUCT(plb_io_key);
+	FIELD(plb_io_key, tgid);
+	FIELD(plb_io_key, kind);
+	FIELD(plb_io_key, dev);
+	FIELD(plb_io_key, ino);
+
+	STRUCT(plb_io_stats);
+	FIELD(plb_io_stats, bytes_read);
+	FIELD(plb_io_stats, bytes_written);
+	FIELD(plb_io_stats, reads);
+	FIELD(plb_io_stats, writes);
+	FIELD(plb_io_stats, read_blocked_ns);
+	FIELD(plb_io_stats, write_blocked_ns);
+	FIELD(plb_io_stats, first_ns);
+	FIELD(plb_io_stats, last_ns);
+	FIELD(plb_io_stats, peer_ino);
+	FIELD(plb_io_stats, peer_tgid);
+	FIELD(plb_io_stats, _pad0);
+
+	STRUCT(plb_sockaddr);
+	FIELD(plb_sockaddr, addr);
+	FIELD(plb_sockaddr, port);
+	FIELD(plb_sockaddr, family);
+	FIELD(plb_sockaddr, _pad0);
+
+	STRUCT(plb_net_connect);
+	FIELD(plb_net_connect, hdr);
+	FIELD(plb_net_connect, local);
+	FIELD(plb_net_connect, remote);
+	FIELD(plb_net_connect, sock_id);
+	FIELD(plb_net_connect, latency_ns);
+	FIELD(plb_net_connect, result);
+	FIELD(plb_net_connect, transport);
+	FIELD(plb_net_connect, direction);
+
+	STRUCT(plb_net_close);
+	FIELD(plb_net_close, hdr);
+	FIELD(plb_net_close, local);
+	FIELD(plb_net_close, remote);
+	FIELD(plb_net_close, sock_id);
+	FIELD(plb_net_close, bytes_acked);
+	FIELD(plb_net_close, bytes_received);
+	FIELD(plb_net_close, established_ns);
+	FIELD(plb_net_close, closed_ns);
+	FIELD(plb_net_close, old_state);
+	FIELD(plb_net_close, direction);
+	FIELD(plb_net_close, _pad0);
+
+	STRUCT(plb_unix_connect);
+	FIELD(plb_unix_connect, hdr);
+	FIELD(plb_unix_connect, ino);
+	FIELD(plb_unix_connect, peer_ino);
+	FIELD(plb_unix_connect, latency_ns);
+	FIELD(plb_unix_connect, peer_tgid);
+	FIELD(plb_unix_connect, result);
+	FIELD(plb_unix_connect, direction);
+	FIELD(plb_unix_connect, transport);
+	FIELD(plb_unix_connect, path_len);
+	FIELD(plb_unix_connect, _pad0);
+
+	STRUCT(plb_dns_packet);
+	FIELD(plb_dns_packet, hdr);
+	FIELD(plb_dns_packet, local);
+	FIELD(plb_dns_packet, remote);
+	FIELD(plb_dns_packet, cookie);
+	FIELD(plb_dns_packet, len);
+	FIELD(plb_dns_packet, egress);
+	FIELD(plb_dns_packet, _pad0);
+
+	STRUCT(plb_shm);
+	FIELD(plb_shm, hdr);
+	FIELD(plb_shm, result);
+	FIELD(plb_shm, key);
+	FIELD(plb_shm, size);
+	FIELD(plb_shm, shmid);
+	FIELD(plb_shm, op);
+	FIELD(plb_shm, flags);
+	FIELD(plb_shm, _pad0);
+
+	STRUCT(plb_comm_key);
+	FIELD(plb_comm_key, comm);
 	return 0;
 }

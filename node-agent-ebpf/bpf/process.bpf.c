@@ -10,6 +10,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "emit.bpf.h"
+#include "filter.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -87,7 +88,7 @@ int BPF_PROG(plb_sched_process_exec, struct task_struct *task, pid_t old_pid, st
 	__u32 old_tid = old_pid;
 
 	bpf_map_delete_elem(&exec_requests, &old_tid);
-	if (!s)
+	if (!s || plb_filtered(PLB_EV_PROC_EXEC))
 		return 0;
 	e = &s->exec;
 
@@ -132,6 +133,9 @@ int BPF_PROG(plb_sched_process_fork, struct task_struct *parent, struct task_str
 	 * Kernel threads never exec and would only add noise. */
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid) || (BPF_CORE_READ(child, flags) & PF_KTHREAD))
 		return 0;
+	/* The parent runs this: its comm and cgroup are the child's. */
+	if (plb_filtered_tgid(BPF_CORE_READ(parent, tgid), PLB_EV_PROC_FORK))
+		return 0;
 
 	e = plb_reserve(&proc_events, sizeof(*e), PLB_EV_PROC_FORK);
 	if (!e)
@@ -156,6 +160,8 @@ int BPF_PROG(plb_sched_process_exit, struct task_struct *task)
 	 * the last thread of the process is leaving. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0 || (BPF_CORE_READ(task, flags) & PF_KTHREAD))
 		return 0;
+	if (plb_filtered(PLB_EV_PROC_EXIT))
+		return 0;
 
 	e = plb_reserve(&proc_events, sizeof(*e), PLB_EV_PROC_EXIT);
 	if (!e)
@@ -173,6 +179,9 @@ static __always_inline int remember_exec_request(__u64 filename, __u64 argv)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct exec_request req = { .filename = filename, .argv = argv };
+
+	if (plb_filtered(PLB_EV_PROC_EXEC_FAILED))
+		return 0;
 
 	if (bpf_map_update_elem(&exec_requests, &tid, &req, BPF_ANY) != 0)
 		plb_count(PLB_EV_PROC_EXEC_FAILED, PLB_OUT_MAP_FULL);

@@ -7,10 +7,14 @@
 
 use bytemuck::{Pod, Zeroable};
 
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 pub const COMM_LEN: usize = 16;
 pub const FILENAME_MAX: usize = 256;
 pub const ARGS_MAX: usize = 2048;
+pub const PATH_BASE_MAX: usize = 4096;
+pub const PATH_REL_MAX: usize = 1024;
+pub const DNS_MAX: usize = 512;
+pub const UNIX_PATH_MAX: usize = 108;
 
 /// Record kinds (`enum plb_event_kind`).
 pub mod kind {
@@ -18,6 +22,17 @@ pub mod kind {
     pub const PROC_FORK: u16 = 2;
     pub const PROC_EXIT: u16 = 3;
     pub const PROC_EXEC_FAILED: u16 = 4;
+    pub const FILE_OPEN: u16 = 10;
+    pub const FILE_UNLINK: u16 = 11;
+    pub const FILE_RENAME: u16 = 12;
+    /// IO accounting in maps (counters only, no records).
+    pub const IO: u16 = 15;
+    pub const NET_CONNECT: u16 = 20;
+    pub const NET_ACCEPT: u16 = 21;
+    pub const NET_CLOSE: u16 = 22;
+    pub const NET_DNS: u16 = 23;
+    pub const UNIX_CONNECT: u16 = 24;
+    pub const SHM: u16 = 30;
     /// Exclusive upper bound; sizes the counters map.
     pub const MAX: u16 = 64;
 
@@ -29,6 +44,16 @@ pub mod kind {
             PROC_FORK => "proc_fork",
             PROC_EXIT => "proc_exit",
             PROC_EXEC_FAILED => "proc_exec_failed",
+            FILE_OPEN => "file_open",
+            FILE_UNLINK => "file_unlink",
+            FILE_RENAME => "file_rename",
+            IO => "io",
+            NET_CONNECT => "net_connect",
+            NET_ACCEPT => "net_accept",
+            NET_CLOSE => "net_close",
+            NET_DNS => "net_dns",
+            UNIX_CONNECT => "unix_connect",
+            SHM => "shm",
             _ => return None,
         })
     }
@@ -40,7 +65,9 @@ pub mod outcome {
     pub const RINGBUF_FULL: u32 = 1;
     pub const READ_FAILED: u32 = 2;
     pub const MAP_FULL: u32 = 3;
-    pub const MAX: u32 = 4;
+    pub const FILTERED: u32 = 4;
+    pub const COLLAPSED: u32 = 5;
+    pub const MAX: u32 = 6;
 
     pub fn name(outcome: u32) -> &'static str {
         match outcome {
@@ -48,9 +75,50 @@ pub mod outcome {
             RINGBUF_FULL => "ringbuf_full",
             READ_FAILED => "read_failed",
             MAP_FULL => "map_full",
+            FILTERED => "filtered",
+            COLLAPSED => "collapsed",
             _ => "unknown",
         }
     }
+}
+
+/// `enum plb_io_kind`.
+pub mod io_kind {
+    pub const FILE: u32 = 1;
+    pub const PIPE: u32 = 2;
+    pub const UNIX: u32 = 3;
+}
+
+/// `enum plb_transport`.
+pub mod transport {
+    pub const TCP: u16 = 1;
+    pub const UDP: u16 = 2;
+    pub const UNIX_STREAM: u16 = 3;
+    pub const UNIX_DGRAM: u16 = 4;
+}
+
+/// `enum plb_direction`.
+pub mod direction {
+    pub const CONNECT: u16 = 1;
+    pub const ACCEPT: u16 = 2;
+}
+
+/// `enum plb_filter_flags` and `enum plb_filter_verdict`.
+pub mod filter {
+    pub const ALLOW_PIDS: u32 = 1;
+    pub const ALLOW_CGROUPS: u32 = 2;
+    pub const ALLOW_COMMS: u32 = 4;
+    pub const HAS_PIDS: u32 = 8;
+    pub const HAS_CGROUPS: u32 = 16;
+    pub const HAS_COMMS: u32 = 32;
+    pub const ALLOW: u8 = 1;
+    pub const DENY: u8 = 2;
+}
+
+/// `enum plb_shm_op`.
+pub mod shm_op {
+    pub const GET: u32 = 1;
+    pub const ATTACH: u32 = 2;
 }
 
 /// Slots in the per-CPU `plb_counters` map: one per (kind, outcome).
@@ -124,6 +192,175 @@ pub struct ProcExecFailed {
     pub _pad0: [u8; 7],
     pub comm: [u8; COMM_LEN],
     pub filename: [u8; FILENAME_MAX],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq, Hash)]
+pub struct OpenKey {
+    pub tgid: u32,
+    pub flags: u32,
+    pub dev: u64,
+    pub ino: u64,
+    pub result: i32,
+    pub _pad0: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct OpenRepeats {
+    pub window_start_ns: u64,
+    pub last_ns: u64,
+    pub repeats: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct PathLens {
+    pub base_len: u16,
+    pub rel_len: u16,
+    pub truncated: u8,
+    pub _pad0: [u8; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct FileOpen {
+    pub hdr: EventHeader,
+    pub key: OpenKey,
+    pub result: i64,
+    pub mode: u32,
+    pub _pad0: u32,
+    pub path: PathLens,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct FileUnlink {
+    pub hdr: EventHeader,
+    pub result: i64,
+    pub flags: u32,
+    pub _pad0: u32,
+    pub path: PathLens,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct FileRename {
+    pub hdr: EventHeader,
+    pub result: i64,
+    pub flags: u32,
+    pub _pad0: u32,
+    pub from: PathLens,
+    pub to: PathLens,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq, Hash)]
+pub struct IoKey {
+    pub tgid: u32,
+    pub kind: u32,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq, Default)]
+pub struct IoStats {
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub reads: u64,
+    pub writes: u64,
+    pub read_blocked_ns: u64,
+    pub write_blocked_ns: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    pub peer_ino: u64,
+    pub peer_tgid: u32,
+    pub _pad0: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct SockAddr {
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub family: u16,
+    pub _pad0: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct NetConnect {
+    pub hdr: EventHeader,
+    pub local: SockAddr,
+    pub remote: SockAddr,
+    pub sock_id: u64,
+    pub latency_ns: u64,
+    pub result: i32,
+    pub transport: u16,
+    pub direction: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct NetClose {
+    pub hdr: EventHeader,
+    pub local: SockAddr,
+    pub remote: SockAddr,
+    pub sock_id: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub established_ns: u64,
+    pub closed_ns: u64,
+    pub old_state: u32,
+    pub direction: u16,
+    pub _pad0: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct UnixConnect {
+    pub hdr: EventHeader,
+    pub ino: u64,
+    pub peer_ino: u64,
+    pub latency_ns: u64,
+    pub peer_tgid: u32,
+    pub result: i32,
+    pub direction: u16,
+    pub transport: u16,
+    pub path_len: u16,
+    pub _pad0: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct DnsPacket {
+    pub hdr: EventHeader,
+    pub local: SockAddr,
+    pub remote: SockAddr,
+    pub cookie: u64,
+    pub len: u16,
+    pub egress: u8,
+    pub _pad0: [u8; 5],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct Shm {
+    pub hdr: EventHeader,
+    pub result: i64,
+    pub key: u64,
+    pub size: u64,
+    pub shmid: i32,
+    pub op: u32,
+    pub flags: u32,
+    pub _pad0: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq, Hash)]
+pub struct CommKey {
+    pub comm: [u8; COMM_LEN],
 }
 
 #[cfg(test)]
@@ -255,6 +492,126 @@ mod layout_tests {
                 filename
             ]
         );
+        check_struct!(
+            layout,
+            checked,
+            OpenKey,
+            "plb_open_key",
+            [tgid, flags, dev, ino, result, _pad0]
+        );
+        check_struct!(
+            layout,
+            checked,
+            OpenRepeats,
+            "plb_open_repeats",
+            [window_start_ns, last_ns, repeats]
+        );
+        check_struct!(
+            layout,
+            checked,
+            PathLens,
+            "plb_path_lens",
+            [base_len, rel_len, truncated, _pad0]
+        );
+        check_struct!(
+            layout,
+            checked,
+            FileOpen,
+            "plb_file_open",
+            [hdr, key, result, mode, _pad0, path]
+        );
+        check_struct!(
+            layout,
+            checked,
+            FileUnlink,
+            "plb_file_unlink",
+            [hdr, result, flags, _pad0, path]
+        );
+        check_struct!(
+            layout,
+            checked,
+            FileRename,
+            "plb_file_rename",
+            [hdr, result, flags, _pad0, from, to]
+        );
+        check_struct!(layout, checked, IoKey, "plb_io_key", [tgid, kind, dev, ino]);
+        check_struct!(
+            layout,
+            checked,
+            IoStats,
+            "plb_io_stats",
+            [
+                bytes_read,
+                bytes_written,
+                reads,
+                writes,
+                read_blocked_ns,
+                write_blocked_ns,
+                first_ns,
+                last_ns,
+                peer_ino,
+                peer_tgid,
+                _pad0
+            ]
+        );
+        check_struct!(
+            layout,
+            checked,
+            SockAddr,
+            "plb_sockaddr",
+            [addr, port, family, _pad0]
+        );
+        check_struct!(
+            layout,
+            checked,
+            NetConnect,
+            "plb_net_connect",
+            [hdr, local, remote, sock_id, latency_ns, result, transport, direction]
+        );
+        check_struct!(
+            layout,
+            checked,
+            NetClose,
+            "plb_net_close",
+            [
+                hdr,
+                local,
+                remote,
+                sock_id,
+                bytes_acked,
+                bytes_received,
+                established_ns,
+                closed_ns,
+                old_state,
+                direction,
+                _pad0
+            ]
+        );
+        check_struct!(
+            layout,
+            checked,
+            UnixConnect,
+            "plb_unix_connect",
+            [
+                hdr, ino, peer_ino, latency_ns, peer_tgid, result, direction, transport, path_len,
+                _pad0
+            ]
+        );
+        check_struct!(
+            layout,
+            checked,
+            DnsPacket,
+            "plb_dns_packet",
+            [hdr, local, remote, cookie, len, egress, _pad0]
+        );
+        check_struct!(
+            layout,
+            checked,
+            Shm,
+            "plb_shm",
+            [hdr, result, key, size, shmid, op, flags, _pad0]
+        );
+        check_struct!(layout, checked, CommKey, "plb_comm_key", [comm]);
         // A field added on the C side without a Rust mirror fails here.
         let unchecked: Vec<&String> = layout
             .fields
@@ -284,8 +641,43 @@ mod layout_tests {
             ("PLB_OUT_RINGBUF_FULL", outcome::RINGBUF_FULL as i64),
             ("PLB_OUT_READ_FAILED", outcome::READ_FAILED as i64),
             ("PLB_OUT_MAP_FULL", outcome::MAP_FULL as i64),
+            ("PLB_OUT_FILTERED", outcome::FILTERED as i64),
+            ("PLB_OUT_COLLAPSED", outcome::COLLAPSED as i64),
             ("PLB_OUT_MAX", outcome::MAX as i64),
             ("PLB_COUNTERS_LEN", COUNTERS_LEN as i64),
+            ("PLB_PATH_BASE_MAX", PATH_BASE_MAX as i64),
+            ("PLB_PATH_REL_MAX", PATH_REL_MAX as i64),
+            ("PLB_DNS_MAX", DNS_MAX as i64),
+            ("PLB_UNIX_PATH_MAX", UNIX_PATH_MAX as i64),
+            ("PLB_EV_FILE_OPEN", kind::FILE_OPEN as i64),
+            ("PLB_EV_FILE_UNLINK", kind::FILE_UNLINK as i64),
+            ("PLB_EV_FILE_RENAME", kind::FILE_RENAME as i64),
+            ("PLB_EV_IO", kind::IO as i64),
+            ("PLB_EV_NET_CONNECT", kind::NET_CONNECT as i64),
+            ("PLB_EV_NET_ACCEPT", kind::NET_ACCEPT as i64),
+            ("PLB_EV_NET_CLOSE", kind::NET_CLOSE as i64),
+            ("PLB_EV_NET_DNS", kind::NET_DNS as i64),
+            ("PLB_EV_UNIX_CONNECT", kind::UNIX_CONNECT as i64),
+            ("PLB_EV_SHM", kind::SHM as i64),
+            ("PLB_IO_FILE", io_kind::FILE as i64),
+            ("PLB_IO_PIPE", io_kind::PIPE as i64),
+            ("PLB_IO_UNIX", io_kind::UNIX as i64),
+            ("PLB_TRANSPORT_TCP", transport::TCP as i64),
+            ("PLB_TRANSPORT_UDP", transport::UDP as i64),
+            ("PLB_TRANSPORT_UNIX_STREAM", transport::UNIX_STREAM as i64),
+            ("PLB_TRANSPORT_UNIX_DGRAM", transport::UNIX_DGRAM as i64),
+            ("PLB_DIR_CONNECT", direction::CONNECT as i64),
+            ("PLB_DIR_ACCEPT", direction::ACCEPT as i64),
+            ("PLB_FILTER_ALLOW_PIDS", filter::ALLOW_PIDS as i64),
+            ("PLB_FILTER_ALLOW_CGROUPS", filter::ALLOW_CGROUPS as i64),
+            ("PLB_FILTER_ALLOW_COMMS", filter::ALLOW_COMMS as i64),
+            ("PLB_FILTER_HAS_PIDS", filter::HAS_PIDS as i64),
+            ("PLB_FILTER_HAS_CGROUPS", filter::HAS_CGROUPS as i64),
+            ("PLB_FILTER_HAS_COMMS", filter::HAS_COMMS as i64),
+            ("PLB_FILTER_ALLOW", filter::ALLOW as i64),
+            ("PLB_FILTER_DENY", filter::DENY as i64),
+            ("PLB_SHM_GET", shm_op::GET as i64),
+            ("PLB_SHM_ATTACH", shm_op::ATTACH as i64),
         ];
         for (name, value) in expect {
             assert_eq!(c.get(*name), Some(value), "{name}");

@@ -1,9 +1,14 @@
 //! Parses one ring-buffer record into a typed view, checking every length
 //! the kernel side claims before trusting it.
 
+use std::mem::size_of;
+
 use bytemuck::{pod_read_unaligned, Pod};
 
-use crate::abi::{kind, EventHeader, ProcExec, ProcExecFailed, ProcExit, ProcFork};
+use crate::abi::{
+    kind, DnsPacket, EventHeader, FileOpen, FileRename, FileUnlink, NetClose, NetConnect, PathLens,
+    ProcExec, ProcExecFailed, ProcExit, ProcFork, Shm, UnixConnect,
+};
 
 /// A record read from a ring buffer.
 #[derive(Debug, Clone, Copy)]
@@ -18,8 +23,84 @@ pub enum Record<'a> {
         event: ProcExecFailed,
         args: &'a [u8],
     },
+    FileOpen {
+        event: FileOpen,
+        path: PathParts<'a>,
+    },
+    FileUnlink {
+        event: FileUnlink,
+        path: PathParts<'a>,
+    },
+    FileRename {
+        event: FileRename,
+        from: PathParts<'a>,
+        to: PathParts<'a>,
+    },
+    /// A TCP connect or accept, or a UDP connect.
+    NetConnect(NetConnect),
+    NetClose(NetClose),
+    UnixConnect {
+        event: UnixConnect,
+        path: &'a [u8],
+    },
+    Dns {
+        event: DnsPacket,
+        message: &'a [u8],
+    },
+    Shm(Shm),
     /// A kind this agent does not know (a newer object); skipped, counted.
     Unknown(EventHeader),
+}
+
+/// A path as a record carries it: the part resolved in the kernel, then the
+/// caller's own string (see `struct plb_path_lens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathParts<'a> {
+    pub base: &'a [u8],
+    pub rel: &'a [u8],
+    pub truncated: bool,
+}
+
+impl PathParts<'_> {
+    /// The absolute path: the relative string joined to its base, then
+    /// `.`, `..` and repeated slashes resolved lexically (the kernel has
+    /// already followed symlinks in the base).
+    pub fn to_path(&self) -> String {
+        let base = String::from_utf8_lossy(self.base);
+        let rel = String::from_utf8_lossy(self.rel);
+        let joined = match (base.is_empty(), rel.is_empty()) {
+            (_, true) => base.into_owned(),
+            (true, false) => rel.into_owned(),
+            (false, false) => format!("{base}/{rel}"),
+        };
+        normalize(&joined)
+    }
+}
+
+fn normalize(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else if joined.is_empty() {
+        ".".to_string()
+    } else {
+        joined
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,7 +109,7 @@ pub enum RecordError {
     TooShort { kind: u16, len: usize, need: usize },
     #[error("record header says {claimed} bytes but the ring buffer gave {len}")]
     SizeMismatch { claimed: usize, len: usize },
-    #[error("record of kind {kind} claims {args_len} argv bytes but carries {available}")]
+    #[error("record of kind {kind} claims {args_len} bytes of variable data but carries {available}")]
     ArgsOverrun {
         kind: u16,
         args_len: usize,
@@ -70,6 +151,37 @@ impl<'a> Record<'a> {
                 )?;
                 Record::ProcExecFailed { event, args }
             }
+            kind::FILE_OPEN => {
+                let event: FileOpen = read(bytes, header.kind)?;
+                let (path, _) = path_parts(bytes, size_of::<FileOpen>(), &event.path, header.kind)?;
+                Record::FileOpen { event, path }
+            }
+            kind::FILE_UNLINK => {
+                let event: FileUnlink = read(bytes, header.kind)?;
+                let (path, _) =
+                    path_parts(bytes, size_of::<FileUnlink>(), &event.path, header.kind)?;
+                Record::FileUnlink { event, path }
+            }
+            kind::FILE_RENAME => {
+                let event: FileRename = read(bytes, header.kind)?;
+                let (from, next) =
+                    path_parts(bytes, size_of::<FileRename>(), &event.from, header.kind)?;
+                let (to, _) = path_parts(bytes, next, &event.to, header.kind)?;
+                Record::FileRename { event, from, to }
+            }
+            kind::NET_CONNECT | kind::NET_ACCEPT => Record::NetConnect(read(bytes, header.kind)?),
+            kind::NET_CLOSE => Record::NetClose(read(bytes, header.kind)?),
+            kind::UNIX_CONNECT => {
+                let event: UnixConnect = read(bytes, header.kind)?;
+                let path = tail(bytes, size_of::<UnixConnect>(), event.path_len, header.kind)?;
+                Record::UnixConnect { event, path }
+            }
+            kind::NET_DNS => {
+                let event: DnsPacket = read(bytes, header.kind)?;
+                let message = tail(bytes, size_of::<DnsPacket>(), event.len, header.kind)?;
+                Record::Dns { event, message }
+            }
+            kind::SHM => Record::Shm(read(bytes, header.kind)?),
             _ => Record::Unknown(header),
         })
     }
@@ -80,6 +192,14 @@ impl<'a> Record<'a> {
             Record::ProcFork(e) => &e.hdr,
             Record::ProcExit(e) => &e.hdr,
             Record::ProcExecFailed { event, .. } => &event.hdr,
+            Record::FileOpen { event, .. } => &event.hdr,
+            Record::FileUnlink { event, .. } => &event.hdr,
+            Record::FileRename { event, .. } => &event.hdr,
+            Record::NetConnect(e) => &e.hdr,
+            Record::NetClose(e) => &e.hdr,
+            Record::UnixConnect { event, .. } => &event.hdr,
+            Record::Dns { event, .. } => &event.hdr,
+            Record::Shm(e) => &e.hdr,
             Record::Unknown(h) => h,
         }
     }
@@ -98,7 +218,7 @@ fn read<T: Pod>(bytes: &[u8], kind: u16) -> Result<T, RecordError> {
 }
 
 fn tail(bytes: &[u8], fixed: usize, len: u16, kind: u16) -> Result<&[u8], RecordError> {
-    let available = bytes.len() - fixed;
+    let available = bytes.len().saturating_sub(fixed);
     bytes
         .get(fixed..fixed + len as usize)
         .ok_or(RecordError::ArgsOverrun {
@@ -106,6 +226,38 @@ fn tail(bytes: &[u8], fixed: usize, len: u16, kind: u16) -> Result<&[u8], Record
             args_len: len as usize,
             available,
         })
+}
+
+/// The path at `offset` described by `lens`, and the offset after it.
+fn path_parts<'a>(
+    bytes: &'a [u8],
+    offset: usize,
+    lens: &PathLens,
+    kind: u16,
+) -> Result<(PathParts<'a>, usize), RecordError> {
+    let base = tail(bytes, offset, lens.base_len, kind)?;
+    let rel = tail(bytes, offset + base.len(), lens.rel_len, kind)?;
+    Ok((
+        PathParts {
+            base,
+            rel,
+            truncated: lens.truncated != 0,
+        },
+        offset + base.len() + rel.len(),
+    ))
+}
+
+/// A unix socket path as `sun_path` holds it: up to the first NUL, or, for an
+/// abstract name (leading NUL), `@` and the name without trailing NULs.
+pub fn unix_path(sun_path: &[u8]) -> String {
+    match sun_path.split_first() {
+        Some((0, rest)) => {
+            let end = rest.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            format!("@{}", String::from_utf8_lossy(&rest[..end]))
+        }
+        Some(_) => String::from_utf8_lossy(c_str(sun_path)).into_owned(),
+        None => String::new(),
+    }
 }
 
 /// The bytes of a fixed-size C string field, up to its first NUL.
@@ -194,6 +346,61 @@ mod tests {
             panic!()
         };
         assert_eq!(h.kind, 63);
+    }
+
+    #[test]
+    fn a_rename_carries_two_paths_joined_to_their_bases() {
+        let mut event = FileRename::zeroed();
+        event.hdr.kind = kind::FILE_RENAME;
+        event.from = PathLens {
+            base_len: 9,
+            rel_len: 5,
+            truncated: 0,
+            _pad0: [0; 3],
+        };
+        event.to = PathLens {
+            base_len: 0,
+            rel_len: 10,
+            truncated: 0,
+            _pad0: [0; 3],
+        };
+        let mut bytes = bytemuck::bytes_of(&event).to_vec();
+        bytes.extend_from_slice(b"/tmp/work./a.c/tmp/b.txt");
+        let size = bytes.len() as u16;
+        bytes[std::mem::offset_of!(EventHeader, size)..][..2].copy_from_slice(&size.to_le_bytes());
+        let Record::FileRename { from, to, .. } = Record::parse(&bytes).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (from.to_path(), to.to_path()),
+            ("/tmp/work/a.c".to_string(), "/tmp/b.txt".to_string())
+        );
+    }
+
+    #[test]
+    fn paths_are_normalized_lexically() {
+        let parts = |base: &'static [u8], rel: &'static [u8]| PathParts {
+            base,
+            rel,
+            truncated: false,
+        };
+        assert_eq!(
+            parts(b"/home/u/src", b"../include/./x.h").to_path(),
+            "/home/u/include/x.h"
+        );
+        assert_eq!(parts(b"/", b"etc//passwd").to_path(), "/etc/passwd");
+        assert_eq!(parts(b"", b"/../etc").to_path(), "/etc");
+        assert_eq!(parts(b"/proc/self", b"").to_path(), "/proc/self");
+    }
+
+    #[test]
+    fn unix_paths_and_abstract_names_print_like_ss() {
+        let mut sun = [0u8; 108];
+        sun[..9].copy_from_slice(b"/run/x.sk");
+        assert_eq!(unix_path(&sun), "/run/x.sk");
+        let mut sun = [0u8; 108];
+        sun[1..5].copy_from_slice(b"name");
+        assert_eq!(unix_path(&sun), "@name");
     }
 
     #[test]

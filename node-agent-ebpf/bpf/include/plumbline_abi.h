@@ -15,7 +15,7 @@
 #ifndef PLUMBLINE_ABI_H
 #define PLUMBLINE_ABI_H
 
-#define PLB_ABI_VERSION 1
+#define PLB_ABI_VERSION 2
 
 #define PLB_COMM_LEN 16
 #define PLB_FILENAME_MAX 256
@@ -26,6 +26,15 @@
 #define PLB_ARG_STR_MAX 1024
 /* Arguments walked for a failed execve (read from the caller's memory). */
 #define PLB_EXEC_FAILED_ARGC_MAX 32
+/* A path resolved in the kernel from a dentry (bytes, without NUL), and the
+ * caller's own (relative) string that may follow it. Powers of two. */
+#define PLB_PATH_BASE_MAX 4096
+#define PLB_PATH_REL_MAX 1024
+/* Path components walked from a dentry up to the root. */
+#define PLB_PATH_DEPTH 48
+/* DNS payload bytes copied from a packet. */
+#define PLB_DNS_MAX 512
+#define PLB_UNIX_PATH_MAX 108
 
 /* Record kinds. Values are stable: they travel in ring buffers and index the
  * counters map. Rust keeps them as plain integers, never as an enum. */
@@ -34,6 +43,17 @@ enum plb_event_kind {
 	PLB_EV_PROC_FORK = 2,
 	PLB_EV_PROC_EXIT = 3,
 	PLB_EV_PROC_EXEC_FAILED = 4,
+	PLB_EV_FILE_OPEN = 10,
+	PLB_EV_FILE_UNLINK = 11,
+	PLB_EV_FILE_RENAME = 12,
+	/* Byte and blocked-time accounting kept in maps, swept by the agent. */
+	PLB_EV_IO = 15,
+	PLB_EV_NET_CONNECT = 20,
+	PLB_EV_NET_ACCEPT = 21,
+	PLB_EV_NET_CLOSE = 22,
+	PLB_EV_NET_DNS = 23,
+	PLB_EV_UNIX_CONNECT = 24,
+	PLB_EV_SHM = 30,
 	PLB_EV_KIND_MAX = 64,
 };
 
@@ -43,7 +63,47 @@ enum plb_outcome {
 	PLB_OUT_RINGBUF_FULL = 1, /* lost: no room in the ring buffer */
 	PLB_OUT_READ_FAILED = 2,  /* emitted, but a string read failed (field empty) */
 	PLB_OUT_MAP_FULL = 3,     /* a helper map could not take an entry */
-	PLB_OUT_MAX = 4,
+	PLB_OUT_FILTERED = 4,     /* dropped by a configured allow/deny filter */
+	PLB_OUT_COLLAPSED = 5,    /* a repeat folded into an earlier record's count */
+	PLB_OUT_MAX = 6,
+};
+
+/* What an IO accounting entry is about (struct plb_io_key.kind). */
+enum plb_io_kind {
+	PLB_IO_FILE = 1, /* writes to a regular file */
+	PLB_IO_PIPE = 2, /* pipes and FIFOs */
+	PLB_IO_UNIX = 3, /* unix-domain sockets */
+};
+
+/* struct plb_net_*.transport */
+enum plb_transport {
+	PLB_TRANSPORT_TCP = 1,
+	PLB_TRANSPORT_UDP = 2,
+	PLB_TRANSPORT_UNIX_STREAM = 3,
+	PLB_TRANSPORT_UNIX_DGRAM = 4,
+};
+
+/* Who opened the connection, from this side's point of view. */
+enum plb_direction {
+	PLB_DIR_CONNECT = 1,
+	PLB_DIR_ACCEPT = 2,
+};
+
+/* Bits of struct plb_filter_config.flags: which allow-lists are active.
+ * Deny entries always apply. */
+enum plb_filter_flags {
+	PLB_FILTER_ALLOW_PIDS = 1,
+	PLB_FILTER_ALLOW_CGROUPS = 2,
+	PLB_FILTER_ALLOW_COMMS = 4,
+	PLB_FILTER_HAS_PIDS = 8,
+	PLB_FILTER_HAS_CGROUPS = 16,
+	PLB_FILTER_HAS_COMMS = 32,
+};
+
+/* Values of the filter maps. */
+enum plb_filter_verdict {
+	PLB_FILTER_ALLOW = 1,
+	PLB_FILTER_DENY = 2,
 };
 
 /* Index into the per-CPU counters map: one slot per (kind, outcome). */
@@ -114,7 +174,191 @@ struct plb_proc_exec_failed {
 	char filename[PLB_FILENAME_MAX];
 };
 
+/* ---- Files ------------------------------------------------------------ */
+
+/* Identity of an open for collapsing repeats: the opened file (dev, ino) or,
+ * for a failed open, a hash of the path asked for. */
+struct plb_open_key {
+	__u32 tgid;
+	__u32 flags;  /* open flags that change meaning (access mode, create, trunc) */
+	__u64 dev;    /* 0 for a failed open */
+	__u64 ino;    /* or the path hash for a failed open */
+	__s32 result; /* 0 on success, else -errno */
+	__u32 _pad0;
+};
+
+/* Value of the collapse map. `repeats` only grows; the agent reports the
+ * difference since it last looked. */
+struct plb_open_repeats {
+	__u64 window_start_ns;
+	__u64 last_ns;
+	__u64 repeats;
+};
+
+/* A path in a record: base_len bytes resolved in the kernel (absolute, from
+ * a dentry), then rel_len bytes of the caller's string (empty when the base
+ * is the whole path; appended to the base otherwise). */
+struct plb_path_lens {
+	__u16 base_len;
+	__u16 rel_len;
+	__u8 truncated; /* the dentry walk stopped at PLB_PATH_DEPTH */
+	__u8 _pad0[3];
+};
+
+/* open/openat/openat2/creat: the first open of a file in a window. Followed by
+ * the path. */
+struct plb_file_open {
+	struct plb_event_header hdr;
+	struct plb_open_key key;
+	__s64 result; /* fd or -errno */
+	__u32 mode;   /* i_mode of the opened file */
+	__u32 _pad0;
+	struct plb_path_lens path;
+};
+
+/* unlink/unlinkat/rmdir. Followed by the path. */
+struct plb_file_unlink {
+	struct plb_event_header hdr;
+	__s64 result;
+	__u32 flags;
+	__u32 _pad0;
+	struct plb_path_lens path;
+};
+
+/* rename/renameat/renameat2. Followed by the old path, then the new one. */
+struct plb_file_rename {
+	struct plb_event_header hdr;
+	__s64 result;
+	__u32 flags;
+	__u32 _pad0;
+	struct plb_path_lens from;
+	struct plb_path_lens to;
+};
+
+/* ---- IO accounting (maps, not records) -------------------------------- */
+
+struct plb_io_key {
+	__u32 tgid;
+	__u32 kind; /* enum plb_io_kind */
+	__u64 dev;
+	__u64 ino;  /* the file, pipe or socket inode */
+};
+
+/* Totals since the entry was created; they only grow. */
+struct plb_io_stats {
+	__u64 bytes_read;
+	__u64 bytes_written;
+	__u64 reads;
+	__u64 writes;
+	__u64 read_blocked_ns;  /* time inside read-side calls */
+	__u64 write_blocked_ns; /* time inside write-side calls */
+	__u64 first_ns;
+	__u64 last_ns;
+	__u64 peer_ino;  /* unix socket: the other end's inode */
+	__u32 peer_tgid; /* unix socket: SO_PEERCRED pid of the other end */
+	__u32 _pad0;
+};
+
+/* ---- Network ---------------------------------------------------------- */
+
+struct plb_sockaddr {
+	__u8 addr[16]; /* IPv4 in the first 4 bytes */
+	__u16 port;    /* host byte order */
+	__u16 family;  /* AF_INET, AF_INET6 */
+	__u32 _pad0;
+};
+
+/* A TCP connect that completed or failed (inet_sock_set_state), or a UDP
+ * connect (syscall). */
+struct plb_net_connect {
+	struct plb_event_header hdr;
+	struct plb_sockaddr local;
+	struct plb_sockaddr remote;
+	__u64 sock_id;    /* identifies the socket while it lives */
+	__u64 latency_ns; /* SYN sent to established or failed; syscall time for UDP */
+	__s32 result;     /* 0 or -errno */
+	__u16 transport;
+	__u16 direction;
+};
+
+/* A TCP connection came to an end (state CLOSE). */
+struct plb_net_close {
+	struct plb_event_header hdr;
+	struct plb_sockaddr local;
+	struct plb_sockaddr remote;
+	__u64 sock_id;
+	__u64 bytes_acked;    /* tcp_sock counters at close */
+	__u64 bytes_received;
+	__u64 established_ns; /* 0 when the agent did not see it established */
+	__u64 closed_ns;
+	__u32 old_state;
+	__u16 direction;      /* 0 when unknown (connection older than the agent) */
+	__u16 _pad0;
+};
+
+/* A unix socket connect (syscall) or accept. Followed by path_len bytes of
+ * the socket path (abstract names start with a NUL). */
+struct plb_unix_connect {
+	struct plb_event_header hdr;
+	__u64 ino;
+	__u64 peer_ino;
+	__u64 latency_ns;
+	__u32 peer_tgid;
+	__s32 result;
+	__u16 direction;
+	__u16 transport;
+	__u16 path_len;
+	__u16 _pad0;
+};
+
+/* A DNS packet to or from port 53 of a UDP socket. Followed by len bytes of
+ * the DNS message. */
+struct plb_dns_packet {
+	struct plb_event_header hdr;
+	struct plb_sockaddr local;
+	struct plb_sockaddr remote;
+	__u64 cookie;
+	__u16 len;
+	__u8 egress;   /* 1: sent by the process, 0: received */
+	__u8 _pad0[5];
+};
+
+/* ---- Shared memory ---------------------------------------------------- */
+
+enum plb_shm_op {
+	PLB_SHM_GET = 1,
+	PLB_SHM_ATTACH = 2,
+};
+
+struct plb_shm {
+	struct plb_event_header hdr;
+	__s64 result; /* shmid, attach address (as a success flag) or -errno */
+	__u64 key;    /* shmget key */
+	__u64 size;
+	__s32 shmid;
+	__u32 op;
+	__u32 flags;
+	__u32 _pad0;
+};
+
+/* ---- Filters (maps the agent fills) ------------------------------------ */
+
+struct plb_comm_key {
+	char comm[PLB_COMM_LEN];
+};
+
 _Static_assert(sizeof(struct plb_event_header) == 32, "plb_event_header size");
+_Static_assert(sizeof(struct plb_open_key) == 32, "plb_open_key size");
+_Static_assert(sizeof(struct plb_file_open) == 88, "plb_file_open size");
+_Static_assert(sizeof(struct plb_file_unlink) == 56, "plb_file_unlink size");
+_Static_assert(sizeof(struct plb_file_rename) == 64, "plb_file_rename size");
+_Static_assert(sizeof(struct plb_io_key) == 24, "plb_io_key size");
+_Static_assert(sizeof(struct plb_io_stats) == 80, "plb_io_stats size");
+_Static_assert(sizeof(struct plb_net_connect) == 104, "plb_net_connect size");
+_Static_assert(sizeof(struct plb_net_close) == 128, "plb_net_close size");
+_Static_assert(sizeof(struct plb_unix_connect) == 72, "plb_unix_connect size");
+_Static_assert(sizeof(struct plb_dns_packet) == 96, "plb_dns_packet size");
+_Static_assert(sizeof(struct plb_shm) == 72, "plb_shm size");
 _Static_assert(sizeof(struct plb_proc_exec) == 336, "plb_proc_exec size");
 _Static_assert(sizeof(struct plb_proc_fork) == 72, "plb_proc_fork size");
 _Static_assert(sizeof(struct plb_proc_exit) == 64, "plb_proc_exit size");
