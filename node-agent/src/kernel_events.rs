@@ -112,6 +112,7 @@ pub fn encode_record(
             start_ns: event.start_boot_ns,
         }),
         Record::Unknown(header) => return Encoded::UnknownKind(header.kind),
+        other => return Encoded::UnknownKind(other.header().kind),
     };
     batch.push(
         header.ts_boot_ns,
