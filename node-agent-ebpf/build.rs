@@ -25,24 +25,11 @@ fn main() {
     sources.sort();
     for source in &sources {
         println!("cargo:rerun-if-changed={}", source.display());
-        let stem = source
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .trim_end_matches(".c")
-            .to_string();
+        let stem = source.file_name().unwrap().to_string_lossy().trim_end_matches(".c").to_string();
         let object = out_dir.join(format!("{stem}.o"));
         run(
             Command::new(&clang)
-                .args([
-                    "-O2",
-                    "-g",
-                    "-target",
-                    "bpf",
-                    "-D__TARGET_ARCH_x86",
-                    "-Wall",
-                    "-Werror",
-                ])
+                .args(["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror"])
                 .arg("-I")
                 .arg(&include_dir)
                 .arg("-c")

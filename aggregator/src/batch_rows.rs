@@ -171,26 +171,14 @@ mod tests {
         Delivery {
             payload: Bytes::from(payload),
             key: Some("node-a".into()),
-            origin: Origin::Kafka {
-                topic: "t".into(),
-                partition: 2,
-                offset: 41,
-            },
+            origin: Origin::Kafka { topic: "t".into(), partition: 2, offset: 41 },
         }
     }
 
     fn header() -> BatchHeader {
         BatchHeader {
-            node: NodeIdentity {
-                host: "node-a".into(),
-                boot_id: "boot".into(),
-                ..Default::default()
-            },
-            clock: ClockAnchor {
-                boot_ns: 0,
-                wall_ns: 1_000_000_000_000,
-                uncertainty_ns: 0,
-            },
+            node: NodeIdentity { host: "node-a".into(), boot_id: "boot".into(), ..Default::default() },
+            clock: ClockAnchor { boot_ns: 0, wall_ns: 1_000_000_000_000, uncertainty_ns: 0 },
             ..Default::default()
         }
     }
@@ -213,29 +201,18 @@ mod tests {
             77,
             77,
             5,
-            Body::Exit(ProcessExit {
-                start_ns: 12_345_678_901,
-                exit_code: 7,
-                comm_sid: comm,
-                ..Default::default()
-            }),
+            Body::Exit(ProcessExit { start_ns: 12_345_678_901, exit_code: 7, comm_sid: comm, ..Default::default() }),
         );
         let out = delivery_rows(&delivery(b.finish(header()).encode_to_vec()), 0);
         assert_eq!(out.events, 2);
         let rows = &out.rows.process_events;
         assert_eq!(rows.len(), 2);
-        assert_eq!(
-            rows[0].start_key_ns, 12_340_000_000,
-            "truncated to a clock tick"
-        );
+        assert_eq!(rows[0].start_key_ns, 12_340_000_000, "truncated to a clock tick");
         assert_eq!(rows[0].start_key_ns, rows[1].start_key_ns);
         assert_eq!(rows[0].argv, vec!["sh", "-c", "exit 7"]);
         assert_eq!(rows[0].wall_ns, 1_000_000_000_000 + 12_400_000_000);
         assert_eq!(rows[0].start_wall_ns, 1_000_000_000_000 + 12_345_678_901);
-        assert_eq!(
-            (rows[1].kind, rows[1].exit_code),
-            (ProcessEventKind::Exit as u8, 7)
-        );
+        assert_eq!((rows[1].kind, rows[1].exit_code), (ProcessEventKind::Exit as u8, 7));
         assert_eq!(rows[1].cgroup_id, 5);
     }
 
@@ -246,39 +223,17 @@ mod tests {
         let letter = &out.rows.dead_letters[0];
         assert_eq!(letter.origin, "kafka:t/2@41");
         assert_eq!(letter.payload, vec![0xff, 0xff, 0xff, 0x01]);
-        assert_eq!(
-            (letter.key.as_str(), letter.received_wall_ns),
-            ("node-a", 99)
-        );
-        assert!(
-            letter.error.contains("not a plumbline.v1 EventBatch"),
-            "{}",
-            letter.error
-        );
+        assert_eq!((letter.key.as_str(), letter.received_wall_ns), ("node-a", 99));
+        assert!(letter.error.contains("not a plumbline.v1 EventBatch"), "{}", letter.error);
     }
 
     #[test]
     fn a_batch_with_a_dangling_string_reference_is_a_dead_letter_naming_the_event() {
         let mut b = BatchBuilder::new();
-        b.push(
-            1,
-            1,
-            1,
-            0,
-            Body::Exec(ProcessExec {
-                comm_sid: 99,
-                ..Default::default()
-            }),
-        );
+        b.push(1, 1, 1, 0, Body::Exec(ProcessExec { comm_sid: 99, ..Default::default() }));
         let out = delivery_rows(&delivery(b.finish(header()).encode_to_vec()), 0);
         assert!(out.rows.process_events.is_empty());
-        assert!(
-            out.rows.dead_letters[0]
-                .error
-                .contains("event 0 refers to string 99"),
-            "{:?}",
-            out.rows.dead_letters
-        );
+        assert!(out.rows.dead_letters[0].error.contains("event 0 refers to string 99"), "{:?}", out.rows.dead_letters);
     }
 
     #[test]

@@ -38,10 +38,7 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self {
-            max_batches: 64,
-            linger_ms: 200,
-        }
+        Self { max_batches: 64, linger_ms: 200 }
     }
 }
 
@@ -68,16 +65,11 @@ mod tests {
     #[test]
     fn store_keys_sit_under_store_and_unknown_ones_are_named() {
         let config: AggregatorConfig =
-            plumbline_config::from_toml("[store]\nkind = \"sqlite\"\npath = \"/tmp/x.db\"\n")
-                .unwrap();
-        assert!(
-            matches!(config.store, StoreConfig::Sqlite(ref s) if s.path.to_str() == Some("/tmp/x.db"))
-        );
-        let err = plumbline_config::from_toml::<AggregatorConfig>(
-            "[store]\nkind = \"clickhouse\"\nurll = \"x\"\n",
-        )
-        .unwrap_err()
-        .to_string();
+            plumbline_config::from_toml("[store]\nkind = \"sqlite\"\npath = \"/tmp/x.db\"\n").unwrap();
+        assert!(matches!(config.store, StoreConfig::Sqlite(ref s) if s.path.to_str() == Some("/tmp/x.db")));
+        let err = plumbline_config::from_toml::<AggregatorConfig>("[store]\nkind = \"clickhouse\"\nurll = \"x\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("urll"), "{err}");
     }
 }

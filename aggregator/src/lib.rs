@@ -18,10 +18,7 @@ pub use config::{AggregatorConfig, PipelineConfig};
 pub use stats::{AggregatorSnapshot, AggregatorStats};
 
 /// The fleet aggregator: Kafka in, the configured store out, until `shutdown`.
-pub async fn run(
-    config: &AggregatorConfig,
-    shutdown: CancellationToken,
-) -> anyhow::Result<AggregatorSnapshot> {
+pub async fn run(config: &AggregatorConfig, shutdown: CancellationToken) -> anyhow::Result<AggregatorSnapshot> {
     let Some(store) = plumbline_store::open_when_ready(&config.store, &shutdown).await? else {
         return Ok(AggregatorSnapshot::default());
     };
@@ -29,18 +26,10 @@ pub async fn run(
     if source_config.create_topic {
         kafka::spawn_topic_creation(source_config.topic_spec());
     }
-    let mut source =
-        kafka::KafkaSource::new(source_config).context("creating the Kafka consumer")?;
+    let mut source = kafka::KafkaSource::new(source_config).context("creating the Kafka consumer")?;
     tracing::info!(topic = %source_config.topic, group = %source_config.group_id, "consuming");
     let stats = AggregatorStats::default();
-    pipeline::run_pipeline(
-        &mut source,
-        store.as_ref(),
-        &config.pipeline,
-        &stats,
-        &shutdown,
-    )
-    .await?;
+    pipeline::run_pipeline(&mut source, store.as_ref(), &config.pipeline, &stats, &shutdown).await?;
     let snapshot = stats.snapshot();
     tracing::info!(?snapshot, "aggregator stopped");
     Ok(snapshot)

@@ -68,11 +68,7 @@ async fn store_deliveries(
     let now = now_wall_ns();
     let mut all = RowSet::default();
     for delivery in deliveries {
-        let DeliveryRows {
-            rows,
-            events,
-            unsupported,
-        } = delivery_rows(delivery, now);
+        let DeliveryRows { rows, events, unsupported } = delivery_rows(delivery, now);
         AggregatorStats::add(&stats.events, events);
         AggregatorStats::add(&stats.events_unsupported, unsupported);
         AggregatorStats::add(&stats.dead_letters, rows.dead_letters.len() as u64);
@@ -104,16 +100,9 @@ async fn store_deliveries(
                     Err(err) if err.is_caused_by_rows() => err,
                     Err(err) => return Err(stopping(err)),
                 };
-                let letter = dead_letter(
-                    delivery,
-                    &format!("the store refused its rows: {refused}"),
-                    now,
-                );
+                let letter = dead_letter(delivery, &format!("the store refused its rows: {refused}"), now);
                 tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
-                let letters = Arc::new(RowSet {
-                    dead_letters: vec![letter],
-                    ..Default::default()
-                });
+                let letters = Arc::new(RowSet { dead_letters: vec![letter], ..Default::default() });
                 match write_retrying(store, &letters, stats, shutdown).await {
                     Ok(true) => AggregatorStats::add(&stats.dead_letters, 1),
                     Ok(false) => return Ok(false),
@@ -130,9 +119,7 @@ async fn store_deliveries(
 /// table, a permission): stop before committing, so nothing is lost, and say
 /// why. A restart runs the migrations again.
 fn stopping(err: StoreError) -> anyhow::Error {
-    anyhow::anyhow!(
-        "the store failed in a way retrying cannot fix; stopping without committing: {err}"
-    )
+    anyhow::anyhow!("the store failed in a way retrying cannot fix; stopping without committing: {err}")
 }
 
 /// Writes, retrying transient errors (server down) with backoff. Ok(false)
@@ -162,9 +149,7 @@ async fn write_retrying(
 }
 
 fn now_wall_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 #[cfg(test)]
@@ -188,30 +173,14 @@ mod tests {
 
     fn batch_from(host: &str, pid: u32) -> OutgoingBatch {
         let mut b = BatchBuilder::new();
-        let exec = ProcessExec {
-            start_ns: 1_000_000_000,
-            comm_sid: b.intern("sh"),
-            ..Default::default()
-        };
+        let exec = ProcessExec { start_ns: 1_000_000_000, comm_sid: b.intern("sh"), ..Default::default() };
         b.push(2_000_000_000, pid, pid, 0, Body::Exec(exec));
         let batch = b.finish(BatchHeader {
-            node: NodeIdentity {
-                host: host.into(),
-                boot_id: "boot".into(),
-                ..Default::default()
-            },
-            clock: ClockAnchor {
-                boot_ns: 0,
-                wall_ns: 5,
-                uncertainty_ns: 0,
-            },
+            node: NodeIdentity { host: host.into(), boot_id: "boot".into(), ..Default::default() },
+            clock: ClockAnchor { boot_ns: 0, wall_ns: 5, uncertainty_ns: 0 },
             ..Default::default()
         });
-        OutgoingBatch {
-            key: host.into(),
-            payload: Bytes::from(batch.encode_to_vec()),
-            events: 1,
-        }
+        OutgoingBatch { key: host.into(), payload: Bytes::from(batch.encode_to_vec()), events: 1 }
     }
 
     /// SQLite behind a gate: the first `busy` writes fail as if the database
@@ -233,9 +202,7 @@ mod tests {
             if self.busy.load(Ordering::SeqCst) > 0 {
                 self.busy.fetch_sub(1, Ordering::SeqCst);
                 let busy = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY);
-                return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
-                    busy, None,
-                )));
+                return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(busy, None)));
             }
             if rows.process_events.iter().any(|r| r.host == "poison") {
                 return Err(StoreError::Malformed("poison".into()));
@@ -244,10 +211,7 @@ mod tests {
             self.inner.write(rows).await
         }
 
-        async fn list_processes(
-            &self,
-            filter: &ProcessFilter,
-        ) -> Result<Vec<ProcessRecord>, StoreError> {
+        async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
             self.inner.list_processes(filter).await
         }
 
@@ -264,49 +228,24 @@ mod tests {
         }
     }
 
-    async fn run_to_end(
-        store: &GatedStore,
-        batches: Vec<OutgoingBatch>,
-    ) -> crate::AggregatorSnapshot {
+    async fn run_to_end(store: &GatedStore, batches: Vec<OutgoingBatch>) -> crate::AggregatorSnapshot {
         let (sink, mut source) = channel::pair(16);
         for batch in &batches {
             sink.send(batch).await.unwrap();
         }
         drop(sink);
         let stats = AggregatorStats::default();
-        let config = PipelineConfig {
-            max_batches: 16,
-            linger_ms: 10,
-        };
-        run_pipeline(
-            &mut source,
-            store,
-            &config,
-            &stats,
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        let config = PipelineConfig { max_batches: 16, linger_ms: 10 };
+        run_pipeline(&mut source, store, &config, &stats, &CancellationToken::new()).await.unwrap();
         stats.snapshot()
     }
 
     #[tokio::test(start_paused = true)]
     async fn garbage_is_set_aside_and_the_valid_batches_behind_it_arrive() {
         let store = gated(0).await;
-        let garbage = OutgoingBatch {
-            key: "x".into(),
-            payload: Bytes::from_static(b"\xde\xad\xbe\xef"),
-            events: 0,
-        };
-        let stats = run_to_end(
-            &store,
-            vec![batch_from("a", 1), garbage, batch_from("b", 2)],
-        )
-        .await;
-        assert_eq!(
-            (stats.deliveries, stats.dead_letters, stats.events),
-            (3, 1, 2)
-        );
+        let garbage = OutgoingBatch { key: "x".into(), payload: Bytes::from_static(b"\xde\xad\xbe\xef"), events: 0 };
+        let stats = run_to_end(&store, vec![batch_from("a", 1), garbage, batch_from("b", 2)]).await;
+        assert_eq!((stats.deliveries, stats.dead_letters, stats.events), (3, 1, 2));
         let stored = store.pipeline_stats().await.unwrap();
         assert_eq!((stored.process_events, stored.dead_letters), (2, 1));
     }
@@ -322,15 +261,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn rows_the_store_refuses_become_a_dead_letter_and_the_others_are_stored() {
         let store = gated(0).await;
-        let stats = run_to_end(
-            &store,
-            vec![
-                batch_from("a", 1),
-                batch_from("poison", 2),
-                batch_from("b", 3),
-            ],
-        )
-        .await;
+        let stats = run_to_end(&store, vec![batch_from("a", 1), batch_from("poison", 2), batch_from("b", 3)]).await;
         assert_eq!(stats.dead_letters, 1);
         let stored = store.pipeline_stats().await.unwrap();
         assert_eq!((stored.process_events, stored.dead_letters), (2, 1));

@@ -40,14 +40,9 @@ fn spawn_storm(n: usize, threads: usize, marker: &str) -> Histogram<u64> {
                 let mut histogram = Histogram::<u64>::new(3).unwrap();
                 for _ in 0..per_thread {
                     let start = Instant::now();
-                    let status = Command::new("/bin/true")
-                        .arg(&marker)
-                        .status()
-                        .expect("spawn /bin/true");
+                    let status = Command::new("/bin/true").arg(&marker).status().expect("spawn /bin/true");
                     assert!(status.success());
-                    histogram
-                        .record(start.elapsed().as_micros() as u64)
-                        .unwrap();
+                    histogram.record(start.elapsed().as_micros() as u64).unwrap();
                 }
                 histogram
             })
@@ -75,14 +70,7 @@ async fn start_traced(db: &std::path::Path) -> anyhow::Result<Traced> {
     let aggregator = tokio::spawn(async move {
         let stats = AggregatorStats::default();
         let config = PipelineConfig::default();
-        run_pipeline(
-            &mut source,
-            aggregator_store.as_ref(),
-            &config,
-            &stats,
-            &CancellationToken::new(),
-        )
-        .await
+        run_pipeline(&mut source, aggregator_store.as_ref(), &config, &stats, &CancellationToken::new()).await
     });
     let stop = CancellationToken::new();
     let agent_stop = stop.clone();
@@ -93,38 +81,19 @@ async fn start_traced(db: &std::path::Path) -> anyhow::Result<Traced> {
     // Attached once the agent's own process is stored (seeded from /proc).
     let me = std::process::id();
     loop {
-        let found = store
-            .list_processes(&ProcessFilter {
-                pid: Some(me),
-                limit: 1,
-                ..Default::default()
-            })
-            .await?;
+        let found = store.list_processes(&ProcessFilter { pid: Some(me), limit: 1, ..Default::default() }).await?;
         if !found.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Ok(Traced {
-        store,
-        stop,
-        agent,
-        aggregator,
-    })
+    Ok(Traced { store, stop, agent, aggregator })
 }
 
 async fn exited_count(store: &SqliteStore, marker: &str, limit: usize) -> anyhow::Result<usize> {
-    let filter = ProcessFilter {
-        argv_contains: Some(marker.to_string()),
-        limit: limit as u32 + 10,
-        ..Default::default()
-    };
-    Ok(store
-        .list_processes(&filter)
-        .await?
-        .iter()
-        .filter(|p| p.exited)
-        .count())
+    let filter =
+        ProcessFilter { argv_contains: Some(marker.to_string()), limit: limit as u32 + 10, ..Default::default() };
+    Ok(store.list_processes(&filter).await?.iter().filter(|p| p.exited).count())
 }
 
 fn us(h: &Histogram<u64>, q: f64) -> u64 {
@@ -142,19 +111,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for round in 0..args.rounds {
         let marker = format!("bench-untraced-{round}-{}", uuid::Uuid::new_v4().simple());
         let h = tokio::task::spawn_blocking(move || spawn_storm(n, args.threads, &marker)).await?;
-        println!(
-            "| {round} | untraced | {n} | {} | {} | | | |",
-            us(&h, 0.5),
-            us(&h, 0.99)
-        );
+        println!("| {round} | untraced | {n} | {} | {} | | | |", us(&h, 0.5), us(&h, 0.99));
         untraced.add(&h)?;
 
         let t = start_traced(&dir.path().join(format!("round-{round}.db"))).await?;
         let marker = format!("bench-traced-{round}-{}", uuid::Uuid::new_v4().simple());
         let started = Instant::now();
         let storm_marker = marker.clone();
-        let h = tokio::task::spawn_blocking(move || spawn_storm(n, args.threads, &storm_marker))
-            .await?;
+        let h = tokio::task::spawn_blocking(move || spawn_storm(n, args.threads, &storm_marker)).await?;
         while exited_count(&t.store, &marker, n).await? < n {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -181,9 +145,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         traced.mean() / untraced.mean()
     );
     rates.sort_by(f64::total_cmp);
-    println!(
-        "end-to-end (kernel → SQLite, queryable) events/s: median {:.0}",
-        rates[rates.len() / 2]
-    );
+    println!("end-to-end (kernel → SQLite, queryable) events/s: median {:.0}", rates[rates.len() / 2]);
     Ok(())
 }

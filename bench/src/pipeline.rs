@@ -8,9 +8,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use plumbline_aggregator::{
-    pipeline::run_pipeline, AggregatorConfig, AggregatorStats, PipelineConfig,
-};
+use plumbline_aggregator::{pipeline::run_pipeline, AggregatorConfig, AggregatorStats, PipelineConfig};
 use plumbline_proto::{
     v1::{event::Body, ClockAnchor, NodeIdentity, ProcessExec, ProcessExit},
     BatchBuilder, BatchHeader,
@@ -44,24 +42,14 @@ pub struct Args {
     batch_events: usize,
     #[arg(long, env = "PLUMBLINE_TEST_KAFKA", default_value = "127.0.0.1:9092")]
     kafka: String,
-    #[arg(
-        long,
-        env = "PLUMBLINE_TEST_CLICKHOUSE",
-        default_value = "http://127.0.0.1:8123"
-    )]
+    #[arg(long, env = "PLUMBLINE_TEST_CLICKHOUSE", default_value = "http://127.0.0.1:8123")]
     clickhouse: String,
 }
 
 const PROGRAMS: &[(&str, &[&str])] = &[
-    (
-        "/usr/bin/python3",
-        &["python3", "-m", "pytest", "-q", "tests/unit"],
-    ),
+    ("/usr/bin/python3", &["python3", "-m", "pytest", "-q", "tests/unit"]),
     ("/usr/bin/git", &["git", "diff", "--stat", "HEAD~1"]),
-    (
-        "/usr/bin/cc",
-        &["cc", "-O2", "-c", "src/main.c", "-o", "build/main.o"],
-    ),
+    ("/usr/bin/cc", &["cc", "-O2", "-c", "src/main.c", "-o", "build/main.o"]),
     ("/bin/sh", &["sh", "-c", "make -j2 all"]),
 ];
 
@@ -98,37 +86,20 @@ fn batches_for(prefix: &str, events: usize, per_batch: usize) -> Vec<OutgoingBat
             };
             b.push(start_ns + 50_000, pid, pid, 4242, Body::Exec(exec));
             let comm_sid = b.intern(argv[0]);
-            let exit = ProcessExit {
-                start_ns,
-                ppid: pid - 1,
-                exit_code: (pid % 3) as i32,
-                comm_sid,
-                ..Default::default()
-            };
+            let exit =
+                ProcessExit { start_ns, ppid: pid - 1, exit_code: (pid % 3) as i32, comm_sid, ..Default::default() };
             b.push(start_ns + 900_000, pid, pid, 4242, Body::Exit(exit));
         }
         remaining -= processes;
         sequence += 1;
         let batch = b.finish(BatchHeader {
-            node: NodeIdentity {
-                host: host.clone(),
-                boot_id: "bench-boot".into(),
-                ..Default::default()
-            },
-            clock: ClockAnchor {
-                boot_ns: 0,
-                wall_ns: 1_790_000_000_000_000_000,
-                uncertainty_ns: 0,
-            },
+            node: NodeIdentity { host: host.clone(), boot_id: "bench-boot".into(), ..Default::default() },
+            clock: ClockAnchor { boot_ns: 0, wall_ns: 1_790_000_000_000_000_000, uncertainty_ns: 0 },
             agent_run_id: "bench".into(),
             sequence,
         });
         let events = batch.events.len();
-        out.push(OutgoingBatch {
-            key: host,
-            payload: Bytes::from(batch.encode_to_vec()),
-            events,
-        });
+        out.push(OutgoingBatch { key: host, payload: Bytes::from(batch.encode_to_vec()), events });
     }
     out
 }
@@ -146,23 +117,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let batches = batches(args.events, args.batch_events);
     let events: usize = batches.iter().map(|b| b.events).sum();
     let bytes: usize = batches.iter().map(|b| b.payload.len()).sum();
-    println!(
-        "{} batches, {events} events, {:.1} encoded bytes/event",
-        batches.len(),
-        bytes as f64 / events as f64
-    );
+    println!("{} batches, {events} events, {:.1} encoded bytes/event", batches.len(), bytes as f64 / events as f64);
 
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn Store>;
     let stop = CancellationToken::new();
-    let (sink, pipeline): (
-        Box<dyn BatchSink>,
-        tokio::task::JoinHandle<anyhow::Result<()>>,
-    ) = match args.road {
+    let (sink, pipeline): (Box<dyn BatchSink>, tokio::task::JoinHandle<anyhow::Result<()>>) = match args.road {
         Road::Embedded => {
-            store = Arc::new(
-                plumbline_store::sqlite::SqliteStore::open(&dir.path().join("bench.db")).await?,
-            );
+            store = Arc::new(plumbline_store::sqlite::SqliteStore::open(&dir.path().join("bench.db")).await?);
             let (sink, mut source) = channel::pair(64);
             let aggregator_store = store.clone();
             let aggregator_stop = stop.clone();
@@ -187,11 +149,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 ..Default::default()
             });
             store = plumbline_store::open(&store_config).await?;
-            let sink_config = KafkaSinkConfig {
-                brokers: args.kafka.clone(),
-                topic: name.clone(),
-                ..Default::default()
-            };
+            let sink_config =
+                KafkaSinkConfig { brokers: args.kafka.clone(), topic: name.clone(), ..Default::default() };
             kafka::ensure_topic(&sink_config.topic_spec()).await?;
             let config = AggregatorConfig {
                 source: KafkaSourceConfig {
@@ -204,11 +163,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 pipeline: PipelineConfig::default(),
             };
             let aggregator_stop = stop.clone();
-            let task = tokio::spawn(async move {
-                plumbline_aggregator::run(&config, aggregator_stop)
-                    .await
-                    .map(drop)
-            });
+            let task = tokio::spawn(async move { plumbline_aggregator::run(&config, aggregator_stop).await.map(drop) });
             (Box::new(kafka::KafkaSink::new(&sink_config)?), task)
         }
     };

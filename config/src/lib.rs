@@ -36,39 +36,27 @@ pub trait Validate {
 
 /// A value error for `key`.
 pub fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::InvalidValue {
-        key: key.to_string(),
-        message: message.into(),
-    }
+    ConfigError::InvalidValue { key: key.to_string(), message: message.into() }
 }
 
 /// Reads `path` (if given), applies `env_prefix` overrides and validates.
-pub fn load<T: DeserializeOwned + Validate>(
-    path: Option<&Path>,
-    env_prefix: &str,
-) -> Result<T, ConfigError> {
+pub fn load<T: DeserializeOwned + Validate>(path: Option<&Path>, env_prefix: &str) -> Result<T, ConfigError> {
     let mut figment = Figment::new();
     if let Some(path) = path {
         if !path.exists() {
-            return Err(ConfigError::Missing {
-                path: path.to_path_buf(),
-            });
+            return Err(ConfigError::Missing { path: path.to_path_buf() });
         }
         figment = figment.merge(Toml::file_exact(path));
     }
     figment = figment.merge(Env::prefixed(env_prefix).split("__"));
-    let config: T = figment
-        .extract()
-        .map_err(|e| ConfigError::Invalid(describe(e)))?;
+    let config: T = figment.extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
     config.validate()?;
     Ok(config)
 }
 
 /// Parses a TOML string (no environment), for tests and embedded defaults.
 pub fn from_toml<T: DeserializeOwned + Validate>(toml: &str) -> Result<T, ConfigError> {
-    let config: T = Figment::from(Toml::string(toml))
-        .extract()
-        .map_err(|e| ConfigError::Invalid(describe(e)))?;
+    let config: T = Figment::from(Toml::string(toml)).extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
     config.validate()?;
     Ok(config)
 }
@@ -76,11 +64,7 @@ pub fn from_toml<T: DeserializeOwned + Validate>(toml: &str) -> Result<T, Config
 /// Every error figment collected, each with its key path (without figment's
 /// profile name, which Plumbline does not use).
 fn describe(error: figment::Error) -> String {
-    error
-        .into_iter()
-        .map(|e| e.to_string().replace("for key \"default.", "for key \""))
-        .collect::<Vec<_>>()
-        .join("; ")
+    error.into_iter().map(|e| e.to_string().replace("for key \"default.", "for key \"")).collect::<Vec<_>>().join("; ")
 }
 
 #[cfg(test)]
@@ -105,10 +89,7 @@ mod tests {
 
     impl Default for Kafka {
         fn default() -> Self {
-            Self {
-                brokers: "127.0.0.1:9092".into(),
-                batch_ms: 10,
-            }
+            Self { brokers: "127.0.0.1:9092".into(), batch_ms: 10 }
         }
     }
 
@@ -126,9 +107,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "[kafka]\nbrokerz = \"x\"\n").unwrap();
-        let err = load::<Sample>(Some(&path), "PLUMBLINE_CONFIG_TEST_A_")
-            .unwrap_err()
-            .to_string();
+        let err = load::<Sample>(Some(&path), "PLUMBLINE_CONFIG_TEST_A_").unwrap_err().to_string();
         assert!(err.contains("brokerz"), "{err}");
         assert!(err.contains("kafka"), "{err}");
     }
@@ -143,23 +122,15 @@ mod tests {
         assert_eq!(config.kafka.batch_ms, 10);
 
         unsafe { std::env::set_var("PLUMBLINE_CONFIG_TEST_C_KAFKA__BATCHMS", "5") };
-        let err = load::<Sample>(None, "PLUMBLINE_CONFIG_TEST_C_")
-            .unwrap_err()
-            .to_string();
+        let err = load::<Sample>(None, "PLUMBLINE_CONFIG_TEST_C_").unwrap_err().to_string();
         assert!(err.contains("batchms"), "{err}");
     }
 
     #[test]
     fn missing_file_and_bad_values_are_errors() {
-        let err = load::<Sample>(
-            Some(Path::new("/nonexistent/x.toml")),
-            "PLUMBLINE_CONFIG_TEST_D_",
-        )
-        .unwrap_err();
+        let err = load::<Sample>(Some(Path::new("/nonexistent/x.toml")), "PLUMBLINE_CONFIG_TEST_D_").unwrap_err();
         assert!(matches!(err, ConfigError::Missing { .. }));
-        let err = from_toml::<Sample>("[kafka]\nbatch_ms = 0\n")
-            .unwrap_err()
-            .to_string();
+        let err = from_toml::<Sample>("[kafka]\nbatch_ms = 0\n").unwrap_err().to_string();
         assert!(err.contains("kafka.batch_ms"), "{err}");
     }
 }

@@ -378,29 +378,18 @@ mod layout_tests {
 
     fn c_layout() -> CLayout {
         let text = include_str!(concat!(env!("OUT_DIR"), "/abi_layout.txt"));
-        let mut layout = CLayout {
-            structs: BTreeMap::new(),
-            fields: BTreeMap::new(),
-            consts: BTreeMap::new(),
-        };
+        let mut layout = CLayout { structs: BTreeMap::new(), fields: BTreeMap::new(), consts: BTreeMap::new() };
         for line in text.lines() {
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
                 ["struct", name, size] => {
-                    layout
-                        .structs
-                        .insert(name.to_string(), size.parse().unwrap());
+                    layout.structs.insert(name.to_string(), size.parse().unwrap());
                 }
                 ["field", name, offset, size] => {
-                    layout.fields.insert(
-                        name.to_string(),
-                        (offset.parse().unwrap(), size.parse().unwrap()),
-                    );
+                    layout.fields.insert(name.to_string(), (offset.parse().unwrap(), size.parse().unwrap()));
                 }
                 ["const", name, value] => {
-                    layout
-                        .consts
-                        .insert(name.to_string(), value.parse().unwrap());
+                    layout.consts.insert(name.to_string(), value.parse().unwrap());
                 }
                 _ => panic!("unexpected abi_layout line: {line}"),
             }
@@ -468,72 +457,20 @@ mod layout_tests {
             "plb_proc_fork",
             [hdr, start_boot_ns, parent_pid, parent_tid, uid, gid, comm]
         );
-        check_struct!(
-            layout,
-            checked,
-            ProcExit,
-            "plb_proc_exit",
-            [hdr, start_boot_ns, exit_code, ppid, comm]
-        );
+        check_struct!(layout, checked, ProcExit, "plb_proc_exit", [hdr, start_boot_ns, exit_code, ppid, comm]);
         check_struct!(
             layout,
             checked,
             ProcExecFailed,
             "plb_proc_exec_failed",
-            [
-                hdr,
-                start_boot_ns,
-                error,
-                filename_len,
-                args_len,
-                args_truncated,
-                _pad0,
-                comm,
-                filename
-            ]
+            [hdr, start_boot_ns, error, filename_len, args_len, args_truncated, _pad0, comm, filename]
         );
-        check_struct!(
-            layout,
-            checked,
-            OpenKey,
-            "plb_open_key",
-            [tgid, flags, dev, ino, result, _pad0]
-        );
-        check_struct!(
-            layout,
-            checked,
-            OpenRepeats,
-            "plb_open_repeats",
-            [window_start_ns, last_ns, repeats]
-        );
-        check_struct!(
-            layout,
-            checked,
-            PathLens,
-            "plb_path_lens",
-            [base_len, rel_len, truncated, _pad0]
-        );
-        check_struct!(
-            layout,
-            checked,
-            FileOpen,
-            "plb_file_open",
-            [hdr, key, result, mode, _pad0, path]
-        );
-        check_struct!(
-            layout,
-            checked,
-            FileUnlink,
-            "plb_file_unlink",
-            [hdr, result, flags, _pad0, path]
-        );
-        check_struct!(
-            layout,
-            checked,
-            FileRename,
-            "plb_file_rename",
-            [hdr, result, flags, _pad0, from, to]
-        );
+        check_struct!(layout, checked, OpenKey, "plb_open_key", [tgid, flags, dev, ino, result, _pad0]);
+        check_struct!(layout, checked, OpenRepeats, "plb_open_repeats", [window_start_ns, last_ns, repeats]);
+        check_struct!(layout, checked, PathLens, "plb_path_lens", [base_len, rel_len, truncated, _pad0]);
+        check_struct!(layout, checked, FileOpen, "plb_file_open", [hdr, key, result, mode, _pad0, path]);
+        check_struct!(layout, checked, FileUnlink, "plb_file_unlink", [hdr, result, flags, _pad0, path]);
+        check_struct!(layout, checked, FileRename, "plb_file_rename", [hdr, result, flags, _pad0, from, to]);
         check_struct!(layout, checked, IoKey, "plb_io_key", [tgid, kind, dev, ino]);
         check_struct!(
             layout,
@@ -554,13 +491,7 @@ mod layout_tests {
                 _pad0
             ]
         );
-        check_struct!(
-            layout,
-            checked,
-            SockAddr,
-            "plb_sockaddr",
-            [addr, port, family, _pad0]
-        );
+        check_struct!(layout, checked, SockAddr, "plb_sockaddr", [addr, port, family, _pad0]);
         check_struct!(
             layout,
             checked,
@@ -592,36 +523,14 @@ mod layout_tests {
             checked,
             UnixConnect,
             "plb_unix_connect",
-            [
-                hdr, ino, peer_ino, latency_ns, peer_tgid, result, direction, transport, path_len,
-                _pad0
-            ]
+            [hdr, ino, peer_ino, latency_ns, peer_tgid, result, direction, transport, path_len, _pad0]
         );
-        check_struct!(
-            layout,
-            checked,
-            DnsPacket,
-            "plb_dns_packet",
-            [hdr, local, remote, cookie, len, egress, _pad0]
-        );
-        check_struct!(
-            layout,
-            checked,
-            Shm,
-            "plb_shm",
-            [hdr, result, key, size, shmid, op, flags, _pad0]
-        );
+        check_struct!(layout, checked, DnsPacket, "plb_dns_packet", [hdr, local, remote, cookie, len, egress, _pad0]);
+        check_struct!(layout, checked, Shm, "plb_shm", [hdr, result, key, size, shmid, op, flags, _pad0]);
         check_struct!(layout, checked, CommKey, "plb_comm_key", [comm]);
         // A field added on the C side without a Rust mirror fails here.
-        let unchecked: Vec<&String> = layout
-            .fields
-            .keys()
-            .filter(|k| !checked.contains(k))
-            .collect();
-        assert!(
-            unchecked.is_empty(),
-            "C fields with no Rust check: {unchecked:?}"
-        );
+        let unchecked: Vec<&String> = layout.fields.keys().filter(|k| !checked.contains(k)).collect();
+        assert!(unchecked.is_empty(), "C fields with no Rust check: {unchecked:?}");
     }
 
     #[test]
@@ -682,11 +591,6 @@ mod layout_tests {
         for (name, value) in expect {
             assert_eq!(c.get(*name), Some(value), "{name}");
         }
-        assert_eq!(
-            c.len(),
-            expect.len(),
-            "C constants with no Rust mirror: {:?}",
-            c.keys()
-        );
+        assert_eq!(c.len(), expect.len(), "C constants with no Rust mirror: {:?}", c.keys());
     }
 }

@@ -29,34 +29,24 @@ impl BpfObject {
 }
 
 /// Process lifecycle: exec (with argv), fork, exit, failed exec.
-pub const PROCESS: BpfObject = BpfObject {
-    name: "process",
-    bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/process.bpf.o")),
-};
+pub const PROCESS: BpfObject =
+    BpfObject { name: "process", bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/process.bpf.o")) };
 
 /// Files: opens (absolute paths, repeats collapsed), unlinks, renames.
-pub const FILE: BpfObject = BpfObject {
-    name: "file",
-    bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/file.bpf.o")),
-};
+pub const FILE: BpfObject =
+    BpfObject { name: "file", bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/file.bpf.o")) };
 
 /// IO accounting: file write volume, pipe and unix-socket bytes and blocked time.
-pub const IO: BpfObject = BpfObject {
-    name: "io",
-    bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/io.bpf.o")),
-};
+pub const IO: BpfObject =
+    BpfObject { name: "io", bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/io.bpf.o")) };
 
 /// Network: TCP connects, accepts and closes with bytes; unix and UDP connects; DNS.
-pub const NET: BpfObject = BpfObject {
-    name: "net",
-    bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/net.bpf.o")),
-};
+pub const NET: BpfObject =
+    BpfObject { name: "net", bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/net.bpf.o")) };
 
 /// SysV shared memory.
-pub const IPC: BpfObject = BpfObject {
-    name: "ipc",
-    bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ipc.bpf.o")),
-};
+pub const IPC: BpfObject =
+    BpfObject { name: "ipc", bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ipc.bpf.o")) };
 
 /// Every object the agent loads.
 pub const OBJECTS: [BpfObject; 5] = [PROCESS, FILE, IO, NET, IPC];

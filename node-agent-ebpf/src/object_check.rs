@@ -17,14 +17,8 @@ pub enum ObjectError {
     },
     #[error("BPF object `{name}` has no `plb_abi_version`; it was not built from bpf/include/emit.bpf.h")]
     NoVersion { name: &'static str },
-    #[error(
-        "BPF object `{name}` was built for ABI {found}, this agent speaks ABI {expected}: rebuild"
-    )]
-    VersionMismatch {
-        name: &'static str,
-        found: u32,
-        expected: u32,
-    },
+    #[error("BPF object `{name}` was built for ABI {found}, this agent speaks ABI {expected}: rebuild")]
+    VersionMismatch { name: &'static str, found: u32, expected: u32 },
 }
 
 pub(crate) fn check(name: &'static str, bytes: &[u8]) -> Result<(), ObjectError> {
@@ -34,11 +28,7 @@ pub(crate) fn check(name: &'static str, bytes: &[u8]) -> Result<(), ObjectError>
     let found = abi_version(bytes).map_err(|source| ObjectError::Unreadable { name, source })?;
     match found {
         None => Err(ObjectError::NoVersion { name }),
-        Some(found) if found != ABI_VERSION => Err(ObjectError::VersionMismatch {
-            name,
-            found,
-            expected: ABI_VERSION,
-        }),
+        Some(found) if found != ABI_VERSION => Err(ObjectError::VersionMismatch { name, found, expected: ABI_VERSION }),
         Some(_) => Ok(()),
     }
 }
@@ -55,9 +45,7 @@ fn abi_version(bytes: &[u8]) -> Result<Option<u32>, object::Error> {
     let section = file.section_by_index(index)?;
     let data = section.data()?;
     let start = (symbol.address() - section.address()) as usize;
-    Ok(data
-        .get(start..start + 4)
-        .map(|b| u32::from_le_bytes(b.try_into().unwrap())))
+    Ok(data.get(start..start + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap())))
 }
 
 #[cfg(test)]
@@ -78,9 +66,6 @@ mod tests {
 
     #[test]
     fn non_elf_object_is_refused() {
-        assert!(matches!(
-            check("x", b"not an elf file"),
-            Err(ObjectError::Unreadable { .. })
-        ));
+        assert!(matches!(check("x", b"not an elf file"), Err(ObjectError::Unreadable { .. })));
     }
 }

@@ -6,8 +6,8 @@ use std::mem::size_of;
 use bytemuck::{pod_read_unaligned, Pod};
 
 use crate::abi::{
-    kind, DnsPacket, EventHeader, FileOpen, FileRename, FileUnlink, NetClose, NetConnect, PathLens,
-    ProcExec, ProcExecFailed, ProcExit, ProcFork, Shm, UnixConnect,
+    kind, DnsPacket, EventHeader, FileOpen, FileRename, FileUnlink, NetClose, NetConnect, PathLens, ProcExec,
+    ProcExecFailed, ProcExit, ProcFork, Shm, UnixConnect,
 };
 
 /// A record read from a ring buffer.
@@ -110,11 +110,7 @@ pub enum RecordError {
     #[error("record header says {claimed} bytes but the ring buffer gave {len}")]
     SizeMismatch { claimed: usize, len: usize },
     #[error("record of kind {kind} claims {args_len} bytes of variable data but carries {available}")]
-    ArgsOverrun {
-        kind: u16,
-        args_len: usize,
-        available: usize,
-    },
+    ArgsOverrun { kind: u16, args_len: usize, available: usize },
 }
 
 impl<'a> Record<'a> {
@@ -122,33 +118,20 @@ impl<'a> Record<'a> {
         let header: EventHeader = read(bytes, 0)?;
         let claimed = header.size as usize;
         if claimed > bytes.len() || claimed < std::mem::size_of::<EventHeader>() {
-            return Err(RecordError::SizeMismatch {
-                claimed,
-                len: bytes.len(),
-            });
+            return Err(RecordError::SizeMismatch { claimed, len: bytes.len() });
         }
         let bytes = &bytes[..claimed];
         Ok(match header.kind {
             kind::PROC_EXEC => {
                 let event: ProcExec = read(bytes, header.kind)?;
-                let args = tail(
-                    bytes,
-                    std::mem::size_of::<ProcExec>(),
-                    event.args_len,
-                    header.kind,
-                )?;
+                let args = tail(bytes, std::mem::size_of::<ProcExec>(), event.args_len, header.kind)?;
                 Record::ProcExec { event, args }
             }
             kind::PROC_FORK => Record::ProcFork(read(bytes, header.kind)?),
             kind::PROC_EXIT => Record::ProcExit(read(bytes, header.kind)?),
             kind::PROC_EXEC_FAILED => {
                 let event: ProcExecFailed = read(bytes, header.kind)?;
-                let args = tail(
-                    bytes,
-                    std::mem::size_of::<ProcExecFailed>(),
-                    event.args_len,
-                    header.kind,
-                )?;
+                let args = tail(bytes, std::mem::size_of::<ProcExecFailed>(), event.args_len, header.kind)?;
                 Record::ProcExecFailed { event, args }
             }
             kind::FILE_OPEN => {
@@ -158,14 +141,12 @@ impl<'a> Record<'a> {
             }
             kind::FILE_UNLINK => {
                 let event: FileUnlink = read(bytes, header.kind)?;
-                let (path, _) =
-                    path_parts(bytes, size_of::<FileUnlink>(), &event.path, header.kind)?;
+                let (path, _) = path_parts(bytes, size_of::<FileUnlink>(), &event.path, header.kind)?;
                 Record::FileUnlink { event, path }
             }
             kind::FILE_RENAME => {
                 let event: FileRename = read(bytes, header.kind)?;
-                let (from, next) =
-                    path_parts(bytes, size_of::<FileRename>(), &event.from, header.kind)?;
+                let (from, next) = path_parts(bytes, size_of::<FileRename>(), &event.from, header.kind)?;
                 let (to, _) = path_parts(bytes, next, &event.to, header.kind)?;
                 Record::FileRename { event, from, to }
             }
@@ -209,23 +190,13 @@ fn read<T: Pod>(bytes: &[u8], kind: u16) -> Result<T, RecordError> {
     let need = std::mem::size_of::<T>();
     match bytes.get(..need) {
         Some(prefix) => Ok(pod_read_unaligned(prefix)),
-        None => Err(RecordError::TooShort {
-            kind,
-            len: bytes.len(),
-            need,
-        }),
+        None => Err(RecordError::TooShort { kind, len: bytes.len(), need }),
     }
 }
 
 fn tail(bytes: &[u8], fixed: usize, len: u16, kind: u16) -> Result<&[u8], RecordError> {
     let available = bytes.len().saturating_sub(fixed);
-    bytes
-        .get(fixed..fixed + len as usize)
-        .ok_or(RecordError::ArgsOverrun {
-            kind,
-            args_len: len as usize,
-            available,
-        })
+    bytes.get(fixed..fixed + len as usize).ok_or(RecordError::ArgsOverrun { kind, args_len: len as usize, available })
 }
 
 /// The path at `offset` described by `lens`, and the offset after it.
@@ -237,14 +208,7 @@ fn path_parts<'a>(
 ) -> Result<(PathParts<'a>, usize), RecordError> {
     let base = tail(bytes, offset, lens.base_len, kind)?;
     let rel = tail(bytes, offset + base.len(), lens.rel_len, kind)?;
-    Ok((
-        PathParts {
-            base,
-            rel,
-            truncated: lens.truncated != 0,
-        },
-        offset + base.len() + rel.len(),
-    ))
+    Ok((PathParts { base, rel, truncated: lens.truncated != 0 }, offset + base.len() + rel.len()))
 }
 
 /// A unix socket path as `sun_path` holds it: up to the first NUL, or, for an
@@ -262,10 +226,7 @@ pub fn unix_path(sun_path: &[u8]) -> String {
 
 /// The bytes of a fixed-size C string field, up to its first NUL.
 pub fn c_str(field: &[u8]) -> &[u8] {
-    field
-        .iter()
-        .position(|&b| b == 0)
-        .map_or(field, |end| &field[..end])
+    field.iter().position(|&b| b == 0).map_or(field, |end| &field[..end])
 }
 
 /// Splits NUL-separated argv bytes into arguments. A trailing NUL does not
@@ -297,9 +258,7 @@ mod tests {
     #[test]
     fn exec_record_yields_its_argv_tail() {
         let bytes = exec_record(b"/bin/sh\0-c\0exit 7\0");
-        let Record::ProcExec { event, args } = Record::parse(&bytes).unwrap() else {
-            panic!()
-        };
+        let Record::ProcExec { event, args } = Record::parse(&bytes).unwrap() else { panic!() };
         assert_eq!(event.hdr.pid, 42);
         assert_eq!(c_str(&event.comm), b"sh");
         let args: Vec<&[u8]> = split_args(args).collect();
@@ -309,10 +268,7 @@ mod tests {
     #[test]
     fn empty_argv_yields_no_arguments_and_inner_empty_arguments_are_kept() {
         assert_eq!(split_args(b"").count(), 0);
-        assert_eq!(
-            split_args(b"a\0\0b\0").collect::<Vec<_>>(),
-            vec![&b"a"[..], b"", b"b"]
-        );
+        assert_eq!(split_args(b"a\0\0b\0").collect::<Vec<_>>(), vec![&b"a"[..], b"", b"b"]);
     }
 
     #[test]
@@ -321,20 +277,14 @@ mod tests {
         // Claim more argv than the record carries.
         let offset = std::mem::offset_of!(ProcExec, args_len);
         bytes[offset..offset + 2].copy_from_slice(&100u16.to_le_bytes());
-        assert!(matches!(
-            Record::parse(&bytes),
-            Err(RecordError::ArgsOverrun { args_len: 100, .. })
-        ));
+        assert!(matches!(Record::parse(&bytes), Err(RecordError::ArgsOverrun { args_len: 100, .. })));
     }
 
     #[test]
     fn header_size_beyond_the_buffer_is_rejected() {
         let mut bytes = exec_record(b"");
         bytes.truncate(100);
-        assert!(matches!(
-            Record::parse(&bytes),
-            Err(RecordError::SizeMismatch { .. })
-        ));
+        assert!(matches!(Record::parse(&bytes), Err(RecordError::SizeMismatch { .. })));
     }
 
     #[test]
@@ -342,9 +292,7 @@ mod tests {
         let mut header = EventHeader::zeroed();
         header.kind = 63;
         header.size = std::mem::size_of::<EventHeader>() as u16;
-        let Record::Unknown(h) = Record::parse(bytemuck::bytes_of(&header)).unwrap() else {
-            panic!()
-        };
+        let Record::Unknown(h) = Record::parse(bytemuck::bytes_of(&header)).unwrap() else { panic!() };
         assert_eq!(h.kind, 63);
     }
 
@@ -352,42 +300,20 @@ mod tests {
     fn a_rename_carries_two_paths_joined_to_their_bases() {
         let mut event = FileRename::zeroed();
         event.hdr.kind = kind::FILE_RENAME;
-        event.from = PathLens {
-            base_len: 9,
-            rel_len: 5,
-            truncated: 0,
-            _pad0: [0; 3],
-        };
-        event.to = PathLens {
-            base_len: 0,
-            rel_len: 10,
-            truncated: 0,
-            _pad0: [0; 3],
-        };
+        event.from = PathLens { base_len: 9, rel_len: 5, truncated: 0, _pad0: [0; 3] };
+        event.to = PathLens { base_len: 0, rel_len: 10, truncated: 0, _pad0: [0; 3] };
         let mut bytes = bytemuck::bytes_of(&event).to_vec();
         bytes.extend_from_slice(b"/tmp/work./a.c/tmp/b.txt");
         let size = bytes.len() as u16;
         bytes[std::mem::offset_of!(EventHeader, size)..][..2].copy_from_slice(&size.to_le_bytes());
-        let Record::FileRename { from, to, .. } = Record::parse(&bytes).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            (from.to_path(), to.to_path()),
-            ("/tmp/work/a.c".to_string(), "/tmp/b.txt".to_string())
-        );
+        let Record::FileRename { from, to, .. } = Record::parse(&bytes).unwrap() else { panic!() };
+        assert_eq!((from.to_path(), to.to_path()), ("/tmp/work/a.c".to_string(), "/tmp/b.txt".to_string()));
     }
 
     #[test]
     fn paths_are_normalized_lexically() {
-        let parts = |base: &'static [u8], rel: &'static [u8]| PathParts {
-            base,
-            rel,
-            truncated: false,
-        };
-        assert_eq!(
-            parts(b"/home/u/src", b"../include/./x.h").to_path(),
-            "/home/u/include/x.h"
-        );
+        let parts = |base: &'static [u8], rel: &'static [u8]| PathParts { base, rel, truncated: false };
+        assert_eq!(parts(b"/home/u/src", b"../include/./x.h").to_path(), "/home/u/include/x.h");
         assert_eq!(parts(b"/", b"etc//passwd").to_path(), "/etc/passwd");
         assert_eq!(parts(b"", b"/../etc").to_path(), "/etc");
         assert_eq!(parts(b"/proc/self", b"").to_path(), "/proc/self");
@@ -408,9 +334,6 @@ mod tests {
         let mut header = EventHeader::zeroed();
         header.kind = kind::PROC_FORK;
         header.size = std::mem::size_of::<EventHeader>() as u16;
-        assert!(matches!(
-            Record::parse(bytemuck::bytes_of(&header)),
-            Err(RecordError::TooShort { .. })
-        ));
+        assert!(matches!(Record::parse(bytemuck::bytes_of(&header)), Err(RecordError::TooShort { .. })));
     }
 }

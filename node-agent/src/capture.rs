@@ -79,10 +79,7 @@ impl Capture {
         for info in running {
             self.table.seed(info);
         }
-        tracing::info!(
-            processes = self.table.len(),
-            "seeded the process table from /proc"
-        );
+        tracing::info!(processes = self.table.len(), "seeded the process table from /proc");
     }
 
     /// Reads one ring-buffer record.
@@ -137,16 +134,13 @@ impl Capture {
 
     /// The batch holds as many events or bytes as a batch may.
     pub fn batch_full(&self) -> bool {
-        self.batch.len() >= self.batch_config.max_events
-            || self.batch.approx_bytes() >= self.batch_config.max_bytes
+        self.batch.len() >= self.batch_config.max_events || self.batch.approx_bytes() >= self.batch_config.max_bytes
     }
 
     /// The batch is full, or its first event is as old as a batch may wait.
     pub fn batch_due(&self) -> bool {
         self.batch_full()
-            || self.first_event_at.is_some_and(|t| {
-                t.elapsed() >= Duration::from_millis(self.batch_config.max_delay_ms)
-            })
+            || self.first_event_at.is_some_and(|t| t.elapsed() >= Duration::from_millis(self.batch_config.max_delay_ms))
     }
 
     /// The current batch, encoded, or `None` when it is empty.
@@ -163,11 +157,7 @@ impl Capture {
             sequence: self.sequence,
         });
         let events = batch.events.len();
-        Some(OutgoingBatch {
-            key: self.node.host.clone(),
-            payload: Bytes::from(batch.encode_to_vec()),
-            events,
-        })
+        Some(OutgoingBatch { key: self.node.host.clone(), payload: Bytes::from(batch.encode_to_vec()), events })
     }
 }
 
@@ -189,12 +179,8 @@ pub async fn run_loop(
     // buffer until it is dropped at the end of this function.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .map_err(|e| anyhow::anyhow!("registering the ring buffer with tokio: {e}"))?;
-    let mut drain_tick = tokio::time::interval(Duration::from_millis(
-        capture.capture_config.drain_interval_ms,
-    ));
-    let mut counters_tick = tokio::time::interval(Duration::from_millis(
-        capture.capture_config.counters_interval_ms,
-    ));
+    let mut drain_tick = tokio::time::interval(Duration::from_millis(capture.capture_config.drain_interval_ms));
+    let mut counters_tick = tokio::time::interval(Duration::from_millis(capture.capture_config.counters_interval_ms));
     for tick in [&mut drain_tick, &mut counters_tick] {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
@@ -247,10 +233,7 @@ async fn drain(
 
 async fn send(capture: &mut Capture, queue: &mpsc::Sender<OutgoingBatch>) -> anyhow::Result<()> {
     if let Some(batch) = capture.take_batch() {
-        queue
-            .send(batch)
-            .await
-            .map_err(|_| anyhow::anyhow!("the delivery task has stopped"))?;
+        queue.send(batch).await.map_err(|_| anyhow::anyhow!("the delivery task has stopped"))?;
     }
     Ok(())
 }

@@ -29,11 +29,7 @@ impl Validate for AgentConfig {
 
 impl AgentConfig {
     pub fn settings(&self) -> CaptureSettings<'_> {
-        CaptureSettings {
-            node: &self.node,
-            capture: &self.capture,
-            batch: &self.batch,
-        }
+        CaptureSettings { node: &self.node, capture: &self.capture, batch: &self.batch }
     }
 }
 
@@ -90,21 +86,14 @@ impl Default for CaptureConfig {
 impl CaptureConfig {
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         if self.ring_buffer_kib < 4 || !self.ring_buffer_kib.is_power_of_two() {
-            return Err(invalid(
-                &format!("{prefix}.ring_buffer_kib"),
-                "must be a power of two, at least 4",
-            ));
+            return Err(invalid(&format!("{prefix}.ring_buffer_kib"), "must be a power of two, at least 4"));
         }
         if self.wakeup_kib == 0 || self.wakeup_kib >= self.ring_buffer_kib {
-            return Err(invalid(
-                &format!("{prefix}.wakeup_kib"),
-                "must be above 0 and below ring_buffer_kib",
-            ));
+            return Err(invalid(&format!("{prefix}.wakeup_kib"), "must be above 0 and below ring_buffer_kib"));
         }
-        for (key, value) in [
-            ("drain_interval_ms", self.drain_interval_ms),
-            ("counters_interval_ms", self.counters_interval_ms),
-        ] {
+        for (key, value) in
+            [("drain_interval_ms", self.drain_interval_ms), ("counters_interval_ms", self.counters_interval_ms)]
+        {
             if value == 0 {
                 return Err(invalid(&format!("{prefix}.{key}"), "must be above 0"));
             }
@@ -130,12 +119,7 @@ pub struct BatchConfig {
 
 impl Default for BatchConfig {
     fn default() -> Self {
-        Self {
-            max_events: 4096,
-            max_bytes: 1 << 20,
-            max_delay_ms: 250,
-            queue_batches: 256,
-        }
+        Self { max_events: 4096, max_bytes: 1 << 20, max_delay_ms: 250, queue_batches: 256 }
     }
 }
 
@@ -183,17 +167,11 @@ mod tests {
 
     #[test]
     fn kafka_sink_keys_sit_under_sink() {
-        let config: AgentConfig = plumbline_config::from_toml(
-            "[sink]\nkind = \"kafka\"\nbrokers = \"k1:9092\"\ncompression = \"lz4\"\n",
-        )
-        .unwrap();
-        let SinkConfig::Kafka(kafka) = config.sink else {
-            panic!()
-        };
-        assert_eq!(
-            (kafka.brokers.as_str(), kafka.compression.as_str()),
-            ("k1:9092", "lz4")
-        );
+        let config: AgentConfig =
+            plumbline_config::from_toml("[sink]\nkind = \"kafka\"\nbrokers = \"k1:9092\"\ncompression = \"lz4\"\n")
+                .unwrap();
+        let SinkConfig::Kafka(kafka) = config.sink else { panic!() };
+        assert_eq!((kafka.brokers.as_str(), kafka.compression.as_str()), ("k1:9092", "lz4"));
     }
 
     #[test]
@@ -203,17 +181,14 @@ mod tests {
             ("[sink]\nkind = \"kafka\"\nbrokerz = \"x\"\n", "brokerz"),
             ("[sinks]\n", "sinks"),
         ] {
-            let err = plumbline_config::from_toml::<AgentConfig>(toml)
-                .unwrap_err()
-                .to_string();
+            let err = plumbline_config::from_toml::<AgentConfig>(toml).unwrap_err().to_string();
             assert!(err.contains(key), "{toml:?} -> {err}");
         }
     }
 
     #[test]
     fn a_ring_that_is_not_a_power_of_two_is_refused() {
-        let err = plumbline_config::from_toml::<AgentConfig>("[capture]\nring_buffer_kib = 100\n")
-            .unwrap_err();
+        let err = plumbline_config::from_toml::<AgentConfig>("[capture]\nring_buffer_kib = 100\n").unwrap_err();
         assert!(err.to_string().contains("capture.ring_buffer_kib"), "{err}");
     }
 }

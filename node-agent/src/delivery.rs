@@ -40,11 +40,7 @@ async fn deliver_one(
     let mut backoff = FIRST_BACKOFF;
     loop {
         if give_up.is_cancelled() {
-            tracing::error!(
-                sink = sink.name(),
-                events = batch.events,
-                "shutting down with an undelivered batch"
-            );
+            tracing::error!(sink = sink.name(), events = batch.events, "shutting down with an undelivered batch");
             return false;
         }
         match sink.send(batch).await {
@@ -91,10 +87,7 @@ mod tests {
         async fn send(&self, _batch: &OutgoingBatch) -> Result<(), SinkError> {
             if self.failures.load(Ordering::SeqCst) > 0 {
                 self.failures.fetch_sub(1, Ordering::SeqCst);
-                return Err(SinkError::Retriable {
-                    sink: "flaky",
-                    message: "broker down".into(),
-                });
+                return Err(SinkError::Retriable { sink: "flaky", message: "broker down".into() });
             }
             self.accepted.fetch_add(1, Ordering::SeqCst);
             Ok(())
@@ -106,19 +99,12 @@ mod tests {
     }
 
     fn batch() -> OutgoingBatch {
-        OutgoingBatch {
-            key: "h".into(),
-            payload: Bytes::from_static(b"x"),
-            events: 3,
-        }
+        OutgoingBatch { key: "h".into(), payload: Bytes::from_static(b"x"), events: 3 }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_batch_is_retried_until_the_sink_takes_it() {
-        let sink = Arc::new(Flaky {
-            failures: AtomicU32::new(4),
-            accepted: AtomicU32::new(0),
-        });
+        let sink = Arc::new(Flaky { failures: AtomicU32::new(4), accepted: AtomicU32::new(0) });
         let stats = Arc::new(AgentStats::default());
         let (tx, rx) = mpsc::channel(4);
         tx.send(batch()).await.unwrap();
@@ -126,23 +112,12 @@ mod tests {
         deliver(sink.clone(), rx, stats.clone(), CancellationToken::new()).await;
         assert_eq!(sink.accepted.load(Ordering::SeqCst), 1);
         let s = stats.snapshot();
-        assert_eq!(
-            (
-                s.batches_sent,
-                s.events_sent,
-                s.send_retries,
-                s.batches_lost
-            ),
-            (1, 3, 4, 0)
-        );
+        assert_eq!((s.batches_sent, s.events_sent, s.send_retries, s.batches_lost), (1, 3, 4, 0));
     }
 
     #[tokio::test(start_paused = true)]
     async fn giving_up_at_shutdown_counts_the_batch_as_lost() {
-        let sink = Arc::new(Flaky {
-            failures: AtomicU32::new(u32::MAX),
-            accepted: AtomicU32::new(0),
-        });
+        let sink = Arc::new(Flaky { failures: AtomicU32::new(u32::MAX), accepted: AtomicU32::new(0) });
         let stats = Arc::new(AgentStats::default());
         let (tx, rx) = mpsc::channel(4);
         tx.send(batch()).await.unwrap();

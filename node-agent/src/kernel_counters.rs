@@ -6,12 +6,7 @@ use aya::maps::{MapData, PerCpuArray};
 use plumbline_ebpf::abi::{counter_index, kind, outcome};
 
 /// Kinds this agent's objects emit.
-const KINDS: &[u16] = &[
-    kind::PROC_EXEC,
-    kind::PROC_FORK,
-    kind::PROC_EXIT,
-    kind::PROC_EXEC_FAILED,
-];
+const KINDS: &[u16] = &[kind::PROC_EXEC, kind::PROC_FORK, kind::PROC_EXIT, kind::PROC_EXEC_FAILED];
 
 /// Events of one kind lost on one CPU between two reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,11 +35,7 @@ pub struct KernelCounters {
 
 impl KernelCounters {
     pub fn new(map: PerCpuArray<MapData, u64>, now_ns: u64) -> Self {
-        Self {
-            map,
-            last_lost: vec![Vec::new(); KINDS.len()],
-            last_read_ns: now_ns,
-        }
+        Self { map, last_lost: vec![Vec::new(); KINDS.len()], last_read_ns: now_ns }
     }
 
     /// Losses since the previous call.

@@ -3,10 +3,7 @@
 
 use plumbline_ebpf::record::{c_str, split_args, Record};
 use plumbline_proto::{
-    v1::{
-        event::Body, loss_marker::Reason, ExecFailed, LossMarker, ProcessExec, ProcessExit,
-        ProcessFork,
-    },
+    v1::{event::Body, loss_marker::Reason, ExecFailed, LossMarker, ProcessExec, ProcessExit, ProcessFork},
     BatchBuilder,
 };
 
@@ -45,10 +42,8 @@ pub fn encode_record(
                 exit_ns: None,
                 exit_status: None,
             };
-            let body = Body::Exec(ProcessExec {
-                argv_truncated: event.args_truncated != 0,
-                ..exec_fields(&info, batch)
-            });
+            let body =
+                Body::Exec(ProcessExec { argv_truncated: event.args_truncated != 0, ..exec_fields(&info, batch) });
             table.exec(info);
             body
         }
@@ -80,13 +75,7 @@ pub fn encode_record(
             body
         }
         Record::ProcExit(event) => {
-            let gone = table.exit(
-                header.pid,
-                event.start_boot_ns,
-                header.ts_boot_ns,
-                event.exit_code,
-                exited_ttl_ns,
-            );
+            let gone = table.exit(header.pid, event.start_boot_ns, header.ts_boot_ns, event.exit_code, exited_ttl_ns);
             let status = WaitStatus(event.exit_code);
             Body::Exit(ProcessExit {
                 // The kernel's start time is exact; the table's may be a
@@ -114,13 +103,7 @@ pub fn encode_record(
         Record::Unknown(header) => return Encoded::UnknownKind(header.kind),
         other => return Encoded::UnknownKind(other.header().kind),
     };
-    batch.push(
-        header.ts_boot_ns,
-        header.pid,
-        header.tid,
-        header.cgroup_id,
-        body,
-    );
+    batch.push(header.ts_boot_ns, header.pid, header.tid, header.cgroup_id, body);
     Encoded::Event
 }
 
@@ -192,15 +175,7 @@ mod tests {
     use super::*;
 
     fn header(kind: u16, pid: u32, ts: u64) -> abi::EventHeader {
-        abi::EventHeader {
-            ts_boot_ns: ts,
-            cgroup_id: 9,
-            pid,
-            tid: pid,
-            kind,
-            size: 0,
-            _pad0: 0,
-        }
+        abi::EventHeader { ts_boot_ns: ts, cgroup_id: 9, pid, tid: pid, kind, size: 0, _pad0: 0 }
     }
 
     fn comm(name: &str) -> [u8; 16] {
@@ -211,10 +186,7 @@ mod tests {
 
     #[test]
     fn exit_statuses_decode_like_waitpid() {
-        assert_eq!(
-            (WaitStatus(7 << 8).code(), WaitStatus(7 << 8).signal()),
-            (7, 0)
-        );
+        assert_eq!((WaitStatus(7 << 8).code(), WaitStatus(7 << 8).signal()), (7, 0));
         assert_eq!((WaitStatus(9).code(), WaitStatus(9).signal()), (0, 9));
         assert!(WaitStatus(0x80 | 11).core_dumped());
     }
@@ -242,12 +214,7 @@ mod tests {
         exec.comm = comm("sh");
         exec.filename[..7].copy_from_slice(b"/bin/sh");
         let args = b"sh\0-c\0exit 7\0";
-        encode_record(
-            &Record::ProcExec { event: exec, args },
-            &mut table,
-            &mut batch,
-            1_000,
-        );
+        encode_record(&Record::ProcExec { event: exec, args }, &mut table, &mut batch, 1_000);
         assert_eq!(table.get(200).unwrap().argv, vec!["sh", "-c", "exit 7"]);
 
         let exit = abi::ProcExit {
@@ -261,37 +228,18 @@ mod tests {
         assert_eq!(table.get(200).unwrap().exit_status, Some(7 << 8));
 
         let batch = batch.finish(BatchHeader {
-            node: plumbline_proto::v1::NodeIdentity {
-                host: "h".into(),
-                boot_id: "b".into(),
-                ..Default::default()
-            },
+            node: plumbline_proto::v1::NodeIdentity { host: "h".into(), boot_id: "b".into(), ..Default::default() },
             clock: Default::default(),
             ..Default::default()
         });
         let reader = BatchReader::new(&batch).unwrap();
-        let bodies: Vec<_> = reader
-            .events()
-            .map(|e| e.unwrap().event.body.clone().unwrap())
-            .collect();
-        let Body::Fork(fork) = &bodies[0] else {
-            panic!("{bodies:?}")
-        };
-        assert_eq!(
-            (fork.parent_pid, reader.str(0, fork.comm_sid).unwrap()),
-            (100, "bash")
-        );
-        let Body::Exec(exec) = &bodies[1] else {
-            panic!()
-        };
-        assert_eq!(
-            reader.strs(1, &exec.argv_sids).unwrap(),
-            vec!["sh", "-c", "exit 7"]
-        );
+        let bodies: Vec<_> = reader.events().map(|e| e.unwrap().event.body.clone().unwrap()).collect();
+        let Body::Fork(fork) = &bodies[0] else { panic!("{bodies:?}") };
+        assert_eq!((fork.parent_pid, reader.str(0, fork.comm_sid).unwrap()), (100, "bash"));
+        let Body::Exec(exec) = &bodies[1] else { panic!() };
+        assert_eq!(reader.strs(1, &exec.argv_sids).unwrap(), vec!["sh", "-c", "exit 7"]);
         assert_eq!(reader.str(1, exec.exe_sid).unwrap(), "/bin/sh");
-        let Body::Exit(exit) = &bodies[2] else {
-            panic!()
-        };
+        let Body::Exit(exit) = &bodies[2] else { panic!() };
         assert_eq!((exit.exit_code, exit.signal, exit.start_ns), (7, 0, 10));
     }
 
@@ -299,10 +247,7 @@ mod tests {
     fn a_record_of_an_unknown_kind_is_skipped_not_misread() {
         let mut batch = BatchBuilder::new();
         let unknown = Record::Unknown(header(60, 1, 1));
-        assert_eq!(
-            encode_record(&unknown, &mut ProcessTable::default(), &mut batch, 0),
-            Encoded::UnknownKind(60)
-        );
+        assert_eq!(encode_record(&unknown, &mut ProcessTable::default(), &mut batch, 0), Encoded::UnknownKind(60));
         assert!(batch.is_empty());
     }
 }

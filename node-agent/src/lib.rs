@@ -50,35 +50,21 @@ pub async fn run(
     sink: Arc<dyn BatchSink>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<StatsSnapshot> {
-    let node =
-        node::identity(config.node.host.as_deref()).context("reading the node's identity")?;
+    let node = node::identity(config.node.host.as_deref()).context("reading the node's identity")?;
     let probes = probes::ProcessProbes::attach(config.capture)?;
     let stats = Arc::new(AgentStats::default());
     let counters = kernel_counters::KernelCounters::new(probes.counters, node::boot_ns());
-    let mut capture = capture::Capture::new(
-        node.clone(),
-        counters,
-        stats.clone(),
-        config.capture.clone(),
-        config.batch.clone(),
-    );
+    let mut capture =
+        capture::Capture::new(node.clone(), counters, stats.clone(), config.capture.clone(), config.batch.clone());
     capture.seed_from_proc();
     tracing::info!(host = %node.host, boot_id = %node.boot_id, sink = sink.name(), "capturing");
 
     let (queue, queued) = mpsc::channel(config.batch.queue_batches);
     let give_up = CancellationToken::new();
-    let mut delivery = tokio::spawn(delivery::deliver(
-        sink,
-        queued,
-        stats.clone(),
-        give_up.clone(),
-    ));
+    let mut delivery = tokio::spawn(delivery::deliver(sink, queued, stats.clone(), give_up.clone()));
     let result = capture::run_loop(capture, probes.ring, &queue, &shutdown).await;
     drop(queue);
-    if tokio::time::timeout(SHUTDOWN_GRACE, &mut delivery)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(SHUTDOWN_GRACE, &mut delivery).await.is_err() {
         give_up.cancel();
         delivery.await.context("delivery task")?;
     }

@@ -39,10 +39,7 @@ pub enum ProbeError {
     #[error("BPF program `{program}` is not in its object: the object and this agent disagree")]
     MissingProgram { program: &'static str },
     #[error("BPF object `{object}` has no map `{map}`")]
-    MissingMap {
-        object: &'static str,
-        map: &'static str,
-    },
+    MissingMap { object: &'static str, map: &'static str },
     #[error("BPF map `{map}` has an unexpected type")]
     Map {
         map: &'static str,
@@ -62,34 +59,13 @@ enum Attach {
 }
 
 const PROCESS_PROGRAMS: &[(&str, Attach)] = &[
-    (
-        "plb_sched_process_exec",
-        Attach::BtfTracepoint("sched_process_exec"),
-    ),
-    (
-        "plb_sched_process_fork",
-        Attach::BtfTracepoint("sched_process_fork"),
-    ),
-    (
-        "plb_sched_process_exit",
-        Attach::BtfTracepoint("sched_process_exit"),
-    ),
-    (
-        "plb_sys_enter_execve",
-        Attach::Tracepoint("syscalls", "sys_enter_execve"),
-    ),
-    (
-        "plb_sys_enter_execveat",
-        Attach::Tracepoint("syscalls", "sys_enter_execveat"),
-    ),
-    (
-        "plb_sys_exit_execve",
-        Attach::Tracepoint("syscalls", "sys_exit_execve"),
-    ),
-    (
-        "plb_sys_exit_execveat",
-        Attach::Tracepoint("syscalls", "sys_exit_execveat"),
-    ),
+    ("plb_sched_process_exec", Attach::BtfTracepoint("sched_process_exec")),
+    ("plb_sched_process_fork", Attach::BtfTracepoint("sched_process_fork")),
+    ("plb_sched_process_exit", Attach::BtfTracepoint("sched_process_exit")),
+    ("plb_sys_enter_execve", Attach::Tracepoint("syscalls", "sys_enter_execve")),
+    ("plb_sys_enter_execveat", Attach::Tracepoint("syscalls", "sys_enter_execveat")),
+    ("plb_sys_exit_execve", Attach::Tracepoint("syscalls", "sys_exit_execve")),
+    ("plb_sys_exit_execveat", Attach::Tracepoint("syscalls", "sys_exit_execveat")),
 ];
 
 /// The process-lifecycle programs, attached, with their ring and counters.
@@ -108,28 +84,17 @@ impl ProcessProbes {
         for (program, attach) in PROCESS_PROGRAMS {
             attach_program(&mut ebpf, program, attach, &btf)?;
         }
-        let ring = RingBuf::try_from(take_map(&mut ebpf, PROCESS.name, "proc_events")?).map_err(
-            |source| ProbeError::Map {
-                map: "proc_events",
-                source,
-            },
-        )?;
+        let ring = RingBuf::try_from(take_map(&mut ebpf, PROCESS.name, "proc_events")?)
+            .map_err(|source| ProbeError::Map { map: "proc_events", source })?;
         let counters = PerCpuArray::try_from(take_map(&mut ebpf, PROCESS.name, "plb_counters")?)
-            .map_err(|source| ProbeError::Map {
-                map: "plb_counters",
-                source,
-            })?;
+            .map_err(|source| ProbeError::Map { map: "plb_counters", source })?;
         tracing::info!(
             object = PROCESS.name,
             programs = PROCESS_PROGRAMS.len(),
             ring_kib = capture.ring_buffer_kib,
             "attached"
         );
-        Ok(Self {
-            _ebpf: ebpf,
-            ring,
-            counters,
-        })
+        Ok(Self { _ebpf: ebpf, ring, counters })
     }
 }
 
@@ -140,24 +105,13 @@ fn load(object: &BpfObject, btf: &Btf, capture: &CaptureConfig) -> Result<Ebpf, 
         .override_global("plb_wakeup_bytes", &wakeup_bytes, true)
         .map_max_entries("proc_events", capture.ring_buffer_kib * 1024)
         .load(object.bytes()?)
-        .map_err(|source| ProbeError::Load {
-            object: object.name,
-            source,
-        })
+        .map_err(|source| ProbeError::Load { object: object.name, source })
 }
 
-fn attach_program(
-    ebpf: &mut Ebpf,
-    program: &'static str,
-    attach: &Attach,
-    btf: &Btf,
-) -> Result<(), ProbeError> {
+fn attach_program(ebpf: &mut Ebpf, program: &'static str, attach: &Attach, btf: &Btf) -> Result<(), ProbeError> {
     let (target, result) = match attach {
         Attach::BtfTracepoint(name) => {
-            let result = match ebpf
-                .program_mut(program)
-                .map(<&mut BtfTracePoint>::try_from)
-            {
+            let result = match ebpf.program_mut(program).map(<&mut BtfTracePoint>::try_from) {
                 Some(Ok(p)) => p.load(name, btf).and_then(|()| p.attach().map(drop)),
                 Some(Err(e)) => Err(e),
                 None => return Err(ProbeError::MissingProgram { program }),
@@ -173,20 +127,11 @@ fn attach_program(
             (format!("tracepoint/{category}/{name}"), result)
         }
     };
-    result.map_err(|source| ProbeError::Program {
-        program,
-        target,
-        source,
-    })
+    result.map_err(|source| ProbeError::Program { program, target, source })
 }
 
-fn take_map(
-    ebpf: &mut Ebpf,
-    object: &'static str,
-    map: &'static str,
-) -> Result<aya::maps::Map, ProbeError> {
-    ebpf.take_map(map)
-        .ok_or(ProbeError::MissingMap { object, map })
+fn take_map(ebpf: &mut Ebpf, object: &'static str, map: &'static str) -> Result<aya::maps::Map, ProbeError> {
+    ebpf.take_map(map).ok_or(ProbeError::MissingMap { object, map })
 }
 
 /// Classic tracepoints are found through tracefs; mount it if the host has
@@ -198,13 +143,7 @@ fn ensure_tracefs() -> Result<(), ProbeError> {
     }
     // SAFETY: plain mount(2) with static, NUL-terminated strings.
     let rc = unsafe {
-        libc::mount(
-            c"tracefs".as_ptr(),
-            c"/sys/kernel/tracing".as_ptr(),
-            c"tracefs".as_ptr(),
-            0,
-            std::ptr::null(),
-        )
+        libc::mount(c"tracefs".as_ptr(), c"/sys/kernel/tracing".as_ptr(), c"tracefs".as_ptr(), 0, std::ptr::null())
     };
     if rc != 0 {
         return Err(ProbeError::Tracefs(std::io::Error::last_os_error()));

@@ -40,17 +40,8 @@ fn read(
     }
     let status = process.status().ok();
     let cgroup_id = cgroup_root.and_then(|root| {
-        let path = process
-            .cgroups()
-            .ok()?
-            .into_iter()
-            .find(|c| c.hierarchy == 0)?
-            .pathname;
-        Some(
-            *cgroup_ids
-                .entry(path.clone())
-                .or_insert_with(|| cgroup_inode(root, &path)),
-        )
+        let path = process.cgroups().ok()?.into_iter().find(|c| c.hierarchy == 0)?.pathname;
+        Some(*cgroup_ids.entry(path.clone()).or_insert_with(|| cgroup_inode(root, &path)))
     });
     Some(ProcessInfo {
         pid: stat.pid as u32,
@@ -58,10 +49,7 @@ fn read(
         uid: status.as_ref().map_or(0, |s| s.ruid),
         gid: status.as_ref().map_or(0, |s| s.rgid),
         comm: stat.comm.clone(),
-        exe: process
-            .exe()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        exe: process.exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
         argv: process.cmdline().unwrap_or_default(),
         cgroup_id: cgroup_id.unwrap_or(0),
         start_ns: stat.starttime * tick_ns,
@@ -79,13 +67,7 @@ fn cgroup_inode(root: &Path, path: &str) -> u64 {
 /// Where cgroup v2 is mounted (`/sys/fs/cgroup` or, in the hybrid layout,
 /// `/sys/fs/cgroup/unified`).
 fn cgroup2_mount() -> Option<PathBuf> {
-    Process::myself()
-        .ok()?
-        .mountinfo()
-        .ok()?
-        .into_iter()
-        .find(|m| m.fs_type == "cgroup2")
-        .map(|m| m.mount_point)
+    Process::myself().ok()?.mountinfo().ok()?.into_iter().find(|m| m.fs_type == "cgroup2").map(|m| m.mount_point)
 }
 
 #[cfg(test)]
@@ -96,20 +78,10 @@ mod tests {
     fn this_test_process_is_found_with_its_parent_argv_and_start() {
         let me = std::process::id();
         let processes = running_processes();
-        let found = processes
-            .iter()
-            .find(|p| p.pid == me)
-            .expect("this process is in /proc");
+        let found = processes.iter().find(|p| p.pid == me).expect("this process is in /proc");
         assert_eq!(found.ppid, std::os::unix::process::parent_id());
         assert_eq!(found.argv.first(), std::env::args().next().as_ref());
-        assert!(
-            found.start_ns > 0 && found.start_ns % 10_000_000 == 0,
-            "tick resolution: {}",
-            found.start_ns
-        );
-        assert!(
-            !processes.iter().any(|p| p.pid == 2),
-            "kthreadd is a kernel thread and is not listed"
-        );
+        assert!(found.start_ns > 0 && found.start_ns % 10_000_000 == 0, "tick resolution: {}", found.start_ns);
+        assert!(!processes.iter().any(|p| p.pid == 2), "kthreadd is a kernel thread and is not listed");
     }
 }

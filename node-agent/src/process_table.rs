@@ -74,19 +74,8 @@ impl ProcessTable {
 
     /// The process left; it stays visible for `ttl_ns` for late events.
     /// Returns what was known of it, with the exit filled in.
-    pub fn exit(
-        &mut self,
-        pid: u32,
-        start_ns: u64,
-        at_ns: u64,
-        status: u32,
-        ttl_ns: u64,
-    ) -> ProcessInfo {
-        let info = self.by_pid.entry(pid).or_insert_with(|| ProcessInfo {
-            pid,
-            start_ns,
-            ..Default::default()
-        });
+    pub fn exit(&mut self, pid: u32, start_ns: u64, at_ns: u64, status: u32, ttl_ns: u64) -> ProcessInfo {
+        let info = self.by_pid.entry(pid).or_insert_with(|| ProcessInfo { pid, start_ns, ..Default::default() });
         info.exit_ns = Some(at_ns);
         info.exit_status = Some(status);
         self.exited.push_back((at_ns + ttl_ns, pid, info.start_ns));
@@ -102,11 +91,7 @@ impl ProcessTable {
             }
             self.exited.pop_front();
             // The pid may belong to a newer process by now: keep that one.
-            if self
-                .by_pid
-                .get(&pid)
-                .is_some_and(|p| p.start_ns == start_ns && p.exit_ns.is_some())
-            {
+            if self.by_pid.get(&pid).is_some_and(|p| p.start_ns == start_ns && p.exit_ns.is_some()) {
                 self.by_pid.remove(&pid);
                 evicted += 1;
             }
@@ -120,31 +105,16 @@ mod tests {
     use super::*;
 
     fn info(pid: u32, start_ns: u64, comm: &str) -> ProcessInfo {
-        ProcessInfo {
-            pid,
-            start_ns,
-            comm: comm.into(),
-            ..Default::default()
-        }
+        ProcessInfo { pid, start_ns, comm: comm.into(), ..Default::default() }
     }
 
     #[test]
     fn exec_changes_the_image_and_keeps_the_identity() {
         let mut table = ProcessTable::default();
-        table.fork(ProcessInfo {
-            ppid: 1,
-            ..info(10, 100, "bash")
-        });
-        table.exec(ProcessInfo {
-            exe: "/bin/sh".into(),
-            ppid: 1,
-            ..info(10, 100, "sh")
-        });
+        table.fork(ProcessInfo { ppid: 1, ..info(10, 100, "bash") });
+        table.exec(ProcessInfo { exe: "/bin/sh".into(), ppid: 1, ..info(10, 100, "sh") });
         let p = table.get(10).unwrap();
-        assert_eq!(
-            (p.comm.as_str(), p.exe.as_str(), p.start_ns),
-            ("sh", "/bin/sh", 100)
-        );
+        assert_eq!((p.comm.as_str(), p.exe.as_str(), p.start_ns), ("sh", "/bin/sh", 100));
     }
 
     #[test]
@@ -174,9 +144,6 @@ mod tests {
     fn an_exit_of_an_unknown_process_is_still_recorded() {
         let mut table = ProcessTable::default();
         let info = table.exit(42, 5, 10, 9, 100);
-        assert_eq!(
-            (info.pid, info.start_ns, info.exit_status),
-            (42, 5, Some(9))
-        );
+        assert_eq!((info.pid, info.start_ns, info.exit_status), (42, 5, Some(9)));
     }
 }

@@ -62,15 +62,10 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
             .await
             .with_context(|| format!("opening {}", config.sqlite.path.display()))?,
     );
-    let (listener, addr) = plumbline_query::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let (listener, addr) =
+        plumbline_query::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let stop_query = CancellationToken::new();
-    let query = tokio::spawn(plumbline_query::serve(
-        store.clone(),
-        listener,
-        stop_query.clone(),
-    ));
+    let query = tokio::spawn(plumbline_query::serve(store.clone(), listener, stop_query.clone()));
     tracing::info!(%addr, db = %config.sqlite.path.display(), "query service listening");
 
     let (sink, mut source) = channel::pair(config.batch.queue_batches);
@@ -80,23 +75,13 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
         let stats = AggregatorStats::default();
         // Ends when the agent is gone and the channel is empty, so nothing
         // the agent sent is left unstored.
-        let result = run_pipeline(
-            &mut source,
-            aggregator_store.as_ref(),
-            &pipeline,
-            &stats,
-            &CancellationToken::new(),
-        )
-        .await;
+        let result =
+            run_pipeline(&mut source, aggregator_store.as_ref(), &pipeline, &stats, &CancellationToken::new()).await;
         tracing::info!(snapshot = ?stats.snapshot(), "aggregator stopped");
         result
     });
 
-    let settings = CaptureSettings {
-        node: &config.node,
-        capture: &config.capture,
-        batch: &config.batch,
-    };
+    let settings = CaptureSettings { node: &config.node, capture: &config.capture, batch: &config.batch };
     let agent = plumbline_node_agent::run(settings, Arc::new(sink), shutdown).await;
     let aggregated = aggregator.await.context("aggregator task")?;
     stop_query.cancel();
@@ -113,9 +98,8 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_named() {
-        let err = plumbline_config::from_toml::<EmbeddedConfig>("[sqlite]\npaht = \"/tmp/x\"\n")
-            .unwrap_err()
-            .to_string();
+        let err =
+            plumbline_config::from_toml::<EmbeddedConfig>("[sqlite]\npaht = \"/tmp/x\"\n").unwrap_err().to_string();
         assert!(err.contains("paht"), "{err}");
     }
 }

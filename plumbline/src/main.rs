@@ -14,11 +14,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "plumbline",
-    version,
-    about = "Plumbline: what agents and training jobs did, as the kernel saw it"
-)]
+#[command(name = "plumbline", version, about = "Plumbline: what agents and training jobs did, as the kernel saw it")]
 struct Cli {
     /// Log filter (tracing `EnvFilter` syntax); RUST_LOG works too.
     #[arg(long, global = true, default_value = "info")]
@@ -84,14 +80,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cli.log));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -103,52 +93,34 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run(arg) => {
-            embedded::run(load(&arg, embedded::ENV_PREFIX)?, shutdown_on_signal()).await
-        }
+        Command::Run(arg) => embedded::run(load(&arg, embedded::ENV_PREFIX)?, shutdown_on_signal()).await,
         Command::Validate(arg) => validate::<embedded::EmbeddedConfig>(&arg, embedded::ENV_PREFIX),
-        Command::Agent {
-            command: AgentCommand::Run { config, output },
-        } => {
+        Command::Agent { command: AgentCommand::Run { config, output } } => {
             let mut config: plumbline_node_agent::AgentConfig =
                 load(&config, plumbline_node_agent::config::ENV_PREFIX)?;
             if output.as_deref() == Some("stdout") {
                 config.sink = plumbline_node_agent::SinkConfig::Stdout;
             }
             let sink = plumbline_node_agent::sink_from_config(&config.sink).await?;
-            plumbline_node_agent::run(config.settings(), sink, shutdown_on_signal())
-                .await
-                .map(drop)
+            plumbline_node_agent::run(config.settings(), sink, shutdown_on_signal()).await.map(drop)
         }
-        Command::Agent {
-            command: AgentCommand::Validate(arg),
-        } => validate::<plumbline_node_agent::AgentConfig>(
-            &arg,
-            plumbline_node_agent::config::ENV_PREFIX,
-        ),
-        Command::Aggregator {
-            command: ServiceCommand::Run(arg),
-        } => {
+        Command::Agent { command: AgentCommand::Validate(arg) } => {
+            validate::<plumbline_node_agent::AgentConfig>(&arg, plumbline_node_agent::config::ENV_PREFIX)
+        }
+        Command::Aggregator { command: ServiceCommand::Run(arg) } => {
             let config = load(&arg, plumbline_aggregator::config::ENV_PREFIX)?;
-            plumbline_aggregator::run(&config, shutdown_on_signal())
-                .await
-                .map(drop)
+            plumbline_aggregator::run(&config, shutdown_on_signal()).await.map(drop)
         }
-        Command::Aggregator {
-            command: ServiceCommand::Validate(arg),
-        } => validate::<plumbline_aggregator::AggregatorConfig>(
-            &arg,
-            plumbline_aggregator::config::ENV_PREFIX,
-        ),
-        Command::Query {
-            command: ServiceCommand::Run(arg),
-        } => {
+        Command::Aggregator { command: ServiceCommand::Validate(arg) } => {
+            validate::<plumbline_aggregator::AggregatorConfig>(&arg, plumbline_aggregator::config::ENV_PREFIX)
+        }
+        Command::Query { command: ServiceCommand::Run(arg) } => {
             let config = load(&arg, plumbline_query::config::ENV_PREFIX)?;
             plumbline_query::run(&config, shutdown_on_signal()).await
         }
-        Command::Query {
-            command: ServiceCommand::Validate(arg),
-        } => validate::<plumbline_query::QueryConfig>(&arg, plumbline_query::config::ENV_PREFIX),
+        Command::Query { command: ServiceCommand::Validate(arg) } => {
+            validate::<plumbline_query::QueryConfig>(&arg, plumbline_query::config::ENV_PREFIX)
+        }
     }
 }
 
@@ -172,8 +144,8 @@ fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -34,28 +34,10 @@ mod bytes_payload {
         };
         b.push(start_ns + 1, pid, pid, 0, Body::Exec(exec));
         let comm_sid = b.intern(argv[0]);
-        b.push(
-            start_ns + 2,
-            pid,
-            pid,
-            0,
-            Body::Exit(ProcessExit {
-                start_ns,
-                comm_sid,
-                ..Default::default()
-            }),
-        );
+        b.push(start_ns + 2, pid, pid, 0, Body::Exit(ProcessExit { start_ns, comm_sid, ..Default::default() }));
         b.finish(BatchHeader {
-            node: NodeIdentity {
-                host: host.into(),
-                boot_id: "boot-e2e".into(),
-                ..Default::default()
-            },
-            clock: ClockAnchor {
-                boot_ns: 0,
-                wall_ns: 1_700_000_000_000_000_000,
-                uncertainty_ns: 0,
-            },
+            node: NodeIdentity { host: host.into(), boot_id: "boot-e2e".into(), ..Default::default() },
+            clock: ClockAnchor { boot_ns: 0, wall_ns: 1_700_000_000_000_000_000, uncertainty_ns: 0 },
             agent_run_id: "bad-input-test".into(),
             sequence: u64::from(pid),
         })
@@ -76,10 +58,7 @@ fn services() -> Services {
     let topic = unique("plumbline-bad-input");
     let database = unique("plumbline_bad_input");
     let port = free_port();
-    let store = format!(
-        "[store]\nkind = \"clickhouse\"\nurl = \"{}\"\ndatabase = \"{database}\"\n",
-        clickhouse_url()
-    );
+    let store = format!("[store]\nkind = \"clickhouse\"\nurl = \"{}\"\ndatabase = \"{database}\"\n", clickhouse_url());
     let aggregator_toml = dir.path().join("aggregator.toml");
     std::fs::write(
         &aggregator_toml,
@@ -91,16 +70,8 @@ fn services() -> Services {
     )
     .unwrap();
     let query_toml = dir.path().join("query.toml");
-    std::fs::write(
-        &query_toml,
-        format!("listen = \"127.0.0.1:{port}\"\n{store}"),
-    )
-    .unwrap();
-    let query = Component::start(
-        "query",
-        dir.path(),
-        &["query", "run", "--config", query_toml.to_str().unwrap()],
-    );
+    std::fs::write(&query_toml, format!("listen = \"127.0.0.1:{port}\"\n{store}")).unwrap();
+    let query = Component::start("query", dir.path(), &["query", "run", "--config", query_toml.to_str().unwrap()]);
     Services {
         aggregator_toml: aggregator_toml.to_str().unwrap().to_string(),
         dir,
@@ -111,19 +82,11 @@ fn services() -> Services {
 }
 
 async fn publish(topic: &str, payloads: Vec<Vec<u8>>) {
-    let config = kafka::KafkaSinkConfig {
-        brokers: kafka_brokers(),
-        topic: topic.into(),
-        ..Default::default()
-    };
+    let config = kafka::KafkaSinkConfig { brokers: kafka_brokers(), topic: topic.into(), ..Default::default() };
     kafka::ensure_topic(&config.topic_spec()).await.unwrap();
     let sink = kafka::KafkaSink::new(&config).unwrap();
     for payload in payloads {
-        let batch = OutgoingBatch {
-            key: "bad-input".into(),
-            payload: payload.into(),
-            events: 2,
-        };
+        let batch = OutgoingBatch { key: "bad-input".into(), payload: payload.into(), events: 2 };
         sink.send(&batch).await.unwrap();
     }
 }
@@ -147,11 +110,8 @@ async fn garbage_on_the_topic_is_set_aside_and_the_valid_batches_around_it_arriv
         ],
     )
     .await;
-    let mut aggregator = Component::start(
-        "aggregator",
-        s.dir.path(),
-        &["aggregator", "run", "--config", &s.aggregator_toml],
-    );
+    let mut aggregator =
+        Component::start("aggregator", s.dir.path(), &["aggregator", "run", "--config", &s.aggregator_toml]);
 
     let listed = eventually("all three valid batches to be listed", || {
         let found = processes(&s.addr, &["--host", &host]);
@@ -159,20 +119,10 @@ async fn garbage_on_the_topic_is_set_aside_and_the_valid_batches_around_it_arriv
     });
     let pids: Vec<u64> = listed.iter().map(|p| p["pid"].as_u64().unwrap()).collect();
     assert_eq!(pids, vec![103, 102, 101]);
-    let stats = eventually("two dead letters", || {
-        stats(&s.addr).filter(|st| st["dead_letters"] == 2)
-    });
+    let stats = eventually("two dead letters", || stats(&s.addr).filter(|st| st["dead_letters"] == 2));
     assert_eq!(stats["process_events"], 6, "{stats}");
-    assert!(
-        aggregator.is_running(),
-        "the aggregator keeps going after garbage:\n{}",
-        aggregator.log()
-    );
-    assert!(
-        aggregator.log().contains("dead letter"),
-        "and says what it set aside:\n{}",
-        aggregator.log()
-    );
+    assert!(aggregator.is_running(), "the aggregator keeps going after garbage:\n{}", aggregator.log());
+    assert!(aggregator.log().contains("dead letter"), "and says what it set aside:\n{}", aggregator.log());
     drop(s.query);
 }
 
@@ -180,15 +130,11 @@ async fn garbage_on_the_topic_is_set_aside_and_the_valid_batches_around_it_arriv
 async fn a_crashed_aggregator_resumes_from_its_commits_and_re_delivery_adds_no_rows() {
     let s = services();
     let host = unique("crash-host");
-    let first: Vec<Vec<u8>> = (1..=20)
-        .map(|pid| process_batch(&host, pid, &["/bin/true", &format!("n{pid}")]))
-        .collect();
+    let first: Vec<Vec<u8>> =
+        (1..=20).map(|pid| process_batch(&host, pid, &["/bin/true", &format!("n{pid}")])).collect();
     publish(&s.topic, first.clone()).await;
-    let mut aggregator = Component::start(
-        "aggregator",
-        s.dir.path(),
-        &["aggregator", "run", "--config", &s.aggregator_toml],
-    );
+    let mut aggregator =
+        Component::start("aggregator", s.dir.path(), &["aggregator", "run", "--config", &s.aggregator_toml]);
     eventually("some of the first batches to be stored", || {
         (!processes(&s.addr, &["--host", &host]).is_empty()).then_some(())
     });
@@ -197,14 +143,10 @@ async fn a_crashed_aggregator_resumes_from_its_commits_and_re_delivery_adds_no_r
     // The same batches again (as a producer retry or a replay would send
     // them), then new ones, for a fresh aggregator in the same group.
     let mut second = first;
-    second
-        .extend((21..=30).map(|pid| process_batch(&host, pid, &["/bin/true", &format!("n{pid}")])));
+    second.extend((21..=30).map(|pid| process_batch(&host, pid, &["/bin/true", &format!("n{pid}")])));
     publish(&s.topic, second).await;
-    let _aggregator = Component::start(
-        "aggregator-2",
-        s.dir.path(),
-        &["aggregator", "run", "--config", &s.aggregator_toml],
-    );
+    let _aggregator =
+        Component::start("aggregator-2", s.dir.path(), &["aggregator", "run", "--config", &s.aggregator_toml]);
 
     let listed = eventually("all 30 processes", || {
         let found = processes(&s.addr, &["--host", &host, "--limit", "1000"]);
@@ -214,36 +156,17 @@ async fn a_crashed_aggregator_resumes_from_its_commits_and_re_delivery_adds_no_r
     pids.dedup();
     assert_eq!(pids.len(), 30, "each process once");
     let stats = stats(&s.addr).unwrap();
-    assert_eq!(
-        stats["process_events"], 60,
-        "two rows per process, however often delivered: {stats}"
-    );
+    assert_eq!(stats["process_events"], 60, "two rows per process, however often delivered: {stats}");
 }
 
 #[test]
 fn a_configuration_with_an_unknown_key_is_refused_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        (
-            "agent",
-            "[capture]\nring_buffer_kb = 64\n",
-            "ring_buffer_kb",
-        ),
-        (
-            "agent",
-            "[sink]\nkind = \"kafka\"\nbroker = \"k:9092\"\n",
-            "broker",
-        ),
-        (
-            "aggregator",
-            "[store]\nkind = \"clickhouse\"\ndatabse = \"x\"\n",
-            "databse",
-        ),
-        (
-            "query",
-            "listen = \"127.0.0.1:1\"\nlisten_addr = \"x\"\n",
-            "listen_addr",
-        ),
+        ("agent", "[capture]\nring_buffer_kb = 64\n", "ring_buffer_kb"),
+        ("agent", "[sink]\nkind = \"kafka\"\nbroker = \"k:9092\"\n", "broker"),
+        ("aggregator", "[store]\nkind = \"clickhouse\"\ndatabse = \"x\"\n", "databse"),
+        ("query", "listen = \"127.0.0.1:1\"\nlisten_addr = \"x\"\n", "listen_addr"),
     ];
     for (component, toml, key) in cases {
         let path = dir.path().join("bad.toml");
@@ -254,10 +177,7 @@ fn a_configuration_with_an_unknown_key_is_refused_naming_the_key() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{component} accepted {toml:?}");
-        assert!(
-            stderr.contains(&format!("`{key}`")),
-            "{component}: the error names `{key}`: {stderr}"
-        );
+        assert!(stderr.contains(&format!("`{key}`")), "{component}: the error names `{key}`: {stderr}");
     }
     // The single-host configuration, and an unknown key from the environment.
     let path = dir.path().join("run.toml");
@@ -273,23 +193,14 @@ fn a_configuration_with_an_unknown_key_is_refused_naming_the_key() {
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("max_eventz"),
-        "{output:?}"
-    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("max_eventz"), "{output:?}");
 }
 
 #[test]
 fn a_valid_configuration_validates_and_prints_with_defaults() {
-    let output = Command::new(env!("CARGO_BIN_EXE_plumbline"))
-        .args(["agent", "validate"])
-        .output()
-        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_plumbline")).args(["agent", "validate"]).output().unwrap();
     assert!(output.status.success(), "{output:?}");
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(printed.contains("ring_buffer_kib = 4096"), "{printed}");
-    assert!(
-        printed.contains("topic = \"plumbline.events\""),
-        "{printed}"
-    );
+    assert!(printed.contains("topic = \"plumbline.events\""), "{printed}");
 }

@@ -15,17 +15,10 @@ fn a_shell_run_on_this_host_is_listed_and_in_the_process_tree_without_kafka_or_c
     let config = dir.path().join("plumbline.toml");
     std::fs::write(
         &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\n[node]\nhost = \"{host}\"\n[sqlite]\npath = \"{}\"\n",
-            db.display()
-        ),
+        format!("listen = \"127.0.0.1:{port}\"\n[node]\nhost = \"{host}\"\n[sqlite]\npath = \"{}\"\n", db.display()),
     )
     .unwrap();
-    let mut plumbline = Component::start(
-        "plumbline-run",
-        dir.path(),
-        &["run", "--config", config.to_str().unwrap()],
-    );
+    let mut plumbline = Component::start("plumbline-run", dir.path(), &["run", "--config", config.to_str().unwrap()]);
     let addr = format!("http://127.0.0.1:{port}");
     wait_until_this_process_is_visible(&addr, &host);
 
@@ -34,17 +27,7 @@ fn a_shell_run_on_this_host_is_listed_and_in_the_process_tree_without_kafka_or_c
     assert_marked_shell_recorded(&addr, &host, &marker);
 
     let stats = plumb_json(&addr, &["stats"]).unwrap();
-    assert!(
-        stats["store"].as_str().unwrap().starts_with("sqlite"),
-        "{stats}"
-    );
-    assert!(
-        plumbline.stop(),
-        "plumbline run did not shut down cleanly:\n{}",
-        plumbline.log()
-    );
-    assert!(
-        db.exists(),
-        "the SQLite file is where the configuration says"
-    );
+    assert!(stats["store"].as_str().unwrap().starts_with("sqlite"), "{stats}");
+    assert!(plumbline.stop(), "plumbline run did not shut down cleanly:\n{}", plumbline.log());
+    assert!(db.exists(), "the SQLite file is where the configuration says");
 }

@@ -27,18 +27,11 @@ impl PrivateService {
     }
 
     fn kafka() -> Self {
-        Self::started(
-            "kafka",
-            vec![("PLUMBLINE_KAFKA_PORT", free_port().to_string())],
-        )
+        Self::started("kafka", vec![("PLUMBLINE_KAFKA_PORT", free_port().to_string())])
     }
 
     fn started(service: &'static str, env: Vec<(&'static str, String)>) -> Self {
-        let this = Self {
-            service,
-            dir: tempfile::tempdir().unwrap(),
-            env,
-        };
+        let this = Self { service, dir: tempfile::tempdir().unwrap(), env };
         this.run("start");
         this
     }
@@ -60,16 +53,8 @@ impl PrivateService {
     }
 
     fn pid(&self) -> i32 {
-        let file = if self.service == "kafka" {
-            "tansu.pid"
-        } else {
-            "clickhouse.pid"
-        };
-        std::fs::read_to_string(self.dir.path().join(file))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+        let file = if self.service == "kafka" { "tansu.pid" } else { "clickhouse.pid" };
+        std::fs::read_to_string(self.dir.path().join(file)).unwrap().trim().parse().unwrap()
     }
 
     fn signal(&self, signal: i32) {
@@ -112,38 +97,21 @@ fn fleet(brokers: &str, clickhouse: &str) -> Fleet {
         "aggregator.toml",
         format!("[source]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\ngroup_id = \"{topic}\"\n{store}"),
     );
-    let query = write(
-        "query.toml",
-        format!("listen = \"127.0.0.1:{port}\"\n{store}"),
-    );
+    let query = write("query.toml", format!("listen = \"127.0.0.1:{port}\"\n{store}"));
     let agent = write(
         "agent.toml",
         format!("[node]\nhost = \"{host}\"\n[sink]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\n"),
     );
-    let aggregator = Component::start(
-        "aggregator",
-        dir.path(),
-        &["aggregator", "run", "--config", &aggregator],
-    );
+    let aggregator = Component::start("aggregator", dir.path(), &["aggregator", "run", "--config", &aggregator]);
     let query = Component::start("query", dir.path(), &["query", "run", "--config", &query]);
     let agent = Component::start("agent", dir.path(), &["agent", "run", "--config", &agent]);
-    Fleet {
-        _dir: dir,
-        host,
-        addr: format!("http://127.0.0.1:{port}"),
-        aggregator,
-        _query: query,
-        _agent: agent,
-    }
+    Fleet { _dir: dir, host, addr: format!("http://127.0.0.1:{port}"), aggregator, _query: query, _agent: agent }
 }
 
 #[test]
 fn a_process_that_runs_while_clickhouse_is_down_is_stored_once_it_is_back() {
     let clickhouse = PrivateService::clickhouse();
-    let url = format!(
-        "http://127.0.0.1:{}",
-        clickhouse.port("PLUMBLINE_CLICKHOUSE_HTTP_PORT")
-    );
+    let url = format!("http://127.0.0.1:{}", clickhouse.port("PLUMBLINE_CLICKHOUSE_HTTP_PORT"));
     let fleet = fleet(&kafka_brokers(), &url);
     wait_until_this_process_is_visible(&fleet.addr, &fleet.host);
 
@@ -151,23 +119,13 @@ fn a_process_that_runs_while_clickhouse_is_down_is_stored_once_it_is_back() {
     let refused = plumb(&fleet.addr, &["ps", "--host", &fleet.host]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr).to_lowercase();
-    assert!(
-        stderr.contains("unavailable"),
-        "the query service says its store is unavailable: {stderr}"
-    );
+    assert!(stderr.contains("unavailable"), "the query service says its store is unavailable: {stderr}");
 
     let marker = unique("plumb-outage-clickhouse");
     run_marked_shell(&marker);
-    eventually(
-        "the aggregator to hold rows while ClickHouse is down",
-        || {
-            fleet
-                .aggregator
-                .log()
-                .contains("store unavailable; holding the rows")
-                .then_some(())
-        },
-    );
+    eventually("the aggregator to hold rows while ClickHouse is down", || {
+        fleet.aggregator.log().contains("store unavailable; holding the rows").then_some(())
+    });
 
     clickhouse.run("start");
     assert_marked_shell_recorded(&fleet.addr, &fleet.host, &marker);

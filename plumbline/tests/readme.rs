@@ -61,21 +61,14 @@ fn shell_commands() -> Vec<Vec<String>> {
     code_blocks()
         .into_iter()
         .filter(|(lang, _)| lang == "sh")
-        .flat_map(|(_, body)| {
-            body.lines()
-                .map(words)
-                .filter(|w| !w.is_empty())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|(_, body)| body.lines().map(words).filter(|w| !w.is_empty()).collect::<Vec<_>>())
         .collect()
 }
 
 #[test]
 fn every_plumb_command_in_the_readme_parses() {
-    let commands: Vec<Vec<String>> = shell_commands()
-        .into_iter()
-        .filter(|w| w[0] == "plumb" || w[0].ends_with("/plumb"))
-        .collect();
+    let commands: Vec<Vec<String>> =
+        shell_commands().into_iter().filter(|w| w[0] == "plumb" || w[0].ends_with("/plumb")).collect();
     assert!(commands.len() >= 6, "the README shows plumb: {commands:?}");
     for words in commands {
         if let Err(err) = plumbline_query::cli::Cli::try_parse_from(&words) {
@@ -90,30 +83,18 @@ fn every_plumbline_command_and_script_in_the_readme_exists() {
     let mut checked = 0;
     for words in shell_commands() {
         if words[0] == "plumbline" {
-            let output = Command::new(env!("CARGO_BIN_EXE_plumbline"))
-                .args(&words[1..])
-                .arg("--help")
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "README command {words:?}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
+            let output =
+                Command::new(env!("CARGO_BIN_EXE_plumbline")).args(&words[1..]).arg("--help").output().unwrap();
+            assert!(output.status.success(), "README command {words:?}: {}", String::from_utf8_lossy(&output.stderr));
             checked += 1;
         } else if words[0].starts_with("scripts/") {
             let script = root.join(&words[0]);
-            let mode = std::os::unix::fs::PermissionsExt::mode(
-                &std::fs::metadata(&script).unwrap().permissions(),
-            );
+            let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&script).unwrap().permissions());
             assert!(mode & 0o111 != 0, "{} is executable", script.display());
             checked += 1;
         }
     }
-    assert!(
-        checked >= 5,
-        "the README's run, test and component commands were found ({checked})"
-    );
+    assert!(checked >= 5, "the README's run, test and component commands were found ({checked})");
 }
 
 #[test]
@@ -121,11 +102,7 @@ fn every_toml_example_in_the_readme_validates() {
     let dir = tempfile::tempdir().unwrap();
     let mut validated = Vec::new();
     for (lang, body) in code_blocks().into_iter().filter(|(lang, _)| lang == "toml") {
-        let name = body
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("# "))
-            .unwrap_or_default();
+        let name = body.lines().next().and_then(|l| l.strip_prefix("# ")).unwrap_or_default();
         let name = name.split(':').next().unwrap().trim().to_string();
         let command: &[&str] = match name.as_str() {
             "agent.toml" => &["agent", "validate"],
@@ -136,29 +113,13 @@ fn every_toml_example_in_the_readme_validates() {
         };
         let path = dir.path().join(&name);
         std::fs::write(&path, &body).unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_plumbline"))
-            .args(command)
-            .arg("--config")
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "README's {name} is invalid: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output =
+            Command::new(env!("CARGO_BIN_EXE_plumbline")).args(command).arg("--config").arg(&path).output().unwrap();
+        assert!(output.status.success(), "README's {name} is invalid: {}", String::from_utf8_lossy(&output.stderr));
         validated.push(name);
     }
     validated.sort();
-    assert_eq!(
-        validated,
-        [
-            "agent.toml",
-            "aggregator.toml",
-            "plumbline.toml",
-            "query.toml"
-        ]
-    );
+    assert_eq!(validated, ["agent.toml", "aggregator.toml", "plumbline.toml", "query.toml"]);
 }
 
 #[test]

@@ -33,12 +33,7 @@ impl Default for BatchBuilder {
 
 impl BatchBuilder {
     pub fn new() -> Self {
-        let mut builder = Self {
-            strings: Vec::new(),
-            index: HashMap::new(),
-            events: Vec::new(),
-            string_bytes: 0,
-        };
+        let mut builder = Self { strings: Vec::new(), index: HashMap::new(), events: Vec::new(), string_bytes: 0 };
         builder.reset();
         builder
     }
@@ -69,13 +64,7 @@ impl BatchBuilder {
     }
 
     pub fn push(&mut self, ts_ns: u64, pid: u32, tid: u32, cgroup_id: u64, body: Body) {
-        let event = Event {
-            ts_delta_ns: 0,
-            pid,
-            tid,
-            cgroup_id,
-            body: Some(body),
-        };
+        let event = Event { ts_delta_ns: 0, pid, tid, cgroup_id, body: Some(body) };
         self.events.push((ts_ns, event));
     }
 

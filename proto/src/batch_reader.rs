@@ -44,14 +44,9 @@ pub struct EventRef<'a> {
 impl<'a> BatchReader<'a> {
     pub fn new(batch: &'a EventBatch) -> Result<Self, BatchError> {
         if batch.schema_version != SCHEMA_VERSION {
-            return Err(BatchError::UnsupportedVersion {
-                found: batch.schema_version,
-            });
+            return Err(BatchError::UnsupportedVersion { found: batch.schema_version });
         }
-        let node = batch
-            .node
-            .as_ref()
-            .filter(|n| !n.host.is_empty() && !n.boot_id.is_empty());
+        let node = batch.node.as_ref().filter(|n| !n.host.is_empty() && !n.boot_id.is_empty());
         let node = node.ok_or(BatchError::MissingNode)?;
         let clock = batch.clock.as_ref().ok_or(BatchError::MissingClock)?;
         if batch.strings.first().map(String::as_str) != Some("") {
@@ -79,42 +74,28 @@ impl<'a> BatchReader<'a> {
 
     /// The interned string `sid`, for event `index` (named in the error).
     pub fn str(&self, index: usize, sid: u32) -> Result<&'a str, BatchError> {
-        self.batch
-            .strings
-            .get(sid as usize)
-            .map(String::as_str)
-            .ok_or(BatchError::BadStringRef {
-                index,
-                sid,
-                len: self.batch.strings.len(),
-            })
+        self.batch.strings.get(sid as usize).map(String::as_str).ok_or(BatchError::BadStringRef {
+            index,
+            sid,
+            len: self.batch.strings.len(),
+        })
     }
 
     pub fn strs(&self, index: usize, sids: &[u32]) -> Result<Vec<String>, BatchError> {
-        sids.iter()
-            .map(|&sid| self.str(index, sid).map(str::to_owned))
-            .collect()
+        sids.iter().map(|&sid| self.str(index, sid).map(str::to_owned)).collect()
     }
 
     /// Every event with its absolute timestamp, in batch order.
     pub fn events(&self) -> impl Iterator<Item = Result<EventRef<'a>, BatchError>> + 'a {
         let mut ts = self.batch.base_ts_ns as i128;
-        self.batch
-            .events
-            .iter()
-            .enumerate()
-            .map(move |(index, event)| {
-                ts += event.ts_delta_ns as i128;
-                if event.body.is_none() {
-                    return Err(BatchError::MissingBody { index });
-                }
-                let ts_ns = u64::try_from(ts).map_err(|_| BatchError::BadTimestamp { index })?;
-                Ok(EventRef {
-                    index,
-                    ts_ns,
-                    event,
-                })
-            })
+        self.batch.events.iter().enumerate().map(move |(index, event)| {
+            ts += event.ts_delta_ns as i128;
+            if event.body.is_none() {
+                return Err(BatchError::MissingBody { index });
+            }
+            let ts_ns = u64::try_from(ts).map_err(|_| BatchError::BadTimestamp { index })?;
+            Ok(EventRef { index, ts_ns, event })
+        })
     }
 }
 
@@ -126,27 +107,15 @@ mod tests {
 
     fn header() -> BatchHeader {
         BatchHeader {
-            node: NodeIdentity {
-                host: "node-a".into(),
-                boot_id: "b1".into(),
-                ..Default::default()
-            },
-            clock: ClockAnchor {
-                boot_ns: 0,
-                wall_ns: 1_000_000,
-                uncertainty_ns: 0,
-            },
+            node: NodeIdentity { host: "node-a".into(), boot_id: "b1".into(), ..Default::default() },
+            clock: ClockAnchor { boot_ns: 0, wall_ns: 1_000_000, uncertainty_ns: 0 },
             agent_run_id: "run".into(),
             sequence: 7,
         }
     }
 
     fn exit(comm_sid: u32) -> Body {
-        Body::Exit(ProcessExit {
-            comm_sid,
-            exit_code: 7,
-            ..Default::default()
-        })
+        Body::Exit(ProcessExit { comm_sid, exit_code: 7, ..Default::default() })
     }
 
     #[test]
@@ -162,11 +131,7 @@ mod tests {
         assert_eq!(batch.strings, vec!["", "sh", "make"]);
         assert_eq!(batch.base_ts_ns, 100);
         let reader = BatchReader::new(&batch).unwrap();
-        let seen: Vec<(u64, u32)> = reader
-            .events()
-            .map(|e| e.unwrap())
-            .map(|e| (e.ts_ns, e.event.pid))
-            .collect();
+        let seen: Vec<(u64, u32)> = reader.events().map(|e| e.unwrap()).map(|e| (e.ts_ns, e.event.pid)).collect();
         assert_eq!(seen, vec![(100, 2), (200, 3), (300, 1)]);
         assert_eq!(reader.wall_ns(300), 1_000_300);
         assert!(builder.is_empty(), "finish leaves the builder empty");
@@ -179,30 +144,17 @@ mod tests {
         builder.push(1, 1, 1, 0, exit(0));
         let batch = builder.finish(header());
         let reader = BatchReader::new(&batch).unwrap();
-        assert_eq!(
-            reader.str(0, 9),
-            Err(BatchError::BadStringRef {
-                index: 0,
-                sid: 9,
-                len: 1
-            })
-        );
+        assert_eq!(reader.str(0, 9), Err(BatchError::BadStringRef { index: 0, sid: 9, len: 1 }));
     }
 
     #[test]
     fn batches_without_node_or_of_another_version_are_refused() {
         let mut batch = BatchBuilder::new().finish(header());
         batch.node = None;
-        assert_eq!(
-            BatchReader::new(&batch).unwrap_err(),
-            BatchError::MissingNode
-        );
+        assert_eq!(BatchReader::new(&batch).unwrap_err(), BatchError::MissingNode);
         let mut batch = BatchBuilder::new().finish(header());
         batch.schema_version = 2;
-        assert_eq!(
-            BatchReader::new(&batch).unwrap_err(),
-            BatchError::UnsupportedVersion { found: 2 }
-        );
+        assert_eq!(BatchReader::new(&batch).unwrap_err(), BatchError::UnsupportedVersion { found: 2 });
     }
 
     #[test]
@@ -212,9 +164,6 @@ mod tests {
         let mut batch = builder.finish(header());
         batch.events[0].ts_delta_ns = -10;
         let reader = BatchReader::new(&batch).unwrap();
-        assert_eq!(
-            reader.events().next().unwrap().unwrap_err(),
-            BatchError::BadTimestamp { index: 0 }
-        );
+        assert_eq!(reader.events().next().unwrap().unwrap_err(), BatchError::BadTimestamp { index: 0 });
     }
 }

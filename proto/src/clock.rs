@@ -31,11 +31,7 @@ mod tests {
 
     #[test]
     fn wall_time_follows_the_anchor_in_both_directions() {
-        let anchor = ClockAnchor {
-            boot_ns: 1_000,
-            wall_ns: 1_700_000_000_000_000_000,
-            uncertainty_ns: 0,
-        };
+        let anchor = ClockAnchor { boot_ns: 1_000, wall_ns: 1_700_000_000_000_000_000, uncertainty_ns: 0 };
         assert_eq!(wall_ns(&anchor, 1_500), 1_700_000_000_000_000_500);
         assert_eq!(wall_ns(&anchor, 400), 1_699_999_999_999_999_400);
     }

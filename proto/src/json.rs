@@ -39,22 +39,16 @@ pub fn batch_events(batch: &EventBatch) -> Result<Vec<Value>, BatchError> {
         .collect()
 }
 
-fn resolve_strings(
-    reader: &BatchReader<'_>,
-    index: usize,
-    value: &mut Value,
-) -> Result<(), BatchError> {
+fn resolve_strings(reader: &BatchReader<'_>, index: usize, value: &mut Value) -> Result<(), BatchError> {
     match value {
         Value::Object(map) => {
             let keys: Vec<String> = map.keys().cloned().collect();
             for key in keys {
                 if let Some(name) = key.strip_suffix("_sids") {
-                    let sids: Vec<u32> =
-                        serde_json::from_value(map.remove(&key).unwrap()).unwrap_or_default();
+                    let sids: Vec<u32> = serde_json::from_value(map.remove(&key).unwrap()).unwrap_or_default();
                     map.insert(name.to_string(), reader.strs(index, &sids)?.into());
                 } else if let Some(name) = key.strip_suffix("_sid") {
-                    let sid: u32 =
-                        serde_json::from_value(map.remove(&key).unwrap()).unwrap_or_default();
+                    let sid: u32 = serde_json::from_value(map.remove(&key).unwrap()).unwrap_or_default();
                     map.insert(name.to_string(), reader.str(index, sid)?.into());
                 } else {
                     resolve_strings(reader, index, map.get_mut(&key).unwrap())?;
@@ -99,26 +93,14 @@ mod tests {
         let exec = ProcessExec {
             comm_sid: builder.intern("sh"),
             exe_sid: builder.intern("/bin/sh"),
-            argv_sids: vec![
-                builder.intern("sh"),
-                builder.intern("-c"),
-                builder.intern("exit 7"),
-            ],
+            argv_sids: vec![builder.intern("sh"), builder.intern("-c"), builder.intern("exit 7")],
             ppid: 1,
             ..Default::default()
         };
         builder.push(50, 10, 10, 0, Body::Exec(exec));
         let batch = builder.finish(BatchHeader {
-            node: NodeIdentity {
-                host: "h".into(),
-                boot_id: "b".into(),
-                ..Default::default()
-            },
-            clock: ClockAnchor {
-                boot_ns: 0,
-                wall_ns: 1000,
-                uncertainty_ns: 0,
-            },
+            node: NodeIdentity { host: "h".into(), boot_id: "b".into(), ..Default::default() },
+            clock: ClockAnchor { boot_ns: 0, wall_ns: 1000, uncertainty_ns: 0 },
             ..Default::default()
         });
         let events = batch_events(&batch).unwrap();
@@ -128,10 +110,7 @@ mod tests {
         assert_eq!(e["ts_wall_ns"], 1050);
         assert_eq!(e["event"]["comm"], "sh");
         assert_eq!(e["event"]["exe"], "/bin/sh");
-        assert_eq!(
-            e["event"]["argv"],
-            serde_json::json!(["sh", "-c", "exit 7"])
-        );
+        assert_eq!(e["event"]["argv"], serde_json::json!(["sh", "-c", "exit 7"]));
         assert!(e["event"].get("comm_sid").is_none());
     }
 

@@ -19,13 +19,7 @@ fn generate(out_dir: &Path) {
         .out_dir(out_dir)
         // Lets tools print any message as JSON (`plumbline agent --output stdout`).
         .type_attribute(".plumbline.v1", "#[derive(serde::Serialize)]")
-        .compile_protos(
-            &[
-                root.join("plumbline/v1/events.proto"),
-                root.join("plumbline/v1/query.proto"),
-            ],
-            &[root],
-        )
+        .compile_protos(&[root.join("plumbline/v1/events.proto"), root.join("plumbline/v1/query.proto")], &[root])
         .expect("generate Rust from the .proto files");
 }
 
@@ -35,9 +29,7 @@ fn checked_in_generated_code_matches_the_proto_files() {
     generate(fresh.path());
     let name = "plumbline.v1.rs";
     let generated = std::fs::read_to_string(fresh.path().join(name)).unwrap();
-    let checked_in_path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("src/gen")
-        .join(name);
+    let checked_in_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/gen").join(name);
     if std::env::var_os("PLUMBLINE_BLESS").is_some() {
         std::fs::write(&checked_in_path, &generated).unwrap();
         return;

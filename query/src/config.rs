@@ -23,10 +23,7 @@ pub struct QueryConfig {
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        Self {
-            listen: DEFAULT_LISTEN.parse().unwrap(),
-            store: StoreConfig::default(),
-        }
+        Self { listen: DEFAULT_LISTEN.parse().unwrap(), store: StoreConfig::default() }
     }
 }
 
@@ -42,9 +39,7 @@ mod tests {
 
     #[test]
     fn a_bad_listen_address_names_the_key() {
-        let err = plumbline_config::from_toml::<QueryConfig>("listen = \"nowhere\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = plumbline_config::from_toml::<QueryConfig>("listen = \"nowhere\"\n").unwrap_err().to_string();
         assert!(err.contains("listen"), "{err}");
     }
 }

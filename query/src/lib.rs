@@ -24,9 +24,7 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
-        .add_service(QueryServiceServer::new(service::QueryServiceImpl::new(
-            store,
-        )))
+        .add_service(QueryServiceServer::new(service::QueryServiceImpl::new(store)))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
 }

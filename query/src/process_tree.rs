@@ -49,10 +49,7 @@ pub async fn process_tree(
     Ok(ProcessTree { ancestors, root })
 }
 
-async fn ancestors(
-    store: &dyn Store,
-    process: &ProcessRecord,
-) -> Result<Vec<ProcessRecord>, QueryError> {
+async fn ancestors(store: &dyn Store, process: &ProcessRecord) -> Result<Vec<ProcessRecord>, QueryError> {
     let mut chain = Vec::new();
     let mut child = process.clone();
     while child.ppid != 0 && chain.len() < MAX_ANCESTORS {
@@ -66,10 +63,7 @@ async fn ancestors(
             })
             .await?;
         // Newest first: the first one started before the child is its parent.
-        match candidates
-            .into_iter()
-            .find(|p| p.start_key_ns <= child.start_key_ns)
-        {
+        match candidates.into_iter().find(|p| p.start_key_ns <= child.start_key_ns) {
             Some(parent) => {
                 chain.push(parent.clone());
                 child = parent;
@@ -80,11 +74,7 @@ async fn ancestors(
     Ok(chain)
 }
 
-async fn descendants(
-    store: &dyn Store,
-    root: ProcessRecord,
-    max_depth: u32,
-) -> Result<TreeNode, QueryError> {
+async fn descendants(store: &dyn Store, root: ProcessRecord, max_depth: u32) -> Result<TreeNode, QueryError> {
     // Levels of processes; each child records the index of its parent in
     // the level above.
     let mut levels: Vec<Vec<(ProcessRecord, usize)>> = vec![vec![(root, 0)]];
@@ -103,10 +93,8 @@ async fn descendants(
                 ..Default::default()
             })
             .await?;
-        let mut level: Vec<(ProcessRecord, usize)> = children
-            .into_iter()
-            .filter_map(|child| parent_index(parents, &child).map(|i| (child, i)))
-            .collect();
+        let mut level: Vec<(ProcessRecord, usize)> =
+            children.into_iter().filter_map(|child| parent_index(parents, &child).map(|i| (child, i))).collect();
         // Children in the order they started.
         level.sort_by_key(|(p, _)| (p.start_wall_ns, p.pid));
         if level.is_empty() {
@@ -117,26 +105,14 @@ async fn descendants(
     // Fold the levels bottom-up into nodes.
     let mut below: Vec<(TreeNode, usize)> = Vec::new();
     for level in levels.into_iter().rev() {
-        let mut nodes: Vec<TreeNode> = level
-            .iter()
-            .map(|(process, _)| TreeNode {
-                process: process.clone(),
-                children: Vec::new(),
-            })
-            .collect();
+        let mut nodes: Vec<TreeNode> =
+            level.iter().map(|(process, _)| TreeNode { process: process.clone(), children: Vec::new() }).collect();
         for (node, parent) in below.into_iter().rev() {
             nodes[parent].children.insert(0, node);
         }
-        below = nodes
-            .into_iter()
-            .zip(level.into_iter().map(|(_, parent)| parent))
-            .collect();
+        below = nodes.into_iter().zip(level.into_iter().map(|(_, parent)| parent)).collect();
     }
-    Ok(below
-        .into_iter()
-        .next()
-        .expect("the root level is never empty")
-        .0)
+    Ok(below.into_iter().next().expect("the root level is never empty").0)
 }
 
 /// The parent of `child` among `parents`: same pid, started before the

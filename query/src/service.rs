@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use plumbline_proto::v1::{
-    query_service_server::QueryService, ListProcessesRequest, ListProcessesResponse,
-    PipelineStatsRequest, PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest,
-    ProcessTreeResponse,
+    query_service_server::QueryService, ListProcessesRequest, ListProcessesResponse, PipelineStatsRequest,
+    PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest, ProcessTreeResponse,
 };
 use plumbline_store::{ProcessFilter, ProcessRecord, Store, TimeRange};
 use tonic::{Request, Response, Status};
@@ -41,23 +40,14 @@ fn non_zero(n: u64) -> Option<u64> {
 pub fn process_filter(request: &ListProcessesRequest) -> Result<ProcessFilter, QueryError> {
     let range = request.range.unwrap_or_default();
     if range.start_ns != 0 && range.end_ns != 0 && range.start_ns > range.end_ns {
-        return Err(QueryError::InvalidArgument(
-            "range starts after it ends".into(),
-        ));
+        return Err(QueryError::InvalidArgument("range starts after it ends".into()));
     }
     Ok(ProcessFilter {
         host: non_empty(&request.host),
-        range: TimeRange {
-            start_ns: non_zero(range.start_ns),
-            end_ns: non_zero(range.end_ns),
-        },
+        range: TimeRange { start_ns: non_zero(range.start_ns), end_ns: non_zero(range.end_ns) },
         name_contains: non_empty(&request.name_contains),
         argv_contains: non_empty(&request.argv_contains),
-        ppids: if request.ppid == 0 {
-            Vec::new()
-        } else {
-            vec![request.ppid]
-        },
+        ppids: if request.ppid == 0 { Vec::new() } else { vec![request.ppid] },
         limit: match request.limit {
             0 => DEFAULT_LIMIT,
             n => n.min(MAX_LIMIT),
@@ -102,14 +92,8 @@ impl QueryService for QueryServiceImpl {
         request: Request<ListProcessesRequest>,
     ) -> Result<Response<ListProcessesResponse>, Status> {
         let filter = process_filter(request.get_ref())?;
-        let records = self
-            .store
-            .list_processes(&filter)
-            .await
-            .map_err(QueryError::from)?;
-        Ok(Response::new(ListProcessesResponse {
-            processes: records.into_iter().map(to_process).collect(),
-        }))
+        let records = self.store.list_processes(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(ListProcessesResponse { processes: records.into_iter().map(to_process).collect() }))
     }
 
     async fn process_tree(
@@ -118,23 +102,14 @@ impl QueryService for QueryServiceImpl {
     ) -> Result<Response<ProcessTreeResponse>, Status> {
         let request = request.into_inner();
         if request.host.is_empty() || request.pid == 0 {
-            return Err(QueryError::InvalidArgument(
-                "a process tree needs a host and a pid".into(),
-            )
-            .into());
+            return Err(QueryError::InvalidArgument("a process tree needs a host and a pid".into()).into());
         }
         let depth = match request.max_depth {
             0 => DEFAULT_DEPTH,
             n => n.min(MAX_DEPTH),
         };
-        let tree = process_tree(
-            self.store.as_ref(),
-            &request.host,
-            request.pid,
-            non_zero(request.start_key_ns),
-            depth,
-        )
-        .await?;
+        let tree = process_tree(self.store.as_ref(), &request.host, request.pid, non_zero(request.start_key_ns), depth)
+            .await?;
         Ok(Response::new(ProcessTreeResponse {
             ancestors: tree.ancestors.into_iter().map(to_process).collect(),
             root: Some(to_node(tree.root)),
@@ -145,11 +120,7 @@ impl QueryService for QueryServiceImpl {
         &self,
         _request: Request<PipelineStatsRequest>,
     ) -> Result<Response<PipelineStatsResponse>, Status> {
-        let stats = self
-            .store
-            .pipeline_stats()
-            .await
-            .map_err(QueryError::from)?;
+        let stats = self.store.pipeline_stats().await.map_err(QueryError::from)?;
         Ok(Response::new(PipelineStatsResponse {
             process_events: stats.process_events,
             dead_letters: stats.dead_letters,

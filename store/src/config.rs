@@ -59,17 +59,11 @@ impl Default for ClickHouseConfig {
 impl ClickHouseConfig {
     fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(invalid(
-                &format!("{prefix}.url"),
-                "must be an http:// or https:// URL",
-            ));
+            return Err(invalid(&format!("{prefix}.url"), "must be an http:// or https:// URL"));
         }
         let legal = |c: char| c.is_ascii_alphanumeric() || c == '_';
         if self.database.is_empty() || !self.database.chars().all(legal) {
-            return Err(invalid(
-                &format!("{prefix}.database"),
-                "must be letters, digits and underscores",
-            ));
+            return Err(invalid(&format!("{prefix}.database"), "must be letters, digits and underscores"));
         }
         Ok(())
     }
@@ -84,9 +78,7 @@ pub struct SqliteConfig {
 
 impl Default for SqliteConfig {
     fn default() -> Self {
-        Self {
-            path: PathBuf::from("/var/lib/plumbline/plumbline.db"),
-        }
+        Self { path: PathBuf::from("/var/lib/plumbline/plumbline.db") }
     }
 }
 

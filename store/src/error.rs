@@ -53,11 +53,7 @@ const CLICKHOUSE_ROW_CODES: &[u32] = &[
 /// The `Code: N` of a ClickHouse exception text (old and new formats).
 fn clickhouse_code(message: &str) -> Option<u32> {
     let rest = &message[message.find("Code: ")? + "Code: ".len()..];
-    rest[..rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len())]
-        .parse()
-        .ok()
+    rest[..rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())].parse().ok()
 }
 
 impl StoreError {
@@ -68,8 +64,9 @@ impl StoreError {
         match self {
             StoreError::ClickHouse(Ch::Network(_) | Ch::TimedOut) => true,
             // No code: an HTTP error from something in front of the server.
-            StoreError::ClickHouse(Ch::BadResponse(message)) => clickhouse_code(message)
-                .is_none_or(|code| CLICKHOUSE_TRANSIENT_CODES.contains(&code)),
+            StoreError::ClickHouse(Ch::BadResponse(message)) => {
+                clickhouse_code(message).is_none_or(|code| CLICKHOUSE_TRANSIENT_CODES.contains(&code))
+            }
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
                 e.code,
                 rusqlite::ErrorCode::DatabaseBusy
@@ -92,10 +89,7 @@ impl StoreError {
             }
             StoreError::ClickHouse(Ch::Custom(_) | Ch::SequenceMustHaveLength) => true,
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                matches!(
-                    e.code,
-                    rusqlite::ErrorCode::TooBig | rusqlite::ErrorCode::ConstraintViolation
-                )
+                matches!(e.code, rusqlite::ErrorCode::TooBig | rusqlite::ErrorCode::ConstraintViolation)
             }
             _ => false,
         }
@@ -114,15 +108,10 @@ mod tests {
     fn clickhouse_errors_are_told_apart_by_code_in_both_formats() {
         let old = bad_response("Code: 252, e.displayText() = DB::Exception: Too many parts (300)");
         assert!(old.is_transient() && !old.is_caused_by_rows());
-        let new =
-            bad_response("Code: 33. DB::Exception: Cannot read all data. (CANNOT_READ_ALL_DATA)");
+        let new = bad_response("Code: 33. DB::Exception: Cannot read all data. (CANNOT_READ_ALL_DATA)");
         assert!(!new.is_transient() && new.is_caused_by_rows());
-        let missing =
-            bad_response("Code: 60. DB::Exception: Table plumbline.process_events does not exist");
-        assert!(
-            !missing.is_transient() && !missing.is_caused_by_rows(),
-            "neither: stop and say so"
-        );
+        let missing = bad_response("Code: 60. DB::Exception: Table plumbline.process_events does not exist");
+        assert!(!missing.is_transient() && !missing.is_caused_by_rows(), "neither: stop and say so");
         assert!(bad_response("502 Bad Gateway").is_transient());
     }
 }

@@ -6,6 +6,7 @@
 //! their DDL for both live together under [`tables`]; each backend holds its
 //! own SQL for the reads, and a differential test keeps their answers equal.
 
+pub mod activity;
 pub mod clickhouse;
 mod config;
 mod error;
@@ -17,35 +18,83 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use activity::{ActivityFilter, FileActivityRow, IpcUsageRow};
 pub use config::{ClickHouseConfig, SqliteConfig, StoreConfig};
 pub use error::StoreError;
 pub use process_query::{PipelineStats, ProcessFilter, ProcessRecord, TimeRange};
-pub use tables::{DeadLetterRow, LossMarkerRow, ProcessEventKind, ProcessEventRow};
+pub use tables::{
+    direction, file_op, ipc_kind, ipc_op, transport, ContainerRow, DeadLetterRow, DnsQueryRow, FileEventRow,
+    FileWriteRow, IpcEventRow, LossMarkerRow, NetConnectionRow, NetFlowRow, ProcessEventKind, ProcessEventRow,
+    SqliteRow,
+};
 
 /// Rows of one write, for all tables; written together or not at all as far
 /// as the caller's commit is concerned.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RowSet {
     pub process_events: Vec<ProcessEventRow>,
-    pub loss_markers: Vec<LossMarkerRow>,
     pub dead_letters: Vec<DeadLetterRow>,
+    pub loss_markers: Vec<LossMarkerRow>,
+    pub file_events: Vec<FileEventRow>,
+    pub file_writes: Vec<FileWriteRow>,
+    pub net_connections: Vec<NetConnectionRow>,
+    pub net_flows: Vec<NetFlowRow>,
+    pub dns_queries: Vec<DnsQueryRow>,
+    pub ipc_events: Vec<IpcEventRow>,
+    pub containers: Vec<ContainerRow>,
+}
+
+/// Visits the tables whose rows map to both stores generically (all but
+/// `process_events` and `dead_letters`, which each backend writes itself).
+pub trait TableVisitor<'a> {
+    type Error;
+
+    fn visit<T>(&mut self, table: &'static str, rows: &'a [T]) -> Result<(), Self::Error>
+    where
+        T: SqliteRow + ::clickhouse::RowOwned + ::clickhouse::RowWrite + Send + Sync;
 }
 
 impl RowSet {
     pub fn is_empty(&self) -> bool {
-        self.process_events.is_empty()
-            && self.loss_markers.is_empty()
-            && self.dead_letters.is_empty()
+        self.len() == 0
     }
 
     pub fn len(&self) -> usize {
-        self.process_events.len() + self.loss_markers.len() + self.dead_letters.len()
+        self.process_events.len()
+            + self.dead_letters.len()
+            + self.loss_markers.len()
+            + self.file_events.len()
+            + self.file_writes.len()
+            + self.net_connections.len()
+            + self.net_flows.len()
+            + self.dns_queries.len()
+            + self.ipc_events.len()
+            + self.containers.len()
     }
 
     pub fn extend(&mut self, other: RowSet) {
         self.process_events.extend(other.process_events);
-        self.loss_markers.extend(other.loss_markers);
         self.dead_letters.extend(other.dead_letters);
+        self.loss_markers.extend(other.loss_markers);
+        self.file_events.extend(other.file_events);
+        self.file_writes.extend(other.file_writes);
+        self.net_connections.extend(other.net_connections);
+        self.net_flows.extend(other.net_flows);
+        self.dns_queries.extend(other.dns_queries);
+        self.ipc_events.extend(other.ipc_events);
+        self.containers.extend(other.containers);
+    }
+
+    /// Each generic table's rows; a table is named like its field.
+    pub fn visit_tables<'a, V: TableVisitor<'a>>(&'a self, visitor: &mut V) -> Result<(), V::Error> {
+        visitor.visit("loss_markers", &self.loss_markers)?;
+        visitor.visit("file_events", &self.file_events)?;
+        visitor.visit("file_writes", &self.file_writes)?;
+        visitor.visit("net_connections", &self.net_connections)?;
+        visitor.visit("net_flows", &self.net_flows)?;
+        visitor.visit("dns_queries", &self.dns_queries)?;
+        visitor.visit("ipc_events", &self.ipc_events)?;
+        visitor.visit("containers", &self.containers)
     }
 }
 
@@ -60,12 +109,23 @@ pub trait Store: Send + Sync {
     async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError>;
 
     /// Processes matching `filter`, newest start first.
-    async fn list_processes(
-        &self,
-        filter: &ProcessFilter,
-    ) -> Result<Vec<ProcessRecord>, StoreError>;
+    async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError>;
 
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError>;
+
+    async fn list_file_activity(&self, filter: &ActivityFilter) -> Result<Vec<FileActivityRow>, StoreError>;
+
+    async fn list_connections(&self, filter: &ActivityFilter) -> Result<Vec<NetConnectionRow>, StoreError>;
+
+    async fn list_flows(&self, filter: &ActivityFilter) -> Result<Vec<NetFlowRow>, StoreError>;
+
+    async fn list_dns_queries(&self, filter: &ActivityFilter) -> Result<Vec<DnsQueryRow>, StoreError>;
+
+    async fn list_ipc_usage(&self, filter: &ActivityFilter) -> Result<Vec<IpcUsageRow>, StoreError>;
+
+    async fn list_containers(&self, filter: &ActivityFilter) -> Result<Vec<ContainerRow>, StoreError>;
+
+    async fn list_loss_markers(&self, filter: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError>;
 }
 
 /// Opens the store, waiting while it is unreachable (a service started before
@@ -97,9 +157,7 @@ pub async fn open_when_ready(
 /// Opens the configured store, creating or migrating its schema.
 pub async fn open(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match config {
-        StoreConfig::Clickhouse(config) => {
-            Arc::new(clickhouse::ClickHouseStore::open(config).await?)
-        }
+        StoreConfig::Clickhouse(config) => Arc::new(clickhouse::ClickHouseStore::open(config).await?),
         StoreConfig::Sqlite(config) => Arc::new(sqlite::SqliteStore::open(&config.path).await?),
     })
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 mod support;
 
 use plumbline_store::{
-    clickhouse::ClickHouseStore, sqlite::SqliteStore, ClickHouseConfig, DeadLetterRow,
-    LossMarkerRow, ProcessFilter, RowSet, Store, TimeRange,
+    clickhouse::ClickHouseStore, sqlite::SqliteStore, ActivityFilter, ClickHouseConfig, DeadLetterRow, LossMarkerRow,
+    ProcessFilter, RowSet, Store, TimeRange,
 };
 use support::*;
 
@@ -19,11 +19,7 @@ fn clickhouse_url() -> String {
 
 async fn both_stores(rows: &Arc<RowSet>) -> (ClickHouseStore, SqliteStore) {
     let database = format!("plumbline_diff_{}", uuid::Uuid::new_v4().simple());
-    let config = ClickHouseConfig {
-        url: clickhouse_url(),
-        database,
-        ..Default::default()
-    };
+    let config = ClickHouseConfig { url: clickhouse_url(), database, ..Default::default() };
     let clickhouse = ClickHouseStore::open(&config).await.unwrap();
     let sqlite = SqliteStore::in_memory().await.unwrap();
     for store in [&clickhouse as &dyn Store, &sqlite] {
@@ -35,86 +31,29 @@ async fn both_stores(rows: &Arc<RowSet>) -> (ClickHouseStore, SqliteStore) {
 }
 
 fn filters(hosts: &[&str]) -> Vec<ProcessFilter> {
-    let base = ProcessFilter {
-        limit: 10_000,
-        ..Default::default()
-    };
+    let base = ProcessFilter { limit: 10_000, ..Default::default() };
     let mut filters = vec![
         base.clone(),
+        ProcessFilter { limit: 7, ..base.clone() },
+        ProcessFilter { name_contains: Some("py".into()), ..base.clone() },
+        ProcessFilter { name_contains: Some("sh".into()), ..base.clone() },
+        ProcessFilter { argv_contains: Some("run-3".into()), ..base.clone() },
+        ProcessFilter { argv_contains: Some("tests/".into()), name_contains: Some("pytest".into()), ..base.clone() },
+        ProcessFilter { argv_contains: Some("marker-1".into()), ..base.clone() },
+        ProcessFilter { pid: Some(200), ..base.clone() },
+        ProcessFilter { pid: Some(400), ..base.clone() },
+        ProcessFilter { ppids: vec![100, 1], ..base.clone() },
+        ProcessFilter { range: TimeRange { start_ns: Some(WALL_OFFSET + 40 * SECOND), end_ns: None }, ..base.clone() },
+        ProcessFilter { range: TimeRange { start_ns: None, end_ns: Some(WALL_OFFSET + 30 * SECOND) }, ..base.clone() },
         ProcessFilter {
-            limit: 7,
-            ..base.clone()
-        },
-        ProcessFilter {
-            name_contains: Some("py".into()),
-            ..base.clone()
-        },
-        ProcessFilter {
-            name_contains: Some("sh".into()),
-            ..base.clone()
-        },
-        ProcessFilter {
-            argv_contains: Some("run-3".into()),
-            ..base.clone()
-        },
-        ProcessFilter {
-            argv_contains: Some("tests/".into()),
-            name_contains: Some("pytest".into()),
-            ..base.clone()
-        },
-        ProcessFilter {
-            argv_contains: Some("marker-1".into()),
-            ..base.clone()
-        },
-        ProcessFilter {
-            pid: Some(200),
-            ..base.clone()
-        },
-        ProcessFilter {
-            pid: Some(400),
-            ..base.clone()
-        },
-        ProcessFilter {
-            ppids: vec![100, 1],
-            ..base.clone()
-        },
-        ProcessFilter {
-            range: TimeRange {
-                start_ns: Some(WALL_OFFSET + 40 * SECOND),
-                end_ns: None,
-            },
-            ..base.clone()
-        },
-        ProcessFilter {
-            range: TimeRange {
-                start_ns: None,
-                end_ns: Some(WALL_OFFSET + 30 * SECOND),
-            },
-            ..base.clone()
-        },
-        ProcessFilter {
-            range: TimeRange {
-                start_ns: Some(WALL_OFFSET + 20 * SECOND),
-                end_ns: Some(WALL_OFFSET + 25 * SECOND),
-            },
+            range: TimeRange { start_ns: Some(WALL_OFFSET + 20 * SECOND), end_ns: Some(WALL_OFFSET + 25 * SECOND) },
             ..base.clone()
         },
     ];
     for host in hosts {
-        filters.push(ProcessFilter {
-            host: Some(host.to_string()),
-            ..base.clone()
-        });
-        filters.push(ProcessFilter {
-            host: Some(host.to_string()),
-            boot_id: Some("boot-1".into()),
-            ..base.clone()
-        });
-        filters.push(ProcessFilter {
-            host: Some(host.to_string()),
-            ppids: vec![1000, 1010, 1020],
-            ..base.clone()
-        });
+        filters.push(ProcessFilter { host: Some(host.to_string()), ..base.clone() });
+        filters.push(ProcessFilter { host: Some(host.to_string()), boot_id: Some("boot-1".into()), ..base.clone() });
+        filters.push(ProcessFilter { host: Some(host.to_string()), ppids: vec![1000, 1010, 1020], ..base.clone() });
     }
     filters
 }
@@ -145,6 +84,7 @@ async fn clickhouse_and_sqlite_answer_every_process_query_the_same() {
             key: "gpu-01".into(),
             payload: vec![0xff, 0x00, 0x01],
         }],
+        ..Default::default()
     });
     let (clickhouse, sqlite) = both_stores(&rows).await;
 
@@ -156,46 +96,74 @@ async fn clickhouse_and_sqlite_answer_every_process_query_the_same() {
         assert_eq!(actual, expected, "answers differ for {filter:?}");
         compared += expected.len();
     }
-    assert!(
-        compared > 1000,
-        "the filters must select real rows ({compared})"
-    );
+    assert!(compared > 1000, "the filters must select real rows ({compared})");
 
-    let (a, b) = (
-        clickhouse.pipeline_stats().await.unwrap(),
-        sqlite.pipeline_stats().await.unwrap(),
-    );
+    let (a, b) = (clickhouse.pipeline_stats().await.unwrap(), sqlite.pipeline_stats().await.unwrap());
     assert_eq!(a, b);
     assert_eq!((a.dead_letters, a.lost_events), (1, 17));
-    assert_eq!(
-        a.hosts,
-        vec!["cpu-01", "gpu-01", "gpu-02", "host-a", "host-b"]
-    );
+    assert_eq!(a.hosts, vec!["cpu-01", "gpu-01", "gpu-02", "host-a", "host-b"]);
+}
+
+fn activity_filters() -> Vec<ActivityFilter> {
+    let base = ActivityFilter { limit: 10_000, ..Default::default() };
+    vec![
+        base.clone(),
+        ActivityFilter { limit: 5, ..base.clone() },
+        ActivityFilter { host: Some("gpu-01".into()), ..base.clone() },
+        ActivityFilter { pid: Some(2010), ..base.clone() },
+        ActivityFilter { contains: Some("stdio".into()), ..base.clone() },
+        ActivityFilter { contains: Some("api-1".into()), ..base.clone() },
+        ActivityFilter { contains: Some("run/".into()), ..base.clone() },
+        ActivityFilter { container: Some("abc".into()), ..base.clone() },
+        ActivityFilter { container: Some("trainer-1-0".into()), ..base.clone() },
+        ActivityFilter {
+            range: TimeRange { start_ns: Some(WALL_OFFSET + 50 * SECOND), end_ns: Some(WALL_OFFSET + 150 * SECOND) },
+            ..base.clone()
+        },
+        ActivityFilter { sock_ids: vec![1, 2, 3], ..base.clone() },
+    ]
+}
+
+/// Every activity view's answer from both stores, for one filter.
+async fn compare_activity(clickhouse: &dyn Store, sqlite: &dyn Store, filter: &ActivityFilter) -> usize {
+    macro_rules! same {
+        ($method:ident) => {{
+            let expected = sqlite.$method(filter).await.unwrap();
+            let actual = clickhouse.$method(filter).await.unwrap();
+            assert_eq!(actual, expected, "{} differs for {filter:?}", stringify!($method));
+            expected.len()
+        }};
+    }
+    same!(list_file_activity)
+        + same!(list_connections)
+        + same!(list_flows)
+        + same!(list_dns_queries)
+        + same!(list_ipc_usage)
+        + same!(list_containers)
+        + same!(list_loss_markers)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clickhouse_and_sqlite_answer_every_activity_view_the_same() {
+    let rows = Arc::new(generated_activity(11, 2000));
+    let (clickhouse, sqlite) = both_stores(&rows).await;
+    let mut compared = 0;
+    for filter in activity_filters() {
+        compared += compare_activity(&clickhouse, &sqlite, &filter).await;
+    }
+    assert!(compared > 3000, "the filters must select real rows ({compared})");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn opening_an_existing_clickhouse_database_again_applies_no_migration_twice() {
     let database = format!("plumbline_migrate_{}", uuid::Uuid::new_v4().simple());
-    let config = ClickHouseConfig {
-        url: clickhouse_url(),
-        database,
-        ..Default::default()
-    };
+    let config = ClickHouseConfig { url: clickhouse_url(), database, ..Default::default() };
     let first = ClickHouseStore::open(&config).await.unwrap();
-    assert_eq!(first.migrated_at_open(), &[1]);
-    first
-        .write(Arc::new(RowSet {
-            process_events: known_world(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
+    assert_eq!(first.migrated_at_open(), &[1, 2]);
+    first.write(Arc::new(RowSet { process_events: known_world(), ..Default::default() })).await.unwrap();
     let second = ClickHouseStore::open(&config).await.unwrap();
     assert!(second.migrated_at_open().is_empty());
-    let all = ProcessFilter {
-        limit: 100,
-        ..Default::default()
-    };
+    let all = ProcessFilter { limit: 100, ..Default::default() };
     assert_eq!(
         second.list_processes(&all).await.unwrap().len(),
         7,

@@ -15,28 +15,17 @@ use std::{
 use plumbline_store::{
     clickhouse::{list_processes_sql, schema_ddl, ServerVersion},
     sqlite::SqliteStore,
-    ProcessFilter, RowSet, Store, TimeRange,
+    ActivityFilter, ProcessFilter, RowSet, Store, TimeRange,
 };
 use serde_json::{json, Value};
 use support::*;
 
 fn chdb(request: &Value) -> Value {
-    let python = std::env::var("PLUMBLINE_TEST_PYTHON").expect(
-        "PLUMBLINE_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs chdb",
-    );
+    let python = std::env::var("PLUMBLINE_TEST_PYTHON")
+        .expect("PLUMBLINE_TEST_PYTHON is not set: run the tests with scripts/test.sh, which installs chdb");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chdb_check.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
+    let mut child = Command::new(python).arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "chdb_check.py failed");
     serde_json::from_slice(&output.stdout).unwrap()
@@ -61,45 +50,24 @@ async fn the_schema_for_current_clickhouse_creates_and_answers_like_the_embedded
     // The rows are from 2023: a retention of a century keeps them (with 30
     // days, the TTL would rightly drop them at insert).
     let ddl = schema_ddl(ServerVersion(26, 9, 0), 36_500);
-    assert!(
-        ddl.iter().any(|s| s.contains("LowCardinality(String)")),
-        "{ddl:?}"
-    );
+    assert!(ddl.iter().any(|s| s.contains("LowCardinality(String)")), "{ddl:?}");
     assert!(ddl.iter().any(|s| s.contains("CODEC(")), "{ddl:?}");
-    assert!(
-        ddl.iter()
-            .any(|s| s.contains("TTL day + toIntervalDay(36500)")),
-        "{ddl:?}"
-    );
+    assert!(ddl.iter().any(|s| s.contains("TTL day + toIntervalDay(36500)")), "{ddl:?}");
 
     let mut rows = known_world();
     rows.extend(generated_world(9, 300));
     let filters = [
-        ProcessFilter {
-            limit: 10_000,
-            ..Default::default()
-        },
-        ProcessFilter {
-            argv_contains: Some("marker-1".into()),
-            limit: 10,
-            ..Default::default()
-        },
+        ProcessFilter { limit: 10_000, ..Default::default() },
+        ProcessFilter { argv_contains: Some("marker-1".into()), limit: 10, ..Default::default() },
         ProcessFilter {
             host: Some("gpu-01".into()),
             name_contains: Some("py".into()),
             limit: 50,
             ..Default::default()
         },
+        ProcessFilter { ppids: vec![100, 1], limit: 10_000, ..Default::default() },
         ProcessFilter {
-            ppids: vec![100, 1],
-            limit: 10_000,
-            ..Default::default()
-        },
-        ProcessFilter {
-            range: TimeRange {
-                start_ns: Some(WALL_OFFSET + 20 * SECOND),
-                end_ns: Some(WALL_OFFSET + 40 * SECOND),
-            },
+            range: TimeRange { start_ns: Some(WALL_OFFSET + 20 * SECOND), end_ns: Some(WALL_OFFSET + 40 * SECOND) },
             limit: 10_000,
             ..Default::default()
         },
@@ -109,20 +77,10 @@ async fn the_schema_for_current_clickhouse_creates_and_answers_like_the_embedded
         "inserts": { "process_events": rows },
         "queries": filters.iter().map(list_processes_sql).collect::<Vec<_>>(),
     }));
-    assert!(
-        response["server"].as_str().unwrap().starts_with("26."),
-        "{}",
-        response["server"]
-    );
+    assert!(response["server"].as_str().unwrap().starts_with("26."), "{}", response["server"]);
 
     let sqlite = SqliteStore::in_memory().await.unwrap();
-    sqlite
-        .write(Arc::new(RowSet {
-            process_events: rows,
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
+    sqlite.write(Arc::new(RowSet { process_events: rows, ..Default::default() })).await.unwrap();
     for (filter, answer) in filters.iter().zip(response["answers"].as_array().unwrap()) {
         let expected: Vec<Value> = sqlite
             .list_processes(filter)
@@ -134,11 +92,8 @@ async fn the_schema_for_current_clickhouse_creates_and_answers_like_the_embedded
         let actual: Vec<Value> = answer.as_array().unwrap().iter().map(normalize).collect();
         assert!(!expected.is_empty(), "{filter:?} selects something");
         if actual != expected {
-            let first = actual
-                .iter()
-                .zip(&expected)
-                .position(|(a, e)| a != e)
-                .unwrap_or(actual.len().min(expected.len()));
+            let first =
+                actual.iter().zip(&expected).position(|(a, e)| a != e).unwrap_or(actual.len().min(expected.len()));
             panic!(
                 "answers differ for {filter:?}: {} rows vs {} expected; first difference at {first}:\n{:?}\nvs\n{:?}",
                 actual.len(),
@@ -148,4 +103,93 @@ async fn the_schema_for_current_clickhouse_creates_and_answers_like_the_embedded
             );
         }
     }
+}
+
+/// The first difference between two answers, for a readable failure.
+fn assert_same_answer(what: &str, actual: &[Value], expected: &[Value]) {
+    if actual != expected {
+        let first = actual.iter().zip(expected).position(|(a, e)| a != e).unwrap_or(actual.len().min(expected.len()));
+        panic!(
+            "{what}: {} rows vs {} expected; first difference at {first}:\n{:?}\nvs\n{:?}",
+            actual.len(),
+            expected.len(),
+            actual.get(first),
+            expected.get(first)
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_activity_views_on_current_clickhouse_answer_like_the_embedded_store() {
+    use plumbline_store::activity::{self, SqlDialect::ClickHouse};
+
+    let rows = generated_activity(5, 800);
+    let filters = [
+        ActivityFilter { limit: 10_000, ..Default::default() },
+        ActivityFilter { host: Some("gpu-02".into()), contains: Some("api".into()), limit: 50, ..Default::default() },
+        ActivityFilter { container: Some("trainer-2-1".into()), limit: 10_000, ..Default::default() },
+    ];
+    let views: [(&str, fn(plumbline_store::activity::SqlDialect, &ActivityFilter) -> activity::Sql); 7] = [
+        ("file activity", activity::file_activity_sql),
+        ("connections", activity::connections_sql),
+        ("flows", activity::flows_sql),
+        ("dns", activity::dns_sql),
+        ("ipc", activity::ipc_usage_sql),
+        ("containers", activity::containers_sql),
+        ("losses", activity::losses_sql),
+    ];
+    let mut queries = Vec::new();
+    for filter in &filters {
+        for (_, view) in &views {
+            queries.push(inline_args(&view(ClickHouse, filter)));
+        }
+    }
+    let response = chdb(&json!({
+        "ddl": schema_ddl(ServerVersion(26, 9, 0), 36_500),
+        "inserts": {
+            "file_events": rows.file_events, "file_writes": rows.file_writes,
+            "net_connections": rows.net_connections, "net_flows": rows.net_flows,
+            "dns_queries": rows.dns_queries, "ipc_events": rows.ipc_events,
+            "containers": rows.containers, "loss_markers": rows.loss_markers,
+        },
+        "queries": queries,
+    }));
+
+    let sqlite = SqliteStore::in_memory().await.unwrap();
+    sqlite.write(Arc::new(rows)).await.unwrap();
+    let mut answers = response["answers"].as_array().unwrap().iter();
+    let mut compared = 0;
+    for filter in &filters {
+        for (name, _) in &views {
+            let expected: Vec<Value> = match *name {
+                "file activity" => json_rows(sqlite.list_file_activity(filter).await),
+                "connections" => json_rows(sqlite.list_connections(filter).await),
+                "flows" => json_rows(sqlite.list_flows(filter).await),
+                "dns" => json_rows(sqlite.list_dns_queries(filter).await),
+                "ipc" => json_rows(sqlite.list_ipc_usage(filter).await),
+                "containers" => json_rows(sqlite.list_containers(filter).await),
+                _ => json_rows(sqlite.list_loss_markers(filter).await),
+            };
+            let actual: Vec<Value> = answers.next().unwrap().as_array().unwrap().iter().map(normalize).collect();
+            assert_same_answer(&format!("{name} for {filter:?}"), &actual, &expected);
+            compared += expected.len();
+        }
+    }
+    assert!(compared > 1000, "the views select real rows ({compared})");
+}
+
+fn json_rows<T: serde::Serialize>(rows: Result<Vec<T>, plumbline_store::StoreError>) -> Vec<Value> {
+    rows.unwrap().iter().map(|r| normalize(&serde_json::to_value(r).unwrap())).collect()
+}
+
+/// The SQL with its arguments written in, as the clickhouse crate binds them.
+fn inline_args(sql: &plumbline_store::activity::Sql) -> String {
+    let mut query = clickhouse::Client::default().query(&sql.text);
+    for arg in &sql.args {
+        query = match arg {
+            plumbline_store::activity::SqlArg::Str(v) => query.bind(v.as_str()),
+            plumbline_store::activity::SqlArg::U64(v) => query.bind(*v),
+        };
+    }
+    query.sql_display().to_string()
 }

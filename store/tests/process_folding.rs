@@ -10,30 +10,18 @@ use support::*;
 
 async fn store_with(rows: Vec<plumbline_store::ProcessEventRow>) -> SqliteStore {
     let store = SqliteStore::in_memory().await.unwrap();
-    store
-        .write(Arc::new(RowSet {
-            process_events: rows,
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
+    store.write(Arc::new(RowSet { process_events: rows, ..Default::default() })).await.unwrap();
     store
 }
 
 fn all() -> ProcessFilter {
-    ProcessFilter {
-        limit: 100,
-        ..Default::default()
-    }
+    ProcessFilter { limit: 100, ..Default::default() }
 }
 
 #[tokio::test]
 async fn exec_and_exit_fold_into_one_process_with_parent_argv_and_exit_code() {
     let store = store_with(known_world()).await;
-    let filter = ProcessFilter {
-        argv_contains: Some("marker-1".into()),
-        ..all()
-    };
+    let filter = ProcessFilter { argv_contains: Some("marker-1".into()), ..all() };
     let found = store.list_processes(&filter).await.unwrap();
     assert_eq!(found.len(), 1);
     let p = &found[0];
@@ -51,13 +39,7 @@ async fn exec_and_exit_fold_into_one_process_with_parent_argv_and_exit_code() {
 #[tokio::test]
 async fn the_latest_exec_names_the_process_and_a_signal_is_reported() {
     let store = store_with(known_world()).await;
-    let found = store
-        .list_processes(&ProcessFilter {
-            pid: Some(300),
-            ..all()
-        })
-        .await
-        .unwrap();
+    let found = store.list_processes(&ProcessFilter { pid: Some(300), ..all() }).await.unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].exe, "/usr/bin/cc");
     assert_eq!(found[0].argv, vec!["cc", "-c", "x.c"]);
@@ -69,13 +51,7 @@ async fn the_latest_exec_names_the_process_and_a_signal_is_reported() {
 #[tokio::test]
 async fn a_reused_pid_is_two_processes_newest_first() {
     let store = store_with(known_world()).await;
-    let found = store
-        .list_processes(&ProcessFilter {
-            pid: Some(400),
-            ..all()
-        })
-        .await
-        .unwrap();
+    let found = store.list_processes(&ProcessFilter { pid: Some(400), ..all() }).await.unwrap();
     assert_eq!(found.len(), 2);
     assert!(found[0].start_key_ns > found[1].start_key_ns);
     assert!(!found[0].exited && found[1].exited);
@@ -84,55 +60,24 @@ async fn a_reused_pid_is_two_processes_newest_first() {
 #[tokio::test]
 async fn seen_processes_and_processes_known_only_by_their_exit_are_listed() {
     let store = store_with(known_world()).await;
-    let bash = store
-        .list_processes(&ProcessFilter {
-            pid: Some(100),
-            host: Some("host-a".into()),
-            ..all()
-        })
-        .await
-        .unwrap();
+    let bash =
+        store.list_processes(&ProcessFilter { pid: Some(100), host: Some("host-a".into()), ..all() }).await.unwrap();
     assert!(bash[0].seen_running);
     assert_eq!(bash[0].argv, vec!["bash", "--login"]);
-    let sleep = store
-        .list_processes(&ProcessFilter {
-            pid: Some(500),
-            ..all()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        (sleep[0].comm.as_str(), sleep[0].exit_code, sleep[0].ppid),
-        ("sleep", 3, 1)
-    );
+    let sleep = store.list_processes(&ProcessFilter { pid: Some(500), ..all() }).await.unwrap();
+    assert_eq!((sleep[0].comm.as_str(), sleep[0].exit_code, sleep[0].ppid), ("sleep", 3, 1));
 }
 
 #[tokio::test]
 async fn children_by_parent_and_alive_in_range() {
     let store = store_with(known_world()).await;
-    let children = store
-        .list_processes(&ProcessFilter {
-            ppids: vec![100],
-            host: Some("host-a".into()),
-            ..all()
-        })
-        .await
-        .unwrap();
+    let children =
+        store.list_processes(&ProcessFilter { ppids: vec![100], host: Some("host-a".into()), ..all() }).await.unwrap();
     let pids: Vec<u32> = children.iter().map(|p| p.pid).collect();
     assert_eq!(pids, vec![400, 400, 200]);
     // Alive between 5.5 s and 6.5 s: bash (never exits), 300 (exits at 6 s), 500 (exits at 10 s); 200 exited at 3 s.
-    let range = TimeRange {
-        start_ns: Some(5_500_000_000 + WALL_OFFSET),
-        end_ns: Some(6_500_000_000 + WALL_OFFSET),
-    };
-    let alive = store
-        .list_processes(&ProcessFilter {
-            range,
-            host: Some("host-a".into()),
-            ..all()
-        })
-        .await
-        .unwrap();
+    let range = TimeRange { start_ns: Some(5_500_000_000 + WALL_OFFSET), end_ns: Some(6_500_000_000 + WALL_OFFSET) };
+    let alive = store.list_processes(&ProcessFilter { range, host: Some("host-a".into()), ..all() }).await.unwrap();
     let mut pids: Vec<u32> = alive.iter().map(|p| p.pid).collect();
     pids.sort();
     assert_eq!(pids, vec![100, 300, 500]);
@@ -141,22 +86,13 @@ async fn children_by_parent_and_alive_in_range() {
 #[tokio::test]
 async fn failed_execs_do_not_rename_the_process() {
     let store = store_with(known_world()).await;
-    let found = store
-        .list_processes(&ProcessFilter {
-            name_contains: Some("nope".into()),
-            ..all()
-        })
-        .await
-        .unwrap();
+    let found = store.list_processes(&ProcessFilter { name_contains: Some("nope".into()), ..all() }).await.unwrap();
     assert!(found.is_empty());
 }
 
 #[tokio::test]
 async fn writing_the_same_rows_twice_changes_nothing() {
-    let rows = Arc::new(RowSet {
-        process_events: generated_world(7, 200),
-        ..Default::default()
-    });
+    let rows = Arc::new(RowSet { process_events: generated_world(7, 200), ..Default::default() });
     let store = SqliteStore::in_memory().await.unwrap();
     store.write(rows.clone()).await.unwrap();
     let once = store.list_processes(&all()).await.unwrap();

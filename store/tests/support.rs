@@ -9,13 +9,7 @@ pub const SECOND: u64 = 1_000_000_000;
 /// Wall clock = boot clock + this, for every generated row.
 pub const WALL_OFFSET: u64 = 1_700_000_000 * SECOND;
 
-pub fn row(
-    host: &str,
-    pid: u32,
-    start_ns: u64,
-    kind: ProcessEventKind,
-    ts_ns: u64,
-) -> ProcessEventRow {
+pub fn row(host: &str, pid: u32, start_ns: u64, kind: ProcessEventKind, ts_ns: u64) -> ProcessEventRow {
     ProcessEventRow {
         host: host.into(),
         boot_id: "boot-1".into(),
@@ -40,15 +34,7 @@ pub fn row(
     }
 }
 
-pub fn exec(
-    host: &str,
-    pid: u32,
-    start_ns: u64,
-    ts_ns: u64,
-    ppid: u32,
-    exe: &str,
-    argv: &[&str],
-) -> ProcessEventRow {
+pub fn exec(host: &str, pid: u32, start_ns: u64, ts_ns: u64, ppid: u32, exe: &str, argv: &[&str]) -> ProcessEventRow {
     ProcessEventRow {
         ppid,
         comm: exe.rsplit('/').next().unwrap().chars().take(15).collect(),
@@ -59,22 +45,10 @@ pub fn exec(
 }
 
 pub fn fork(host: &str, pid: u32, start_ns: u64, ppid: u32, comm: &str) -> ProcessEventRow {
-    ProcessEventRow {
-        ppid,
-        comm: comm.into(),
-        ..row(host, pid, start_ns, ProcessEventKind::Fork, start_ns)
-    }
+    ProcessEventRow { ppid, comm: comm.into(), ..row(host, pid, start_ns, ProcessEventKind::Fork, start_ns) }
 }
 
-pub fn exit(
-    host: &str,
-    pid: u32,
-    start_ns: u64,
-    ts_ns: u64,
-    code: i32,
-    signal: u32,
-    comm: &str,
-) -> ProcessEventRow {
+pub fn exit(host: &str, pid: u32, start_ns: u64, ts_ns: u64, code: i32, signal: u32, comm: &str) -> ProcessEventRow {
     ProcessEventRow {
         exit_code: code,
         exit_signal: signal,
@@ -85,19 +59,8 @@ pub fn exit(
     }
 }
 
-pub fn seen(
-    host: &str,
-    pid: u32,
-    start_ns: u64,
-    ts_ns: u64,
-    ppid: u32,
-    exe: &str,
-    argv: &[&str],
-) -> ProcessEventRow {
-    ProcessEventRow {
-        kind: ProcessEventKind::Seen as u8,
-        ..exec(host, pid, start_ns, ts_ns, ppid, exe, argv)
-    }
+pub fn seen(host: &str, pid: u32, start_ns: u64, ts_ns: u64, ppid: u32, exe: &str, argv: &[&str]) -> ProcessEventRow {
+    ProcessEventRow { kind: ProcessEventKind::Seen as u8, ..exec(host, pid, start_ns, ts_ns, ppid, exe, argv) }
 }
 
 /// A small world with a known answer:
@@ -110,72 +73,26 @@ pub fn seen(
 pub fn known_world() -> Vec<ProcessEventRow> {
     let a = "host-a";
     vec![
-        seen(
-            a,
-            100,
-            SECOND,
-            50 * SECOND,
-            1,
-            "/bin/bash",
-            &["bash", "--login"],
-        ),
+        seen(a, 100, SECOND, 50 * SECOND, 1, "/bin/bash", &["bash", "--login"]),
         fork(a, 200, 2 * SECOND, 100, "bash"),
-        exec(
-            a,
-            200,
-            2 * SECOND,
-            2 * SECOND + 1_000,
-            100,
-            "/bin/sh",
-            &["/bin/sh", "-c", "exit 7", "marker-1"],
-        ),
+        exec(a, 200, 2 * SECOND, 2 * SECOND + 1_000, 100, "/bin/sh", &["/bin/sh", "-c", "exit 7", "marker-1"]),
         ProcessEventRow {
             exe: "/nope".into(),
             argv: vec!["/nope".into()],
             errno: 2,
             comm: "sh".into(),
-            ..row(
-                a,
-                200,
-                2 * SECOND,
-                ProcessEventKind::ExecFailed,
-                2 * SECOND + 500,
-            )
+            ..row(a, 200, 2 * SECOND, ProcessEventKind::ExecFailed, 2 * SECOND + 500)
         },
         exit(a, 200, 2 * SECOND, 3 * SECOND, 7, 0, "sh"),
         fork(a, 300, 4 * SECOND, 200, "sh"),
-        exec(
-            a,
-            300,
-            4 * SECOND,
-            4 * SECOND + 10,
-            200,
-            "/usr/bin/make",
-            &["make", "-j2"],
-        ),
-        exec(
-            a,
-            300,
-            4 * SECOND,
-            5 * SECOND,
-            200,
-            "/usr/bin/cc",
-            &["cc", "-c", "x.c"],
-        ),
+        exec(a, 300, 4 * SECOND, 4 * SECOND + 10, 200, "/usr/bin/make", &["make", "-j2"]),
+        exec(a, 300, 4 * SECOND, 5 * SECOND, 200, "/usr/bin/cc", &["cc", "-c", "x.c"]),
         exit(a, 300, 4 * SECOND, 6 * SECOND, 0, 9, "cc"),
         fork(a, 400, 7 * SECOND, 100, "bash"),
         exit(a, 400, 7 * SECOND, 8 * SECOND, 1, 0, "bash"),
         fork(a, 400, 9 * SECOND, 100, "bash"),
         exit(a, 500, 3 * SECOND, 10 * SECOND, 3, 0, "sleep"),
-        seen(
-            "host-b",
-            100,
-            SECOND,
-            50 * SECOND,
-            1,
-            "/usr/sbin/sshd",
-            &["sshd"],
-        ),
+        seen("host-b", 100, SECOND, 50 * SECOND, 1, "/usr/sbin/sshd", &["sshd"]),
     ]
 }
 
@@ -205,17 +122,11 @@ pub fn generated_world(seed: u64, count: u32) -> Vec<ProcessEventRow> {
     let mut rng = Rng::new(seed);
     let hosts = ["gpu-01", "gpu-02", "cpu-01"];
     let programs = [
-        (
-            "/usr/bin/python3",
-            &["python3", "train.py", "--epochs", "3"][..],
-        ),
+        ("/usr/bin/python3", &["python3", "train.py", "--epochs", "3"][..]),
         ("/usr/bin/git", &["git", "status"][..]),
         ("/bin/sh", &["sh", "-c", "pytest -q tests/"][..]),
         ("/usr/bin/pytest", &["pytest", "-q", "tests/"][..]),
-        (
-            "/usr/bin/curl",
-            &["curl", "-s", "https://api.example.com/v1/chat"][..],
-        ),
+        ("/usr/bin/curl", &["curl", "-s", "https://api.example.com/v1/chat"][..]),
     ];
     let mut rows = Vec::new();
     let mut pids: Vec<(usize, u32)> = Vec::new();
@@ -224,30 +135,15 @@ pub fn generated_world(seed: u64, count: u32) -> Vec<ProcessEventRow> {
         let host = hosts[host_index];
         let start = (10 + i as u64) * SECOND + rng.below(SECOND);
         // Reuse a pid of the same host now and then.
-        let pid = match pids
-            .iter()
-            .filter(|(h, _)| *h == host_index)
-            .nth(rng.below(40) as usize)
-        {
+        let pid = match pids.iter().filter(|(h, _)| *h == host_index).nth(rng.below(40) as usize) {
             Some(&(_, pid)) if rng.below(10) == 0 => pid,
             _ => 1000 + i,
         };
-        let ppid = pids
-            .iter()
-            .rfind(|(h, _)| *h == host_index)
-            .map_or(1, |(_, p)| *p);
+        let ppid = pids.iter().rfind(|(h, _)| *h == host_index).map_or(1, |(_, p)| *p);
         pids.push((host_index, pid));
         if rng.below(8) == 0 {
             let (exe, argv) = programs[rng.below(5) as usize];
-            rows.push(seen(
-                host,
-                pid,
-                start,
-                start + 100 * SECOND,
-                ppid,
-                exe,
-                argv,
-            ));
+            rows.push(seen(host, pid, start, start + 100 * SECOND, ppid, exe, argv));
         } else {
             rows.push(fork(host, pid, start, ppid, "bash"));
         }
@@ -257,15 +153,7 @@ pub fn generated_world(seed: u64, count: u32) -> Vec<ProcessEventRow> {
             let marker = format!("run-{}", rng.below(20));
             let mut argv: Vec<&str> = argv.to_vec();
             argv.push(&marker);
-            rows.push(exec(
-                host,
-                pid,
-                start,
-                start + 1_000 + n * 777,
-                ppid,
-                exe,
-                &argv,
-            ));
+            rows.push(exec(host, pid, start, start + 1_000 + n * 777, ppid, exe, &argv));
         }
         if rng.below(6) == 0 {
             rows.push(ProcessEventRow {
@@ -276,15 +164,214 @@ pub fn generated_world(seed: u64, count: u32) -> Vec<ProcessEventRow> {
         }
         if rng.below(4) != 0 {
             let signal = if rng.below(5) == 0 { 9 } else { 0 };
-            rows.push(exit(
-                host,
+            rows.push(exit(host, pid, start, start + rng.below(30 * SECOND) + 5_000, rng.below(3) as i32, signal, "x"));
+        }
+    }
+    rows
+}
+
+/// File, network, DNS, IPC, container and loss rows on three hosts, with
+/// repeats, failures and pid reuse, for the activity views.
+pub fn generated_activity(seed: u64, count: u32) -> plumbline_store::RowSet {
+    use plumbline_store::*;
+    let mut rng = Rng::new(seed);
+    let hosts = ["gpu-01", "gpu-02", "cpu-01"];
+    let comms = ["python3", "cc1", "curl", "node", "bash"];
+    let paths = ["/etc/hosts", "/usr/include/stdio.h", "/tmp/build/a.o", "/dev/shm/torch_1", "/home/u/x.c"];
+    let mut rows = RowSet::default();
+    for (h, host) in hosts.iter().enumerate() {
+        for container in 0..2u64 {
+            rows.containers.push(ContainerRow {
+                host: host.to_string(),
+                boot_id: "boot-1".into(),
+                cgroup_id: 100 + container,
+                cgroup_path: format!("/kubepods/pod{h}{container}/cri-containerd-{container:064x}"),
+                container_id: format!("{:064x}", container + 0xabc0 * (h as u64 + 1)),
+                runtime: "containerd".into(),
+                pod_uid: format!("uid-{h}-{container}"),
+                pod_namespace: "ml".into(),
+                pod_name: format!("trainer-{h}-{container}"),
+                wall_ns: WALL_OFFSET,
+            });
+        }
+    }
+    for i in 0..count {
+        let host = hosts[rng.below(3) as usize].to_string();
+        let pid = 2000 + rng.below(40) as u32;
+        let comm = comms[rng.below(5) as usize].to_string();
+        let cgroup_id = 99 + rng.below(3);
+        let ts_ns = (10 + i as u64) * SECOND + rng.below(SECOND);
+        let wall_ns = ts_ns + WALL_OFFSET;
+        let who = (host.clone(), pid, comm.clone(), cgroup_id, ts_ns, wall_ns);
+        let path = paths[rng.below(5) as usize].to_string();
+        match rng.below(7) {
+            0 => {
+                let failed = rng.below(4) == 0;
+                rows.file_events.push(FileEventRow {
+                    host: who.0,
+                    boot_id: "boot-1".into(),
+                    pid,
+                    process_start_key_ns: SECOND,
+                    comm,
+                    cgroup_id,
+                    ts_ns,
+                    wall_ns,
+                    op: file_op::OPEN,
+                    path,
+                    target: String::new(),
+                    flags: 0,
+                    result: if failed { -2 } else { 3 },
+                    count: 1 + rng.below(5),
+                    last_wall_ns: wall_ns + rng.below(SECOND),
+                    dev: 8,
+                    ino: if failed { 0 } else { 40 + rng.below(5) },
+                    mode: 0o100644,
+                    path_truncated: 0,
+                });
+            }
+            1 => {
+                let op = if rng.below(2) == 0 { file_op::UNLINK } else { file_op::RENAME };
+                rows.file_events.push(FileEventRow {
+                    host: who.0,
+                    boot_id: "boot-1".into(),
+                    pid,
+                    process_start_key_ns: SECOND,
+                    comm,
+                    cgroup_id,
+                    ts_ns,
+                    wall_ns,
+                    op,
+                    target: if op == file_op::RENAME { format!("{path}.new") } else { String::new() },
+                    path,
+                    flags: 0,
+                    result: 0,
+                    count: 1,
+                    last_wall_ns: wall_ns,
+                    dev: 0,
+                    ino: 0,
+                    mode: 0,
+                    path_truncated: 0,
+                });
+            }
+            2 => rows.file_writes.push(FileWriteRow {
+                host: who.0,
+                boot_id: "boot-1".into(),
                 pid,
-                start,
-                start + rng.below(30 * SECOND) + 5_000,
-                rng.below(3) as i32,
-                signal,
-                "x",
-            ));
+                process_start_key_ns: SECOND,
+                comm,
+                cgroup_id,
+                ts_ns,
+                wall_ns,
+                path,
+                dev: 8,
+                ino: 40,
+                bytes: rng.below(1 << 20),
+                calls: 1 + rng.below(100),
+                window_start_wall_ns: wall_ns - SECOND,
+            }),
+            3 => {
+                let sock_id = rng.below(1 << 40);
+                let tcp = rng.below(3) != 0;
+                rows.net_connections.push(NetConnectionRow {
+                    host: who.0.clone(),
+                    boot_id: "boot-1".into(),
+                    pid,
+                    process_start_key_ns: SECOND,
+                    comm: comm.clone(),
+                    cgroup_id,
+                    ts_ns,
+                    wall_ns,
+                    direction: if rng.below(2) == 0 { direction::CONNECT } else { direction::ACCEPT },
+                    transport: if tcp { transport::TCP } else { transport::UNIX_STREAM },
+                    local_addr: if tcp { "10.0.0.5".into() } else { String::new() },
+                    local_port: 40000 + rng.below(1000) as u32,
+                    remote_addr: if tcp { format!("10.0.1.{}", rng.below(9)) } else { String::new() },
+                    remote_port: 443,
+                    unix_path: if tcp { String::new() } else { "/run/agent.sock".into() },
+                    remote_name: if tcp { format!("api-{}.example.com", rng.below(3)) } else { String::new() },
+                    result: if rng.below(5) == 0 { -111 } else { 0 },
+                    latency_ns: rng.below(1_000_000),
+                    sock_id,
+                    peer_pid: if tcp { 0 } else { pid + 1 },
+                    inode: 500 + rng.below(10),
+                    peer_inode: 600 + rng.below(10),
+                });
+                if tcp && rng.below(2) == 0 {
+                    rows.net_flows.push(NetFlowRow {
+                        host: who.0,
+                        boot_id: "boot-1".into(),
+                        pid,
+                        process_start_key_ns: SECOND,
+                        comm,
+                        cgroup_id,
+                        ts_ns: ts_ns + SECOND,
+                        wall_ns: wall_ns + SECOND,
+                        direction: direction::CONNECT,
+                        local_addr: "10.0.0.5".into(),
+                        local_port: 40000,
+                        remote_addr: "10.0.1.1".into(),
+                        remote_port: 443,
+                        remote_name: "api-1.example.com".into(),
+                        bytes_sent: rng.below(1 << 20),
+                        bytes_received: rng.below(1 << 20),
+                        established_wall_ns: wall_ns,
+                        duration_ns: SECOND,
+                        sock_id,
+                    });
+                }
+            }
+            4 => rows.dns_queries.push(DnsQueryRow {
+                host: who.0,
+                boot_id: "boot-1".into(),
+                pid,
+                process_start_key_ns: SECOND,
+                comm,
+                cgroup_id,
+                ts_ns,
+                wall_ns,
+                name: format!("api-{}.example.com", rng.below(3)),
+                qtype: if rng.below(2) == 0 { 1 } else { 28 },
+                rcode: if rng.below(6) == 0 { 3 } else { 0 },
+                answers: format!("10.0.1.{},10.0.1.{}", rng.below(9), rng.below(9)),
+                server: "127.0.0.53:53".into(),
+                latency_ns: rng.below(5_000_000),
+            }),
+            5 => rows.ipc_events.push(IpcEventRow {
+                host: who.0,
+                boot_id: "boot-1".into(),
+                pid,
+                process_start_key_ns: SECOND,
+                comm,
+                cgroup_id,
+                ts_ns,
+                wall_ns,
+                kind: if rng.below(2) == 0 { ipc_kind::PIPE } else { ipc_kind::UNIX_SOCKET },
+                op: ipc_op::IO,
+                object_id: 700 + rng.below(4),
+                name: String::new(),
+                peer_pid: 0,
+                peer_object_id: 800 + rng.below(4),
+                bytes_written: rng.below(1 << 16),
+                bytes_read: rng.below(1 << 16),
+                write_blocked_ns: rng.below(SECOND),
+                read_blocked_ns: rng.below(SECOND),
+                writes: rng.below(100),
+                reads: rng.below(100),
+                window_start_wall_ns: wall_ns - SECOND,
+                result: 0,
+            }),
+            _ => rows.loss_markers.push(LossMarkerRow {
+                host: who.0,
+                boot_id: "boot-1".into(),
+                kind: ["file_open", "net_dns", "proc_exec"][rng.below(3) as usize].into(),
+                reason: 1,
+                cpu: rng.below(2) as i32,
+                count: 1 + rng.below(100),
+                from_ns: ts_ns,
+                to_ns: ts_ns + SECOND,
+                from_wall_ns: wall_ns,
+                to_wall_ns: wall_ns + SECOND,
+            }),
         }
     }
     rows

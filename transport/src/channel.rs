@@ -7,20 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{
-    gather, BatchSink, BatchSource, Delivery, Origin, OutgoingBatch, SinkError, SourceError,
-};
+use crate::{gather, BatchSink, BatchSource, Delivery, Origin, OutgoingBatch, SinkError, SourceError};
 
 /// A connected sink and source holding at most `capacity` batches in between.
 pub fn pair(capacity: usize) -> (ChannelSink, ChannelSource) {
     let (sender, receiver) = flume::bounded(capacity);
-    (
-        ChannelSink {
-            sender,
-            sequence: AtomicU64::new(0),
-        },
-        ChannelSource { receiver },
-    )
+    (ChannelSink { sender, sequence: AtomicU64::new(0) }, ChannelSource { receiver })
 }
 
 pub struct ChannelSink {
@@ -40,10 +32,7 @@ impl BatchSink for ChannelSink {
         self.sender
             .send_async(delivery)
             .await
-            .map_err(|_| SinkError::Fatal {
-                sink: "channel",
-                message: "the aggregator has stopped".into(),
-            })
+            .map_err(|_| SinkError::Fatal { sink: "channel", message: "the aggregator has stopped".into() })
     }
 
     fn name(&self) -> &'static str {
@@ -66,10 +55,7 @@ impl ChannelSource {
 impl BatchSource for ChannelSource {
     async fn recv(&mut self, max: usize, linger: Duration) -> Result<Vec<Delivery>, SourceError> {
         let receiver = &self.receiver;
-        gather(max, linger, || async {
-            receiver.recv_async().await.map_err(|_| SourceError::Closed)
-        })
-        .await
+        gather(max, linger, || async { receiver.recv_async().await.map_err(|_| SourceError::Closed) }).await
     }
 
     /// In-process: a batch lives only as long as the process, so there is
@@ -90,11 +76,7 @@ mod tests {
     use super::*;
 
     fn batch(n: u8) -> OutgoingBatch {
-        OutgoingBatch {
-            key: "h".into(),
-            payload: Bytes::from(vec![n]),
-            events: 1,
-        }
+        OutgoingBatch { key: "h".into(), payload: Bytes::from(vec![n]), events: 1 }
     }
 
     #[tokio::test]
@@ -104,10 +86,7 @@ mod tests {
             sink.send(&batch(n)).await.unwrap();
         }
         let got = source.recv(3, Duration::from_millis(10)).await.unwrap();
-        assert_eq!(
-            got.iter().map(|d| d.payload[0]).collect::<Vec<_>>(),
-            vec![0, 1, 2]
-        );
+        assert_eq!(got.iter().map(|d| d.payload[0]).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert_eq!(got[2].origin, Origin::Channel { sequence: 2 });
         let got = source.recv(10, Duration::from_millis(10)).await.unwrap();
         assert_eq!(got.len(), 2);
@@ -118,27 +97,14 @@ mod tests {
         let (sink, mut source) = pair(1);
         sink.send(&batch(1)).await.unwrap();
         drop(sink);
-        assert_eq!(
-            source
-                .recv(10, Duration::from_millis(10))
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
-        assert!(matches!(
-            source.recv(10, Duration::from_millis(10)).await,
-            Err(SourceError::Closed)
-        ));
+        assert_eq!(source.recv(10, Duration::from_millis(10)).await.unwrap().len(), 1);
+        assert!(matches!(source.recv(10, Duration::from_millis(10)).await, Err(SourceError::Closed)));
     }
 
     #[tokio::test]
     async fn sink_fails_once_the_source_is_gone() {
         let (sink, source) = pair(1);
         drop(source);
-        assert!(matches!(
-            sink.send(&batch(1)).await,
-            Err(SinkError::Fatal { .. })
-        ));
+        assert!(matches!(sink.send(&batch(1)).await, Err(SinkError::Fatal { .. })));
     }
 }

@@ -46,24 +46,14 @@ pub trait BatchSink: Send + Sync {
 /// Where a delivery came from, for commits and for dead letters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
-    Kafka {
-        topic: String,
-        partition: i32,
-        offset: i64,
-    },
-    Channel {
-        sequence: u64,
-    },
+    Kafka { topic: String, partition: i32, offset: i64 },
+    Channel { sequence: u64 },
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::Kafka {
-                topic,
-                partition,
-                offset,
-            } => write!(f, "kafka:{topic}/{partition}@{offset}"),
+            Origin::Kafka { topic, partition, offset } => write!(f, "kafka:{topic}/{partition}@{offset}"),
             Origin::Channel { sequence } => write!(f, "channel:{sequence}"),
         }
     }
@@ -83,10 +73,7 @@ pub enum SourceError {
     #[error("the source is closed")]
     Closed,
     #[error("{source_name}: {message}")]
-    Transport {
-        source_name: &'static str,
-        message: String,
-    },
+    Transport { source_name: &'static str, message: String },
 }
 
 #[async_trait]
@@ -104,11 +91,7 @@ pub trait BatchSource: Send {
 
 /// Waits for the first item from `next`, then takes more until `max` or
 /// until `linger` has passed. Shared by the sources so they batch alike.
-pub(crate) async fn gather<T, F, Fut, E>(
-    max: usize,
-    linger: Duration,
-    mut next: F,
-) -> Result<Vec<T>, E>
+pub(crate) async fn gather<T, F, Fut, E>(max: usize, linger: Duration, mut next: F) -> Result<Vec<T>, E>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,

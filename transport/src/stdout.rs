@@ -15,12 +15,8 @@ pub struct StdoutSink;
 #[async_trait]
 impl BatchSink for StdoutSink {
     async fn send(&self, batch: &OutgoingBatch) -> Result<(), SinkError> {
-        let fatal = |message: String| SinkError::Fatal {
-            sink: "stdout",
-            message,
-        };
-        let decoded =
-            EventBatch::decode(batch.payload.as_ref()).map_err(|e| fatal(e.to_string()))?;
+        let fatal = |message: String| SinkError::Fatal { sink: "stdout", message };
+        let decoded = EventBatch::decode(batch.payload.as_ref()).map_err(|e| fatal(e.to_string()))?;
         let events = json::batch_events(&decoded).map_err(|e| fatal(e.to_string()))?;
         let mut out = std::io::stdout().lock();
         for event in events {

@@ -33,11 +33,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A component process, stopped with SIGTERM (then SIGKILL) when dropped.
@@ -111,19 +107,11 @@ impl Drop for Component {
 /// service may not be up yet).
 pub fn plumb_json(addr: &str, args: &[&str]) -> Option<Value> {
     let output = plumb(addr, &[args, &["-o", "json"]].concat());
-    output
-        .status
-        .success()
-        .then(|| serde_json::from_slice(&output.stdout).expect("plumb -o json prints JSON"))
+    output.status.success().then(|| serde_json::from_slice(&output.stdout).expect("plumb -o json prints JSON"))
 }
 
 pub fn plumb(addr: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_plumb"))
-        .arg("--addr")
-        .arg(addr)
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_plumb")).arg("--addr").arg(addr).args(args).output().unwrap()
 }
 
 /// Polls `probe` until it returns `Some`, or fails after [`PATIENCE`] saying
@@ -141,32 +129,21 @@ pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 
 /// Processes `plumb ps` lists for these filters.
 pub fn processes(addr: &str, filters: &[&str]) -> Vec<Value> {
-    plumb_json(addr, &[&["ps"], filters].concat())
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
+    plumb_json(addr, &[&["ps"], filters].concat()).and_then(|v| v.as_array().cloned()).unwrap_or_default()
 }
 
 /// Waits until the pipeline shows this test process (seeded from /proc when
 /// the agent started): proof that capture, transport, store and query are up.
 pub fn wait_until_this_process_is_visible(addr: &str, host: &str) {
     let me = std::process::id();
-    eventually(
-        "this test process to be listed (agent attached and pipeline flowing)",
-        || {
-            processes(addr, &["--host", host, "--limit", "10000"])
-                .iter()
-                .any(|p| p["pid"] == me)
-                .then_some(())
-        },
-    );
+    eventually("this test process to be listed (agent attached and pipeline flowing)", || {
+        processes(addr, &["--host", host, "--limit", "10000"]).iter().any(|p| p["pid"] == me).then_some(())
+    });
 }
 
 /// Runs `/bin/sh -c 'exit 7' <marker>` and checks the shell's own view.
 pub fn run_marked_shell(marker: &str) {
-    let status = Command::new("/bin/sh")
-        .args(["-c", "exit 7", marker])
-        .status()
-        .unwrap();
+    let status = Command::new("/bin/sh").args(["-c", "exit 7", marker]).status().unwrap();
     assert_eq!(status.code(), Some(7));
 }
 
@@ -178,19 +155,12 @@ pub fn assert_marked_shell_recorded(addr: &str, host: &str, marker: &str) {
     // `plumb ps --argv <marker>` itself carries the marker in its argv and is
     // captured too: pick the shell by its executable.
     let shell = eventually("the marked shell to be listed with its exit", || {
-        processes(
-            addr,
-            &["--host", host, "--argv", marker, "--name", "/bin/sh"],
-        )
-        .into_iter()
-        .find(|p| p["exited"] == true && p["exe"] == "/bin/sh")
+        processes(addr, &["--host", host, "--argv", marker, "--name", "/bin/sh"])
+            .into_iter()
+            .find(|p| p["exited"] == true && p["exe"] == "/bin/sh")
     });
     assert_eq!(shell["ppid"], me, "{shell}");
-    assert_eq!(
-        shell["argv"],
-        serde_json::json!(["/bin/sh", "-c", "exit 7", marker]),
-        "{shell}"
-    );
+    assert_eq!(shell["argv"], serde_json::json!(["/bin/sh", "-c", "exit 7", marker]), "{shell}");
     assert_eq!(shell["exit_code"], 7, "{shell}");
     assert_eq!(shell["exe"], "/bin/sh", "{shell}");
     assert_eq!(shell["host"], host, "{shell}");
@@ -200,9 +170,7 @@ pub fn assert_marked_shell_recorded(addr: &str, host: &str, marker: &str) {
     assert_eq!(tree["root"]["process"]["pid"], me, "{tree}");
     let children = tree["root"]["children"].as_array().expect("children");
     assert!(
-        children
-            .iter()
-            .any(|c| c["process"]["pid"] == shell["pid"] && c["process"]["argv"][3] == marker),
+        children.iter().any(|c| c["process"]["pid"] == shell["pid"] && c["process"]["argv"][3] == marker),
         "the shell is a child of this process in its tree: {tree}"
     );
 }

@@ -72,7 +72,7 @@ pub struct Event {
     pub cgroup_id: u64,
     #[prost(
         oneof = "event::Body",
-        tags = "10, 11, 12, 13, 14, 20, 21, 30, 31, 32, 40, 50, 51, 60, 61, 90, 91"
+        tags = "10, 11, 12, 13, 14, 15, 20, 21, 30, 31, 32, 40, 50, 51, 60, 61, 90, 91"
     )]
     pub body: ::core::option::Option<event::Body>,
 }
@@ -94,6 +94,10 @@ pub mod event {
         Exit(super::ProcessExit),
         #[prost(message, tag = "14")]
         ExecFailed(super::ExecFailed),
+        /// What a cgroup id stands for: sent before the first event of a cgroup
+        /// in each agent run.
+        #[prost(message, tag = "15")]
+        Container(super::ContainerInfo),
         #[prost(message, tag = "20")]
         File(super::FileEvent),
         #[prost(message, tag = "21")]
@@ -221,12 +225,24 @@ pub struct FileEvent {
     /// fd or 0 on success, negative errno on failure.
     #[prost(int64, tag = "5")]
     pub result: i64,
-    /// Identical events collapsed in the kernel into this one (1 = not collapsed).
+    /// Occurrences this event stands for: 1 for the first open of a file in a
+    /// window; more for a later summary of the repeats the kernel folded.
     #[prost(uint32, tag = "6")]
     pub count: u32,
-    /// Time of the last collapsed occurrence.
+    /// Time of the last occurrence summarised.
     #[prost(uint64, tag = "7")]
     pub last_ts_ns: u64,
+    /// The opened file (0 when the open failed).
+    #[prost(uint64, tag = "8")]
+    pub dev: u64,
+    #[prost(uint64, tag = "9")]
+    pub ino: u64,
+    /// File type and permissions of the opened file.
+    #[prost(uint32, tag = "10")]
+    pub mode: u32,
+    /// The path was cut at its depth limit (the top is missing).
+    #[prost(bool, tag = "11")]
+    pub path_truncated: bool,
 }
 /// Nested message and enum types in `FileEvent`.
 pub mod file_event {
@@ -297,6 +313,10 @@ pub struct FileWrites {
     pub calls: u32,
     #[prost(uint64, tag = "4")]
     pub window_start_ns: u64,
+    #[prost(uint64, tag = "5")]
+    pub dev: u64,
+    #[prost(uint64, tag = "6")]
+    pub ino: u64,
 }
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
@@ -328,9 +348,20 @@ pub struct NetConnect {
     pub result: i32,
     #[prost(uint64, tag = "6")]
     pub latency_ns: u64,
-    /// Socket cookie: joins this connect with the flow summary at close.
+    /// Identifies the socket on its node: joins this connect with the flow
+    /// summary at close.
     #[prost(uint64, tag = "7")]
     pub socket_cookie: u64,
+    /// Name the process resolved for remote.ip, when the agent saw the lookup.
+    #[prost(uint32, tag = "8")]
+    pub remote_name_sid: u32,
+    /// Unix sockets: the process at the other end (SO_PEERCRED) and the inodes.
+    #[prost(uint32, tag = "9")]
+    pub peer_pid: u32,
+    #[prost(uint64, tag = "10")]
+    pub inode: u64,
+    #[prost(uint64, tag = "11")]
+    pub peer_inode: u64,
 }
 /// Nested message and enum types in `NetConnect`.
 pub mod net_connect {
@@ -400,6 +431,8 @@ pub struct NetFlow {
     /// Name the process resolved for remote.ip, when the agent saw the lookup.
     #[prost(uint32, tag = "9")]
     pub remote_name_sid: u32,
+    #[prost(enumeration = "net_connect::Direction", tag = "10")]
+    pub direction: i32,
 }
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
@@ -420,29 +453,46 @@ pub struct DnsQuery {
     #[prost(uint64, tag = "6")]
     pub latency_ns: u64,
 }
+/// One process's use of an IPC channel over a window (pipes, unix sockets),
+/// or its creating or attaching a shared-memory segment.
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct IpcEvent {
     #[prost(enumeration = "ipc_event::Kind", tag = "1")]
     pub kind: i32,
-    /// The other side; 0 when unknown.
+    /// The other side when the kernel knows it (unix sockets); 0 otherwise.
     #[prost(uint32, tag = "2")]
     pub peer_pid: u32,
-    /// Inode of the pipe/socket, or the shm key.
+    /// Inode of the pipe or socket; shmid of a SysV segment.
     #[prost(uint64, tag = "3")]
     pub object_id: u64,
+    /// Socket path, /dev/shm path, or SysV key as text.
     #[prost(uint32, tag = "4")]
     pub name_sid: u32,
     #[prost(uint64, tag = "5")]
     pub bytes_written: u64,
     #[prost(uint64, tag = "6")]
     pub bytes_read: u64,
-    /// Time spent blocked waiting for the other side.
+    /// Time spent inside write-side and read-side calls: waiting for the other
+    /// side when the channel was full or empty.
     #[prost(uint64, tag = "7")]
-    pub blocked_ns: u64,
+    pub write_blocked_ns: u64,
     #[prost(uint64, tag = "8")]
     pub window_start_ns: u64,
+    #[prost(uint64, tag = "9")]
+    pub read_blocked_ns: u64,
+    #[prost(uint64, tag = "10")]
+    pub writes: u64,
+    #[prost(uint64, tag = "11")]
+    pub reads: u64,
+    /// Unix sockets: the other end's inode.
+    #[prost(uint64, tag = "12")]
+    pub peer_object_id: u64,
+    #[prost(enumeration = "ipc_event::Op", tag = "13")]
+    pub op: i32,
+    #[prost(int64, tag = "14")]
+    pub result: i64,
 }
 /// Nested message and enum types in `IpcEvent`.
 pub mod ipc_event {
@@ -493,6 +543,73 @@ pub mod ipc_event {
             }
         }
     }
+    #[allow(clippy::all)]
+    #[derive(serde::Serialize)]
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Op {
+        Unspecified = 0,
+        /// Bytes, calls and blocked time since the last report.
+        Io = 1,
+        ShmCreate = 2,
+        ShmAttach = 3,
+    }
+    impl Op {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unspecified => "OP_UNSPECIFIED",
+                Self::Io => "OP_IO",
+                Self::ShmCreate => "OP_SHM_CREATE",
+                Self::ShmAttach => "OP_SHM_ATTACH",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "OP_UNSPECIFIED" => Some(Self::Unspecified),
+                "OP_IO" => Some(Self::Io),
+                "OP_SHM_CREATE" => Some(Self::ShmCreate),
+                "OP_SHM_ATTACH" => Some(Self::ShmAttach),
+                _ => None,
+            }
+        }
+    }
+}
+/// Where a cgroup sits and the container and Kubernetes pod it belongs to,
+/// as far as its path and /proc reveal them.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ContainerInfo {
+    #[prost(uint64, tag = "1")]
+    pub cgroup_id: u64,
+    #[prost(uint32, tag = "2")]
+    pub cgroup_path_sid: u32,
+    /// The 64-hex container id from the cgroup path (docker, containerd, cri-o, podman).
+    #[prost(uint32, tag = "3")]
+    pub container_id_sid: u32,
+    #[prost(uint32, tag = "4")]
+    pub runtime_sid: u32,
+    #[prost(uint32, tag = "5")]
+    pub pod_uid_sid: u32,
+    #[prost(uint32, tag = "6")]
+    pub pod_namespace_sid: u32,
+    #[prost(uint32, tag = "7")]
+    pub pod_name_sid: u32,
 }
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
@@ -963,6 +1080,261 @@ impl Transport {
         }
     }
 }
+/// The filter shared by the activity views.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ActivityRequest {
+    /// Empty: every host.
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub range: ::core::option::Option<TimeRange>,
+    /// Only this process (0: any).
+    #[prost(uint32, tag = "3")]
+    pub pid: u32,
+    /// Only processes in this container (id prefix) or pod (name or uid).
+    #[prost(string, tag = "4")]
+    pub container: ::prost::alloc::string::String,
+    /// Substring of the path, address, DNS name or socket path, per view.
+    #[prost(string, tag = "5")]
+    pub contains: ::prost::alloc::string::String,
+    /// At most this many; 0 means 100.
+    #[prost(uint32, tag = "6")]
+    pub limit: u32,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FileActivity {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "2")]
+    pub pid: u32,
+    #[prost(string, tag = "3")]
+    pub comm: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub path: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "5")]
+    pub opens: u64,
+    #[prost(uint64, tag = "6")]
+    pub failed_opens: u64,
+    /// errno of the most recent failed open (0 when none failed).
+    #[prost(int32, tag = "7")]
+    pub last_errno: i32,
+    #[prost(uint64, tag = "8")]
+    pub unlinks: u64,
+    /// The path this one was renamed to, when it was.
+    #[prost(string, tag = "9")]
+    pub renamed_to: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "10")]
+    pub bytes_written: u64,
+    #[prost(uint64, tag = "11")]
+    pub first_wall_ns: u64,
+    #[prost(uint64, tag = "12")]
+    pub last_wall_ns: u64,
+    #[prost(string, tag = "13")]
+    pub container_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "14")]
+    pub boot_id: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListFileActivityResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub files: ::prost::alloc::vec::Vec<FileActivity>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Connection {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "2")]
+    pub pid: u32,
+    #[prost(string, tag = "3")]
+    pub comm: ::prost::alloc::string::String,
+    /// "connect" or "accept".
+    #[prost(string, tag = "4")]
+    pub direction: ::prost::alloc::string::String,
+    /// "tcp", "udp", "unix-stream", "unix-dgram".
+    #[prost(string, tag = "5")]
+    pub transport: ::prost::alloc::string::String,
+    /// "ip:port", "\[ipv6\]:port", or a unix socket path.
+    #[prost(string, tag = "6")]
+    pub local: ::prost::alloc::string::String,
+    #[prost(string, tag = "7")]
+    pub remote: ::prost::alloc::string::String,
+    #[prost(string, tag = "8")]
+    pub remote_name: ::prost::alloc::string::String,
+    /// 0, or the negative errno of a failed connect.
+    #[prost(int32, tag = "9")]
+    pub result: i32,
+    #[prost(uint64, tag = "10")]
+    pub latency_ns: u64,
+    /// Known once the connection closed.
+    #[prost(bool, tag = "11")]
+    pub closed: bool,
+    #[prost(uint64, tag = "12")]
+    pub bytes_sent: u64,
+    #[prost(uint64, tag = "13")]
+    pub bytes_received: u64,
+    #[prost(uint64, tag = "14")]
+    pub start_wall_ns: u64,
+    #[prost(uint64, tag = "15")]
+    pub duration_ns: u64,
+    /// Unix sockets: the process at the other end.
+    #[prost(uint32, tag = "16")]
+    pub peer_pid: u32,
+    #[prost(string, tag = "17")]
+    pub container_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "18")]
+    pub boot_id: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListConnectionsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub connections: ::prost::alloc::vec::Vec<Connection>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DnsLookup {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "2")]
+    pub pid: u32,
+    #[prost(string, tag = "3")]
+    pub comm: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub name: ::prost::alloc::string::String,
+    /// "A", "AAAA", or the number.
+    #[prost(string, tag = "5")]
+    pub qtype: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "6")]
+    pub rcode: u32,
+    #[prost(string, repeated, tag = "7")]
+    pub answers: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(string, tag = "8")]
+    pub server: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "9")]
+    pub latency_ns: u64,
+    #[prost(uint64, tag = "10")]
+    pub wall_ns: u64,
+    #[prost(string, tag = "11")]
+    pub boot_id: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListDnsQueriesResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub queries: ::prost::alloc::vec::Vec<DnsLookup>,
+}
+/// Data flowing from one process to another over one channel.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct IpcEdge {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    /// "pipe", "unix", "posix-shm", "sysv-shm".
+    #[prost(string, tag = "2")]
+    pub kind: ::prost::alloc::string::String,
+    /// "pipe:\[inode\]", a socket path or "socket:\[inode\]", a /dev/shm path, "shmid N".
+    #[prost(string, tag = "3")]
+    pub channel: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "4")]
+    pub from_pid: u32,
+    #[prost(string, tag = "5")]
+    pub from_comm: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "6")]
+    pub to_pid: u32,
+    #[prost(string, tag = "7")]
+    pub to_comm: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "8")]
+    pub bytes: u64,
+    /// Time the writer spent waiting on a full channel, and the reader on an
+    /// empty one: a slow other side shows here.
+    #[prost(uint64, tag = "9")]
+    pub writer_blocked_ns: u64,
+    #[prost(uint64, tag = "10")]
+    pub reader_blocked_ns: u64,
+    #[prost(uint64, tag = "11")]
+    pub first_wall_ns: u64,
+    #[prost(uint64, tag = "12")]
+    pub last_wall_ns: u64,
+    #[prost(string, tag = "13")]
+    pub boot_id: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListIpcEdgesResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub edges: ::prost::alloc::vec::Vec<IpcEdge>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Container {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub boot_id: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "3")]
+    pub cgroup_id: u64,
+    #[prost(string, tag = "4")]
+    pub cgroup_path: ::prost::alloc::string::String,
+    #[prost(string, tag = "5")]
+    pub container_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub runtime: ::prost::alloc::string::String,
+    #[prost(string, tag = "7")]
+    pub pod_uid: ::prost::alloc::string::String,
+    #[prost(string, tag = "8")]
+    pub pod_namespace: ::prost::alloc::string::String,
+    #[prost(string, tag = "9")]
+    pub pod_name: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListContainersResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub containers: ::prost::alloc::vec::Vec<Container>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LossRecord {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub boot_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub kind: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub reason: ::prost::alloc::string::String,
+    #[prost(int32, tag = "5")]
+    pub cpu: i32,
+    #[prost(uint64, tag = "6")]
+    pub count: u64,
+    #[prost(uint64, tag = "7")]
+    pub from_wall_ns: u64,
+    #[prost(uint64, tag = "8")]
+    pub to_wall_ns: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListLossMarkersResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub losses: ::prost::alloc::vec::Vec<LossRecord>,
+}
 /// Wall-clock nanoseconds since the Unix epoch; 0 leaves a side open.
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
@@ -1267,6 +1639,158 @@ pub mod query_service_client {
                 .insert(GrpcMethod::new("plumbline.v1.QueryService", "PipelineStats"));
             self.inner.unary(req, path, codec).await
         }
+        /// Files touched: opens, failed opens, unlinks, renames and bytes written,
+        /// per process and file.
+        pub async fn list_file_activity(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListFileActivityResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListFileActivity",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("plumbline.v1.QueryService", "ListFileActivity"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// Network connections (connects and accepts) with their bytes at close and
+        /// the DNS name the process looked up for the remote address.
+        pub async fn list_connections(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListConnectionsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListConnections",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListConnections"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn list_dns_queries(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListDnsQueriesResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListDnsQueries",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListDnsQueries"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Who talks to whom over pipes, unix sockets and shared memory.
+        pub async fn list_ipc_edges(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListIpcEdgesResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListIpcEdges",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListIpcEdges"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn list_containers(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListContainersResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListContainers",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListContainers"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Where events are known to be missing.
+        pub async fn list_loss_markers(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListLossMarkersResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListLossMarkers",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListLossMarkers"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1305,6 +1829,54 @@ pub mod query_service_server {
             request: tonic::Request<super::PipelineStatsRequest>,
         ) -> std::result::Result<
             tonic::Response<super::PipelineStatsResponse>,
+            tonic::Status,
+        >;
+        /// Files touched: opens, failed opens, unlinks, renames and bytes written,
+        /// per process and file.
+        async fn list_file_activity(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListFileActivityResponse>,
+            tonic::Status,
+        >;
+        /// Network connections (connects and accepts) with their bytes at close and
+        /// the DNS name the process looked up for the remote address.
+        async fn list_connections(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListConnectionsResponse>,
+            tonic::Status,
+        >;
+        async fn list_dns_queries(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListDnsQueriesResponse>,
+            tonic::Status,
+        >;
+        /// Who talks to whom over pipes, unix sockets and shared memory.
+        async fn list_ipc_edges(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListIpcEdgesResponse>,
+            tonic::Status,
+        >;
+        async fn list_containers(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListContainersResponse>,
+            tonic::Status,
+        >;
+        /// Where events are known to be missing.
+        async fn list_loss_markers(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListLossMarkersResponse>,
             tonic::Status,
         >;
     }
@@ -1504,6 +2076,278 @@ pub mod query_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = PipelineStatsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListFileActivity" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListFileActivitySvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListFileActivitySvc<T> {
+                        type Response = super::ListFileActivityResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_file_activity(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListFileActivitySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListConnections" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListConnectionsSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListConnectionsSvc<T> {
+                        type Response = super::ListConnectionsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_connections(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListConnectionsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListDnsQueries" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListDnsQueriesSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListDnsQueriesSvc<T> {
+                        type Response = super::ListDnsQueriesResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_dns_queries(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListDnsQueriesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListIpcEdges" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListIpcEdgesSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListIpcEdgesSvc<T> {
+                        type Response = super::ListIpcEdgesResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_ipc_edges(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListIpcEdgesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListContainers" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListContainersSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListContainersSvc<T> {
+                        type Response = super::ListContainersResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_containers(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListContainersSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListLossMarkers" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListLossMarkersSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListLossMarkersSvc<T> {
+                        type Response = super::ListLossMarkersResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_loss_markers(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListLossMarkersSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

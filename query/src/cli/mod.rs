@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use plumbline_proto::v1::{
-    query_service_client::QueryServiceClient, ListProcessesRequest, PipelineStatsRequest,
-    ProcessTreeRequest, TimeRange,
+    query_service_client::QueryServiceClient, ListProcessesRequest, PipelineStatsRequest, ProcessTreeRequest, TimeRange,
 };
 use tonic::transport::Channel;
 
@@ -18,12 +17,7 @@ pub use time_arg::parse_time;
 #[command(name = "plumb", version, about = "Ask Plumbline what the kernel saw")]
 pub struct Cli {
     /// Query service address.
-    #[arg(
-        long,
-        global = true,
-        env = "PLUMB_ADDR",
-        default_value = "http://127.0.0.1:50051"
-    )]
+    #[arg(long, global = true, env = "PLUMB_ADDR", default_value = "http://127.0.0.1:50051")]
     pub addr: String,
     /// Output format.
     #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
@@ -81,10 +75,7 @@ pub enum Command {
 /// Entry point of the `plumb` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(&cli)) {
         Ok(text) => {
             print!("{text}");
@@ -101,59 +92,31 @@ pub fn main() -> ExitCode {
 pub async fn run(cli: &Cli) -> anyhow::Result<String> {
     let mut client = connect(&cli.addr).await?;
     match &cli.command {
-        Command::Ps {
-            host,
-            since,
-            until,
-            name,
-            argv,
-            ppid,
-            limit,
-        } => {
+        Command::Ps { host, since, until, name, argv, ppid, limit } => {
             let request = ListProcessesRequest {
                 host: host.clone().unwrap_or_default(),
-                range: Some(TimeRange {
-                    start_ns: since.unwrap_or(0),
-                    end_ns: until.unwrap_or(0),
-                }),
+                range: Some(TimeRange { start_ns: since.unwrap_or(0), end_ns: until.unwrap_or(0) }),
                 name_contains: name.clone().unwrap_or_default(),
                 argv_contains: argv.clone().unwrap_or_default(),
                 ppid: ppid.unwrap_or(0),
                 limit: *limit,
             };
-            let response = client
-                .list_processes(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response = client.list_processes(request).await.map_err(status_error)?.into_inner();
             Ok(match cli.output {
                 Output::Json => json(&response.processes)?,
                 Output::Table => render::process_table(&response.processes),
             })
         }
         Command::Tree { host, pid, depth } => {
-            let request = ProcessTreeRequest {
-                host: host.clone(),
-                pid: *pid,
-                start_key_ns: 0,
-                max_depth: *depth,
-            };
-            let response = client
-                .process_tree(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let request = ProcessTreeRequest { host: host.clone(), pid: *pid, start_key_ns: 0, max_depth: *depth };
+            let response = client.process_tree(request).await.map_err(status_error)?.into_inner();
             Ok(match cli.output {
                 Output::Json => json(&response)?,
                 Output::Table => render::process_tree(&response),
             })
         }
         Command::Stats => {
-            let response = client
-                .pipeline_stats(PipelineStatsRequest {})
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response = client.pipeline_stats(PipelineStatsRequest {}).await.map_err(status_error)?.into_inner();
             Ok(match cli.output {
                 Output::Json => json(&response)?,
                 Output::Table => render::pipeline_stats(&response),
@@ -163,9 +126,11 @@ pub async fn run(cli: &Cli) -> anyhow::Result<String> {
 }
 
 async fn connect(addr: &str) -> anyhow::Result<QueryServiceClient<Channel>> {
-    QueryServiceClient::connect(addr.to_string())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the query service at {addr}: {e} (is `plumbline run` or `plumbline query run` up?)"))
+    QueryServiceClient::connect(addr.to_string()).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot reach the query service at {addr}: {e} (is `plumbline run` or `plumbline query run` up?)"
+        )
+    })
 }
 
 fn status_error(status: tonic::Status) -> anyhow::Error {
@@ -194,16 +159,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.output, Output::Json);
-        let Command::Ps {
-            host, argv, since, ..
-        } = cli.command
-        else {
-            panic!()
-        };
-        assert_eq!(
-            (host.as_deref(), argv.as_deref()),
-            (Some("gpu-01"), Some("marker"))
-        );
+        let Command::Ps { host, argv, since, .. } = cli.command else { panic!() };
+        assert_eq!((host.as_deref(), argv.as_deref()), (Some("gpu-01"), Some("marker")));
         assert!(since.unwrap() > 0);
     }
 }

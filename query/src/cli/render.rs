@@ -26,9 +26,8 @@ fn command(p: &Process) -> String {
 
 /// Columns padded to their widest cell; the last column is not padded.
 fn columns(rows: &[Vec<String>]) -> String {
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for row in rows {
         let last = row.len() - 1;
@@ -45,9 +44,7 @@ fn columns(rows: &[Vec<String>]) -> String {
 }
 
 pub fn process_table(processes: &[Process]) -> String {
-    let mut rows = vec![["HOST", "PID", "PPID", "START", "EXIT", "COMM", "COMMAND"]
-        .map(String::from)
-        .to_vec()];
+    let mut rows = vec![["HOST", "PID", "PPID", "START", "EXIT", "COMM", "COMMAND"].map(String::from).to_vec()];
     for p in processes {
         rows.push(vec![
             p.host.clone(),
@@ -90,16 +87,8 @@ fn children(node: &ProcessTreeNode, prefix: &str, out: &mut String) {
     for (i, child) in node.children.iter().enumerate() {
         let last = i + 1 == node.children.len();
         let Some(p) = &child.process else { continue };
-        out.push_str(&format!(
-            "{prefix}{}{}\n",
-            if last { "└── " } else { "├── " },
-            line(p)
-        ));
-        children(
-            child,
-            &format!("{prefix}{}", if last { "    " } else { "│   " }),
-            out,
-        );
+        out.push_str(&format!("{prefix}{}{}\n", if last { "└── " } else { "├── " }, line(p)));
+        children(child, &format!("{prefix}{}", if last { "    " } else { "│   " }), out);
     }
 }
 
@@ -132,47 +121,20 @@ mod tests {
 
     #[test]
     fn table_aligns_columns_and_shows_exit_codes() {
-        let table = process_table(&[
-            process(7, &["sh", "-c", "exit 7"], true, 7),
-            process(12345, &[], false, 0),
-        ]);
+        let table = process_table(&[process(7, &["sh", "-c", "exit 7"], true, 7), process(12345, &[], false, 0)]);
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[0].starts_with("HOST  PID    PPID"), "{table}");
-        assert!(
-            lines[1].contains("  7      ") && lines[1].ends_with("sh -c exit 7"),
-            "{table}"
-        );
-        assert!(
-            lines[2].ends_with("[sh]"),
-            "a process without argv shows its comm: {table}"
-        );
+        assert!(lines[1].contains("  7      ") && lines[1].ends_with("sh -c exit 7"), "{table}");
+        assert!(lines[2].ends_with("[sh]"), "a process without argv shows its comm: {table}");
     }
 
     #[test]
     fn tree_draws_branches() {
-        let leaf = ProcessTreeNode {
-            process: Some(process(3, &["cc"], true, 0)),
-            children: vec![],
-        };
-        let child = ProcessTreeNode {
-            process: Some(process(2, &["make"], true, 0)),
-            children: vec![leaf],
-        };
-        let other = ProcessTreeNode {
-            process: Some(process(4, &["ls"], true, 0)),
-            children: vec![],
-        };
-        let root = ProcessTreeNode {
-            process: Some(process(1, &["bash"], false, 0)),
-            children: vec![child, other],
-        };
-        let text = process_tree(&ProcessTreeResponse {
-            ancestors: vec![],
-            root: Some(root),
-        });
-        assert_eq!(
-            text,
-            "1 [running] bash\n├── 2 [exit 0] make\n│   └── 3 [exit 0] cc\n└── 4 [exit 0] ls\n"
-        );
+        let leaf = ProcessTreeNode { process: Some(process(3, &["cc"], true, 0)), children: vec![] };
+        let child = ProcessTreeNode { process: Some(process(2, &["make"], true, 0)), children: vec![leaf] };
+        let other = ProcessTreeNode { process: Some(process(4, &["ls"], true, 0)), children: vec![] };
+        let root = ProcessTreeNode { process: Some(process(1, &["bash"], false, 0)), children: vec![child, other] };
+        let text = process_tree(&ProcessTreeResponse { ancestors: vec![], root: Some(root) });
+        assert_eq!(text, "1 [running] bash\n├── 2 [exit 0] make\n│   └── 3 [exit 0] cc\n└── 4 [exit 0] ls\n");
     }
 }

@@ -78,10 +78,7 @@ impl Dialect {
     /// the server cannot expire rows (then retention is up to the operator).
     pub fn ttl(&self, date_column: &str) -> String {
         if self.capabilities.ttl && self.retention_days > 0 {
-            format!(
-                "\n        TTL {date_column} + toIntervalDay({})",
-                self.retention_days
-            )
+            format!("\n        TTL {date_column} + toIntervalDay({})", self.retention_days)
         } else {
             String::new()
         }
@@ -94,14 +91,8 @@ mod tests {
 
     #[test]
     fn versions_parse_and_order() {
-        assert_eq!(
-            ServerVersion::parse("18.16.1").unwrap(),
-            ServerVersion(18, 16, 1)
-        );
-        assert_eq!(
-            ServerVersion::parse("26.9.2.10").unwrap(),
-            ServerVersion(26, 9, 2)
-        );
+        assert_eq!(ServerVersion::parse("18.16.1").unwrap(), ServerVersion(18, 16, 1));
+        assert_eq!(ServerVersion::parse("26.9.2.10").unwrap(), ServerVersion(26, 9, 2));
         assert!(ServerVersion::parse("banana").is_err());
         assert!(ServerVersion(19, 10, 0) > ServerVersion(19, 6, 9));
     }
@@ -109,35 +100,15 @@ mod tests {
     #[test]
     fn an_old_server_gets_plain_types_and_a_new_one_everything() {
         let old = Capabilities::of(ServerVersion(18, 16, 1));
-        assert_eq!(
-            old,
-            Capabilities {
-                low_cardinality: false,
-                codecs: false,
-                ttl: false
-            }
-        );
+        assert_eq!(old, Capabilities { low_cardinality: false, codecs: false, ttl: false });
         let new = Capabilities::of(ServerVersion(26, 9, 1));
-        assert_eq!(
-            new,
-            Capabilities {
-                low_cardinality: true,
-                codecs: true,
-                ttl: true
-            }
-        );
+        assert_eq!(new, Capabilities { low_cardinality: true, codecs: true, ttl: true });
 
-        let d = Dialect {
-            capabilities: new,
-            retention_days: 7,
-        };
+        let d = Dialect { capabilities: new, retention_days: 7 };
         assert_eq!(d.low_cardinality("String"), "LowCardinality(String)");
         assert_eq!(d.codec("ZSTD(3)"), " CODEC(ZSTD(3))");
         assert!(d.ttl("day").contains("TTL day + toIntervalDay(7)"));
-        let no_retention = Dialect {
-            retention_days: 0,
-            ..d
-        };
+        let no_retention = Dialect { retention_days: 0, ..d };
         assert_eq!(no_retention.ttl("day"), "");
     }
 }

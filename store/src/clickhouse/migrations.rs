@@ -17,11 +17,7 @@ struct AppliedMigration {
 
 /// Applies every migration not yet recorded in `schema_migrations`.
 /// Returns the ids applied now.
-pub async fn migrate(
-    client: &Client,
-    dialect: &Dialect,
-    server_version: &str,
-) -> Result<Vec<u32>, StoreError> {
+pub async fn migrate(client: &Client, dialect: &Dialect, server_version: &str) -> Result<Vec<u32>, StoreError> {
     client
         .query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -30,18 +26,13 @@ pub async fn migrate(
         )
         .execute()
         .await?;
-    let applied: Vec<u32> = client
-        .query("SELECT DISTINCT id FROM schema_migrations")
-        .fetch_all()
-        .await?;
+    let applied: Vec<u32> = client.query("SELECT DISTINCT id FROM schema_migrations").fetch_all().await?;
     let mut now_applied = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.id)) {
         for statement in (migration.clickhouse)(dialect) {
             client.query(&statement).execute().await?;
         }
-        let mut insert = client
-            .insert::<AppliedMigration>("schema_migrations")
-            .await?;
+        let mut insert = client.insert::<AppliedMigration>("schema_migrations").await?;
         insert
             .write(&AppliedMigration {
                 id: migration.id,
@@ -51,11 +42,7 @@ pub async fn migrate(
             })
             .await?;
         insert.end().await?;
-        tracing::info!(
-            id = migration.id,
-            name = migration.name,
-            "applied ClickHouse migration"
-        );
+        tracing::info!(id = migration.id, name = migration.name, "applied ClickHouse migration");
         now_applied.push(migration.id);
     }
     Ok(now_applied)

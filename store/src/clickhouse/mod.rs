@@ -15,8 +15,11 @@ use clickhouse::Client;
 
 pub use dialect::{Capabilities, Dialect, ServerVersion};
 
+use crate::activity::{self, Sql, SqlArg, SqlDialect};
 use crate::{
-    ClickHouseConfig, PipelineStats, ProcessFilter, ProcessRecord, RowSet, Store, StoreError,
+    ActivityFilter, ClickHouseConfig, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow, LossMarkerRow,
+    NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, RowSet, SqliteRow, Store, StoreError,
+    TableVisitor,
 };
 
 pub struct ClickHouseStore {
@@ -35,27 +38,14 @@ impl ClickHouseStore {
             .with_validation(false);
         let version_text: String = server.query("SELECT version()").fetch_one().await?;
         let version = ServerVersion::parse(&version_text)?;
-        server
-            .query(&format!(
-                "CREATE DATABASE IF NOT EXISTS {}",
-                config.database
-            ))
-            .execute()
-            .await?;
+        server.query(&format!("CREATE DATABASE IF NOT EXISTS {}", config.database)).execute().await?;
         let client = server.with_database(&config.database);
-        let dialect = Dialect {
-            capabilities: Capabilities::of(version),
-            retention_days: config.retention_days,
-        };
+        let dialect = Dialect { capabilities: Capabilities::of(version), retention_days: config.retention_days };
         if !dialect.capabilities.ttl && config.retention_days > 0 {
             tracing::warn!(%version, "this ClickHouse cannot expire rows (TTL needs 19.6); retention_days is not enforced");
         }
         let migrated_at_open = migrations::migrate(&client, &dialect, &version_text).await?;
-        Ok(Self {
-            client,
-            version,
-            migrated_at_open,
-        })
+        Ok(Self { client, version, migrated_at_open })
     }
 
     pub fn version(&self) -> ServerVersion {
@@ -65,6 +55,21 @@ impl ClickHouseStore {
     /// Ids of the migrations this open applied (empty when up to date).
     pub fn migrated_at_open(&self) -> &[u32] {
         &self.migrated_at_open
+    }
+
+    /// Runs a view's SQL with its arguments bound in order.
+    async fn fetch<T>(&self, sql: Sql) -> Result<Vec<T>, StoreError>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowRead,
+    {
+        let mut query = self.client.query(&sql.text);
+        for arg in sql.args {
+            query = match arg {
+                SqlArg::Str(v) => query.bind(v),
+                SqlArg::U64(v) => query.bind(v),
+            };
+        }
+        Ok(query.fetch_all().await?)
     }
 
     async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<(), StoreError>
@@ -86,27 +91,35 @@ impl ClickHouseStore {
 /// Every statement of every migration, as rendered for `version`: what
 /// `open` would run on an empty database of that server.
 pub fn schema_ddl(version: ServerVersion, retention_days: u32) -> Vec<String> {
-    let dialect = Dialect {
-        capabilities: Capabilities::of(version),
-        retention_days,
-    };
-    crate::tables::MIGRATIONS
-        .iter()
-        .flat_map(|m| (m.clickhouse)(&dialect))
-        .collect()
+    let dialect = Dialect { capabilities: Capabilities::of(version), retention_days };
+    crate::tables::MIGRATIONS.iter().flat_map(|m| (m.clickhouse)(&dialect)).collect()
 }
 
 /// The SQL `list_processes` sends for `filter`, values bound.
 pub fn list_processes_sql(filter: &ProcessFilter) -> String {
-    process_sql::list_query(&Client::default(), filter)
-        .sql_display()
-        .to_string()
+    process_sql::list_query(&Client::default(), filter).sql_display().to_string()
+}
+
+/// Collects one INSERT per generic table, to run in order.
+struct Inserts<'a> {
+    store: &'a ClickHouseStore,
+    pending: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>>,
+}
+
+impl<'a> TableVisitor<'a> for Inserts<'a> {
+    type Error = StoreError;
+
+    fn visit<T>(&mut self, table: &'static str, rows: &'a [T]) -> Result<(), StoreError>
+    where
+        T: SqliteRow + clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync,
+    {
+        self.pending.push(Box::pin(self.store.insert(table, rows)));
+        Ok(())
+    }
 }
 
 pub(crate) fn now_wall_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 #[async_trait]
@@ -117,45 +130,54 @@ impl Store for ClickHouseStore {
 
     async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError> {
         self.insert("process_events", &rows.process_events).await?;
-        self.insert("loss_markers", &rows.loss_markers).await?;
         self.insert("dead_letters", &rows.dead_letters).await?;
+        let mut inserts = Inserts { store: self, pending: Vec::new() };
+        rows.visit_tables(&mut inserts)?;
+        for insert in inserts.pending {
+            insert.await?;
+        }
         Ok(())
     }
 
-    async fn list_processes(
-        &self,
-        filter: &ProcessFilter,
-    ) -> Result<Vec<ProcessRecord>, StoreError> {
+    async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
         process_sql::list(&self.client, filter).await
+    }
+
+    async fn list_file_activity(&self, filter: &ActivityFilter) -> Result<Vec<FileActivityRow>, StoreError> {
+        self.fetch(activity::file_activity_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_connections(&self, filter: &ActivityFilter) -> Result<Vec<NetConnectionRow>, StoreError> {
+        self.fetch(activity::connections_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_flows(&self, filter: &ActivityFilter) -> Result<Vec<NetFlowRow>, StoreError> {
+        self.fetch(activity::flows_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_dns_queries(&self, filter: &ActivityFilter) -> Result<Vec<DnsQueryRow>, StoreError> {
+        self.fetch(activity::dns_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_ipc_usage(&self, filter: &ActivityFilter) -> Result<Vec<IpcUsageRow>, StoreError> {
+        self.fetch(activity::ipc_usage_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_containers(&self, filter: &ActivityFilter) -> Result<Vec<ContainerRow>, StoreError> {
+        self.fetch(activity::containers_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_loss_markers(&self, filter: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError> {
+        self.fetch(activity::losses_sql(SqlDialect::ClickHouse, filter)).await
     }
 
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {
         // FINAL: count what queries see, after de-duplication of re-deliveries.
-        let process_events = self
-            .client
-            .query("SELECT count() FROM process_events FINAL")
-            .fetch_one()
-            .await?;
-        let dead_letters = self
-            .client
-            .query("SELECT count() FROM dead_letters FINAL")
-            .fetch_one()
-            .await?;
-        let lost_events = self
-            .client
-            .query("SELECT sum(count) FROM loss_markers FINAL")
-            .fetch_one()
-            .await?;
-        let hosts = self
-            .client
-            .query("SELECT DISTINCT host FROM process_events ORDER BY host LIMIT 10000")
-            .fetch_all()
-            .await?;
-        Ok(PipelineStats {
-            process_events,
-            dead_letters,
-            lost_events,
-            hosts,
-        })
+        let process_events = self.client.query("SELECT count() FROM process_events FINAL").fetch_one().await?;
+        let dead_letters = self.client.query("SELECT count() FROM dead_letters FINAL").fetch_one().await?;
+        let lost_events = self.client.query("SELECT sum(count) FROM loss_markers FINAL").fetch_one().await?;
+        let hosts =
+            self.client.query("SELECT DISTINCT host FROM process_events ORDER BY host LIMIT 10000").fetch_all().await?;
+        Ok(PipelineStats { process_events, dead_letters, lost_events, hosts })
     }
 }

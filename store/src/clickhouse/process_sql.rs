@@ -14,10 +14,7 @@ enum Arg {
     U32s(Vec<u32>),
 }
 
-pub(crate) async fn list(
-    client: &Client,
-    filter: &ProcessFilter,
-) -> Result<Vec<ProcessRecord>, StoreError> {
+pub(crate) async fn list(client: &Client, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
     Ok(list_query(client, filter).fetch_all().await?)
 }
 

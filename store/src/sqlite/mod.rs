@@ -9,8 +9,12 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
 
+use crate::activity::{self, Sql, SqlArg, SqlDialect};
 use crate::tables::MIGRATIONS;
-use crate::{PipelineStats, ProcessFilter, ProcessRecord, RowSet, Store, StoreError};
+use crate::{
+    ActivityFilter, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow, LossMarkerRow, NetConnectionRow,
+    NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, RowSet, SqliteRow, Store, StoreError, TableVisitor,
+};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -21,8 +25,7 @@ impl SqliteStore {
     /// Opens (or creates) the database file and applies migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Task(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Task(format!("creating {}: {e}", dir.display())))?;
         }
         let connection = Connection::open(path)?;
         Self::with_connection(connection).await
@@ -34,11 +37,13 @@ impl SqliteStore {
     }
 
     async fn with_connection(connection: Connection) -> Result<Self, StoreError> {
-        let store = Self {
-            connection: Arc::new(Mutex::new(connection)),
-        };
+        let store = Self { connection: Arc::new(Mutex::new(connection)) };
         store.run(migrate).await?;
         Ok(store)
+    }
+
+    async fn view<T: SqliteRow + Send + 'static>(&self, sql: Sql) -> Result<Vec<T>, StoreError> {
+        self.run(move |c| fetch(c, &sql)).await
     }
 
     /// Runs `work` on the connection off the async threads.
@@ -49,9 +54,8 @@ impl SqliteStore {
     {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
-            let mut connection = connection
-                .lock()
-                .map_err(|_| StoreError::Task("SQLite connection poisoned".into()))?;
+            let mut connection =
+                connection.lock().map_err(|_| StoreError::Task("SQLite connection poisoned".into()))?;
             work(&mut connection)
         })
         .await
@@ -70,30 +74,21 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     )?;
     let tx = connection.transaction()?;
     for migration in MIGRATIONS {
-        let applied: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE id = ?1)",
-            [migration.id],
-            |r| r.get(0),
-        )?;
+        let applied: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE id = ?1)", [migration.id], |r| {
+                r.get(0)
+            })?;
         if applied {
             continue;
         }
-        for statement in migration.sqlite {
-            tx.execute_batch(statement)?;
+        for statement in (migration.sqlite)() {
+            tx.execute_batch(&statement)?;
         }
         tx.execute(
             "INSERT INTO schema_migrations (id, name, applied_wall_ns) VALUES (?1, ?2, ?3)",
-            params![
-                migration.id,
-                migration.name,
-                crate::clickhouse::now_wall_ns() as i64
-            ],
+            params![migration.id, migration.name, crate::clickhouse::now_wall_ns() as i64],
         )?;
-        tracing::info!(
-            id = migration.id,
-            name = migration.name,
-            "applied SQLite migration"
-        );
+        tracing::info!(id = migration.id, name = migration.name, "applied SQLite migration");
     }
     tx.commit()?;
     Ok(())
@@ -109,8 +104,7 @@ fn write_rows(connection: &mut Connection, rows: &RowSet) -> Result<(), StoreErr
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )?;
         for r in &rows.process_events {
-            let argv =
-                serde_json::to_string(&r.argv).map_err(|e| StoreError::Malformed(e.to_string()))?;
+            let argv = serde_json::to_string(&r.argv).map_err(|e| StoreError::Malformed(e.to_string()))?;
             insert.execute(params![
                 r.host,
                 r.boot_id,
@@ -135,25 +129,6 @@ fn write_rows(connection: &mut Connection, rows: &RowSet) -> Result<(), StoreErr
             ])?;
         }
         let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO loss_markers (host, boot_id, kind, reason, cpu, count, from_ns, to_ns,
-                from_wall_ns, to_wall_ns)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
-        for r in &rows.loss_markers {
-            insert.execute(params![
-                r.host,
-                r.boot_id,
-                r.kind,
-                r.reason,
-                r.cpu,
-                r.count as i64,
-                r.from_ns as i64,
-                r.to_ns as i64,
-                r.from_wall_ns as i64,
-                r.to_wall_ns as i64,
-            ])?;
-        }
-        let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO dead_letters (origin, payload_hash, received_wall_ns, error, key, payload)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
@@ -169,30 +144,56 @@ fn write_rows(connection: &mut Connection, rows: &RowSet) -> Result<(), StoreErr
             ])?;
         }
     }
+    rows.visit_tables(&mut Inserts { tx: &tx })?;
     tx.commit()?;
     Ok(())
 }
 
+/// INSERT OR IGNORE of a generic table's rows: the primary key is the
+/// de-duplication key, so a re-delivered row changes nothing.
+struct Inserts<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+}
+
+impl<'a> TableVisitor<'a> for Inserts<'_> {
+    type Error = StoreError;
+
+    fn visit<T>(&mut self, table: &'static str, rows: &'a [T]) -> Result<(), StoreError>
+    where
+        T: SqliteRow + clickhouse::RowOwned + clickhouse::RowWrite + Send + Sync,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let marks: Vec<String> = (1..=T::COLUMNS.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!("INSERT OR IGNORE INTO {table} ({}) VALUES ({})", T::COLUMNS.join(", "), marks.join(", "));
+        let mut insert = self.tx.prepare_cached(&sql)?;
+        for row in rows {
+            insert.execute(rusqlite::params_from_iter(row.params()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a view's SQL, mapping columns to `T` by name.
+fn fetch<T: SqliteRow>(connection: &mut Connection, sql: &Sql) -> Result<Vec<T>, StoreError> {
+    let mut statement = connection.prepare(&sql.text)?;
+    let args = sql.args.iter().map(|arg| match arg {
+        SqlArg::Str(v) => rusqlite::types::Value::Text(v.clone()),
+        SqlArg::U64(v) => rusqlite::types::Value::Integer(*v as i64),
+    });
+    let rows = statement.query_map(rusqlite::params_from_iter(args), T::from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn stats(connection: &mut Connection) -> Result<PipelineStats, StoreError> {
-    let count = |sql: &str| {
-        connection
-            .query_row(sql, [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-    };
+    let count = |sql: &str| connection.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n as u64);
     let process_events = count("SELECT count(*) FROM process_events")?;
     let dead_letters = count("SELECT count(*) FROM dead_letters")?;
     let lost_events = count("SELECT coalesce(sum(count), 0) FROM loss_markers")?;
-    let mut statement =
-        connection.prepare("SELECT DISTINCT host FROM process_events ORDER BY host LIMIT 10000")?;
-    let hosts = statement
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?;
-    Ok(PipelineStats {
-        process_events,
-        dead_letters,
-        lost_events,
-        hosts,
-    })
+    let mut statement = connection.prepare("SELECT DISTINCT host FROM process_events ORDER BY host LIMIT 10000")?;
+    let hosts = statement.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(PipelineStats { process_events, dead_letters, lost_events, hosts })
 }
 
 #[async_trait]
@@ -205,15 +206,40 @@ impl Store for SqliteStore {
         self.run(move |c| write_rows(c, &rows)).await
     }
 
-    async fn list_processes(
-        &self,
-        filter: &ProcessFilter,
-    ) -> Result<Vec<ProcessRecord>, StoreError> {
+    async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
         let filter = filter.clone();
         self.run(move |c| process_sql::list(c, &filter)).await
     }
 
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {
         self.run(stats).await
+    }
+
+    async fn list_file_activity(&self, filter: &ActivityFilter) -> Result<Vec<FileActivityRow>, StoreError> {
+        self.view(activity::file_activity_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_connections(&self, filter: &ActivityFilter) -> Result<Vec<NetConnectionRow>, StoreError> {
+        self.view(activity::connections_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_flows(&self, filter: &ActivityFilter) -> Result<Vec<NetFlowRow>, StoreError> {
+        self.view(activity::flows_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_dns_queries(&self, filter: &ActivityFilter) -> Result<Vec<DnsQueryRow>, StoreError> {
+        self.view(activity::dns_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_ipc_usage(&self, filter: &ActivityFilter) -> Result<Vec<IpcUsageRow>, StoreError> {
+        self.view(activity::ipc_usage_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_containers(&self, filter: &ActivityFilter) -> Result<Vec<ContainerRow>, StoreError> {
+        self.view(activity::containers_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_loss_markers(&self, filter: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError> {
+        self.view(activity::losses_sql(SqlDialect::Sqlite, filter)).await
     }
 }

@@ -11,10 +11,7 @@ use crate::{ProcessFilter, ProcessRecord, StoreError};
 const SAME_PROCESS: &str =
     "e.host = p.host AND e.boot_id = p.boot_id AND e.pid = p.pid AND e.start_key_ns = p.start_key_ns";
 
-pub(crate) fn list(
-    connection: &Connection,
-    filter: &ProcessFilter,
-) -> Result<Vec<ProcessRecord>, StoreError> {
+pub(crate) fn list(connection: &Connection, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
     let mut args: Vec<Value> = Vec::new();
     let mut inner_where = String::from("kind != 5");
     if let Some(host) = &filter.host {
@@ -90,9 +87,7 @@ pub(crate) fn list(
         args.push(Value::Text(name.clone()));
     }
     if let Some(arg) = &filter.argv_contains {
-        sql.push_str(
-            " AND EXISTS (SELECT 1 FROM json_each(f.argv) WHERE instr(json_each.value, ?) > 0)",
-        );
+        sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(f.argv) WHERE instr(json_each.value, ?) > 0)");
         args.push(Value::Text(arg.clone()));
     }
     sql.push_str(" ORDER BY start_wall_ns DESC, host, boot_id, pid, start_key_ns LIMIT ?");

@@ -1,25 +1,25 @@
 //! `loss_markers`: events the pipeline knows it lost, so a timeline can show
 //! the gap. Keyed by what was lost and when, so re-delivery keeps one row.
 
-use clickhouse::Row;
-use serde::{Deserialize, Serialize};
+use super::row::table_row;
 
 use crate::clickhouse::Dialect;
 
-#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
-pub struct LossMarkerRow {
-    pub host: String,
-    pub boot_id: String,
-    /// Event kind lost, e.g. `proc_exec`.
-    pub kind: String,
-    /// `LossMarker.Reason` value.
-    pub reason: u8,
-    pub cpu: i32,
-    pub count: u64,
-    pub from_ns: u64,
-    pub to_ns: u64,
-    pub from_wall_ns: u64,
-    pub to_wall_ns: u64,
+table_row! {
+    pub struct LossMarkerRow {
+        pub host: String,
+        pub boot_id: String,
+        /// Event kind lost, e.g. `proc_exec`.
+        pub kind: String,
+        /// `LossMarker.Reason` value.
+        pub reason: u8,
+        pub cpu: i32,
+        pub count: u64,
+        pub from_ns: u64,
+        pub to_ns: u64,
+        pub from_wall_ns: u64,
+        pub to_wall_ns: u64,
+    }
 }
 
 pub(crate) fn clickhouse_ddl(d: &Dialect) -> String {

@@ -1,13 +1,42 @@
 //! Every table: its row type and its DDL for ClickHouse and for SQLite, side
 //! by side, and the ordered list of schema migrations both backends apply.
 
+mod containers;
 mod dead_letters;
+mod dns_queries;
+mod file_events;
+mod file_writes;
+mod ipc_events;
 mod loss_markers;
+mod net_connections;
+mod net_flows;
 mod process_events;
+pub(crate) mod row;
+mod spec;
 
+pub use containers::ContainerRow;
 pub use dead_letters::DeadLetterRow;
+pub use dns_queries::DnsQueryRow;
+pub use file_events::{file_op, FileEventRow};
+pub use file_writes::FileWriteRow;
+pub use ipc_events::{ipc_kind, ipc_op, IpcEventRow};
 pub use loss_markers::LossMarkerRow;
+pub use net_connections::{direction, transport, NetConnectionRow};
+pub use net_flows::NetFlowRow;
 pub use process_events::{ProcessEventKind, ProcessEventRow};
+pub use row::SqliteRow;
+pub use spec::TableSpec;
+
+/// The activity tables, whose DDL is rendered from their spec.
+pub const ACTIVITY_TABLES: [&TableSpec; 7] = [
+    &file_events::SPEC,
+    &file_writes::SPEC,
+    &net_connections::SPEC,
+    &net_flows::SPEC,
+    &dns_queries::SPEC,
+    &ipc_events::SPEC,
+    &containers::SPEC,
+];
 
 use crate::clickhouse::Dialect;
 
@@ -19,22 +48,24 @@ pub struct Migration {
     pub name: &'static str,
     /// ClickHouse statements, rendered for the server's capabilities.
     pub clickhouse: fn(&Dialect) -> Vec<String>,
-    pub sqlite: &'static [&'static str],
+    pub sqlite: fn() -> Vec<String>,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    id: 1,
-    name: "process_events, loss_markers, dead_letters",
-    clickhouse: |d| {
-        vec![
-            process_events::clickhouse_ddl(d),
-            loss_markers::clickhouse_ddl(d),
-            dead_letters::clickhouse_ddl(d),
-        ]
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: 1,
+        name: "process_events, loss_markers, dead_letters",
+        clickhouse: |d| {
+            vec![process_events::clickhouse_ddl(d), loss_markers::clickhouse_ddl(d), dead_letters::clickhouse_ddl(d)]
+        },
+        sqlite: || {
+            [process_events::SQLITE_DDL, loss_markers::SQLITE_DDL, dead_letters::SQLITE_DDL].map(String::from).to_vec()
+        },
     },
-    sqlite: &[
-        process_events::SQLITE_DDL,
-        loss_markers::SQLITE_DDL,
-        dead_letters::SQLITE_DDL,
-    ],
-}];
+    Migration {
+        id: 2,
+        name: "file, network, DNS, IPC and container tables",
+        clickhouse: |d| ACTIVITY_TABLES.iter().map(|t| t.clickhouse_ddl(d)).collect(),
+        sqlite: || ACTIVITY_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
+    },
+];

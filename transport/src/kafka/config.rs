@@ -56,10 +56,7 @@ impl KafkaSinkConfig {
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         validate_topic(prefix, &self.topic_spec())?;
         if !COMPRESSIONS.contains(&self.compression.as_str()) {
-            return Err(invalid(
-                &format!("{prefix}.compression"),
-                format!("must be one of {COMPRESSIONS:?}"),
-            ));
+            return Err(invalid(&format!("{prefix}.compression"), format!("must be one of {COMPRESSIONS:?}")));
         }
         Ok(())
     }
@@ -121,10 +118,7 @@ impl KafkaSourceConfig {
             return Err(invalid(&format!("{prefix}.group_id"), "must not be empty"));
         }
         if !(1000..=3_600_000).contains(&self.session_timeout_ms) {
-            return Err(invalid(
-                &format!("{prefix}.session_timeout_ms"),
-                "must be between 1000 and 3600000",
-            ));
+            return Err(invalid(&format!("{prefix}.session_timeout_ms"), "must be between 1000 and 3600000"));
         }
         Ok(())
     }
@@ -132,29 +126,17 @@ impl KafkaSourceConfig {
 
 fn validate_topic(prefix: &str, spec: &super::TopicSpec) -> Result<(), ConfigError> {
     if spec.brokers.trim().is_empty() {
-        return Err(invalid(
-            &format!("{prefix}.brokers"),
-            "must name at least one broker",
-        ));
+        return Err(invalid(&format!("{prefix}.brokers"), "must name at least one broker"));
     }
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if spec.topic.is_empty() || spec.topic.len() > 249 || !spec.topic.chars().all(legal) {
-        return Err(invalid(
-            &format!("{prefix}.topic"),
-            "must be 1-249 characters of [a-zA-Z0-9._-]",
-        ));
+        return Err(invalid(&format!("{prefix}.topic"), "must be 1-249 characters of [a-zA-Z0-9._-]"));
     }
     if spec.partitions < 1 {
-        return Err(invalid(
-            &format!("{prefix}.topic_partitions"),
-            "must be at least 1",
-        ));
+        return Err(invalid(&format!("{prefix}.topic_partitions"), "must be at least 1"));
     }
     if spec.replication < 1 {
-        return Err(invalid(
-            &format!("{prefix}.topic_replication"),
-            "must be at least 1",
-        ));
+        return Err(invalid(&format!("{prefix}.topic_replication"), "must be at least 1"));
     }
     Ok(())
 }
@@ -166,30 +148,14 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         KafkaSinkConfig::default().validate("sink.kafka").unwrap();
-        KafkaSourceConfig::default()
-            .validate("source.kafka")
-            .unwrap();
+        KafkaSourceConfig::default().validate("source.kafka").unwrap();
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let config = KafkaSinkConfig {
-            compression: "brotli".into(),
-            ..Default::default()
-        };
-        assert!(config
-            .validate("sink.kafka")
-            .unwrap_err()
-            .to_string()
-            .contains("sink.kafka.compression"));
-        let config = KafkaSourceConfig {
-            topic: "bad topic".into(),
-            ..Default::default()
-        };
-        assert!(config
-            .validate("source.kafka")
-            .unwrap_err()
-            .to_string()
-            .contains("source.kafka.topic"));
+        let config = KafkaSinkConfig { compression: "brotli".into(), ..Default::default() };
+        assert!(config.validate("sink.kafka").unwrap_err().to_string().contains("sink.kafka.compression"));
+        let config = KafkaSourceConfig { topic: "bad topic".into(), ..Default::default() };
+        assert!(config.validate("source.kafka").unwrap_err().to_string().contains("source.kafka.topic"));
     }
 }

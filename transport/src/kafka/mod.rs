@@ -17,11 +17,7 @@ use rdkafka::ClientConfig;
 
 /// librdkafka settings: the brokers, our defaults for this kind of client,
 /// then the operator's pass-through settings, which win.
-fn client_config(
-    brokers: &str,
-    defaults: &[(&str, &str)],
-    passthrough: &BTreeMap<String, String>,
-) -> ClientConfig {
+fn client_config(brokers: &str, defaults: &[(&str, &str)], passthrough: &BTreeMap<String, String>) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);
     config.set("client.id", "plumbline");

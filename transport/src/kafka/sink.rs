@@ -29,19 +29,14 @@ impl KafkaSink {
             ("linger.ms", "5"),
         ];
         let producer = client_config(&config.brokers, &defaults, &config.librdkafka).create()?;
-        Ok(Self {
-            producer,
-            topic: config.topic.clone(),
-        })
+        Ok(Self { producer, topic: config.topic.clone() })
     }
 }
 
 #[async_trait]
 impl BatchSink for KafkaSink {
     async fn send(&self, batch: &OutgoingBatch) -> Result<(), SinkError> {
-        let record = FutureRecord::to(&self.topic)
-            .key(&batch.key)
-            .payload(batch.payload.as_ref());
+        let record = FutureRecord::to(&self.topic).key(&batch.key).payload(batch.payload.as_ref());
         match self.producer.send(record, Duration::from_secs(5)).await {
             Ok(_) => Ok(()),
             Err((err, _)) => Err(classify(err)),
@@ -69,15 +64,9 @@ fn classify(err: KafkaError) -> SinkError {
     );
     let message = err.to_string();
     if fatal {
-        SinkError::Fatal {
-            sink: "kafka",
-            message,
-        }
+        SinkError::Fatal { sink: "kafka", message }
     } else {
-        SinkError::Retriable {
-            sink: "kafka",
-            message,
-        }
+        SinkError::Retriable { sink: "kafka", message }
     }
 }
 

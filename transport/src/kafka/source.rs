@@ -22,11 +22,7 @@ struct RebalanceLogger;
 impl ClientContext for RebalanceLogger {}
 
 impl ConsumerContext for RebalanceLogger {
-    fn post_rebalance(
-        &self,
-        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
-        rebalance: &Rebalance<'_>,
-    ) {
+    fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
                 tracing::info!(partitions = ?partitions(list), "Kafka partitions assigned")
@@ -40,10 +36,7 @@ impl ConsumerContext for RebalanceLogger {
 }
 
 fn partitions(list: &TopicPartitionList) -> Vec<String> {
-    list.elements()
-        .iter()
-        .map(|e| format!("{}/{}", e.topic(), e.partition()))
-        .collect()
+    list.elements().iter().map(|e| format!("{}/{}", e.topic(), e.partition())).collect()
 }
 
 pub struct KafkaSource {
@@ -61,12 +54,9 @@ impl KafkaSource {
             ("session.timeout.ms", session_timeout.as_str()),
         ];
         let consumer: StreamConsumer<RebalanceLogger> =
-            client_config(&config.brokers, &defaults, &config.librdkafka)
-                .create_with_context(RebalanceLogger)?;
+            client_config(&config.brokers, &defaults, &config.librdkafka).create_with_context(RebalanceLogger)?;
         consumer.subscribe(&[config.topic.as_str()])?;
-        Ok(Self {
-            consumer: Arc::new(consumer),
-        })
+        Ok(Self { consumer: Arc::new(consumer) })
     }
 }
 
@@ -80,9 +70,7 @@ impl BatchSource for KafkaSource {
                     Ok(message) => {
                         return Ok::<_, SourceError>(Delivery {
                             payload: Bytes::copy_from_slice(message.payload().unwrap_or_default()),
-                            key: message
-                                .key()
-                                .map(|k| String::from_utf8_lossy(k).into_owned()),
+                            key: message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
                             origin: Origin::Kafka {
                                 topic: message.topic().to_string(),
                                 partition: message.partition(),
@@ -105,15 +93,8 @@ impl BatchSource for KafkaSource {
     async fn commit(&mut self, deliveries: &[Delivery]) -> Result<(), SourceError> {
         let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for delivery in deliveries {
-            if let Origin::Kafka {
-                topic,
-                partition,
-                offset,
-            } = &delivery.origin
-            {
-                let entry = next
-                    .entry((topic.as_str(), *partition))
-                    .or_insert(offset + 1);
+            if let Origin::Kafka { topic, partition, offset } = &delivery.origin {
+                let entry = next.entry((topic.as_str(), *partition)).or_insert(offset + 1);
                 *entry = (*entry).max(offset + 1);
             }
         }
@@ -123,22 +104,13 @@ impl BatchSource for KafkaSource {
         let mut list = TopicPartitionList::new();
         for ((topic, partition), offset) in next {
             list.add_partition_offset(topic, partition, Offset::Offset(offset))
-                .map_err(|e| SourceError::Transport {
-                    source_name: "kafka",
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| SourceError::Transport { source_name: "kafka", message: e.to_string() })?;
         }
         let consumer = Arc::clone(&self.consumer);
         tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))
             .await
-            .map_err(|e| SourceError::Transport {
-                source_name: "kafka",
-                message: e.to_string(),
-            })?
-            .map_err(|e| SourceError::Transport {
-                source_name: "kafka",
-                message: format!("commit failed: {e}"),
-            })
+            .map_err(|e| SourceError::Transport { source_name: "kafka", message: e.to_string() })?
+            .map_err(|e| SourceError::Transport { source_name: "kafka", message: format!("commit failed: {e}") })
     }
 
     fn name(&self) -> &'static str {
@@ -161,45 +133,27 @@ mod tests {
         let cluster = MockCluster::new(1).unwrap();
         cluster.create_topic("t", 1, 1).unwrap();
         let brokers = cluster.bootstrap_servers();
-        let sink = KafkaSink::new(&KafkaSinkConfig {
-            brokers: brokers.clone(),
-            topic: "t".into(),
-            ..Default::default()
-        })
-        .unwrap();
+        let sink =
+            KafkaSink::new(&KafkaSinkConfig { brokers: brokers.clone(), topic: "t".into(), ..Default::default() })
+                .unwrap();
         for n in 0..3u8 {
-            let batch = OutgoingBatch {
-                key: "h".into(),
-                payload: Bytes::from(vec![n]),
-                events: 1,
-            };
+            let batch = OutgoingBatch { key: "h".into(), payload: Bytes::from(vec![n]), events: 1 };
             sink.send(&batch).await.unwrap();
         }
-        let config = KafkaSourceConfig {
-            brokers,
-            topic: "t".into(),
-            group_id: "g".into(),
-            ..Default::default()
-        };
+        let config = KafkaSourceConfig { brokers, topic: "t".into(), group_id: "g".into(), ..Default::default() };
 
         let mut first = KafkaSource::new(&config).unwrap();
         let mut got = Vec::new();
         while got.len() < 3 {
             got.extend(first.recv(3, Duration::from_millis(100)).await.unwrap());
         }
-        assert_eq!(
-            got.iter().map(|d| d.payload[0]).collect::<Vec<_>>(),
-            vec![0, 1, 2]
-        );
+        assert_eq!(got.iter().map(|d| d.payload[0]).collect::<Vec<_>>(), vec![0, 1, 2]);
         first.commit(&got[..2]).await.unwrap();
         drop(first);
 
         let mut second = KafkaSource::new(&config).unwrap();
         let resumed = second.recv(1, Duration::from_millis(100)).await.unwrap();
-        assert_eq!(
-            resumed[0].payload[0], 2,
-            "resumes after the committed offset, not before or beyond"
-        );
+        assert_eq!(resumed[0].payload[0], 2, "resumes after the committed offset, not before or beyond");
         assert_eq!(resumed[0].key.as_deref(), Some("h"));
     }
 }

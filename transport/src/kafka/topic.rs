@@ -30,33 +30,17 @@ pub enum TopicError {
         source: KafkaError,
     },
     #[error("creating topic {topic}: {code}")]
-    Create {
-        topic: String,
-        code: RDKafkaErrorCode,
-    },
+    Create { topic: String, code: RDKafkaErrorCode },
 }
 
 /// Creates the topic unless it exists.
 pub async fn ensure_topic(spec: &TopicSpec) -> Result<(), TopicError> {
-    let client_error = |source| TopicError::Client {
-        brokers: spec.brokers.clone(),
-        topic: spec.topic.clone(),
-        source,
-    };
+    let client_error = |source| TopicError::Client { brokers: spec.brokers.clone(), topic: spec.topic.clone(), source };
     let admin: AdminClient<DefaultClientContext> =
-        super::client_config(&spec.brokers, &[], &spec.librdkafka)
-            .create()
-            .map_err(client_error)?;
-    let new_topic = NewTopic::new(
-        &spec.topic,
-        spec.partitions,
-        TopicReplication::Fixed(spec.replication),
-    );
+        super::client_config(&spec.brokers, &[], &spec.librdkafka).create().map_err(client_error)?;
+    let new_topic = NewTopic::new(&spec.topic, spec.partitions, TopicReplication::Fixed(spec.replication));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics([&new_topic], &options)
-        .await
-        .map_err(client_error)?;
+    let results = admin.create_topics([&new_topic], &options).await.map_err(client_error)?;
     for result in results {
         match result {
             Ok(_) => {

@@ -1,0 +1,39 @@
+//! `dns_queries`: a name a process looked up and what it was told.
+
+use super::row::table_row;
+use super::spec::{Col, TableSpec};
+
+table_row! {
+    pub struct DnsQueryRow {
+        pub host: String,
+        pub boot_id: String,
+        pub pid: u32,
+        pub process_start_key_ns: u64,
+        pub comm: String,
+        pub cgroup_id: u64,
+        pub ts_ns: u64,
+        pub wall_ns: u64,
+        pub name: String,
+        pub qtype: u16,
+        pub rcode: u16,
+        /// Addresses answered, comma-separated.
+        pub answers: String,
+        pub server: String,
+        pub latency_ns: u64,
+    }
+}
+
+pub const SPEC: TableSpec = TableSpec {
+    name: "dns_queries",
+    activity: true,
+    columns: &[
+        ("name", Col::Text),
+        ("qtype", Col::U16),
+        ("rcode", Col::U16),
+        ("answers", Col::Text),
+        ("server", Col::Text),
+        ("latency_ns", Col::U64),
+    ],
+    key: &["host", "boot_id", "ts_ns", "pid", "name", "qtype"],
+    indexes: &["wall_ns"],
+};

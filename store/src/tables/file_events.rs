@@ -1,0 +1,59 @@
+//! `file_events`: opens (the first of a window, and later summaries of the
+//! repeats folded in the kernel), unlinks and renames.
+
+use super::row::table_row;
+use super::spec::{Col, TableSpec};
+
+/// `op` values.
+pub mod file_op {
+    pub const OPEN: u8 = 1;
+    pub const UNLINK: u8 = 2;
+    pub const RENAME: u8 = 3;
+}
+
+table_row! {
+    pub struct FileEventRow {
+        pub host: String,
+        pub boot_id: String,
+        pub pid: u32,
+        pub process_start_key_ns: u64,
+        pub comm: String,
+        pub cgroup_id: u64,
+        pub ts_ns: u64,
+        pub wall_ns: u64,
+        pub op: u8,
+        pub path: String,
+        /// The new path of a rename.
+        pub target: String,
+        pub flags: u32,
+        /// fd or 0 on success, negative errno on failure.
+        pub result: i64,
+        /// Occurrences this row stands for.
+        pub count: u64,
+        pub last_wall_ns: u64,
+        pub dev: u64,
+        pub ino: u64,
+        pub mode: u32,
+        pub path_truncated: u8,
+    }
+}
+
+pub const SPEC: TableSpec = TableSpec {
+    name: "file_events",
+    activity: true,
+    columns: &[
+        ("op", Col::U8),
+        ("path", Col::Text),
+        ("target", Col::Text),
+        ("flags", Col::U32),
+        ("result", Col::I64),
+        ("count", Col::U64),
+        ("last_wall_ns", Col::U64),
+        ("dev", Col::U64),
+        ("ino", Col::U64),
+        ("mode", Col::U32),
+        ("path_truncated", Col::U8),
+    ],
+    key: &["host", "boot_id", "pid", "ts_ns", "op", "path"],
+    indexes: &["wall_ns", "path"],
+};

@@ -1,0 +1,44 @@
+//! One definition per table row, for both backends: the struct (a ClickHouse
+//! `Row`, by position) and its SQLite mapping (by column name), generated
+//! from the same field list so they cannot drift apart.
+
+/// Maps a row type to and from SQLite, column by column, by field name.
+pub trait SqliteRow: Sized {
+    /// Column names, in field order (also the ClickHouse column order).
+    const COLUMNS: &'static [&'static str];
+
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+
+    fn params(&self) -> Vec<&dyn rusqlite::ToSql>;
+}
+
+/// Declares a row struct with its ClickHouse and SQLite mappings. Field types
+/// must be plain scalars or `String` (both stores take them as they are).
+macro_rules! table_row {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$field_meta:meta])* pub $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, ::clickhouse::Row, ::serde::Serialize, ::serde::Deserialize)]
+        pub struct $name {
+            $( $(#[$field_meta])* pub $field: $ty ),*
+        }
+
+        impl $crate::tables::row::SqliteRow for $name {
+            const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            fn from_row(row: &::rusqlite::Row<'_>) -> ::rusqlite::Result<Self> {
+                Ok(Self { $( $field: row.get(stringify!($field))? ),* })
+            }
+
+            fn params(&self) -> Vec<&dyn ::rusqlite::ToSql> {
+                vec![$( &self.$field ),*]
+            }
+        }
+    };
+}
+
+pub(crate) use table_row;

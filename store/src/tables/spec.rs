@@ -1,0 +1,110 @@
+//! A table described once and rendered as DDL for both backends: for the
+//! activity tables, whose columns are plain scalars and strings.
+
+use crate::clickhouse::Dialect;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Col {
+    /// A string with few distinct values (host, comm): LowCardinality where
+    /// the server has it.
+    Label,
+    Text,
+    U8,
+    U16,
+    U32,
+    U64,
+    I32,
+    I64,
+}
+
+impl Col {
+    fn clickhouse(self, d: &Dialect) -> String {
+        match self {
+            Col::Label => d.low_cardinality("String"),
+            Col::Text => "String".into(),
+            Col::U8 => "UInt8".into(),
+            Col::U16 => "UInt16".into(),
+            Col::U32 => "UInt32".into(),
+            Col::U64 => "UInt64".into(),
+            Col::I32 => "Int32".into(),
+            Col::I64 => "Int64".into(),
+        }
+    }
+
+    fn sqlite(self) -> &'static str {
+        match self {
+            Col::Label | Col::Text => "TEXT",
+            _ => "INTEGER",
+        }
+    }
+}
+
+pub struct TableSpec {
+    pub name: &'static str,
+    /// The row starts with [`WHO_AND_WHEN`] (an activity of a process).
+    pub activity: bool,
+    /// In the order of the row struct's fields (after [`WHO_AND_WHEN`]).
+    pub columns: &'static [(&'static str, Col)],
+    /// The de-duplication key: a re-delivered row has the same key.
+    pub key: &'static [&'static str],
+    /// Extra SQLite indexes (column lists) for the views' filters.
+    pub indexes: &'static [&'static str],
+}
+
+/// Columns every activity row starts with: who did it, and when.
+pub const WHO_AND_WHEN: [(&str, Col); 8] = [
+    ("host", Col::Label),
+    ("boot_id", Col::Label),
+    ("pid", Col::U32),
+    ("process_start_key_ns", Col::U64),
+    ("comm", Col::Label),
+    ("cgroup_id", Col::U64),
+    ("ts_ns", Col::U64),
+    ("wall_ns", Col::U64),
+];
+
+impl TableSpec {
+    /// Every column, in row order.
+    pub fn all_columns(&self) -> impl Iterator<Item = &(&'static str, Col)> {
+        let who: &[(&str, Col)] = if self.activity { &WHO_AND_WHEN } else { &[] };
+        who.iter().chain(self.columns)
+    }
+
+    /// ReplacingMergeTree on the key, partitioned by day of `wall_ns`, with
+    /// the server's codecs and TTL when it has them.
+    pub fn clickhouse_ddl(&self, d: &Dialect) -> String {
+        let columns: Vec<String> = self
+            .all_columns()
+            .map(|(name, col)| {
+                let codec = match name {
+                    &"ts_ns" | &"wall_ns" => d.codec("DoubleDelta, ZSTD(1)"),
+                    _ => String::new(),
+                };
+                format!("{name} {}{codec}", col.clickhouse(d))
+            })
+            .collect();
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n    {},\n    day Date MATERIALIZED toDate(toDateTime(intDiv({}, 1000000000)))\n) ENGINE = ReplacingMergeTree\nPARTITION BY day\nORDER BY ({}){}",
+            self.name,
+            columns.join(",\n    "),
+            "wall_ns",
+            self.key.join(", "),
+            d.ttl("day"),
+        )
+    }
+
+    pub fn sqlite_ddl(&self) -> String {
+        let columns: Vec<String> =
+            self.all_columns().map(|(name, col)| format!("{name} {} NOT NULL", col.sqlite())).collect();
+        let mut ddl = format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n    {},\n    PRIMARY KEY ({})\n) WITHOUT ROWID;\n",
+            self.name,
+            columns.join(",\n    "),
+            self.key.join(", ")
+        );
+        for (i, index) in self.indexes.iter().enumerate() {
+            ddl.push_str(&format!("CREATE INDEX IF NOT EXISTS {}_{i} ON {} ({index});\n", self.name, self.name));
+        }
+        ddl
+    }
+}
