@@ -6,7 +6,9 @@ use plumbline_proto::{
     v1::{event::Body, EventBatch},
     BatchError, BatchReader, EventRef,
 };
-use plumbline_store::{DeadLetterRow, LossMarkerRow, ProcessEventKind, ProcessEventRow, RowSet};
+use plumbline_store::{DeadLetterRow, ProcessEventKind, ProcessEventRow, RowSet};
+
+use crate::activity_rows::push_activity_row;
 use plumbline_transport::Delivery;
 use prost::Message;
 
@@ -60,24 +62,11 @@ fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
     for event in reader.events() {
         let event = event?;
         out.events += 1;
-        match event.event.body.as_ref() {
-            Some(Body::Loss(loss)) => out.rows.loss_markers.push(LossMarkerRow {
-                host: reader.node().host.clone(),
-                boot_id: reader.node().boot_id.clone(),
-                kind: reader.str(event.index, loss.kind_sid)?.to_string(),
-                reason: loss.reason as u8,
-                cpu: loss.cpu,
-                count: loss.count,
-                from_ns: loss.from_ns,
-                to_ns: loss.to_ns,
-                from_wall_ns: reader.wall_ns(loss.from_ns),
-                to_wall_ns: reader.wall_ns(loss.to_ns),
-            }),
-            Some(body) => match process_row(&reader, &event, body)? {
-                Some(row) => out.rows.process_events.push(row),
-                None => out.unsupported += 1,
-            },
-            None => unreachable!("BatchReader::events refuses events without a body"),
+        let body = event.event.body.as_ref().expect("BatchReader::events refuses events without a body");
+        match process_row(&reader, &event, body)? {
+            Some(row) => out.rows.process_events.push(row),
+            None if push_activity_row(&reader, &event, body, &mut out.rows)? => {}
+            None => out.unsupported += 1,
         }
     }
     Ok(out)

@@ -5,6 +5,7 @@
 //! The road: [`pipeline`] receives deliveries → [`batch_rows`] decodes each
 //! into rows (or a dead letter) → the store writes → the source commits.
 
+mod activity_rows;
 pub mod batch_rows;
 pub mod config;
 pub mod pipeline;

@@ -165,7 +165,10 @@ mod tests {
         v1::{event::Body, ClockAnchor, NodeIdentity, ProcessExec},
         BatchBuilder, BatchHeader,
     };
-    use plumbline_store::{sqlite::SqliteStore, PipelineStats, ProcessFilter, ProcessRecord};
+    use plumbline_store::{
+        sqlite::SqliteStore, ActivityFilter, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow, LossMarkerRow,
+        NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord,
+    };
     use plumbline_transport::{channel, BatchSink, OutgoingBatch};
     use prost::Message;
 
@@ -217,6 +220,34 @@ mod tests {
 
         async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {
             self.inner.pipeline_stats().await
+        }
+
+        async fn list_file_activity(&self, f: &ActivityFilter) -> Result<Vec<FileActivityRow>, StoreError> {
+            self.inner.list_file_activity(f).await
+        }
+
+        async fn list_connections(&self, f: &ActivityFilter) -> Result<Vec<NetConnectionRow>, StoreError> {
+            self.inner.list_connections(f).await
+        }
+
+        async fn list_flows(&self, f: &ActivityFilter) -> Result<Vec<NetFlowRow>, StoreError> {
+            self.inner.list_flows(f).await
+        }
+
+        async fn list_dns_queries(&self, f: &ActivityFilter) -> Result<Vec<DnsQueryRow>, StoreError> {
+            self.inner.list_dns_queries(f).await
+        }
+
+        async fn list_ipc_usage(&self, f: &ActivityFilter) -> Result<Vec<IpcUsageRow>, StoreError> {
+            self.inner.list_ipc_usage(f).await
+        }
+
+        async fn list_containers(&self, f: &ActivityFilter) -> Result<Vec<ContainerRow>, StoreError> {
+            self.inner.list_containers(f).await
+        }
+
+        async fn list_loss_markers(&self, f: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError> {
+            self.inner.list_loss_markers(f).await
         }
     }
 

@@ -6,6 +6,16 @@ use std::collections::HashMap;
 use crate::v1::{event::Body, ClockAnchor, Event, EventBatch, NodeIdentity};
 use crate::SCHEMA_VERSION;
 
+/// Who an event is about; `comm_sid` is interned in the same batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Who {
+    pub pid: u32,
+    pub tid: u32,
+    pub cgroup_id: u64,
+    pub comm_sid: u32,
+    pub process_start_ns: u64,
+}
+
 /// What a batch says about where and when it was made.
 #[derive(Debug, Clone, Default)]
 pub struct BatchHeader {
@@ -63,8 +73,22 @@ impl BatchBuilder {
         self.intern(&String::from_utf8_lossy(bytes))
     }
 
+    /// An event whose body says which process it is (lifecycle events).
     pub fn push(&mut self, ts_ns: u64, pid: u32, tid: u32, cgroup_id: u64, body: Body) {
-        let event = Event { ts_delta_ns: 0, pid, tid, cgroup_id, body: Some(body) };
+        self.push_by(ts_ns, &Who { pid, tid, cgroup_id, ..Who::default() }, body);
+    }
+
+    /// An event attributed to a process.
+    pub fn push_by(&mut self, ts_ns: u64, who: &Who, body: Body) {
+        let event = Event {
+            ts_delta_ns: 0,
+            pid: who.pid,
+            tid: who.tid,
+            cgroup_id: who.cgroup_id,
+            comm_sid: who.comm_sid,
+            process_start_ns: who.process_start_ns,
+            body: Some(body),
+        };
         self.events.push((ts_ns, event));
     }
 

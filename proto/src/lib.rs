@@ -15,7 +15,7 @@ mod batch_reader;
 mod clock;
 pub mod json;
 
-pub use batch_builder::{BatchBuilder, BatchHeader};
+pub use batch_builder::{BatchBuilder, BatchHeader, Who};
 pub use batch_reader::{BatchError, BatchReader, EventRef};
 pub use clock::{process_start_key, wall_ns, CLOCK_TICK_NS};
 

@@ -1,9 +1,12 @@
 //! Plumbline's query side: the gRPC [`service`] over any store, and the
 //! [`cli`] behind `plumb`.
 
+mod activity;
 pub mod cli;
 pub mod config;
+mod connections;
 mod error;
+mod ipc_edges;
 pub mod process_tree;
 pub mod service;
 

@@ -3,14 +3,18 @@
 use std::sync::Arc;
 
 use plumbline_proto::v1::{
-    query_service_server::QueryService, ListProcessesRequest, ListProcessesResponse, PipelineStatsRequest,
-    PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest, ProcessTreeResponse,
+    query_service_server::QueryService, ActivityRequest, ListConnectionsResponse, ListContainersResponse,
+    ListDnsQueriesResponse, ListFileActivityResponse, ListIpcEdgesResponse, ListLossMarkersResponse,
+    ListProcessesRequest, ListProcessesResponse, PipelineStatsRequest, PipelineStatsResponse, Process, ProcessTreeNode,
+    ProcessTreeRequest, ProcessTreeResponse,
 };
 use plumbline_store::{ProcessFilter, ProcessRecord, Store, TimeRange};
 use tonic::{Request, Response, Status};
 
 use crate::{
+    activity, connections,
     error::QueryError,
+    ipc_edges,
     process_tree::{process_tree, TreeNode},
 };
 
@@ -114,6 +118,62 @@ impl QueryService for QueryServiceImpl {
             ancestors: tree.ancestors.into_iter().map(to_process).collect(),
             root: Some(to_node(tree.root)),
         }))
+    }
+
+    async fn list_file_activity(
+        &self,
+        request: Request<ActivityRequest>,
+    ) -> Result<Response<ListFileActivityResponse>, Status> {
+        let filter = activity::activity_filter(request.get_ref())?;
+        let containers = activity::ContainerIds::load(self.store.as_ref(), &filter).await?;
+        let rows = self.store.list_file_activity(&filter).await.map_err(QueryError::from)?;
+        let files = rows.into_iter().map(|r| activity::file_activity(r, &containers)).collect();
+        Ok(Response::new(ListFileActivityResponse { files }))
+    }
+
+    async fn list_connections(
+        &self,
+        request: Request<ActivityRequest>,
+    ) -> Result<Response<ListConnectionsResponse>, Status> {
+        let filter = activity::activity_filter(request.get_ref())?;
+        let connections = connections::connections(self.store.as_ref(), &filter).await?;
+        Ok(Response::new(ListConnectionsResponse { connections }))
+    }
+
+    async fn list_dns_queries(
+        &self,
+        request: Request<ActivityRequest>,
+    ) -> Result<Response<ListDnsQueriesResponse>, Status> {
+        let filter = activity::activity_filter(request.get_ref())?;
+        let rows = self.store.list_dns_queries(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(ListDnsQueriesResponse { queries: rows.into_iter().map(activity::dns_lookup).collect() }))
+    }
+
+    async fn list_ipc_edges(
+        &self,
+        request: Request<ActivityRequest>,
+    ) -> Result<Response<ListIpcEdgesResponse>, Status> {
+        let filter = activity::activity_filter(request.get_ref())?;
+        let edges = ipc_edges::ipc_edges(self.store.as_ref(), &filter).await?;
+        Ok(Response::new(ListIpcEdgesResponse { edges }))
+    }
+
+    async fn list_containers(
+        &self,
+        request: Request<ActivityRequest>,
+    ) -> Result<Response<ListContainersResponse>, Status> {
+        let filter = activity::activity_filter(request.get_ref())?;
+        let rows = self.store.list_containers(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(ListContainersResponse { containers: rows.into_iter().map(activity::container).collect() }))
+    }
+
+    async fn list_loss_markers(
+        &self,
+        request: Request<ActivityRequest>,
+    ) -> Result<Response<ListLossMarkersResponse>, Status> {
+        let filter = activity::activity_filter(request.get_ref())?;
+        let rows = self.store.list_loss_markers(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(ListLossMarkersResponse { losses: rows.into_iter().map(activity::loss).collect() }))
     }
 
     async fn pipeline_stats(

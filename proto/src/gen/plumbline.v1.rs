@@ -70,6 +70,13 @@ pub struct Event {
     /// cgroup v2 id of the task when the event happened.
     #[prost(uint64, tag = "4")]
     pub cgroup_id: u64,
+    /// The process's name (comm) and start (CLOCK_BOOTTIME ns) from the agent's
+    /// process table: with pid, who did it. Unset on process lifecycle events,
+    /// whose bodies carry them.
+    #[prost(uint32, tag = "5")]
+    pub comm_sid: u32,
+    #[prost(uint64, tag = "6")]
+    pub process_start_ns: u64,
     #[prost(
         oneof = "event::Body",
         tags = "10, 11, 12, 13, 14, 15, 20, 21, 30, 31, 32, 40, 50, 51, 60, 61, 90, 91"
@@ -1119,9 +1126,9 @@ pub struct FileActivity {
     pub opens: u64,
     #[prost(uint64, tag = "6")]
     pub failed_opens: u64,
-    /// errno of the most recent failed open (0 when none failed).
+    /// errno of a failed open (the largest when they differ; 0 when none failed).
     #[prost(int32, tag = "7")]
-    pub last_errno: i32,
+    pub failed_errno: i32,
     #[prost(uint64, tag = "8")]
     pub unlinks: u64,
     /// The path this one was renamed to, when it was.

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use plumbline_proto::v1::{
-    query_service_client::QueryServiceClient, ListProcessesRequest, PipelineStatsRequest, ProcessTreeRequest, TimeRange,
+    query_service_client::QueryServiceClient, ActivityRequest, ListProcessesRequest, PipelineStatsRequest,
+    ProcessTreeRequest, TimeRange,
 };
 use tonic::transport::Channel;
 
@@ -70,6 +71,81 @@ pub enum Command {
     },
     /// What the pipeline has stored, set aside and lost.
     Stats,
+    /// Files touched: opens (repeats counted), failed opens, unlinks, renames, bytes written.
+    Files {
+        #[command(flatten)]
+        scope: Scope,
+        /// Path contains this.
+        #[arg(long)]
+        path: Option<String>,
+    },
+    /// Network connections with their DNS names and the bytes moved by the time they closed.
+    Connections {
+        #[command(flatten)]
+        scope: Scope,
+        /// Remote address, DNS name or socket path contains this.
+        #[arg(long)]
+        remote: Option<String>,
+    },
+    /// DNS lookups and their answers.
+    Dns {
+        #[command(flatten)]
+        scope: Scope,
+        /// Name contains this.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Who talks to whom over pipes, unix sockets and shared memory, and who waited on whom.
+    Ipc {
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Containers and pods behind the cgroups seen.
+    Containers {
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Where events are known to be missing (kernel ring full, agent queue full ...).
+    Losses {
+        #[command(flatten)]
+        scope: Scope,
+    },
+}
+
+/// Which activity to look at; every view takes these.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Scope {
+    /// Only this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only this process.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Only processes in this container (id prefix) or pod (name or uid).
+    #[arg(long)]
+    pub container: Option<String>,
+    /// At or after this time: a duration ago (`10m`) or an RFC 3339 time.
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<u64>,
+    /// At or before this time.
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<u64>,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+impl Scope {
+    fn request(&self, contains: Option<&String>) -> ActivityRequest {
+        ActivityRequest {
+            host: self.host.clone().unwrap_or_default(),
+            range: Some(TimeRange { start_ns: self.since.unwrap_or(0), end_ns: self.until.unwrap_or(0) }),
+            pid: self.pid.unwrap_or(0),
+            container: self.container.clone().unwrap_or_default(),
+            contains: contains.cloned().unwrap_or_default(),
+            limit: self.limit,
+        }
+    }
 }
 
 /// Entry point of the `plumb` binary.
@@ -122,6 +198,39 @@ pub async fn run(cli: &Cli) -> anyhow::Result<String> {
                 Output::Table => render::pipeline_stats(&response),
             })
         }
+        Command::Files { scope, path } => {
+            let response = client.list_file_activity(scope.request(path.as_ref())).await.map_err(status_error)?;
+            let files = response.into_inner().files;
+            output(cli, &files, render::files)
+        }
+        Command::Connections { scope, remote } => {
+            let response = client.list_connections(scope.request(remote.as_ref())).await.map_err(status_error)?;
+            output(cli, &response.into_inner().connections, render::connections)
+        }
+        Command::Dns { scope, name } => {
+            let response = client.list_dns_queries(scope.request(name.as_ref())).await.map_err(status_error)?;
+            output(cli, &response.into_inner().queries, render::dns)
+        }
+        Command::Ipc { scope } => {
+            let response = client.list_ipc_edges(scope.request(None)).await.map_err(status_error)?;
+            output(cli, &response.into_inner().edges, render::ipc)
+        }
+        Command::Containers { scope } => {
+            let response = client.list_containers(scope.request(None)).await.map_err(status_error)?;
+            output(cli, &response.into_inner().containers, render::containers)
+        }
+        Command::Losses { scope } => {
+            let response = client.list_loss_markers(scope.request(None)).await.map_err(status_error)?;
+            output(cli, &response.into_inner().losses, render::losses)
+        }
+    }
+}
+
+/// A list as JSON or as the view's table.
+fn output<T: serde::Serialize>(cli: &Cli, rows: &[T], table: fn(&[T]) -> String) -> anyhow::Result<String> {
+    match cli.output {
+        Output::Json => json(&rows),
+        Output::Table => Ok(table(rows)),
     }
 }
 

@@ -2,7 +2,10 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use plumbline_proto::v1::{PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeResponse};
+use plumbline_proto::v1::{
+    Connection, Container, DnsLookup, FileActivity, IpcEdge, LossRecord, PipelineStatsResponse, Process,
+    ProcessTreeNode, ProcessTreeResponse,
+};
 
 fn time(wall_ns: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_nanos(wall_ns)).to_string()
@@ -90,6 +93,140 @@ fn children(node: &ProcessTreeNode, prefix: &str, out: &mut String) {
         out.push_str(&format!("{prefix}{}{}\n", if last { "└── " } else { "├── " }, line(p)));
         children(child, &format!("{prefix}{}", if last { "    " } else { "│   " }), out);
     }
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1}G", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1}M", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1}K", n as f64 / 1024.0),
+        n => n.to_string(),
+    }
+}
+
+fn duration(ns: u64) -> String {
+    match ns {
+        0 => "-".into(),
+        ns if ns >= 1_000_000_000 => format!("{:.2}s", ns as f64 / 1e9),
+        ns if ns >= 1_000_000 => format!("{:.1}ms", ns as f64 / 1e6),
+        ns => format!("{:.0}us", ns as f64 / 1e3),
+    }
+}
+
+fn table<T>(header: &[&str], rows: &[T], row: impl Fn(&T) -> Vec<String>) -> String {
+    let mut cells = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    cells.extend(rows.iter().map(row));
+    columns(&cells)
+}
+
+pub fn files(files: &[FileActivity]) -> String {
+    table(&["HOST", "PID", "COMM", "OPENS", "FAILED", "WRITTEN", "LAST", "PATH"], files, |f| {
+        let mut path = f.path.clone();
+        if !f.renamed_to.is_empty() {
+            path.push_str(&format!(" -> {}", f.renamed_to));
+        }
+        if f.unlinks > 0 {
+            path.push_str(" (unlinked)");
+        }
+        let failed =
+            if f.failed_opens > 0 { format!("{} (errno {})", f.failed_opens, f.failed_errno) } else { "0".into() };
+        vec![
+            f.host.clone(),
+            f.pid.to_string(),
+            f.comm.clone(),
+            f.opens.to_string(),
+            failed,
+            bytes(f.bytes_written),
+            time(f.last_wall_ns),
+            path,
+        ]
+    })
+}
+
+pub fn connections(connections: &[Connection]) -> String {
+    let header = ["HOST", "PID", "COMM", "DIR", "PROTO", "LOCAL", "REMOTE", "RESULT", "SENT", "RECV", "START", "NAME"];
+    table(&header, connections, |c| {
+        let result = if c.result == 0 { "ok".to_string() } else { format!("errno {}", -c.result) };
+        let (sent, received) =
+            if c.closed { (bytes(c.bytes_sent), bytes(c.bytes_received)) } else { ("-".into(), "-".into()) };
+        let mut remote = c.remote.clone();
+        if c.peer_pid != 0 {
+            remote.push_str(&format!(" (pid {})", c.peer_pid));
+        }
+        vec![
+            c.host.clone(),
+            c.pid.to_string(),
+            c.comm.clone(),
+            c.direction.clone(),
+            c.transport.clone(),
+            c.local.clone(),
+            remote,
+            result,
+            sent,
+            received,
+            time(c.start_wall_ns),
+            c.remote_name.clone(),
+        ]
+    })
+}
+
+pub fn dns(queries: &[DnsLookup]) -> String {
+    table(&["HOST", "PID", "COMM", "TYPE", "RCODE", "LATENCY", "TIME", "NAME", "ANSWERS"], queries, |q| {
+        vec![
+            q.host.clone(),
+            q.pid.to_string(),
+            q.comm.clone(),
+            q.qtype.clone(),
+            q.rcode.to_string(),
+            duration(q.latency_ns),
+            time(q.wall_ns),
+            q.name.clone(),
+            q.answers.join(","),
+        ]
+    })
+}
+
+pub fn ipc(edges: &[IpcEdge]) -> String {
+    let header = ["HOST", "KIND", "FROM", "TO", "BYTES", "WRITER WAITED", "READER WAITED", "CHANNEL"];
+    table(&header, edges, |e| {
+        vec![
+            e.host.clone(),
+            e.kind.clone(),
+            format!("{} ({})", e.from_pid, e.from_comm),
+            if e.to_comm.is_empty() { e.to_pid.to_string() } else { format!("{} ({})", e.to_pid, e.to_comm) },
+            bytes(e.bytes),
+            duration(e.writer_blocked_ns),
+            duration(e.reader_blocked_ns),
+            e.channel.clone(),
+        ]
+    })
+}
+
+pub fn containers(containers: &[Container]) -> String {
+    table(&["HOST", "CGROUP", "CONTAINER", "POD", "NAMESPACE", "PATH"], containers, |c| {
+        vec![
+            c.host.clone(),
+            c.cgroup_id.to_string(),
+            c.container_id.chars().take(12).collect(),
+            c.pod_name.clone(),
+            c.pod_namespace.clone(),
+            c.cgroup_path.clone(),
+        ]
+    })
+}
+
+pub fn losses(losses: &[LossRecord]) -> String {
+    table(&["HOST", "KIND", "REASON", "CPU", "COUNT", "FROM", "TO"], losses, |l| {
+        vec![
+            l.host.clone(),
+            l.kind.clone(),
+            l.reason.clone(),
+            l.cpu.to_string(),
+            l.count.to_string(),
+            time(l.from_wall_ns),
+            time(l.to_wall_ns),
+        ]
+    })
 }
 
 pub fn pipeline_stats(stats: &PipelineStatsResponse) -> String {
