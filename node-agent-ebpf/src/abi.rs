@@ -363,6 +363,14 @@ pub struct CommKey {
     pub comm: [u8; COMM_LEN],
 }
 
+// SAFETY: the types the agent reads from or writes to BPF maps are repr(C)
+// with explicit padding (bytemuck::Pod, derived above, refuses anything else).
+unsafe impl aya::Pod for OpenKey {}
+unsafe impl aya::Pod for OpenRepeats {}
+unsafe impl aya::Pod for IoKey {}
+unsafe impl aya::Pod for IoStats {}
+unsafe impl aya::Pod for CommKey {}
+
 #[cfg(test)]
 mod layout_tests {
     use std::collections::BTreeMap;

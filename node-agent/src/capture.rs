@@ -1,5 +1,7 @@
-//! The capture loop: drain the ring buffer, keep the process table, fill
-//! batches and queue them for delivery. One straight road, one task.
+//! The capture loop: drain the ring buffers, turn records into events (the
+//! encoder keeps the process table and what things are called), sweep the
+//! kernel's accounting maps, fill batches and queue them for delivery. One
+//! straight road, one task.
 
 use std::{
     sync::Arc,
@@ -8,6 +10,7 @@ use std::{
 
 use aya::maps::{MapData, RingBuf};
 use bytes::Bytes;
+use futures::future::select_all;
 use plumbline_ebpf::record::Record;
 use plumbline_proto::{v1::NodeIdentity, BatchBuilder, BatchHeader};
 use plumbline_transport::OutgoingBatch;
@@ -20,11 +23,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::{BatchConfig, CaptureConfig},
+    encoder::Encoder,
     kernel_counters::KernelCounters,
-    kernel_events::{encode_loss, encode_record, encode_seen, Encoded},
+    kernel_events::{encode_loss, encode_seen, Encoded},
+    metrics::Gauges,
     node, proc_scan,
-    process_table::ProcessTable,
     stats::AgentStats,
+    sweeps::{IoSweep, RepeatSweep},
 };
 
 /// Everything between the kernel and the delivery queue.
@@ -34,37 +39,44 @@ pub struct Capture {
     sequence: u64,
     batch: BatchBuilder,
     first_event_at: Option<Instant>,
-    table: ProcessTable,
+    pub encoder: Encoder,
     counters: KernelCounters,
+    io: Option<IoSweep>,
+    repeats: Option<RepeatSweep>,
     stats: Arc<AgentStats>,
+    gauges: Arc<Gauges>,
     capture_config: CaptureConfig,
     batch_config: BatchConfig,
 }
 
 impl Capture {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         node: NodeIdentity,
         counters: KernelCounters,
+        io: Option<IoSweep>,
+        repeats: Option<RepeatSweep>,
         stats: Arc<AgentStats>,
+        gauges: Arc<Gauges>,
         capture_config: CaptureConfig,
         batch_config: BatchConfig,
     ) -> Self {
+        let encoder = Encoder::new(capture_config.exited_process_ttl_ms * 1_000_000);
         Self {
             node,
             run_id: uuid::Uuid::new_v4().to_string(),
             sequence: 0,
             batch: BatchBuilder::new(),
             first_event_at: None,
-            table: ProcessTable::default(),
+            encoder,
             counters,
+            io,
+            repeats,
             stats,
+            gauges,
             capture_config,
             batch_config,
         }
-    }
-
-    pub fn table(&self) -> &ProcessTable {
-        &self.table
     }
 
     /// Records every process already running as a `seen` event. Called after
@@ -73,21 +85,21 @@ impl Capture {
         let now = node::boot_ns();
         let running = proc_scan::running_processes();
         for info in &running {
+            self.encoder.containers.announce(info.cgroup_id, info.pid, now, &mut self.batch);
             encode_seen(info, now, &mut self.batch);
         }
         self.note_events();
         for info in running {
-            self.table.seed(info);
+            self.encoder.table.seed(info);
         }
-        tracing::info!(processes = self.table.len(), "seeded the process table from /proc");
+        tracing::info!(processes = self.encoder.table.len(), "seeded the process table from /proc");
     }
 
     /// Reads one ring-buffer record.
     pub fn record(&mut self, bytes: &[u8]) {
         AgentStats::add(&self.stats.records, 1);
-        let ttl_ns = self.capture_config.exited_process_ttl_ms * 1_000_000;
         match Record::parse(bytes) {
-            Ok(record) => match encode_record(&record, &mut self.table, &mut self.batch, ttl_ns) {
+            Ok(record) => match self.encoder.record(&record, &mut self.batch) {
                 Encoded::Event => self.note_events(),
                 Encoded::UnknownKind(kind) => {
                     AgentStats::add(&self.stats.records_unknown_kind, 1);
@@ -123,7 +135,24 @@ impl Capture {
             }
             Err(err) => tracing::warn!(%err, "reading the kernel's counters failed"),
         }
-        self.table.evict(now);
+        match self.counters.totals() {
+            Ok(totals) => self.gauges.set_kernel_totals(totals),
+            Err(err) => tracing::warn!(%err, "reading the kernel's counters failed"),
+        }
+        self.encoder.table.evict(now);
+        self.gauges.set_process_table(self.encoder.table.len());
+    }
+
+    /// Reports what the kernel accumulated in its maps since the last sweep.
+    pub fn sweep(&mut self) {
+        let now = node::boot_ns();
+        if let Some(io) = &mut self.io {
+            io.sweep(&mut self.encoder, &mut self.batch, now);
+        }
+        if let Some(repeats) = &mut self.repeats {
+            repeats.sweep(&mut self.encoder, &mut self.batch, now);
+        }
+        self.note_events();
     }
 
     fn note_events(&mut self) {
@@ -165,70 +194,85 @@ enum Wake {
     Ring,
     DrainTick,
     CountersTick,
+    SweepTick,
     Shutdown,
 }
 
 /// Runs the capture loop until `shutdown`, then drains what is left.
 pub async fn run_loop(
     mut capture: Capture,
-    ring: RingBuf<MapData>,
+    rings: Vec<RingBuf<MapData>>,
     queue: &mpsc::Sender<OutgoingBatch>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Capture> {
-    // SAFETY: the ring buffer owns its fd, and the AsyncFd owns the ring
-    // buffer until it is dropped at the end of this function.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| anyhow::anyhow!("registering the ring buffer with tokio: {e}"))?;
-    let mut drain_tick = tokio::time::interval(Duration::from_millis(capture.capture_config.drain_interval_ms));
-    let mut counters_tick = tokio::time::interval(Duration::from_millis(capture.capture_config.counters_interval_ms));
-    for tick in [&mut drain_tick, &mut counters_tick] {
+    let mut rings = rings
+        .into_iter()
+        // SAFETY: each ring buffer owns its fd, and its AsyncFd owns the ring
+        // buffer until it is dropped at the end of this function.
+        .map(|ring| unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("registering a ring buffer with tokio: {e}"))?;
+    let interval = |ms: u64| {
+        let mut tick = tokio::time::interval(Duration::from_millis(ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    }
+        tick
+    };
+    let config = &capture.capture_config;
+    let mut drain_tick = interval(config.drain_interval_ms);
+    let mut counters_tick = interval(config.counters_interval_ms);
+    let mut sweep_tick = interval(config.sweep_interval_ms);
     loop {
         let wake = tokio::select! {
             _ = shutdown.cancelled() => Wake::Shutdown,
-            guard = ring.readable_mut() => {
+            (guard, _, _) = select_all(rings.iter_mut().map(|r| Box::pin(r.readable_mut()))) => {
                 // Cleared before draining: data arriving meanwhile wakes us again.
                 guard?.clear_ready();
                 Wake::Ring
             }
             _ = drain_tick.tick() => Wake::DrainTick,
             _ = counters_tick.tick() => Wake::CountersTick,
+            _ = sweep_tick.tick() => Wake::SweepTick,
         };
         match wake {
-            Wake::Ring | Wake::DrainTick => drain(&mut capture, ring.get_mut(), queue).await?,
+            Wake::Ring | Wake::DrainTick => drain(&mut capture, &mut rings, queue).await?,
             Wake::CountersTick => capture.poll_counters(),
+            Wake::SweepTick => capture.sweep(),
             Wake::Shutdown => break,
         }
+        capture.gauges.set_queue_depth(queue.max_capacity() - queue.capacity());
         if capture.batch_due() {
             send(&mut capture, queue).await?;
         }
     }
-    drain(&mut capture, ring.get_mut(), queue).await?;
+    drain(&mut capture, &mut rings, queue).await?;
+    capture.sweep();
     capture.poll_counters();
     send(&mut capture, queue).await?;
     Ok(capture)
 }
 
-/// Reads every record waiting in the ring, sending batches as they fill.
+/// Reads every record waiting in every ring, sending batches as they fill.
 async fn drain(
     capture: &mut Capture,
-    ring: &mut RingBuf<MapData>,
+    rings: &mut [AsyncFd<RingBuf<MapData>>],
     queue: &mpsc::Sender<OutgoingBatch>,
 ) -> anyhow::Result<()> {
-    loop {
-        match ring.next() {
-            Some(item) => capture.record(&item),
-            None => return Ok(()),
-        }
-        // Only size is checked per record (age is checked once per drain, by
-        // the caller): no clock read on the hot path.
-        if capture.batch_full() {
-            // Waiting here when the queue is full is the back-pressure: the
-            // kernel ring fills and its drop counters say so.
-            send(capture, queue).await?;
+    for ring in rings.iter_mut() {
+        loop {
+            match ring.get_mut().next() {
+                Some(item) => capture.record(&item),
+                None => break,
+            }
+            // Only size is checked per record (age is checked once per drain,
+            // by the caller): no clock read on the hot path.
+            if capture.batch_full() {
+                // Waiting here when the queue is full is the back-pressure: the
+                // kernel ring fills and its drop counters say so.
+                send(capture, queue).await?;
+            }
         }
     }
+    Ok(())
 }
 
 async fn send(capture: &mut Capture, queue: &mpsc::Sender<OutgoingBatch>) -> anyhow::Result<()> {

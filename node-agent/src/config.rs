@@ -12,13 +12,16 @@ pub const ENV_PREFIX: &str = "PLUMBLINE_AGENT_";
 pub struct AgentConfig {
     pub node: NodeConfig,
     pub capture: CaptureConfig,
+    pub filter: FilterConfig,
     pub batch: BatchConfig,
+    pub metrics: MetricsConfig,
     pub sink: SinkConfig,
 }
 
 impl Validate for AgentConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.capture.validate("capture")?;
+        self.metrics.validate("metrics")?;
         self.batch.validate("batch")?;
         match &self.sink {
             SinkConfig::Kafka(kafka) => kafka.validate("sink"),
@@ -29,7 +32,13 @@ impl Validate for AgentConfig {
 
 impl AgentConfig {
     pub fn settings(&self) -> CaptureSettings<'_> {
-        CaptureSettings { node: &self.node, capture: &self.capture, batch: &self.batch }
+        CaptureSettings {
+            node: &self.node,
+            capture: &self.capture,
+            filter: &self.filter,
+            batch: &self.batch,
+            metrics: &self.metrics,
+        }
     }
 }
 
@@ -39,7 +48,63 @@ impl AgentConfig {
 pub struct CaptureSettings<'a> {
     pub node: &'a NodeConfig,
     pub capture: &'a CaptureConfig,
+    pub filter: &'a FilterConfig,
     pub batch: &'a BatchConfig,
+    pub metrics: &'a MetricsConfig,
+}
+
+/// `[filter]`: what never leaves the kernel. Deny rules always apply; a
+/// non-empty allow list keeps only what it names. Cgroups are paths under the
+/// cgroup v2 mount (`/system.slice/ssh.service`) and cover their descendants.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    pub allow_pids: Vec<u32>,
+    pub deny_pids: Vec<u32>,
+    pub allow_comms: Vec<String>,
+    pub deny_comms: Vec<String>,
+    pub allow_cgroups: Vec<String>,
+    pub deny_cgroups: Vec<String>,
+    /// Leave the agent's own process out (its sends to the sink would
+    /// otherwise be captured and sent again). Default true.
+    pub ignore_self: bool,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        Self {
+            allow_pids: Vec::new(),
+            deny_pids: Vec::new(),
+            allow_comms: Vec::new(),
+            deny_comms: Vec::new(),
+            allow_cgroups: Vec::new(),
+            deny_cgroups: Vec::new(),
+            ignore_self: true,
+        }
+    }
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of `GET /metrics`; empty turns it off. Default `127.0.0.1:9464`.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:9464".into() }
+    }
+}
+
+impl MetricsConfig {
+    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(&format!("{prefix}.listen"), "must be an address like 127.0.0.1:9464, or empty"));
+        }
+        Ok(())
+    }
 }
 
 /// `[node]`: who this node is.
@@ -55,11 +120,33 @@ pub struct NodeConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct CaptureConfig {
     /// Size of the process-lifecycle ring buffer, KiB; a power of two, at
-    /// least 4. Default 4096 (about 30,000 exec records).
+    /// least 4. Process events have a ring of their own so that a flood of
+    /// file or network events cannot crowd them out. Default 8192 (about
+    /// 20,000 processes' fork, exec with argv, and exit).
     pub ring_buffer_kib: u32,
-    /// The kernel wakes the agent once this many KiB wait in the ring.
+    /// Ring of file events (opens, unlinks, renames), KiB. Default 8192.
+    pub file_ring_kib: u32,
+    /// Ring of network events (connects, accepts, closes, DNS), KiB. Default 4096.
+    pub net_ring_kib: u32,
+    /// Ring of shared-memory events, KiB. Default 256.
+    pub ipc_ring_kib: u32,
+    /// The kernel wakes the agent once this many KiB wait in a ring.
     /// Default 64.
     pub wakeup_kib: u32,
+    /// Capture file opens, unlinks, renames and write volume. Default true.
+    pub files: bool,
+    /// Capture connects, accepts, connection closes with bytes, and DNS. Default true.
+    pub network: bool,
+    /// Capture pipes, unix sockets and shared memory. Default true.
+    pub ipc: bool,
+    /// Repeats of an open of the same file by the same process within this
+    /// window are counted in the kernel, not sent one by one. Default 1000.
+    pub open_collapse_ms: u64,
+    /// How often the kernel's IO and repeat counts are read and reported.
+    /// Default 1000.
+    pub sweep_interval_ms: u64,
+    /// UDP port of DNS servers whose traffic is read. Default 53.
+    pub dns_port: u16,
     /// The agent drains the ring at least this often, so a quiet ring below
     /// the wake-up mark is never stuck. Default 100.
     pub drain_interval_ms: u64,
@@ -74,8 +161,17 @@ pub struct CaptureConfig {
 impl Default for CaptureConfig {
     fn default() -> Self {
         Self {
-            ring_buffer_kib: 4096,
+            ring_buffer_kib: 8192,
+            file_ring_kib: 8192,
+            net_ring_kib: 4096,
+            ipc_ring_kib: 256,
             wakeup_kib: 64,
+            files: true,
+            network: true,
+            ipc: true,
+            open_collapse_ms: 1000,
+            sweep_interval_ms: 1000,
+            dns_port: 53,
             drain_interval_ms: 100,
             counters_interval_ms: 1000,
             exited_process_ttl_ms: 30_000,
@@ -85,15 +181,25 @@ impl Default for CaptureConfig {
 
 impl CaptureConfig {
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
-        if self.ring_buffer_kib < 4 || !self.ring_buffer_kib.is_power_of_two() {
-            return Err(invalid(&format!("{prefix}.ring_buffer_kib"), "must be a power of two, at least 4"));
+        let rings = [
+            ("ring_buffer_kib", self.ring_buffer_kib),
+            ("file_ring_kib", self.file_ring_kib),
+            ("net_ring_kib", self.net_ring_kib),
+            ("ipc_ring_kib", self.ipc_ring_kib),
+        ];
+        for (key, kib) in rings {
+            if kib < 4 || !kib.is_power_of_two() {
+                return Err(invalid(&format!("{prefix}.{key}"), "must be a power of two, at least 4"));
+            }
         }
-        if self.wakeup_kib == 0 || self.wakeup_kib >= self.ring_buffer_kib {
-            return Err(invalid(&format!("{prefix}.wakeup_kib"), "must be above 0 and below ring_buffer_kib"));
+        if self.wakeup_kib == 0 || rings.iter().any(|(_, kib)| self.wakeup_kib >= *kib) {
+            return Err(invalid(&format!("{prefix}.wakeup_kib"), "must be above 0 and below every ring's size"));
         }
-        for (key, value) in
-            [("drain_interval_ms", self.drain_interval_ms), ("counters_interval_ms", self.counters_interval_ms)]
-        {
+        for (key, value) in [
+            ("drain_interval_ms", self.drain_interval_ms),
+            ("counters_interval_ms", self.counters_interval_ms),
+            ("sweep_interval_ms", self.sweep_interval_ms),
+        ] {
             if value == 0 {
                 return Err(invalid(&format!("{prefix}.{key}"), "must be above 0"));
             }
@@ -161,7 +267,7 @@ mod tests {
     #[test]
     fn an_empty_file_is_a_valid_configuration_with_documented_defaults() {
         let config: AgentConfig = plumbline_config::from_toml("").unwrap();
-        assert_eq!(config.capture.ring_buffer_kib, 4096);
+        assert_eq!(config.capture.ring_buffer_kib, 8192);
         assert!(matches!(config.sink, SinkConfig::Kafka(ref k) if k.topic == "plumbline.events"));
     }
 

@@ -101,6 +101,7 @@ pub fn encode_record(
             start_ns: event.start_boot_ns,
         }),
         Record::Unknown(header) => return Encoded::UnknownKind(header.kind),
+        // Not process records: the encoder sends those elsewhere.
         other => return Encoded::UnknownKind(other.header().kind),
     };
     batch.push(header.ts_boot_ns, header.pid, header.tid, header.cgroup_id, body);

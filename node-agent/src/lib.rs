@@ -2,22 +2,35 @@
 //! buffers, keeps the process table and publishes `plumbline.v1` batches to a
 //! sink (Kafka, the in-process channel, or stdout).
 //!
-//! The road: [`probes`] attach → [`capture`] drains records, applies them to
-//! the [`process_table`] and encodes them ([`kernel_events`]) into batches →
-//! [`delivery`] hands each batch to the sink until it is acknowledged.
+//! The road: [`probes`] attach → [`capture`] drains records; the [`encoder`]
+//! keeps the [`process_table`] and turns records into events
+//! ([`kernel_events`], [`activity_events`]); [`sweeps`] report what the kernel
+//! accumulates in maps → [`delivery`] hands each batch to the sink until it is
+//! acknowledged. [`metrics`] serves the agent's counters to Prometheus.
 
+pub mod activity_events;
 pub mod capture;
+pub mod cgroups;
 pub mod config;
+pub mod containers;
 pub mod delivery;
+pub mod dns;
+pub mod encoder;
+pub mod file_paths;
+pub mod filters;
 pub mod kernel_counters;
 pub mod kernel_events;
+pub mod metrics;
 pub mod node;
 pub mod probes;
 pub mod proc_scan;
 pub mod process_table;
 pub mod stats;
+pub mod sweeps;
 
 use std::{sync::Arc, time::Duration};
+
+use aya::maps::HashMap;
 
 use anyhow::Context;
 use plumbline_transport::{kafka, stdout::StdoutSink, BatchSink};
@@ -51,18 +64,58 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<StatsSnapshot> {
     let node = node::identity(config.node.host.as_deref()).context("reading the node's identity")?;
-    let probes = probes::ProcessProbes::attach(config.capture)?;
+    let filters = filters::Filters::resolve(config.filter, std::process::id())?;
+    let mut objects = probes::attach_all(config.capture, &filters)?;
+    let now = node::boot_ns();
+    let mut io = None;
+    let mut repeats = None;
+    for object in &mut objects {
+        match object.name {
+            "io" => io = Some(sweeps::IoSweep::new(HashMap::try_from(object.take_map("io_stats")?)?, now)),
+            "file" => repeats = Some(sweeps::RepeatSweep::new(HashMap::try_from(object.take_map("open_repeats")?)?)),
+            _ => {}
+        }
+    }
+    let mut rings = Vec::new();
+    let mut counter_maps = Vec::new();
+    // The programs stay attached until this function returns.
+    let mut attached = Vec::new();
+    for probes::LoadedObject { name, ebpf, ring, counters } in objects {
+        rings.extend(ring);
+        counter_maps.push((name, counters));
+        attached.push(ebpf);
+    }
     let stats = Arc::new(AgentStats::default());
-    let counters = kernel_counters::KernelCounters::new(probes.counters, node::boot_ns());
-    let mut capture =
-        capture::Capture::new(node.clone(), counters, stats.clone(), config.capture.clone(), config.batch.clone());
+    let gauges = Arc::new(metrics::Gauges::default());
+    let counters = kernel_counters::KernelCounters::new(counter_maps, now);
+    let mut capture = capture::Capture::new(
+        node.clone(),
+        counters,
+        io,
+        repeats,
+        stats.clone(),
+        gauges.clone(),
+        config.capture.clone(),
+        config.batch.clone(),
+    );
     capture.seed_from_proc();
     tracing::info!(host = %node.host, boot_id = %node.boot_id, sink = sink.name(), "capturing");
+
+    if !config.metrics.listen.is_empty() {
+        let listen = config.metrics.listen.parse().context("metrics.listen")?;
+        let server = metrics::serve(listen, stats.clone(), gauges.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(err) = server.await {
+                tracing::error!(%err, "the metrics endpoint stopped");
+            }
+        });
+    }
 
     let (queue, queued) = mpsc::channel(config.batch.queue_batches);
     let give_up = CancellationToken::new();
     let mut delivery = tokio::spawn(delivery::deliver(sink, queued, stats.clone(), give_up.clone()));
-    let result = capture::run_loop(capture, probes.ring, &queue, &shutdown).await;
+    let result = capture::run_loop(capture, rings, &queue, &shutdown).await;
+    drop(attached);
     drop(queue);
     if tokio::time::timeout(SHUTDOWN_GRACE, &mut delivery).await.is_err() {
         give_up.cancel();

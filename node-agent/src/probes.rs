@@ -1,21 +1,22 @@
 //! Loads Plumbline's BPF objects with aya and attaches their programs.
 //!
-//! Every program here is a tracepoint: classic (`tracepoint/`) or BTF-typed
+//! The tracing programs are tracepoints, classic (`tracepoint/`) or BTF-typed
 //! (`tp_btf/`), neither of which needs a BPF trampoline, so they load on
-//! kernels that refuse fentry/LSM programs. The sched tracepoints are BTF-typed
-//! to read the task structs they are handed; CO-RE relocations fit the reads
-//! to the running kernel.
+//! kernels that refuse fentry/LSM programs; CO-RE relocations fit their reads
+//! to the running kernel. DNS is read by cgroup programs on the cgroup v2
+//! root. Before loading, each object gets its settings (wake-up threshold,
+//! filter flags, ...) and afterwards its filter maps are filled.
 
-use std::path::Path;
+use std::{fs::File, path::Path};
 
 use aya::{
-    maps::{MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, TracePoint},
+    maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray, RingBuf},
+    programs::{BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, TracePoint},
     Btf, Ebpf, EbpfLoader,
 };
-use plumbline_ebpf::{BpfObject, PROCESS};
+use plumbline_ebpf::{abi, BpfObject};
 
-use crate::config::CaptureConfig;
+use crate::{config::CaptureConfig, filters::Filters};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -40,7 +41,7 @@ pub enum ProbeError {
     MissingProgram { program: &'static str },
     #[error("BPF object `{object}` has no map `{map}`")]
     MissingMap { object: &'static str, map: &'static str },
-    #[error("BPF map `{map}` has an unexpected type")]
+    #[error("BPF map `{map}` has an unexpected type or refused an entry")]
     Map {
         map: &'static str,
         #[source]
@@ -51,87 +52,308 @@ pub enum ProbeError {
 }
 
 /// Where a program attaches.
-enum Attach {
+#[derive(Debug, Clone, Copy)]
+pub enum Attach {
     /// `tp_btf/<name>`
     BtfTracepoint(&'static str),
     /// `tracepoint/<category>/<name>`
     Tracepoint(&'static str, &'static str),
+    /// `cgroup_skb/{ingress,egress}` on the cgroup v2 root.
+    CgroupSkb(CgroupSkbAttachType),
+    /// `cgroup/sock_create` on the cgroup v2 root.
+    CgroupSock,
 }
 
-const PROCESS_PROGRAMS: &[(&str, Attach)] = &[
-    ("plb_sched_process_exec", Attach::BtfTracepoint("sched_process_exec")),
-    ("plb_sched_process_fork", Attach::BtfTracepoint("sched_process_fork")),
-    ("plb_sched_process_exit", Attach::BtfTracepoint("sched_process_exit")),
-    ("plb_sys_enter_execve", Attach::Tracepoint("syscalls", "sys_enter_execve")),
-    ("plb_sys_enter_execveat", Attach::Tracepoint("syscalls", "sys_enter_execveat")),
-    ("plb_sys_exit_execve", Attach::Tracepoint("syscalls", "sys_exit_execve")),
-    ("plb_sys_exit_execveat", Attach::Tracepoint("syscalls", "sys_exit_execveat")),
-];
+/// One object: its ring buffer (if it has one) and its programs.
+pub struct ObjectSpec {
+    pub object: BpfObject,
+    pub ring: Option<&'static str>,
+    pub programs: &'static [(&'static str, Attach)],
+}
 
-/// The process-lifecycle programs, attached, with their ring and counters.
-pub struct ProcessProbes {
-    /// Keeps programs and links alive: dropping it detaches everything.
-    _ebpf: Ebpf,
-    pub ring: RingBuf<MapData>,
+const fn sys(name: &'static str) -> Attach {
+    Attach::Tracepoint("syscalls", name)
+}
+
+pub const PROCESS: ObjectSpec = ObjectSpec {
+    object: plumbline_ebpf::PROCESS,
+    ring: Some("proc_events"),
+    programs: &[
+        ("plb_sched_process_exec", Attach::BtfTracepoint("sched_process_exec")),
+        ("plb_sched_process_fork", Attach::BtfTracepoint("sched_process_fork")),
+        ("plb_sched_process_exit", Attach::BtfTracepoint("sched_process_exit")),
+        ("plb_sys_enter_execve", sys("sys_enter_execve")),
+        ("plb_sys_enter_execveat", sys("sys_enter_execveat")),
+        ("plb_sys_exit_execve", sys("sys_exit_execve")),
+        ("plb_sys_exit_execveat", sys("sys_exit_execveat")),
+    ],
+};
+
+pub const FILE: ObjectSpec = ObjectSpec {
+    object: plumbline_ebpf::FILE,
+    ring: Some("file_events"),
+    programs: &[
+        ("plb_enter_open", sys("sys_enter_open")),
+        ("plb_enter_creat", sys("sys_enter_creat")),
+        ("plb_enter_openat", sys("sys_enter_openat")),
+        ("plb_enter_openat2", sys("sys_enter_openat2")),
+        ("plb_enter_unlink", sys("sys_enter_unlink")),
+        ("plb_enter_unlinkat", sys("sys_enter_unlinkat")),
+        ("plb_enter_rmdir", sys("sys_enter_rmdir")),
+        ("plb_enter_rename", sys("sys_enter_rename")),
+        ("plb_enter_renameat", sys("sys_enter_renameat")),
+        ("plb_enter_renameat2", sys("sys_enter_renameat2")),
+        ("plb_exit_open", sys("sys_exit_open")),
+        ("plb_exit_creat", sys("sys_exit_creat")),
+        ("plb_exit_openat", sys("sys_exit_openat")),
+        ("plb_exit_openat2", sys("sys_exit_openat2")),
+        ("plb_exit_unlink", sys("sys_exit_unlink")),
+        ("plb_exit_unlinkat", sys("sys_exit_unlinkat")),
+        ("plb_exit_rmdir", sys("sys_exit_rmdir")),
+        ("plb_exit_rename", sys("sys_exit_rename")),
+        ("plb_exit_renameat", sys("sys_exit_renameat")),
+        ("plb_exit_renameat2", sys("sys_exit_renameat2")),
+    ],
+};
+
+pub const IO: ObjectSpec = ObjectSpec {
+    object: plumbline_ebpf::IO,
+    ring: None,
+    programs: &[
+        ("plb_enter_read", sys("sys_enter_read")),
+        ("plb_exit_read", sys("sys_exit_read")),
+        ("plb_enter_readv", sys("sys_enter_readv")),
+        ("plb_exit_readv", sys("sys_exit_readv")),
+        ("plb_enter_pread64", sys("sys_enter_pread64")),
+        ("plb_exit_pread64", sys("sys_exit_pread64")),
+        ("plb_enter_recvfrom", sys("sys_enter_recvfrom")),
+        ("plb_exit_recvfrom", sys("sys_exit_recvfrom")),
+        ("plb_enter_recvmsg", sys("sys_enter_recvmsg")),
+        ("plb_exit_recvmsg", sys("sys_exit_recvmsg")),
+        ("plb_enter_write", sys("sys_enter_write")),
+        ("plb_exit_write", sys("sys_exit_write")),
+        ("plb_enter_writev", sys("sys_enter_writev")),
+        ("plb_exit_writev", sys("sys_exit_writev")),
+        ("plb_enter_pwrite64", sys("sys_enter_pwrite64")),
+        ("plb_exit_pwrite64", sys("sys_exit_pwrite64")),
+        ("plb_enter_sendto", sys("sys_enter_sendto")),
+        ("plb_exit_sendto", sys("sys_exit_sendto")),
+        ("plb_enter_sendmsg", sys("sys_enter_sendmsg")),
+        ("plb_exit_sendmsg", sys("sys_exit_sendmsg")),
+    ],
+};
+
+pub const NET: ObjectSpec = ObjectSpec {
+    object: plumbline_ebpf::NET,
+    ring: Some("net_events"),
+    programs: &[
+        ("plb_inet_sock_set_state", Attach::Tracepoint("sock", "inet_sock_set_state")),
+        ("plb_enter_connect", sys("sys_enter_connect")),
+        ("plb_exit_connect", sys("sys_exit_connect")),
+        ("plb_enter_accept", sys("sys_enter_accept")),
+        ("plb_exit_accept", sys("sys_exit_accept")),
+        ("plb_enter_accept4", sys("sys_enter_accept4")),
+        ("plb_exit_accept4", sys("sys_exit_accept4")),
+        ("plb_sock_create", Attach::CgroupSock),
+        ("plb_dns_egress", Attach::CgroupSkb(CgroupSkbAttachType::Egress)),
+        ("plb_dns_ingress", Attach::CgroupSkb(CgroupSkbAttachType::Ingress)),
+    ],
+};
+
+pub const IPC: ObjectSpec = ObjectSpec {
+    object: plumbline_ebpf::IPC,
+    ring: Some("ipc_events"),
+    programs: &[
+        ("plb_enter_shmget", sys("sys_enter_shmget")),
+        ("plb_exit_shmget", sys("sys_exit_shmget")),
+        ("plb_enter_shmat", sys("sys_enter_shmat")),
+        ("plb_exit_shmat", sys("sys_exit_shmat")),
+    ],
+};
+
+/// An object loaded and attached.
+pub struct LoadedObject {
+    pub name: &'static str,
+    /// Holds the programs and their links: dropping it detaches everything.
+    pub ebpf: Ebpf,
+    pub ring: Option<RingBuf<MapData>>,
     pub counters: PerCpuArray<MapData, u64>,
 }
 
-impl ProcessProbes {
-    pub fn attach(capture: &CaptureConfig) -> Result<Self, ProbeError> {
-        ensure_tracefs()?;
-        let btf = Btf::from_sys_fs().map_err(ProbeError::Btf)?;
-        let mut ebpf = load(&PROCESS, &btf, capture)?;
-        for (program, attach) in PROCESS_PROGRAMS {
-            attach_program(&mut ebpf, program, attach, &btf)?;
-        }
-        let ring = RingBuf::try_from(take_map(&mut ebpf, PROCESS.name, "proc_events")?)
-            .map_err(|source| ProbeError::Map { map: "proc_events", source })?;
-        let counters = PerCpuArray::try_from(take_map(&mut ebpf, PROCESS.name, "plb_counters")?)
-            .map_err(|source| ProbeError::Map { map: "plb_counters", source })?;
-        tracing::info!(
-            object = PROCESS.name,
-            programs = PROCESS_PROGRAMS.len(),
-            ring_kib = capture.ring_buffer_kib,
-            "attached"
-        );
-        Ok(Self { _ebpf: ebpf, ring, counters })
+impl LoadedObject {
+    /// Takes one of the object's maps (for the agent to read).
+    pub fn take_map(&mut self, map: &'static str) -> Result<Map, ProbeError> {
+        self.ebpf.take_map(map).ok_or(ProbeError::MissingMap { object: self.name, map })
     }
 }
 
-fn load(object: &BpfObject, btf: &Btf, capture: &CaptureConfig) -> Result<Ebpf, ProbeError> {
-    let wakeup_bytes = u64::from(capture.wakeup_kib) * 1024;
-    EbpfLoader::new()
-        .btf(Some(btf))
-        .override_global("plb_wakeup_bytes", &wakeup_bytes, true)
-        .map_max_entries("proc_events", capture.ring_buffer_kib * 1024)
-        .load(object.bytes()?)
-        .map_err(|source| ProbeError::Load { object: object.name, source })
+/// The objects `capture` turns on, in the order they are attached.
+pub fn enabled(capture: &CaptureConfig) -> Vec<&'static ObjectSpec> {
+    let mut objects = vec![&PROCESS];
+    if capture.files {
+        objects.push(&FILE);
+    }
+    if capture.files || capture.ipc {
+        objects.push(&IO);
+    }
+    if capture.network {
+        objects.push(&NET);
+    }
+    if capture.ipc {
+        objects.push(&IPC);
+    }
+    objects
 }
 
-fn attach_program(ebpf: &mut Ebpf, program: &'static str, attach: &Attach, btf: &Btf) -> Result<(), ProbeError> {
-    let (target, result) = match attach {
+/// Loads and attaches every object `capture` turns on.
+pub fn attach_all(capture: &CaptureConfig, filters: &Filters) -> Result<Vec<LoadedObject>, ProbeError> {
+    ensure_tracefs()?;
+    let btf = Btf::from_sys_fs().map_err(ProbeError::Btf)?;
+    let cgroup_root = crate::cgroups::cgroup2_mount();
+    enabled(capture).into_iter().map(|spec| attach(spec, capture, filters, &btf, cgroup_root.as_deref())).collect()
+}
+
+fn ring_kib(spec: &ObjectSpec, capture: &CaptureConfig) -> u32 {
+    match spec.object.name {
+        "file" => capture.file_ring_kib,
+        "net" => capture.net_ring_kib,
+        "ipc" => capture.ipc_ring_kib,
+        _ => capture.ring_buffer_kib,
+    }
+}
+
+fn attach(
+    spec: &ObjectSpec,
+    capture: &CaptureConfig,
+    filters: &Filters,
+    btf: &Btf,
+    cgroup_root: Option<&Path>,
+) -> Result<LoadedObject, ProbeError> {
+    let name = spec.object.name;
+    let wakeup_bytes = u64::from(capture.wakeup_kib) * 1024;
+    let open_window_ns = capture.open_collapse_ms * 1_000_000;
+    let flags = filters.flags();
+    let mut loader = EbpfLoader::new();
+    loader.btf(Some(btf)).override_global("plb_wakeup_bytes", &wakeup_bytes, true).override_global(
+        "plb_filter_flags",
+        &flags,
+        true,
+    );
+    if let Some(ring) = spec.ring {
+        loader.map_max_entries(ring, ring_kib(spec, capture) * 1024);
+    }
+    match name {
+        "file" => {
+            loader.override_global("plb_open_window_ns", &open_window_ns, true);
+        }
+        "net" => {
+            loader.override_global("plb_dns_port", &capture.dns_port, true);
+        }
+        _ => {}
+    }
+    let mut ebpf = loader.load(spec.object.bytes()?).map_err(|source| ProbeError::Load { object: name, source })?;
+    fill_filters(&mut ebpf, name, filters)?;
+
+    let mut attached = 0;
+    for (program, how) in spec.programs {
+        match attach_program(&mut ebpf, program, *how, btf, cgroup_root) {
+            Ok(true) => attached += 1,
+            Ok(false) => {}
+            // DNS needs cgroup v2; everything else still works without it.
+            Err(err) if matches!(how, Attach::CgroupSkb(_) | Attach::CgroupSock) => {
+                let err = anyhow::Error::from(err);
+                tracing::warn!(error = format!("{err:#}"), program, "DNS capture is off");
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    let ring = match spec.ring {
+        Some(map) => {
+            Some(RingBuf::try_from(take(&mut ebpf, name, map)?).map_err(|source| ProbeError::Map { map, source })?)
+        }
+        None => None,
+    };
+    let counters = PerCpuArray::try_from(take(&mut ebpf, name, "plb_counters")?)
+        .map_err(|source| ProbeError::Map { map: "plb_counters", source })?;
+    tracing::info!(
+        object = name,
+        programs = attached,
+        ring_kib = ring.as_ref().map(|_| ring_kib(spec, capture)),
+        "attached"
+    );
+    Ok(LoadedObject { name, ebpf, ring, counters })
+}
+
+/// Attaches one program; false when it was skipped (no cgroup v2 mount).
+fn attach_program(
+    ebpf: &mut Ebpf,
+    program: &'static str,
+    how: Attach,
+    btf: &Btf,
+    cgroup_root: Option<&Path>,
+) -> Result<bool, ProbeError> {
+    let prog = ebpf.program_mut(program).ok_or(ProbeError::MissingProgram { program })?;
+    let fail = |target: String| move |source| ProbeError::Program { program, target, source };
+    match how {
         Attach::BtfTracepoint(name) => {
-            let result = match ebpf.program_mut(program).map(<&mut BtfTracePoint>::try_from) {
-                Some(Ok(p)) => p.load(name, btf).and_then(|()| p.attach().map(drop)),
-                Some(Err(e)) => Err(e),
-                None => return Err(ProbeError::MissingProgram { program }),
-            };
-            (format!("tp_btf/{name}"), result)
+            let p: &mut BtfTracePoint = prog.try_into().map_err(fail(format!("tp_btf/{name}")))?;
+            p.load(name, btf).and_then(|()| p.attach().map(drop)).map_err(fail(format!("tp_btf/{name}")))?;
         }
         Attach::Tracepoint(category, name) => {
-            let result = match ebpf.program_mut(program).map(<&mut TracePoint>::try_from) {
-                Some(Ok(p)) => p.load().and_then(|()| p.attach(category, name).map(drop)),
-                Some(Err(e)) => Err(e),
-                None => return Err(ProbeError::MissingProgram { program }),
-            };
-            (format!("tracepoint/{category}/{name}"), result)
+            let target = format!("tracepoint/{category}/{name}");
+            let p: &mut TracePoint = prog.try_into().map_err(fail(target.clone()))?;
+            p.load().and_then(|()| p.attach(category, name).map(drop)).map_err(fail(target))?;
         }
-    };
-    result.map_err(|source| ProbeError::Program { program, target, source })
+        // As BPF links (5.7+), cgroup programs never displace others: link
+        // creation takes no multi-attach flag (Single is flags 0).
+        Attach::CgroupSkb(direction) => {
+            let Some(root) = cgroup_root else { return Ok(false) };
+            let target = format!("cgroup_skb/{direction:?} on {}", root.display());
+            let cgroup = File::open(root).map_err(|e| fail(target.clone())(aya::programs::ProgramError::IOError(e)))?;
+            let p: &mut CgroupSkb = prog.try_into().map_err(fail(target.clone()))?;
+            p.load()
+                .and_then(|()| p.attach(&cgroup, direction, CgroupAttachMode::Single).map(drop))
+                .map_err(fail(target))?;
+        }
+        Attach::CgroupSock => {
+            let Some(root) = cgroup_root else { return Ok(false) };
+            let target = format!("cgroup/sock_create on {}", root.display());
+            let cgroup = File::open(root).map_err(|e| fail(target.clone())(aya::programs::ProgramError::IOError(e)))?;
+            let p: &mut CgroupSock = prog.try_into().map_err(fail(target.clone()))?;
+            p.load().and_then(|()| p.attach(&cgroup, CgroupAttachMode::Single).map(drop)).map_err(fail(target))?;
+        }
+    }
+    Ok(true)
 }
 
-fn take_map(ebpf: &mut Ebpf, object: &'static str, map: &'static str) -> Result<aya::maps::Map, ProbeError> {
+fn take(ebpf: &mut Ebpf, object: &'static str, map: &'static str) -> Result<Map, ProbeError> {
     ebpf.take_map(map).ok_or(ProbeError::MissingMap { object, map })
+}
+
+fn fill_filters(ebpf: &mut Ebpf, object: &'static str, filters: &Filters) -> Result<(), ProbeError> {
+    let map_error = |map| move |source| ProbeError::Map { map, source };
+    let mut pids: BpfHashMap<_, u32, u8> = BpfHashMap::try_from(
+        ebpf.map_mut("plb_filter_pids").ok_or(ProbeError::MissingMap { object, map: "plb_filter_pids" })?,
+    )
+    .map_err(map_error("plb_filter_pids"))?;
+    for (pid, verdict) in &filters.pids {
+        pids.insert(pid, verdict, 0).map_err(map_error("plb_filter_pids"))?;
+    }
+    let mut comms: BpfHashMap<_, abi::CommKey, u8> = BpfHashMap::try_from(
+        ebpf.map_mut("plb_filter_comms").ok_or(ProbeError::MissingMap { object, map: "plb_filter_comms" })?,
+    )
+    .map_err(map_error("plb_filter_comms"))?;
+    for (comm, verdict) in &filters.comms {
+        comms.insert(comm, verdict, 0).map_err(map_error("plb_filter_comms"))?;
+    }
+    let mut cgroups: BpfHashMap<_, u64, u8> = BpfHashMap::try_from(
+        ebpf.map_mut("plb_filter_cgroups").ok_or(ProbeError::MissingMap { object, map: "plb_filter_cgroups" })?,
+    )
+    .map_err(map_error("plb_filter_cgroups"))?;
+    for (cgroup, verdict) in &filters.cgroups {
+        cgroups.insert(cgroup, verdict, 0).map_err(map_error("plb_filter_cgroups"))?;
+    }
+    Ok(())
 }
 
 /// Classic tracepoints are found through tracefs; mount it if the host has

@@ -1,10 +1,6 @@
 //! Processes that were running before the agent: read once from /proc.
 
-use std::{
-    collections::HashMap,
-    os::unix::fs::MetadataExt,
-    path::{Path, PathBuf},
-};
+use std::{collections::HashMap, os::unix::fs::MetadataExt, path::Path};
 
 use procfs::process::{all_processes, Process};
 
@@ -17,7 +13,7 @@ const PF_KTHREAD: u32 = 0x0020_0000;
 /// skipped: they exited, and the kernel programs report that.
 pub fn running_processes() -> Vec<ProcessInfo> {
     let tick_ns = 1_000_000_000 / procfs::ticks_per_second();
-    let cgroup_root = cgroup2_mount();
+    let cgroup_root = crate::cgroups::cgroup2_mount();
     let mut cgroup_ids = HashMap::new();
     let Ok(processes) = all_processes() else {
         return Vec::new();
@@ -62,12 +58,6 @@ fn read(
 /// is what `bpf_get_current_cgroup_id()` returns in the kernel programs.
 fn cgroup_inode(root: &Path, path: &str) -> u64 {
     std::fs::metadata(root.join(path.trim_start_matches('/'))).map_or(0, |m| m.ino())
-}
-
-/// Where cgroup v2 is mounted (`/sys/fs/cgroup` or, in the hybrid layout,
-/// `/sys/fs/cgroup/unified`).
-fn cgroup2_mount() -> Option<PathBuf> {
-    Process::myself().ok()?.mountinfo().ok()?.into_iter().find(|m| m.fs_type == "cgroup2").map(|m| m.mount_point)
 }
 
 #[cfg(test)]

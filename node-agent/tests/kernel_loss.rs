@@ -5,7 +5,13 @@
 use std::process::Command;
 
 use plumbline_ebpf::{abi, record::Record};
-use plumbline_node_agent::{config::CaptureConfig, kernel_counters::KernelCounters, node, probes::ProcessProbes};
+use plumbline_node_agent::{
+    config::CaptureConfig,
+    filters::Filters,
+    kernel_counters::KernelCounters,
+    node,
+    probes::{attach_all, LoadedObject},
+};
 
 fn outcome_total(counters: &KernelCounters, outcome: &str) -> u64 {
     counters.totals().unwrap().iter().filter(|t| t.outcome == outcome).map(|t| t.value).sum()
@@ -13,11 +19,20 @@ fn outcome_total(counters: &KernelCounters, outcome: &str) -> u64 {
 
 #[test]
 fn a_full_ring_counts_every_lost_record_and_reports_it_once() {
-    let capture = CaptureConfig { ring_buffer_kib: 4, wakeup_kib: 1, ..Default::default() };
-    let probes = ProcessProbes::attach(&capture).expect("attach (as root)");
-    // The programs stay attached while `probes` (what is left of it) lives.
-    let ProcessProbes { mut ring, counters, .. } = probes;
-    let mut counters = KernelCounters::new(counters, node::boot_ns());
+    let capture = CaptureConfig {
+        ring_buffer_kib: 4,
+        wakeup_kib: 1,
+        files: false,
+        network: false,
+        ipc: false,
+        ..Default::default()
+    };
+    let mut objects = attach_all(&capture, &Filters::default()).expect("attach (as root)");
+    assert_eq!(objects.len(), 1, "process capture only");
+    // The programs stay attached while `_ebpf` lives.
+    let LoadedObject { name, ebpf: _ebpf, ring, counters } = objects.remove(0);
+    let mut ring = ring.expect("the process object has a ring");
+    let mut counters = KernelCounters::new(vec![(name, counters)], node::boot_ns());
 
     // Each process writes fork + exec (with argv) + exit records: far more
     // than a 4 KiB ring holds while nobody reads.

@@ -9,7 +9,7 @@ use anyhow::Context;
 use plumbline_aggregator::{pipeline::run_pipeline, AggregatorStats, PipelineConfig};
 use plumbline_config::{ConfigError, Validate};
 use plumbline_node_agent::{
-    config::{BatchConfig, CaptureConfig, NodeConfig},
+    config::{BatchConfig, CaptureConfig, FilterConfig, MetricsConfig, NodeConfig},
     CaptureSettings,
 };
 use plumbline_store::{sqlite::SqliteStore, SqliteConfig, Store};
@@ -27,7 +27,9 @@ pub const ENV_PREFIX: &str = "PLUMBLINE_RUN_";
 pub struct EmbeddedConfig {
     pub node: NodeConfig,
     pub capture: CaptureConfig,
+    pub filter: FilterConfig,
     pub batch: BatchConfig,
+    pub metrics: MetricsConfig,
     pub pipeline: PipelineConfig,
     /// `[sqlite]`: the database file. Default `/var/lib/plumbline/plumbline.db`.
     pub sqlite: SqliteConfig,
@@ -40,7 +42,9 @@ impl Default for EmbeddedConfig {
         Self {
             node: NodeConfig::default(),
             capture: CaptureConfig::default(),
+            filter: FilterConfig::default(),
             batch: BatchConfig::default(),
+            metrics: MetricsConfig::default(),
             pipeline: PipelineConfig::default(),
             sqlite: SqliteConfig::default(),
             listen: plumbline_query::config::DEFAULT_LISTEN.parse().unwrap(),
@@ -51,6 +55,7 @@ impl Default for EmbeddedConfig {
 impl Validate for EmbeddedConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.capture.validate("capture")?;
+        self.metrics.validate("metrics")?;
         self.batch.validate("batch")?;
         self.pipeline.validate("pipeline")
     }
@@ -81,7 +86,13 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
         result
     });
 
-    let settings = CaptureSettings { node: &config.node, capture: &config.capture, batch: &config.batch };
+    let settings = CaptureSettings {
+        node: &config.node,
+        capture: &config.capture,
+        filter: &config.filter,
+        batch: &config.batch,
+        metrics: &config.metrics,
+    };
     let agent = plumbline_node_agent::run(settings, Arc::new(sink), shutdown).await;
     let aggregated = aggregator.await.context("aggregator task")?;
     stop_query.cancel();

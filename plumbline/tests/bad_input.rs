@@ -201,6 +201,7 @@ fn a_valid_configuration_validates_and_prints_with_defaults() {
     let output = Command::new(env!("CARGO_BIN_EXE_plumbline")).args(["agent", "validate"]).output().unwrap();
     assert!(output.status.success(), "{output:?}");
     let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(printed.contains("ring_buffer_kib = 4096"), "{printed}");
+    assert!(printed.contains("ring_buffer_kib = 8192"), "{printed}");
+    assert!(printed.contains("ignore_self = true"), "{printed}");
     assert!(printed.contains("topic = \"plumbline.events\""), "{printed}");
 }

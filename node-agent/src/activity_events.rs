@@ -1,0 +1,199 @@
+//! Turns file, network, DNS and shared-memory records into `plumbline.v1`
+//! events, attributed to their process.
+
+use std::net::IpAddr;
+
+use plumbline_ebpf::{
+    abi::{direction, shm_op, transport, SockAddr},
+    record::{unix_path, Record},
+};
+use plumbline_proto::{
+    v1::{
+        event::Body, file_event::Op, ipc_event, net_connect::Direction, DnsQuery, FileEvent, IpcEvent, NetConnect,
+        NetFlow, SocketAddress, Transport,
+    },
+    BatchBuilder,
+};
+
+use crate::{dns::sockaddr_ip, encoder::Encoder};
+
+fn ip_bytes(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    }
+}
+
+fn socket_address(addr: &SockAddr) -> SocketAddress {
+    SocketAddress { ip: ip_bytes(sockaddr_ip(&addr.addr, addr.family)), port: addr.port.into(), path_sid: 0 }
+}
+
+fn transport_of(t: u16) -> Transport {
+    match t {
+        transport::TCP => Transport::Tcp,
+        transport::UDP => Transport::Udp,
+        transport::UNIX_STREAM => Transport::UnixStream,
+        transport::UNIX_DGRAM => Transport::UnixDgram,
+        _ => Transport::Unspecified,
+    }
+}
+
+fn direction_of(d: u16) -> Direction {
+    match d {
+        direction::CONNECT => Direction::Connect,
+        direction::ACCEPT => Direction::Accept,
+        _ => Direction::Unspecified,
+    }
+}
+
+/// Adds the event `record` describes. Process records are not handled here.
+pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) {
+    let h = *record.header();
+    match record {
+        Record::FileOpen { event, path } => {
+            let path = path.to_path();
+            enc.paths.remember_open(&event.key, &path);
+            let body = Body::File(FileEvent {
+                op: Op::Open as i32,
+                path_sid: batch.intern(&path),
+                target_sid: 0,
+                flags: event.key.flags,
+                result: event.result,
+                count: 1,
+                last_ts_ns: 0,
+                dev: event.key.dev,
+                ino: event.key.ino * u64::from(event.key.dev != 0),
+                mode: event.mode,
+                path_truncated: event.path.truncated != 0,
+            });
+            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            batch.push_by(h.ts_boot_ns, &who, body);
+        }
+        Record::FileUnlink { event, path } => {
+            let body = Body::File(FileEvent {
+                op: Op::Unlink as i32,
+                path_sid: batch.intern(&path.to_path()),
+                flags: event.flags,
+                result: event.result,
+                count: 1,
+                path_truncated: event.path.truncated != 0,
+                ..Default::default()
+            });
+            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            batch.push_by(h.ts_boot_ns, &who, body);
+        }
+        Record::FileRename { event, from, to } => {
+            let body = Body::File(FileEvent {
+                op: Op::Rename as i32,
+                path_sid: batch.intern(&from.to_path()),
+                target_sid: batch.intern(&to.to_path()),
+                flags: event.flags,
+                result: event.result,
+                count: 1,
+                path_truncated: event.from.truncated != 0 || event.to.truncated != 0,
+                ..Default::default()
+            });
+            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            batch.push_by(h.ts_boot_ns, &who, body);
+        }
+        Record::NetConnect(event) => {
+            let remote_ip = sockaddr_ip(&event.remote.addr, event.remote.family);
+            let name = enc.dns.name_for(h.pid, remote_ip, h.ts_boot_ns).unwrap_or("").to_string();
+            let body = Body::Connect(NetConnect {
+                direction: direction_of(event.direction) as i32,
+                transport: transport_of(event.transport) as i32,
+                local: Some(socket_address(&event.local)),
+                remote: Some(socket_address(&event.remote)),
+                result: event.result,
+                latency_ns: event.latency_ns,
+                socket_cookie: enc.sock_id(event.sock_id),
+                remote_name_sid: batch.intern(&name),
+                ..Default::default()
+            });
+            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            batch.push_by(h.ts_boot_ns, &who, body);
+        }
+        Record::NetClose(event) => {
+            let remote_ip = sockaddr_ip(&event.remote.addr, event.remote.family);
+            let name = enc.dns.name_for(h.pid, remote_ip, h.ts_boot_ns).unwrap_or("").to_string();
+            let body = Body::Flow(NetFlow {
+                transport: Transport::Tcp as i32,
+                local: Some(socket_address(&event.local)),
+                remote: Some(socket_address(&event.remote)),
+                bytes_sent: event.bytes_acked,
+                bytes_received: event.bytes_received,
+                established_ns: event.established_ns,
+                duration_ns: if event.established_ns == 0 { 0 } else { event.closed_ns - event.established_ns },
+                socket_cookie: enc.sock_id(event.sock_id),
+                remote_name_sid: batch.intern(&name),
+                direction: direction_of(event.direction) as i32,
+            });
+            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            batch.push_by(h.ts_boot_ns, &who, body);
+        }
+        Record::UnixConnect { event, path } => {
+            let path = unix_path(path);
+            enc.paths.remember_socket(event.ino, &path);
+            enc.paths.remember_socket(event.peer_ino, &path);
+            let path_sid = batch.intern(&path);
+            let (local, remote) = if event.direction == direction::ACCEPT {
+                (SocketAddress { path_sid, ..Default::default() }, SocketAddress::default())
+            } else {
+                (SocketAddress::default(), SocketAddress { path_sid, ..Default::default() })
+            };
+            let body = Body::Connect(NetConnect {
+                direction: direction_of(event.direction) as i32,
+                transport: transport_of(event.transport) as i32,
+                local: Some(local),
+                remote: Some(remote),
+                result: event.result,
+                latency_ns: event.latency_ns,
+                socket_cookie: event.ino,
+                peer_pid: event.peer_tgid,
+                inode: event.ino,
+                peer_inode: event.peer_ino,
+                ..Default::default()
+            });
+            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            batch.push_by(h.ts_boot_ns, &who, body);
+        }
+        Record::Dns { event, message } => {
+            let Some(lookup) = enc.dns.packet(event, message) else { return };
+            let body = Body::Dns(DnsQuery {
+                name_sid: batch.intern(&lookup.name),
+                qtype: lookup.qtype.into(),
+                rcode: lookup.rcode.into(),
+                answers: lookup.answers.iter().map(|ip| ip_bytes(*ip)).collect(),
+                server: Some(SocketAddress {
+                    ip: ip_bytes(lookup.server.0),
+                    port: lookup.server.1.into(),
+                    path_sid: 0,
+                }),
+                latency_ns: lookup.latency_ns,
+            });
+            let who = enc.who(lookup.pid, lookup.tid, 0, batch);
+            batch.push_by(lookup.ts_ns, &who, body);
+        }
+        Record::Shm(event) => {
+            let (op, name) = match event.op {
+                shm_op::GET => (ipc_event::Op::ShmCreate, format!("key {:#x}", event.key)),
+                _ => (ipc_event::Op::ShmAttach, String::new()),
+            };
+            let body = Body::Ipc(IpcEvent {
+                kind: ipc_event::Kind::SysvShm as i32,
+                op: op as i32,
+                object_id: event.shmid.max(0) as u64,
+                name_sid: batch.intern(&name),
+                result: event.result,
+                ..Default::default()
+            });
+            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            batch.push_by(h.ts_boot_ns, &who, body);
+        }
+        Record::ProcExec { .. }
+        | Record::ProcFork(_)
+        | Record::ProcExit(_)
+        | Record::ProcExecFailed { .. }
+        | Record::Unknown(_) => {}
+    }
+}
