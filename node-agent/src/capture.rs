@@ -209,9 +209,11 @@ pub async fn run_loop(
         .into_iter()
         // SAFETY: each ring buffer owns its fd, and its AsyncFd owns the ring
         // buffer until it is dropped at the end of this function.
-        .map(|ring| unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("registering a ring buffer with tokio: {e}"))?;
+        .map(|ring| {
+            unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+                .map_err(|e| anyhow::anyhow!("registering a ring buffer with tokio: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let interval = |ms: u64| {
         let mut tick = tokio::time::interval(Duration::from_millis(ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 
-use plumbline_proto::v1::{
-    loss_marker::Reason, ActivityRequest, Container, DnsLookup, FileActivity, LossRecord, TimeRange,
-};
+use plumbline_proto::v1::{loss_marker::Reason, ActivityRequest, Container, DnsLookup, FileActivity, LossRecord};
 use plumbline_store::{ActivityFilter, ContainerRow, DnsQueryRow, FileActivityRow, LossMarkerRow, Store};
 
 use crate::error::QueryError;
@@ -22,7 +20,7 @@ fn non_zero(n: u64) -> Option<u64> {
 }
 
 pub fn activity_filter(request: &ActivityRequest) -> Result<ActivityFilter, QueryError> {
-    let range = request.range.unwrap_or(TimeRange::default());
+    let range = request.range.unwrap_or_default();
     if range.start_ns != 0 && range.end_ns != 0 && range.start_ns > range.end_ns {
         return Err(QueryError::InvalidArgument("range starts after it ends".into()));
     }

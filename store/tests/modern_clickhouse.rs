@@ -129,7 +129,8 @@ async fn the_activity_views_on_current_clickhouse_answer_like_the_embedded_store
         ActivityFilter { host: Some("gpu-02".into()), contains: Some("api".into()), limit: 50, ..Default::default() },
         ActivityFilter { container: Some("trainer-2-1".into()), limit: 10_000, ..Default::default() },
     ];
-    let views: [(&str, fn(plumbline_store::activity::SqlDialect, &ActivityFilter) -> activity::Sql); 7] = [
+    type View = fn(plumbline_store::activity::SqlDialect, &ActivityFilter) -> activity::Sql;
+    let views: [(&str, View); 7] = [
         ("file activity", activity::file_activity_sql),
         ("connections", activity::connections_sql),
         ("flows", activity::flows_sql),

@@ -100,10 +100,12 @@ pub fn list_processes_sql(filter: &ProcessFilter) -> String {
     process_sql::list_query(&Client::default(), filter).sql_display().to_string()
 }
 
+type PendingInsert<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
+
 /// Collects one INSERT per generic table, to run in order.
 struct Inserts<'a> {
     store: &'a ClickHouseStore,
-    pending: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>>,
+    pending: Vec<PendingInsert<'a>>,
 }
 
 impl<'a> TableVisitor<'a> for Inserts<'a> {
