@@ -206,7 +206,10 @@ int main(void)
 	FIELD(plb_net_close, closed_ns);
 	FIELD(plb_net_close, old_state);
 	FIELD(plb_net_close, direction);
+	FIELD(plb_net_close, shutdown);
 	FIELD(plb_net_close, _pad0);
+	FIELD(plb_net_close, snd_una);
+	FIELD(plb_net_close, write_seq);
 
 	STRUCT(plb_unix_connect);
 	FIELD(plb_unix_connect, hdr);

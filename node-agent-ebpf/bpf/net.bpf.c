@@ -123,11 +123,15 @@ static __always_inline void sock_addrs(struct sock *sk, struct plb_sockaddr *loc
 	local->port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	remote->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == AF_INET) {
-		BPF_CORE_READ_INTO(local->addr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(remote->addr, sk, __sk_common.skc_daddr);
+		__be32 local_v4 = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__be32 remote_v4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(local->addr, &local_v4, 4);
+		__builtin_memcpy(remote->addr, &remote_v4, 4);
 	} else {
-		BPF_CORE_READ_INTO(local->addr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(remote->addr, sk, __sk_common.skc_v6_daddr);
+		/* &array: the read takes the size of the whole address. */
+		BPF_CORE_READ_INTO(&local->addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&remote->addr, sk, __sk_common.skc_v6_daddr);
 	}
 }
 
@@ -174,7 +178,10 @@ static __always_inline void emit_close(struct plb_inet_sock_set_state_ctx *ctx, 
 	e->closed_ns = e->hdr.ts_boot_ns;
 	e->old_state = ctx->oldstate;
 	e->direction = owner ? owner->direction : 0;
+	e->shutdown = BPF_CORE_READ_BITFIELD_PROBED((struct sock *)tp, sk_shutdown);
 	e->_pad0 = 0;
+	e->snd_una = BPF_CORE_READ(tp, snd_una);
+	e->write_seq = BPF_CORE_READ(tp, write_seq);
 	plb_submit(&net_events, e, PLB_EV_NET_CLOSE);
 }
 
@@ -228,7 +235,8 @@ int plb_inet_sock_set_state(struct plb_inet_sock_set_state_ctx *ctx)
 		bpf_map_update_elem(&tcp_owners, &sk, &fresh, BPF_ANY);
 		return 0;
 	}
-	if (ctx->newstate == TCP_CLOSE) {
+	/* A listening socket closing is not a connection. */
+	if (ctx->newstate == TCP_CLOSE && ctx->oldstate != TCP_LISTEN) {
 		/* Connections the agent never saw open (older, or filtered) are
 		 * reported too, without an owner, unless filtered. */
 		if (owner && owner->tgid == 0 && owner->direction == PLB_DIR_ACCEPT && owner->established_ns == 0)

@@ -7,7 +7,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 pub const COMM_LEN: usize = 16;
 pub const FILENAME_MAX: usize = 256;
 pub const ARGS_MAX: usize = 2048;
@@ -314,7 +314,10 @@ pub struct NetClose {
     pub closed_ns: u64,
     pub old_state: u32,
     pub direction: u16,
-    pub _pad0: u16,
+    pub shutdown: u8,
+    pub _pad0: u8,
+    pub snd_una: u32,
+    pub write_seq: u32,
 }
 
 #[repr(C)]
@@ -523,7 +526,10 @@ mod layout_tests {
                 closed_ns,
                 old_state,
                 direction,
-                _pad0
+                shutdown,
+                _pad0,
+                snd_una,
+                write_seq
             ]
         );
         check_struct!(

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use plumbline_ebpf::{
-    abi::{direction, shm_op, transport, SockAddr},
+    abi::{direction, shm_op, transport, NetClose, SockAddr},
     record::{unix_path, Record},
 };
 use plumbline_proto::{
@@ -44,6 +44,25 @@ fn direction_of(d: u16) -> Direction {
         direction::ACCEPT => Direction::Accept,
         _ => Direction::Unspecified,
     }
+}
+
+/// `sk_shutdown` bits.
+const RCV_SHUTDOWN: u8 = 1;
+const SEND_SHUTDOWN: u8 = 2;
+
+/// Payload bytes (sent and acknowledged, received) of a closed connection.
+/// The kernel's counters count sequence space: a FIN takes one, and so does
+/// the SYN on the connecting side (an accepted socket starts with its SYN
+/// already acknowledged). For a connection older than the agent the side is
+/// unknown and the SYN is left in: one byte too many at most.
+fn data_bytes(close: &NetClose) -> (u64, u64) {
+    let syn = close.direction == direction::CONNECT;
+    let fin_acked = close.shutdown & SEND_SHUTDOWN != 0 && close.snd_una == close.write_seq;
+    let fin_received = close.shutdown & RCV_SHUTDOWN != 0;
+    (
+        close.bytes_acked.saturating_sub(u64::from(syn) + u64::from(fin_acked)),
+        close.bytes_received.saturating_sub(u64::from(fin_received)),
+    )
 }
 
 /// Adds the event `record` describes. Process records are not handled here.
@@ -120,8 +139,8 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
                 transport: Transport::Tcp as i32,
                 local: Some(socket_address(&event.local)),
                 remote: Some(socket_address(&event.remote)),
-                bytes_sent: event.bytes_acked,
-                bytes_received: event.bytes_received,
+                bytes_sent: data_bytes(event).0,
+                bytes_received: data_bytes(event).1,
                 established_ns: event.established_ns,
                 duration_ns: if event.established_ns == 0 { 0 } else { event.closed_ns - event.established_ns },
                 socket_cookie: enc.sock_id(event.sock_id),
@@ -195,5 +214,39 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
         | Record::ProcExit(_)
         | Record::ProcExecFailed { .. }
         | Record::Unknown(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytemuck::Zeroable;
+
+    use super::*;
+
+    #[test]
+    fn syn_and_fin_are_not_counted_as_payload() {
+        let mut close = NetClose::zeroed();
+        close.direction = direction::CONNECT;
+        close.bytes_acked = 3002; // SYN + 3000 + our FIN, acknowledged
+        close.bytes_received = 701; // 700 + their FIN
+        close.shutdown = RCV_SHUTDOWN | SEND_SHUTDOWN;
+        close.snd_una = 9;
+        close.write_seq = 9;
+        assert_eq!(data_bytes(&close), (3000, 700));
+        // Our FIN sent but not acknowledged yet: only the SYN to remove.
+        close.bytes_acked = 3001;
+        close.write_seq = 10;
+        assert_eq!(data_bytes(&close), (3000, 700));
+        // Reset without FINs.
+        close.shutdown = 0;
+        close.bytes_received = 700;
+        assert_eq!(data_bytes(&close), (3000, 700));
+        // The accepting side: no SYN in its count.
+        close.direction = direction::ACCEPT;
+        close.bytes_acked = 701;
+        close.shutdown = RCV_SHUTDOWN | SEND_SHUTDOWN;
+        close.write_seq = 9;
+        close.bytes_received = 3001;
+        assert_eq!(data_bytes(&close), (700, 3000));
     }
 }

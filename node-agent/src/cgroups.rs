@@ -80,20 +80,25 @@ pub struct CgroupResolver {
     root: Option<PathBuf>,
     by_id: HashMap<u64, String>,
     last_scan: Option<Instant>,
+    /// Ids that were missing once: a new cgroup gets one immediate rescan,
+    /// a vanished one only the rate-limited ones.
+    missed: std::collections::HashSet<u64>,
 }
 
 const RESCAN_AFTER: Duration = Duration::from_secs(2);
 
 impl Default for CgroupResolver {
     fn default() -> Self {
-        Self { root: cgroup2_mount(), by_id: HashMap::new(), last_scan: None }
+        Self { root: cgroup2_mount(), by_id: HashMap::new(), last_scan: None, missed: Default::default() }
     }
 }
 
 impl CgroupResolver {
     /// What `cgroup_id` stands for; `pid` is a process in it (for pod details).
     pub fn identify(&mut self, cgroup_id: u64, pid: u32) -> Option<CgroupIdentity> {
-        if !self.by_id.contains_key(&cgroup_id) && self.last_scan.is_none_or(|t| t.elapsed() >= RESCAN_AFTER) {
+        if !self.by_id.contains_key(&cgroup_id)
+            && (self.missed.insert(cgroup_id) || self.last_scan.is_none_or(|t| t.elapsed() >= RESCAN_AFTER))
+        {
             self.scan();
         }
         let path = self.by_id.get(&cgroup_id)?;

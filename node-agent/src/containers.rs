@@ -20,13 +20,13 @@ impl ContainerAnnouncer {
     /// Adds a `ContainerInfo` for `cgroup_id` the first time it is seen;
     /// `pid` is a process in it (for the pod's name and namespace).
     pub fn announce(&mut self, cgroup_id: u64, pid: u32, ts_ns: u64, batch: &mut BatchBuilder) {
-        if cgroup_id == 0 || !self.announced.insert(cgroup_id) {
+        if cgroup_id == 0 || self.announced.contains(&cgroup_id) {
             return;
         }
-        let Some(id) = self.resolver.identify(cgroup_id, pid) else {
-            // Gone before we looked (or not v2): say so no more this run.
-            return;
-        };
+        // Not found yet (created since the last scan, which is rate-limited):
+        // a later event of the same cgroup tries again.
+        let Some(id) = self.resolver.identify(cgroup_id, pid) else { return };
+        self.announced.insert(cgroup_id);
         let info = ContainerInfo {
             cgroup_id,
             cgroup_path_sid: batch.intern(&id.path),

@@ -11,7 +11,7 @@ use crate::TimeRange;
 pub struct ActivityFilter {
     pub host: Option<String>,
     pub pid: Option<u32>,
-    /// A container id prefix, a pod name or a pod uid.
+    /// A container id prefix, a pod name or uid, or part of a cgroup path.
     pub container: Option<String>,
     pub range: TimeRange,
     /// Substring of the view's main text (path, address or name ...).
@@ -115,10 +115,12 @@ fn activity_where_on(
     }
     if let Some(container) = filter.container.as_ref().filter(|_| columns.contains(&"cgroup_id")) {
         clauses.push(format!(
-            "(host, cgroup_id) IN (SELECT host, cgroup_id FROM containers WHERE {} = 1 OR pod_name = ? OR pod_uid = ?)",
-            d.position("container_id")
+            "(host, cgroup_id) IN (SELECT host, cgroup_id FROM containers
+                WHERE {} = 1 OR pod_name = ? OR pod_uid = ? OR {} > 0)",
+            d.position("container_id"),
+            d.position("cgroup_path"),
         ));
-        sql.args.extend([container, container, container].map(|c| SqlArg::Str(c.clone())));
+        sql.args.extend([container, container, container, container].map(|c| SqlArg::Str(c.clone())));
     }
     if !filter.sock_ids.is_empty() && columns.contains(&"sock_id") {
         let marks = vec!["?"; filter.sock_ids.len()].join(", ");

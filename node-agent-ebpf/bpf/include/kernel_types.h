@@ -69,6 +69,7 @@ enum {
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
+#define TCP_LISTEN 10
 
 struct __sk_buff {
 	__u32 len;
@@ -224,6 +225,8 @@ struct sock {
 	struct socket *sk_socket;
 	struct pid *sk_peer_pid;
 	int sk_err;
+	/* A 2-bit field before 6.5: read with BPF_CORE_READ_BITFIELD_PROBED. */
+	__u8 sk_shutdown;
 };
 
 struct socket {
@@ -255,6 +258,8 @@ struct unix_sock {
 struct tcp_sock {
 	__u64 bytes_received;
 	__u64 bytes_acked;
+	__u32 snd_una;
+	__u32 write_seq;
 };
 
 struct task_struct {

@@ -15,7 +15,7 @@
 #ifndef PLUMBLINE_ABI_H
 #define PLUMBLINE_ABI_H
 
-#define PLB_ABI_VERSION 2
+#define PLB_ABI_VERSION 3
 
 #define PLB_COMM_LEN 16
 #define PLB_FILENAME_MAX 256
@@ -281,7 +281,9 @@ struct plb_net_connect {
 	__u16 direction;
 };
 
-/* A TCP connection came to an end (state CLOSE). */
+/* A TCP connection came to an end (state CLOSE). The byte counters count
+ * sequence space: the SYN and a FIN take one each, which the agent removes
+ * with the help of snd_una, write_seq and sk_shutdown. */
 struct plb_net_close {
 	struct plb_event_header hdr;
 	struct plb_sockaddr local;
@@ -293,7 +295,10 @@ struct plb_net_close {
 	__u64 closed_ns;
 	__u32 old_state;
 	__u16 direction;      /* 0 when unknown (connection older than the agent) */
-	__u16 _pad0;
+	__u8 shutdown;        /* sk_shutdown: 1 peer's FIN received, 2 ours sent */
+	__u8 _pad0;
+	__u32 snd_una;
+	__u32 write_seq;
 };
 
 /* A unix socket connect (syscall) or accept. Followed by path_len bytes of
@@ -355,7 +360,7 @@ _Static_assert(sizeof(struct plb_file_rename) == 64, "plb_file_rename size");
 _Static_assert(sizeof(struct plb_io_key) == 24, "plb_io_key size");
 _Static_assert(sizeof(struct plb_io_stats) == 80, "plb_io_stats size");
 _Static_assert(sizeof(struct plb_net_connect) == 104, "plb_net_connect size");
-_Static_assert(sizeof(struct plb_net_close) == 128, "plb_net_close size");
+_Static_assert(sizeof(struct plb_net_close) == 136, "plb_net_close size");
 _Static_assert(sizeof(struct plb_unix_connect) == 72, "plb_unix_connect size");
 _Static_assert(sizeof(struct plb_dns_packet) == 96, "plb_dns_packet size");
 _Static_assert(sizeof(struct plb_shm) == 72, "plb_shm size");

@@ -174,3 +174,61 @@ pub fn assert_marked_shell_recorded(addr: &str, host: &str, marker: &str) {
         "the shell is a child of this process in its tree: {tree}"
     );
 }
+
+/// `plumbline run` (agent, channel, aggregator, SQLite, query service) with
+/// its own host name, database, gRPC port and metrics port.
+pub struct Embedded {
+    pub _dir: tempfile::TempDir,
+    pub host: String,
+    pub addr: String,
+    pub metrics: String,
+    pub process: Component,
+}
+
+impl Embedded {
+    /// Starts it with `extra` TOML appended to its configuration, and waits
+    /// until the pipeline shows this test process.
+    pub fn start(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let host = unique("capture-host");
+        let (port, metrics_port) = (free_port(), free_port());
+        let config = dir.path().join("plumbline.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:{port}\"\n[node]\nhost = \"{host}\"\n[sqlite]\npath = \"{}\"\n\
+                 [metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n{extra}",
+                dir.path().join("plumbline.db").display()
+            ),
+        )
+        .unwrap();
+        let process = Component::start("plumbline-run", dir.path(), &["run", "--config", config.to_str().unwrap()]);
+        let addr = format!("http://127.0.0.1:{port}");
+        wait_until_this_process_is_visible(&addr, &host);
+        Embedded { _dir: dir, host, addr, metrics: format!("127.0.0.1:{metrics_port}"), process }
+    }
+
+    /// `plumb <view> --host <ours> <args> -o json` as a list.
+    pub fn view(&self, view: &str, args: &[&str]) -> Vec<Value> {
+        plumb_json(&self.addr, &[&[view, "--host", &self.host, "--limit", "10000"], args].concat())
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// The agent's Prometheus exposition.
+    pub fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.metrics).unwrap();
+        write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+}
+
+/// Runs a Python program and returns its pid and exit status.
+pub fn python(program: &str) -> (u32, std::process::ExitStatus) {
+    let mut child = Command::new("python3").arg("-c").arg(program).spawn().unwrap();
+    let pid = child.id();
+    (pid, child.wait().unwrap())
+}

@@ -1100,7 +1100,8 @@ pub struct ActivityRequest {
     /// Only this process (0: any).
     #[prost(uint32, tag = "3")]
     pub pid: u32,
-    /// Only processes in this container (id prefix) or pod (name or uid).
+    /// Only processes in this container (id prefix), pod (name or uid), or
+    /// cgroup (part of its path).
     #[prost(string, tag = "4")]
     pub container: ::prost::alloc::string::String,
     /// Substring of the path, address, DNS name or socket path, per view.

@@ -121,7 +121,7 @@ pub struct Scope {
     /// Only this process.
     #[arg(long)]
     pub pid: Option<u32>,
-    /// Only processes in this container (id prefix) or pod (name or uid).
+    /// Only processes in this container (id prefix), pod (name or uid) or cgroup (part of its path).
     #[arg(long)]
     pub container: Option<String>,
     /// At or after this time: a duration ago (`10m`) or an RFC 3339 time.
