@@ -287,3 +287,31 @@ fn lost_events_are_counted_in_the_kernel_and_shown_as_loss_markers() {
     let stats = plumb_json(&plumbline.addr, &["stats"]).unwrap();
     assert!(as_u64(&stats["lost_events"]) >= counted, "{stats}");
 }
+
+#[test]
+fn a_denied_comm_never_leaves_the_kernel_and_is_counted_as_filtered() {
+    let plumbline = Embedded::start("[filter]\ndeny_comms = [\"plumbnoisy\"]\n");
+    let dir = tempfile::tempdir().unwrap();
+    let noisy = dir.path().join("plumbnoisy");
+    std::fs::copy("/bin/cat", &noisy).unwrap();
+    let marker = dir.path().join("marker.txt");
+    std::fs::write(&marker, "x").unwrap();
+    for program in [noisy.as_path(), std::path::Path::new("/bin/cat")] {
+        let status = Command::new(program).arg(&marker).stdout(std::process::Stdio::null()).status().unwrap();
+        assert!(status.success());
+    }
+    let marker = marker.to_str().unwrap();
+    // The allowed cat is seen; by then the denied one would have been too.
+    let opened = eventually("the allowed cat's open of the marker", || {
+        let files = plumbline.view("files", &["--path", marker]);
+        files.iter().any(|f| f["comm"] == "cat").then_some(files)
+    });
+    assert!(opened.iter().all(|f| f["comm"] != "plumbnoisy"), "{opened:?}");
+    let filtered = plumbline
+        .metrics()
+        .lines()
+        .filter(|l| l.contains("outcome=\"filtered\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum::<u64>();
+    assert!(filtered > 0, "the kernel counted what it filtered");
+}
