@@ -2,8 +2,10 @@
 /*
  * Files: opens (with the absolute path), unlinks and renames.
  *
- * Strings are read at syscall exit, when the kernel has just copied them
- * (reading at entry can hit a page that is not resident). A successful open
+ * Each syscall has one program, at its exit, which reads the arguments from
+ * the registers the task entered with. Strings are read there, when the
+ * kernel has just copied them (reading at entry can hit a page that is not
+ * resident). A successful open
  * reports the path of the file it opened, walked from its dentry; a failed
  * open, an unlink or a rename reports the caller's string and, when that is
  * relative, the directory it was relative to (cwd or dirfd), walked the same
@@ -43,7 +45,7 @@ enum file_op {
 	OP_RENAME = 3,
 };
 
-/* The arguments of a file syscall, from entry to exit. */
+/* The arguments of a file syscall. */
 struct file_request {
 	__u64 path;      /* user pointer */
 	__u64 path2;     /* rename: the new path */
@@ -53,13 +55,6 @@ struct file_request {
 	__u32 flags;
 	__u32 op;
 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32); /* tid */
-	__type(value, struct file_request);
-} file_requests SEC(".maps");
 
 /* A record being built: fixed part, then up to four path parts. */
 #define SCRATCH_SIZE 16384
@@ -81,96 +76,6 @@ struct {
 /* Open flags that change what an open means; the rest (O_CLOEXEC ...) do
  * not split repeats. O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_DIRECTORY | O_PATH */
 #define OPEN_FLAGS_KEPT (03 | 0100 | 01000 | 02000 | 0200000 | 010000000)
-
-static __always_inline int remember(struct file_request *req, __u16 kind)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-
-	if (plb_filtered(kind))
-		return 0;
-	if (bpf_map_update_elem(&file_requests, &tid, req, BPF_ANY) != 0)
-		plb_count(kind, PLB_OUT_MAP_FULL);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_open")
-int plb_enter_open(struct plb_syscall_enter_ctx *ctx)
-{
-	struct file_request req = { .path = ctx->args[0], .dirfd = AT_FDCWD, .flags = ctx->args[1], .op = OP_OPEN };
-	return remember(&req, PLB_EV_FILE_OPEN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_creat")
-int plb_enter_creat(struct plb_syscall_enter_ctx *ctx)
-{
-	/* creat() is open(O_CREAT | O_WRONLY | O_TRUNC) */
-	struct file_request req = { .path = ctx->args[0], .dirfd = AT_FDCWD, .flags = 0100 | 01 | 01000, .op = OP_OPEN };
-	return remember(&req, PLB_EV_FILE_OPEN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int plb_enter_openat(struct plb_syscall_enter_ctx *ctx)
-{
-	struct file_request req = { .path = ctx->args[1], .dirfd = ctx->args[0], .flags = ctx->args[2], .op = OP_OPEN };
-	return remember(&req, PLB_EV_FILE_OPEN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int plb_enter_openat2(struct plb_syscall_enter_ctx *ctx)
-{
-	struct file_request req = { .path = ctx->args[1], .dirfd = ctx->args[0], .how = ctx->args[2], .op = OP_OPEN };
-	return remember(&req, PLB_EV_FILE_OPEN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_unlink")
-int plb_enter_unlink(struct plb_syscall_enter_ctx *ctx)
-{
-	struct file_request req = { .path = ctx->args[0], .dirfd = AT_FDCWD, .op = OP_UNLINK };
-	return remember(&req, PLB_EV_FILE_UNLINK);
-}
-
-SEC("tracepoint/syscalls/sys_enter_unlinkat")
-int plb_enter_unlinkat(struct plb_syscall_enter_ctx *ctx)
-{
-	struct file_request req = { .path = ctx->args[1], .dirfd = ctx->args[0], .flags = ctx->args[2], .op = OP_UNLINK };
-	return remember(&req, PLB_EV_FILE_UNLINK);
-}
-
-SEC("tracepoint/syscalls/sys_enter_rmdir")
-int plb_enter_rmdir(struct plb_syscall_enter_ctx *ctx)
-{
-	/* AT_REMOVEDIR */
-	struct file_request req = { .path = ctx->args[0], .dirfd = AT_FDCWD, .flags = 0x200, .op = OP_UNLINK };
-	return remember(&req, PLB_EV_FILE_UNLINK);
-}
-
-SEC("tracepoint/syscalls/sys_enter_rename")
-int plb_enter_rename(struct plb_syscall_enter_ctx *ctx)
-{
-	struct file_request req = {
-		.path = ctx->args[0], .path2 = ctx->args[1], .dirfd = AT_FDCWD, .dirfd2 = AT_FDCWD, .op = OP_RENAME,
-	};
-	return remember(&req, PLB_EV_FILE_RENAME);
-}
-
-SEC("tracepoint/syscalls/sys_enter_renameat")
-int plb_enter_renameat(struct plb_syscall_enter_ctx *ctx)
-{
-	struct file_request req = {
-		.path = ctx->args[1], .path2 = ctx->args[3], .dirfd = ctx->args[0], .dirfd2 = ctx->args[2], .op = OP_RENAME,
-	};
-	return remember(&req, PLB_EV_FILE_RENAME);
-}
-
-SEC("tracepoint/syscalls/sys_enter_renameat2")
-int plb_enter_renameat2(struct plb_syscall_enter_ctx *ctx)
-{
-	struct file_request req = {
-		.path = ctx->args[1], .path2 = ctx->args[3], .dirfd = ctx->args[0], .dirfd2 = ctx->args[2],
-		.flags = ctx->args[4], .op = OP_RENAME,
-	};
-	return remember(&req, PLB_EV_FILE_RENAME);
-}
 
 static __always_inline struct file_scratch *scratch(void)
 {
@@ -295,7 +200,7 @@ static __always_inline int open_exit(struct file_request *req, long ret)
 	e->_pad0 = 0;
 
 	if (ret >= 0) {
-		struct file *file = plb_fd_file(task, ret);
+		struct file *file = plb_current_fd_file(ret);
 		struct inode *inode = BPF_CORE_READ(file, f_inode);
 		struct plb_walked path;
 
@@ -377,41 +282,60 @@ static __always_inline int rename_exit(struct file_request *req, long ret)
 	return 0;
 }
 
-static __always_inline int file_exit(struct plb_syscall_exit_ctx *ctx)
+/* The calling task's syscall arguments, read at exit from the registers it
+ * entered with: one program per syscall, where an entry program would add a
+ * second tracepoint hit and a map update per call (about a third of the cost
+ * of an open). */
+static __always_inline struct pt_regs *entry_regs(void)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct file_request *found = bpf_map_lookup_elem(&file_requests, &tid);
-	struct file_request req;
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
 
-	if (!found)
+/* Plain loads: the helper's result is a BTF pointer the verifier lets us read. */
+#define ARG1(r) ((r)->di)
+#define ARG2(r) ((r)->si)
+#define ARG3(r) ((r)->dx)
+#define ARG4(r) ((r)->r10)
+#define ARG5(r) ((r)->r8)
+
+static __always_inline int file_exit(struct file_request *req, long ret, __u16 kind)
+{
+	if (plb_filtered(kind))
 		return 0;
-	req = *found;
-	bpf_map_delete_elem(&file_requests, &tid);
-	switch (req.op) {
+	switch (req->op) {
 	case OP_OPEN:
-		return open_exit(&req, ctx->ret);
+		return open_exit(req, ret);
 	case OP_UNLINK:
-		return unlink_exit(&req, ctx->ret);
+		return unlink_exit(req, ret);
 	case OP_RENAME:
-		return rename_exit(&req, ctx->ret);
+		return rename_exit(req, ret);
 	}
 	return 0;
 }
 
-#define EXIT_PROGRAM(syscall)                                             \
-	SEC("tracepoint/syscalls/sys_exit_" #syscall)                     \
-	int plb_exit_##syscall(struct plb_syscall_exit_ctx *ctx)          \
-	{                                                                 \
-		return file_exit(ctx);                                    \
+/* One exit program per syscall: `kind` and how its arguments make a request. */
+#define FILE_PROGRAM(syscall, kind, ...)                                     \
+	SEC("tracepoint/syscalls/sys_exit_" #syscall)                        \
+	int plb_exit_##syscall(struct plb_syscall_exit_ctx *ctx)             \
+	{                                                                    \
+		struct pt_regs *r = entry_regs();                            \
+		struct file_request req = { __VA_ARGS__ };                   \
+		return file_exit(&req, ctx->ret, kind);                      \
 	}
 
-EXIT_PROGRAM(open)
-EXIT_PROGRAM(creat)
-EXIT_PROGRAM(openat)
-EXIT_PROGRAM(openat2)
-EXIT_PROGRAM(unlink)
-EXIT_PROGRAM(unlinkat)
-EXIT_PROGRAM(rmdir)
-EXIT_PROGRAM(rename)
-EXIT_PROGRAM(renameat)
-EXIT_PROGRAM(renameat2)
+FILE_PROGRAM(open, PLB_EV_FILE_OPEN, .path = ARG1(r), .dirfd = AT_FDCWD, .flags = ARG2(r), .op = OP_OPEN)
+/* creat() is open(O_CREAT | O_WRONLY | O_TRUNC) */
+FILE_PROGRAM(creat, PLB_EV_FILE_OPEN, .path = ARG1(r), .dirfd = AT_FDCWD, .flags = 0100 | 01 | 01000, .op = OP_OPEN)
+FILE_PROGRAM(openat, PLB_EV_FILE_OPEN, .path = ARG2(r), .dirfd = ARG1(r), .flags = ARG3(r), .op = OP_OPEN)
+/* openat2: flags are the first field of struct open_how */
+FILE_PROGRAM(openat2, PLB_EV_FILE_OPEN, .path = ARG2(r), .dirfd = ARG1(r), .how = ARG3(r), .op = OP_OPEN)
+FILE_PROGRAM(unlink, PLB_EV_FILE_UNLINK, .path = ARG1(r), .dirfd = AT_FDCWD, .op = OP_UNLINK)
+FILE_PROGRAM(unlinkat, PLB_EV_FILE_UNLINK, .path = ARG2(r), .dirfd = ARG1(r), .flags = ARG3(r), .op = OP_UNLINK)
+/* rmdir() is unlinkat(AT_FDCWD, path, AT_REMOVEDIR) */
+FILE_PROGRAM(rmdir, PLB_EV_FILE_UNLINK, .path = ARG1(r), .dirfd = AT_FDCWD, .flags = 0x200, .op = OP_UNLINK)
+FILE_PROGRAM(rename, PLB_EV_FILE_RENAME, .path = ARG1(r), .path2 = ARG2(r), .dirfd = AT_FDCWD, .dirfd2 = AT_FDCWD,
+	     .op = OP_RENAME)
+FILE_PROGRAM(renameat, PLB_EV_FILE_RENAME, .path = ARG2(r), .path2 = ARG4(r), .dirfd = ARG1(r), .dirfd2 = ARG3(r),
+	     .op = OP_RENAME)
+FILE_PROGRAM(renameat2, PLB_EV_FILE_RENAME, .path = ARG2(r), .path2 = ARG4(r), .dirfd = ARG1(r), .dirfd2 = ARG3(r),
+	     .flags = ARG5(r), .op = OP_RENAME)

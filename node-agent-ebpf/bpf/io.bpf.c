@@ -45,8 +45,7 @@ struct {
 
 static __always_inline int io_enter(long fd, __u32 write)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file *file = plb_fd_file(task, fd);
+	struct file *file = plb_current_fd_file(fd);
 	struct inode *inode;
 	struct io_call call = {};
 	__u32 tid;

@@ -312,7 +312,6 @@ int plb_enter_connect(struct plb_syscall_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_connect")
 int plb_exit_connect(struct plb_syscall_exit_ctx *ctx)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct net_call call;
 	struct file *file;
 	struct socket *sock;
@@ -321,7 +320,7 @@ int plb_exit_connect(struct plb_syscall_exit_ctx *ctx)
 
 	if (!take_call(&call))
 		return 0;
-	file = plb_fd_file(task, call.fd);
+	file = plb_current_fd_file(call.fd);
 	sock = BPF_CORE_READ(file, private_data);
 	sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
@@ -358,7 +357,6 @@ static __always_inline int accept_enter(struct plb_syscall_enter_ctx *ctx)
 
 static __always_inline int accept_exit(struct plb_syscall_exit_ctx *ctx)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct net_call call;
 	struct file *file;
@@ -369,7 +367,7 @@ static __always_inline int accept_exit(struct plb_syscall_exit_ctx *ctx)
 
 	if (!take_call(&call) || ctx->ret < 0)
 		return 0;
-	file = plb_fd_file(task, ctx->ret);
+	file = plb_current_fd_file(ctx->ret);
 	sock = BPF_CORE_READ(file, private_data);
 	sk = BPF_CORE_READ(sock, sk);
 	if (!sk)

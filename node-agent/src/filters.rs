@@ -22,6 +22,9 @@ pub struct Filters {
     pub pids: Vec<(u32, u8)>,
     pub comms: Vec<(CommKey, u8)>,
     pub cgroups: Vec<(u64, u8)>,
+    /// The agent's own process, left out by a comparison rather than a map
+    /// lookup (it is checked on every event); 0 for none.
+    pub ignored_tgid: u32,
     allow_pids: bool,
     allow_comms: bool,
     allow_cgroups: bool,
@@ -40,7 +43,7 @@ impl Filters {
         f.pids.extend(config.allow_pids.iter().map(|&p| (p, filter::ALLOW)));
         f.pids.extend(config.deny_pids.iter().map(|&p| (p, filter::DENY)));
         if config.ignore_self {
-            f.pids.push((self_pid, filter::DENY));
+            f.ignored_tgid = self_pid;
         }
         for (key, comms, verdict) in
             [("allow_comms", &config.allow_comms, filter::ALLOW), ("deny_comms", &config.deny_comms, filter::DENY)]
@@ -113,7 +116,8 @@ mod tests {
             ..Default::default()
         };
         let f = Filters::resolve(&config, 99).unwrap();
-        assert_eq!(f.pids, vec![(1, filter::ALLOW), (2, filter::ALLOW), (2, filter::DENY), (99, filter::DENY)]);
+        assert_eq!(f.pids, vec![(1, filter::ALLOW), (2, filter::ALLOW), (2, filter::DENY)]);
+        assert_eq!(f.ignored_tgid, 99);
         assert_eq!(f.flags(), filter::ALLOW_PIDS | filter::HAS_PIDS | filter::HAS_COMMS);
         assert_eq!(&f.comms[0].0.comm[..13], b"node_exporter");
     }

@@ -93,16 +93,6 @@ pub const FILE: ObjectSpec = ObjectSpec {
     object: plumbline_ebpf::FILE,
     ring: Some("file_events"),
     programs: &[
-        ("plb_enter_open", sys("sys_enter_open")),
-        ("plb_enter_creat", sys("sys_enter_creat")),
-        ("plb_enter_openat", sys("sys_enter_openat")),
-        ("plb_enter_openat2", sys("sys_enter_openat2")),
-        ("plb_enter_unlink", sys("sys_enter_unlink")),
-        ("plb_enter_unlinkat", sys("sys_enter_unlinkat")),
-        ("plb_enter_rmdir", sys("sys_enter_rmdir")),
-        ("plb_enter_rename", sys("sys_enter_rename")),
-        ("plb_enter_renameat", sys("sys_enter_renameat")),
-        ("plb_enter_renameat2", sys("sys_enter_renameat2")),
         ("plb_exit_open", sys("sys_exit_open")),
         ("plb_exit_creat", sys("sys_exit_creat")),
         ("plb_exit_openat", sys("sys_exit_openat")),
@@ -234,11 +224,11 @@ fn attach(
     let open_window_ns = capture.open_collapse_ms * 1_000_000;
     let flags = filters.flags();
     let mut loader = EbpfLoader::new();
-    loader.btf(Some(btf)).override_global("plb_wakeup_bytes", &wakeup_bytes, true).override_global(
-        "plb_filter_flags",
-        &flags,
-        true,
-    );
+    loader
+        .btf(Some(btf))
+        .override_global("plb_wakeup_bytes", &wakeup_bytes, true)
+        .override_global("plb_filter_flags", &flags, true)
+        .override_global("plb_ignored_tgid", &filters.ignored_tgid, true);
     if let Some(ring) = spec.ring {
         loader.map_max_entries(ring, ring_kib(spec, capture) * 1024);
     }

@@ -11,6 +11,9 @@
 
 /* enum plb_filter_flags; set by the loader. */
 const volatile __u32 plb_filter_flags = 0;
+/* The agent's own process (its sends would be captured and sent again); 0
+ * for none. Compared, not looked up: this runs for every event. */
+const volatile __u32 plb_ignored_tgid = 0;
 
 /* Cgroup ancestor levels checked against the cgroup rules. */
 #define PLB_FILTER_CGROUP_LEVELS 8
@@ -62,6 +65,8 @@ static __always_inline bool plb_filtered_tgid(__u32 tgid, __u16 kind)
 	__u32 flags = plb_filter_flags;
 	__u8 *verdict;
 
+	if (plb_ignored_tgid && tgid == plb_ignored_tgid)
+		goto filtered;
 	if (flags & PLB_FILTER_HAS_PIDS) {
 		verdict = bpf_map_lookup_elem(&plb_filter_pids, &tgid);
 		if (verdict ? *verdict == PLB_FILTER_DENY : (flags & PLB_FILTER_ALLOW_PIDS))

@@ -287,6 +287,17 @@ struct linux_binprm {
 	const char *filename;
 };
 
+/* x86-64: the user registers saved at syscall entry. Syscall arguments are
+ * di, si, dx, r10, r8, r9; the kernel leaves them as the caller set them
+ * until the return to user space (only ax takes the result). */
+struct pt_regs {
+	unsigned long r10;
+	unsigned long r8;
+	unsigned long dx;
+	unsigned long si;
+	unsigned long di;
+};
+
 #pragma clang attribute pop
 
 /* Context of a syscalls:sys_enter_* / sys_exit_* tracepoint program. */

@@ -130,7 +130,7 @@ static __always_inline struct plb_walked plb_walk_dirfd(__u32 slot, struct task_
 	if (dirfd == AT_FDCWD) {
 		path = BPF_CORE_READ(task, fs, pwd);
 	} else {
-		struct file *file = plb_fd_file(task, dirfd);
+		struct file *file = plb_current_fd_file(dirfd);
 
 		if (!file)
 			return none;

@@ -3,15 +3,20 @@
 #ifndef PLUMBLINE_TASK_FILES_BPF_H
 #define PLUMBLINE_TASK_FILES_BPF_H
 
-static __always_inline struct file *plb_fd_file(struct task_struct *task, long fd)
+/* The file open as `fd` in the current task. The way to its table is plain
+ * loads through the task's BTF pointer (a faulting load reads 0), not a
+ * helper call per field; the slot takes one (the verifier allows no variable
+ * index into a BTF array). This runs on every open, read and write. */
+static __always_inline struct file *plb_current_fd_file(long fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
 	struct file **fds;
 	struct file *file = 0;
 
-	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || !fdt || fd >= fdt->max_fds)
 		return 0;
-	fds = BPF_CORE_READ(fdt, fd);
+	fds = fdt->fd;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	return file;
 }
