@@ -5,11 +5,10 @@
  * Each syscall has one program, at its exit, which reads the arguments from
  * the registers the task entered with. Strings are read there, when the
  * kernel has just copied them (reading at entry can hit a page that is not
- * resident). A successful open
- * reports the path of the file it opened, walked from its dentry; a failed
- * open, an unlink or a rename reports the caller's string and, when that is
- * relative, the directory it was relative to (cwd or dirfd), walked the same
- * way. Repeated opens of the same file by the same process within a window
+ * resident). Every path is the caller's string and, when that is relative,
+ * the directory it was relative to (cwd or dirfd), walked from its dentry
+ * (the agent then folds `.` and `..`). A successful open also carries the
+ * opened file's device, inode and mode. Repeated opens of the same file by the same process within a window
  * fold into the first one's count, kept in a map the agent sweeps.
  */
 #include "kernel_types.h"
@@ -85,26 +84,33 @@ static __always_inline struct file_scratch *scratch(void)
 }
 
 struct hash_state {
-	const char *bytes;
+	const __u64 *words; /* 8-byte aligned */
 	__u32 len;
 	__u64 hash;
 };
 
 static long hash_step(__u32 i, struct hash_state *st)
 {
-	if (i >= st->len)
+	__u32 at = i * 8;
+	__u64 word;
+
+	if (at >= st->len)
 		return 1;
-	st->hash ^= (__u8)st->bytes[i & REL_MASK];
-	st->hash *= 0x100000001b3ULL;
+	word = st->words[i & (REL_MASK / 8)];
+	/* Bytes past the end are left over from an earlier record. */
+	if (st->len - at < 8)
+		word &= (1ULL << ((st->len - at) * 8)) - 1;
+	st->hash = (st->hash ^ word) * 0x100000001b3ULL;
+	st->hash ^= st->hash >> 29;
 	return 0;
 }
 
-/* FNV-1a over a string of `len` bytes. */
+/* A 64-bit hash of `len` bytes, eight at a time. */
 static __always_inline __u64 hash_bytes(const char *bytes, __u32 len)
 {
-	struct hash_state st = { .bytes = bytes, .len = len, .hash = 0xcbf29ce484222325ULL };
+	struct hash_state st = { .words = (const __u64 *)bytes, .len = len, .hash = 0xcbf29ce484222325ULL };
 
-	bpf_loop(PLB_PATH_REL_MAX, hash_step, &st, 0);
+	bpf_loop(PLB_PATH_REL_MAX / 8, hash_step, &st, 0);
 	return st.hash ^ len;
 }
 
@@ -183,6 +189,7 @@ static __always_inline int open_exit(struct file_request *req, long ret)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct file_scratch *s = scratch();
 	struct plb_file_open *e;
+	struct plb_walked base;
 	__u64 now = bpf_ktime_get_boot_ns();
 	__u32 flags = req->flags;
 	__u32 off = sizeof(*e);
@@ -202,34 +209,26 @@ static __always_inline int open_exit(struct file_request *req, long ret)
 	if (ret >= 0) {
 		struct file *file = plb_current_fd_file(ret);
 		struct inode *inode = BPF_CORE_READ(file, f_inode);
-		struct plb_walked path;
 
 		e->key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 		e->key.ino = BPF_CORE_READ(inode, i_ino);
 		e->mode = BPF_CORE_READ(inode, i_mode);
-		if (collapsed(&e->key, now))
-			return 0;
-		path = plb_walk_path(0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
-		e->path.base_len = path.len & BASE_MASK;
-		e->path.rel_len = 0;
-		e->path.truncated = path.truncated;
-		__builtin_memset(e->path._pad0, 0, sizeof(e->path._pad0));
-		bpf_probe_read_kernel(s->bytes + off, e->path.base_len, path.start);
-		off += e->path.base_len;
 	} else {
 		/* Read the string first: its hash names the repeats. */
 		char *tmp = s->bytes + SCRATCH_SIZE / 2;
 		long n = bpf_probe_read_user_str(tmp, PLB_PATH_REL_MAX, (void *)req->path);
-		struct plb_walked base;
 
 		e->key.ino = hash_bytes(tmp, n > 1 ? n - 1 : 0);
 		e->key.result = ret;
-		if (collapsed(&e->key, now))
-			return 0;
-		base = base_for(0, task, req->dirfd, (void *)req->path);
-		__builtin_memset(e->path._pad0, 0, sizeof(e->path._pad0));
-		off = append_user_path(s->bytes, off, &e->path, &base, (void *)req->path);
 	}
+	if (collapsed(&e->key, now))
+		return 0;
+	/* The caller's string, joined to its directory when relative: an
+	 * absolute path costs one read, where walking the opened file's
+	 * dentries cost one per component (most of an open's cost). */
+	base = base_for(0, task, req->dirfd, (void *)req->path);
+	__builtin_memset(e->path._pad0, 0, sizeof(e->path._pad0));
+	off = append_user_path(s->bytes, off, &e->path, &base, (void *)req->path);
 	plb_fill_header(&e->hdr, PLB_EV_FILE_OPEN, off, task);
 	emit(e, off, PLB_EV_FILE_OPEN);
 	return 0;
