@@ -4,6 +4,7 @@
 #
 #   scripts/install-deps.sh build   what building needs (the eBPF toolchain)
 #   scripts/install-deps.sh test    that, plus the services the tests run against
+#   scripts/install-deps.sh bench   build, plus what `plumbline-bench overhead` runs (bpftrace, make, cc)
 set -euo pipefail
 
 build_packages=(
@@ -15,11 +16,16 @@ test_packages=(
   clickhouse-server clickhouse-client
   curl
 )
+bench_packages=(
+  bpftrace        # the peer the overhead benchmark compares against
+  make gcc        # its C build workload
+)
 
 case "${1:-test}" in
   build) packages=("${build_packages[@]}") ;;
   test) packages=("${build_packages[@]}" "${test_packages[@]}") ;;
-  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+  bench) packages=("${build_packages[@]}" "${bench_packages[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -7,8 +7,12 @@
 //!   aggregator → SQLite).
 //! - `pipeline`: push synthetic batches through the transport and store
 //!   alone (channel + SQLite, or Kafka + ClickHouse) to find their ceiling.
+//! - `overhead` (root): what capture costs the traced machine, next to
+//!   bpftrace doing the same capture: an openat loop, a C build and a paced
+//!   sustained load.
 
 mod exec_storm;
+mod overhead;
 mod pipeline;
 
 use clap::{Parser, Subcommand};
@@ -24,15 +28,21 @@ struct Cli {
 enum Command {
     ExecStorm(exec_storm::Args),
     Pipeline(pipeline::Args),
+    Overhead(overhead::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let command = Cli::parse().command;
+    if let Command::Overhead(args) = command {
+        return overhead::run(args);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match Cli::parse().command {
+    match command {
         Command::ExecStorm(args) => runtime.block_on(exec_storm::run(args)),
         Command::Pipeline(args) => runtime.block_on(pipeline::run(args)),
+        Command::Overhead(_) => unreachable!("run without a runtime above"),
     }
 }
