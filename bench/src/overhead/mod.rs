@@ -220,8 +220,8 @@ fn report(workload: Workload, runs: &[Run]) {
             run.ops,
             run.wall.as_secs_f64(),
             ratio.map(|r| format!("{r:.3}")).unwrap_or_default(),
-            traced(run, || format!("{:.0}", ns_per_op(run))),
-            traced(run, || format!("{:.2}", run.spent.runs as f64 / run.ops as f64)),
+            bpf_ns(run),
+            if run.spent.runs == 0 { String::new() } else { format!("{:.2}", run.spent.runs as f64 / run.ops as f64) },
             traced(run, || run.counts.drained.to_string()),
             traced(run, || run.counts.lost.to_string()),
             traced(run, || run.counts.collapsed.to_string()),
@@ -240,14 +240,18 @@ fn report(workload: Workload, runs: &[Run]) {
             .filter_map(|r| Some(r.wall.as_secs_f64() / untraced_wall(runs, r.round)?.as_secs_f64()))
             .collect();
         println!(
-            "- {}: wall ratio to untraced, median {:.3} (min {:.3}, max {:.3}); BPF {:.0} ns per {}; \
+            "- {}: wall ratio to untraced, median {:.3} (min {:.3}, max {:.3}); {}; \
              {} lost; tracer CPU {:.2} µs per {}; peak RSS {:.1} MiB",
             kind.name(),
             median(&ratios),
             ratios.iter().copied().fold(f64::INFINITY, f64::min),
             ratios.iter().copied().fold(0.0, f64::max),
-            median(&mine.iter().map(|r| ns_per_op(r)).collect::<Vec<_>>()),
-            workload.op(),
+            if mine.iter().all(|r| r.spent.runs == 0) {
+                "BPF statistics off".to_string()
+            } else {
+                let ns = median(&mine.iter().map(|r| ns_per_op(r)).collect::<Vec<_>>());
+                format!("BPF {ns:.0} ns per {}", workload.op())
+            },
             mine.iter().map(|r| r.counts.lost).sum::<u64>(),
             median(&mine.iter().map(|r| cpu_per_op(r)).collect::<Vec<_>>()),
             workload.op(),
@@ -263,14 +267,14 @@ fn report_sustained(rate: u64, seconds: u64, runs: &[Run]) {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for run in runs {
         println!(
-            "| {} | {} | {:.0} | {} | {:.0} | {} | {:.0} | {:.1} | {:.1} | {} |",
+            "| {} | {} | {:.0} | {} | {:.0} | {} | {} | {:.1} | {:.1} | {} |",
             run.kind.name(),
             run.ops,
             run.ops as f64 / run.wall.as_secs_f64(),
             run.counts.drained,
             run.counts.drained as f64 / run.span.as_secs_f64(),
             run.counts.lost,
-            ns_per_op(run),
+            bpf_ns(run),
             cpu_percent(run),
             mib(run.rss_peak),
             traced(run, || if run.kind == Kind::Plumbline { run.queue_peak.to_string() } else { String::new() }),
@@ -289,6 +293,14 @@ fn traced(run: &Run, value: impl FnOnce() -> String) -> String {
     } else {
         value()
     }
+}
+
+/// BPF run time per operation; blank untraced or with statistics off.
+fn bpf_ns(run: &Run) -> String {
+    if run.kind == Kind::Untraced || run.spent.runs == 0 {
+        return String::new();
+    }
+    format!("{:.0}", ns_per_op(run))
 }
 
 fn ns_per_op(run: &Run) -> f64 {
