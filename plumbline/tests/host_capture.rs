@@ -188,14 +188,12 @@ fn a_pipe_and_a_unix_socket_show_who_talks_to_whom_and_who_waited() {
     assert!(status.success());
 
     for (writer, kind) in [(pipe_writer, "pipe"), (unix_writer, "unix")] {
-        let writer = writer.to_string();
         let edge = eventually(&format!("the {kind} edge with its bytes"), || {
-            plumbline
-                .view("ipc", &["--pid", &writer])
-                .into_iter()
-                .find(|e| e["kind"] == kind && e["from_pid"].to_string() == writer && as_u64(&e["bytes"]) == 1_000_000)
+            plumbline.view("ipc", &["--pid", &writer.to_string()]).into_iter().find(|e| {
+                e["kind"] == kind && as_u64(&e["from_pid"]) == u64::from(writer) && as_u64(&e["bytes"]) == 1_000_000
+            })
         });
-        assert_ne!(edge["to_pid"].to_string(), writer, "{edge}");
+        assert_ne!(as_u64(&edge["to_pid"]), u64::from(writer), "{edge}");
         assert_eq!(edge["to_comm"], "python3", "{edge}");
         assert!(as_u64(&edge["writer_blocked_ns"]) > 500_000_000, "the writer waited for the sleeping reader: {edge}");
     }
@@ -249,7 +247,7 @@ fn a_process_started_before_the_agent_is_covered_with_its_open_file() {
     eventually("the older process listed", || {
         processes(&plumbline.addr, &["--host", &plumbline.host, "--argv", "old.log"])
             .into_iter()
-            .find(|p| p["pid"].to_string() == pid && p["seen_running"] == true)
+            .find(|p| as_u64(&p["pid"]) == u64::from(writer.id()) && p["seen_running"] == true)
     });
     writer.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     assert!(writer.wait().unwrap().success());
