@@ -2,7 +2,7 @@
 //! write accounting), of an open known by its collapse key (for repeat
 //! summaries), of a unix socket known by inode. Learned from records; bounded.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::os::unix::fs::MetadataExt;
 
 use plumbline_ebpf::abi::OpenKey;

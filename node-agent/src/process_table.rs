@@ -2,7 +2,9 @@
 //! kept current by fork, exec and exit records. Later capture (files,
 //! sockets, TLS) attributes its events through it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 
 /// One process as the agent knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -6,7 +6,7 @@
 //! sends the difference, so nothing is lost between a read and a reset.
 //! Entries of processes that have exited are removed after their last report.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use plumbline_ebpf::abi::{io_kind, IoKey, IoStats, OpenKey, OpenRepeats};
@@ -26,7 +26,7 @@ pub struct IoSweep {
 
 impl IoSweep {
     pub fn new(map: BpfHashMap<MapData, IoKey, IoStats>, now_ns: u64) -> Self {
-        Self { map, last: HashMap::new(), last_sweep_ns: now_ns }
+        Self { map, last: HashMap::default(), last_sweep_ns: now_ns }
     }
 
     pub fn sweep(&mut self, enc: &mut Encoder, batch: &mut BatchBuilder, now_ns: u64) {
@@ -98,7 +98,7 @@ pub struct RepeatSweep {
 
 impl RepeatSweep {
     pub fn new(map: BpfHashMap<MapData, OpenKey, OpenRepeats>) -> Self {
-        Self { map, reported: HashMap::new() }
+        Self { map, reported: HashMap::default() }
     }
 
     pub fn sweep(&mut self, enc: &mut Encoder, batch: &mut BatchBuilder, now_ns: u64) {

@@ -1,7 +1,7 @@
 //! Builds one compact [`EventBatch`]: strings interned once, events sorted by
 //! time and stored as deltas.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use crate::v1::{event::Body, ClockAnchor, Event, EventBatch, NodeIdentity};
 use crate::SCHEMA_VERSION;
@@ -43,7 +43,7 @@ impl Default for BatchBuilder {
 
 impl BatchBuilder {
     pub fn new() -> Self {
-        let mut builder = Self { strings: Vec::new(), index: HashMap::new(), events: Vec::new(), string_bytes: 0 };
+        let mut builder = Self { strings: Vec::new(), index: HashMap::default(), events: Vec::new(), string_bytes: 0 };
         builder.reset();
         builder
     }
