@@ -6,41 +6,13 @@
 //! Bodies are kept up to a limit; past it the message still frames correctly
 //! (the bytes are counted, not kept) and says `truncated`.
 
-use std::io::Read;
+pub use crate::message::Direction;
+use crate::message::{decode_body, Head, Message};
 
 /// Headers a message may have before it is refused as garbage.
 const MAX_HEADERS: usize = 128;
 /// A head longer than this is not HTTP/1.1 (or is an attack on the parser).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Head {
-    Request { method: String, target: String },
-    Response { status: u16, reason: String },
-}
-
-/// One complete message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub head: Head,
-    /// Header names lower-cased, values as sent, in order.
-    pub headers: Vec<(String, String)>,
-    /// The body as the application sees it: de-chunked and, for gzip, decoded.
-    pub body: Vec<u8>,
-    /// Body bytes on the wire (after de-chunking, before decoding).
-    pub wire_body_bytes: u64,
-    /// The body was longer than the limit; `body` holds its beginning.
-    pub truncated: bool,
-    /// Why `body` is still encoded, when decoding failed.
-    pub decode_error: Option<String>,
-}
-
-impl Message {
-    /// The first value of header `name` (lower-case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Http1Error {
@@ -52,15 +24,6 @@ pub enum Http1Error {
     BadChunk,
     #[error("bad Content-Length `{0}`")]
     BadLength(String),
-}
-
-/// Which side of the connection the bytes come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Client to server: requests.
-    Requests,
-    /// Server to client: responses.
-    Responses,
 }
 
 #[derive(Debug)]
@@ -297,16 +260,7 @@ fn complete(partial: Partial) -> Message {
         truncated: partial.truncated,
         decode_error: None,
     };
-    let encoding = message.header("content-encoding").map(str::to_ascii_lowercase);
-    if matches!(encoding.as_deref(), Some("gzip" | "x-gzip")) && !message.body.is_empty() {
-        let mut decoded = Vec::new();
-        match flate2::read::MultiGzDecoder::new(message.body.as_slice()).read_to_end(&mut decoded) {
-            Ok(_) => message.body = decoded,
-            // A cut body decodes as far as it goes.
-            Err(_) if message.truncated && !decoded.is_empty() => message.body = decoded,
-            Err(err) => message.decode_error = Some(format!("gzip: {err}")),
-        }
-    }
+    decode_body(&mut message);
     message
 }
 

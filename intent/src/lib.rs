@@ -4,4 +4,8 @@
 //! and says when it had to cut a body rather than cutting silently.
 
 pub mod http1;
+pub mod http2;
+pub mod message;
 pub mod sse;
+
+pub use message::{Head, Message};
