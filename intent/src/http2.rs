@@ -392,17 +392,7 @@ mod tests {
             Http2Stream::new(Direction::Requests, 1 << 20).feed(b"GET / HTTP/1.1\r\n\r\n"),
             Err(Http2Error::NoPreface)
         );
-        let wire = client_bytes();
-        let mut seed = 0x2545f4914f6cdd1du64;
-        for _ in 0..2000 {
-            let mut bytes = wire.clone();
-            for _ in 0..3 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let at = PREFACE.len() + (seed as usize) % (bytes.len() - PREFACE.len());
-                bytes[at] = (seed >> 32) as u8;
-            }
+        for bytes in crate::mangled(&client_bytes(), PREFACE.len(), 2000) {
             let mut stream = Http2Stream::new(Direction::Requests, 64);
             let _ = stream.feed(&bytes);
             let _ = stream.finish();

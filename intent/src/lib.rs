@@ -9,3 +9,24 @@ pub mod message;
 pub mod sse;
 
 pub use message::{Head, Message};
+
+/// Copies of `valid` with three bytes after `keep` overwritten, the same
+/// every run: a small deterministic fuzz for the parsers' tests (the cargo
+/// fuzz targets go further).
+#[cfg(test)]
+pub(crate) fn mangled(valid: &[u8], keep: usize, copies: usize) -> Vec<Vec<u8>> {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    (0..copies)
+        .map(|_| {
+            let mut bytes = valid.to_vec();
+            for _ in 0..3 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let at = keep + (seed as usize) % (bytes.len() - keep);
+                bytes[at] = (seed >> 32) as u8;
+            }
+            bytes
+        })
+        .collect()
+}
