@@ -3,9 +3,11 @@
 //! bytes in whatever pieces capture delivered them, never panics on garbage,
 //! and says when it had to cut a body rather than cutting silently.
 
+pub mod guardrails;
 pub mod http1;
 pub mod http2;
 pub mod message;
+pub mod redact;
 pub mod sse;
 
 pub use message::{Head, Message};
