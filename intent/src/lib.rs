@@ -6,6 +6,7 @@
 pub mod guardrails;
 pub mod http1;
 pub mod http2;
+pub mod llm;
 pub mod message;
 pub mod redact;
 pub mod sse;
