@@ -25,6 +25,24 @@ struct Who {
     wall_ns: u64,
 }
 
+/// `$row { <the eight columns of `Who`>, $fields }`: a row of an activity
+/// table, whose process and time columns come from `$who`.
+macro_rules! activity_row {
+    ($row:ident, $who:ident, { $($field:ident : $value:expr),* $(,)? }) => {
+        $row {
+            host: $who.host,
+            boot_id: $who.boot_id,
+            pid: $who.pid,
+            process_start_key_ns: $who.process_start_key_ns,
+            comm: $who.comm,
+            cgroup_id: $who.cgroup_id,
+            ts_ns: $who.ts_ns,
+            wall_ns: $who.wall_ns,
+            $($field: $value),*
+        }
+    };
+}
+
 fn who(reader: &BatchReader<'_>, event: &EventRef<'_>) -> Result<Who, BatchError> {
     let node = reader.node();
     Ok(Who {
@@ -77,15 +95,7 @@ pub fn push_activity_row(
         }),
         Body::File(file) => {
             let w = who(reader, event)?;
-            rows.file_events.push(FileEventRow {
-                host: w.host,
-                boot_id: w.boot_id,
-                pid: w.pid,
-                process_start_key_ns: w.process_start_key_ns,
-                comm: w.comm,
-                cgroup_id: w.cgroup_id,
-                ts_ns: w.ts_ns,
-                wall_ns: w.wall_ns,
+            rows.file_events.push(activity_row!(FileEventRow, w, {
                 op: file.op as u8,
                 path: reader.str(i, file.path_sid)?.to_string(),
                 target: reader.str(i, file.target_sid)?.to_string(),
@@ -97,40 +107,24 @@ pub fn push_activity_row(
                 ino: file.ino,
                 mode: file.mode,
                 path_truncated: file.path_truncated.into(),
-            });
+            }));
         }
         Body::FileWrites(writes) => {
             let w = who(reader, event)?;
-            rows.file_writes.push(FileWriteRow {
-                host: w.host,
-                boot_id: w.boot_id,
-                pid: w.pid,
-                process_start_key_ns: w.process_start_key_ns,
-                comm: w.comm,
-                cgroup_id: w.cgroup_id,
-                ts_ns: w.ts_ns,
-                wall_ns: w.wall_ns,
+            rows.file_writes.push(activity_row!(FileWriteRow, w, {
                 path: reader.str(i, writes.path_sid)?.to_string(),
                 dev: writes.dev,
                 ino: writes.ino,
                 bytes: writes.bytes,
                 calls: writes.calls.into(),
                 window_start_wall_ns: reader.wall_ns(writes.window_start_ns),
-            });
+            }));
         }
         Body::Connect(connect) => {
             let w = who(reader, event)?;
             let (local, remote) = (connect.local.as_ref(), connect.remote.as_ref());
             let unix_path = [remote, local].into_iter().flatten().map(|a| a.path_sid).find(|&sid| sid != 0);
-            rows.net_connections.push(NetConnectionRow {
-                host: w.host,
-                boot_id: w.boot_id,
-                pid: w.pid,
-                process_start_key_ns: w.process_start_key_ns,
-                comm: w.comm,
-                cgroup_id: w.cgroup_id,
-                ts_ns: w.ts_ns,
-                wall_ns: w.wall_ns,
+            rows.net_connections.push(activity_row!(NetConnectionRow, w, {
                 direction: connect.direction as u8,
                 transport: connect.transport as u8,
                 local_addr: ip_text(local),
@@ -145,20 +139,12 @@ pub fn push_activity_row(
                 peer_pid: connect.peer_pid,
                 inode: connect.inode,
                 peer_inode: connect.peer_inode,
-            });
+            }));
         }
         Body::Flow(flow) => {
             let w = who(reader, event)?;
             let (local, remote) = (flow.local.as_ref(), flow.remote.as_ref());
-            rows.net_flows.push(NetFlowRow {
-                host: w.host,
-                boot_id: w.boot_id,
-                pid: w.pid,
-                process_start_key_ns: w.process_start_key_ns,
-                comm: w.comm,
-                cgroup_id: w.cgroup_id,
-                ts_ns: w.ts_ns,
-                wall_ns: w.wall_ns,
+            rows.net_flows.push(activity_row!(NetFlowRow, w, {
                 direction: flow.direction as u8,
                 local_addr: ip_text(local),
                 local_port: port(local),
@@ -170,7 +156,7 @@ pub fn push_activity_row(
                 established_wall_ns: if flow.established_ns == 0 { 0 } else { reader.wall_ns(flow.established_ns) },
                 duration_ns: flow.duration_ns,
                 sock_id: flow.socket_cookie,
-            });
+            }));
         }
         Body::Dns(dns) => {
             let w = who(reader, event)?;
@@ -179,35 +165,20 @@ pub fn push_activity_row(
                 .iter()
                 .map(|ip| ip_text(Some(&SocketAddress { ip: ip.clone(), ..Default::default() })))
                 .collect();
-            let server = dns.server.as_ref().map(|s| format!("{}:{}", ip_text(Some(s)), s.port)).unwrap_or_default();
-            rows.dns_queries.push(DnsQueryRow {
-                host: w.host,
-                boot_id: w.boot_id,
-                pid: w.pid,
-                process_start_key_ns: w.process_start_key_ns,
-                comm: w.comm,
-                cgroup_id: w.cgroup_id,
-                ts_ns: w.ts_ns,
-                wall_ns: w.wall_ns,
+            let server_address =
+                dns.server.as_ref().map(|s| format!("{}:{}", ip_text(Some(s)), s.port)).unwrap_or_default();
+            rows.dns_queries.push(activity_row!(DnsQueryRow, w, {
                 name: reader.str(i, dns.name_sid)?.to_string(),
                 qtype: dns.qtype as u16,
                 rcode: dns.rcode as u16,
                 answers: answers.join(","),
-                server,
+                server: server_address,
                 latency_ns: dns.latency_ns,
-            });
+            }));
         }
         Body::Ipc(ipc) => {
             let w = who(reader, event)?;
-            rows.ipc_events.push(IpcEventRow {
-                host: w.host,
-                boot_id: w.boot_id,
-                pid: w.pid,
-                process_start_key_ns: w.process_start_key_ns,
-                comm: w.comm,
-                cgroup_id: w.cgroup_id,
-                ts_ns: w.ts_ns,
-                wall_ns: w.wall_ns,
+            rows.ipc_events.push(activity_row!(IpcEventRow, w, {
                 kind: ipc.kind as u8,
                 op: ipc.op as u8,
                 object_id: ipc.object_id,
@@ -226,7 +197,7 @@ pub fn push_activity_row(
                     reader.wall_ns(ipc.window_start_ns)
                 },
                 result: ipc.result,
-            });
+            }));
         }
         Body::Container(container) => rows.containers.push(ContainerRow {
             host: reader.node().host.clone(),

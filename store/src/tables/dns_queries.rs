@@ -1,18 +1,10 @@
 //! `dns_queries`: a name a process looked up and what it was told.
 
-use super::row::table_row;
+use super::row::activity_row;
 use super::spec::{Col, TableSpec};
 
-table_row! {
+activity_row! {
     pub struct DnsQueryRow {
-        pub host: String,
-        pub boot_id: String,
-        pub pid: u32,
-        pub process_start_key_ns: u64,
-        pub comm: String,
-        pub cgroup_id: u64,
-        pub ts_ns: u64,
-        pub wall_ns: u64,
         pub name: String,
         pub qtype: u16,
         pub rcode: u16,

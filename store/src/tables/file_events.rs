@@ -1,7 +1,7 @@
 //! `file_events`: opens (the first of a window, and later summaries of the
 //! repeats folded in the kernel), unlinks and renames.
 
-use super::row::table_row;
+use super::row::activity_row;
 use super::spec::{Col, TableSpec};
 
 /// `op` values.
@@ -11,16 +11,8 @@ pub mod file_op {
     pub const RENAME: u8 = 3;
 }
 
-table_row! {
+activity_row! {
     pub struct FileEventRow {
-        pub host: String,
-        pub boot_id: String,
-        pub pid: u32,
-        pub process_start_key_ns: u64,
-        pub comm: String,
-        pub cgroup_id: u64,
-        pub ts_ns: u64,
-        pub wall_ns: u64,
         pub op: u8,
         pub path: String,
         /// The new path of a rename.

@@ -1,19 +1,11 @@
 //! `file_writes`: bytes a process wrote to a file over a window, from the
 //! kernel's IO accounting.
 
-use super::row::table_row;
+use super::row::activity_row;
 use super::spec::{Col, TableSpec};
 
-table_row! {
+activity_row! {
     pub struct FileWriteRow {
-        pub host: String,
-        pub boot_id: String,
-        pub pid: u32,
-        pub process_start_key_ns: u64,
-        pub comm: String,
-        pub cgroup_id: u64,
-        pub ts_ns: u64,
-        pub wall_ns: u64,
         pub path: String,
         pub dev: u64,
         pub ino: u64,

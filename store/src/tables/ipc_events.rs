@@ -1,7 +1,7 @@
 //! `ipc_events`: a process's use of a pipe or unix socket over a window
 //! (bytes, calls, time blocked), or its creating or attaching shared memory.
 
-use super::row::table_row;
+use super::row::activity_row;
 use super::spec::{Col, TableSpec};
 
 /// `kind` values (as `IpcEvent.Kind`).
@@ -19,16 +19,8 @@ pub mod ipc_op {
     pub const SHM_ATTACH: u8 = 3;
 }
 
-table_row! {
+activity_row! {
     pub struct IpcEventRow {
-        pub host: String,
-        pub boot_id: String,
-        pub pid: u32,
-        pub process_start_key_ns: u64,
-        pub comm: String,
-        pub cgroup_id: u64,
-        pub ts_ns: u64,
-        pub wall_ns: u64,
         pub kind: u8,
         pub op: u8,
         pub object_id: u64,

@@ -69,3 +69,28 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: || ACTIVITY_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ClickHouse reads rows by position: a struct whose fields left its
+    /// table's columns would store values in the wrong columns.
+    #[test]
+    fn every_spec_rendered_table_has_its_row_type_s_columns_in_order() {
+        let rows: [(&TableSpec, &[&str]); 7] = [
+            (&file_events::SPEC, FileEventRow::COLUMNS),
+            (&file_writes::SPEC, FileWriteRow::COLUMNS),
+            (&net_connections::SPEC, NetConnectionRow::COLUMNS),
+            (&net_flows::SPEC, NetFlowRow::COLUMNS),
+            (&dns_queries::SPEC, DnsQueryRow::COLUMNS),
+            (&ipc_events::SPEC, IpcEventRow::COLUMNS),
+            (&containers::SPEC, ContainerRow::COLUMNS),
+        ];
+        for (spec, columns) in rows {
+            let from_spec: Vec<&str> = spec.all_columns().map(|(name, _)| *name).collect();
+            assert_eq!(from_spec, columns, "{}", spec.name);
+        }
+        assert_eq!(rows.len(), ACTIVITY_TABLES.len());
+    }
+}

@@ -1,7 +1,7 @@
 //! `net_connections`: TCP connects (completed or failed) and accepts, UDP
 //! connects, and unix socket connects and accepts.
 
-use super::row::table_row;
+use super::row::activity_row;
 use super::spec::{Col, TableSpec};
 
 /// `direction` values.
@@ -18,16 +18,8 @@ pub mod transport {
     pub const UNIX_DGRAM: u8 = 4;
 }
 
-table_row! {
+activity_row! {
     pub struct NetConnectionRow {
-        pub host: String,
-        pub boot_id: String,
-        pub pid: u32,
-        pub process_start_key_ns: u64,
-        pub comm: String,
-        pub cgroup_id: u64,
-        pub ts_ns: u64,
-        pub wall_ns: u64,
         pub direction: u8,
         pub transport: u8,
         /// Text form ("10.0.0.1", "::1"); empty for unix sockets.

@@ -1,18 +1,10 @@
 //! `net_flows`: a TCP connection at its close, with the kernel's byte counts.
 
-use super::row::table_row;
+use super::row::activity_row;
 use super::spec::{Col, TableSpec};
 
-table_row! {
+activity_row! {
     pub struct NetFlowRow {
-        pub host: String,
-        pub boot_id: String,
-        pub pid: u32,
-        pub process_start_key_ns: u64,
-        pub comm: String,
-        pub cgroup_id: u64,
-        pub ts_ns: u64,
-        pub wall_ns: u64,
         pub direction: u8,
         pub local_addr: String,
         pub local_port: u32,

@@ -41,4 +41,31 @@ macro_rules! table_row {
     };
 }
 
-pub(crate) use table_row;
+/// A [`table_row!`] of an activity table: the row starts with the process
+/// and time columns of [`WHO_AND_WHEN`](super::spec::WHO_AND_WHEN), added
+/// here so that no table spells them again.
+macro_rules! activity_row {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $($fields:tt)* }
+    ) => {
+        $crate::tables::row::table_row! {
+            $(#[$meta])*
+            pub struct $name {
+                pub host: String,
+                pub boot_id: String,
+                pub pid: u32,
+                /// The process's start time, truncated to the identity tick.
+                pub process_start_key_ns: u64,
+                pub comm: String,
+                pub cgroup_id: u64,
+                /// Boot-clock time of the event.
+                pub ts_ns: u64,
+                pub wall_ns: u64,
+                $($fields)*
+            }
+        }
+    };
+}
+
+pub(crate) use {activity_row, table_row};
