@@ -2,8 +2,10 @@
 //! write accounting), of an open known by its collapse key (for repeat
 //! summaries), of a unix socket known by inode. Learned from records; bounded.
 
-use foldhash::HashMap;
 use std::os::unix::fs::MetadataExt;
+use std::rc::Rc;
+
+use foldhash::HashMap;
 
 use plumbline_ebpf::abi::OpenKey;
 
@@ -11,40 +13,42 @@ const MAX_ENTRIES: usize = 65_536;
 
 #[derive(Default)]
 pub struct PathCache {
-    by_inode: HashMap<(u64, u64), String>,
-    by_open: HashMap<OpenKey, String>,
-    by_socket: HashMap<u64, String>,
+    // An open's path is kept once, shared by both maps (this runs per open).
+    by_inode: HashMap<(u64, u64), Rc<str>>,
+    by_open: HashMap<OpenKey, Rc<str>>,
+    by_socket: HashMap<u64, Rc<str>>,
 }
 
 /// Inserts, forgetting everything first when the map is full: simple, bounded,
 /// and a forgotten path only means a fallback name later.
-fn bounded_insert<K: std::hash::Hash + Eq>(map: &mut HashMap<K, String>, key: K, path: &str) {
+fn bounded_insert<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Rc<str>>, key: K, path: Rc<str>) {
     if map.len() >= MAX_ENTRIES {
         map.clear();
     }
-    map.insert(key, path.to_string());
+    map.insert(key, path);
 }
 
 impl PathCache {
     pub fn remember_open(&mut self, key: &OpenKey, path: &str) {
-        bounded_insert(&mut self.by_open, *key, path);
+        let path: Rc<str> = path.into();
         if key.dev != 0 {
-            bounded_insert(&mut self.by_inode, (key.dev, key.ino), path);
+            bounded_insert(&mut self.by_inode, (key.dev, key.ino), Rc::clone(&path));
         }
+        bounded_insert(&mut self.by_open, *key, path);
     }
 
     pub fn remember_socket(&mut self, ino: u64, path: &str) {
         if ino != 0 && !path.is_empty() {
-            bounded_insert(&mut self.by_socket, ino, path);
+            bounded_insert(&mut self.by_socket, ino, path.into());
         }
     }
 
     pub fn open(&self, key: &OpenKey) -> Option<&str> {
-        self.by_open.get(key).map(String::as_str)
+        self.by_open.get(key).map(|p| &**p)
     }
 
     pub fn socket(&self, ino: u64) -> Option<&str> {
-        self.by_socket.get(&ino).map(String::as_str)
+        self.by_socket.get(&ino).map(|p| &**p)
     }
 
     /// The path of (dev, ino): from an open seen earlier, else from the file
@@ -52,11 +56,11 @@ impl PathCache {
     /// name that says which inode it is.
     pub fn inode(&mut self, dev: u64, ino: u64, pid: u32) -> String {
         if let Some(path) = self.by_inode.get(&(dev, ino)) {
-            return path.clone();
+            return path.to_string();
         }
         match fd_path(pid, dev, ino) {
             Some(path) => {
-                bounded_insert(&mut self.by_inode, (dev, ino), &path);
+                bounded_insert(&mut self.by_inode, (dev, ino), path.as_str().into());
                 path
             }
             None => format!("[inode {}:{} {ino}]", dev >> 20, dev & 0xfffff),
