@@ -3,7 +3,7 @@
 //! summaries), of a unix socket known by inode. Learned from records; bounded.
 
 use std::os::unix::fs::MetadataExt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use foldhash::HashMap;
 
@@ -14,14 +14,14 @@ const MAX_ENTRIES: usize = 65_536;
 #[derive(Default)]
 pub struct PathCache {
     // An open's path is kept once, shared by both maps (this runs per open).
-    by_inode: HashMap<(u64, u64), Rc<str>>,
-    by_open: HashMap<OpenKey, Rc<str>>,
-    by_socket: HashMap<u64, Rc<str>>,
+    by_inode: HashMap<(u64, u64), Arc<str>>,
+    by_open: HashMap<OpenKey, Arc<str>>,
+    by_socket: HashMap<u64, Arc<str>>,
 }
 
 /// Inserts, forgetting everything first when the map is full: simple, bounded,
 /// and a forgotten path only means a fallback name later.
-fn bounded_insert<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Rc<str>>, key: K, path: Rc<str>) {
+fn bounded_insert<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Arc<str>>, key: K, path: Arc<str>) {
     if map.len() >= MAX_ENTRIES {
         map.clear();
     }
@@ -30,9 +30,9 @@ fn bounded_insert<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Rc<str>>, key: K
 
 impl PathCache {
     pub fn remember_open(&mut self, key: &OpenKey, path: &str) {
-        let path: Rc<str> = path.into();
+        let path: Arc<str> = path.into();
         if key.dev != 0 {
-            bounded_insert(&mut self.by_inode, (key.dev, key.ino), Rc::clone(&path));
+            bounded_insert(&mut self.by_inode, (key.dev, key.ino), Arc::clone(&path));
         }
         bounded_insert(&mut self.by_open, *key, path);
     }
