@@ -79,7 +79,7 @@ pub struct Event {
     pub process_start_ns: u64,
     #[prost(
         oneof = "event::Body",
-        tags = "10, 11, 12, 13, 14, 15, 20, 21, 30, 31, 32, 40, 50, 51, 60, 61, 90, 91"
+        tags = "10, 11, 12, 13, 14, 15, 20, 21, 30, 31, 32, 40, 50, 51, 52, 53, 60, 61, 90, 91"
     )]
     pub body: ::core::option::Option<event::Body>,
 }
@@ -121,6 +121,10 @@ pub mod event {
         Tls(super::TlsData),
         #[prost(message, tag = "51")]
         LlmCall(super::LlmCall),
+        #[prost(message, tag = "52")]
+        TlsStack(super::TlsStack),
+        #[prost(message, tag = "53")]
+        Agent(super::AgentProcess),
         #[prost(message, tag = "60")]
         Cuda(super::CudaCall),
         #[prost(message, tag = "61")]
@@ -624,7 +628,8 @@ pub struct ContainerInfo {
 pub struct TlsData {
     #[prost(enumeration = "tls_data::Direction", tag = "1")]
     pub direction: i32,
-    /// Identifies the TLS connection within the process (the SSL\* pointer).
+    /// Identifies the TLS connection within the process (the SSL\* pointer, or
+    /// Go's \*tls.Conn).
     #[prost(uint64, tag = "2")]
     pub connection_id: u64,
     /// Plaintext, secrets already redacted by the agent.
@@ -633,7 +638,7 @@ pub struct TlsData {
     /// Bytes the call moved; larger than data when the capture was truncated.
     #[prost(uint64, tag = "4")]
     pub length: u64,
-    /// TLS library: "openssl", "boringssl", "go" ...
+    /// TLS library: "openssl", "go" ...
     #[prost(uint32, tag = "5")]
     pub library_sid: u32,
 }
@@ -681,6 +686,40 @@ pub mod tls_data {
         }
     }
 }
+/// A TLS library found in a process, hooked or not. Sent once per process and
+/// library: a process whose TLS the agent cannot read is reported, not missed.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TlsStack {
+    /// "openssl", "go", "gnutls", "nss", "boringssl" ...
+    #[prost(uint32, tag = "1")]
+    pub library_sid: u32,
+    /// The file that holds it (a shared library or the executable).
+    #[prost(uint32, tag = "2")]
+    pub path_sid: u32,
+    #[prost(bool, tag = "3")]
+    pub hooked: bool,
+    /// Why it is not hooked ("stripped Go binary: no crypto/tls symbols" ...).
+    #[prost(uint32, tag = "4")]
+    pub reason_sid: u32,
+}
+/// A process's membership of an agent, by a mapping rule or its parent's.
+/// Sent when a process is first mapped and when a rule change remaps it.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AgentProcess {
+    /// Empty when a rule change unmapped the process.
+    #[prost(uint32, tag = "1")]
+    pub agent_sid: u32,
+    /// The rule that matched (its name), and the field it matched on
+    /// ("PROCESS_NAME", "COMMAND_LINE", ... or "PARENT").
+    #[prost(uint32, tag = "2")]
+    pub rule_sid: u32,
+    #[prost(uint32, tag = "3")]
+    pub matched_on_sid: u32,
+}
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -693,20 +732,53 @@ pub struct LlmToolCall {
     #[prost(uint32, tag = "3")]
     pub arguments_sid: u32,
 }
+/// A tool's output sent back to the model on a later call.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LlmToolResult {
+    #[prost(uint32, tag = "1")]
+    pub tool_call_id_sid: u32,
+    /// Text per the prompt capture mode (full, "sha256:<hex>", or empty).
+    #[prost(uint32, tag = "2")]
+    pub content_sid: u32,
+}
+/// What a local guardrail found in the plaintext (observe-only).
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LlmFinding {
+    /// "pii_ssn", "pii_email", "pii_credit_card", "injection_instruction_override",
+    /// "injection_jailbreak_persona", "injection_exfiltration".
+    #[prost(uint32, tag = "1")]
+    pub kind_sid: u32,
+    /// Where: "prompt", "completion", "tool_arguments", "tool_result".
+    #[prost(uint32, tag = "2")]
+    pub location_sid: u32,
+    /// The surrounding text with the finding itself masked.
+    #[prost(uint32, tag = "3")]
+    pub excerpt_sid: u32,
+}
+/// One request to an LLM API and its response, understood by the agent. The
+/// event's timestamp is when the first request byte was written.
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LlmCall {
+    /// "openai", "anthropic", "gemini", "cohere", "mistral", ...
     #[prost(uint32, tag = "1")]
     pub provider_sid: u32,
     #[prost(uint32, tag = "2")]
     pub model_sid: u32,
+    /// Request path, query string without secrets.
     #[prost(uint32, tag = "3")]
     pub endpoint_sid: u32,
     #[prost(uint32, tag = "4")]
     pub http_status: u32,
+    /// CLOCK_BOOTTIME ns of the first request byte.
     #[prost(uint64, tag = "5")]
     pub request_ts_ns: u64,
+    /// First request byte to last response byte.
     #[prost(uint64, tag = "6")]
     pub latency_ns: u64,
     #[prost(uint64, tag = "7")]
@@ -719,9 +791,57 @@ pub struct LlmCall {
     pub tool_calls: ::prost::alloc::vec::Vec<LlmToolCall>,
     #[prost(uint64, tag = "11")]
     pub connection_id: u64,
-    /// The agent framework the caller was recognised as, when known.
+    /// The agent the process is mapped to; empty when it is only discovered.
     #[prost(uint32, tag = "12")]
     pub agent_sid: u32,
+    #[prost(uint64, tag = "13")]
+    pub cached_input_tokens: u64,
+    /// First request byte to the first response body byte (a streamed call's
+    /// first event).
+    #[prost(uint64, tag = "14")]
+    pub ttft_ns: u64,
+    #[prost(uint32, tag = "15")]
+    pub stop_reason_sid: u32,
+    /// The API's error message on a failed call.
+    #[prost(uint32, tag = "16")]
+    pub error_sid: u32,
+    /// Server name: SNI, else the Host header, else the DNS name seen.
+    #[prost(uint32, tag = "17")]
+    pub server_sid: u32,
+    /// "chat", "responses", "embeddings", "messages", "generate_content" ...
+    #[prost(uint32, tag = "18")]
+    pub operation_sid: u32,
+    /// Text per the prompt capture mode: the text, "sha256:<hex>", or empty.
+    #[prost(uint32, tag = "19")]
+    pub prompt_sid: u32,
+    #[prost(uint32, tag = "20")]
+    pub completion_sid: u32,
+    #[prost(message, repeated, tag = "21")]
+    pub tool_results: ::prost::alloc::vec::Vec<LlmToolResult>,
+    #[prost(message, repeated, tag = "22")]
+    pub findings: ::prost::alloc::vec::Vec<LlmFinding>,
+    /// Body bytes as they crossed TLS (before decompression).
+    #[prost(uint64, tag = "23")]
+    pub request_bytes: u64,
+    #[prost(uint64, tag = "24")]
+    pub response_bytes: u64,
+    /// Plaintext the capture could not keep (over the size limit, or a ring
+    /// buffer that was full): the parse may be partial.
+    #[prost(uint64, tag = "25")]
+    pub bytes_lost: u64,
+    /// "HTTP/1.1" or "HTTP/2".
+    #[prost(uint32, tag = "26")]
+    pub protocol_sid: u32,
+    /// TLS library: "openssl", "go".
+    #[prost(uint32, tag = "27")]
+    pub library_sid: u32,
+    #[prost(message, optional, tag = "28")]
+    pub local: ::core::option::Option<SocketAddress>,
+    #[prost(message, optional, tag = "29")]
+    pub remote: ::core::option::Option<SocketAddress>,
+    /// Socket fd the TLS library wrote to (0 when unknown).
+    #[prost(int32, tag = "30")]
+    pub fd: i32,
 }
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
@@ -1343,6 +1463,218 @@ pub struct ListLossMarkersResponse {
     #[prost(message, repeated, tag = "1")]
     pub losses: ::prost::alloc::vec::Vec<LossRecord>,
 }
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LlmToolCallView {
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub arguments: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LlmToolResultView {
+    #[prost(string, tag = "1")]
+    pub tool_call_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub content: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LlmFindingView {
+    #[prost(string, tag = "1")]
+    pub kind: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub location: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub excerpt: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct LlmCallView {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub boot_id: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "3")]
+    pub pid: u32,
+    #[prost(uint32, tag = "4")]
+    pub tid: u32,
+    #[prost(string, tag = "5")]
+    pub comm: ::prost::alloc::string::String,
+    /// Empty when the process matched no mapping rule.
+    #[prost(string, tag = "6")]
+    pub agent: ::prost::alloc::string::String,
+    #[prost(string, tag = "7")]
+    pub provider: ::prost::alloc::string::String,
+    #[prost(string, tag = "8")]
+    pub model: ::prost::alloc::string::String,
+    #[prost(string, tag = "9")]
+    pub operation: ::prost::alloc::string::String,
+    #[prost(string, tag = "10")]
+    pub endpoint: ::prost::alloc::string::String,
+    #[prost(string, tag = "11")]
+    pub server: ::prost::alloc::string::String,
+    #[prost(string, tag = "12")]
+    pub protocol: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "13")]
+    pub http_status: u32,
+    #[prost(string, tag = "14")]
+    pub error: ::prost::alloc::string::String,
+    #[prost(string, tag = "15")]
+    pub stop_reason: ::prost::alloc::string::String,
+    #[prost(bool, tag = "16")]
+    pub streamed: bool,
+    #[prost(uint64, tag = "17")]
+    pub input_tokens: u64,
+    #[prost(uint64, tag = "18")]
+    pub output_tokens: u64,
+    #[prost(uint64, tag = "19")]
+    pub cached_input_tokens: u64,
+    #[prost(uint64, tag = "20")]
+    pub ttft_ns: u64,
+    #[prost(uint64, tag = "21")]
+    pub latency_ns: u64,
+    #[prost(uint64, tag = "22")]
+    pub request_bytes: u64,
+    #[prost(uint64, tag = "23")]
+    pub response_bytes: u64,
+    #[prost(uint64, tag = "24")]
+    pub bytes_lost: u64,
+    #[prost(string, tag = "25")]
+    pub prompt: ::prost::alloc::string::String,
+    #[prost(string, tag = "26")]
+    pub completion: ::prost::alloc::string::String,
+    #[prost(message, repeated, tag = "27")]
+    pub tool_calls: ::prost::alloc::vec::Vec<LlmToolCallView>,
+    #[prost(message, repeated, tag = "28")]
+    pub tool_results: ::prost::alloc::vec::Vec<LlmToolResultView>,
+    #[prost(message, repeated, tag = "29")]
+    pub findings: ::prost::alloc::vec::Vec<LlmFindingView>,
+    #[prost(uint64, tag = "30")]
+    pub wall_ns: u64,
+    #[prost(string, tag = "31")]
+    pub local: ::prost::alloc::string::String,
+    #[prost(string, tag = "32")]
+    pub remote: ::prost::alloc::string::String,
+    #[prost(string, tag = "33")]
+    pub library: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "34")]
+    pub connection_id: u64,
+    #[prost(string, tag = "35")]
+    pub container_id: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListLlmCallsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub calls: ::prost::alloc::vec::Vec<LlmCallView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AgentView {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub boot_id: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "3")]
+    pub pid: u32,
+    #[prost(string, tag = "4")]
+    pub comm: ::prost::alloc::string::String,
+    /// Empty for a discovered process (LLM calls, no rule matched).
+    #[prost(string, tag = "5")]
+    pub agent: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub rule: ::prost::alloc::string::String,
+    #[prost(string, tag = "7")]
+    pub matched_on: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "8")]
+    pub llm_calls: u64,
+    #[prost(uint64, tag = "9")]
+    pub input_tokens: u64,
+    #[prost(uint64, tag = "10")]
+    pub output_tokens: u64,
+    #[prost(uint64, tag = "11")]
+    pub first_wall_ns: u64,
+    #[prost(uint64, tag = "12")]
+    pub last_wall_ns: u64,
+    #[prost(string, tag = "13")]
+    pub container_id: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListAgentsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub agents: ::prost::alloc::vec::Vec<AgentView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TokenUsageRow {
+    /// Start of the hour, wall-clock ns.
+    #[prost(uint64, tag = "1")]
+    pub hour_wall_ns: u64,
+    #[prost(string, tag = "2")]
+    pub agent: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub provider: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub model: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "5")]
+    pub calls: u64,
+    #[prost(uint64, tag = "6")]
+    pub input_tokens: u64,
+    #[prost(uint64, tag = "7")]
+    pub output_tokens: u64,
+    #[prost(uint64, tag = "8")]
+    pub cached_input_tokens: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct TokenUsageResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub rows: ::prost::alloc::vec::Vec<TokenUsageRow>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TlsStackView {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub boot_id: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "3")]
+    pub pid: u32,
+    #[prost(string, tag = "4")]
+    pub comm: ::prost::alloc::string::String,
+    #[prost(string, tag = "5")]
+    pub library: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub path: ::prost::alloc::string::String,
+    #[prost(bool, tag = "7")]
+    pub hooked: bool,
+    #[prost(string, tag = "8")]
+    pub reason: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "9")]
+    pub wall_ns: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListTlsStacksResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub stacks: ::prost::alloc::vec::Vec<TlsStackView>,
+}
 /// Wall-clock nanoseconds since the Unix epoch; 0 leaves a side open.
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
@@ -1799,6 +2131,108 @@ pub mod query_service_client {
                 .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListLossMarkers"));
             self.inner.unary(req, path, codec).await
         }
+        /// LLM API calls seen in TLS plaintext, newest first; `contains` matches
+        /// the agent, model or provider.
+        pub async fn list_llm_calls(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListLlmCallsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListLlmCalls",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListLlmCalls"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Agents: processes mapped by rules, and processes that called LLM APIs
+        /// without matching a rule (discovered, for review).
+        pub async fn list_agents(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListAgentsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListAgents",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListAgents"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Tokens per agent, model and hour.
+        pub async fn token_usage(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::TokenUsageResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/TokenUsage",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "TokenUsage"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// TLS libraries found in processes, hooked or not (and why not).
+        pub async fn list_tls_stacks(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListTlsStacksResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListTlsStacks",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListTlsStacks"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1885,6 +2319,40 @@ pub mod query_service_server {
             request: tonic::Request<super::ActivityRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ListLossMarkersResponse>,
+            tonic::Status,
+        >;
+        /// LLM API calls seen in TLS plaintext, newest first; `contains` matches
+        /// the agent, model or provider.
+        async fn list_llm_calls(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListLlmCallsResponse>,
+            tonic::Status,
+        >;
+        /// Agents: processes mapped by rules, and processes that called LLM APIs
+        /// without matching a rule (discovered, for review).
+        async fn list_agents(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListAgentsResponse>,
+            tonic::Status,
+        >;
+        /// Tokens per agent, model and hour.
+        async fn token_usage(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::TokenUsageResponse>,
+            tonic::Status,
+        >;
+        /// TLS libraries found in processes, hooked or not (and why not).
+        async fn list_tls_stacks(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListTlsStacksResponse>,
             tonic::Status,
         >;
     }
@@ -2356,6 +2824,186 @@ pub mod query_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ListLossMarkersSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListLlmCalls" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListLlmCallsSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListLlmCallsSvc<T> {
+                        type Response = super::ListLlmCallsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_llm_calls(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListLlmCallsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListAgents" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListAgentsSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListAgentsSvc<T> {
+                        type Response = super::ListAgentsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_agents(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListAgentsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/TokenUsage" => {
+                    #[allow(non_camel_case_types)]
+                    struct TokenUsageSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for TokenUsageSvc<T> {
+                        type Response = super::TokenUsageResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::token_usage(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = TokenUsageSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListTlsStacks" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListTlsStacksSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListTlsStacksSvc<T> {
+                        type Response = super::ListTlsStacksResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_tls_stacks(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListTlsStacksSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
