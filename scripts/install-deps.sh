@@ -15,6 +15,7 @@ build_packages=(
 test_packages=(
   clickhouse-server clickhouse-client
   curl
+  golang-go       # builds the Go TLS client the LLM capture tests run (plumbline/tests/clients/go)
 )
 bench_packages=(
   bpftrace        # the peer the overhead benchmark compares against
@@ -32,6 +33,10 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The Node.js TLS clients of the LLM capture tests: any `node` on PATH will do; Debian's when there is none.
+if [ "${1:-test}" = test ] && ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "[install-deps] installing: ${missing[*]}" >&2
