@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A private Python environment for the checks that need Python packages:
 # chdb-core (modern ClickHouse, in-process) checks that the DDL and queries
-# rendered for current ClickHouse releases parse and answer like 18.16's.
+# rendered for current ClickHouse releases parse and answer like 18.16's; the
+# openai and anthropic SDKs (over httpx) are real LLM clients whose TLS
+# plaintext the capture tests read (plumbline/tests/clients/python_sdk_client.py).
 #
 #   scripts/python-deps.sh        create or update target/pyenv
 #   scripts/python-deps.sh env    print the variables the tests read
@@ -14,12 +16,33 @@ if [ "${1:-}" = env ]; then
   exit 0
 fi
 
-# Pinned: the test compares against this release's behaviour (ClickHouse 26.9).
-requirements=(chdb-core==26.9.0)
+# Pinned: the test compares against this release's behaviour (ClickHouse 26.9),
+# and the capture tests against these SDKs' requests and streams.
+requirements=(
+  chdb-core==26.9.0
+  openai==3.54.0
+  anthropic==2.12.0
+  httpx==0.28.1
+)
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import chdb' 2>/dev/null; then
+# True when every pinned requirement is installed at its pinned version.
+satisfied() {
+  "$venv/bin/python" - "${requirements[@]}" 2>/dev/null <<'EOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+for requirement in sys.argv[1:]:
+    name, wanted = requirement.split("==")
+    try:
+        if version(name) != wanted:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+EOF
+}
+if ! satisfied; then
   echo "[python-deps] installing ${requirements[*]}" >&2
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
 fi
