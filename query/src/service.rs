@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use plumbline_proto::v1::{
-    query_service_server::QueryService, ActivityRequest, ListConnectionsResponse, ListContainersResponse,
-    ListDnsQueriesResponse, ListFileActivityResponse, ListIpcEdgesResponse, ListLossMarkersResponse,
-    ListProcessesRequest, ListProcessesResponse, PipelineStatsRequest, PipelineStatsResponse, Process, ProcessTreeNode,
-    ProcessTreeRequest, ProcessTreeResponse,
+    query_service_server::QueryService, ActivityRequest, ListAgentsResponse, ListConnectionsResponse,
+    ListContainersResponse, ListDnsQueriesResponse, ListFileActivityResponse, ListIpcEdgesResponse,
+    ListLlmCallsResponse, ListLossMarkersResponse, ListProcessesRequest, ListProcessesResponse, ListTlsStacksResponse,
+    PipelineStatsRequest, PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest, ProcessTreeResponse,
+    TokenUsageResponse,
 };
 use plumbline_store::{ProcessFilter, ProcessRecord, Store, TimeRange};
 use tonic::{Request, Response, Status};
@@ -174,6 +175,28 @@ impl QueryService for QueryServiceImpl {
         let filter = activity::activity_filter(request.get_ref())?;
         let rows = self.store.list_loss_markers(&filter).await.map_err(QueryError::from)?;
         Ok(Response::new(ListLossMarkersResponse { losses: rows.into_iter().map(activity::loss).collect() }))
+    }
+
+    async fn list_llm_calls(
+        &self,
+        _request: Request<ActivityRequest>,
+    ) -> Result<Response<ListLlmCallsResponse>, Status> {
+        Err(Status::unimplemented("LLM calls are not stored by this version"))
+    }
+
+    async fn list_agents(&self, _request: Request<ActivityRequest>) -> Result<Response<ListAgentsResponse>, Status> {
+        Err(Status::unimplemented("agents are not stored by this version"))
+    }
+
+    async fn token_usage(&self, _request: Request<ActivityRequest>) -> Result<Response<TokenUsageResponse>, Status> {
+        Err(Status::unimplemented("token usage is not stored by this version"))
+    }
+
+    async fn list_tls_stacks(
+        &self,
+        _request: Request<ActivityRequest>,
+    ) -> Result<Response<ListTlsStacksResponse>, Status> {
+        Err(Status::unimplemented("TLS stacks are not stored by this version"))
     }
 
     async fn pipeline_stats(
