@@ -67,6 +67,13 @@ int main(void)
 	CONST(PLB_FILTER_DENY);
 	CONST(PLB_SHM_GET);
 	CONST(PLB_SHM_ATTACH);
+	CONST(PLB_EV_TLS_DATA);
+	CONST(PLB_TLS_CHUNK);
+	CONST(PLB_TLS_MAX_CHUNKS);
+	CONST(PLB_TLS_OPENSSL);
+	CONST(PLB_TLS_GO);
+	CONST(PLB_TLS_WRITE);
+	CONST(PLB_TLS_READ);
 
 	STRUCT(plb_event_header);
 	FIELD(plb_event_header, ts_boot_ns);
@@ -241,6 +248,18 @@ int main(void)
 	FIELD(plb_shm, op);
 	FIELD(plb_shm, flags);
 	FIELD(plb_shm, _pad0);
+
+	STRUCT(plb_tls_data);
+	FIELD(plb_tls_data, hdr);
+	FIELD(plb_tls_data, conn_id);
+	FIELD(plb_tls_data, call_start_ns);
+	FIELD(plb_tls_data, call_len);
+	FIELD(plb_tls_data, offset);
+	FIELD(plb_tls_data, len);
+	FIELD(plb_tls_data, fd);
+	FIELD(plb_tls_data, direction);
+	FIELD(plb_tls_data, library);
+	FIELD(plb_tls_data, _pad0);
 
 	STRUCT(plb_comm_key);
 	FIELD(plb_comm_key, comm);

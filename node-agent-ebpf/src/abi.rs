@@ -7,7 +7,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 pub const COMM_LEN: usize = 16;
 pub const FILENAME_MAX: usize = 256;
 pub const ARGS_MAX: usize = 2048;
@@ -15,6 +15,9 @@ pub const PATH_BASE_MAX: usize = 4096;
 pub const PATH_REL_MAX: usize = 1024;
 pub const DNS_MAX: usize = 512;
 pub const UNIX_PATH_MAX: usize = 108;
+/// TLS plaintext bytes per record, and records per call at most.
+pub const TLS_CHUNK: usize = 16384;
+pub const TLS_MAX_CHUNKS: usize = 256;
 
 /// Record kinds (`enum plb_event_kind`).
 pub mod kind {
@@ -33,6 +36,7 @@ pub mod kind {
     pub const NET_DNS: u16 = 23;
     pub const UNIX_CONNECT: u16 = 24;
     pub const SHM: u16 = 30;
+    pub const TLS_DATA: u16 = 40;
     /// Exclusive upper bound; sizes the counters map.
     pub const MAX: u16 = 64;
 
@@ -54,6 +58,7 @@ pub mod kind {
             NET_DNS => "net_dns",
             UNIX_CONNECT => "unix_connect",
             SHM => "shm",
+            TLS_DATA => "tls_data",
             _ => return None,
         })
     }
@@ -119,6 +124,18 @@ pub mod filter {
 pub mod shm_op {
     pub const GET: u32 = 1;
     pub const ATTACH: u32 = 2;
+}
+
+/// `enum plb_tls_library`.
+pub mod tls_library {
+    pub const OPENSSL: u8 = 1;
+    pub const GO: u8 = 2;
+}
+
+/// `enum plb_tls_direction`.
+pub mod tls_direction {
+    pub const WRITE: u8 = 1;
+    pub const READ: u8 = 2;
 }
 
 /// Slots in the per-CPU `plb_counters` map: one per (kind, outcome).
@@ -361,6 +378,21 @@ pub struct Shm {
 }
 
 #[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct TlsData {
+    pub hdr: EventHeader,
+    pub conn_id: u64,
+    pub call_start_ns: u64,
+    pub call_len: u32,
+    pub offset: u32,
+    pub len: u32,
+    pub fd: i32,
+    pub direction: u8,
+    pub library: u8,
+    pub _pad0: [u8; 6],
+}
+
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq, Hash)]
 pub struct CommKey {
     pub comm: [u8; COMM_LEN],
@@ -541,6 +573,13 @@ mod layout_tests {
         );
         check_struct!(layout, checked, DnsPacket, "plb_dns_packet", [hdr, local, remote, cookie, len, egress, _pad0]);
         check_struct!(layout, checked, Shm, "plb_shm", [hdr, result, key, size, shmid, op, flags, _pad0]);
+        check_struct!(
+            layout,
+            checked,
+            TlsData,
+            "plb_tls_data",
+            [hdr, conn_id, call_start_ns, call_len, offset, len, fd, direction, library, _pad0]
+        );
         check_struct!(layout, checked, CommKey, "plb_comm_key", [comm]);
         // A field added on the C side without a Rust mirror fails here.
         let unchecked: Vec<&String> = layout.fields.keys().filter(|k| !checked.contains(k)).collect();
@@ -601,6 +640,13 @@ mod layout_tests {
             ("PLB_FILTER_DENY", filter::DENY as i64),
             ("PLB_SHM_GET", shm_op::GET as i64),
             ("PLB_SHM_ATTACH", shm_op::ATTACH as i64),
+            ("PLB_EV_TLS_DATA", kind::TLS_DATA as i64),
+            ("PLB_TLS_CHUNK", TLS_CHUNK as i64),
+            ("PLB_TLS_MAX_CHUNKS", TLS_MAX_CHUNKS as i64),
+            ("PLB_TLS_OPENSSL", tls_library::OPENSSL as i64),
+            ("PLB_TLS_GO", tls_library::GO as i64),
+            ("PLB_TLS_WRITE", tls_direction::WRITE as i64),
+            ("PLB_TLS_READ", tls_direction::READ as i64),
         ];
         for (name, value) in expect {
             assert_eq!(c.get(*name), Some(value), "{name}");

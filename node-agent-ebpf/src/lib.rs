@@ -48,5 +48,9 @@ pub const NET: BpfObject =
 pub const IPC: BpfObject =
     BpfObject { name: "ipc", bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ipc.bpf.o")) };
 
+/// TLS plaintext: OpenSSL's SSL_read/SSL_write (and _ex), Go's crypto/tls.
+pub const TLS: BpfObject =
+    BpfObject { name: "tls", bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tls.bpf.o")) };
+
 /// Every object the agent loads.
-pub const OBJECTS: [BpfObject; 5] = [PROCESS, FILE, IO, NET, IPC];
+pub const OBJECTS: [BpfObject; 6] = [PROCESS, FILE, IO, NET, IPC, TLS];

@@ -7,7 +7,7 @@ use bytemuck::{pod_read_unaligned, Pod};
 
 use crate::abi::{
     kind, DnsPacket, EventHeader, FileOpen, FileRename, FileUnlink, NetClose, NetConnect, PathLens, ProcExec,
-    ProcExecFailed, ProcExit, ProcFork, Shm, UnixConnect,
+    ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, UnixConnect,
 };
 
 /// A record read from a ring buffer.
@@ -48,6 +48,11 @@ pub enum Record<'a> {
         message: &'a [u8],
     },
     Shm(Shm),
+    /// A piece of TLS plaintext.
+    TlsData {
+        event: TlsData,
+        data: &'a [u8],
+    },
     /// A kind this agent does not know (a newer object); skipped, counted.
     Unknown(EventHeader),
 }
@@ -163,6 +168,11 @@ impl<'a> Record<'a> {
                 Record::Dns { event, message }
             }
             kind::SHM => Record::Shm(read(bytes, header.kind)?),
+            kind::TLS_DATA => {
+                let event: TlsData = read(bytes, header.kind)?;
+                let data = tail(bytes, size_of::<TlsData>(), event.len, header.kind)?;
+                Record::TlsData { event, data }
+            }
             _ => Record::Unknown(header),
         })
     }
@@ -181,6 +191,7 @@ impl<'a> Record<'a> {
             Record::UnixConnect { event, .. } => &event.hdr,
             Record::Dns { event, .. } => &event.hdr,
             Record::Shm(e) => &e.hdr,
+            Record::TlsData { event, .. } => &event.hdr,
             Record::Unknown(h) => h,
         }
     }
@@ -194,9 +205,10 @@ fn read<T: Pod>(bytes: &[u8], kind: u16) -> Result<T, RecordError> {
     }
 }
 
-fn tail(bytes: &[u8], fixed: usize, len: u16, kind: u16) -> Result<&[u8], RecordError> {
+fn tail(bytes: &[u8], fixed: usize, len: impl Into<u32>, kind: u16) -> Result<&[u8], RecordError> {
+    let len = len.into() as usize;
     let available = bytes.len().saturating_sub(fixed);
-    bytes.get(fixed..fixed + len as usize).ok_or(RecordError::ArgsOverrun { kind, args_len: len as usize, available })
+    bytes.get(fixed..fixed + len).ok_or(RecordError::ArgsOverrun { kind, args_len: len, available })
 }
 
 /// The path at `offset` described by `lens`, and the offset after it.

@@ -287,15 +287,24 @@ struct linux_binprm {
 	const char *filename;
 };
 
-/* x86-64: the user registers saved at syscall entry. Syscall arguments are
+/* x86-64: the user registers saved at syscall entry (syscall arguments are
  * di, si, dx, r10, r8, r9; the kernel leaves them as the caller set them
- * until the return to user space (only ax takes the result). */
+ * until the return to user space, only ax takes the result) and a uprobe's
+ * context (C arguments di, si, dx, cx, r8, r9; Go's register ABI passes ax,
+ * bx, cx, di, si, r8..r11 and keeps the goroutine in r14). */
 struct pt_regs {
+	unsigned long r14;
 	unsigned long r10;
+	unsigned long r9;
 	unsigned long r8;
+	unsigned long ax;
+	unsigned long cx;
 	unsigned long dx;
 	unsigned long si;
 	unsigned long di;
+	unsigned long bx;
+	unsigned long ip;
+	unsigned long sp;
 };
 
 #pragma clang attribute pop

@@ -15,7 +15,7 @@
 #ifndef PLUMBLINE_ABI_H
 #define PLUMBLINE_ABI_H
 
-#define PLB_ABI_VERSION 3
+#define PLB_ABI_VERSION 4
 
 #define PLB_COMM_LEN 16
 #define PLB_FILENAME_MAX 256
@@ -35,6 +35,10 @@
 /* DNS payload bytes copied from a packet. */
 #define PLB_DNS_MAX 512
 #define PLB_UNIX_PATH_MAX 108
+/* TLS plaintext bytes per record, and records per call at most: a call's
+ * capture limit (plb_tls_max_bytes) is at most their product. A power of two. */
+#define PLB_TLS_CHUNK 16384
+#define PLB_TLS_MAX_CHUNKS 256
 
 /* Record kinds. Values are stable: they travel in ring buffers and index the
  * counters map. Rust keeps them as plain integers, never as an enum. */
@@ -54,6 +58,7 @@ enum plb_event_kind {
 	PLB_EV_NET_DNS = 23,
 	PLB_EV_UNIX_CONNECT = 24,
 	PLB_EV_SHM = 30,
+	PLB_EV_TLS_DATA = 40,
 	PLB_EV_KIND_MAX = 64,
 };
 
@@ -346,6 +351,37 @@ struct plb_shm {
 	__u32 _pad0;
 };
 
+/* ---- TLS plaintext ----------------------------------------------------- */
+
+enum plb_tls_library {
+	PLB_TLS_OPENSSL = 1, /* SSL_read/SSL_write and their _ex forms (OpenSSL 1.1, 3; BoringSSL) */
+	PLB_TLS_GO = 2,      /* crypto/tls.(*Conn).Read/Write */
+};
+
+enum plb_tls_direction {
+	PLB_TLS_WRITE = 1,
+	PLB_TLS_READ = 2,
+};
+
+/* One piece of the plaintext one TLS call moved. A call's capture goes as
+ * records with the same (conn_id, call_start_ns), offsets ascending, each
+ * followed by len bytes; pieces a full ring buffer refused are missing, and
+ * bytes past the capture limit are never sent: the reader knows both from
+ * call_len. The header's time is when the data was there (a write's entry, a
+ * read's return). */
+struct plb_tls_data {
+	struct plb_event_header hdr;
+	__u64 conn_id;       /* SSL* or *tls.Conn */
+	__u64 call_start_ns; /* entry of the call */
+	__u32 call_len;      /* bytes the call moved */
+	__u32 offset;        /* of this piece within the call */
+	__u32 len;           /* bytes following */
+	__s32 fd;            /* the socket the library used; -1 when unknown */
+	__u8 direction;      /* enum plb_tls_direction */
+	__u8 library;        /* enum plb_tls_library */
+	__u8 _pad0[6];
+};
+
 /* ---- Filters (maps the agent fills) ------------------------------------ */
 
 struct plb_comm_key {
@@ -368,6 +404,8 @@ _Static_assert(sizeof(struct plb_proc_exec) == 336, "plb_proc_exec size");
 _Static_assert(sizeof(struct plb_proc_fork) == 72, "plb_proc_fork size");
 _Static_assert(sizeof(struct plb_proc_exit) == 64, "plb_proc_exit size");
 _Static_assert(sizeof(struct plb_proc_exec_failed) == 328, "plb_proc_exec_failed size");
+_Static_assert(sizeof(struct plb_tls_data) == 72, "plb_tls_data size");
+_Static_assert((PLB_TLS_CHUNK & (PLB_TLS_CHUNK - 1)) == 0, "PLB_TLS_CHUNK is a power of two");
 _Static_assert((PLB_ARGS_MAX & (PLB_ARGS_MAX - 1)) == 0, "PLB_ARGS_MAX is a power of two");
 
 #endif /* PLUMBLINE_ABI_H */
