@@ -14,15 +14,15 @@ use plumbline_store::{
 };
 
 /// The who-and-when columns every activity row starts with.
-struct Who {
-    host: String,
-    boot_id: String,
-    pid: u32,
-    process_start_key_ns: u64,
-    comm: String,
-    cgroup_id: u64,
-    ts_ns: u64,
-    wall_ns: u64,
+pub(crate) struct Who {
+    pub host: String,
+    pub boot_id: String,
+    pub pid: u32,
+    pub process_start_key_ns: u64,
+    pub comm: String,
+    pub cgroup_id: u64,
+    pub ts_ns: u64,
+    pub wall_ns: u64,
 }
 
 /// `$row { <the eight columns of `Who`>, $fields }`: a row of an activity
@@ -42,8 +42,9 @@ macro_rules! activity_row {
         }
     };
 }
+pub(crate) use activity_row;
 
-fn who(reader: &BatchReader<'_>, event: &EventRef<'_>) -> Result<Who, BatchError> {
+pub(crate) fn who(reader: &BatchReader<'_>, event: &EventRef<'_>) -> Result<Who, BatchError> {
     let node = reader.node();
     Ok(Who {
         host: node.host.clone(),
@@ -58,7 +59,7 @@ fn who(reader: &BatchReader<'_>, event: &EventRef<'_>) -> Result<Who, BatchError
 }
 
 /// The IP address of a socket address as text ("" when there is none).
-fn ip_text(address: Option<&SocketAddress>) -> String {
+pub(crate) fn ip_text(address: Option<&SocketAddress>) -> String {
     let Some(ip) = address.map(|a| a.ip.as_slice()) else { return String::new() };
     match ip.len() {
         4 => IpAddr::from(<[u8; 4]>::try_from(ip).unwrap()).to_string(),
@@ -67,7 +68,7 @@ fn ip_text(address: Option<&SocketAddress>) -> String {
     }
 }
 
-fn port(address: Option<&SocketAddress>) -> u32 {
+pub(crate) fn port(address: Option<&SocketAddress>) -> u32 {
     address.map_or(0, |a| a.port)
 }
 

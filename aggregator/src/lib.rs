@@ -8,6 +8,7 @@
 mod activity_rows;
 pub mod batch_rows;
 pub mod config;
+mod llm_rows;
 pub mod pipeline;
 pub mod stats;
 

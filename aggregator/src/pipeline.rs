@@ -166,8 +166,9 @@ mod tests {
         BatchBuilder, BatchHeader,
     };
     use plumbline_store::{
-        sqlite::SqliteStore, ActivityFilter, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow, LossMarkerRow,
-        NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord,
+        sqlite::SqliteStore, ActivityFilter, AgentActivityRow, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow,
+        LlmCallRow, LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord,
+        TlsStackRow, TokenUsageHourRow,
     };
     use plumbline_transport::{channel, BatchSink, OutgoingBatch};
     use prost::Message;
@@ -248,6 +249,22 @@ mod tests {
 
         async fn list_loss_markers(&self, f: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError> {
             self.inner.list_loss_markers(f).await
+        }
+
+        async fn list_llm_calls(&self, f: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError> {
+            self.inner.list_llm_calls(f).await
+        }
+
+        async fn list_agents(&self, f: &ActivityFilter) -> Result<Vec<AgentActivityRow>, StoreError> {
+            self.inner.list_agents(f).await
+        }
+
+        async fn token_usage(&self, f: &ActivityFilter) -> Result<Vec<TokenUsageHourRow>, StoreError> {
+            self.inner.token_usage(f).await
+        }
+
+        async fn list_tls_stacks(&self, f: &ActivityFilter) -> Result<Vec<TlsStackRow>, StoreError> {
+            self.inner.list_tls_stacks(f).await
         }
     }
 

@@ -9,7 +9,7 @@ use plumbline_store::{direction, transport, ActivityFilter, NetConnectionRow, Ne
 
 use crate::{activity::ContainerIds, error::QueryError};
 
-fn endpoint(addr: &str, port: u32, unix_path: &str) -> String {
+pub(crate) fn endpoint(addr: &str, port: u32, unix_path: &str) -> String {
     if !unix_path.is_empty() {
         unix_path.to_string()
     } else if addr.contains(':') {

@@ -7,6 +7,7 @@ pub mod config;
 mod connections;
 mod error;
 mod ipc_edges;
+mod llm;
 pub mod process_tree;
 pub mod service;
 

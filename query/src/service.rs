@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     activity, connections,
     error::QueryError,
-    ipc_edges,
+    ipc_edges, llm,
     process_tree::{process_tree, TreeNode},
 };
 
@@ -179,24 +179,35 @@ impl QueryService for QueryServiceImpl {
 
     async fn list_llm_calls(
         &self,
-        _request: Request<ActivityRequest>,
+        request: Request<ActivityRequest>,
     ) -> Result<Response<ListLlmCallsResponse>, Status> {
-        Err(Status::unimplemented("LLM calls are not stored by this version"))
+        let filter = activity::activity_filter(request.get_ref())?;
+        let containers = activity::ContainerIds::load(self.store.as_ref(), &filter).await?;
+        let rows = self.store.list_llm_calls(&filter).await.map_err(QueryError::from)?;
+        let calls = rows.into_iter().map(|r| llm::llm_call(r, &containers)).collect::<Result<_, _>>();
+        Ok(Response::new(ListLlmCallsResponse { calls: calls.map_err(QueryError::from)? }))
     }
 
-    async fn list_agents(&self, _request: Request<ActivityRequest>) -> Result<Response<ListAgentsResponse>, Status> {
-        Err(Status::unimplemented("agents are not stored by this version"))
+    async fn list_agents(&self, request: Request<ActivityRequest>) -> Result<Response<ListAgentsResponse>, Status> {
+        let filter = activity::activity_filter(request.get_ref())?;
+        let containers = activity::ContainerIds::load(self.store.as_ref(), &filter).await?;
+        let rows = self.store.list_agents(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(ListAgentsResponse { agents: rows.into_iter().map(|r| llm::agent(r, &containers)).collect() }))
     }
 
-    async fn token_usage(&self, _request: Request<ActivityRequest>) -> Result<Response<TokenUsageResponse>, Status> {
-        Err(Status::unimplemented("token usage is not stored by this version"))
+    async fn token_usage(&self, request: Request<ActivityRequest>) -> Result<Response<TokenUsageResponse>, Status> {
+        let filter = activity::activity_filter(request.get_ref())?;
+        let rows = self.store.token_usage(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(TokenUsageResponse { rows: rows.into_iter().map(llm::token_usage).collect() }))
     }
 
     async fn list_tls_stacks(
         &self,
-        _request: Request<ActivityRequest>,
+        request: Request<ActivityRequest>,
     ) -> Result<Response<ListTlsStacksResponse>, Status> {
-        Err(Status::unimplemented("TLS stacks are not stored by this version"))
+        let filter = activity::activity_filter(request.get_ref())?;
+        let rows = self.store.list_tls_stacks(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(ListTlsStacksResponse { stacks: rows.into_iter().map(llm::tls_stack).collect() }))
     }
 
     async fn pipeline_stats(

@@ -3,7 +3,7 @@
 //! backends with the few differences behind [`SqlDialect`].
 
 use crate::tables::row::{table_row, SqliteRow};
-use crate::tables::{ContainerRow, DnsQueryRow, LossMarkerRow, NetConnectionRow, NetFlowRow};
+use crate::tables::{ContainerRow, DnsQueryRow, LossMarkerRow, NetConnectionRow, NetFlowRow, TableSpec};
 use crate::TimeRange;
 
 /// What a view asks for. Empty fields do not filter.
@@ -43,7 +43,7 @@ pub struct Sql {
 
 impl SqlDialect {
     /// De-duplicated reads: ClickHouse merges re-delivered rows lazily.
-    fn final_(self) -> &'static str {
+    pub(crate) fn final_(self) -> &'static str {
         match self {
             SqlDialect::ClickHouse => " FINAL",
             SqlDialect::Sqlite => "",
@@ -51,14 +51,14 @@ impl SqlDialect {
     }
 
     /// 1-based position of the bound string in `column`, 0 when absent.
-    fn position(self, column: &str) -> String {
+    pub(crate) fn position(self, column: &str) -> String {
         match self {
             SqlDialect::ClickHouse => format!("position({column}, ?)"),
             SqlDialect::Sqlite => format!("instr({column}, ?)"),
         }
     }
 
-    fn u64_zero(self) -> &'static str {
+    pub(crate) fn u64_zero(self) -> &'static str {
         match self {
             SqlDialect::ClickHouse => "toUInt64(0)",
             SqlDialect::Sqlite => "0",
@@ -73,17 +73,16 @@ impl SqlDialect {
     }
 }
 
-/// The WHERE clause of an activity table for `filter`; `contains` names the
-/// columns the substring is looked for in.
 /// The WHERE clause of an activity table (one with the who-and-when
-/// columns, no socket id) for `filter`.
-fn activity_where(d: SqlDialect, filter: &ActivityFilter, contains: &[&str], sql: &mut Sql) -> String {
+/// columns, no socket id) for `filter`; `contains` names the columns the
+/// substring is looked for in.
+pub(crate) fn activity_where(d: SqlDialect, filter: &ActivityFilter, contains: &[&str], sql: &mut Sql) -> String {
     activity_where_on(d, filter, &["pid", "cgroup_id"], "wall_ns", contains, sql)
 }
 
 /// The WHERE clause for `filter` on a table with `columns`: filters on
 /// columns the table lacks do not apply.
-fn activity_where_on(
+pub(crate) fn activity_where_on(
     d: SqlDialect,
     filter: &ActivityFilter,
     columns: &[&str],
@@ -130,7 +129,7 @@ fn activity_where_on(
     clauses.join(" AND ")
 }
 
-fn limit(filter: &ActivityFilter, sql: &mut Sql) -> &'static str {
+pub(crate) fn limit(filter: &ActivityFilter, sql: &mut Sql) -> &'static str {
     sql.args.push(SqlArg::U64(filter.limit.into()));
     " LIMIT ?"
 }
@@ -205,6 +204,28 @@ fn rows_sql<T: SqliteRow>(d: SqlDialect, table: &str, time: &str, contains: &[&s
         columns.join(", "),
         d.final_(),
         key.join(", "),
+        limit(filter, &mut sql)
+    );
+    sql
+}
+
+/// Rows of an activity table as stored, newest first, then in the order of
+/// the table's key, so that rows of the same time come out the same from
+/// both backends.
+pub(crate) fn rows_by_key_sql<T: SqliteRow>(
+    d: SqlDialect,
+    table: &TableSpec,
+    contains: &[&str],
+    filter: &ActivityFilter,
+) -> Sql {
+    let mut sql = Sql::default();
+    let where_ = activity_where(d, filter, contains, &mut sql);
+    sql.text = format!(
+        "SELECT {} FROM {}{} WHERE {where_} ORDER BY wall_ns DESC, {}{}",
+        T::COLUMNS.join(", "),
+        table.name,
+        d.final_(),
+        table.key.join(", "),
         limit(filter, &mut sql)
     );
     sql

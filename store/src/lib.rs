@@ -10,6 +10,7 @@ pub mod activity;
 pub mod clickhouse;
 mod config;
 mod error;
+pub mod llm;
 mod process_query;
 pub mod sqlite;
 pub mod tables;
@@ -21,11 +22,12 @@ use async_trait::async_trait;
 pub use activity::{ActivityFilter, FileActivityRow, IpcUsageRow};
 pub use config::{ClickHouseConfig, SqliteConfig, StoreConfig};
 pub use error::StoreError;
+pub use llm::{AgentActivityRow, TokenUsageHourRow};
 pub use process_query::{PipelineStats, ProcessFilter, ProcessRecord, TimeRange};
 pub use tables::{
-    direction, file_op, ipc_kind, ipc_op, transport, ContainerRow, DeadLetterRow, DnsQueryRow, FileEventRow,
-    FileWriteRow, IpcEventRow, LossMarkerRow, NetConnectionRow, NetFlowRow, ProcessEventKind, ProcessEventRow,
-    SqliteRow,
+    direction, file_op, ipc_kind, ipc_op, to_json_column, transport, AgentProcessRow, ContainerRow, DeadLetterRow,
+    DnsQueryRow, FileEventRow, FileWriteRow, IpcEventRow, LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult,
+    LossMarkerRow, NetConnectionRow, NetFlowRow, ProcessEventKind, ProcessEventRow, SqliteRow, TlsStackRow,
 };
 
 /// Rows of one write, for all tables; written together or not at all as far
@@ -42,6 +44,9 @@ pub struct RowSet {
     pub dns_queries: Vec<DnsQueryRow>,
     pub ipc_events: Vec<IpcEventRow>,
     pub containers: Vec<ContainerRow>,
+    pub llm_calls: Vec<LlmCallRow>,
+    pub agent_processes: Vec<AgentProcessRow>,
+    pub tls_stacks: Vec<TlsStackRow>,
 }
 
 /// Visits the tables whose rows map to both stores generically (all but
@@ -70,6 +75,9 @@ impl RowSet {
             + self.dns_queries.len()
             + self.ipc_events.len()
             + self.containers.len()
+            + self.llm_calls.len()
+            + self.agent_processes.len()
+            + self.tls_stacks.len()
     }
 
     pub fn extend(&mut self, other: RowSet) {
@@ -83,6 +91,9 @@ impl RowSet {
         self.dns_queries.extend(other.dns_queries);
         self.ipc_events.extend(other.ipc_events);
         self.containers.extend(other.containers);
+        self.llm_calls.extend(other.llm_calls);
+        self.agent_processes.extend(other.agent_processes);
+        self.tls_stacks.extend(other.tls_stacks);
     }
 
     /// Each generic table's rows; a table is named like its field.
@@ -94,7 +105,10 @@ impl RowSet {
         visitor.visit("net_flows", &self.net_flows)?;
         visitor.visit("dns_queries", &self.dns_queries)?;
         visitor.visit("ipc_events", &self.ipc_events)?;
-        visitor.visit("containers", &self.containers)
+        visitor.visit("containers", &self.containers)?;
+        visitor.visit("llm_calls", &self.llm_calls)?;
+        visitor.visit("agent_processes", &self.agent_processes)?;
+        visitor.visit("tls_stacks", &self.tls_stacks)
     }
 }
 
@@ -126,6 +140,17 @@ pub trait Store: Send + Sync {
     async fn list_containers(&self, filter: &ActivityFilter) -> Result<Vec<ContainerRow>, StoreError>;
 
     async fn list_loss_markers(&self, filter: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError>;
+
+    /// LLM calls, newest first.
+    async fn list_llm_calls(&self, filter: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError>;
+
+    /// Processes mapped to agents or discovered calling LLM APIs, with their calls.
+    async fn list_agents(&self, filter: &ActivityFilter) -> Result<Vec<AgentActivityRow>, StoreError>;
+
+    /// Calls and tokens per hour, agent, provider and model.
+    async fn token_usage(&self, filter: &ActivityFilter) -> Result<Vec<TokenUsageHourRow>, StoreError>;
+
+    async fn list_tls_stacks(&self, filter: &ActivityFilter) -> Result<Vec<TlsStackRow>, StoreError>;
 }
 
 /// Opens the store, waiting while it is unreachable (a service started before

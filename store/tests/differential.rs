@@ -154,12 +154,67 @@ async fn clickhouse_and_sqlite_answer_every_activity_view_the_same() {
     assert!(compared > 3000, "the filters must select real rows ({compared})");
 }
 
+fn llm_filters() -> Vec<ActivityFilter> {
+    let base = ActivityFilter { limit: 10_000, ..Default::default() };
+    let hours = |from: u64, to: u64| TimeRange {
+        start_ns: Some(WALL_OFFSET + from * 3600 * SECOND),
+        end_ns: Some(WALL_OFFSET + to * 3600 * SECOND),
+    };
+    vec![
+        base.clone(),
+        ActivityFilter { limit: 5, ..base.clone() },
+        ActivityFilter { host: Some("gpu-02".into()), ..base.clone() },
+        ActivityFilter { pid: Some(3010), ..base.clone() },
+        ActivityFilter { pid: Some(3001), ..base.clone() },
+        ActivityFilter { contains: Some("coder".into()), ..base.clone() },
+        ActivityFilter { contains: Some("gpt-4o".into()), ..base.clone() },
+        ActivityFilter { contains: Some("anthropic".into()), ..base.clone() },
+        ActivityFilter { contains: Some("python".into()), ..base.clone() },
+        ActivityFilter { contains: Some("libssl".into()), ..base.clone() },
+        ActivityFilter { container: Some("trainer-1-0".into()), ..base.clone() },
+        ActivityFilter { range: hours(2, 4), ..base.clone() },
+        ActivityFilter { range: hours(3, 4), host: Some("cpu-01".into()), ..base.clone() },
+        // Few calls, and processes mapped in the window that made none.
+        ActivityFilter {
+            range: TimeRange { start_ns: Some(WALL_OFFSET + 1000 * SECOND), end_ns: Some(WALL_OFFSET + 1900 * SECOND) },
+            ..base.clone()
+        },
+        ActivityFilter { range: TimeRange { start_ns: Some(WALL_OFFSET + 5 * 3600 * SECOND), end_ns: None }, ..base },
+    ]
+}
+
+/// Every LLM view's answer from both stores, for one filter.
+async fn compare_llm(clickhouse: &dyn Store, sqlite: &dyn Store, filter: &ActivityFilter) -> usize {
+    macro_rules! same {
+        ($method:ident) => {{
+            let expected = sqlite.$method(filter).await.unwrap();
+            let actual = clickhouse.$method(filter).await.unwrap();
+            assert_eq!(actual, expected, "{} differs for {filter:?}", stringify!($method));
+            expected.len()
+        }};
+    }
+    same!(list_llm_calls) + same!(list_agents) + same!(token_usage) + same!(list_tls_stacks)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clickhouse_and_sqlite_answer_every_llm_view_the_same() {
+    let mut rows = generated_llm(23, 1500);
+    // The containers the `container` filter resolves through.
+    rows.containers = generated_activity(11, 0).containers;
+    let (clickhouse, sqlite) = both_stores(&Arc::new(rows)).await;
+    let mut compared = 0;
+    for filter in llm_filters() {
+        compared += compare_llm(&clickhouse, &sqlite, &filter).await;
+    }
+    assert!(compared > 3000, "the filters must select real rows ({compared})");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn opening_an_existing_clickhouse_database_again_applies_no_migration_twice() {
     let database = format!("plumbline_migrate_{}", uuid::Uuid::new_v4().simple());
     let config = ClickHouseConfig { url: clickhouse_url(), database, ..Default::default() };
     let first = ClickHouseStore::open(&config).await.unwrap();
-    assert_eq!(first.migrated_at_open(), &[1, 2]);
+    assert_eq!(first.migrated_at_open(), &[1, 2, 3]);
     first.write(Arc::new(RowSet { process_events: known_world(), ..Default::default() })).await.unwrap();
     let second = ClickHouseStore::open(&config).await.unwrap();
     assert!(second.migrated_at_open().is_empty());

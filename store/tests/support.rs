@@ -376,3 +376,131 @@ pub fn generated_activity(seed: u64, count: u32) -> plumbline_store::RowSet {
     }
     rows
 }
+
+/// LLM calls, agent mappings and TLS stacks on three hosts over several
+/// hours: mapped processes (some remapped, one unmapped), discovered ones
+/// (calls without a mapping), tool calls, findings and failed calls.
+pub fn generated_llm(seed: u64, count: u32) -> plumbline_store::RowSet {
+    use plumbline_store::*;
+    let mut rng = Rng::new(seed);
+    let hosts = ["gpu-01", "gpu-02", "cpu-01"];
+    let agents = ["coder", "reviewer", "planner"];
+    let models = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4"), ("gemini", "")];
+    let mut rows = RowSet::default();
+    // Processes 3000..3024 on each host; those below 3016 are mapped, at
+    // times spread over the first hours, and every fifth is remapped later.
+    let mapping = |host: &str, pid: u32, ts_ns: u64, agent: &str, rule: &str| AgentProcessRow {
+        host: host.into(),
+        boot_id: "boot-1".into(),
+        pid,
+        process_start_key_ns: u64::from(pid) * SECOND,
+        comm: if pid.is_multiple_of(2) { "python3".into() } else { "node".into() },
+        cgroup_id: 99 + u64::from(pid % 3),
+        ts_ns,
+        wall_ns: ts_ns + WALL_OFFSET,
+        agent: agent.into(),
+        rule: rule.into(),
+        matched_on: if rule.is_empty() { String::new() } else { "COMMAND_LINE".into() },
+    };
+    for host in hosts {
+        for pid in 3000..3016u32 {
+            let at = u64::from(pid - 3000) * 600 * SECOND + rng.below(SECOND);
+            let agent = agents[(pid % 3) as usize];
+            rows.agent_processes.push(mapping(host, pid, at, agent, &format!("{agent}-rule")));
+            if pid.is_multiple_of(5) {
+                rows.agent_processes.push(mapping(host, pid, at + 3 * 3600 * SECOND, "planner", "planner-rule"));
+            }
+        }
+        // Unmapped by a rule change.
+        rows.agent_processes.push(mapping(host, 3001, 2 * 3600 * SECOND, "", ""));
+        for (n, pid) in [3000u32, 3003, 3020].into_iter().enumerate() {
+            let hooked = n != 2;
+            rows.tls_stacks.push(TlsStackRow {
+                host: host.into(),
+                boot_id: "boot-1".into(),
+                pid,
+                process_start_key_ns: u64::from(pid) * SECOND,
+                comm: if hooked { "python3".into() } else { "gh".into() },
+                cgroup_id: 99 + u64::from(pid % 3),
+                ts_ns: (n as u64 + 1) * 1000 * SECOND,
+                wall_ns: (n as u64 + 1) * 1000 * SECOND + WALL_OFFSET,
+                library: if hooked { "openssl".into() } else { "go".into() },
+                path: if hooked { "/usr/lib/x86_64-linux-gnu/libssl.so.3".into() } else { "/usr/bin/gh".into() },
+                hooked: hooked.into(),
+                reason: if hooked { String::new() } else { "stripped Go binary: no crypto/tls symbols".into() },
+            });
+        }
+    }
+    for i in 0..count {
+        let host = hosts[rng.below(3) as usize];
+        let pid = 3000 + rng.below(24) as u32;
+        let (provider, model) = models[rng.below(4) as usize];
+        // Calls of mapped processes carry the agent; 3016.. are discovered.
+        let agent = if pid < 3016 && pid != 3001 { agents[(pid % 3) as usize] } else { "" };
+        // Over about six hours, in order, one call at a time per host.
+        let ts_ns = u64::from(i) * 6 * 3600 * SECOND / u64::from(count) + 100 * SECOND + rng.below(1000);
+        let failed = rng.below(10) == 0;
+        let tools: Vec<LlmToolCall> = (0..rng.below(3))
+            .map(|t| LlmToolCall {
+                id: format!("call_{i}_{t}"),
+                name: ["bash", "read_file", "search"][rng.below(3) as usize].into(),
+                arguments: format!("{{\"n\":{t}}}"),
+            })
+            .collect();
+        let results: Vec<LlmToolResult> = if rng.below(3) == 0 {
+            vec![LlmToolResult { tool_call_id: format!("call_{}_0", i.saturating_sub(1)), content: "ok".into() }]
+        } else {
+            Vec::new()
+        };
+        let findings: Vec<LlmFinding> = if rng.below(8) == 0 {
+            vec![LlmFinding { kind: "pii_email".into(), location: "prompt".into(), excerpt: "mail ***@***".into() }]
+        } else {
+            Vec::new()
+        };
+        let streamed = rng.below(2) == 0;
+        rows.llm_calls.push(LlmCallRow {
+            host: host.into(),
+            boot_id: "boot-1".into(),
+            pid,
+            process_start_key_ns: u64::from(pid) * SECOND,
+            comm: if pid.is_multiple_of(2) { "python3".into() } else { "node".into() },
+            cgroup_id: 99 + u64::from(pid % 3),
+            ts_ns,
+            wall_ns: ts_ns + WALL_OFFSET,
+            tid: pid + rng.below(3) as u32,
+            agent: agent.into(),
+            provider: provider.into(),
+            model: model.into(),
+            operation: if provider == "anthropic" { "messages".into() } else { "chat".into() },
+            endpoint: if provider == "anthropic" { "/v1/messages".into() } else { "/v1/chat/completions".into() },
+            server: format!("api.{provider}.com"),
+            protocol: if rng.below(2) == 0 { "HTTP/1.1".into() } else { "HTTP/2".into() },
+            library: "openssl".into(),
+            http_status: if failed { 429 } else { 200 },
+            error: if failed { "Rate limit reached".into() } else { String::new() },
+            stop_reason: if failed { String::new() } else { "stop".into() },
+            streamed: streamed.into(),
+            request_ts_ns: ts_ns,
+            ttft_ns: if streamed { 1_000_000 + rng.below(500_000_000) } else { 0 },
+            latency_ns: 2_000_000 + rng.below(3 * SECOND),
+            input_tokens: if failed { 0 } else { 10 + rng.below(5000) },
+            output_tokens: if failed { 0 } else { rng.below(2000) },
+            cached_input_tokens: rng.below(100),
+            request_bytes: 200 + rng.below(10_000),
+            response_bytes: 100 + rng.below(10_000),
+            bytes_lost: if rng.below(20) == 0 { 4096 } else { 0 },
+            prompt: format!("Say something about run {i}; \"quoted\", tab\tand ünïcode"),
+            completion: if failed { String::new() } else { format!("Answer {i}") },
+            tool_calls: to_json_column(&tools),
+            tool_results: to_json_column(&results),
+            findings: to_json_column(&findings),
+            local_addr: "10.0.0.5".into(),
+            local_port: 40000 + rng.below(1000) as u32,
+            remote_addr: format!("10.0.1.{}", rng.below(9)),
+            remote_port: 443,
+            fd: 3 + rng.below(20) as i32,
+            connection_id: 0x7f00_0000_0000 + rng.below(1 << 20),
+        });
+    }
+    rows
+}

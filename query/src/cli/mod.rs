@@ -110,6 +110,32 @@ pub enum Command {
         #[command(flatten)]
         scope: Scope,
     },
+    /// LLM API calls seen in TLS plaintext: agent, model, status, tokens, time to first token, tools called.
+    Llm {
+        #[command(flatten)]
+        models: ModelScope,
+    },
+    /// Agents: processes mapped by a rule, and processes discovered calling LLM APIs without one.
+    Agents {
+        #[command(flatten)]
+        scope: Scope,
+        /// Agent or process name contains this.
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// LLM calls and tokens per hour, agent, provider and model.
+    Tokens {
+        #[command(flatten)]
+        models: ModelScope,
+    },
+    /// TLS libraries found in processes: hooked, or not and why.
+    Tls {
+        #[command(flatten)]
+        scope: Scope,
+        /// Library name or its file's path contains this.
+        #[arg(long)]
+        library: Option<String>,
+    },
 }
 
 /// Which activity to look at; every view takes these.
@@ -145,6 +171,46 @@ impl Scope {
             contains: contains.cloned().unwrap_or_default(),
             limit: self.limit,
         }
+    }
+}
+
+/// The LLM views' scope: the service matches one substring against the
+/// agent, model and provider; `--agent` and `--model` each hold to their own
+/// column, so the rows are narrowed here from a larger answer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelScope {
+    #[command(flatten)]
+    pub scope: Scope,
+    /// Agent name contains this.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Model contains this.
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+/// The most rows the service answers at once.
+const SERVICE_MAX_LIMIT: u32 = 10_000;
+
+impl ModelScope {
+    fn request(&self) -> ActivityRequest {
+        let mut request = self.scope.request(self.agent.as_ref().or(self.model.as_ref()));
+        if self.agent.is_some() || self.model.is_some() {
+            request.limit = SERVICE_MAX_LIMIT;
+        }
+        request
+    }
+
+    /// `rows` whose agent and model hold to the flags, at most `--limit`.
+    fn narrow<T>(&self, rows: Vec<T>, agent_model: impl Fn(&T) -> (&str, &str)) -> Vec<T> {
+        let holds = |flag: &Option<String>, value: &str| flag.as_ref().is_none_or(|f| value.contains(f.as_str()));
+        rows.into_iter()
+            .filter(|row| {
+                let (agent, model) = agent_model(row);
+                holds(&self.agent, agent) && holds(&self.model, model)
+            })
+            .take(self.scope.limit as usize)
+            .collect()
     }
 }
 
@@ -222,6 +288,24 @@ pub async fn run(cli: &Cli) -> anyhow::Result<String> {
         Command::Losses { scope } => {
             let response = client.list_loss_markers(scope.request(None)).await.map_err(status_error)?;
             output(cli, &response.into_inner().losses, render::losses)
+        }
+        Command::Llm { models } => {
+            let response = client.list_llm_calls(models.request()).await.map_err(status_error)?;
+            let calls = models.narrow(response.into_inner().calls, |c| (&c.agent, &c.model));
+            output(cli, &calls, render::llm_calls)
+        }
+        Command::Agents { scope, agent } => {
+            let response = client.list_agents(scope.request(agent.as_ref())).await.map_err(status_error)?;
+            output(cli, &response.into_inner().agents, render::agents)
+        }
+        Command::Tokens { models } => {
+            let response = client.token_usage(models.request()).await.map_err(status_error)?;
+            let rows = models.narrow(response.into_inner().rows, |r| (&r.agent, &r.model));
+            output(cli, &rows, render::token_usage)
+        }
+        Command::Tls { scope, library } => {
+            let response = client.list_tls_stacks(scope.request(library.as_ref())).await.map_err(status_error)?;
+            output(cli, &response.into_inner().stacks, render::tls_stacks)
         }
     }
 }

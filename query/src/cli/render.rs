@@ -3,8 +3,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use plumbline_proto::v1::{
-    Connection, Container, DnsLookup, FileActivity, IpcEdge, LossRecord, PipelineStatsResponse, Process,
-    ProcessTreeNode, ProcessTreeResponse,
+    AgentView, Connection, Container, DnsLookup, FileActivity, IpcEdge, LlmCallView, LossRecord, PipelineStatsResponse,
+    Process, ProcessTreeNode, ProcessTreeResponse, TlsStackView, TokenUsageRow,
 };
 
 fn time(wall_ns: u64) -> String {
@@ -225,6 +225,121 @@ pub fn losses(losses: &[LossRecord]) -> String {
             l.count.to_string(),
             time(l.from_wall_ns),
             time(l.to_wall_ns),
+        ]
+    })
+}
+
+/// Milliseconds with one decimal; "-" when not measured.
+fn millis(ns: u64) -> String {
+    if ns == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}", ns as f64 / 1e6)
+    }
+}
+
+fn or_dash(text: &str) -> String {
+    if text.is_empty() {
+        "-".into()
+    } else {
+        text.to_string()
+    }
+}
+
+pub fn llm_calls(calls: &[LlmCallView]) -> String {
+    let header = [
+        "TIME",
+        "HOST",
+        "PID",
+        "COMM",
+        "AGENT",
+        "PROVIDER",
+        "MODEL",
+        "STATUS",
+        "IN",
+        "OUT",
+        "CACHED",
+        "TTFT(ms)",
+        "LATENCY(ms)",
+        "TOOLS",
+    ];
+    table(&header, calls, |c| {
+        let status = match (c.http_status, c.error.is_empty()) {
+            (0, true) => "-".to_string(),
+            (0, false) => "error".to_string(),
+            (status, _) => status.to_string(),
+        };
+        let tools: Vec<&str> = c.tool_calls.iter().map(|t| t.name.as_str()).collect();
+        vec![
+            time(c.wall_ns),
+            c.host.clone(),
+            c.pid.to_string(),
+            c.comm.clone(),
+            or_dash(&c.agent),
+            c.provider.clone(),
+            or_dash(&c.model),
+            status,
+            c.input_tokens.to_string(),
+            c.output_tokens.to_string(),
+            c.cached_input_tokens.to_string(),
+            millis(c.ttft_ns),
+            millis(c.latency_ns),
+            or_dash(&tools.join(",")),
+        ]
+    })
+}
+
+pub fn agents(agents: &[AgentView]) -> String {
+    let header = ["HOST", "PID", "COMM", "AGENT", "STATUS", "RULE", "CALLS", "IN", "OUT", "LAST"];
+    table(&header, agents, |a| {
+        let (agent, status) = if a.agent.is_empty() { ("-", "discovered") } else { (a.agent.as_str(), "mapped") };
+        let rule = match (a.rule.is_empty(), a.matched_on.is_empty()) {
+            (true, _) => "-".to_string(),
+            (false, true) => a.rule.clone(),
+            (false, false) => format!("{} ({})", a.rule, a.matched_on),
+        };
+        vec![
+            a.host.clone(),
+            a.pid.to_string(),
+            a.comm.clone(),
+            agent.to_string(),
+            status.to_string(),
+            rule,
+            a.llm_calls.to_string(),
+            a.input_tokens.to_string(),
+            a.output_tokens.to_string(),
+            time(a.last_wall_ns),
+        ]
+    })
+}
+
+pub fn token_usage(rows: &[TokenUsageRow]) -> String {
+    let header = ["HOUR", "AGENT", "PROVIDER", "MODEL", "CALLS", "IN", "OUT", "CACHED"];
+    table(&header, rows, |r| {
+        vec![
+            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_nanos(r.hour_wall_ns)).to_string(),
+            if r.agent.is_empty() { "(discovered)".into() } else { r.agent.clone() },
+            r.provider.clone(),
+            or_dash(&r.model),
+            r.calls.to_string(),
+            r.input_tokens.to_string(),
+            r.output_tokens.to_string(),
+            r.cached_input_tokens.to_string(),
+        ]
+    })
+}
+
+pub fn tls_stacks(stacks: &[TlsStackView]) -> String {
+    table(&["HOST", "PID", "COMM", "LIBRARY", "HOOKED", "FOUND", "PATH", "REASON"], stacks, |s| {
+        vec![
+            s.host.clone(),
+            s.pid.to_string(),
+            s.comm.clone(),
+            s.library.clone(),
+            if s.hooked { "yes" } else { "no" }.to_string(),
+            time(s.wall_ns),
+            s.path.clone(),
+            or_dash(&s.reason),
         ]
     })
 }

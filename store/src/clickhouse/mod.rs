@@ -16,10 +16,11 @@ use clickhouse::Client;
 pub use dialect::{Capabilities, Dialect, ServerVersion};
 
 use crate::activity::{self, Sql, SqlArg, SqlDialect};
+use crate::llm;
 use crate::{
-    ActivityFilter, ClickHouseConfig, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow, LossMarkerRow,
-    NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, RowSet, SqliteRow, Store, StoreError,
-    TableVisitor,
+    ActivityFilter, AgentActivityRow, ClickHouseConfig, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow,
+    LlmCallRow, LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, RowSet,
+    SqliteRow, Store, StoreError, TableVisitor, TlsStackRow, TokenUsageHourRow,
 };
 
 pub struct ClickHouseStore {
@@ -171,6 +172,22 @@ impl Store for ClickHouseStore {
 
     async fn list_loss_markers(&self, filter: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError> {
         self.fetch(activity::losses_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_llm_calls(&self, filter: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError> {
+        self.fetch(llm::llm_calls_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_agents(&self, filter: &ActivityFilter) -> Result<Vec<AgentActivityRow>, StoreError> {
+        self.fetch(llm::agents_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn token_usage(&self, filter: &ActivityFilter) -> Result<Vec<TokenUsageHourRow>, StoreError> {
+        self.fetch(llm::token_usage_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_tls_stacks(&self, filter: &ActivityFilter) -> Result<Vec<TlsStackRow>, StoreError> {
+        self.fetch(llm::tls_stacks_sql(SqlDialect::ClickHouse, filter)).await
     }
 
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {

@@ -10,10 +10,12 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection};
 
 use crate::activity::{self, Sql, SqlArg, SqlDialect};
+use crate::llm;
 use crate::tables::MIGRATIONS;
 use crate::{
-    ActivityFilter, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow, LossMarkerRow, NetConnectionRow,
-    NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, RowSet, SqliteRow, Store, StoreError, TableVisitor,
+    ActivityFilter, AgentActivityRow, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow, LlmCallRow,
+    LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, RowSet, SqliteRow, Store,
+    StoreError, TableVisitor, TlsStackRow, TokenUsageHourRow,
 };
 
 #[derive(Clone)]
@@ -241,5 +243,21 @@ impl Store for SqliteStore {
 
     async fn list_loss_markers(&self, filter: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError> {
         self.view(activity::losses_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_llm_calls(&self, filter: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError> {
+        self.view(llm::llm_calls_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_agents(&self, filter: &ActivityFilter) -> Result<Vec<AgentActivityRow>, StoreError> {
+        self.view(llm::agents_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn token_usage(&self, filter: &ActivityFilter) -> Result<Vec<TokenUsageHourRow>, StoreError> {
+        self.view(llm::token_usage_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_tls_stacks(&self, filter: &ActivityFilter) -> Result<Vec<TlsStackRow>, StoreError> {
+        self.view(llm::tls_stacks_sql(SqlDialect::Sqlite, filter)).await
     }
 }

@@ -1,33 +1,39 @@
 //! Every table: its row type and its DDL for ClickHouse and for SQLite, side
 //! by side, and the ordered list of schema migrations both backends apply.
 
+mod agent_processes;
 mod containers;
 mod dead_letters;
 mod dns_queries;
 mod file_events;
 mod file_writes;
 mod ipc_events;
+mod llm_calls;
 mod loss_markers;
 mod net_connections;
 mod net_flows;
 mod process_events;
 pub(crate) mod row;
 mod spec;
+mod tls_stacks;
 
+pub use agent_processes::AgentProcessRow;
 pub use containers::ContainerRow;
 pub use dead_letters::DeadLetterRow;
 pub use dns_queries::DnsQueryRow;
 pub use file_events::{file_op, FileEventRow};
 pub use file_writes::FileWriteRow;
 pub use ipc_events::{ipc_kind, ipc_op, IpcEventRow};
+pub use llm_calls::{to_json_column, LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult};
 pub use loss_markers::LossMarkerRow;
 pub use net_connections::{direction, transport, NetConnectionRow};
 pub use net_flows::NetFlowRow;
 pub use process_events::{ProcessEventKind, ProcessEventRow};
 pub use row::SqliteRow;
 pub use spec::TableSpec;
+pub use tls_stacks::TlsStackRow;
 
-/// The activity tables, whose DDL is rendered from their spec.
+/// The activity tables of migration 2, whose DDL is rendered from their spec.
 pub const ACTIVITY_TABLES: [&TableSpec; 7] = [
     &file_events::SPEC,
     &file_writes::SPEC,
@@ -37,6 +43,10 @@ pub const ACTIVITY_TABLES: [&TableSpec; 7] = [
     &ipc_events::SPEC,
     &containers::SPEC,
 ];
+
+/// What processes said to LLM APIs and which agent they belong to
+/// (migration 3), rendered from their spec like the activity tables.
+pub const LLM_TABLES: [&TableSpec; 3] = [&llm_calls::SPEC, &agent_processes::SPEC, &tls_stacks::SPEC];
 
 use crate::clickhouse::Dialect;
 
@@ -68,6 +78,12 @@ pub const MIGRATIONS: &[Migration] = &[
         clickhouse: |d| ACTIVITY_TABLES.iter().map(|t| t.clickhouse_ddl(d)).collect(),
         sqlite: || ACTIVITY_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
     },
+    Migration {
+        id: 3,
+        name: "LLM calls, agent processes and TLS stacks",
+        clickhouse: |d| LLM_TABLES.iter().map(|t| t.clickhouse_ddl(d)).collect(),
+        sqlite: || LLM_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
+    },
 ];
 
 #[cfg(test)]
@@ -78,7 +94,7 @@ mod tests {
     /// table's columns would store values in the wrong columns.
     #[test]
     fn every_spec_rendered_table_has_its_row_type_s_columns_in_order() {
-        let rows: [(&TableSpec, &[&str]); 7] = [
+        let rows: [(&TableSpec, &[&str]); 10] = [
             (&file_events::SPEC, FileEventRow::COLUMNS),
             (&file_writes::SPEC, FileWriteRow::COLUMNS),
             (&net_connections::SPEC, NetConnectionRow::COLUMNS),
@@ -86,11 +102,14 @@ mod tests {
             (&dns_queries::SPEC, DnsQueryRow::COLUMNS),
             (&ipc_events::SPEC, IpcEventRow::COLUMNS),
             (&containers::SPEC, ContainerRow::COLUMNS),
+            (&llm_calls::SPEC, LlmCallRow::COLUMNS),
+            (&agent_processes::SPEC, AgentProcessRow::COLUMNS),
+            (&tls_stacks::SPEC, TlsStackRow::COLUMNS),
         ];
         for (spec, columns) in rows {
             let from_spec: Vec<&str> = spec.all_columns().map(|(name, _)| *name).collect();
             assert_eq!(from_spec, columns, "{}", spec.name);
         }
-        assert_eq!(rows.len(), ACTIVITY_TABLES.len());
+        assert_eq!(rows.len(), ACTIVITY_TABLES.len() + LLM_TABLES.len());
     }
 }

@@ -9,6 +9,9 @@ pub enum Col {
     /// the server has it.
     Label,
     Text,
+    /// Long text (prompts, completions): compressed harder where the server
+    /// has codecs.
+    LongText,
     U8,
     U16,
     U32,
@@ -21,7 +24,7 @@ impl Col {
     fn clickhouse(self, d: &Dialect) -> String {
         match self {
             Col::Label => d.low_cardinality("String"),
-            Col::Text => "String".into(),
+            Col::Text | Col::LongText => "String".into(),
             Col::U8 => "UInt8".into(),
             Col::U16 => "UInt16".into(),
             Col::U32 => "UInt32".into(),
@@ -33,7 +36,7 @@ impl Col {
 
     fn sqlite(self) -> &'static str {
         match self {
-            Col::Label | Col::Text => "TEXT",
+            Col::Label | Col::Text | Col::LongText => "TEXT",
             _ => "INTEGER",
         }
     }
@@ -76,8 +79,9 @@ impl TableSpec {
         let columns: Vec<String> = self
             .all_columns()
             .map(|(name, col)| {
-                let codec = match name {
-                    &"ts_ns" | &"wall_ns" => d.codec("DoubleDelta, ZSTD(1)"),
+                let codec = match (name, col) {
+                    (&"ts_ns" | &"wall_ns", _) => d.codec("DoubleDelta, ZSTD(1)"),
+                    (_, Col::LongText) => d.codec("ZSTD(3)"),
                     _ => String::new(),
                 };
                 format!("{name} {}{codec}", col.clickhouse(d))
