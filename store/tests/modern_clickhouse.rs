@@ -179,6 +179,64 @@ async fn the_activity_views_on_current_clickhouse_answer_like_the_embedded_store
     assert!(compared > 1000, "the views select real rows ({compared})");
 }
 
+#[tokio::test]
+async fn the_llm_views_on_current_clickhouse_answer_like_the_embedded_store() {
+    use plumbline_store::llm;
+
+    let mut rows = generated_llm(3, 600);
+    rows.containers = generated_activity(5, 0).containers;
+    let filters = [
+        ActivityFilter { limit: 10_000, ..Default::default() },
+        ActivityFilter { host: Some("gpu-01".into()), contains: Some("coder".into()), limit: 50, ..Default::default() },
+        ActivityFilter { container: Some("trainer-2-1".into()), limit: 10_000, ..Default::default() },
+        ActivityFilter {
+            range: TimeRange { start_ns: Some(WALL_OFFSET + 1000 * SECOND), end_ns: Some(WALL_OFFSET + 9000 * SECOND) },
+            limit: 10_000,
+            ..Default::default()
+        },
+    ];
+    type View = fn(plumbline_store::activity::SqlDialect, &ActivityFilter) -> plumbline_store::activity::Sql;
+    let views: [(&str, View); 4] = [
+        ("llm calls", llm::llm_calls_sql),
+        ("agents", llm::agents_sql),
+        ("token usage", llm::token_usage_sql),
+        ("tls stacks", llm::tls_stacks_sql),
+    ];
+    let mut queries = Vec::new();
+    for filter in &filters {
+        for (_, view) in &views {
+            queries.push(inline_args(&view(plumbline_store::activity::SqlDialect::ClickHouse, filter)));
+        }
+    }
+    let response = chdb(&json!({
+        "ddl": schema_ddl(ServerVersion(26, 9, 0), 36_500),
+        "inserts": {
+            "llm_calls": rows.llm_calls, "agent_processes": rows.agent_processes,
+            "tls_stacks": rows.tls_stacks, "containers": rows.containers,
+        },
+        "queries": queries,
+    }));
+
+    let sqlite = SqliteStore::in_memory().await.unwrap();
+    sqlite.write(Arc::new(rows)).await.unwrap();
+    let mut answers = response["answers"].as_array().unwrap().iter();
+    let mut compared = 0;
+    for filter in &filters {
+        for (name, _) in &views {
+            let expected: Vec<Value> = match *name {
+                "llm calls" => json_rows(sqlite.list_llm_calls(filter).await),
+                "agents" => json_rows(sqlite.list_agents(filter).await),
+                "token usage" => json_rows(sqlite.token_usage(filter).await),
+                _ => json_rows(sqlite.list_tls_stacks(filter).await),
+            };
+            let actual: Vec<Value> = answers.next().unwrap().as_array().unwrap().iter().map(normalize).collect();
+            assert_same_answer(&format!("{name} for {filter:?}"), &actual, &expected);
+            compared += expected.len();
+        }
+    }
+    assert!(compared > 1000, "the views select real rows ({compared})");
+}
+
 fn json_rows<T: serde::Serialize>(rows: Result<Vec<T>, plumbline_store::StoreError>) -> Vec<Value> {
     rows.unwrap().iter().map(|r| normalize(&serde_json::to_value(r).unwrap())).collect()
 }
