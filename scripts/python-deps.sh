@@ -2,7 +2,7 @@
 # A private Python environment for the checks that need Python packages:
 # chdb-core (modern ClickHouse, in-process) checks that the DDL and queries
 # rendered for current ClickHouse releases parse and answer like 18.16's; the
-# openai and anthropic SDKs (over httpx) are real LLM clients whose TLS
+# openai and anthropic SDKs (over httpx2) are real LLM clients whose TLS
 # plaintext the capture tests read (plumbline/tests/clients/python_sdk_client.py).
 #
 #   scripts/python-deps.sh        create or update target/pyenv
@@ -22,7 +22,7 @@ requirements=(
   chdb-core==26.9.0
   openai==3.54.0
   anthropic==2.12.0
-  httpx==0.28.1
+  httpx2==2.16.2
 )
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
