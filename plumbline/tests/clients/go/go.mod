@@ -1,0 +1,3 @@
+module plumbline.test/llmclient
+
+go 1.19
