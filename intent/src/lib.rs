@@ -3,6 +3,7 @@
 //! bytes in whatever pieces capture delivered them, never panics on garbage,
 //! and says when it had to cut a body rather than cutting silently.
 
+pub mod endpoints;
 pub mod guardrails;
 pub mod http1;
 pub mod http2;
@@ -11,6 +12,8 @@ pub mod message;
 pub mod redact;
 pub mod sse;
 
+pub use endpoints::{Endpoint, EndpointCatalog};
+pub use llm::{interpret, Format, LlmCall, ToolCall, ToolResult};
 pub use message::{Head, Message};
 
 /// Copies of `valid` with three bytes after `keep` overwritten, the same

@@ -2,22 +2,23 @@
 
 use serde_json::Value;
 
-use super::{content_text, error_text, u64_at, LlmCall, ToolCall, ToolResult};
-use crate::sse::SseEvent;
+use super::{
+    array_at, content_text, json_text, push_citation, set_prompt, str_at, u64_at, LlmCall, ToolCall, ToolResult,
+    MAX_TOOL_CALLS,
+};
 
 pub fn read_request(body: &Value, call: &mut LlmCall) {
-    let messages = body.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    for message in messages.iter().filter(|m| m.get("role").and_then(Value::as_str) == Some("user")) {
-        let content = message.get("content").cloned().unwrap_or_default();
+    for message in array_at(body, "messages").iter().filter(|m| m.get("role").and_then(Value::as_str) == Some("user")) {
+        let Some(content) = message.get("content") else { continue };
         for block in content.as_array().map(Vec::as_slice).unwrap_or_default() {
             if block.get("type").and_then(Value::as_str) == Some("tool_result") {
                 call.tool_results.push(ToolResult {
-                    tool_call_id: block.get("tool_use_id").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    tool_call_id: str_at(block, "tool_use_id"),
                     content: block.get("content").map(content_text).unwrap_or_default(),
                 });
             }
         }
-        call.prompt = content_text(&content);
+        set_prompt(call, content_text(content));
     }
 }
 
@@ -29,13 +30,18 @@ pub fn read_response(body: &Value, call: &mut LlmCall) {
     if let Some(usage) = body.get("usage") {
         read_usage(usage, call);
     }
-    for block in body.get("content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+    for block in array_at(body, "content") {
         match block.get("type").and_then(Value::as_str) {
-            Some("text") => call.completion.push_str(block.get("text").and_then(Value::as_str).unwrap_or_default()),
+            Some("text") => {
+                call.completion.push_str(block.get("text").and_then(Value::as_str).unwrap_or_default());
+                for citation in array_at(block, "citations") {
+                    push_citation(call, str_at(citation, "url"));
+                }
+            }
             Some("tool_use") => call.tool_calls.push(ToolCall {
-                id: block.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
-                name: block.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
-                arguments: block.get("input").map(Value::to_string).unwrap_or_default(),
+                id: str_at(block, "id"),
+                name: str_at(block, "name"),
+                arguments: block.get("input").map(json_text).unwrap_or_default(),
             }),
             _ => {}
         }
@@ -43,16 +49,17 @@ pub fn read_response(body: &Value, call: &mut LlmCall) {
 }
 
 /// message_start, content_block_start/delta (text and tool-input JSON in
-/// pieces, keyed by block index), message_delta (stop reason, output tokens),
-/// error.
-pub fn read_stream(events: &[SseEvent], call: &mut LlmCall) {
+/// pieces, keyed by block index), message_delta (stop reason, output tokens);
+/// `error` events are read with every format's errors.
+pub fn read_stream(events: &[Value], call: &mut LlmCall) {
     // Tool calls by content-block index.
     let mut tools: Vec<(u64, ToolCall)> = Vec::new();
-    for event in events {
-        let Ok(data) = serde_json::from_str::<Value>(&event.data) else { continue };
+    let null = Value::Null;
+    for data in events {
+        let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
         match data.get("type").and_then(Value::as_str) {
             Some("message_start") => {
-                let message = data.get("message").cloned().unwrap_or_default();
+                let message = data.get("message").unwrap_or(&null);
                 if let Some(model) = message.get("model").and_then(Value::as_str) {
                     call.model = Some(model.to_string());
                 }
@@ -61,26 +68,25 @@ pub fn read_stream(events: &[SseEvent], call: &mut LlmCall) {
                 }
             }
             Some("content_block_start") => {
-                let block = data.get("content_block").cloned().unwrap_or_default();
-                if block.get("type").and_then(Value::as_str) == Some("tool_use") {
-                    let tool = ToolCall {
-                        id: block.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
-                        name: block.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
-                        arguments: String::new(),
-                    };
-                    tools.push((data.get("index").and_then(Value::as_u64).unwrap_or(0), tool));
+                let block = data.get("content_block").unwrap_or(&null);
+                if block.get("type").and_then(Value::as_str) == Some("tool_use") && tools.len() < MAX_TOOL_CALLS {
+                    let tool =
+                        ToolCall { id: str_at(block, "id"), name: str_at(block, "name"), arguments: String::new() };
+                    tools.push((index, tool));
                 }
             }
             Some("content_block_delta") => {
-                let delta = data.get("delta").cloned().unwrap_or_default();
+                let delta = data.get("delta").unwrap_or(&null);
                 if let Some(text) = delta.get("text").and_then(Value::as_str) {
                     call.completion.push_str(text);
                 }
                 if let Some(json) = delta.get("partial_json").and_then(Value::as_str) {
-                    let index = data.get("index").and_then(Value::as_u64).unwrap_or(0);
                     if let Some((_, tool)) = tools.iter_mut().find(|(i, _)| *i == index) {
                         tool.arguments.push_str(json);
                     }
+                }
+                if let Some(citation) = delta.get("citation") {
+                    push_citation(call, str_at(citation, "url"));
                 }
             }
             Some("message_delta") => {
@@ -91,7 +97,6 @@ pub fn read_stream(events: &[SseEvent], call: &mut LlmCall) {
                     read_usage(usage, call);
                 }
             }
-            Some("error") => call.error = data.get("error").map(error_text),
             _ => {}
         }
     }
