@@ -346,6 +346,45 @@ mod tests {
     }
 
     #[test]
+    fn llm_views_parse_their_flags() {
+        let cli =
+            Cli::try_parse_from(["plumb", "llm", "--agent", "coder", "--model", "gpt", "--since", "1h", "-o", "json"])
+                .unwrap();
+        let Command::Llm { models } = cli.command else { panic!() };
+        assert_eq!((models.agent.as_deref(), models.model.as_deref()), (Some("coder"), Some("gpt")));
+        assert!(models.scope.since.is_some());
+        for args in [
+            &["plumb", "agents", "--agent", "x"][..],
+            &["plumb", "tokens", "--model", "claude"],
+            &["plumb", "tls", "--library", "go"],
+        ] {
+            Cli::try_parse_from(args).unwrap();
+        }
+    }
+
+    fn model_scope(agent: Option<&str>, model: Option<&str>, limit: u32) -> ModelScope {
+        let scope = Scope { host: None, pid: None, container: None, since: None, until: None, limit };
+        ModelScope { scope, agent: agent.map(String::from), model: model.map(String::from) }
+    }
+
+    #[test]
+    fn agent_and_model_each_hold_to_their_own_column_within_the_limit() {
+        let plain = model_scope(None, None, 7).request();
+        assert_eq!((plain.contains.as_str(), plain.limit), ("", 7));
+        let narrowed = model_scope(Some("coder"), Some("gpt"), 2);
+        let request = narrowed.request();
+        assert_eq!((request.contains.as_str(), request.limit), ("coder", SERVICE_MAX_LIMIT));
+        let rows = vec![
+            ("coder", "gpt-4o"),
+            ("gpt-fan", "claude"),
+            ("coder", "claude"),
+            ("coder-2", "gpt-4o-mini"),
+            ("coder", "gpt-5"),
+        ];
+        assert_eq!(narrowed.narrow(rows, |r| (r.0, r.1)), vec![("coder", "gpt-4o"), ("coder-2", "gpt-4o-mini")]);
+    }
+
+    #[test]
     fn ps_filters_parse() {
         let cli = Cli::try_parse_from([
             "plumb", "ps", "--host", "gpu-01", "--argv", "marker", "--since", "10m", "-o", "json",

@@ -380,6 +380,123 @@ mod tests {
         assert!(lines[2].ends_with("[sh]"), "a process without argv shows its comm: {table}");
     }
 
+    fn call(agent: &str, tools: &[&str]) -> LlmCallView {
+        LlmCallView {
+            host: "h".into(),
+            pid: 42,
+            comm: "python3".into(),
+            agent: agent.into(),
+            provider: "openai".into(),
+            model: "gpt-4o".into(),
+            http_status: 200,
+            input_tokens: 1200,
+            output_tokens: 34,
+            cached_input_tokens: 1024,
+            ttft_ns: 312_400_000,
+            latency_ns: 1_204_000_000,
+            tool_calls: tools
+                .iter()
+                .map(|t| plumbline_proto::v1::LlmToolCallView { name: t.to_string(), ..Default::default() })
+                .collect(),
+            wall_ns: 1_795_442_400_000_000_000,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn llm_calls_show_tokens_milliseconds_and_the_tools_called() {
+        let failed = LlmCallView { http_status: 0, error: "connection reset".into(), ttft_ns: 0, ..call("", &[]) };
+        let text = llm_calls(&[call("coder", &["bash", "read_file"]), failed]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("TIME  ") && lines[0].ends_with("TTFT(ms)  LATENCY(ms)  TOOLS"), "{text}");
+        let cells: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(
+            cells,
+            [
+                "2026-11-23T14:00:00.000Z",
+                "h",
+                "42",
+                "python3",
+                "coder",
+                "openai",
+                "gpt-4o",
+                "200",
+                "1200",
+                "34",
+                "1024",
+                "312.4",
+                "1204.0",
+                "bash,read_file"
+            ]
+        );
+        let cells: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!((cells[4], cells[7], cells[11], cells[13]), ("-", "error", "-", "-"), "{text}");
+    }
+
+    #[test]
+    fn agents_are_marked_mapped_or_discovered() {
+        let mapped = AgentView {
+            pid: 1,
+            comm: "node".into(),
+            agent: "reviewer".into(),
+            rule: "by-name".into(),
+            matched_on: "PROCESS_NAME".into(),
+            ..Default::default()
+        };
+        let discovered = AgentView { pid: 2, comm: "curl".into(), llm_calls: 3, ..Default::default() };
+        let text = agents(&[mapped, discovered]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].contains("reviewer  mapped      by-name (PROCESS_NAME)  0"), "{text}");
+        assert!(lines[2].contains("curl  -         discovered  -                       3"), "{text}");
+    }
+
+    #[test]
+    fn token_usage_is_by_hour_and_names_discovered_calls() {
+        let row = |agent: &str| TokenUsageRow {
+            hour_wall_ns: 1_795_442_400_000_000_000,
+            agent: agent.into(),
+            provider: "anthropic".into(),
+            model: "claude-sonnet-4".into(),
+            calls: 2,
+            input_tokens: 10,
+            output_tokens: 20,
+            cached_input_tokens: 5,
+        };
+        let text = token_usage(&[row("coder"), row("")]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["HOUR", "AGENT", "PROVIDER", "MODEL", "CALLS", "IN", "OUT", "CACHED"]
+        );
+        assert!(lines[1].starts_with("2026-11-23T14:00:00Z  coder "), "{text}");
+        assert!(lines[2].contains(" (discovered)  anthropic  claude-sonnet-4  2      10  20   5"), "{text}");
+    }
+
+    #[test]
+    fn tls_stacks_say_whether_they_are_hooked_and_why_not() {
+        let hooked = TlsStackView {
+            pid: 1,
+            library: "openssl".into(),
+            hooked: true,
+            path: "/lib/libssl.so.3".into(),
+            ..Default::default()
+        };
+        let unhooked = TlsStackView {
+            pid: 2,
+            library: "go".into(),
+            path: "/usr/bin/gh".into(),
+            reason: "stripped Go binary: no crypto/tls symbols".into(),
+            ..Default::default()
+        };
+        let text = tls_stacks(&[hooked, unhooked]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].contains(" openssl  yes ") && lines[1].ends_with("/lib/libssl.so.3  -"), "{text}");
+        assert!(
+            lines[2].contains(" go       no ") && lines[2].ends_with("stripped Go binary: no crypto/tls symbols"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn tree_draws_branches() {
         let leaf = ProcessTreeNode { process: Some(process(3, &["cc"], true, 0)), children: vec![] };
