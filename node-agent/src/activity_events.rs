@@ -65,7 +65,7 @@ fn data_bytes(close: &NetClose) -> (u64, u64) {
     )
 }
 
-/// Adds the event `record` describes. Process records are not handled here.
+/// Adds the event `record` describes. Process and TLS records are not handled here.
 pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) {
     let h = *record.header();
     match record {
@@ -131,6 +131,16 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
             });
             let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
             batch.push_by(h.ts_boot_ns, &who, body);
+            if let Some(intent) = &mut enc.intent {
+                if event.result == 0 && event.transport == transport::TCP && event.direction == direction::CONNECT {
+                    let local = sockaddr_ip(&event.local.addr, event.local.family);
+                    intent.note_connect(
+                        h.pid,
+                        std::net::SocketAddr::new(local, event.local.port),
+                        std::net::SocketAddr::new(remote_ip, event.remote.port),
+                    );
+                }
+            }
         }
         Record::NetClose(event) => {
             let remote_ip = sockaddr_ip(&event.remote.addr, event.remote.family);
@@ -213,6 +223,7 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
         | Record::ProcFork(_)
         | Record::ProcExit(_)
         | Record::ProcExecFailed { .. }
+        | Record::TlsData { .. }
         | Record::Unknown(_) => {}
     }
 }

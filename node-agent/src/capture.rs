@@ -60,8 +60,12 @@ impl Capture {
         gauges: Arc<Gauges>,
         capture_config: CaptureConfig,
         batch_config: BatchConfig,
+        tls: Option<crate::intent::attach::TlsProbes>,
     ) -> Self {
-        let encoder = Encoder::new(capture_config.exited_process_ttl_ms * 1_000_000);
+        let mut encoder = Encoder::new(capture_config.exited_process_ttl_ms * 1_000_000);
+        if capture_config.tls {
+            encoder.intent = Some(crate::intent::IntentCapture::new(capture_config.intent.clone(), tls));
+        }
         Self {
             node,
             run_id: uuid::Uuid::new_v4().to_string(),
@@ -91,6 +95,17 @@ impl Capture {
         self.note_events();
         for info in running {
             self.encoder.table.seed(info);
+        }
+        if self.encoder.intent.is_some() {
+            let pids: Vec<u32> = self.encoder.table.iter().map(|p| p.pid).collect();
+            for pid in pids {
+                let Some(process) = self.encoder.table.get(pid).cloned() else { continue };
+                let who = self.encoder.who(pid, pid, process.cgroup_id, &mut self.batch);
+                let identity = self.encoder.containers.identity(process.cgroup_id, pid);
+                if let Some(intent) = &mut self.encoder.intent {
+                    intent.process_started(&process, identity, &who, now, true, &mut self.batch);
+                }
+            }
         }
         tracing::info!(processes = self.encoder.table.len(), "seeded the process table from /proc");
     }
@@ -152,6 +167,7 @@ impl Capture {
         if let Some(repeats) = &mut self.repeats {
             repeats.sweep(&mut self.encoder, &mut self.batch, now);
         }
+        self.encoder.intent_tick(now, &mut self.batch);
         self.note_events();
     }
 

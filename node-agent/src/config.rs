@@ -139,6 +139,10 @@ pub struct CaptureConfig {
     pub network: bool,
     /// Capture pipes, unix sockets and shared memory. Default true.
     pub ipc: bool,
+    /// Capture TLS plaintext (OpenSSL, Go) and read LLM calls from it. Default true.
+    pub tls: bool,
+    /// `[capture.intent]`: what TLS capture keeps and how it reads it.
+    pub intent: crate::intent::config::IntentConfig,
     /// Repeats of an open of the same file by the same process within this
     /// window are counted in the kernel, not sent one by one. Default 1000.
     pub open_collapse_ms: u64,
@@ -169,6 +173,8 @@ impl Default for CaptureConfig {
             files: true,
             network: true,
             ipc: true,
+            tls: true,
+            intent: Default::default(),
             open_collapse_ms: 1000,
             sweep_interval_ms: 1000,
             dns_port: 53,
@@ -203,6 +209,10 @@ impl CaptureConfig {
             if value == 0 {
                 return Err(invalid(&format!("{prefix}.{key}"), "must be above 0"));
             }
+        }
+        self.intent.validate(&format!("{prefix}.intent"))?;
+        if self.wakeup_kib >= self.intent.ring_kib {
+            return Err(invalid(&format!("{prefix}.wakeup_kib"), "must be below every ring's size"));
         }
         Ok(())
     }

@@ -39,6 +39,11 @@ impl ContainerAnnouncer {
         batch.push(ts_ns, 0, 0, cgroup_id, Body::Container(info));
     }
 
+    /// What `cgroup_id` stands for (path, container, pod), when known.
+    pub fn identity(&mut self, cgroup_id: u64, pid: u32) -> Option<crate::cgroups::CgroupIdentity> {
+        self.resolver.identify(cgroup_id, pid)
+    }
+
     /// Forgets what was said: the next batch stream (a new sink after a
     /// restart, say) gets every cgroup described again.
     pub fn forget(&mut self) {

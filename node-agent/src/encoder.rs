@@ -6,8 +6,8 @@ use plumbline_ebpf::record::Record;
 use plumbline_proto::{BatchBuilder, Who};
 
 use crate::{
-    activity_events, containers::ContainerAnnouncer, dns::DnsTracker, file_paths::PathCache, kernel_events,
-    kernel_events::Encoded, process_table::ProcessTable,
+    activity_events, containers::ContainerAnnouncer, dns::DnsTracker, file_paths::PathCache, intent::IntentCapture,
+    kernel_events, kernel_events::Encoded, process_table::ProcessTable,
 };
 
 pub struct Encoder {
@@ -15,6 +15,8 @@ pub struct Encoder {
     pub paths: PathCache,
     pub dns: DnsTracker,
     pub containers: ContainerAnnouncer,
+    /// TLS plaintext into LLM calls; `None` when TLS capture is off.
+    pub intent: Option<IntentCapture>,
     /// Keyed hash for socket ids: kernel addresses stay on the node.
     sock_seed: u64,
     exited_ttl_ns: u64,
@@ -27,6 +29,7 @@ impl Encoder {
             paths: PathCache::default(),
             dns: DnsTracker::default(),
             containers: ContainerAnnouncer::default(),
+            intent: None,
             sock_seed: uuid::Uuid::new_v4().as_u64_pair().0,
             exited_ttl_ns,
         }
@@ -38,7 +41,18 @@ impl Encoder {
         self.containers.announce(h.cgroup_id, h.pid, h.ts_boot_ns, batch);
         match record {
             Record::ProcExec { .. } | Record::ProcFork(_) | Record::ProcExit(_) | Record::ProcExecFailed { .. } => {
-                kernel_events::encode_record(record, &mut self.table, batch, self.exited_ttl_ns)
+                let encoded = kernel_events::encode_record(record, &mut self.table, batch, self.exited_ttl_ns);
+                self.process_intent(record, batch);
+                encoded
+            }
+            Record::TlsData { event, data } => {
+                let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
+                if let Some(intent) = &mut self.intent {
+                    let dns = &self.dns;
+                    let name = |addr: std::net::SocketAddr| dns.name_for(h.pid, addr.ip(), h.ts_boot_ns).map(str::to_string);
+                    intent.tls_data(event, data, &who, name, &self.table, batch);
+                }
+                Encoded::Event
             }
             Record::Unknown(h) => Encoded::UnknownKind(h.kind),
             _ => {
@@ -46,6 +60,53 @@ impl Encoder {
                 Encoded::Event
             }
         }
+    }
+
+    /// Tells intent capture about a process that started, forked or exited.
+    fn process_intent(&mut self, record: &Record<'_>, batch: &mut BatchBuilder) {
+        if self.intent.is_none() {
+            return;
+        }
+        let h = *record.header();
+        let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
+        let Some(intent) = &mut self.intent else { return };
+        match record {
+            Record::ProcExec { .. } | Record::ProcFork(_) => {
+                let Some(process) = self.table.get(h.pid).cloned() else { return };
+                let identity = self.containers.identity(process.cgroup_id, process.pid);
+                if matches!(record, Record::ProcExec { .. }) {
+                    intent.process_started(&process, identity, &who, h.ts_boot_ns, false, batch);
+                } else {
+                    intent.process_forked(&process, identity, &who, h.ts_boot_ns, batch);
+                }
+            }
+            Record::ProcExit(event) => intent.process_exited(h.pid, event.start_boot_ns, h.ts_boot_ns),
+            _ => {}
+        }
+    }
+
+    /// Intent capture's periodic work.
+    pub fn intent_tick(&mut self, now_ns: u64, batch: &mut BatchBuilder) {
+        let Some(mut intent) = self.intent.take() else { return };
+        let containers = std::cell::RefCell::new(&mut self.containers);
+        let table = &self.table;
+        intent.tick(
+            now_ns,
+            table,
+            |p| containers.borrow_mut().identity(p.cgroup_id, p.pid),
+            |pid, batch| {
+                let known = table.get(pid);
+                Who {
+                    pid,
+                    tid: pid,
+                    cgroup_id: known.map_or(0, |p| p.cgroup_id),
+                    comm_sid: batch.intern(known.map_or("", |p| p.comm.as_str())),
+                    process_start_ns: known.map_or(0, |p| p.start_ns),
+                }
+            },
+            batch,
+        );
+        self.intent = Some(intent);
     }
 
     /// Who `pid` is, from the process table; `cgroup_id` 0 takes the

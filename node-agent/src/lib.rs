@@ -18,6 +18,7 @@ pub mod dns;
 pub mod encoder;
 pub mod file_paths;
 pub mod filters;
+pub mod intent;
 pub mod kernel_counters;
 pub mod kernel_events;
 pub mod metrics;
@@ -80,10 +81,16 @@ pub async fn run(
     let mut counter_maps = Vec::new();
     // The programs stay attached until this function returns.
     let mut attached = Vec::new();
+    let mut tls = None;
     for probes::LoadedObject { name, ebpf, ring, counters } in objects {
         rings.extend(ring);
         counter_maps.push((name, counters));
-        attached.push(ebpf);
+        // The TLS object's uprobes are attached as TLS libraries are found.
+        if name == "tls" {
+            tls = Some(intent::attach::TlsProbes::new(ebpf));
+        } else {
+            attached.push(ebpf);
+        }
     }
     let stats = Arc::new(AgentStats::default());
     let gauges = Arc::new(metrics::Gauges::default());
@@ -97,6 +104,7 @@ pub async fn run(
         gauges.clone(),
         config.capture.clone(),
         config.batch.clone(),
+        tls,
     );
     capture.seed_from_proc();
     tracing::info!(host = %node.host, boot_id = %node.boot_id, sink = sink.name(), "capturing");

@@ -11,7 +11,7 @@ use std::{fs::File, path::Path};
 
 use aya::{
     maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, TracePoint},
+    programs::{BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, TracePoint, UProbe},
     Btf, Ebpf, EbpfLoader,
 };
 use plumbline_ebpf::{abi, BpfObject};
@@ -62,6 +62,9 @@ pub enum Attach {
     CgroupSkb(CgroupSkbAttachType),
     /// `cgroup/sock_create` on the cgroup v2 root.
     CgroupSock,
+    /// `uprobe`/`uretprobe`: loaded now, attached later to each file that
+    /// holds the library (see `intent::attach`).
+    Uprobe,
 }
 
 /// One object: its ring buffer (if it has one) and its programs.
@@ -161,6 +164,25 @@ pub const IPC: ObjectSpec = ObjectSpec {
     ],
 };
 
+pub const TLS: ObjectSpec = ObjectSpec {
+    object: plumbline_ebpf::TLS,
+    ring: Some("tls_events"),
+    programs: &[
+        ("plb_ssl_write", Attach::Uprobe),
+        ("plb_ssl_read", Attach::Uprobe),
+        ("plb_ssl_write_ex", Attach::Uprobe),
+        ("plb_ssl_read_ex", Attach::Uprobe),
+        ("plb_ssl_return", Attach::Uprobe),
+        ("plb_go_tls_write", Attach::Uprobe),
+        ("plb_go_tls_read", Attach::Uprobe),
+        ("plb_go_tls_read_return", Attach::Uprobe),
+        ("plb_tls_fd_write", sys("sys_enter_write")),
+        ("plb_tls_fd_read", sys("sys_enter_read")),
+        ("plb_tls_fd_sendto", sys("sys_enter_sendto")),
+        ("plb_tls_fd_recvfrom", sys("sys_enter_recvfrom")),
+    ],
+};
+
 /// An object loaded and attached.
 pub struct LoadedObject {
     pub name: &'static str,
@@ -192,6 +214,9 @@ pub fn enabled(capture: &CaptureConfig) -> Vec<&'static ObjectSpec> {
     if capture.ipc {
         objects.push(&IPC);
     }
+    if capture.tls {
+        objects.push(&TLS);
+    }
     objects
 }
 
@@ -208,6 +233,7 @@ fn ring_kib(spec: &ObjectSpec, capture: &CaptureConfig) -> u32 {
         "file" => capture.file_ring_kib,
         "net" => capture.net_ring_kib,
         "ipc" => capture.ipc_ring_kib,
+        "tls" => capture.intent.ring_kib,
         _ => capture.ring_buffer_kib,
     }
 }
@@ -222,6 +248,7 @@ fn attach(
     let name = spec.object.name;
     let wakeup_bytes = u64::from(capture.wakeup_kib) * 1024;
     let open_window_ns = capture.open_collapse_ms * 1_000_000;
+    let tls_max_bytes = capture.intent.max_capture_kib * 1024;
     let flags = filters.flags();
     let mut loader = EbpfLoader::new();
     loader
@@ -238,6 +265,9 @@ fn attach(
         }
         "net" => {
             loader.override_global("plb_dns_port", &capture.dns_port, true);
+        }
+        "tls" => {
+            loader.override_global("plb_tls_max_bytes", &tls_max_bytes, true);
         }
         _ => {}
     }
@@ -304,6 +334,11 @@ fn attach_program(
             p.load()
                 .and_then(|()| p.attach(&cgroup, direction, CgroupAttachMode::Single).map(drop))
                 .map_err(fail(target))?;
+        }
+        Attach::Uprobe => {
+            let p: &mut UProbe = prog.try_into().map_err(fail("uprobe".into()))?;
+            p.load().map_err(fail("uprobe".into()))?;
+            return Ok(false);
         }
         Attach::CgroupSock => {
             let Some(root) = cgroup_root else { return Ok(false) };

@@ -41,6 +41,10 @@ impl ProcessTable {
         self.by_pid.is_empty()
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &ProcessInfo> {
+        self.by_pid.values()
+    }
+
     pub fn get(&self, pid: u32) -> Option<&ProcessInfo> {
         self.by_pid.get(&pid)
     }

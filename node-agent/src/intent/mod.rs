@@ -1,0 +1,422 @@
+//! Intent capture: TLS plaintext from the kernel becomes LLM calls, attributed
+//! to processes and agents, with secrets redacted and guardrails run before
+//! anything leaves the node.
+//!
+//! The road: [`targets`] finds TLS stacks in files and [`attach`] hooks them;
+//! TLS records enter [`IntentCapture::tls_data`]; [`connections`] puts each
+//! connection's plaintext back into HTTP exchanges; [`calls`] turns an
+//! exchange with an LLM endpoint into an `LlmCall`; [`agents`] says which
+//! agent a process belongs to.
+
+pub mod agents;
+pub mod attach;
+pub mod calls;
+pub mod config;
+pub mod connections;
+pub mod targets;
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    path::PathBuf,
+};
+
+use plumbline_ebpf::abi::{tls_direction, tls_library, TlsData};
+use plumbline_intent::endpoints::EndpointCatalog;
+use plumbline_proto::{
+    v1::{event::Body, AgentProcess, TlsStack},
+    BatchBuilder, Who,
+};
+
+use crate::{
+    cgroups::CgroupIdentity,
+    process_table::{ProcessInfo, ProcessTable},
+};
+use agents::{AgentMapper, Membership, Placement};
+use attach::{Examined, TlsProbes};
+use calls::ConnectionInfo;
+use config::IntentConfig;
+use connections::{Connection, Piece};
+
+/// How long after an exec a process's memory maps are read again, for the
+/// libraries it loaded while starting.
+const RESCAN_AFTER_NS: u64 = 1_000_000_000;
+/// How long an exited process's connections and agent stay: rings are read
+/// one after the other, so its last plaintext can arrive after its exit.
+const EXIT_GRACE_NS: u64 = 2_000_000_000;
+
+struct TrackedConnection {
+    connection: Connection,
+    info: ConnectionInfo,
+    tid: u32,
+    cgroup_id: u64,
+    resolved: bool,
+}
+
+/// Counters of what intent capture did, for metrics and tests.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IntentCounts {
+    pub exchanges: u64,
+    pub llm_calls: u64,
+    pub bytes_lost: u64,
+}
+
+pub struct IntentCapture {
+    config: IntentConfig,
+    catalog: EndpointCatalog,
+    connections: HashMap<(u32, u64), TrackedConnection>,
+    pub agents: AgentMapper,
+    probes: Option<TlsProbes>,
+    /// (pid, process start, file) already reported as a TLS stack.
+    stacks_reported: HashSet<(u32, u64, PathBuf)>,
+    /// Processes whose maps are read again at the given time.
+    rescans: Vec<(u32, u64)>,
+    /// Processes that exited: (pid, start, exit time).
+    exited: Vec<(u32, u64, u64)>,
+    /// Each process's latest TCP connect (local, remote): where a TLS
+    /// connection went when its socket can no longer be looked up.
+    last_connect: HashMap<u32, (SocketAddr, SocketAddr)>,
+    /// Keyed hash for connection ids: user-space addresses stay on the node.
+    conn_seed: u64,
+    pub counts: IntentCounts,
+}
+
+impl IntentCapture {
+    pub fn new(config: IntentConfig, probes: Option<TlsProbes>) -> Self {
+        let catalog = EndpointCatalog::with_extra(config.endpoints.clone());
+        let agents = AgentMapper::new(config.agents.clone(), config.agent_rules_file.clone());
+        let mut intent = Self {
+            config,
+            catalog,
+            connections: HashMap::new(),
+            agents,
+            probes,
+            stacks_reported: HashSet::new(),
+            rescans: Vec::new(),
+            exited: Vec::new(),
+            last_connect: HashMap::new(),
+            conn_seed: uuid::Uuid::new_v4().as_u64_pair().1,
+            counts: IntentCounts::default(),
+        };
+        let preload = intent.config.preload.clone();
+        if let Some(probes) = &mut intent.probes {
+            probes.preload(&preload);
+        }
+        intent
+    }
+
+    /// A TCP connect the network capture saw.
+    pub fn note_connect(&mut self, pid: u32, local: SocketAddr, remote: SocketAddr) {
+        self.last_connect.insert(pid, (local, remote));
+    }
+
+    /// One piece of plaintext: LLM calls it completed go into `batch`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tls_data(
+        &mut self,
+        event: &TlsData,
+        data: &[u8],
+        who: &Who,
+        dns_name: impl Fn(SocketAddr) -> Option<String>,
+        table: &ProcessTable,
+        batch: &mut BatchBuilder,
+    ) {
+        let h = event.hdr;
+        let library = match event.library {
+            tls_library::GO => "go",
+            _ => "openssl",
+        };
+        self.report_stack_in_use(h.pid, who, library, table, batch);
+        let max_body = self.config.max_body_kib as usize * 1024;
+        let max_capture = u64::from(self.config.max_capture_kib) * 1024;
+        let conn_id = xxhash_rust::xxh3::xxh3_64_with_seed(&event.conn_id.to_le_bytes(), self.conn_seed) >> 1;
+        let tracked = self.connections.entry((h.pid, event.conn_id)).or_insert_with(|| TrackedConnection {
+            connection: Connection::new(max_body, max_capture),
+            info: ConnectionInfo { connection_id: conn_id, library, fd: -1, ..ConnectionInfo::default() },
+            tid: h.tid,
+            cgroup_id: h.cgroup_id,
+            resolved: false,
+        });
+        if tracked.info.fd < 0 && event.fd >= 0 {
+            tracked.info.fd = event.fd;
+            tracked.resolved = false;
+        }
+        if !tracked.resolved {
+            // The fd's socket while the process lives, else (node writes
+            // outside the TLS call; short-lived processes are gone) the
+            // process's latest connect.
+            let socket = (tracked.info.fd >= 0).then(|| socket_of(h.pid, tracked.info.fd)).flatten();
+            if let Some((local, remote)) = socket.or_else(|| self.last_connect.get(&h.pid).copied()) {
+                tracked.resolved = true;
+                tracked.info.local = Some(local);
+                tracked.info.remote = Some(remote);
+                tracked.info.remote_name = dns_name(remote);
+            }
+        }
+        let exchanges = tracked.connection.feed(Piece {
+            write: event.direction == tls_direction::WRITE,
+            call_start_ns: event.call_start_ns,
+            ts_ns: h.ts_boot_ns,
+            call_len: u64::from(event.call_len),
+            offset: u64::from(event.offset),
+            data,
+        });
+        let info = tracked.info.clone();
+        let who = Who { tid: tracked.tid, cgroup_id: tracked.cgroup_id, ..*who };
+        for exchange in exchanges {
+            self.emit(&exchange, &info, &who, batch);
+        }
+    }
+
+    fn emit(&mut self, exchange: &connections::Exchange, info: &ConnectionInfo, who: &Who, batch: &mut BatchBuilder) {
+        self.counts.exchanges += 1;
+        self.counts.bytes_lost += exchange.bytes_lost;
+        let agent = self.agents.agent_of(who.pid).map(|m| m.agent.clone()).unwrap_or_default();
+        if let Some(call) =
+            calls::llm_call(exchange, &self.catalog, info, &agent, self.config.prompt_capture, batch)
+        {
+            self.counts.llm_calls += 1;
+            batch.push_by(exchange.start_ns, who, Body::LlmCall(call));
+        }
+    }
+
+    /// A process started (exec) or was found running: map it to its agent and
+    /// look at the TLS stacks it holds.
+    pub fn process_started(
+        &mut self,
+        process: &ProcessInfo,
+        identity: Option<CgroupIdentity>,
+        who: &Who,
+        now_ns: u64,
+        seeded: bool,
+        batch: &mut BatchBuilder,
+    ) {
+        self.place(process, identity, who, now_ns, batch);
+        // The file itself: a uprobe cannot be placed through /proc/PID/exe.
+        let exe = std::fs::read_link(format!("/proc/{}/exe", process.pid))
+            .ok()
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from(&process.exe));
+        self.examine_and_report(process, &exe, who, now_ns, batch);
+        if seeded {
+            self.scan_maps(process, who, now_ns, batch);
+        } else {
+            self.rescans.push((process.pid, now_ns + RESCAN_AFTER_NS));
+        }
+    }
+
+    /// A process forked: it belongs to its parent's agent.
+    pub fn process_forked(
+        &mut self,
+        process: &ProcessInfo,
+        identity: Option<CgroupIdentity>,
+        who: &Who,
+        now_ns: u64,
+        batch: &mut BatchBuilder,
+    ) {
+        self.place(process, identity, who, now_ns, batch);
+    }
+
+    /// A process exited: its connections are over once its last plaintext
+    /// had time to arrive.
+    pub fn process_exited(&mut self, pid: u32, start_ns: u64, now_ns: u64) {
+        self.exited.push((pid, start_ns, now_ns));
+    }
+
+    fn close_out(&mut self, pid: u32, start_ns: u64, who: &Who, batch: &mut BatchBuilder) {
+        let gone: Vec<(u32, u64)> = self.connections.keys().filter(|(p, _)| *p == pid).copied().collect();
+        for key in gone {
+            if let Some(mut tracked) = self.connections.remove(&key) {
+                let who = Who { tid: tracked.tid, cgroup_id: tracked.cgroup_id, ..*who };
+                for exchange in tracked.connection.finish() {
+                    self.emit(&exchange, &tracked.info, &who, batch);
+                }
+            }
+        }
+        self.agents.forget(pid, start_ns);
+        self.last_connect.remove(&pid);
+        self.stacks_reported.retain(|(p, s, _)| *p != pid || *s != start_ns);
+    }
+
+    /// Periodic work: idle connections closed out, maps of new processes read
+    /// again, the rules file re-read.
+    pub fn tick(
+        &mut self,
+        now_ns: u64,
+        table: &ProcessTable,
+        identify: impl Fn(&ProcessInfo) -> Option<CgroupIdentity>,
+        who: impl Fn(u32, &mut BatchBuilder) -> Who,
+        batch: &mut BatchBuilder,
+    ) {
+        let over: Vec<(u32, u64, u64)> =
+            self.exited.iter().filter(|(.., at)| at + EXIT_GRACE_NS <= now_ns).copied().collect();
+        self.exited.retain(|(.., at)| at + EXIT_GRACE_NS > now_ns);
+        for (pid, start_ns, _) in over {
+            let who = Who { process_start_ns: start_ns, ..who(pid, batch) };
+            self.close_out(pid, start_ns, &who, batch);
+        }
+        let idle_ns = self.config.idle_connection_ms * 1_000_000;
+        let idle: Vec<(u32, u64)> = self
+            .connections
+            .iter()
+            .filter(|(_, t)| t.connection.last_ns + idle_ns < now_ns)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in idle {
+            if let Some(mut tracked) = self.connections.remove(&key) {
+                let who = Who { tid: tracked.tid, cgroup_id: tracked.cgroup_id, ..who(key.0, batch) };
+                for exchange in tracked.connection.finish() {
+                    self.emit(&exchange, &tracked.info, &who, batch);
+                }
+            }
+        }
+        let due: Vec<u32> = self.rescans.iter().filter(|(_, at)| *at <= now_ns).map(|(pid, _)| *pid).collect();
+        self.rescans.retain(|(_, at)| *at > now_ns);
+        for pid in due {
+            if let Some(process) = table.get(pid).filter(|p| p.exit_ns.is_none()).cloned() {
+                let who = who(pid, batch);
+                self.scan_maps(&process, &who, now_ns, batch);
+            }
+        }
+        if self.agents.reload_file() {
+            let changes = self.agents.remap_all(table, |p| placement(identify(p)));
+            for (process, membership) in changes {
+                let who = who(process.pid, batch);
+                push_membership(membership.as_ref(), &who, now_ns, batch);
+            }
+        }
+    }
+
+    fn place(
+        &mut self,
+        process: &ProcessInfo,
+        identity: Option<CgroupIdentity>,
+        who: &Who,
+        now_ns: u64,
+        batch: &mut BatchBuilder,
+    ) {
+        if let Some(change) = self.agents.place(process, &placement(identity)) {
+            push_membership(change.as_ref(), who, now_ns, batch);
+        }
+    }
+
+    /// Reads the process's memory maps: every mapped file with a TLS stack
+    /// is examined (and hooked) and reported.
+    fn scan_maps(&mut self, process: &ProcessInfo, who: &Who, now_ns: u64, batch: &mut BatchBuilder) {
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", process.pid)) else { return };
+        let mut files: Vec<PathBuf> = maps
+            .lines()
+            .filter(|line| line.split_whitespace().nth(1).is_some_and(|perms| perms.contains('x')))
+            .filter_map(|line| line.split_whitespace().nth(5))
+            .filter(|path| path.starts_with('/'))
+            .map(PathBuf::from)
+            .collect();
+        files.sort();
+        files.dedup();
+        for file in files {
+            // Through the process's root, so files in containers are found.
+            let seen_from_process = PathBuf::from(format!("/proc/{}/root{}", process.pid, file.display()));
+            self.examine_and_report(process, &seen_from_process, who, now_ns, batch);
+        }
+    }
+
+    fn examine_and_report(
+        &mut self,
+        process: &ProcessInfo,
+        path: &std::path::Path,
+        who: &Who,
+        now_ns: u64,
+        batch: &mut BatchBuilder,
+    ) {
+        let Some(probes) = &mut self.probes else { return };
+        let Some(examined) = probes.examine(path) else { return };
+        self.report_stack(process, &examined, who, now_ns, batch);
+    }
+
+    fn report_stack(
+        &mut self,
+        process: &ProcessInfo,
+        examined: &Examined,
+        who: &Who,
+        now_ns: u64,
+        batch: &mut BatchBuilder,
+    ) {
+        let shown = shown_path(process, &examined.path);
+        if !self.stacks_reported.insert((process.pid, process.start_ns, shown.clone())) {
+            return;
+        }
+        if !examined.hooked {
+            tracing::info!(pid = process.pid, comm = %process.comm, library = examined.library, reason = %examined.reason, "TLS stack not hooked");
+        }
+        let stack = TlsStack {
+            library_sid: batch.intern(examined.library),
+            path_sid: batch.intern(&shown.to_string_lossy()),
+            hooked: examined.hooked,
+            reason_sid: batch.intern(&examined.reason),
+        };
+        batch.push_by(now_ns, who, Body::TlsStack(stack));
+    }
+
+    /// Plaintext arrived from a process whose stack was not reported yet (it
+    /// loaded the hooked library before its maps were read).
+    fn report_stack_in_use(
+        &mut self,
+        pid: u32,
+        who: &Who,
+        library: &'static str,
+        table: &ProcessTable,
+        batch: &mut BatchBuilder,
+    ) {
+        let start = who.process_start_ns;
+        if self.stacks_reported.iter().any(|(p, s, _)| *p == pid && *s == start) {
+            return;
+        }
+        let process = table.get(pid).cloned().unwrap_or(ProcessInfo { pid, start_ns: start, ..ProcessInfo::default() });
+        // Which file it came from is no longer known: the process may be gone.
+        let examined = Examined { library, path: PathBuf::new(), hooked: true, reason: String::new() };
+        self.report_stack(&process, &examined, who, node_now(), batch);
+    }
+}
+
+fn node_now() -> u64 {
+    crate::node::boot_ns()
+}
+
+/// A path as the process sees it (without the `/proc/PID/root` or
+/// `/proc/PID/exe` the agent read it through).
+fn shown_path(process: &ProcessInfo, path: &std::path::Path) -> PathBuf {
+    let text = path.to_string_lossy();
+    let root = format!("/proc/{}/root", process.pid);
+    if let Some(rest) = text.strip_prefix(&root) {
+        return PathBuf::from(rest);
+    }
+    path.to_path_buf()
+}
+
+fn placement(identity: Option<CgroupIdentity>) -> Placement {
+    let identity = identity.unwrap_or_default();
+    Placement {
+        cgroup: identity.path,
+        container_id: identity.container_id,
+        pod_name: identity.pod_name,
+        pod_namespace: identity.pod_namespace,
+    }
+}
+
+fn push_membership(membership: Option<&Membership>, who: &Who, now_ns: u64, batch: &mut BatchBuilder) {
+    let body = AgentProcess {
+        agent_sid: batch.intern(membership.map_or("", |m| m.agent.as_str())),
+        rule_sid: batch.intern(membership.map_or("", |m| m.rule.as_str())),
+        matched_on_sid: batch.intern(membership.map_or("", |m| m.matched_on)),
+    };
+    batch.push_by(now_ns, who, Body::Agent(body));
+}
+
+/// The TCP socket behind `fd` of `pid`: (local, remote).
+fn socket_of(pid: u32, fd: i32) -> Option<(SocketAddr, SocketAddr)> {
+    let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    let inode: u64 = link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()?;
+    let process = procfs::process::Process::new(pid as i32).ok()?;
+    let entries = process.tcp().ok().into_iter().flatten().chain(process.tcp6().ok().into_iter().flatten());
+    entries.filter(|e| e.inode == inode).map(|e| (e.local_address, e.remote_address)).next()
+}
