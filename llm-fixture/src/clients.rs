@@ -43,9 +43,9 @@ pub fn python() -> PathBuf {
     }
 }
 
-/// Whether `python` can import every one of `modules`.
+/// Whether `python` runs and can import every one of `modules`.
 pub fn python_has(python: &Path, modules: &[&str]) -> bool {
-    let imports = format!("import {}", modules.join(", "));
+    let imports = if modules.is_empty() { "pass".to_owned() } else { format!("import {}", modules.join(", ")) };
     Command::new(python)
         .args(["-c", &imports])
         .stdout(Stdio::null())

@@ -297,7 +297,7 @@ def cohere(client, stream=False):
 
 def big_request(client):
     """One request of about 23 KiB, written at once (head and body in one TLS write)."""
-    words = " ".join(f"lorem{i:04d}" for i in range(2300))
+    words = " ".join(f"lorem{i:04d}" for i in range(2360))
     chat(client, "/openai/v1", "gpt-4o-mini", [{"role": "user", "content": words}])
 
 
