@@ -49,7 +49,8 @@ impl Encoder {
                 let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
                 if let Some(intent) = &mut self.intent {
                     let dns = &self.dns;
-                    let name = |addr: std::net::SocketAddr| dns.name_for(h.pid, addr.ip(), h.ts_boot_ns).map(str::to_string);
+                    let name =
+                        |addr: std::net::SocketAddr| dns.name_for(h.pid, addr.ip(), h.ts_boot_ns).map(str::to_string);
                     intent.tls_data(event, data, &who, name, &self.table, batch);
                 }
                 Encoded::Event

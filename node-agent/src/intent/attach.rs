@@ -126,7 +126,12 @@ impl TlsProbes {
             .try_into()?;
         let point = UProbeAttachPoint { location: UProbeAttachLocation::AbsoluteOffset(probe.offset), cookie: None };
         program.attach(point, path, UProbeScope::AllProcesses).map_err(|e| {
-            anyhow::Error::from(e).context(format!("attaching {} to {} in {}", probe.program, probe.symbol, path.display()))
+            anyhow::Error::from(e).context(format!(
+                "attaching {} to {} in {}",
+                probe.program,
+                probe.symbol,
+                path.display()
+            ))
         })
     }
 }

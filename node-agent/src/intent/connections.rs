@@ -61,8 +61,16 @@ struct Pending {
 
 enum Protocol {
     Undecided,
-    Http1 { requests: Http1Stream, responses: Http1Stream, pending: VecDeque<Pending> },
-    Http2 { requests: Http2Stream, responses: Http2Stream, pending: HashMap<u32, Pending> },
+    Http1 {
+        requests: Http1Stream,
+        responses: Http1Stream,
+        pending: VecDeque<Pending>,
+    },
+    Http2 {
+        requests: Http2Stream,
+        responses: Http2Stream,
+        pending: HashMap<u32, Pending>,
+    },
     /// HTTP/2 after lost bytes: HPACK state is gone, nothing more can be read.
     Lost,
 }
@@ -166,8 +174,7 @@ impl Connection {
                     for p in pending.values_mut() {
                         p.first_response_ns.get_or_insert(piece.ts_ns);
                     }
-                    for StreamMessage { stream_id, message, reset } in responses.feed(piece.data).unwrap_or_default()
-                    {
+                    for StreamMessage { stream_id, message, reset } in responses.feed(piece.data).unwrap_or_default() {
                         if let Some(p) = pending.remove(&stream_id) {
                             if !reset {
                                 done.push(exchange(p, message, "HTTP/2", piece.ts_ns));
@@ -291,14 +298,7 @@ mod tests {
     use super::*;
 
     fn piece(write: bool, start: u64, call_len: usize, offset: usize, data: &[u8]) -> Piece<'_> {
-        Piece {
-            write,
-            call_start_ns: start,
-            ts_ns: start + 1,
-            call_len: call_len as u64,
-            offset: offset as u64,
-            data,
-        }
+        Piece { write, call_start_ns: start, ts_ns: start + 1, call_len: call_len as u64, offset: offset as u64, data }
     }
 
     const REQUEST: &[u8] = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";

@@ -172,9 +172,7 @@ impl IntentCapture {
         self.counts.exchanges += 1;
         self.counts.bytes_lost += exchange.bytes_lost;
         let agent = self.agents.agent_of(who.pid).map(|m| m.agent.clone()).unwrap_or_default();
-        if let Some(call) =
-            calls::llm_call(exchange, &self.catalog, info, &agent, self.config.prompt_capture, batch)
-        {
+        if let Some(call) = calls::llm_call(exchange, &self.catalog, info, &agent, self.config.prompt_capture, batch) {
             self.counts.llm_calls += 1;
             batch.push_by(exchange.start_ns, who, Body::LlmCall(call));
         }
@@ -256,12 +254,8 @@ impl IntentCapture {
             self.close_out(pid, start_ns, &who, batch);
         }
         let idle_ns = self.config.idle_connection_ms * 1_000_000;
-        let idle: Vec<(u32, u64)> = self
-            .connections
-            .iter()
-            .filter(|(_, t)| t.connection.last_ns + idle_ns < now_ns)
-            .map(|(k, _)| *k)
-            .collect();
+        let idle: Vec<(u32, u64)> =
+            self.connections.iter().filter(|(_, t)| t.connection.last_ns + idle_ns < now_ns).map(|(k, _)| *k).collect();
         for key in idle {
             if let Some(mut tracked) = self.connections.remove(&key) {
                 let who = Who { tid: tracked.tid, cgroup_id: tracked.cgroup_id, ..who(key.0, batch) };

@@ -32,8 +32,14 @@ pub struct ProbePoint {
 pub enum TlsTarget {
     /// No TLS library the agent knows of.
     None,
-    Hookable { library: &'static str, probes: Vec<ProbePoint> },
-    Unhookable { library: &'static str, reason: String },
+    Hookable {
+        library: &'static str,
+        probes: Vec<ProbePoint>,
+    },
+    Unhookable {
+        library: &'static str,
+        reason: String,
+    },
 }
 
 const OPENSSL: [(&str, &str); 4] = [
