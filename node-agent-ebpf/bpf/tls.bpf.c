@@ -85,13 +85,45 @@ struct {
 	__type(value, struct tls_scratch);
 } tls_scratch SEC(".maps");
 
-/* Sends up to plb_tls_max_bytes of `len` bytes at `buf` as pieces. */
+struct emit_ctx {
+	__u64 buf;
+	__u64 cap;
+};
+
+/* One piece: the scratch record's header is already filled. */
+static long emit_piece(__u32 index, void *data)
+{
+	struct emit_ctx *ctx = data;
+	__u32 zero = 0;
+	struct tls_scratch *s = bpf_map_lookup_elem(&tls_scratch, &zero);
+	__u64 offset = (__u64)index * PLB_TLS_CHUNK;
+	__u64 piece;
+
+	if (!s || offset >= ctx->cap)
+		return 1;
+	piece = ctx->cap - offset;
+	if (piece > PLB_TLS_CHUNK)
+		piece = PLB_TLS_CHUNK;
+	s->rec.offset = offset;
+	s->rec.len = piece;
+	s->rec.hdr.size = sizeof(s->rec) + piece;
+	if (bpf_probe_read_user(s->data, piece, (void *)(ctx->buf + offset)) != 0) {
+		plb_count(PLB_EV_TLS_DATA, PLB_OUT_READ_FAILED);
+		return 1;
+	}
+	plb_emit(&tls_events, s, sizeof(s->rec) + piece, PLB_EV_TLS_DATA);
+	return 0;
+}
+
+/* Sends up to plb_tls_max_bytes of `len` bytes at the call's buffer as
+ * pieces. bpf_loop (5.17+) keeps the verifier's work to one piece. */
 static __always_inline void emit_plaintext(struct tls_call *call, __u64 len)
 {
 	__u32 zero = 0;
 	struct tls_scratch *s = bpf_map_lookup_elem(&tls_scratch, &zero);
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 cap = len < plb_tls_max_bytes ? len : plb_tls_max_bytes;
+	struct emit_ctx ctx = { .buf = call->buf, .cap = len < plb_tls_max_bytes ? len : plb_tls_max_bytes };
+	__u32 pieces;
 
 	if (!s || len == 0)
 		return;
@@ -103,25 +135,10 @@ static __always_inline void emit_plaintext(struct tls_call *call, __u64 len)
 	s->rec.direction = call->direction;
 	s->rec.library = call->library;
 	__builtin_memset(s->rec._pad0, 0, sizeof(s->rec._pad0));
-
-	for (__u32 i = 0; i < PLB_TLS_MAX_CHUNKS; i++) {
-		__u64 offset = (__u64)i * PLB_TLS_CHUNK;
-		__u64 piece;
-
-		if (offset >= cap)
-			break;
-		piece = cap - offset;
-		if (piece > PLB_TLS_CHUNK)
-			piece = PLB_TLS_CHUNK;
-		s->rec.offset = offset;
-		s->rec.len = piece;
-		s->rec.hdr.size = sizeof(s->rec) + piece;
-		if (bpf_probe_read_user(s->data, piece, (void *)(call->buf + offset)) != 0) {
-			plb_count(PLB_EV_TLS_DATA, PLB_OUT_READ_FAILED);
-			return;
-		}
-		plb_emit(&tls_events, s, sizeof(s->rec) + piece, PLB_EV_TLS_DATA);
-	}
+	pieces = (ctx.cap + PLB_TLS_CHUNK - 1) / PLB_TLS_CHUNK;
+	if (pieces > PLB_TLS_MAX_CHUNKS)
+		pieces = PLB_TLS_MAX_CHUNKS;
+	bpf_loop(pieces, emit_piece, &ctx, 0);
 }
 
 static __always_inline int ssl_enter(__u64 ssl, __u64 buf, __u64 out_len, __u8 direction)
