@@ -4,7 +4,7 @@
 #
 #   scripts/install-deps.sh build   what building needs (the eBPF toolchain)
 #   scripts/install-deps.sh test    that, plus the services the tests run against
-#   scripts/install-deps.sh bench   build, plus what `plumbline-bench overhead` runs (bpftrace, make, cc)
+#   scripts/install-deps.sh bench   build, plus what `plumbline-bench overhead` and `tls` run (bpftrace, make, cc, libssl-dev, curl)
 set -euo pipefail
 
 build_packages=(
@@ -20,6 +20,8 @@ test_packages=(
 bench_packages=(
   bpftrace        # the peer the overhead benchmark compares against
   make gcc        # its C build workload
+  libssl-dev      # the SSL_write loop of `plumbline-bench tls`
+  curl            # the HTTPS client loop of `plumbline-bench tls`
 )
 
 case "${1:-test}" in

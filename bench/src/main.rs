@@ -10,10 +10,14 @@
 //! - `overhead` (root): what capture costs the traced machine, next to
 //!   bpftrace doing the same capture: an openat loop, a C build and a paced
 //!   sustained load.
+//! - `tls` (root): what TLS capture costs: an SSL_write + SSL_read loop of
+//!   1 KiB and 64 KiB, and an HTTPS client loop (curl calling our LLM
+//!   fixture), untraced and traced in alternating rounds.
 
 mod exec_storm;
 mod overhead;
 mod pipeline;
+mod tls;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +33,7 @@ enum Command {
     ExecStorm(exec_storm::Args),
     Pipeline(pipeline::Args),
     Overhead(overhead::Args),
+    Tls(tls::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,13 +41,15 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let command = Cli::parse().command;
-    if let Command::Overhead(args) = command {
-        return overhead::run(args);
-    }
+    let command = match command {
+        Command::Overhead(args) => return overhead::run(args),
+        Command::Tls(args) => return tls::run(args),
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match command {
         Command::ExecStorm(args) => runtime.block_on(exec_storm::run(args)),
         Command::Pipeline(args) => runtime.block_on(pipeline::run(args)),
-        Command::Overhead(_) => unreachable!("run without a runtime above"),
+        Command::Overhead(_) | Command::Tls(_) => unreachable!("run without a runtime above"),
     }
 }

@@ -303,6 +303,25 @@ mod tests {
     }
 
     #[test]
+    fn intent_settings_are_checked_by_name() {
+        for (toml, key) in [
+            ("[capture.intent]\nprompt_capture = \"partial\"\n", "prompt_capture"),
+            ("[capture.intent]\nmax_capture_kib = 9000\n", "capture.intent.max_capture_kib"),
+            ("[[capture.intent.agents]]\nagent = \"a\"\nfield = \"NAME\"\npattern = \"x\"\n", "field"),
+            ("[[capture.intent.agents]]\nagent = \"a\"\nfield = \"CGROUP\"\npattern = \"(\"\n", "agents[0].pattern"),
+            ("[[capture.intent.endpoints]]\nprovider = \"x\"\nhost = \"h\"\npath_prefix = \"/\"\nformat = \"soap\"\n", "format"),
+        ] {
+            let err = plumbline_config::from_toml::<AgentConfig>(toml).unwrap_err().to_string();
+            assert!(err.contains(key), "{toml:?} -> {err}");
+        }
+        let ok: AgentConfig = plumbline_config::from_toml(
+            "[[capture.intent.agents]]\nagent = \"coder\"\npriority = 3\nfield = \"K8S_NAMESPACE\"\npattern = \"^ai$\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.capture.intent.agents[0].priority, 3);
+    }
+
+    #[test]
     fn a_ring_that_is_not_a_power_of_two_is_refused() {
         let err = plumbline_config::from_toml::<AgentConfig>("[capture]\nring_buffer_kib = 100\n").unwrap_err();
         assert!(err.to_string().contains("capture.ring_buffer_kib"), "{err}");

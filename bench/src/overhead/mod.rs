@@ -7,7 +7,7 @@
 //! then holds a fixed event rate for a fixed time under each tracer.
 
 mod bpf_stats;
-mod tracer;
+pub(crate) mod tracer;
 mod usage;
 mod workload;
 

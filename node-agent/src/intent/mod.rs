@@ -69,6 +69,8 @@ pub struct IntentCapture {
     probes: Option<TlsProbes>,
     /// (pid, process start, file) already reported as a TLS stack.
     stacks_reported: HashSet<(u32, u64, PathBuf)>,
+    /// (pid, process start) with at least one stack reported.
+    processes_reported: HashSet<(u32, u64)>,
     /// Processes whose maps are read again at the given time.
     rescans: Vec<(u32, u64)>,
     /// Processes that exited: (pid, start, exit time).
@@ -92,6 +94,7 @@ impl IntentCapture {
             agents,
             probes,
             stacks_reported: HashSet::new(),
+            processes_reported: HashSet::new(),
             rescans: Vec::new(),
             exited: Vec::new(),
             last_connect: HashMap::new(),
@@ -234,6 +237,7 @@ impl IntentCapture {
         self.agents.forget(pid, start_ns);
         self.last_connect.remove(&pid);
         self.stacks_reported.retain(|(p, s, _)| *p != pid || *s != start_ns);
+        self.processes_reported.remove(&(pid, start_ns));
     }
 
     /// Periodic work: idle connections closed out, maps of new processes read
@@ -339,6 +343,7 @@ impl IntentCapture {
         if !self.stacks_reported.insert((process.pid, process.start_ns, shown.clone())) {
             return;
         }
+        self.processes_reported.insert((process.pid, process.start_ns));
         if !examined.hooked {
             tracing::info!(pid = process.pid, comm = %process.comm, library = examined.library, reason = %examined.reason, "TLS stack not hooked");
         }
@@ -362,7 +367,7 @@ impl IntentCapture {
         batch: &mut BatchBuilder,
     ) {
         let start = who.process_start_ns;
-        if self.stacks_reported.iter().any(|(p, s, _)| *p == pid && *s == start) {
+        if self.processes_reported.contains(&(pid, start)) {
             return;
         }
         let process = table.get(pid).cloned().unwrap_or(ProcessInfo { pid, start_ns: start, ..ProcessInfo::default() });
