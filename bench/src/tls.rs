@@ -156,7 +156,8 @@ fn ssl_loop_ns(ssl_loop: &Path, size: usize, count: usize) -> anyhow::Result<f64
 /// One curl, `requests` chat completions over one kept-alive connection.
 fn client_loop(fixture: &Fixture, requests: usize) -> anyhow::Result<()> {
     let url = format!("{}/openai/v1/chat/completions", fixture.base_url());
-    let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say something short about benchmarks"}]}"#;
+    let body =
+        r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say something short about benchmarks"}]}"#;
     let mut command = Command::new("curl");
     command.args(["-sS", "--http1.1", "-o", "/dev/null", "--cacert"]).arg(fixture.ca_path());
     for i in 0..requests {
