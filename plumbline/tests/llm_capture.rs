@@ -44,11 +44,15 @@ struct Bed {
 }
 
 fn start() -> Bed {
+    start_with("")
+}
+
+fn start_with(intent: &str) -> Bed {
     let fixture = Fixture::in_process().expect("the HTTPS fixture starts");
     let go = clients::go_build(false).expect("the Go client builds");
     let go_stripped = clients::go_build(true).expect("the stripped Go client builds");
     let node = clients::node().expect("node is installed");
-    let mut extra = String::from("[capture]\nfiles = false\nipc = false\n[capture.intent]\n");
+    let mut extra = format!("[capture]\nfiles = false\nipc = false\n[capture.intent]\n{intent}");
     // Binaries hooked before they run: a program that does TLS in its first
     // milliseconds would otherwise race its own exec being seen.
     extra.push_str(&format!("preload = [{:?}, {:?}, {:?}]\n", node, go, go_stripped));
@@ -267,4 +271,38 @@ fn curl_node_go_and_the_sdks_are_read_and_a_download_is_not_an_llm_call() {
     assert!(agents.iter().any(|a| a["agent"] == "py-agent" && u(&a["llm_calls"]) > 0), "{agents:?}");
     let tokens = bed.plumbline.view("tokens", &[]);
     assert!(tokens.iter().any(|t| t["agent"] == "py-agent" && u(&t["input_tokens"]) > 0), "{tokens:?}");
+}
+
+#[test]
+fn hashed_capture_keeps_no_text_and_agent_rules_change_while_the_agent_runs() {
+    let rules = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(rules.path(), "").unwrap();
+    let bed = start_with(&format!("prompt_capture = \"hashed\"\nagent_rules_file = {:?}\n", rules.path()));
+
+    // Hashed: equal prompts hash equal; no text of the prompt or completion is kept.
+    let (first, _) = run(clients::go_command(&bed.go, &bed.fixture, "openai-chat"));
+    let (second, _) = run(clients::go_command(&bed.go, &bed.fixture, "openai-chat"));
+    let (a, b) = (&bed.calls_of(first, 1)[0], &bed.calls_of(second, 1)[0]);
+    let prompt = a["prompt"].as_str().unwrap();
+    assert!(prompt.starts_with("sha256:") && prompt.len() == 71, "{a}");
+    assert_eq!(a["prompt"], b["prompt"], "the same prompt, the same hash");
+    assert!(a["completion"].as_str().unwrap().starts_with("sha256:"), "{a}");
+    assert_eq!(u(&a["input_tokens"]), u(&b["input_tokens"]));
+
+    // No rule yet: the Go client is only discovered.
+    assert_eq!(a["agent"], "", "{a}");
+    // A rule written to the rules file while the agent runs maps the next run.
+    std::fs::write(
+        rules.path(),
+        "[[agents]]\nagent = \"go-agent\"\nfield = \"EXECUTABLE_PATH\"\npattern = 'llm-client-go$'\n",
+    )
+    .unwrap();
+    let mapped = eventually("the new rule in force", || {
+        let (pid, _) = run(clients::go_command(&bed.go, &bed.fixture, "openai-chat"));
+        let call = bed.calls_of(pid, 1).remove(0);
+        (call["agent"] == "go-agent").then_some(call)
+    });
+    assert_eq!(mapped["model"], a["model"]);
+    let agents = bed.plumbline.view("agents", &["--agent", "go-agent"]);
+    assert!(agents.iter().any(|r| r["matched_on"] == "EXECUTABLE_PATH"), "{agents:?}");
 }
