@@ -74,6 +74,8 @@ int main(void)
 	CONST(PLB_TLS_GO);
 	CONST(PLB_TLS_WRITE);
 	CONST(PLB_TLS_READ);
+	CONST(PLB_EV_TLS_SNI);
+	CONST(PLB_TLS_SNI_MAX);
 
 	STRUCT(plb_event_header);
 	FIELD(plb_event_header, ts_boot_ns);
@@ -260,6 +262,13 @@ int main(void)
 	FIELD(plb_tls_data, direction);
 	FIELD(plb_tls_data, library);
 	FIELD(plb_tls_data, _pad0);
+
+	STRUCT(plb_tls_sni);
+	FIELD(plb_tls_sni, hdr);
+	FIELD(plb_tls_sni, conn_id);
+	FIELD(plb_tls_sni, name_len);
+	FIELD(plb_tls_sni, _pad0);
+	FIELD(plb_tls_sni, name);
 
 	STRUCT(plb_comm_key);
 	FIELD(plb_comm_key, comm);

@@ -213,6 +213,38 @@ int plb_ssl_return(struct pt_regs *ctx)
 	return 0;
 }
 
+/* long SSL_ctrl(SSL *s, int cmd, long larg, void *parg): command 55
+ * (SSL_CTRL_SET_TLSEXT_HOSTNAME) names the server the client asks for. */
+#define PLB_SSL_CTRL_SET_TLSEXT_HOSTNAME 55
+
+SEC("uprobe")
+int plb_ssl_ctrl(struct pt_regs *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct plb_tls_sni *rec;
+	long n;
+
+	if ((int)ctx->si != PLB_SSL_CTRL_SET_TLSEXT_HOSTNAME || !ctx->cx)
+		return 0;
+	if (plb_filtered(PLB_EV_TLS_SNI))
+		return 0;
+	rec = plb_reserve(&tls_events, sizeof(*rec), PLB_EV_TLS_SNI);
+	if (!rec)
+		return 0;
+	plb_fill_header(&rec->hdr, PLB_EV_TLS_SNI, sizeof(*rec), task);
+	rec->conn_id = ctx->di;
+	__builtin_memset(rec->_pad0, 0, sizeof(rec->_pad0));
+	n = bpf_probe_read_user_str(rec->name, sizeof(rec->name), (void *)ctx->cx);
+	if (n <= 0) {
+		rec->name_len = 0;
+		plb_count(PLB_EV_TLS_SNI, PLB_OUT_READ_FAILED);
+	} else {
+		rec->name_len = n - 1;
+	}
+	plb_submit(&tls_events, rec, PLB_EV_TLS_SNI);
+	return 0;
+}
+
 /* func (c *Conn) Write(b []byte) (int, error): c in ax, b's pointer and
  * length in bx and cx. The bytes are final at entry. */
 SEC("uprobe")

@@ -7,7 +7,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 pub const COMM_LEN: usize = 16;
 pub const FILENAME_MAX: usize = 256;
 pub const ARGS_MAX: usize = 2048;
@@ -18,6 +18,7 @@ pub const UNIX_PATH_MAX: usize = 108;
 /// TLS plaintext bytes per record, and records per call at most.
 pub const TLS_CHUNK: usize = 16384;
 pub const TLS_MAX_CHUNKS: usize = 256;
+pub const TLS_SNI_MAX: usize = 256;
 
 /// Record kinds (`enum plb_event_kind`).
 pub mod kind {
@@ -37,6 +38,7 @@ pub mod kind {
     pub const UNIX_CONNECT: u16 = 24;
     pub const SHM: u16 = 30;
     pub const TLS_DATA: u16 = 40;
+    pub const TLS_SNI: u16 = 41;
     /// Exclusive upper bound; sizes the counters map.
     pub const MAX: u16 = 64;
 
@@ -59,6 +61,7 @@ pub mod kind {
             UNIX_CONNECT => "unix_connect",
             SHM => "shm",
             TLS_DATA => "tls_data",
+            TLS_SNI => "tls_sni",
             _ => return None,
         })
     }
@@ -393,6 +396,16 @@ pub struct TlsData {
 }
 
 #[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct TlsSni {
+    pub hdr: EventHeader,
+    pub conn_id: u64,
+    pub name_len: u16,
+    pub _pad0: [u8; 6],
+    pub name: [u8; TLS_SNI_MAX],
+}
+
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq, Hash)]
 pub struct CommKey {
     pub comm: [u8; COMM_LEN],
@@ -580,6 +593,7 @@ mod layout_tests {
             "plb_tls_data",
             [hdr, conn_id, call_start_ns, call_len, offset, len, fd, direction, library, _pad0]
         );
+        check_struct!(layout, checked, TlsSni, "plb_tls_sni", [hdr, conn_id, name_len, _pad0, name]);
         check_struct!(layout, checked, CommKey, "plb_comm_key", [comm]);
         // A field added on the C side without a Rust mirror fails here.
         let unchecked: Vec<&String> = layout.fields.keys().filter(|k| !checked.contains(k)).collect();
@@ -647,6 +661,8 @@ mod layout_tests {
             ("PLB_TLS_GO", tls_library::GO as i64),
             ("PLB_TLS_WRITE", tls_direction::WRITE as i64),
             ("PLB_TLS_READ", tls_direction::READ as i64),
+            ("PLB_EV_TLS_SNI", kind::TLS_SNI as i64),
+            ("PLB_TLS_SNI_MAX", TLS_SNI_MAX as i64),
         ];
         for (name, value) in expect {
             assert_eq!(c.get(*name), Some(value), "{name}");

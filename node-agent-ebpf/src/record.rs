@@ -7,7 +7,7 @@ use bytemuck::{pod_read_unaligned, Pod};
 
 use crate::abi::{
     kind, DnsPacket, EventHeader, FileOpen, FileRename, FileUnlink, NetClose, NetConnect, PathLens, ProcExec,
-    ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, UnixConnect,
+    ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, TlsSni, UnixConnect,
 };
 
 /// A record read from a ring buffer.
@@ -53,6 +53,8 @@ pub enum Record<'a> {
         event: TlsData,
         data: &'a [u8],
     },
+    /// The server name a TLS client asked for.
+    TlsSni(TlsSni),
     /// A kind this agent does not know (a newer object); skipped, counted.
     Unknown(EventHeader),
 }
@@ -173,6 +175,7 @@ impl<'a> Record<'a> {
                 let data = tail(bytes, size_of::<TlsData>(), event.len, header.kind)?;
                 Record::TlsData { event, data }
             }
+            kind::TLS_SNI => Record::TlsSni(read(bytes, header.kind)?),
             _ => Record::Unknown(header),
         })
     }
@@ -192,6 +195,7 @@ impl<'a> Record<'a> {
             Record::Dns { event, .. } => &event.hdr,
             Record::Shm(e) => &e.hdr,
             Record::TlsData { event, .. } => &event.hdr,
+            Record::TlsSni(e) => &e.hdr,
             Record::Unknown(h) => h,
         }
     }

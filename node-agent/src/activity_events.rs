@@ -224,6 +224,7 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
         | Record::ProcExit(_)
         | Record::ProcExecFailed { .. }
         | Record::TlsData { .. }
+        | Record::TlsSni(_)
         | Record::Unknown(_) => {}
     }
 }

@@ -55,6 +55,13 @@ impl Encoder {
                 }
                 Encoded::Event
             }
+            Record::TlsSni(event) => {
+                if let Some(intent) = &mut self.intent {
+                    let name = plumbline_ebpf::record::c_str(&event.name);
+                    intent.server_name(h.pid, event.conn_id, &String::from_utf8_lossy(name));
+                }
+                Encoded::Event
+            }
             Record::Unknown(h) => Encoded::UnknownKind(h.kind),
             _ => {
                 activity_events::encode(self, record, batch);

@@ -173,6 +173,7 @@ pub const TLS: ObjectSpec = ObjectSpec {
         ("plb_ssl_write_ex", Attach::Uprobe),
         ("plb_ssl_read_ex", Attach::Uprobe),
         ("plb_ssl_return", Attach::Uprobe),
+        ("plb_ssl_ctrl", Attach::Uprobe),
         ("plb_go_tls_write", Attach::Uprobe),
         ("plb_go_tls_read", Attach::Uprobe),
         ("plb_go_tls_read_return", Attach::Uprobe),

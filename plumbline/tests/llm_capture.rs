@@ -228,6 +228,18 @@ fn curl_node_go_and_the_sdks_are_read_and_a_download_is_not_an_llm_call() {
     assert_eq!(seen[0]["model"], "gpt-4o");
     assert!(u(&seen[0]["input_tokens"]) > 0 && u(&seen[0]["output_tokens"]) > 0, "{}", seen[0]);
     assert_eq!(seen[0]["remote"], format!("127.0.0.1:{}", bed.fixture.port()), "{}", seen[0]);
+    assert_eq!(seen[0]["server"], "localhost", "{}", seen[0]);
+
+    // The server name comes from the TLS handshake (SNI) when it differs from the Host header.
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "--http1.1", "-k", "--connect-to"])
+        .arg(format!("llm.sni-check.example:443:127.0.0.1:{}", bed.fixture.port()))
+        .arg("https://llm.sni-check.example/openai/v1/chat/completions")
+        .args(["-H", "Host: localhost", "-H", "content-type: application/json"])
+        .args(["-d", r#"{"model":"gpt-4o","messages":[{"role":"user","content":"which server?"}]}"#]);
+    let (pid, _) = run(curl);
+    let seen = bed.calls_of(pid, 1);
+    assert_eq!(seen[0]["server"], "llm.sni-check.example", "{}", seen[0]);
 
     for (command, n) in [
         (clients::python_sdk_command(&bed.fixture, "openai-chat"), 1),

@@ -15,7 +15,7 @@
 #ifndef PLUMBLINE_ABI_H
 #define PLUMBLINE_ABI_H
 
-#define PLB_ABI_VERSION 4
+#define PLB_ABI_VERSION 5
 
 #define PLB_COMM_LEN 16
 #define PLB_FILENAME_MAX 256
@@ -39,6 +39,8 @@
  * capture limit (plb_tls_max_bytes) is at most their product. A power of two. */
 #define PLB_TLS_CHUNK 16384
 #define PLB_TLS_MAX_CHUNKS 256
+/* Longest TLS server name (SNI) read. */
+#define PLB_TLS_SNI_MAX 256
 
 /* Record kinds. Values are stable: they travel in ring buffers and index the
  * counters map. Rust keeps them as plain integers, never as an enum. */
@@ -59,6 +61,7 @@ enum plb_event_kind {
 	PLB_EV_UNIX_CONNECT = 24,
 	PLB_EV_SHM = 30,
 	PLB_EV_TLS_DATA = 40,
+	PLB_EV_TLS_SNI = 41,
 	PLB_EV_KIND_MAX = 64,
 };
 
@@ -382,6 +385,16 @@ struct plb_tls_data {
 	__u8 _pad0[6];
 };
 
+/* The server name a client asked for (SSL_set_tlsext_host_name, which is
+ * SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, 0, name)). */
+struct plb_tls_sni {
+	struct plb_event_header hdr;
+	__u64 conn_id;
+	__u16 name_len; /* bytes of name, without the NUL */
+	__u8 _pad0[6];
+	char name[PLB_TLS_SNI_MAX];
+};
+
 /* ---- Filters (maps the agent fills) ------------------------------------ */
 
 struct plb_comm_key {
@@ -405,6 +418,7 @@ _Static_assert(sizeof(struct plb_proc_fork) == 72, "plb_proc_fork size");
 _Static_assert(sizeof(struct plb_proc_exit) == 64, "plb_proc_exit size");
 _Static_assert(sizeof(struct plb_proc_exec_failed) == 328, "plb_proc_exec_failed size");
 _Static_assert(sizeof(struct plb_tls_data) == 72, "plb_tls_data size");
+_Static_assert(sizeof(struct plb_tls_sni) == 304, "plb_tls_sni size");
 _Static_assert((PLB_TLS_CHUNK & (PLB_TLS_CHUNK - 1)) == 0, "PLB_TLS_CHUNK is a power of two");
 _Static_assert((PLB_ARGS_MAX & (PLB_ARGS_MAX - 1)) == 0, "PLB_ARGS_MAX is a power of two");
 

@@ -29,6 +29,8 @@ pub struct ConnectionInfo {
     pub remote: Option<SocketAddr>,
     /// The DNS name the process looked up for the remote address.
     pub remote_name: Option<String>,
+    /// The server name (SNI) the client asked for in its TLS handshake.
+    pub server_name: Option<String>,
 }
 
 /// The request's host, without a port.
@@ -49,7 +51,8 @@ pub fn llm_call(
     batch: &mut BatchBuilder,
 ) -> Option<LlmCall> {
     let Head::Request { target, .. } = &exchange.request.head else { return None };
-    let host = request_host(exchange).or(info.remote_name.as_deref()).unwrap_or_default();
+    let host =
+        request_host(exchange).or(info.server_name.as_deref()).or(info.remote_name.as_deref()).unwrap_or_default();
     let endpoint = catalog.find(host, target)?;
     let call = llm::interpret(endpoint.format, &exchange.request, &exchange.response);
 
@@ -93,7 +96,13 @@ pub fn llm_call(
         })
         .collect();
 
-    let server = request_host(exchange).map(str::to_string).or_else(|| info.remote_name.clone()).unwrap_or_default();
+    // SNI, else the Host header, else the DNS name the process looked up.
+    let server = info
+        .server_name
+        .clone()
+        .or_else(|| request_host(exchange).map(str::to_string))
+        .or_else(|| info.remote_name.clone())
+        .unwrap_or_default();
     Some(LlmCall {
         provider_sid: batch.intern(&endpoint.provider),
         model_sid: batch.intern(call.model.as_deref().unwrap_or_default()),

@@ -113,6 +113,40 @@ impl IntentCapture {
         self.last_connect.insert(pid, (local, remote));
     }
 
+    /// The server name (SNI) a TLS client set on a connection.
+    pub fn server_name(&mut self, pid: u32, conn_id: u64, name: &str) {
+        if name.is_empty() {
+            return;
+        }
+        // A name is set before a handshake: a connection at this address
+        // that has already carried plaintext belonged to a freed SSL object.
+        if self.connections.get(&(pid, conn_id)).is_some_and(|t| t.connection.last_ns != 0) {
+            self.connections.remove(&(pid, conn_id));
+        }
+        let tracked = self.tracked(pid, conn_id, "openssl", 0, 0);
+        tracked.info.server_name = Some(name.to_string());
+    }
+
+    fn tracked(
+        &mut self,
+        pid: u32,
+        conn_id: u64,
+        library: &'static str,
+        tid: u32,
+        cgroup_id: u64,
+    ) -> &mut TrackedConnection {
+        let max_body = self.config.max_body_kib as usize * 1024;
+        let max_capture = u64::from(self.config.max_capture_kib) * 1024;
+        let id = xxhash_rust::xxh3::xxh3_64_with_seed(&conn_id.to_le_bytes(), self.conn_seed) >> 1;
+        self.connections.entry((pid, conn_id)).or_insert_with(|| TrackedConnection {
+            connection: Connection::new(max_body, max_capture),
+            info: ConnectionInfo { connection_id: id, library, fd: -1, ..ConnectionInfo::default() },
+            tid,
+            cgroup_id,
+            resolved: false,
+        })
+    }
+
     /// One piece of plaintext: LLM calls it completed go into `batch`.
     #[allow(clippy::too_many_arguments)]
     pub fn tls_data(
@@ -130,16 +164,12 @@ impl IntentCapture {
             _ => "openssl",
         };
         self.report_stack_in_use(h.pid, who, library, table, batch);
-        let max_body = self.config.max_body_kib as usize * 1024;
-        let max_capture = u64::from(self.config.max_capture_kib) * 1024;
-        let conn_id = xxhash_rust::xxh3::xxh3_64_with_seed(&event.conn_id.to_le_bytes(), self.conn_seed) >> 1;
-        let tracked = self.connections.entry((h.pid, event.conn_id)).or_insert_with(|| TrackedConnection {
-            connection: Connection::new(max_body, max_capture),
-            info: ConnectionInfo { connection_id: conn_id, library, fd: -1, ..ConnectionInfo::default() },
-            tid: h.tid,
-            cgroup_id: h.cgroup_id,
-            resolved: false,
-        });
+        let last_connect = self.last_connect.get(&h.pid).copied();
+        let tracked = self.tracked(h.pid, event.conn_id, library, h.tid, h.cgroup_id);
+        if tracked.tid == 0 {
+            // Created by its server name, before any plaintext.
+            (tracked.tid, tracked.cgroup_id) = (h.tid, h.cgroup_id);
+        }
         if tracked.info.fd < 0 && event.fd >= 0 {
             tracked.info.fd = event.fd;
             tracked.resolved = false;
@@ -149,7 +179,7 @@ impl IntentCapture {
             // outside the TLS call; short-lived processes are gone) the
             // process's latest connect.
             let socket = (tracked.info.fd >= 0).then(|| socket_of(h.pid, tracked.info.fd)).flatten();
-            if let Some((local, remote)) = socket.or_else(|| self.last_connect.get(&h.pid).copied()) {
+            if let Some((local, remote)) = socket.or(last_connect) {
                 tracked.resolved = true;
                 tracked.info.local = Some(local);
                 tracked.info.remote = Some(remote);

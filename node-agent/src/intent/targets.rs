@@ -80,6 +80,7 @@ pub fn examine_bytes(bytes: &[u8]) -> TlsTarget {
     let mut openssl: Vec<ProbePoint> = Vec::new();
     let mut go_write = None;
     let mut go_read = None;
+    let mut ssl_ctrl = None;
     for symbol in symbols {
         if !symbol.is_definition() || symbol.kind() != object::SymbolKind::Text {
             continue;
@@ -94,6 +95,10 @@ pub fn examine_bytes(bytes: &[u8]) -> TlsTarget {
             let Some(offset) = file_offset(&elf, symbol.address()) else { continue };
             openssl.push(ProbePoint { program, offset, ret: false, symbol: symbol_name.to_string() });
             openssl.push(ProbePoint { program: "plb_ssl_return", offset, ret: true, symbol: symbol_name.to_string() });
+        } else if base == "SSL_ctrl" {
+            if let Some(offset) = file_offset(&elf, symbol.address()).filter(|_| ssl_ctrl.is_none()) {
+                ssl_ctrl = Some(ProbePoint { program: "plb_ssl_ctrl", offset, ret: false, symbol: base.to_string() });
+            }
         } else if base == GO_WRITE {
             go_write = Some((symbol.address(), symbol.size()));
         } else if base == GO_READ {
@@ -101,6 +106,8 @@ pub fn examine_bytes(bytes: &[u8]) -> TlsTarget {
         }
     }
     if openssl.iter().any(|p| p.symbol == "SSL_write") && openssl.iter().any(|p| p.symbol == "SSL_read") {
+        // SSL_ctrl carries the server name (SNI) the client asks for.
+        openssl.extend(ssl_ctrl);
         return TlsTarget::Hookable { library: "openssl", probes: openssl };
     }
     if let (Some(write), Some(read)) = (go_write, go_read) {
@@ -182,6 +189,7 @@ mod tests {
         for symbol in ["SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"] {
             assert_eq!(probes.iter().filter(|p| p.symbol == symbol).count(), 2, "{symbol}: entry and return");
         }
+        assert!(probes.iter().any(|p| p.program == "plb_ssl_ctrl"), "the server name comes from SSL_ctrl");
     }
 
     #[test]
