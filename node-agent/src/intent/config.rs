@@ -48,6 +48,11 @@ pub struct IntentConfig {
     /// Executables and libraries to examine and hook at start, besides the
     /// system libssl and every program that runs later. Default empty.
     pub preload: Vec<PathBuf>,
+    /// Parser development only: append every connection's raw plaintext to
+    /// `<dir>/<pid>-<connection>.{written,read}.bin`, the layout of the
+    /// golden files in `intent/tests/golden/`. Holds secrets unredacted: never
+    /// set it on a machine whose traffic is not yours. Default unset.
+    pub dump_dir: Option<PathBuf>,
 }
 
 impl Default for IntentConfig {
@@ -62,6 +67,7 @@ impl Default for IntentConfig {
             agent_rules_file: None,
             idle_connection_ms: 30_000,
             preload: Vec::new(),
+            dump_dir: None,
         }
     }
 }

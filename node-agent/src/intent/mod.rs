@@ -164,6 +164,9 @@ impl IntentCapture {
             _ => "openssl",
         };
         self.report_stack_in_use(h.pid, who, library, table, batch);
+        if let Some(dir) = &self.config.dump_dir {
+            dump(dir, h.pid, event, data);
+        }
         let last_connect = self.last_connect.get(&h.pid).copied();
         let tracked = self.tracked(h.pid, event.conn_id, library, h.tid, h.cgroup_id);
         if tracked.tid == 0 {
@@ -404,6 +407,18 @@ impl IntentCapture {
         // Which file it came from is no longer known: the process may be gone.
         let examined = Examined { library, path: PathBuf::new(), hooked: true, reason: String::new() };
         self.report_stack(&process, &examined, who, node_now(), batch);
+    }
+}
+
+/// Appends a piece to its connection's dump file (see `dump_dir`).
+fn dump(dir: &std::path::Path, pid: u32, event: &TlsData, data: &[u8]) {
+    use std::io::Write;
+    let side = if event.direction == tls_direction::WRITE { "written" } else { "read" };
+    let path = dir.join(format!("{pid}-{:x}.{side}.bin", event.conn_id));
+    let appended =
+        std::fs::OpenOptions::new().create(true).append(true).open(&path).and_then(|mut f| f.write_all(data));
+    if let Err(err) = appended {
+        tracing::warn!(path = %path.display(), %err, "dumping plaintext failed");
     }
 }
 
