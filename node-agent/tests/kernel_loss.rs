@@ -25,6 +25,7 @@ fn a_full_ring_counts_every_lost_record_and_reports_it_once() {
         files: false,
         network: false,
         ipc: false,
+        tls: false,
         ..Default::default()
     };
     let mut objects = attach_all(&capture, &Filters::default()).expect("attach (as root)");
