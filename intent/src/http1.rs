@@ -59,16 +59,25 @@ pub struct Http1Stream {
     buf: Vec<u8>,
     partial: Option<Partial>,
     failed: bool,
+    /// An error met after messages that the same bytes completed: those are
+    /// returned first, the error by the next call.
+    deferred: Option<Http1Error>,
 }
 
 impl Http1Stream {
     pub fn new(direction: Direction, max_body: usize) -> Self {
-        Self { direction, max_body, buf: Vec::new(), partial: None, failed: false }
+        Self { direction, max_body, buf: Vec::new(), partial: None, failed: false, deferred: None }
     }
 
     /// Adds captured bytes; returns the messages they completed. After an
     /// error the stream stays failed (its framing is lost) and ignores input.
+    /// Messages completed before the error are never lost to it, however
+    /// capture cut the bytes: they are returned, and the error by the next
+    /// call.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<Message>, Http1Error> {
+        if let Some(err) = self.deferred.take() {
+            return Err(err);
+        }
         if self.failed {
             return Ok(Vec::new());
         }
@@ -80,7 +89,11 @@ impl Http1Stream {
                 Err(err) => {
                     self.failed = true;
                     self.buf.clear();
-                    return Err(err);
+                    if done.is_empty() {
+                        return Err(err);
+                    }
+                    self.deferred = Some(err);
+                    return Ok(done);
                 }
             };
             if !progressed {
@@ -366,6 +379,20 @@ mod tests {
             stream.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
             Err(Http1Error::BadChunk)
         ));
+    }
+
+    #[test]
+    fn messages_before_garbage_in_the_same_bytes_are_not_lost() {
+        let wire = b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n\x16\x03 not http\r\n\r\n";
+        let mut stream = Http1Stream::new(Direction::Requests, 1 << 20);
+        let messages = stream.feed(wire).unwrap();
+        assert_eq!(messages.len(), 2);
+        assert!(matches!(stream.feed(b"GET /c HTTP/1.1\r\n\r\n"), Err(Http1Error::BadHead(_))));
+        assert!(stream.feed(b"GET /c HTTP/1.1\r\n\r\n").unwrap().is_empty());
+        // In pieces, the same messages.
+        let mut stream = Http1Stream::new(Direction::Requests, 1 << 20);
+        let pieces: Vec<Message> = wire.chunks(7).flat_map(|p| stream.feed(p).unwrap_or_default()).collect();
+        assert_eq!(pieces, messages);
     }
 
     #[test]

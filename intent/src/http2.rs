@@ -76,6 +76,9 @@ pub struct Http2Stream {
     streams: HashMap<u32, Stream>,
     block: Option<Block>,
     failed: bool,
+    /// An error met after messages that the same bytes completed: those are
+    /// returned first, the error by the next call.
+    deferred: Option<Http2Error>,
 }
 
 impl std::fmt::Debug for Http2Stream {
@@ -99,24 +102,33 @@ impl Http2Stream {
             streams: HashMap::new(),
             block: None,
             failed: false,
+            deferred: None,
         }
     }
 
     /// Adds captured bytes; returns the messages they completed. After an
     /// error the connection's state is lost and the stream ignores input.
+    /// Messages completed before the error are never lost to it, however
+    /// capture cut the bytes: they are returned, and the error by the next
+    /// call.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<StreamMessage>, Http2Error> {
+        if let Some(err) = self.deferred.take() {
+            return Err(err);
+        }
         if self.failed {
             return Ok(Vec::new());
         }
         self.buf.extend_from_slice(bytes);
         let mut done = Vec::new();
-        let result = self.frames(&mut done);
-        if result.is_err() {
-            self.failed = true;
-            self.buf.clear();
-            self.streams.clear();
+        let Err(err) = self.frames(&mut done) else { return Ok(done) };
+        self.failed = true;
+        self.buf.clear();
+        self.streams.clear();
+        if done.is_empty() {
+            return Err(err);
         }
-        result.map(|()| done)
+        self.deferred = Some(err);
+        Ok(done)
     }
 
     /// The connection closed: every stream still open, cut short.
@@ -384,6 +396,18 @@ mod tests {
             (done[0].message.body.len(), done[0].message.truncated, done[0].message.wire_body_bytes),
             (10, true, 100)
         );
+    }
+
+    #[test]
+    fn messages_before_a_bad_frame_in_the_same_bytes_are_not_lost() {
+        let mut wire = client_bytes();
+        // A CONTINUATION that continues nothing.
+        wire.extend(frame(CONTINUATION, END_HEADERS, 5, b"x"));
+        let mut stream = Http2Stream::new(Direction::Requests, 1 << 20);
+        let done = stream.feed(&wire).unwrap();
+        assert_eq!(done.len(), 2);
+        assert_eq!(stream.feed(b""), Err(Http2Error::BadFrame("CONTINUATION")));
+        assert_eq!(stream.feed(&frame(DATA, END_STREAM, 7, b"")), Ok(Vec::new()));
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! What an agent meant: the plaintext captured at the TLS boundary, turned
-//! back into HTTP messages and server-sent events. Every parser here is fed
-//! bytes in whatever pieces capture delivered them, never panics on garbage,
-//! and says when it had to cut a body rather than cutting silently.
+//! back into HTTP messages and server-sent events, and, for requests to a
+//! known LLM endpoint, into the LLM call they made. Every parser here is fed
+//! bytes in whatever pieces capture delivered them, reads them the same
+//! however they were cut, never panics on garbage (the cargo-fuzz targets in
+//! `fuzz/` check both), and says when it had to cut a body rather than
+//! cutting silently.
 
 pub mod endpoints;
+pub mod fuzzing;
 pub mod guardrails;
 pub mod http1;
 pub mod http2;

@@ -140,13 +140,34 @@ fn write_seed_cases() {
 /// The LLM calls on one connection; `piece` feeds the bytes that many at a
 /// time instead of whole.
 fn connection_calls(case: &Case, written: &[u8], read: &[u8], piece: Option<usize>) -> Vec<Found> {
+    let catalog = EndpointCatalog::default();
+    exchanges(case, written, read, piece)
+        .into_iter()
+        .filter_map(|(stream, request, response)| {
+            let Head::Request { target, .. } = &request.head else { return None };
+            let host = request.header("host").unwrap_or(&case.host);
+            let endpoint = catalog.find(host, target)?;
+            Some(Found {
+                stream,
+                provider: endpoint.provider.clone(),
+                format: endpoint.format,
+                target: target.clone(),
+                call: interpret(endpoint.format, &request, &response),
+            })
+        })
+        .collect()
+}
+
+/// The connection's requests paired with their responses, each with its
+/// stream (HTTP/2 stream id, or position on an HTTP/1.1 connection).
+fn exchanges(case: &Case, written: &[u8], read: &[u8], piece: Option<usize>) -> Vec<(u32, Message, Message)> {
     let chunks = |bytes: &[u8]| -> Vec<Vec<u8>> {
         match piece {
             Some(n) => bytes.chunks(n).map(<[u8]>::to_vec).collect(),
             None => vec![bytes.to_vec()],
         }
     };
-    let exchanges: Vec<(u32, Message, Message)> = match case.protocol {
+    match case.protocol {
         Protocol::Http1 => {
             let requests = http1_messages(Direction::Requests, &chunks(written));
             // Interim responses (100 Continue) answer no request of their own.
@@ -167,23 +188,79 @@ fn connection_calls(case: &Case, written: &[u8], read: &[u8], piece: Option<usiz
                 })
                 .collect()
         }
+    }
+}
+
+/// Writes the fuzz targets' seed corpus (`fuzz/corpus/<target>/seed-*`)
+/// from the golden cases: each connection's bytes for `http1`/`http2`, each
+/// event-stream body for `sse`, each exchange's bodies for `llm`, plus the
+/// shapes no golden case has yet.
+#[test]
+#[ignore = "rewrites the fuzz seeds; run on purpose"]
+fn write_fuzz_seeds() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let write = |target: &str, name: &str, bytes: &[u8]| {
+        let dir = corpus.join(target);
+        std::fs::create_dir_all(&dir).expect("corpus directory");
+        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("seed");
     };
-    let catalog = EndpointCatalog::default();
-    exchanges
-        .into_iter()
-        .filter_map(|(stream, request, response)| {
-            let Head::Request { target, .. } = &request.head else { return None };
-            let host = request.header("host").unwrap_or(&case.host);
-            let endpoint = catalog.find(host, target)?;
-            Some(Found {
-                stream,
-                provider: endpoint.provider.clone(),
-                format: endpoint.format,
-                target: target.clone(),
-                call: interpret(endpoint.format, &request, &response),
-            })
-        })
-        .collect()
+    let with = |head: &[u8], bytes: &[u8]| [head, bytes].concat();
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(cases_dir()).expect("tests/golden").map(|e| e.expect("entry").path()).collect();
+    dirs.sort();
+    for dir in dirs.iter().filter(|d| d.is_dir()) {
+        let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let case: Case = toml::from_str(&read_text(&dir.join("case.toml"))).expect("case.toml");
+        let (written, read_back) = (read(&dir.join("written.bin")), read(&dir.join("read.bin")));
+        // First byte: direction (bit 0) and pieces of 7 (bits 2-7 = 6).
+        let target = if case.protocol == Protocol::Http1 { "http1" } else { "http2" };
+        write(target, &format!("{name}-requests"), &with(&[6 << 2], &written));
+        write(target, &format!("{name}-responses"), &with(&[6 << 2 | 1], &read_back));
+        for (stream, request, response) in exchanges(&case, &written, &read_back, None) {
+            let event_stream = response.header("content-type").is_some_and(|t| t.starts_with("text/event-stream"));
+            if event_stream {
+                write("sse", &format!("{name}-{stream}"), &with(&[6], &response.body));
+            }
+            let Head::Request { target, .. } = &request.head else { continue };
+            let Some(endpoint) =
+                EndpointCatalog::default().find(request.header("host").unwrap_or(&case.host), target).cloned()
+            else {
+                continue;
+            };
+            let format = Format::ALL.iter().position(|f| *f == endpoint.format).unwrap_or(0) as u8;
+            let target_pick: u8 = if target.contains("alt=sse") {
+                1
+            } else if target.contains(":generateContent") || target.contains(":streamGenerateContent") {
+                2
+            } else {
+                0
+            };
+            let content_type: u8 = match response.header("content-type") {
+                None => 0,
+                Some(t) if t.starts_with("text/event-stream") => 2,
+                Some(t) if t.starts_with("application/stream+json") => 3,
+                Some(_) => 1,
+            };
+            let status_pick: u8 = match status(&response) {
+                200..=299 => 0,
+                429 => 2,
+                500.. => 3,
+                _ => 1,
+            };
+            let len = u16::try_from(request.body.len()).expect("seed requests are small").to_le_bytes();
+            let head = [format, target_pick | content_type << 2 | status_pick << 4, len[0], len[1]];
+            write("llm", &format!("{name}-{stream}"), &[&head[..], &request.body, &response.body].concat());
+        }
+    }
+    // Shapes no golden case has: Cohere v1 JSON lines, Gemini with alt=sse.
+    let v1_request = br#"{"model":"command-r","message":"hi","tool_results":[{"call":{"name":"f","parameters":{}},"outputs":[{"a":1}]}]}"#;
+    let v1_stream = b"{\"event_type\":\"text-generation\",\"text\":\"Hi\"}\n{\"event_type\":\"tool-calls-generation\",\"tool_calls\":[{\"name\":\"f\",\"parameters\":{\"q\":1}}]}\n{\"event_type\":\"stream-end\",\"finish_reason\":\"COMPLETE\",\"response\":{\"text\":\"Hi\",\"meta\":{\"tokens\":{\"input_tokens\":1,\"output_tokens\":2}}}}\n";
+    let len = (v1_request.len() as u16).to_le_bytes();
+    write("llm", "cohere-v1-lines", &[&[6u8, 3 << 2, len[0], len[1]][..], v1_request, v1_stream].concat());
+    let gemini_request = br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
+    let gemini_sse = b"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\",\"thought\":true},{\"functionCall\":{\"name\":\"f\",\"args\":{}}}]},\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":1}}\r\n\r\ndata: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lo\"}]},\"finishReason\":\"STOP\"}],\"modelVersion\":\"gemini-2.5-flash\"}\r\n\r\n";
+    let len = (gemini_request.len() as u16).to_le_bytes();
+    write("llm", "gemini-sse", &[&[4u8, 1 | 2 << 2, len[0], len[1]][..], gemini_request, gemini_sse].concat());
 }
 
 fn status(message: &Message) -> u16 {
