@@ -9,7 +9,8 @@
 //! - `case.toml`: `protocol = "http1"` or `"http2"`; `host`, the TLS server
 //!   name (a request's Host header or `:authority` wins over it); optionally
 //!   `formats`, the wire formats the catalog must find (a check that does
-//!   not depend on `expected.json`), and a `description`;
+//!   not depend on `expected.json`), `[[endpoints]]` beyond the built-in
+//!   catalog, and a `description`;
 //! - `expected.json`: the LLM calls found, in request order, each with the
 //!   stream (HTTP/2 stream id, or the request's position on an HTTP/1.1
 //!   connection), the endpoint's provider and format, the request target and
@@ -53,6 +54,10 @@ struct Case {
     formats: Option<Vec<Format>>,
     #[allow(dead_code)]
     description: Option<String>,
+    /// Endpoints beyond the built-in catalog (connections captured against
+    /// the test fixture, which serves each provider under a path prefix).
+    #[serde(default)]
+    endpoints: Vec<plumbline_intent::Endpoint>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -140,7 +145,7 @@ fn write_seed_cases() {
 /// The LLM calls on one connection; `piece` feeds the bytes that many at a
 /// time instead of whole.
 fn connection_calls(case: &Case, written: &[u8], read: &[u8], piece: Option<usize>) -> Vec<Found> {
-    let catalog = EndpointCatalog::default();
+    let catalog = EndpointCatalog::with_extra(case.endpoints.clone());
     exchanges(case, written, read, piece)
         .into_iter()
         .filter_map(|(stream, request, response)| {

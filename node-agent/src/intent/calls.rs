@@ -4,13 +4,7 @@
 
 use std::net::SocketAddr;
 
-use plumbline_intent::{
-    endpoints::EndpointCatalog,
-    guardrails,
-    llm::{self, Format},
-    redact::redact_text,
-    Head,
-};
+use plumbline_intent::{endpoints::EndpointCatalog, guardrails, llm, redact::redact_text, Head};
 use plumbline_proto::{
     v1::{LlmCall, LlmFinding, LlmToolCall, LlmToolResult, SocketAddress},
     BatchBuilder,
@@ -121,7 +115,7 @@ pub fn llm_call(
         stop_reason_sid: batch.intern(call.stop_reason.as_deref().unwrap_or_default()),
         error_sid: batch.intern(&redact_text(call.error.as_deref().unwrap_or_default())),
         server_sid: batch.intern(&server),
-        operation_sid: batch.intern(operation(endpoint.format)),
+        operation_sid: batch.intern(call.operation),
         prompt_sid: batch.intern(&captured(&prompt, capture)),
         completion_sid: batch.intern(&captured(&completion, capture)),
         tool_results,
@@ -135,17 +129,6 @@ pub fn llm_call(
         remote: info.remote.map(socket_address),
         fd: info.fd,
     })
-}
-
-/// What an API call does, by its wire format.
-pub fn operation(format: Format) -> &'static str {
-    match format {
-        Format::OpenAiChat | Format::CohereChat | Format::CohereChatV1 => "chat",
-        Format::OpenAiResponses => "responses",
-        Format::OpenAiEmbeddings => "embeddings",
-        Format::AnthropicMessages => "messages",
-        Format::Gemini => "generate_content",
-    }
 }
 
 /// Text as the capture mode lets it leave.
