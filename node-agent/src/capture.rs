@@ -156,6 +156,9 @@ impl Capture {
         }
         self.encoder.table.evict(now);
         self.gauges.set_process_table(self.encoder.table.len());
+        if let Some(intent) = &self.encoder.intent {
+            self.gauges.set_intent(intent.counts);
+        }
     }
 
     /// Reports what the kernel accumulated in its maps since the last sweep.

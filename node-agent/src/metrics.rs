@@ -27,6 +27,7 @@ pub struct Gauges {
     kernel: Mutex<Vec<CounterTotal>>,
     queue_depth: AtomicU64,
     process_table: AtomicU64,
+    intent: Mutex<crate::intent::IntentCounts>,
 }
 
 impl Gauges {
@@ -40,6 +41,10 @@ impl Gauges {
 
     pub fn set_process_table(&self, len: usize) {
         self.process_table.store(len as u64, Relaxed);
+    }
+
+    pub fn set_intent(&self, counts: crate::intent::IntentCounts) {
+        *self.intent.lock().unwrap() = counts;
     }
 }
 
@@ -87,6 +92,14 @@ pub fn render(stats: &AgentStats, gauges: &Gauges) -> String {
         ("send_retries", "Sends retried after the sink could not take a batch yet", s.send_retries),
         ("batches_lost", "Batches given up on (refused, or unsent at shutdown)", s.batches_lost),
         ("events_lost", "Events in batches given up on", s.events_lost),
+    ] {
+        counter(&mut registry, name, help, value);
+    }
+    let intent = *gauges.intent.lock().unwrap();
+    for (name, help, value) in [
+        ("tls_exchanges", "HTTP exchanges read from TLS plaintext", intent.exchanges),
+        ("llm_calls", "Exchanges with an LLM endpoint, sent as LLM calls", intent.llm_calls),
+        ("tls_bytes_lost", "TLS plaintext known lost (refused pieces, bytes past the capture limit)", intent.bytes_lost),
     ] {
         counter(&mut registry, name, help, value);
     }

@@ -170,6 +170,15 @@ fn a_23_kib_request_and_a_100_kib_stream_arrive_whole() {
     assert_eq!(completion.len() as u64, u(&client[0]["text_len"]), "the whole streamed text");
     assert!(completion.len() > 100 * 1024);
     assert_eq!(seen[0]["streamed"], true);
+    // The agent's own counters say the same: calls read, nothing lost.
+    let metric = |text: &str, name: &str| -> Option<u64> {
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    };
+    let metrics = eventually("the agent's intent counters", || {
+        let text = bed.plumbline.metrics();
+        (metric(&text, "plumbline_agent_llm_calls_total")? >= 2).then_some(text)
+    });
+    assert_eq!(metric(&metrics, "plumbline_agent_tls_bytes_lost_total"), Some(0), "{metrics}");
 }
 
 #[test]
@@ -317,4 +326,22 @@ fn hashed_capture_keeps_no_text_and_agent_rules_change_while_the_agent_runs() {
     assert_eq!(mapped["model"], a["model"]);
     let agents = bed.plumbline.view("agents", &["--agent", "go-agent"]);
     assert!(agents.iter().any(|r| r["matched_on"] == "EXECUTABLE_PATH"), "{agents:?}");
+}
+
+#[test]
+fn plaintext_past_the_capture_limit_is_counted_as_lost_not_cut_silently() {
+    let bed = start_with("max_capture_kib = 8\n");
+    let (_, client) = bed.python("big-request");
+    assert_eq!(u(&client[0]["status"]), 200);
+    let metric = |text: &str, name: &str| -> Option<u64> {
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    };
+    // The request's one ~23 KiB write was copied up to 8 KiB; the rest is counted.
+    let lost = eventually("the bytes past the limit counted", || {
+        metric(&bed.plumbline.metrics(), "plumbline_agent_tls_bytes_lost_total").filter(|lost| *lost > 0)
+    });
+    assert!(lost >= 23_000 - 8 * 1024, "{lost}");
+    // A later request on a new connection is read again in full.
+    let (pid, client) = bed.python("openai-chat");
+    assert_same_call(&bed.calls_of(pid, 1)[0], &client[0]);
 }

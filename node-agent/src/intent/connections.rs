@@ -82,6 +82,8 @@ pub struct Connection {
     desynced: [bool; 2],
     request_start: Option<u64>,
     bytes_lost: u64,
+    /// Every byte ever known lost on this connection.
+    total_lost: u64,
     max_body: usize,
     max_capture: u64,
     pub last_ns: u64,
@@ -95,10 +97,16 @@ impl Connection {
             desynced: [false; 2],
             request_start: None,
             bytes_lost: 0,
+            total_lost: 0,
             max_body,
             max_capture,
             last_ns: 0,
         }
+    }
+
+    /// Every byte known lost on this connection so far.
+    pub fn total_lost(&self) -> u64 {
+        self.total_lost
     }
 
     /// Bytes known lost and not yet attributed to an exchange.
@@ -252,6 +260,7 @@ impl Connection {
 
     fn lose(&mut self, bytes: u64, side: usize) {
         self.bytes_lost += bytes;
+        self.total_lost += bytes;
         match self.protocol {
             Protocol::Http2 { .. } => self.protocol = Protocol::Lost,
             _ => self.desynced[side] = true,

@@ -189,6 +189,7 @@ impl IntentCapture {
                 tracked.info.remote_name = dns_name(remote);
             }
         }
+        let lost_before = tracked.connection.total_lost();
         let exchanges = tracked.connection.feed(Piece {
             write: event.direction == tls_direction::WRITE,
             call_start_ns: event.call_start_ns,
@@ -197,8 +198,10 @@ impl IntentCapture {
             offset: u64::from(event.offset),
             data,
         });
+        let lost = tracked.connection.total_lost() - lost_before;
         let info = tracked.info.clone();
         let who = Who { tid: tracked.tid, cgroup_id: tracked.cgroup_id, ..*who };
+        self.counts.bytes_lost += lost;
         for exchange in exchanges {
             self.emit(&exchange, &info, &who, batch);
         }
@@ -206,7 +209,6 @@ impl IntentCapture {
 
     fn emit(&mut self, exchange: &connections::Exchange, info: &ConnectionInfo, who: &Who, batch: &mut BatchBuilder) {
         self.counts.exchanges += 1;
-        self.counts.bytes_lost += exchange.bytes_lost;
         let agent = self.agents.agent_of(who.pid).map(|m| m.agent.clone()).unwrap_or_default();
         if let Some(call) = calls::llm_call(exchange, &self.catalog, info, &agent, self.config.prompt_capture, batch) {
             self.counts.llm_calls += 1;
