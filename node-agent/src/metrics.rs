@@ -99,7 +99,11 @@ pub fn render(stats: &AgentStats, gauges: &Gauges) -> String {
     for (name, help, value) in [
         ("tls_exchanges", "HTTP exchanges read from TLS plaintext", intent.exchanges),
         ("llm_calls", "Exchanges with an LLM endpoint, sent as LLM calls", intent.llm_calls),
-        ("tls_bytes_lost", "TLS plaintext known lost (refused pieces, bytes past the capture limit)", intent.bytes_lost),
+        (
+            "tls_bytes_lost",
+            "TLS plaintext known lost (refused pieces, bytes past the capture limit)",
+            intent.bytes_lost,
+        ),
     ] {
         counter(&mut registry, name, help, value);
     }
