@@ -7,6 +7,7 @@
 
 mod activity_rows;
 pub mod batch_rows;
+pub mod collective_join;
 pub mod config;
 mod llm_rows;
 pub mod pipeline;
