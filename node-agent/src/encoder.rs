@@ -76,10 +76,10 @@ impl Encoder {
             return;
         }
         let h = *record.header();
-        let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
-        let Some(intent) = &mut self.intent else { return };
         match record {
             Record::ProcExec { .. } | Record::ProcFork(_) => {
+                let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
+                let Some(intent) = &mut self.intent else { return };
                 let Some(process) = self.table.get(h.pid).cloned() else { return };
                 let identity = self.containers.identity(process.cgroup_id, process.pid);
                 if matches!(record, Record::ProcExec { .. }) {
@@ -88,7 +88,11 @@ impl Encoder {
                     intent.process_forked(&process, identity, &who, h.ts_boot_ns, batch);
                 }
             }
-            Record::ProcExit(event) => intent.process_exited(h.pid, event.start_boot_ns, h.ts_boot_ns),
+            Record::ProcExit(event) => {
+                if let Some(intent) = &mut self.intent {
+                    intent.process_exited(h.pid, event.start_boot_ns, h.ts_boot_ns);
+                }
+            }
             _ => {}
         }
     }

@@ -19,10 +19,9 @@ use object::{Object, ObjectSection, ObjectSymbol};
 pub struct ProbePoint {
     /// The BPF program (`plb_ssl_write` ...).
     pub program: &'static str,
-    /// File offset of the instruction to probe.
+    /// File offset of the instruction to probe. Whether the probe fires at
+    /// entry or on return is the program's own kind (`uprobe`/`uretprobe`).
     pub offset: u64,
-    /// A return probe (uretprobe) rather than an entry probe.
-    pub ret: bool,
     /// The symbol, for logs.
     pub symbol: String,
 }
@@ -93,11 +92,11 @@ pub fn examine_bytes(bytes: &[u8]) -> TlsTarget {
                 continue;
             }
             let Some(offset) = file_offset(&elf, symbol.address()) else { continue };
-            openssl.push(ProbePoint { program, offset, ret: false, symbol: symbol_name.to_string() });
-            openssl.push(ProbePoint { program: "plb_ssl_return", offset, ret: true, symbol: symbol_name.to_string() });
+            openssl.push(ProbePoint { program, offset, symbol: symbol_name.to_string() });
+            openssl.push(ProbePoint { program: "plb_ssl_return", offset, symbol: symbol_name.to_string() });
         } else if base == "SSL_ctrl" {
             if let Some(offset) = file_offset(&elf, symbol.address()).filter(|_| ssl_ctrl.is_none()) {
-                ssl_ctrl = Some(ProbePoint { program: "plb_ssl_ctrl", offset, ret: false, symbol: base.to_string() });
+                ssl_ctrl = Some(ProbePoint { program: "plb_ssl_ctrl", offset, symbol: base.to_string() });
             }
         } else if base == GO_WRITE {
             go_write = Some((symbol.address(), symbol.size()));
@@ -138,8 +137,8 @@ fn go_probes(elf: &object::File<'_>, bytes: &[u8], write: (u64, u64), read: (u64
     let write_offset = file_offset(elf, write.0)?;
     let read_offset = file_offset(elf, read.0)?;
     let mut probes = vec![
-        ProbePoint { program: "plb_go_tls_write", offset: write_offset, ret: false, symbol: GO_WRITE.into() },
-        ProbePoint { program: "plb_go_tls_read", offset: read_offset, ret: false, symbol: GO_READ.into() },
+        ProbePoint { program: "plb_go_tls_write", offset: write_offset, symbol: GO_WRITE.into() },
+        ProbePoint { program: "plb_go_tls_read", offset: read_offset, symbol: GO_READ.into() },
     ];
     let code = bytes.get(read_offset as usize..(read_offset + read.1) as usize)?;
     let mut decoder = Decoder::with_ip(64, code, read.0, DecoderOptions::NONE);
@@ -150,7 +149,6 @@ fn go_probes(elf: &object::File<'_>, bytes: &[u8], write: (u64, u64), read: (u64
             probes.push(ProbePoint {
                 program: "plb_go_tls_read_return",
                 offset: read_offset + (instruction.ip() - read.0),
-                ret: false,
                 symbol: format!("{GO_READ}+{:#x}", instruction.ip() - read.0),
             });
         }
