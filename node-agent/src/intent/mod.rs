@@ -259,15 +259,21 @@ impl IntentCapture {
         self.exited.push((pid, start_ns, now_ns));
     }
 
+    /// Ends a connection: a response that ran until the close is complete
+    /// now. `process` is who the connection's process is; the thread and
+    /// cgroup are the connection's own.
+    fn finish_connection(&mut self, key: (u32, u64), process: &Who, batch: &mut BatchBuilder) {
+        let Some(mut tracked) = self.connections.remove(&key) else { return };
+        let who = Who { tid: tracked.tid, cgroup_id: tracked.cgroup_id, ..*process };
+        for exchange in tracked.connection.finish() {
+            self.emit(&exchange, &tracked.info, &who, batch);
+        }
+    }
+
     fn close_out(&mut self, pid: u32, start_ns: u64, who: &Who, batch: &mut BatchBuilder) {
         let gone: Vec<(u32, u64)> = self.connections.keys().filter(|(p, _)| *p == pid).copied().collect();
         for key in gone {
-            if let Some(mut tracked) = self.connections.remove(&key) {
-                let who = Who { tid: tracked.tid, cgroup_id: tracked.cgroup_id, ..*who };
-                for exchange in tracked.connection.finish() {
-                    self.emit(&exchange, &tracked.info, &who, batch);
-                }
-            }
+            self.finish_connection(key, who, batch);
         }
         self.agents.forget(pid, start_ns);
         self.last_connect.remove(&pid);
@@ -296,12 +302,8 @@ impl IntentCapture {
         let idle: Vec<(u32, u64)> =
             self.connections.iter().filter(|(_, t)| t.connection.last_ns + idle_ns < now_ns).map(|(k, _)| *k).collect();
         for key in idle {
-            if let Some(mut tracked) = self.connections.remove(&key) {
-                let who = Who { tid: tracked.tid, cgroup_id: tracked.cgroup_id, ..who(key.0, batch) };
-                for exchange in tracked.connection.finish() {
-                    self.emit(&exchange, &tracked.info, &who, batch);
-                }
-            }
+            let process = who(key.0, batch);
+            self.finish_connection(key, &process, batch);
         }
         let due: Vec<u32> = self.rescans.iter().filter(|(_, at)| *at <= now_ns).map(|(pid, _)| *pid).collect();
         self.rescans.retain(|(_, at)| *at > now_ns);
