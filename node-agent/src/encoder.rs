@@ -102,6 +102,7 @@ impl Encoder {
         let Some(mut intent) = self.intent.take() else { return };
         let containers = std::cell::RefCell::new(&mut self.containers);
         let table = &self.table;
+        let dns = &self.dns;
         intent.tick(
             now_ns,
             table,
@@ -116,6 +117,7 @@ impl Encoder {
                     process_start_ns: known.map_or(0, |p| p.start_ns),
                 }
             },
+            |pid, addr| dns.name_for(pid, addr.ip(), now_ns).map(str::to_string),
             batch,
         );
         self.intent = Some(intent);

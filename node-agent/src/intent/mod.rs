@@ -51,6 +51,33 @@ struct TrackedConnection {
     tid: u32,
     cgroup_id: u64,
     resolved: bool,
+    /// Exchanges completed before the connection's socket was known: the
+    /// rings are read one after the other, so its connect can come later.
+    /// Sent once it is known, or at the next tick regardless.
+    waiting: Vec<connections::Exchange>,
+}
+
+impl TrackedConnection {
+    /// Learns the socket: the fd's, while the process lives, else (node
+    /// writes outside the TLS call; short-lived processes are gone) the
+    /// process's latest connect.
+    fn resolve(
+        &mut self,
+        pid: u32,
+        last_connect: Option<(SocketAddr, SocketAddr)>,
+        dns_name: impl Fn(SocketAddr) -> Option<String>,
+    ) {
+        if self.resolved {
+            return;
+        }
+        let socket = (self.info.fd >= 0).then(|| socket_of(pid, self.info.fd)).flatten();
+        if let Some((local, remote)) = socket.or(last_connect) {
+            self.resolved = true;
+            self.info.local = Some(local);
+            self.info.remote = Some(remote);
+            self.info.remote_name = dns_name(remote);
+        }
+    }
 }
 
 /// Counters of what intent capture did, for metrics and tests.
@@ -144,6 +171,7 @@ impl IntentCapture {
             tid,
             cgroup_id,
             resolved: false,
+            waiting: Vec::new(),
         })
     }
 
@@ -177,18 +205,7 @@ impl IntentCapture {
             tracked.info.fd = event.fd;
             tracked.resolved = false;
         }
-        if !tracked.resolved {
-            // The fd's socket while the process lives, else (node writes
-            // outside the TLS call; short-lived processes are gone) the
-            // process's latest connect.
-            let socket = (tracked.info.fd >= 0).then(|| socket_of(h.pid, tracked.info.fd)).flatten();
-            if let Some((local, remote)) = socket.or(last_connect) {
-                tracked.resolved = true;
-                tracked.info.local = Some(local);
-                tracked.info.remote = Some(remote);
-                tracked.info.remote_name = dns_name(remote);
-            }
-        }
+        tracked.resolve(h.pid, last_connect, dns_name);
         let lost_before = tracked.connection.total_lost();
         let exchanges = tracked.connection.feed(Piece {
             write: event.direction == tls_direction::WRITE,
@@ -199,10 +216,21 @@ impl IntentCapture {
             data,
         });
         let lost = tracked.connection.total_lost() - lost_before;
-        let info = tracked.info.clone();
-        let who = Who { tid: tracked.tid, cgroup_id: tracked.cgroup_id, ..*who };
+        tracked.waiting.extend(exchanges);
+        let ready = tracked.resolved && !tracked.waiting.is_empty();
         self.counts.bytes_lost += lost;
-        for exchange in exchanges {
+        if ready {
+            self.send_waiting((h.pid, event.conn_id), who, batch);
+        }
+    }
+
+    /// Sends a connection's completed exchanges as they are.
+    fn send_waiting(&mut self, key: (u32, u64), process: &Who, batch: &mut BatchBuilder) {
+        let Some(tracked) = self.connections.get_mut(&key) else { return };
+        let waiting = std::mem::take(&mut tracked.waiting);
+        let info = tracked.info.clone();
+        let who = Who { tid: tracked.tid, cgroup_id: tracked.cgroup_id, ..*process };
+        for exchange in waiting {
             self.emit(&exchange, &info, &who, batch);
         }
     }
@@ -263,11 +291,12 @@ impl IntentCapture {
     /// now. `process` is who the connection's process is; the thread and
     /// cgroup are the connection's own.
     fn finish_connection(&mut self, key: (u32, u64), process: &Who, batch: &mut BatchBuilder) {
-        let Some(mut tracked) = self.connections.remove(&key) else { return };
-        let who = Who { tid: tracked.tid, cgroup_id: tracked.cgroup_id, ..*process };
-        for exchange in tracked.connection.finish() {
-            self.emit(&exchange, &tracked.info, &who, batch);
+        if let Some(tracked) = self.connections.get_mut(&key) {
+            let finished = tracked.connection.finish();
+            tracked.waiting.extend(finished);
         }
+        self.send_waiting(key, process, batch);
+        self.connections.remove(&key);
     }
 
     fn close_out(&mut self, pid: u32, start_ns: u64, who: &Who, batch: &mut BatchBuilder) {
@@ -289,8 +318,20 @@ impl IntentCapture {
         table: &ProcessTable,
         identify: impl Fn(&ProcessInfo) -> Option<CgroupIdentity>,
         who: impl Fn(u32, &mut BatchBuilder) -> Who,
+        dns_name: impl Fn(u32, SocketAddr) -> Option<String>,
         batch: &mut BatchBuilder,
     ) {
+        // Exchanges that waited for their socket go now, named if it is known.
+        let waiting: Vec<(u32, u64)> =
+            self.connections.iter().filter(|(_, t)| !t.waiting.is_empty()).map(|(k, _)| *k).collect();
+        for key in waiting {
+            let last_connect = self.last_connect.get(&key.0).copied();
+            if let Some(tracked) = self.connections.get_mut(&key) {
+                tracked.resolve(key.0, last_connect, |addr| dns_name(key.0, addr));
+            }
+            let process = who(key.0, batch);
+            self.send_waiting(key, &process, batch);
+        }
         let over: Vec<(u32, u64, u64)> =
             self.exited.iter().filter(|(.., at)| at + EXIT_GRACE_NS <= now_ns).copied().collect();
         self.exited.retain(|(.., at)| at + EXIT_GRACE_NS > now_ns);
