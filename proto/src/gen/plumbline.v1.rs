@@ -849,7 +849,8 @@ pub struct LlmCall {
 pub struct CudaCall {
     #[prost(enumeration = "cuda_call::Api", tag = "1")]
     pub api: i32,
-    /// Kernel symbol of a launch.
+    /// Kernel of a launch: the demangled symbol of the host stub the process
+    /// passed, from the symbols of the ELF file it lies in.
     #[prost(uint32, tag = "2")]
     pub function_sid: u32,
     #[prost(uint32, tag = "3")]
@@ -866,15 +867,32 @@ pub struct CudaCall {
     pub block_z: u32,
     #[prost(uint64, tag = "9")]
     pub stream: u64,
+    /// Memcpy, malloc: bytes; launch: dynamic shared memory bytes.
     #[prost(uint64, tag = "10")]
     pub bytes: u64,
     /// cudaError_t returned.
     #[prost(int32, tag = "11")]
     pub result: i32,
+    /// Entry to return: for a synchronize, the time the caller was blocked.
     #[prost(uint64, tag = "12")]
     pub duration_ns: u64,
+    /// The device the calling process last selected (cudaSetDevice); -1 unknown.
     #[prost(int32, tag = "13")]
     pub device: i32,
+    /// cudaMemcpyKind: 0 host-host, 1 host-device, 2 device-host,
+    /// 3 device-device, 4 default (inferred from the pointers).
+    #[prost(int32, tag = "14")]
+    pub memcpy_kind: i32,
+    /// The process's rank in its largest NCCL communicator; -1 unknown.
+    #[prost(int32, tag = "15")]
+    pub rank: i32,
+    /// The training job the process belongs to (see NcclCall.job_sid).
+    #[prost(uint32, tag = "16")]
+    pub job_sid: u32,
+    /// Function pointer of a launch, or the graph handle, within the process
+    /// (unresolved when function_sid is empty).
+    #[prost(uint64, tag = "17")]
+    pub handle: u64,
 }
 /// Nested message and enum types in `CudaCall`.
 pub mod cuda_call {
@@ -894,6 +912,7 @@ pub mod cuda_call {
     #[repr(i32)]
     pub enum Api {
         Unspecified = 0,
+        /// cudaLaunchKernel and cudaLaunchKernel_ptsz.
         LaunchKernel = 1,
         Memcpy = 2,
         MemcpyAsync = 3,
@@ -901,6 +920,9 @@ pub mod cuda_call {
         Free = 5,
         StreamSynchronize = 6,
         DeviceSynchronize = 7,
+        /// cudaLaunchKernelExC (and \_ptsz): the launch config is a struct.
+        LaunchKernelEx = 8,
+        GraphLaunch = 9,
     }
     impl Api {
         /// String value of the enum field names used in the ProtoBuf definition.
@@ -917,6 +939,8 @@ pub mod cuda_call {
                 Self::Free => "API_FREE",
                 Self::StreamSynchronize => "API_STREAM_SYNCHRONIZE",
                 Self::DeviceSynchronize => "API_DEVICE_SYNCHRONIZE",
+                Self::LaunchKernelEx => "API_LAUNCH_KERNEL_EX",
+                Self::GraphLaunch => "API_GRAPH_LAUNCH",
             }
         }
         /// Creates an enum from field names used in the ProtoBuf definition.
@@ -930,6 +954,8 @@ pub mod cuda_call {
                 "API_FREE" => Some(Self::Free),
                 "API_STREAM_SYNCHRONIZE" => Some(Self::StreamSynchronize),
                 "API_DEVICE_SYNCHRONIZE" => Some(Self::DeviceSynchronize),
+                "API_LAUNCH_KERNEL_EX" => Some(Self::LaunchKernelEx),
+                "API_GRAPH_LAUNCH" => Some(Self::GraphLaunch),
                 _ => None,
             }
         }
@@ -969,6 +995,19 @@ pub struct NcclCall {
     pub result: i32,
     #[prost(uint64, tag = "13")]
     pub duration_ns: u64,
+    /// The training job: the process's PLUMBLINE_JOB, TORCHELASTIC_RUN_ID,
+    /// SLURM_JOB_ID or (none of those set) "comm-\<hex of the first
+    /// communicator's id hash>".
+    #[prost(uint32, tag = "14")]
+    pub job_sid: u32,
+    /// The device the calling process last selected (cudaSetDevice); -1 unknown.
+    #[prost(int32, tag = "15")]
+    pub device: i32,
+    /// Comm split: the parent communicator's id hash, and the color asked for.
+    #[prost(uint64, tag = "16")]
+    pub parent_comm_id_hash: u64,
+    #[prost(int32, tag = "17")]
+    pub color: i32,
 }
 /// Nested message and enum types in `NcclCall`.
 pub mod nccl_call {
@@ -998,6 +1037,8 @@ pub mod nccl_call {
         Recv = 8,
         GroupStart = 9,
         GroupEnd = 10,
+        CommSplit = 11,
+        CommDestroy = 12,
     }
     impl Op {
         /// String value of the enum field names used in the ProtoBuf definition.
@@ -1017,6 +1058,8 @@ pub mod nccl_call {
                 Self::Recv => "OP_RECV",
                 Self::GroupStart => "OP_GROUP_START",
                 Self::GroupEnd => "OP_GROUP_END",
+                Self::CommSplit => "OP_COMM_SPLIT",
+                Self::CommDestroy => "OP_COMM_DESTROY",
             }
         }
         /// Creates an enum from field names used in the ProtoBuf definition.
@@ -1033,6 +1076,8 @@ pub mod nccl_call {
                 "OP_RECV" => Some(Self::Recv),
                 "OP_GROUP_START" => Some(Self::GroupStart),
                 "OP_GROUP_END" => Some(Self::GroupEnd),
+                "OP_COMM_SPLIT" => Some(Self::CommSplit),
+                "OP_COMM_DESTROY" => Some(Self::CommDestroy),
                 _ => None,
             }
         }
@@ -1206,6 +1251,272 @@ impl Transport {
             _ => None,
         }
     }
+}
+/// The filter of the GPU views.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuRequest {
+    /// Empty: every job.
+    #[prost(string, tag = "1")]
+    pub job: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub range: ::core::option::Option<TimeRange>,
+    /// Only this rank (GpuKernels, GpuTimeline; required by GpuTimeline).
+    #[prost(int32, optional, tag = "3")]
+    pub rank: ::core::option::Option<i32>,
+    /// Empty: every host.
+    #[prost(string, tag = "4")]
+    pub host: ::prost::alloc::string::String,
+    /// At most this many; 0 means 100.
+    #[prost(uint32, tag = "5")]
+    pub limit: u32,
+    /// Only this process (GpuKernels, GpuTimeline; 0: any). GpuTimeline needs
+    /// a rank or a pid.
+    #[prost(uint32, tag = "6")]
+    pub pid: u32,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuJobView {
+    #[prost(string, tag = "1")]
+    pub job: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "2")]
+    pub ranks: u32,
+    #[prost(uint32, tag = "3")]
+    pub hosts: u32,
+    #[prost(uint32, tag = "4")]
+    pub communicators: u32,
+    /// Collective instances judged, and how many of each verdict.
+    #[prost(uint64, tag = "5")]
+    pub collectives: u64,
+    #[prost(uint64, tag = "6")]
+    pub stragglers: u64,
+    #[prost(uint64, tag = "7")]
+    pub hangs: u64,
+    #[prost(uint64, tag = "8")]
+    pub mismatches: u64,
+    #[prost(uint64, tag = "9")]
+    pub first_wall_ns: u64,
+    #[prost(uint64, tag = "10")]
+    pub last_wall_ns: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListGpuJobsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub jobs: ::prost::alloc::vec::Vec<GpuJobView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuStragglerView {
+    #[prost(string, tag = "1")]
+    pub job: ::prost::alloc::string::String,
+    #[prost(int32, tag = "2")]
+    pub rank: i32,
+    #[prost(string, tag = "3")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(int32, tag = "4")]
+    pub device: i32,
+    /// Collectives at which this rank arrived last and late enough to count.
+    #[prost(uint64, tag = "5")]
+    pub times_last: u64,
+    /// Of all the collectives judged for the job in the range.
+    #[prost(uint64, tag = "6")]
+    pub collectives: u64,
+    #[prost(uint64, tag = "7")]
+    pub mean_late_ns: u64,
+    #[prost(uint64, tag = "8")]
+    pub max_late_ns: u64,
+    /// Sequence and time of the latest such collective.
+    #[prost(uint64, tag = "9")]
+    pub last_seq: u64,
+    #[prost(uint64, tag = "10")]
+    pub last_wall_ns: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GpuStragglersResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub ranks: ::prost::alloc::vec::Vec<GpuStragglerView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuMissingRank {
+    #[prost(int32, tag = "1")]
+    pub rank: i32,
+    /// The last sequence this rank completed; -1 when it completed none.
+    #[prost(int64, tag = "2")]
+    pub last_completed_seq: i64,
+    /// Where the rank ran, from its last call seen (empty when never seen).
+    #[prost(string, tag = "3")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(int32, tag = "4")]
+    pub device: i32,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GpuHangView {
+    #[prost(string, tag = "1")]
+    pub job: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "2")]
+    pub communicator: u64,
+    /// The first sequence not every rank reached.
+    #[prost(uint64, tag = "3")]
+    pub seq: u64,
+    /// NcclCall.Op name of the collective the ranks that arrived called.
+    #[prost(string, tag = "4")]
+    pub op: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "5")]
+    pub nranks: u32,
+    #[prost(uint32, tag = "6")]
+    pub arrived: u32,
+    #[prost(message, repeated, tag = "7")]
+    pub missing: ::prost::alloc::vec::Vec<GpuMissingRank>,
+    /// First arrival at that sequence, wall-clock ns.
+    #[prost(uint64, tag = "8")]
+    pub first_wall_ns: u64,
+    /// Later sequences also judged hung on this communicator.
+    #[prost(uint64, tag = "9")]
+    pub later_hung: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GpuHangResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub hangs: ::prost::alloc::vec::Vec<GpuHangView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuMismatchView {
+    #[prost(string, tag = "1")]
+    pub job: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "2")]
+    pub communicator: u64,
+    #[prost(uint64, tag = "3")]
+    pub seq: u64,
+    /// "op", "count" or "datatype".
+    #[prost(string, tag = "4")]
+    pub field: ::prost::alloc::string::String,
+    /// The value most ranks had, and the ranks that differ.
+    #[prost(string, tag = "5")]
+    pub expected: ::prost::alloc::string::String,
+    #[prost(int32, repeated, tag = "6")]
+    pub ranks: ::prost::alloc::vec::Vec<i32>,
+    /// What those ranks had (same order).
+    #[prost(string, repeated, tag = "7")]
+    pub values: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(uint32, tag = "8")]
+    pub nranks: u32,
+    #[prost(uint64, tag = "9")]
+    pub first_wall_ns: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GpuMismatchesResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub mismatches: ::prost::alloc::vec::Vec<GpuMismatchView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuKernelView {
+    #[prost(string, tag = "1")]
+    pub job: ::prost::alloc::string::String,
+    #[prost(int32, tag = "2")]
+    pub rank: i32,
+    #[prost(string, tag = "3")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub kernel: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "5")]
+    pub launches: u64,
+    /// Sum of the launch calls' own durations (the CPU side of a launch).
+    #[prost(uint64, tag = "6")]
+    pub total_ns: u64,
+    #[prost(uint64, tag = "7")]
+    pub failed: u64,
+    /// Grid and block of the latest launch, "x,y,z".
+    #[prost(string, tag = "8")]
+    pub grid: ::prost::alloc::string::String,
+    #[prost(string, tag = "9")]
+    pub block: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GpuKernelsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub kernels: ::prost::alloc::vec::Vec<GpuKernelView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuCallView {
+    #[prost(uint64, tag = "1")]
+    pub wall_ns: u64,
+    #[prost(uint64, tag = "2")]
+    pub duration_ns: u64,
+    #[prost(string, tag = "3")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "4")]
+    pub pid: u32,
+    #[prost(int32, tag = "5")]
+    pub rank: i32,
+    #[prost(int32, tag = "6")]
+    pub device: i32,
+    /// "nccl" or "cuda".
+    #[prost(string, tag = "7")]
+    pub library: ::prost::alloc::string::String,
+    /// NcclCall.Op or CudaCall.Api name ("ALL_REDUCE", "LAUNCH_KERNEL" ...).
+    #[prost(string, tag = "8")]
+    pub call: ::prost::alloc::string::String,
+    /// Kernel name of a launch.
+    #[prost(string, tag = "9")]
+    pub kernel: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "10")]
+    pub communicator: u64,
+    #[prost(uint64, tag = "11")]
+    pub seq: u64,
+    #[prost(uint64, tag = "12")]
+    pub count: u64,
+    #[prost(int32, tag = "13")]
+    pub datatype: i32,
+    #[prost(uint64, tag = "14")]
+    pub bytes: u64,
+    #[prost(int32, tag = "15")]
+    pub result: i32,
+    #[prost(uint64, tag = "16")]
+    pub stream: u64,
+    #[prost(int32, tag = "17")]
+    pub nranks: i32,
+    #[prost(int32, tag = "18")]
+    pub peer: i32,
+    /// Grid and block of a launch, "x,y,z".
+    #[prost(string, tag = "19")]
+    pub grid: ::prost::alloc::string::String,
+    #[prost(string, tag = "20")]
+    pub block: ::prost::alloc::string::String,
+    #[prost(int32, tag = "21")]
+    pub memcpy_kind: i32,
+    #[prost(string, tag = "22")]
+    pub job: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GpuTimelineResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub calls: ::prost::alloc::vec::Vec<GpuCallView>,
 }
 /// The filter shared by the activity views.
 #[allow(clippy::all)]
@@ -2233,6 +2544,158 @@ pub mod query_service_client {
                 .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListTlsStacks"));
             self.inner.unary(req, path, codec).await
         }
+        /// Training jobs seen: ranks, hosts, communicators, collectives judged.
+        pub async fn list_gpu_jobs(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GpuRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListGpuJobsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListGpuJobs",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListGpuJobs"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Ranks ranked by how often they arrived last at a collective and by how
+        /// late (against the median arrival).
+        pub async fn gpu_stragglers(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GpuRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GpuStragglersResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/GpuStragglers",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "GpuStragglers"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Per communicator of the job: the first sequence some ranks never
+        /// reached, the ranks missing and the last sequence each completed.
+        pub async fn gpu_hang(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GpuRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GpuHangResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/GpuHang",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "GpuHang"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Collectives whose ranks disagreed on op, count or datatype.
+        pub async fn gpu_mismatches(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GpuRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GpuMismatchesResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/GpuMismatches",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "GpuMismatches"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Kernels by launches and time, per rank.
+        pub async fn gpu_kernels(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GpuRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GpuKernelsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/GpuKernels",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "GpuKernels"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// One rank's CUDA and NCCL calls in time order.
+        pub async fn gpu_timeline(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GpuRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GpuTimelineResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/GpuTimeline",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "GpuTimeline"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -2353,6 +2816,53 @@ pub mod query_service_server {
             request: tonic::Request<super::ActivityRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ListTlsStacksResponse>,
+            tonic::Status,
+        >;
+        /// Training jobs seen: ranks, hosts, communicators, collectives judged.
+        async fn list_gpu_jobs(
+            &self,
+            request: tonic::Request<super::GpuRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListGpuJobsResponse>,
+            tonic::Status,
+        >;
+        /// Ranks ranked by how often they arrived last at a collective and by how
+        /// late (against the median arrival).
+        async fn gpu_stragglers(
+            &self,
+            request: tonic::Request<super::GpuRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GpuStragglersResponse>,
+            tonic::Status,
+        >;
+        /// Per communicator of the job: the first sequence some ranks never
+        /// reached, the ranks missing and the last sequence each completed.
+        async fn gpu_hang(
+            &self,
+            request: tonic::Request<super::GpuRequest>,
+        ) -> std::result::Result<tonic::Response<super::GpuHangResponse>, tonic::Status>;
+        /// Collectives whose ranks disagreed on op, count or datatype.
+        async fn gpu_mismatches(
+            &self,
+            request: tonic::Request<super::GpuRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GpuMismatchesResponse>,
+            tonic::Status,
+        >;
+        /// Kernels by launches and time, per rank.
+        async fn gpu_kernels(
+            &self,
+            request: tonic::Request<super::GpuRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GpuKernelsResponse>,
+            tonic::Status,
+        >;
+        /// One rank's CUDA and NCCL calls in time order.
+        async fn gpu_timeline(
+            &self,
+            request: tonic::Request<super::GpuRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GpuTimelineResponse>,
             tonic::Status,
         >;
     }
@@ -3004,6 +3514,264 @@ pub mod query_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ListTlsStacksSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListGpuJobs" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListGpuJobsSvc<T: QueryService>(pub Arc<T>);
+                    impl<T: QueryService> tonic::server::UnaryService<super::GpuRequest>
+                    for ListGpuJobsSvc<T> {
+                        type Response = super::ListGpuJobsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GpuRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_gpu_jobs(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListGpuJobsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/GpuStragglers" => {
+                    #[allow(non_camel_case_types)]
+                    struct GpuStragglersSvc<T: QueryService>(pub Arc<T>);
+                    impl<T: QueryService> tonic::server::UnaryService<super::GpuRequest>
+                    for GpuStragglersSvc<T> {
+                        type Response = super::GpuStragglersResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GpuRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::gpu_stragglers(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GpuStragglersSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/GpuHang" => {
+                    #[allow(non_camel_case_types)]
+                    struct GpuHangSvc<T: QueryService>(pub Arc<T>);
+                    impl<T: QueryService> tonic::server::UnaryService<super::GpuRequest>
+                    for GpuHangSvc<T> {
+                        type Response = super::GpuHangResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GpuRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::gpu_hang(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GpuHangSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/GpuMismatches" => {
+                    #[allow(non_camel_case_types)]
+                    struct GpuMismatchesSvc<T: QueryService>(pub Arc<T>);
+                    impl<T: QueryService> tonic::server::UnaryService<super::GpuRequest>
+                    for GpuMismatchesSvc<T> {
+                        type Response = super::GpuMismatchesResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GpuRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::gpu_mismatches(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GpuMismatchesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/GpuKernels" => {
+                    #[allow(non_camel_case_types)]
+                    struct GpuKernelsSvc<T: QueryService>(pub Arc<T>);
+                    impl<T: QueryService> tonic::server::UnaryService<super::GpuRequest>
+                    for GpuKernelsSvc<T> {
+                        type Response = super::GpuKernelsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GpuRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::gpu_kernels(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GpuKernelsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/GpuTimeline" => {
+                    #[allow(non_camel_case_types)]
+                    struct GpuTimelineSvc<T: QueryService>(pub Arc<T>);
+                    impl<T: QueryService> tonic::server::UnaryService<super::GpuRequest>
+                    for GpuTimelineSvc<T> {
+                        type Response = super::GpuTimelineResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GpuRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::gpu_timeline(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GpuTimelineSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
