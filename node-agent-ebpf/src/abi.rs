@@ -7,7 +7,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 pub const COMM_LEN: usize = 16;
 pub const FILENAME_MAX: usize = 256;
 pub const ARGS_MAX: usize = 2048;
@@ -19,6 +19,8 @@ pub const UNIX_PATH_MAX: usize = 108;
 pub const TLS_CHUNK: usize = 16384;
 pub const TLS_MAX_CHUNKS: usize = 256;
 pub const TLS_SNI_MAX: usize = 256;
+/// Bytes of an `ncclUniqueId`.
+pub const NCCL_ID_BYTES: usize = 128;
 
 /// Record kinds (`enum plb_event_kind`).
 pub mod kind {
@@ -39,6 +41,8 @@ pub mod kind {
     pub const SHM: u16 = 30;
     pub const TLS_DATA: u16 = 40;
     pub const TLS_SNI: u16 = 41;
+    pub const CUDA: u16 = 50;
+    pub const NCCL: u16 = 51;
     /// Exclusive upper bound; sizes the counters map.
     pub const MAX: u16 = 64;
 
@@ -62,6 +66,8 @@ pub mod kind {
             SHM => "shm",
             TLS_DATA => "tls_data",
             TLS_SNI => "tls_sni",
+            CUDA => "cuda",
+            NCCL => "nccl",
             _ => return None,
         })
     }
@@ -139,6 +145,36 @@ pub mod tls_library {
 pub mod tls_direction {
     pub const WRITE: u8 = 1;
     pub const READ: u8 = 2;
+}
+
+/// `enum plb_cuda_api`.
+pub mod cuda_api {
+    pub const LAUNCH_KERNEL: u16 = 1;
+    pub const MEMCPY: u16 = 2;
+    pub const MEMCPY_ASYNC: u16 = 3;
+    pub const MALLOC: u16 = 4;
+    pub const FREE: u16 = 5;
+    pub const STREAM_SYNCHRONIZE: u16 = 6;
+    pub const DEVICE_SYNCHRONIZE: u16 = 7;
+    pub const LAUNCH_KERNEL_EX: u16 = 8;
+    pub const GRAPH_LAUNCH: u16 = 9;
+    pub const SET_DEVICE: u16 = 10;
+}
+
+/// `enum plb_nccl_op`.
+pub mod nccl_op {
+    pub const COMM_INIT: u16 = 1;
+    pub const ALL_REDUCE: u16 = 2;
+    pub const ALL_GATHER: u16 = 3;
+    pub const REDUCE_SCATTER: u16 = 4;
+    pub const BROADCAST: u16 = 5;
+    pub const REDUCE: u16 = 6;
+    pub const SEND: u16 = 7;
+    pub const RECV: u16 = 8;
+    pub const GROUP_START: u16 = 9;
+    pub const GROUP_END: u16 = 10;
+    pub const COMM_SPLIT: u16 = 11;
+    pub const COMM_DESTROY: u16 = 12;
 }
 
 /// Slots in the per-CPU `plb_counters` map: one per (kind, outcome).
@@ -406,6 +442,43 @@ pub struct TlsSni {
 }
 
 #[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct CudaCall {
+    pub hdr: EventHeader,
+    pub duration_ns: u64,
+    pub handle: u64,
+    pub stream: u64,
+    pub bytes: u64,
+    pub grid: [u32; 3],
+    pub block: [u32; 3],
+    pub result: i32,
+    pub memcpy_kind: i32,
+    pub device: i32,
+    pub api: u16,
+    pub _pad0: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct NcclCall {
+    pub hdr: EventHeader,
+    pub duration_ns: u64,
+    pub comm: u64,
+    pub parent_comm: u64,
+    pub count: u64,
+    pub stream: u64,
+    pub result: i32,
+    pub datatype: i32,
+    pub reduce_op: i32,
+    pub peer: i32,
+    pub nranks: i32,
+    pub rank: i32,
+    pub color: i32,
+    pub op: u16,
+    pub id_len: u16,
+}
+
+#[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq, Hash)]
 pub struct CommKey {
     pub comm: [u8; COMM_LEN],
@@ -594,6 +667,36 @@ mod layout_tests {
             [hdr, conn_id, call_start_ns, call_len, offset, len, fd, direction, library, _pad0]
         );
         check_struct!(layout, checked, TlsSni, "plb_tls_sni", [hdr, conn_id, name_len, _pad0, name]);
+        check_struct!(
+            layout,
+            checked,
+            CudaCall,
+            "plb_cuda_call",
+            [hdr, duration_ns, handle, stream, bytes, grid, block, result, memcpy_kind, device, api, _pad0]
+        );
+        check_struct!(
+            layout,
+            checked,
+            NcclCall,
+            "plb_nccl_call",
+            [
+                hdr,
+                duration_ns,
+                comm,
+                parent_comm,
+                count,
+                stream,
+                result,
+                datatype,
+                reduce_op,
+                peer,
+                nranks,
+                rank,
+                color,
+                op,
+                id_len
+            ]
+        );
         check_struct!(layout, checked, CommKey, "plb_comm_key", [comm]);
         // A field added on the C side without a Rust mirror fails here.
         let unchecked: Vec<&String> = layout.fields.keys().filter(|k| !checked.contains(k)).collect();
@@ -663,6 +766,31 @@ mod layout_tests {
             ("PLB_TLS_READ", tls_direction::READ as i64),
             ("PLB_EV_TLS_SNI", kind::TLS_SNI as i64),
             ("PLB_TLS_SNI_MAX", TLS_SNI_MAX as i64),
+            ("PLB_EV_CUDA", kind::CUDA as i64),
+            ("PLB_EV_NCCL", kind::NCCL as i64),
+            ("PLB_NCCL_ID_BYTES", NCCL_ID_BYTES as i64),
+            ("PLB_CUDA_LAUNCH_KERNEL", cuda_api::LAUNCH_KERNEL as i64),
+            ("PLB_CUDA_MEMCPY", cuda_api::MEMCPY as i64),
+            ("PLB_CUDA_MEMCPY_ASYNC", cuda_api::MEMCPY_ASYNC as i64),
+            ("PLB_CUDA_MALLOC", cuda_api::MALLOC as i64),
+            ("PLB_CUDA_FREE", cuda_api::FREE as i64),
+            ("PLB_CUDA_STREAM_SYNCHRONIZE", cuda_api::STREAM_SYNCHRONIZE as i64),
+            ("PLB_CUDA_DEVICE_SYNCHRONIZE", cuda_api::DEVICE_SYNCHRONIZE as i64),
+            ("PLB_CUDA_LAUNCH_KERNEL_EX", cuda_api::LAUNCH_KERNEL_EX as i64),
+            ("PLB_CUDA_GRAPH_LAUNCH", cuda_api::GRAPH_LAUNCH as i64),
+            ("PLB_CUDA_SET_DEVICE", cuda_api::SET_DEVICE as i64),
+            ("PLB_NCCL_COMM_INIT", nccl_op::COMM_INIT as i64),
+            ("PLB_NCCL_ALL_REDUCE", nccl_op::ALL_REDUCE as i64),
+            ("PLB_NCCL_ALL_GATHER", nccl_op::ALL_GATHER as i64),
+            ("PLB_NCCL_REDUCE_SCATTER", nccl_op::REDUCE_SCATTER as i64),
+            ("PLB_NCCL_BROADCAST", nccl_op::BROADCAST as i64),
+            ("PLB_NCCL_REDUCE", nccl_op::REDUCE as i64),
+            ("PLB_NCCL_SEND", nccl_op::SEND as i64),
+            ("PLB_NCCL_RECV", nccl_op::RECV as i64),
+            ("PLB_NCCL_GROUP_START", nccl_op::GROUP_START as i64),
+            ("PLB_NCCL_GROUP_END", nccl_op::GROUP_END as i64),
+            ("PLB_NCCL_COMM_SPLIT", nccl_op::COMM_SPLIT as i64),
+            ("PLB_NCCL_COMM_DESTROY", nccl_op::COMM_DESTROY as i64),
         ];
         for (name, value) in expect {
             assert_eq!(c.get(*name), Some(value), "{name}");

@@ -52,5 +52,9 @@ pub const IPC: BpfObject =
 pub const TLS: BpfObject =
     BpfObject { name: "tls", bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tls.bpf.o")) };
 
+/// GPU: CUDA runtime (libcudart) and NCCL calls.
+pub const GPU: BpfObject =
+    BpfObject { name: "gpu", bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gpu.bpf.o")) };
+
 /// Every object the agent loads.
-pub const OBJECTS: [BpfObject; 6] = [PROCESS, FILE, IO, NET, IPC, TLS];
+pub const OBJECTS: [BpfObject; 7] = [PROCESS, FILE, IO, NET, IPC, TLS, GPU];

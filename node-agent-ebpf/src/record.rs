@@ -6,8 +6,8 @@ use std::mem::size_of;
 use bytemuck::{pod_read_unaligned, Pod};
 
 use crate::abi::{
-    kind, DnsPacket, EventHeader, FileOpen, FileRename, FileUnlink, NetClose, NetConnect, PathLens, ProcExec,
-    ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, TlsSni, UnixConnect,
+    kind, CudaCall, DnsPacket, EventHeader, FileOpen, FileRename, FileUnlink, NcclCall, NetClose, NetConnect,
+    PathLens, ProcExec, ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, TlsSni, UnixConnect,
 };
 
 /// A record read from a ring buffer.
@@ -55,6 +55,14 @@ pub enum Record<'a> {
     },
     /// The server name a TLS client asked for.
     TlsSni(TlsSni),
+    /// A CUDA runtime call, at its return.
+    Cuda(CudaCall),
+    /// An NCCL call, at its return; a communicator init carries the
+    /// `ncclUniqueId` it was given (empty otherwise).
+    Nccl {
+        event: NcclCall,
+        unique_id: &'a [u8],
+    },
     /// A kind this agent does not know (a newer object); skipped, counted.
     Unknown(EventHeader),
 }
@@ -176,6 +184,12 @@ impl<'a> Record<'a> {
                 Record::TlsData { event, data }
             }
             kind::TLS_SNI => Record::TlsSni(read(bytes, header.kind)?),
+            kind::CUDA => Record::Cuda(read(bytes, header.kind)?),
+            kind::NCCL => {
+                let event: NcclCall = read(bytes, header.kind)?;
+                let unique_id = tail(bytes, size_of::<NcclCall>(), event.id_len, header.kind)?;
+                Record::Nccl { event, unique_id }
+            }
             _ => Record::Unknown(header),
         })
     }
@@ -196,6 +210,8 @@ impl<'a> Record<'a> {
             Record::Shm(e) => &e.hdr,
             Record::TlsData { event, .. } => &event.hdr,
             Record::TlsSni(e) => &e.hdr,
+            Record::Cuda(e) => &e.hdr,
+            Record::Nccl { event, .. } => &event.hdr,
             Record::Unknown(h) => h,
         }
     }
@@ -343,6 +359,29 @@ mod tests {
         let mut sun = [0u8; 108];
         sun[1..5].copy_from_slice(b"name");
         assert_eq!(unix_path(&sun), "@name");
+    }
+
+    #[test]
+    fn a_communicator_init_carries_its_unique_id_and_a_collective_none() {
+        let mut event = NcclCall::zeroed();
+        event.hdr.kind = kind::NCCL;
+        event.id_len = crate::abi::NCCL_ID_BYTES as u16;
+        event.hdr.size = (size_of::<NcclCall>() + crate::abi::NCCL_ID_BYTES) as u16;
+        let mut bytes = bytemuck::bytes_of(&event).to_vec();
+        bytes.extend((0..128u8).collect::<Vec<_>>());
+        let Record::Nccl { unique_id, .. } = Record::parse(&bytes).unwrap() else { panic!() };
+        assert_eq!(unique_id, (0..128u8).collect::<Vec<_>>());
+
+        // An id the record claims but does not carry is refused.
+        bytes.truncate(size_of::<NcclCall>() + 64);
+        let size = bytes.len() as u16;
+        bytes[std::mem::offset_of!(EventHeader, size)..][..2].copy_from_slice(&size.to_le_bytes());
+        assert!(matches!(Record::parse(&bytes), Err(RecordError::ArgsOverrun { args_len: 128, .. })));
+
+        event.id_len = 0;
+        event.hdr.size = size_of::<NcclCall>() as u16;
+        let Record::Nccl { unique_id, .. } = Record::parse(bytemuck::bytes_of(&event)).unwrap() else { panic!() };
+        assert!(unique_id.is_empty());
     }
 
     #[test]

@@ -65,7 +65,7 @@ fn data_bytes(close: &NetClose) -> (u64, u64) {
     )
 }
 
-/// Adds the event `record` describes. Process and TLS records are not handled here.
+/// Adds the event `record` describes. Process, TLS and GPU records are not handled here.
 pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) {
     let h = *record.header();
     match record {
@@ -225,6 +225,8 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
         | Record::ProcExecFailed { .. }
         | Record::TlsData { .. }
         | Record::TlsSni(_)
+        | Record::Cuda(_)
+        | Record::Nccl { .. }
         | Record::Unknown(_) => {}
     }
 }

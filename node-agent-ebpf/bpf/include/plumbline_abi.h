@@ -15,7 +15,7 @@
 #ifndef PLUMBLINE_ABI_H
 #define PLUMBLINE_ABI_H
 
-#define PLB_ABI_VERSION 5
+#define PLB_ABI_VERSION 6
 
 #define PLB_COMM_LEN 16
 #define PLB_FILENAME_MAX 256
@@ -41,6 +41,8 @@
 #define PLB_TLS_MAX_CHUNKS 256
 /* Longest TLS server name (SNI) read. */
 #define PLB_TLS_SNI_MAX 256
+/* Bytes of an ncclUniqueId (NCCL_UNIQUE_ID_BYTES), passed by value. */
+#define PLB_NCCL_ID_BYTES 128
 
 /* Record kinds. Values are stable: they travel in ring buffers and index the
  * counters map. Rust keeps them as plain integers, never as an enum. */
@@ -62,6 +64,8 @@ enum plb_event_kind {
 	PLB_EV_SHM = 30,
 	PLB_EV_TLS_DATA = 40,
 	PLB_EV_TLS_SNI = 41,
+	PLB_EV_CUDA = 50,
+	PLB_EV_NCCL = 51,
 	PLB_EV_KIND_MAX = 64,
 };
 
@@ -395,6 +399,75 @@ struct plb_tls_sni {
 	char name[PLB_TLS_SNI_MAX];
 };
 
+/* ---- GPU: CUDA runtime and NCCL calls ---------------------------------- */
+
+/* Which call a struct plb_cuda_call is (`_ptsz`/`_ptds` forms share theirs). */
+enum plb_cuda_api {
+	PLB_CUDA_LAUNCH_KERNEL = 1,
+	PLB_CUDA_MEMCPY = 2,
+	PLB_CUDA_MEMCPY_ASYNC = 3,
+	PLB_CUDA_MALLOC = 4,
+	PLB_CUDA_FREE = 5,
+	PLB_CUDA_STREAM_SYNCHRONIZE = 6,
+	PLB_CUDA_DEVICE_SYNCHRONIZE = 7,
+	PLB_CUDA_LAUNCH_KERNEL_EX = 8,
+	PLB_CUDA_GRAPH_LAUNCH = 9,
+	PLB_CUDA_SET_DEVICE = 10,
+};
+
+/* Which call a struct plb_nccl_call is. */
+enum plb_nccl_op {
+	PLB_NCCL_COMM_INIT = 1,
+	PLB_NCCL_ALL_REDUCE = 2,
+	PLB_NCCL_ALL_GATHER = 3,
+	PLB_NCCL_REDUCE_SCATTER = 4,
+	PLB_NCCL_BROADCAST = 5,
+	PLB_NCCL_REDUCE = 6,
+	PLB_NCCL_SEND = 7,
+	PLB_NCCL_RECV = 8,
+	PLB_NCCL_GROUP_START = 9,
+	PLB_NCCL_GROUP_END = 10,
+	PLB_NCCL_COMM_SPLIT = 11,
+	PLB_NCCL_COMM_DESTROY = 12,
+};
+
+/* One libcudart call, sent at its return. The header's time is the call's
+ * entry. Fields a call does not have are 0 (device: -1). */
+struct plb_cuda_call {
+	struct plb_event_header hdr;
+	__u64 duration_ns;  /* entry to return */
+	__u64 handle;       /* launch: the kernel's host function; graph launch: the graph */
+	__u64 stream;
+	__u64 bytes;        /* memcpy, malloc: bytes; launch: dynamic shared memory */
+	__u32 grid[3];
+	__u32 block[3];
+	__s32 result;       /* cudaError_t */
+	__s32 memcpy_kind;  /* enum cudaMemcpyKind */
+	__s32 device;       /* cudaSetDevice's argument */
+	__u16 api;          /* enum plb_cuda_api */
+	__u16 _pad0;
+};
+
+/* One NCCL call, sent at its return. The header's time is the call's entry.
+ * A communicator init is followed by id_len bytes of its ncclUniqueId. */
+struct plb_nccl_call {
+	struct plb_event_header hdr;
+	__u64 duration_ns;
+	__u64 comm;         /* ncclComm_t; init and split: the one created (0: none) */
+	__u64 parent_comm;  /* split: the communicator split */
+	__u64 count;        /* elements (all-gather: sendcount, reduce-scatter: recvcount) */
+	__u64 stream;
+	__s32 result;       /* ncclResult_t */
+	__s32 datatype;     /* ncclDataType_t */
+	__s32 reduce_op;    /* ncclRedOp_t */
+	__s32 peer;         /* send/recv: the peer; broadcast/reduce: the root */
+	__s32 nranks;       /* init */
+	__s32 rank;         /* init */
+	__s32 color;        /* split */
+	__u16 op;           /* enum plb_nccl_op */
+	__u16 id_len;       /* 0, or PLB_NCCL_ID_BYTES after an init */
+};
+
 /* ---- Filters (maps the agent fills) ------------------------------------ */
 
 struct plb_comm_key {
@@ -419,6 +492,8 @@ _Static_assert(sizeof(struct plb_proc_exit) == 64, "plb_proc_exit size");
 _Static_assert(sizeof(struct plb_proc_exec_failed) == 328, "plb_proc_exec_failed size");
 _Static_assert(sizeof(struct plb_tls_data) == 72, "plb_tls_data size");
 _Static_assert(sizeof(struct plb_tls_sni) == 304, "plb_tls_sni size");
+_Static_assert(sizeof(struct plb_cuda_call) == 104, "plb_cuda_call size");
+_Static_assert(sizeof(struct plb_nccl_call) == 104, "plb_nccl_call size");
 _Static_assert((PLB_TLS_CHUNK & (PLB_TLS_CHUNK - 1)) == 0, "PLB_TLS_CHUNK is a power of two");
 _Static_assert((PLB_ARGS_MAX & (PLB_ARGS_MAX - 1)) == 0, "PLB_ARGS_MAX is a power of two");
 
