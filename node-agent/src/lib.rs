@@ -17,6 +17,7 @@ pub mod delivery;
 pub mod dns;
 pub mod encoder;
 pub mod file_paths;
+pub mod file_probes;
 pub mod filters;
 pub mod intent;
 pub mod kernel_counters;

@@ -1,28 +1,16 @@
-//! Attaches the TLS programs to each file that holds a TLS library. A uprobe
-//! lives on the file (its inode), so one attach covers every process that
-//! maps it, now or later; each file is examined and attached once.
+//! Attaches the TLS programs to each file that holds a TLS library (see
+//! [`crate::file_probes`]: once per file, all or nothing).
 
-use std::{
-    collections::HashMap,
-    os::unix::fs::MetadataExt,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
-use aya::{
-    programs::{
-        uprobe::{UProbeAttachLocation, UProbeAttachPoint, UProbeLinkId, UProbeScope},
-        UProbe,
-    },
-    Ebpf,
-};
+use aya::Ebpf;
 
 use super::targets::{self, TlsTarget};
+use crate::file_probes::{AttachFailed, FileProbes};
 
 /// The loaded TLS object and what has been examined.
 pub struct TlsProbes {
-    ebpf: Ebpf,
-    /// (dev, ino) → what the file holds, and whether attaching worked.
-    examined: HashMap<(u64, u64), Examined>,
+    files: FileProbes<Examined>,
 }
 
 /// A file's TLS stack as the agent handled it.
@@ -41,7 +29,7 @@ const SYSTEM_LIBRARY_DIRS: [&str; 6] =
 
 impl TlsProbes {
     pub fn new(ebpf: Ebpf) -> Self {
-        Self { ebpf, examined: HashMap::new() }
+        Self { files: FileProbes::new(ebpf) }
     }
 
     /// Hooks the system's OpenSSL libraries and the configured files before
@@ -68,70 +56,24 @@ impl TlsProbes {
     /// Examines `path` (once per file) and attaches when it holds a stack the
     /// agent can hook. `None` when the file holds no TLS library.
     pub fn examine(&mut self, path: &Path) -> Option<Examined> {
-        let metadata = std::fs::metadata(path).ok()?;
-        let key = (metadata.dev(), metadata.ino());
-        if let Some(seen) = self.examined.get(&key) {
-            return (!seen.library.is_empty()).then(|| seen.clone());
-        }
-        let examined = match targets::examine(path) {
-            Ok(TlsTarget::None) | Err(_) => {
-                Examined { library: "", path: path.to_path_buf(), hooked: false, reason: String::new() }
+        let examined = match self.files.examine(path, inspect)? {
+            Ok(examined) => examined,
+            Err(AttachFailed { what, error }) => {
+                // Not remembered: the next process with this file tries again.
+                tracing::warn!(path = %path.display(), error = format!("{error:#}"), "TLS library not hooked");
+                Examined { hooked: false, reason: format!("{error:#}"), ..what }
             }
-            Ok(TlsTarget::Unhookable { library, reason }) => {
-                Examined { library, path: path.to_path_buf(), hooked: false, reason }
-            }
-            Ok(TlsTarget::Hookable { library, probes }) => match self.attach(path, &probes) {
-                Ok(()) => Examined { library, path: path.to_path_buf(), hooked: true, reason: String::new() },
-                Err(err) => {
-                    // Not remembered: the next process with this file tries again.
-                    tracing::warn!(path = %path.display(), error = format!("{err:#}"), "TLS library not hooked");
-                    return Some(Examined {
-                        library,
-                        path: path.to_path_buf(),
-                        hooked: false,
-                        reason: format!("{err:#}"),
-                    });
-                }
-            },
         };
-        self.examined.insert(key, examined.clone());
         (!examined.library.is_empty()).then_some(examined)
     }
+}
 
-    fn attach(&mut self, path: &Path, probes: &[targets::ProbePoint]) -> anyhow::Result<()> {
-        let mut links = Vec::new();
-        for probe in probes {
-            match self.attach_one(path, probe) {
-                Ok(link) => links.push((probe.program, link)),
-                Err(err) => {
-                    // All or nothing: a retry must not attach a probe twice.
-                    for (program, link) in links {
-                        if let Some(p) = self.ebpf.program_mut(program).and_then(|p| <&mut UProbe>::try_from(p).ok()) {
-                            let _ = p.detach(link);
-                        }
-                    }
-                    return Err(err);
-                }
-            }
-        }
-        tracing::debug!(path = %path.display(), probes = probes.len(), "TLS probes attached");
-        Ok(())
-    }
-
-    fn attach_one(&mut self, path: &Path, probe: &targets::ProbePoint) -> anyhow::Result<UProbeLinkId> {
-        let program: &mut UProbe = self
-            .ebpf
-            .program_mut(probe.program)
-            .ok_or_else(|| anyhow::anyhow!("no program {}", probe.program))?
-            .try_into()?;
-        let point = UProbeAttachPoint { location: UProbeAttachLocation::AbsoluteOffset(probe.offset), cookie: None };
-        program.attach(point, path, UProbeScope::AllProcesses).map_err(|e| {
-            anyhow::Error::from(e).context(format!(
-                "attaching {} to {} in {}",
-                probe.program,
-                probe.symbol,
-                path.display()
-            ))
-        })
+/// What the file holds, and the probes that hook it.
+fn inspect(path: &Path) -> (Examined, Vec<crate::file_probes::ProbePoint>) {
+    let examined = |library, hooked, reason| Examined { library, path: path.to_path_buf(), hooked, reason };
+    match targets::examine(path) {
+        Ok(TlsTarget::None) | Err(_) => (examined("", false, String::new()), Vec::new()),
+        Ok(TlsTarget::Unhookable { library, reason }) => (examined(library, false, reason), Vec::new()),
+        Ok(TlsTarget::Hookable { library, probes }) => (examined(library, true, String::new()), probes),
     }
 }

@@ -379,20 +379,8 @@ impl IntentCapture {
     /// Reads the process's memory maps: every mapped file with a TLS stack
     /// is examined (and hooked) and reported.
     fn scan_maps(&mut self, process: &ProcessInfo, who: &Who, now_ns: u64, batch: &mut BatchBuilder) {
-        let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", process.pid)) else { return };
-        let mut files: Vec<PathBuf> = maps
-            .lines()
-            .filter(|line| line.split_whitespace().nth(1).is_some_and(|perms| perms.contains('x')))
-            .filter_map(|line| line.split_whitespace().nth(5))
-            .filter(|path| path.starts_with('/'))
-            .map(PathBuf::from)
-            .collect();
-        files.sort();
-        files.dedup();
-        for file in files {
-            // Through the process's root, so files in containers are found.
-            let seen_from_process = PathBuf::from(format!("/proc/{}/root{}", process.pid, file.display()));
-            self.examine_and_report(process, &seen_from_process, who, now_ns, batch);
+        for file in crate::file_probes::mapped_executables(process.pid) {
+            self.examine_and_report(process, &file, who, now_ns, batch);
         }
     }
 

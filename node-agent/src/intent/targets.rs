@@ -12,19 +12,10 @@
 use std::{fs::File, path::Path};
 
 use iced_x86::{Decoder, DecoderOptions, Mnemonic};
-use object::{Object, ObjectSection, ObjectSymbol};
+use object::{Object, ObjectSymbol};
 
-/// A probe to attach in a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbePoint {
-    /// The BPF program (`plb_ssl_write` ...).
-    pub program: &'static str,
-    /// File offset of the instruction to probe. Whether the probe fires at
-    /// entry or on return is the program's own kind (`uprobe`/`uretprobe`).
-    pub offset: u64,
-    /// The symbol, for logs.
-    pub symbol: String,
-}
+pub use crate::file_probes::ProbePoint;
+use crate::file_probes::file_offset;
 
 /// What examining a file found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,15 +145,6 @@ fn go_probes(elf: &object::File<'_>, bytes: &[u8], write: (u64, u64), read: (u64
         }
     }
     (rets > 0).then_some(probes)
-}
-
-/// The file offset of a virtual address, through the section holding it.
-fn file_offset(elf: &object::File<'_>, address: u64) -> Option<u64> {
-    elf.sections().find_map(|section| {
-        let (start, size) = (section.address(), section.size());
-        let (file_start, _) = section.file_range()?;
-        (address >= start && address < start + size).then(|| address - start + file_start)
-    })
 }
 
 #[cfg(test)]
