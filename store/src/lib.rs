@@ -10,6 +10,7 @@ pub mod activity;
 pub mod clickhouse;
 mod config;
 mod error;
+pub mod gpu;
 pub mod llm;
 mod process_query;
 pub mod sqlite;
@@ -22,12 +23,14 @@ use async_trait::async_trait;
 pub use activity::{ActivityFilter, FileActivityRow, IpcUsageRow};
 pub use config::{ClickHouseConfig, SqliteConfig, StoreConfig};
 pub use error::StoreError;
+pub use gpu::{GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 pub use llm::{AgentActivityRow, TokenUsageHourRow};
 pub use process_query::{PipelineStats, ProcessFilter, ProcessRecord, TimeRange};
 pub use tables::{
-    direction, file_op, ipc_kind, ipc_op, to_json_column, transport, AgentProcessRow, ContainerRow, DeadLetterRow,
-    DnsQueryRow, FileEventRow, FileWriteRow, IpcEventRow, LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult,
-    LossMarkerRow, NetConnectionRow, NetFlowRow, ProcessEventKind, ProcessEventRow, SqliteRow, TlsStackRow,
+    direction, file_op, ipc_kind, ipc_op, to_json_column, transport, AgentProcessRow, CollectiveVerdictRow,
+    ContainerRow, CudaCallRow, DeadLetterRow, DnsQueryRow, FileEventRow, FileWriteRow, IpcEventRow, LlmCallRow,
+    LlmFinding, LlmToolCall, LlmToolResult, LossMarkerRow, MissingRank, NcclCallRow, NetConnectionRow, NetFlowRow,
+    ProcessEventKind, ProcessEventRow, RankValue, SqliteRow, TlsStackRow,
 };
 
 /// Rows of one write, for all tables; written together or not at all as far
@@ -47,6 +50,9 @@ pub struct RowSet {
     pub llm_calls: Vec<LlmCallRow>,
     pub agent_processes: Vec<AgentProcessRow>,
     pub tls_stacks: Vec<TlsStackRow>,
+    pub nccl_calls: Vec<NcclCallRow>,
+    pub cuda_calls: Vec<CudaCallRow>,
+    pub collective_verdicts: Vec<CollectiveVerdictRow>,
 }
 
 /// Visits the tables whose rows map to both stores generically (all but
@@ -78,6 +84,9 @@ impl RowSet {
             + self.llm_calls.len()
             + self.agent_processes.len()
             + self.tls_stacks.len()
+            + self.nccl_calls.len()
+            + self.cuda_calls.len()
+            + self.collective_verdicts.len()
     }
 
     pub fn extend(&mut self, other: RowSet) {
@@ -94,6 +103,9 @@ impl RowSet {
         self.llm_calls.extend(other.llm_calls);
         self.agent_processes.extend(other.agent_processes);
         self.tls_stacks.extend(other.tls_stacks);
+        self.nccl_calls.extend(other.nccl_calls);
+        self.cuda_calls.extend(other.cuda_calls);
+        self.collective_verdicts.extend(other.collective_verdicts);
     }
 
     /// Each generic table's rows; a table is named like its field.
@@ -108,7 +120,10 @@ impl RowSet {
         visitor.visit("containers", &self.containers)?;
         visitor.visit("llm_calls", &self.llm_calls)?;
         visitor.visit("agent_processes", &self.agent_processes)?;
-        visitor.visit("tls_stacks", &self.tls_stacks)
+        visitor.visit("tls_stacks", &self.tls_stacks)?;
+        visitor.visit("nccl_calls", &self.nccl_calls)?;
+        visitor.visit("cuda_calls", &self.cuda_calls)?;
+        visitor.visit("collective_verdicts", &self.collective_verdicts)
     }
 }
 
@@ -151,6 +166,24 @@ pub trait Store: Send + Sync {
     async fn token_usage(&self, filter: &ActivityFilter) -> Result<Vec<TokenUsageHourRow>, StoreError>;
 
     async fn list_tls_stacks(&self, filter: &ActivityFilter) -> Result<Vec<TlsStackRow>, StoreError>;
+
+    /// Training jobs with their collectives judged, latest first.
+    async fn list_gpu_jobs(&self, filter: &GpuFilter) -> Result<Vec<GpuJobRow>, StoreError>;
+
+    /// Ranks by how often and how late they were the last to arrive.
+    async fn gpu_stragglers(&self, filter: &GpuFilter) -> Result<Vec<GpuStragglerRow>, StoreError>;
+
+    /// Judged collectives of one verdict ("hang", "mismatch" ...).
+    async fn list_collective_verdicts(
+        &self,
+        filter: &GpuFilter,
+        verdict: &str,
+    ) -> Result<Vec<CollectiveVerdictRow>, StoreError>;
+
+    async fn gpu_kernels(&self, filter: &GpuFilter) -> Result<Vec<GpuKernelRow>, StoreError>;
+
+    /// NCCL and CUDA calls of a rank or process, oldest first.
+    async fn gpu_timeline(&self, filter: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError>;
 }
 
 /// Opens the store, waiting while it is unreachable (a service started before

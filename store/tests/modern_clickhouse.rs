@@ -252,3 +252,69 @@ fn inline_args(sql: &plumbline_store::activity::Sql) -> String {
     }
     query.sql_display().to_string()
 }
+
+#[tokio::test]
+async fn the_gpu_views_on_current_clickhouse_answer_like_the_embedded_store() {
+    use plumbline_store::{activity::SqlDialect::ClickHouse, gpu, GpuFilter};
+
+    let rows = generated_gpu(7, 300);
+    let job = |limit| GpuFilter { job: Some("llama".into()), limit, ..Default::default() };
+    let filters = [
+        job(10_000),
+        GpuFilter { rank: Some(13), ..job(10_000) },
+        GpuFilter { host: Some("gpu-01".into()), pid: Some(5009), ..job(50) },
+        GpuFilter {
+            range: TimeRange {
+                start_ns: Some(WALL_OFFSET + 10_005 * SECOND),
+                end_ns: Some(WALL_OFFSET + 10_020 * SECOND),
+            },
+            rank: Some(2),
+            ..job(10_000)
+        },
+    ];
+    let views = ["jobs", "stragglers", "hangs", "mismatches", "kernels", "timeline"];
+    let mut queries = Vec::new();
+    for filter in &filters {
+        queries.extend(
+            [
+                gpu::gpu_jobs_sql(ClickHouse, filter),
+                gpu::gpu_stragglers_sql(ClickHouse, filter),
+                gpu::gpu_verdicts_sql(ClickHouse, filter, "hang"),
+                gpu::gpu_verdicts_sql(ClickHouse, filter, "mismatch"),
+                gpu::gpu_kernels_sql(ClickHouse, filter),
+                gpu::gpu_timeline_sql(ClickHouse, filter),
+            ]
+            .iter()
+            .map(inline_args),
+        );
+    }
+    let response = chdb(&json!({
+        "ddl": schema_ddl(ServerVersion(26, 9, 0), 36_500),
+        "inserts": {
+            "nccl_calls": rows.nccl_calls, "cuda_calls": rows.cuda_calls,
+            "collective_verdicts": rows.collective_verdicts,
+        },
+        "queries": queries,
+    }));
+
+    let sqlite = SqliteStore::in_memory().await.unwrap();
+    sqlite.write(Arc::new(rows)).await.unwrap();
+    let mut answers = response["answers"].as_array().unwrap().iter();
+    let mut compared = 0;
+    for filter in &filters {
+        for name in views {
+            let expected: Vec<Value> = match name {
+                "jobs" => json_rows(sqlite.list_gpu_jobs(filter).await),
+                "stragglers" => json_rows(sqlite.gpu_stragglers(filter).await),
+                "hangs" => json_rows(sqlite.list_collective_verdicts(filter, "hang").await),
+                "mismatches" => json_rows(sqlite.list_collective_verdicts(filter, "mismatch").await),
+                "kernels" => json_rows(sqlite.gpu_kernels(filter).await),
+                _ => json_rows(sqlite.gpu_timeline(filter).await),
+            };
+            let actual: Vec<Value> = answers.next().unwrap().as_array().unwrap().iter().map(normalize).collect();
+            assert_same_answer(&format!("{name} for {filter:?}"), &actual, &expected);
+            compared += expected.len();
+        }
+    }
+    assert!(compared > 1000, "the views select real rows ({compared})");
+}

@@ -504,3 +504,115 @@ pub fn generated_llm(seed: u64, count: u32) -> plumbline_store::RowSet {
     }
     rows
 }
+
+/// A training job's rows on four hosts × 8 ranks: every rank's all-reduce
+/// calls and kernel launches, and a verdict per collective — stragglers
+/// (mostly rank 13), two mismatches and, at the end, hangs.
+pub fn generated_gpu(seed: u64, collectives: u64) -> plumbline_store::RowSet {
+    use plumbline_store::*;
+    let mut rng = Rng::new(seed);
+    let mut rows = RowSet::default();
+    let kernels = ["void scale<float>(float*, int)", "ncclDevKernel_AllReduce_Sum_f32_RING_LL", "gemm_128x128"];
+    for seq in 0..collectives {
+        let step = 10_000 * SECOND + seq * SECOND / 10;
+        for rank in 0..32u32 {
+            let host = format!("gpu-{:02}", rank / 8);
+            let ts_ns = step + u64::from(rank) * 1000 + rng.below(500);
+            let who = |ts_ns: u64| (host.clone(), "boot-1".to_string(), 5000 + rank, ts_ns, ts_ns + WALL_OFFSET);
+            let (h, b, pid, ts, wall) = who(ts_ns);
+            rows.nccl_calls.push(NcclCallRow {
+                host: h,
+                boot_id: b,
+                pid,
+                process_start_key_ns: SECOND,
+                comm: "python3".into(),
+                cgroup_id: 7,
+                ts_ns: ts,
+                wall_ns: wall,
+                tid: pid,
+                job: "llama".into(),
+                communicator: 0xabc,
+                comm_handle: 0x7f00 + u64::from(rank),
+                rank: rank as i32,
+                nranks: 32,
+                seq,
+                op: "ALL_REDUCE".into(),
+                count: 1 << 20,
+                datatype: 7,
+                reduce_op: 0,
+                peer: -1,
+                stream: 16,
+                result: 0,
+                duration_ns: 20_000 + rng.below(1000),
+                device: (rank % 8) as i32,
+                parent_communicator: 0,
+                color: 0,
+            });
+            let (h, b, pid, ts, wall) = who(ts_ns - 1_000_000);
+            rows.cuda_calls.push(CudaCallRow {
+                host: h,
+                boot_id: b,
+                pid,
+                process_start_key_ns: SECOND,
+                comm: "python3".into(),
+                cgroup_id: 7,
+                ts_ns: ts,
+                wall_ns: wall,
+                tid: pid,
+                job: "llama".into(),
+                rank: rank as i32,
+                device: (rank % 8) as i32,
+                api: if seq % 7 == 3 { "MEMCPY".into() } else { "LAUNCH_KERNEL".into() },
+                kernel: kernels[rng.below(3) as usize].into(),
+                grid_x: 1 + rng.below(64) as u32,
+                grid_y: 1,
+                grid_z: 1,
+                block_x: 256,
+                block_y: 1,
+                block_z: 1,
+                stream: 16,
+                bytes: 4096,
+                memcpy_kind: 1,
+                result: if rng.below(20) == 0 { 35 } else { 0 },
+                duration_ns: 4_000 + rng.below(1000),
+                handle: 0x401000,
+            });
+        }
+        let verdict = match seq {
+            s if s + 3 >= collectives => "hang",
+            s if s % 50 == 17 => "mismatch",
+            s if s % 3 == 0 => "straggler",
+            _ => "complete",
+        };
+        let late_rank = if seq % 9 == 0 { 21 } else { 13 };
+        rows.collective_verdicts.push(CollectiveVerdictRow {
+            job: "llama".into(),
+            communicator: 0xabc,
+            seq,
+            op: "ALL_REDUCE".into(),
+            count: 1 << 20,
+            datatype: 7,
+            nranks: 32,
+            arrived: if verdict == "hang" { 30 } else { 32 },
+            hosts: 4,
+            verdict: verdict.into(),
+            wall_ns: step + WALL_OFFSET,
+            median_wall_ns: step + WALL_OFFSET + 16_000,
+            last_wall_ns: step + WALL_OFFSET + 40_000_000,
+            rank: if verdict == "hang" { -1 } else { late_rank },
+            host: format!("gpu-{:02}", late_rank / 8),
+            device: late_rank % 8,
+            late_ns: 30_000_000 + rng.below(1_000_000),
+            field: if verdict == "mismatch" { "count".into() } else { String::new() },
+            expected: if verdict == "mismatch" { "1048576".into() } else { String::new() },
+            differing: if verdict == "mismatch" { r#"[{"rank":9,"value":"1000"}]"#.into() } else { String::new() },
+            missing: if verdict == "hang" {
+                r#"[{"rank":3,"last_completed_seq":7,"host":"gpu-00","device":3}]"#.into()
+            } else {
+                String::new()
+            },
+            judged_wall_ns: step + WALL_OFFSET + SECOND,
+        });
+    }
+    rows
+}

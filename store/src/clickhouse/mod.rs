@@ -16,7 +16,9 @@ use clickhouse::Client;
 pub use dialect::{Capabilities, Dialect, ServerVersion};
 
 use crate::activity::{self, Sql, SqlArg, SqlDialect};
+use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 use crate::llm;
+use crate::tables::CollectiveVerdictRow;
 use crate::{
     ActivityFilter, AgentActivityRow, ClickHouseConfig, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow,
     LlmCallRow, LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, RowSet,
@@ -188,6 +190,30 @@ impl Store for ClickHouseStore {
 
     async fn list_tls_stacks(&self, filter: &ActivityFilter) -> Result<Vec<TlsStackRow>, StoreError> {
         self.fetch(llm::tls_stacks_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_gpu_jobs(&self, filter: &GpuFilter) -> Result<Vec<GpuJobRow>, StoreError> {
+        self.fetch(gpu::gpu_jobs_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn gpu_stragglers(&self, filter: &GpuFilter) -> Result<Vec<GpuStragglerRow>, StoreError> {
+        self.fetch(gpu::gpu_stragglers_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_collective_verdicts(
+        &self,
+        filter: &GpuFilter,
+        verdict: &str,
+    ) -> Result<Vec<CollectiveVerdictRow>, StoreError> {
+        self.fetch(gpu::gpu_verdicts_sql(SqlDialect::ClickHouse, filter, verdict)).await
+    }
+
+    async fn gpu_kernels(&self, filter: &GpuFilter) -> Result<Vec<GpuKernelRow>, StoreError> {
+        self.fetch(gpu::gpu_kernels_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn gpu_timeline(&self, filter: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError> {
+        self.fetch(gpu::gpu_timeline_sql(SqlDialect::ClickHouse, filter)).await
     }
 
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection};
 
 use crate::activity::{self, Sql, SqlArg, SqlDialect};
+use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 use crate::llm;
+use crate::tables::CollectiveVerdictRow;
 use crate::tables::MIGRATIONS;
 use crate::{
     ActivityFilter, AgentActivityRow, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow, LlmCallRow,
@@ -259,5 +261,29 @@ impl Store for SqliteStore {
 
     async fn list_tls_stacks(&self, filter: &ActivityFilter) -> Result<Vec<TlsStackRow>, StoreError> {
         self.view(llm::tls_stacks_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_gpu_jobs(&self, filter: &GpuFilter) -> Result<Vec<GpuJobRow>, StoreError> {
+        self.view(gpu::gpu_jobs_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn gpu_stragglers(&self, filter: &GpuFilter) -> Result<Vec<GpuStragglerRow>, StoreError> {
+        self.view(gpu::gpu_stragglers_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_collective_verdicts(
+        &self,
+        filter: &GpuFilter,
+        verdict: &str,
+    ) -> Result<Vec<CollectiveVerdictRow>, StoreError> {
+        self.view(gpu::gpu_verdicts_sql(SqlDialect::Sqlite, filter, verdict)).await
+    }
+
+    async fn gpu_kernels(&self, filter: &GpuFilter) -> Result<Vec<GpuKernelRow>, StoreError> {
+        self.view(gpu::gpu_kernels_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn gpu_timeline(&self, filter: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError> {
+        self.view(gpu::gpu_timeline_sql(SqlDialect::Sqlite, filter)).await
     }
 }

@@ -92,24 +92,26 @@ pub fn to_json_column<T: Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).expect("plain structs of strings serialize")
 }
 
-fn from_json_column<T: for<'de> Deserialize<'de>>(column: &str, text: &str) -> Result<Vec<T>, StoreError> {
+/// The array a JSON text column holds; `column` is "table.column", named
+/// in the error of a value that does not parse.
+pub(crate) fn from_json_column<T: for<'de> Deserialize<'de>>(column: &str, text: &str) -> Result<Vec<T>, StoreError> {
     if text.is_empty() {
         return Ok(Vec::new());
     }
-    serde_json::from_str(text).map_err(|e| StoreError::Malformed(format!("llm_calls.{column}: {e}")))
+    serde_json::from_str(text).map_err(|e| StoreError::Malformed(format!("{column}: {e}")))
 }
 
 impl LlmCallRow {
     pub fn tool_call_list(&self) -> Result<Vec<LlmToolCall>, StoreError> {
-        from_json_column("tool_calls", &self.tool_calls)
+        from_json_column("llm_calls.tool_calls", &self.tool_calls)
     }
 
     pub fn tool_result_list(&self) -> Result<Vec<LlmToolResult>, StoreError> {
-        from_json_column("tool_results", &self.tool_results)
+        from_json_column("llm_calls.tool_results", &self.tool_results)
     }
 
     pub fn finding_list(&self) -> Result<Vec<LlmFinding>, StoreError> {
-        from_json_column("findings", &self.findings)
+        from_json_column("llm_calls.findings", &self.findings)
     }
 }
 

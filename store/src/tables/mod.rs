@@ -2,7 +2,9 @@
 //! by side, and the ordered list of schema migrations both backends apply.
 
 mod agent_processes;
+mod collective_verdicts;
 mod containers;
+mod cuda_calls;
 mod dead_letters;
 mod dns_queries;
 mod file_events;
@@ -10,6 +12,7 @@ mod file_writes;
 mod ipc_events;
 mod llm_calls;
 mod loss_markers;
+mod nccl_calls;
 mod net_connections;
 mod net_flows;
 mod process_events;
@@ -18,7 +21,9 @@ mod spec;
 mod tls_stacks;
 
 pub use agent_processes::AgentProcessRow;
+pub use collective_verdicts::{CollectiveVerdictRow, MissingRank, RankValue};
 pub use containers::ContainerRow;
+pub use cuda_calls::CudaCallRow;
 pub use dead_letters::DeadLetterRow;
 pub use dns_queries::DnsQueryRow;
 pub use file_events::{file_op, FileEventRow};
@@ -26,6 +31,7 @@ pub use file_writes::FileWriteRow;
 pub use ipc_events::{ipc_kind, ipc_op, IpcEventRow};
 pub use llm_calls::{to_json_column, LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult};
 pub use loss_markers::LossMarkerRow;
+pub use nccl_calls::NcclCallRow;
 pub use net_connections::{direction, transport, NetConnectionRow};
 pub use net_flows::NetFlowRow;
 pub use process_events::{ProcessEventKind, ProcessEventRow};
@@ -47,6 +53,10 @@ pub const ACTIVITY_TABLES: [&TableSpec; 7] = [
 /// What processes said to LLM APIs and which agent they belong to
 /// (migration 3), rendered from their spec like the activity tables.
 pub const LLM_TABLES: [&TableSpec; 3] = [&llm_calls::SPEC, &agent_processes::SPEC, &tls_stacks::SPEC];
+
+/// What ranks of training jobs called and what the collective join judged
+/// (migration 4).
+pub const GPU_TABLES: [&TableSpec; 3] = [&nccl_calls::SPEC, &cuda_calls::SPEC, &collective_verdicts::SPEC];
 
 use crate::clickhouse::Dialect;
 
@@ -84,6 +94,12 @@ pub const MIGRATIONS: &[Migration] = &[
         clickhouse: |d| LLM_TABLES.iter().map(|t| t.clickhouse_ddl(d)).collect(),
         sqlite: || LLM_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
     },
+    Migration {
+        id: 4,
+        name: "NCCL calls, CUDA calls and collective verdicts",
+        clickhouse: |d| GPU_TABLES.iter().map(|t| t.clickhouse_ddl(d)).collect(),
+        sqlite: || GPU_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
+    },
 ];
 
 #[cfg(test)]
@@ -94,7 +110,7 @@ mod tests {
     /// table's columns would store values in the wrong columns.
     #[test]
     fn every_spec_rendered_table_has_its_row_type_s_columns_in_order() {
-        let rows: [(&TableSpec, &[&str]); 10] = [
+        let rows: [(&TableSpec, &[&str]); 13] = [
             (&file_events::SPEC, FileEventRow::COLUMNS),
             (&file_writes::SPEC, FileWriteRow::COLUMNS),
             (&net_connections::SPEC, NetConnectionRow::COLUMNS),
@@ -105,11 +121,14 @@ mod tests {
             (&llm_calls::SPEC, LlmCallRow::COLUMNS),
             (&agent_processes::SPEC, AgentProcessRow::COLUMNS),
             (&tls_stacks::SPEC, TlsStackRow::COLUMNS),
+            (&nccl_calls::SPEC, NcclCallRow::COLUMNS),
+            (&cuda_calls::SPEC, CudaCallRow::COLUMNS),
+            (&collective_verdicts::SPEC, CollectiveVerdictRow::COLUMNS),
         ];
         for (spec, columns) in rows {
             let from_spec: Vec<&str> = spec.all_columns().map(|(name, _)| *name).collect();
             assert_eq!(from_spec, columns, "{}", spec.name);
         }
-        assert_eq!(rows.len(), ACTIVITY_TABLES.len() + LLM_TABLES.len());
+        assert_eq!(rows.len(), ACTIVITY_TABLES.len() + LLM_TABLES.len() + GPU_TABLES.len());
     }
 }
