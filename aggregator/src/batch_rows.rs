@@ -8,7 +8,7 @@ use plumbline_proto::{
 };
 use plumbline_store::{DeadLetterRow, ProcessEventKind, ProcessEventRow, RowSet};
 
-use crate::{activity_rows::push_activity_row, llm_rows::push_llm_row};
+use crate::{activity_rows::push_activity_row, gpu_rows::push_gpu_row, llm_rows::push_llm_row};
 use plumbline_transport::Delivery;
 use prost::Message;
 
@@ -67,6 +67,7 @@ fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
             Some(row) => out.rows.process_events.push(row),
             None if push_activity_row(&reader, &event, body, &mut out.rows)? => {}
             None if push_llm_row(&reader, &event, body, &mut out.rows)? => {}
+            None if push_gpu_row(&reader, &event, body, &mut out.rows)? => {}
             None => out.unsupported += 1,
         }
     }

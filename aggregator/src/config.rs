@@ -6,6 +6,8 @@ use plumbline_store::StoreConfig;
 use plumbline_transport::kafka::KafkaSourceConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::collective_join::JoinSettings;
+
 pub const ENV_PREFIX: &str = "PLUMBLINE_AGGREGATOR_";
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -34,11 +36,61 @@ pub struct PipelineConfig {
     pub max_batches: usize,
     /// How long to wait for more deliveries once one arrived. Default 200.
     pub linger_ms: u64,
+    /// `[pipeline.gpu]`: how NCCL collectives are judged across ranks.
+    pub gpu: GpuJoinConfig,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { max_batches: 64, linger_ms: 200 }
+        Self { max_batches: 64, linger_ms: 200, gpu: GpuJoinConfig::default() }
+    }
+}
+
+/// `[pipeline.gpu]`: when the collective join calls a rank a straggler and a
+/// collective hung. One aggregator must see every rank of a communicator:
+/// node agents key NCCL batches by communicator, so Kafka puts them on one
+/// partition.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GpuJoinConfig {
+    /// The last rank is a straggler when it arrived at least this long after
+    /// the median rank ... Default 5.
+    pub straggler_min_ms: u64,
+    /// ... and at least this many times the median rank's distance from the
+    /// median. Default 4.
+    pub straggler_spread_factor: u64,
+    /// Ranks still missing this long after a collective's first call reached
+    /// the aggregator make it a hang. Default 30000.
+    pub hang_after_ms: u64,
+    /// How often open collectives are checked for hangs. Default 1000.
+    pub hang_check_interval_ms: u64,
+    /// The largest clock offset between hosts that the join estimates and
+    /// takes out; a whole host uniformly late by less looks like an offset.
+    /// 0 turns the correction off. Default 100.
+    pub clock_skew_max_ms: u64,
+}
+
+impl Default for GpuJoinConfig {
+    fn default() -> Self {
+        let settings = JoinSettings::default();
+        Self {
+            straggler_min_ms: settings.straggler_min_ns / 1_000_000,
+            straggler_spread_factor: settings.straggler_spread_factor,
+            hang_after_ms: settings.hang_after_ns / 1_000_000,
+            hang_check_interval_ms: 1000,
+            clock_skew_max_ms: settings.clock_skew_max_ns / 1_000_000,
+        }
+    }
+}
+
+impl GpuJoinConfig {
+    pub fn settings(&self) -> JoinSettings {
+        JoinSettings {
+            straggler_min_ns: self.straggler_min_ms * 1_000_000,
+            straggler_spread_factor: self.straggler_spread_factor,
+            hang_after_ns: self.hang_after_ms * 1_000_000,
+            clock_skew_max_ns: self.clock_skew_max_ms * 1_000_000,
+        }
     }
 }
 
@@ -46,6 +98,12 @@ impl PipelineConfig {
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         if self.max_batches == 0 {
             return Err(invalid(&format!("{prefix}.max_batches"), "must be above 0"));
+        }
+        if self.gpu.hang_after_ms == 0 {
+            return Err(invalid(&format!("{prefix}.gpu.hang_after_ms"), "must be above 0"));
+        }
+        if self.gpu.hang_check_interval_ms == 0 {
+            return Err(invalid(&format!("{prefix}.gpu.hang_check_interval_ms"), "must be above 0"));
         }
         Ok(())
     }

@@ -8,7 +8,9 @@
 mod activity_rows;
 pub mod batch_rows;
 pub mod collective_join;
+mod collectives;
 pub mod config;
+mod gpu_rows;
 mod llm_rows;
 pub mod pipeline;
 pub mod stats;
@@ -17,7 +19,7 @@ use anyhow::Context;
 use plumbline_transport::kafka;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AggregatorConfig, PipelineConfig};
+pub use config::{AggregatorConfig, GpuJoinConfig, PipelineConfig};
 pub use stats::{AggregatorSnapshot, AggregatorStats};
 
 /// The fleet aggregator: Kafka in, the configured store out, until `shutdown`.

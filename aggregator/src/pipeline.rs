@@ -5,12 +5,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use plumbline_store::{RowSet, Store, StoreError};
+use plumbline_store::{CollectiveVerdictRow, RowSet, Store, StoreError};
 use plumbline_transport::{BatchSource, Delivery, SourceError};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     batch_rows::{dead_letter, delivery_rows, DeliveryRows},
+    collectives::CollectiveStage,
     config::PipelineConfig,
     stats::AggregatorStats,
 };
@@ -27,22 +28,38 @@ pub async fn run_pipeline(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let linger = Duration::from_millis(config.linger_ms);
+    let mut collectives = CollectiveStage::new(&config.gpu);
+    let mut hang_check = tokio::time::interval(Duration::from_millis(config.gpu.hang_check_interval_ms));
+    hang_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let deliveries = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            received = source.recv(config.max_batches, linger) => match received {
-                Ok(deliveries) => deliveries,
-                Err(SourceError::Closed) => return Ok(()),
-                Err(err) => {
-                    tracing::warn!(%err, "receiving failed; retrying");
-                    tokio::time::sleep(FIRST_BACKOFF).await;
-                    continue;
+        // The receive runs across hang checks, never dropped half-way: a
+        // source gathering deliveries would lose those it already took.
+        let mut receiving = source.recv(config.max_batches, linger);
+        let deliveries = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = hang_check.tick() => {
+                    let verdicts = collectives.hangs(now_wall_ns());
+                    if !verdicts.is_empty() && !store_verdicts(verdicts, store, stats, shutdown).await? {
+                        return Ok(());
+                    }
                 }
-            },
+                received = &mut receiving => break received,
+            }
+        };
+        drop(receiving);
+        let deliveries = match deliveries {
+            Ok(deliveries) => deliveries,
+            Err(SourceError::Closed) => return Ok(()),
+            Err(err) => {
+                tracing::warn!(%err, "receiving failed; retrying");
+                tokio::time::sleep(FIRST_BACKOFF).await;
+                continue;
+            }
         };
         AggregatorStats::add(&stats.deliveries, deliveries.len() as u64);
         let started = std::time::Instant::now();
-        if !store_deliveries(&deliveries, store, stats, shutdown).await? {
+        if !store_deliveries(&deliveries, store, &mut collectives, stats, shutdown).await? {
             return Ok(()); // shutting down before the rows were stored: no commit
         }
         let stored = started.elapsed();
@@ -56,12 +73,34 @@ pub async fn run_pipeline(
     }
 }
 
+/// Writes verdicts judged outside a delivery (hangs). False when shutdown
+/// interrupted it.
+async fn store_verdicts(
+    verdicts: Vec<CollectiveVerdictRow>,
+    store: &dyn Store,
+    stats: &AggregatorStats,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<bool> {
+    AggregatorStats::add(&stats.collective_verdicts, verdicts.len() as u64);
+    let rows = Arc::new(RowSet { collective_verdicts: verdicts, ..Default::default() });
+    match write_retrying(store, &rows, stats, shutdown).await {
+        Ok(stored) => {
+            if stored {
+                AggregatorStats::add(&stats.rows_written, rows.len() as u64);
+            }
+            Ok(stored)
+        }
+        Err(err) => Err(stopping(err)),
+    }
+}
+
 /// Stores the rows of every delivery. False when shutdown interrupted it.
 /// Transient store errors are retried; rows the store refuses become dead
 /// letters; any other store error stops the aggregator.
 async fn store_deliveries(
     deliveries: &[Delivery],
     store: &dyn Store,
+    collectives: &mut CollectiveStage,
     stats: &AggregatorStats,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
@@ -74,6 +113,10 @@ async fn store_deliveries(
         AggregatorStats::add(&stats.dead_letters, rows.dead_letters.len() as u64);
         all.extend(rows);
     }
+    // Judged once: a delivery re-decoded below does not feed the join again.
+    let verdicts = collectives.judge(&all, now);
+    AggregatorStats::add(&stats.collective_verdicts, verdicts.len() as u64);
+    all.collective_verdicts.extend(verdicts.iter().cloned());
     for letter in &all.dead_letters {
         tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
     }
@@ -109,7 +152,14 @@ async fn store_deliveries(
                     Err(err) => anyhow::bail!("the store refuses even dead letters: {err}"),
                 }
             }
-            Ok(true)
+            if verdicts.is_empty() {
+                return Ok(true);
+            }
+            let verdicts = Arc::new(RowSet { collective_verdicts: verdicts, ..Default::default() });
+            match write_retrying(store, &verdicts, stats, shutdown).await {
+                Ok(stored) => Ok(stored),
+                Err(err) => Err(stopping(err)),
+            }
         }
         Err(err) => Err(stopping(err)),
     }
@@ -166,9 +216,10 @@ mod tests {
         BatchBuilder, BatchHeader,
     };
     use plumbline_store::{
-        sqlite::SqliteStore, ActivityFilter, AgentActivityRow, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow,
-        LlmCallRow, LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord,
-        TlsStackRow, TokenUsageHourRow,
+        sqlite::SqliteStore, ActivityFilter, AgentActivityRow, CollectiveVerdictRow, ContainerRow, DnsQueryRow,
+        FileActivityRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow, IpcUsageRow, LlmCallRow,
+        LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, TlsStackRow,
+        TokenUsageHourRow,
     };
     use plumbline_transport::{channel, BatchSink, OutgoingBatch};
     use prost::Message;
@@ -266,6 +317,30 @@ mod tests {
         async fn list_tls_stacks(&self, f: &ActivityFilter) -> Result<Vec<TlsStackRow>, StoreError> {
             self.inner.list_tls_stacks(f).await
         }
+
+        async fn list_gpu_jobs(&self, f: &GpuFilter) -> Result<Vec<GpuJobRow>, StoreError> {
+            self.inner.list_gpu_jobs(f).await
+        }
+
+        async fn gpu_stragglers(&self, f: &GpuFilter) -> Result<Vec<GpuStragglerRow>, StoreError> {
+            self.inner.gpu_stragglers(f).await
+        }
+
+        async fn list_collective_verdicts(
+            &self,
+            f: &GpuFilter,
+            verdict: &str,
+        ) -> Result<Vec<CollectiveVerdictRow>, StoreError> {
+            self.inner.list_collective_verdicts(f, verdict).await
+        }
+
+        async fn gpu_kernels(&self, f: &GpuFilter) -> Result<Vec<GpuKernelRow>, StoreError> {
+            self.inner.gpu_kernels(f).await
+        }
+
+        async fn gpu_timeline(&self, f: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError> {
+            self.inner.gpu_timeline(f).await
+        }
     }
 
     async fn gated(busy: u32) -> GatedStore {
@@ -283,7 +358,7 @@ mod tests {
         }
         drop(sink);
         let stats = AggregatorStats::default();
-        let config = PipelineConfig { max_batches: 16, linger_ms: 10 };
+        let config = PipelineConfig { max_batches: 16, linger_ms: 10, ..Default::default() };
         run_pipeline(&mut source, store, &config, &stats, &CancellationToken::new()).await.unwrap();
         stats.snapshot()
     }

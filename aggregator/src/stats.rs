@@ -17,6 +17,8 @@ pub struct AggregatorStats {
     pub store_retries: AtomicU64,
     /// Offset commits that failed (the batches will be re-delivered).
     pub commit_failures: AtomicU64,
+    /// NCCL collectives judged across their ranks (any verdict).
+    pub collective_verdicts: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,6 +30,7 @@ pub struct AggregatorSnapshot {
     pub dead_letters: u64,
     pub store_retries: u64,
     pub commit_failures: u64,
+    pub collective_verdicts: u64,
 }
 
 impl AggregatorStats {
@@ -44,6 +47,7 @@ impl AggregatorStats {
             dead_letters: self.dead_letters.load(Relaxed),
             store_retries: self.store_retries.load(Relaxed),
             commit_failures: self.commit_failures.load(Relaxed),
+            collective_verdicts: self.collective_verdicts.load(Relaxed),
         }
     }
 }

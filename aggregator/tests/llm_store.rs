@@ -128,7 +128,7 @@ async fn deliver(store: &dyn Store, batches: &[OutgoingBatch]) -> AggregatorSnap
     }
     drop(sink);
     let stats = AggregatorStats::default();
-    let config = PipelineConfig { max_batches: 64, linger_ms: 10 };
+    let config = PipelineConfig { max_batches: 64, linger_ms: 10, ..Default::default() };
     run_pipeline(&mut source, store, &config, &stats, &CancellationToken::new()).await.unwrap();
     stats.snapshot()
 }
