@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 mod connections;
 mod error;
+mod gpu;
 mod ipc_edges;
 mod llm;
 pub mod process_tree;

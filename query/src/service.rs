@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use plumbline_proto::v1::{
-    query_service_server::QueryService, ActivityRequest, ListAgentsResponse, ListConnectionsResponse,
-    ListContainersResponse, ListDnsQueriesResponse, ListFileActivityResponse, ListIpcEdgesResponse,
-    ListLlmCallsResponse, ListLossMarkersResponse, ListProcessesRequest, ListProcessesResponse, ListTlsStacksResponse,
-    PipelineStatsRequest, PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest, ProcessTreeResponse,
-    TokenUsageResponse,
+    query_service_server::QueryService, ActivityRequest, GpuHangResponse, GpuKernelsResponse, GpuMismatchesResponse,
+    GpuRequest, GpuStragglersResponse, GpuTimelineResponse, ListAgentsResponse, ListConnectionsResponse,
+    ListContainersResponse, ListDnsQueriesResponse, ListFileActivityResponse, ListGpuJobsResponse,
+    ListIpcEdgesResponse, ListLlmCallsResponse, ListLossMarkersResponse, ListProcessesRequest, ListProcessesResponse,
+    ListTlsStacksResponse, PipelineStatsRequest, PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest,
+    ProcessTreeResponse, TokenUsageResponse,
 };
 use plumbline_store::{ProcessFilter, ProcessRecord, Store, TimeRange};
 use tonic::{Request, Response, Status};
@@ -15,7 +16,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     activity, connections,
     error::QueryError,
-    ipc_edges, llm,
+    gpu, ipc_edges, llm,
     process_tree::{process_tree, TreeNode},
 };
 
@@ -208,6 +209,44 @@ impl QueryService for QueryServiceImpl {
         let filter = activity::activity_filter(request.get_ref())?;
         let rows = self.store.list_tls_stacks(&filter).await.map_err(QueryError::from)?;
         Ok(Response::new(ListTlsStacksResponse { stacks: rows.into_iter().map(llm::tls_stack).collect() }))
+    }
+
+    async fn list_gpu_jobs(&self, request: Request<GpuRequest>) -> Result<Response<ListGpuJobsResponse>, Status> {
+        let filter = gpu::gpu_filter(request.get_ref())?;
+        let rows = self.store.list_gpu_jobs(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(ListGpuJobsResponse { jobs: rows.into_iter().map(gpu::job).collect() }))
+    }
+
+    async fn gpu_stragglers(&self, request: Request<GpuRequest>) -> Result<Response<GpuStragglersResponse>, Status> {
+        let filter = gpu::gpu_filter(request.get_ref())?;
+        Ok(Response::new(GpuStragglersResponse { ranks: gpu::stragglers(self.store.as_ref(), &filter).await? }))
+    }
+
+    async fn gpu_hang(&self, request: Request<GpuRequest>) -> Result<Response<GpuHangResponse>, Status> {
+        let filter = gpu::gpu_filter(request.get_ref())?;
+        Ok(Response::new(GpuHangResponse { hangs: gpu::hangs(self.store.as_ref(), &filter).await? }))
+    }
+
+    async fn gpu_mismatches(&self, request: Request<GpuRequest>) -> Result<Response<GpuMismatchesResponse>, Status> {
+        let filter = gpu::gpu_filter(request.get_ref())?;
+        let rows = self.store.list_collective_verdicts(&filter, "mismatch").await.map_err(QueryError::from)?;
+        let mismatches = rows.into_iter().map(gpu::mismatch).collect::<Result<_, _>>()?;
+        Ok(Response::new(GpuMismatchesResponse { mismatches }))
+    }
+
+    async fn gpu_kernels(&self, request: Request<GpuRequest>) -> Result<Response<GpuKernelsResponse>, Status> {
+        let filter = gpu::gpu_filter(request.get_ref())?;
+        let rows = self.store.gpu_kernels(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(GpuKernelsResponse { kernels: rows.into_iter().map(gpu::kernel).collect() }))
+    }
+
+    async fn gpu_timeline(&self, request: Request<GpuRequest>) -> Result<Response<GpuTimelineResponse>, Status> {
+        let filter = gpu::gpu_filter(request.get_ref())?;
+        if filter.rank.is_none() && filter.pid.is_none() {
+            return Err(QueryError::InvalidArgument("a GPU timeline needs a rank or a pid".into()).into());
+        }
+        let rows = self.store.gpu_timeline(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(GpuTimelineResponse { calls: rows.into_iter().map(gpu::call).collect() }))
     }
 
     async fn pipeline_stats(

@@ -1,13 +1,14 @@
 //! `plumb`: asks the query service and prints a table or JSON.
 
 mod render;
+mod render_gpu;
 mod time_arg;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use plumbline_proto::v1::{
-    query_service_client::QueryServiceClient, ActivityRequest, ListProcessesRequest, PipelineStatsRequest,
+    query_service_client::QueryServiceClient, ActivityRequest, GpuRequest, ListProcessesRequest, PipelineStatsRequest,
     ProcessTreeRequest, TimeRange,
 };
 use tonic::transport::Channel;
@@ -136,6 +137,92 @@ pub enum Command {
         #[arg(long)]
         library: Option<String>,
     },
+    /// Training jobs on GPUs: NCCL collectives joined across ranks and hosts, CUDA kernels, timelines.
+    #[command(subcommand)]
+    Gpu(GpuCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GpuCommand {
+    /// Jobs seen: ranks, hosts, communicators, collectives judged and verdicts.
+    Jobs {
+        #[command(flatten)]
+        scope: GpuScope,
+    },
+    /// Ranks that arrive last at collectives: how often, how late (against the median rank), host and GPU.
+    Stragglers {
+        #[command(flatten)]
+        scope: GpuScope,
+    },
+    /// Where a job stopped: per communicator the first collective some ranks never reached, and those ranks.
+    Hang {
+        #[command(flatten)]
+        scope: GpuScope,
+    },
+    /// Collectives whose ranks disagreed on op, element count or datatype.
+    Mismatches {
+        #[command(flatten)]
+        scope: GpuScope,
+    },
+    /// Kernels by launches per rank.
+    Kernels {
+        #[command(flatten)]
+        scope: GpuScope,
+        /// Only this rank.
+        #[arg(long)]
+        rank: Option<i32>,
+        /// Only this process.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
+    /// One rank's (or process's) CUDA and NCCL calls in time order.
+    Timeline {
+        #[command(flatten)]
+        scope: GpuScope,
+        #[arg(long, required_unless_present = "pid")]
+        rank: Option<i32>,
+        #[arg(long)]
+        pid: Option<u32>,
+    },
+}
+
+/// Which job and time the GPU views look at.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GpuScope {
+    /// The job (PLUMBLINE_JOB, TORCHELASTIC_RUN_ID or SLURM_JOB_ID of its ranks; see `plumb gpu jobs`).
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Only this host (kernels, timeline).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// At or after this time: a duration ago (`10m`) or an RFC 3339 time.
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<u64>,
+    /// At or before this time.
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<u64>,
+    /// A window ending now (`--window 30m` is `--since 30m`).
+    #[arg(long, value_parser = parse_time, conflicts_with = "since")]
+    pub window: Option<u64>,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+impl GpuScope {
+    fn request(&self, rank: Option<i32>, pid: Option<u32>) -> GpuRequest {
+        GpuRequest {
+            job: self.job.clone().unwrap_or_default(),
+            range: Some(TimeRange {
+                start_ns: self.since.or(self.window).unwrap_or(0),
+                end_ns: self.until.unwrap_or(0),
+            }),
+            rank,
+            host: self.host.clone().unwrap_or_default(),
+            limit: self.limit,
+            pid: pid.unwrap_or(0),
+        }
+    }
 }
 
 /// Which activity to look at; every view takes these.
@@ -307,6 +394,36 @@ pub async fn run(cli: &Cli) -> anyhow::Result<String> {
             let response = client.list_tls_stacks(scope.request(library.as_ref())).await.map_err(status_error)?;
             output(cli, &response.into_inner().stacks, render::tls_stacks)
         }
+        Command::Gpu(command) => gpu(cli, &mut client, command).await,
+    }
+}
+
+async fn gpu(cli: &Cli, client: &mut QueryServiceClient<Channel>, command: &GpuCommand) -> anyhow::Result<String> {
+    match command {
+        GpuCommand::Jobs { scope } => {
+            let response = client.list_gpu_jobs(scope.request(None, None)).await.map_err(status_error)?;
+            output(cli, &response.into_inner().jobs, render_gpu::jobs)
+        }
+        GpuCommand::Stragglers { scope } => {
+            let response = client.gpu_stragglers(scope.request(None, None)).await.map_err(status_error)?;
+            output(cli, &response.into_inner().ranks, render_gpu::stragglers)
+        }
+        GpuCommand::Hang { scope } => {
+            let response = client.gpu_hang(scope.request(None, None)).await.map_err(status_error)?;
+            output(cli, &response.into_inner().hangs, render_gpu::hangs)
+        }
+        GpuCommand::Mismatches { scope } => {
+            let response = client.gpu_mismatches(scope.request(None, None)).await.map_err(status_error)?;
+            output(cli, &response.into_inner().mismatches, render_gpu::mismatches)
+        }
+        GpuCommand::Kernels { scope, rank, pid } => {
+            let response = client.gpu_kernels(scope.request(*rank, *pid)).await.map_err(status_error)?;
+            output(cli, &response.into_inner().kernels, render_gpu::kernels)
+        }
+        GpuCommand::Timeline { scope, rank, pid } => {
+            let response = client.gpu_timeline(scope.request(*rank, *pid)).await.map_err(status_error)?;
+            output(cli, &response.into_inner().calls, render_gpu::timeline)
+        }
     }
 }
 
@@ -382,6 +499,26 @@ mod tests {
             ("coder", "gpt-5"),
         ];
         assert_eq!(narrowed.narrow(rows, |r| (r.0, r.1)), vec![("coder", "gpt-4o"), ("coder-2", "gpt-4o-mini")]);
+    }
+
+    #[test]
+    fn gpu_views_parse_their_flags() {
+        let cli = Cli::try_parse_from(["plumb", "gpu", "stragglers", "--job", "llama", "--window", "30m"]).unwrap();
+        let Command::Gpu(GpuCommand::Stragglers { scope }) = cli.command else { panic!() };
+        let request = scope.request(None, None);
+        assert_eq!(request.job, "llama");
+        assert!(request.range.unwrap().start_ns > 0, "the window starts 30 minutes ago");
+        for args in [
+            &["plumb", "gpu", "jobs"][..],
+            &["plumb", "gpu", "hang", "--job", "j"],
+            &["plumb", "gpu", "mismatches"],
+            &["plumb", "gpu", "kernels", "--rank", "3"],
+            &["plumb", "gpu", "timeline", "--rank", "3", "--job", "j", "-o", "json"],
+            &["plumb", "gpu", "timeline", "--pid", "77"],
+        ] {
+            Cli::try_parse_from(args).unwrap();
+        }
+        assert!(Cli::try_parse_from(["plumb", "gpu", "timeline", "--job", "j"]).is_err(), "needs a rank or a pid");
     }
 
     #[test]

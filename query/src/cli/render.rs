@@ -7,7 +7,7 @@ use plumbline_proto::v1::{
     Process, ProcessTreeNode, ProcessTreeResponse, TlsStackView, TokenUsageRow,
 };
 
-fn time(wall_ns: u64) -> String {
+pub(super) fn time(wall_ns: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_nanos(wall_ns)).to_string()
 }
 
@@ -95,7 +95,7 @@ fn children(node: &ProcessTreeNode, prefix: &str, out: &mut String) {
     }
 }
 
-fn bytes(n: u64) -> String {
+pub(super) fn bytes(n: u64) -> String {
     match n {
         n if n >= 1 << 30 => format!("{:.1}G", n as f64 / (1u64 << 30) as f64),
         n if n >= 1 << 20 => format!("{:.1}M", n as f64 / (1u64 << 20) as f64),
@@ -104,7 +104,7 @@ fn bytes(n: u64) -> String {
     }
 }
 
-fn duration(ns: u64) -> String {
+pub(super) fn duration(ns: u64) -> String {
     match ns {
         0 => "-".into(),
         ns if ns >= 1_000_000_000 => format!("{:.2}s", ns as f64 / 1e9),
@@ -113,7 +113,7 @@ fn duration(ns: u64) -> String {
     }
 }
 
-fn table<T>(header: &[&str], rows: &[T], row: impl Fn(&T) -> Vec<String>) -> String {
+pub(super) fn table<T>(header: &[&str], rows: &[T], row: impl Fn(&T) -> Vec<String>) -> String {
     let mut cells = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
     cells.extend(rows.iter().map(row));
     columns(&cells)
@@ -230,7 +230,7 @@ pub fn losses(losses: &[LossRecord]) -> String {
 }
 
 /// Milliseconds with one decimal; "-" when not measured.
-fn millis(ns: u64) -> String {
+pub(super) fn millis(ns: u64) -> String {
     if ns == 0 {
         "-".into()
     } else {
@@ -238,7 +238,7 @@ fn millis(ns: u64) -> String {
     }
 }
 
-fn or_dash(text: &str) -> String {
+pub(super) fn or_dash(text: &str) -> String {
     if text.is_empty() {
         "-".into()
     } else {

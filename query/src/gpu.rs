@@ -1,0 +1,182 @@
+//! Answers of the GPU views: the request's filter, and store rows turned
+//! into `plumbline.v1` messages (hangs grouped per communicator, straggler
+//! counts set against the job's collectives).
+
+use std::collections::{BTreeMap, HashMap};
+
+use plumbline_proto::v1::{
+    GpuCallView, GpuHangView, GpuJobView, GpuKernelView, GpuMismatchView, GpuMissingRank, GpuRequest, GpuStragglerView,
+};
+use plumbline_store::{
+    CollectiveVerdictRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow, Store, TimeRange,
+};
+
+use crate::error::QueryError;
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 10_000;
+/// Hung collectives read per request: enough for every communicator's
+/// first hang even when the ranks that arrived went on for a while.
+const HANG_ROWS: u32 = 100_000;
+
+pub fn gpu_filter(request: &GpuRequest) -> Result<GpuFilter, QueryError> {
+    let range = request.range.unwrap_or_default();
+    if range.start_ns != 0 && range.end_ns != 0 && range.start_ns > range.end_ns {
+        return Err(QueryError::InvalidArgument("range starts after it ends".into()));
+    }
+    let rank = match request.rank {
+        Some(rank) if rank < 0 => return Err(QueryError::InvalidArgument(format!("rank {rank} is negative"))),
+        rank => rank.map(|r| r as u32),
+    };
+    Ok(GpuFilter {
+        job: (!request.job.is_empty()).then(|| request.job.clone()),
+        host: (!request.host.is_empty()).then(|| request.host.clone()),
+        rank,
+        pid: (request.pid != 0).then_some(request.pid),
+        range: TimeRange {
+            start_ns: (range.start_ns != 0).then_some(range.start_ns),
+            end_ns: (range.end_ns != 0).then_some(range.end_ns),
+        },
+        limit: match request.limit {
+            0 => DEFAULT_LIMIT,
+            n => n.min(MAX_LIMIT),
+        },
+    })
+}
+
+pub fn job(row: GpuJobRow) -> GpuJobView {
+    GpuJobView {
+        job: row.job,
+        ranks: row.ranks as u32,
+        hosts: row.hosts as u32,
+        communicators: row.communicators as u32,
+        collectives: row.collectives,
+        stragglers: row.stragglers,
+        hangs: row.hangs,
+        mismatches: row.mismatches,
+        first_wall_ns: row.first_wall_ns,
+        last_wall_ns: row.last_wall_ns,
+    }
+}
+
+/// Stragglers, each with the number of collectives judged for its job.
+pub async fn stragglers(store: &dyn Store, filter: &GpuFilter) -> Result<Vec<GpuStragglerView>, QueryError> {
+    let rows: Vec<GpuStragglerRow> = store.gpu_stragglers(filter).await?;
+    let jobs = GpuFilter { limit: MAX_LIMIT, ..filter.clone() };
+    let totals: HashMap<String, u64> =
+        store.list_gpu_jobs(&jobs).await?.into_iter().map(|j| (j.job, j.collectives)).collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| GpuStragglerView {
+            collectives: totals.get(&r.job).copied().unwrap_or(r.collectives),
+            job: r.job,
+            rank: r.rank,
+            host: r.host,
+            device: r.device,
+            times_last: r.times_last,
+            mean_late_ns: r.mean_late_ns,
+            max_late_ns: r.max_late_ns,
+            last_seq: r.last_seq,
+            last_wall_ns: r.last_wall_ns,
+        })
+        .collect())
+}
+
+/// Per communicator, its first hung collective with the missing ranks.
+pub async fn hangs(store: &dyn Store, filter: &GpuFilter) -> Result<Vec<GpuHangView>, QueryError> {
+    let all = GpuFilter { limit: HANG_ROWS, ..filter.clone() };
+    let rows = store.list_collective_verdicts(&all, "hang").await?;
+    // Rows come in (job, communicator, seq) order: the first of each is the hang.
+    let mut first: BTreeMap<(String, u64), (CollectiveVerdictRow, u64)> = BTreeMap::new();
+    for row in rows {
+        match first.get_mut(&(row.job.clone(), row.communicator)) {
+            Some((_, later)) => *later += 1,
+            None => {
+                first.insert((row.job.clone(), row.communicator), (row, 0));
+            }
+        }
+    }
+    let mut hangs = Vec::new();
+    for (row, later_hung) in first.into_values() {
+        let missing = row
+            .missing_list()?
+            .into_iter()
+            .map(|m| GpuMissingRank {
+                rank: m.rank as i32,
+                last_completed_seq: m.last_completed_seq.map_or(-1, |s| s as i64),
+                host: m.host,
+                device: m.device,
+            })
+            .collect();
+        hangs.push(GpuHangView {
+            job: row.job,
+            communicator: row.communicator,
+            seq: row.seq,
+            op: row.op,
+            nranks: row.nranks,
+            arrived: row.arrived,
+            missing,
+            first_wall_ns: row.wall_ns,
+            later_hung,
+        });
+    }
+    hangs.sort_by(|a, b| b.first_wall_ns.cmp(&a.first_wall_ns).then(a.communicator.cmp(&b.communicator)));
+    hangs.truncate(filter.limit as usize);
+    Ok(hangs)
+}
+
+pub fn mismatch(row: CollectiveVerdictRow) -> Result<GpuMismatchView, QueryError> {
+    let (ranks, values) = row.differing_list()?.into_iter().map(|d| (d.rank as i32, d.value)).unzip();
+    Ok(GpuMismatchView {
+        job: row.job,
+        communicator: row.communicator,
+        seq: row.seq,
+        field: row.field,
+        expected: row.expected,
+        ranks,
+        values,
+        nranks: row.nranks,
+        first_wall_ns: row.wall_ns,
+    })
+}
+
+pub fn kernel(row: GpuKernelRow) -> GpuKernelView {
+    GpuKernelView {
+        job: row.job,
+        rank: row.rank,
+        host: row.host,
+        kernel: row.kernel,
+        launches: row.launches,
+        total_ns: row.total_ns,
+        failed: row.failed,
+        grid: row.grid,
+        block: row.block,
+    }
+}
+
+pub fn call(row: GpuCallRow) -> GpuCallView {
+    GpuCallView {
+        wall_ns: row.wall_ns,
+        duration_ns: row.duration_ns,
+        host: row.host,
+        pid: row.pid,
+        rank: row.rank,
+        device: row.device,
+        library: row.library,
+        call: row.call,
+        kernel: row.kernel,
+        communicator: row.communicator,
+        seq: row.seq,
+        count: row.count,
+        datatype: row.datatype,
+        bytes: row.bytes,
+        result: row.result,
+        stream: row.stream,
+        nranks: row.nranks,
+        peer: row.peer,
+        grid: row.grid,
+        block: row.block,
+        memcpy_kind: row.memcpy_kind,
+        job: row.job,
+    }
+}
