@@ -2,8 +2,14 @@
 //! encoder keeps the process table and what things are called), sweep the
 //! kernel's accounting maps, fill batches and queue them for delivery. One
 //! straight road, one task.
+//!
+//! Events go into the host's batch, keyed by host, except NCCL calls of a
+//! known communicator: those go into that communicator's own batch, keyed
+//! `comm-<id hash>`, so that every rank of a communicator, on whatever host,
+//! lands on one partition and so one aggregator, which joins its collectives.
 
 use std::{
+    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -32,12 +38,47 @@ use crate::{
     sweeps::{IoSweep, RepeatSweep},
 };
 
+/// NCCL calls by communicator id hash, one batch each.
+#[derive(Default)]
+pub struct CommBatches {
+    batches: HashMap<u64, BatchBuilder>,
+}
+
+impl CommBatches {
+    /// Where an event of communicator `id` goes: its batch, or `host` when
+    /// the communicator is unknown (0).
+    pub fn route<'a>(&'a mut self, id: u64, host: &'a mut BatchBuilder) -> &'a mut BatchBuilder {
+        match id {
+            0 => host,
+            id => self.batches.entry(id).or_default(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.batches.values().map(BatchBuilder::len).sum()
+    }
+
+    fn approx_bytes(&self) -> usize {
+        self.batches.values().map(BatchBuilder::approx_bytes).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.batches.values().all(BatchBuilder::is_empty)
+    }
+}
+
+/// The Kafka key of a communicator's batches.
+pub fn comm_key(id: u64) -> String {
+    format!("comm-{id:016x}")
+}
+
 /// Everything between the kernel and the delivery queue.
 pub struct Capture {
     node: NodeIdentity,
     run_id: String,
     sequence: u64,
     batch: BatchBuilder,
+    comm_batches: CommBatches,
     first_event_at: Option<Instant>,
     pub encoder: Encoder,
     counters: KernelCounters,
@@ -61,16 +102,21 @@ impl Capture {
         capture_config: CaptureConfig,
         batch_config: BatchConfig,
         tls: Option<crate::intent::attach::TlsProbes>,
+        gpu: Option<crate::file_probes::FileProbes<Vec<&'static str>>>,
     ) -> Self {
         let mut encoder = Encoder::new(capture_config.exited_process_ttl_ms * 1_000_000);
         if capture_config.tls {
             encoder.intent = Some(crate::intent::IntentCapture::new(capture_config.intent.clone(), tls));
+        }
+        if capture_config.gpu.enabled {
+            encoder.gpu = Some(crate::gpu::GpuCapture::new(capture_config.gpu.clone(), gpu, node::boot_ns()));
         }
         Self {
             node,
             run_id: uuid::Uuid::new_v4().to_string(),
             sequence: 0,
             batch: BatchBuilder::new(),
+            comm_batches: CommBatches::default(),
             first_event_at: None,
             encoder,
             counters,
@@ -107,6 +153,11 @@ impl Capture {
                 }
             }
         }
+        if let Some(gpu) = &mut self.encoder.gpu {
+            for process in self.encoder.table.iter() {
+                gpu.process_started(process.pid, now, true);
+            }
+        }
         tracing::info!(processes = self.encoder.table.len(), "seeded the process table from /proc");
     }
 
@@ -114,7 +165,7 @@ impl Capture {
     pub fn record(&mut self, bytes: &[u8]) {
         AgentStats::add(&self.stats.records, 1);
         match Record::parse(bytes) {
-            Ok(record) => match self.encoder.record(&record, &mut self.batch) {
+            Ok(record) => match self.encoder.record(&record, &mut self.batch, &mut self.comm_batches) {
                 Encoded::Event => self.note_events(),
                 Encoded::UnknownKind(kind) => {
                     AgentStats::add(&self.stats.records_unknown_kind, 1);
@@ -159,6 +210,9 @@ impl Capture {
         if let Some(intent) = &self.encoder.intent {
             self.gauges.set_intent(intent.counts);
         }
+        if let Some(gpu) = &self.encoder.gpu {
+            self.gauges.set_gpu(gpu.counts);
+        }
     }
 
     /// Reports what the kernel accumulated in its maps since the last sweep.
@@ -171,18 +225,22 @@ impl Capture {
             repeats.sweep(&mut self.encoder, &mut self.batch, now);
         }
         self.encoder.intent_tick(now, &mut self.batch);
+        if let Some(gpu) = &mut self.encoder.gpu {
+            gpu.tick(now);
+        }
         self.note_events();
     }
 
     fn note_events(&mut self) {
-        if self.first_event_at.is_none() && !self.batch.is_empty() {
+        if self.first_event_at.is_none() && !(self.batch.is_empty() && self.comm_batches.is_empty()) {
             self.first_event_at = Some(Instant::now());
         }
     }
 
-    /// The batch holds as many events or bytes as a batch may.
+    /// The batches hold as many events or bytes as a batch may.
     pub fn batch_full(&self) -> bool {
-        self.batch.len() >= self.batch_config.max_events || self.batch.approx_bytes() >= self.batch_config.max_bytes
+        self.batch.len() + self.comm_batches.len() >= self.batch_config.max_events
+            || self.batch.approx_bytes() + self.comm_batches.approx_bytes() >= self.batch_config.max_bytes
     }
 
     /// The batch is full, or its first event is as old as a batch may wait.
@@ -191,21 +249,31 @@ impl Capture {
             || self.first_event_at.is_some_and(|t| t.elapsed() >= Duration::from_millis(self.batch_config.max_delay_ms))
     }
 
-    /// The current batch, encoded, or `None` when it is empty.
-    pub fn take_batch(&mut self) -> Option<OutgoingBatch> {
-        if self.batch.is_empty() {
-            return None;
-        }
+    /// The host's batch and each communicator's, encoded; empty ones are
+    /// left out. They share one header, each with its own sequence number.
+    pub fn take_batches(&mut self) -> Vec<OutgoingBatch> {
         self.first_event_at = None;
-        self.sequence += 1;
-        let batch = self.batch.finish(BatchHeader {
-            node: self.node.clone(),
-            clock: node::clock_anchor(),
-            agent_run_id: self.run_id.clone(),
-            sequence: self.sequence,
-        });
-        let events = batch.events.len();
-        Some(OutgoingBatch { key: self.node.host.clone(), payload: Bytes::from(batch.encode_to_vec()), events })
+        let clock = node::clock_anchor();
+        let mut batches = Vec::new();
+        let host = std::iter::once((self.node.host.clone(), &mut self.batch));
+        let comms = self.comm_batches.batches.iter_mut().map(|(id, builder)| (comm_key(*id), builder));
+        for (key, builder) in host.chain(comms) {
+            if builder.is_empty() {
+                continue;
+            }
+            self.sequence += 1;
+            let batch = builder.finish(BatchHeader {
+                node: self.node.clone(),
+                clock,
+                agent_run_id: self.run_id.clone(),
+                sequence: self.sequence,
+            });
+            let events = batch.events.len();
+            batches.push(OutgoingBatch { key, payload: Bytes::from(batch.encode_to_vec()), events });
+        }
+        // A communicator's batch is made again when it has events again.
+        self.comm_batches.batches.clear();
+        batches
     }
 }
 
@@ -297,7 +365,7 @@ async fn drain(
 }
 
 async fn send(capture: &mut Capture, queue: &mpsc::Sender<OutgoingBatch>) -> anyhow::Result<()> {
-    if let Some(batch) = capture.take_batch() {
+    for batch in capture.take_batches() {
         queue.send(batch).await.map_err(|_| anyhow::anyhow!("the delivery task has stopped"))?;
     }
     Ok(())

@@ -143,6 +143,10 @@ pub struct CaptureConfig {
     pub tls: bool,
     /// `[capture.intent]`: what TLS capture keeps and how it reads it.
     pub intent: crate::intent::config::IntentConfig,
+    /// CUDA runtime and NCCL calls: `gpu = false` turns them off, a
+    /// `[capture.gpu]` table says how (see `gpu::config`). Default on.
+    #[serde(deserialize_with = "crate::gpu::config::bool_or_table")]
+    pub gpu: crate::gpu::config::GpuConfig,
     /// Repeats of an open of the same file by the same process within this
     /// window are counted in the kernel, not sent one by one. Default 1000.
     pub open_collapse_ms: u64,
@@ -175,6 +179,7 @@ impl Default for CaptureConfig {
             ipc: true,
             tls: true,
             intent: Default::default(),
+            gpu: Default::default(),
             open_collapse_ms: 1000,
             sweep_interval_ms: 1000,
             dns_port: 53,
@@ -211,7 +216,8 @@ impl CaptureConfig {
             }
         }
         self.intent.validate(&format!("{prefix}.intent"))?;
-        if self.wakeup_kib >= self.intent.ring_kib {
+        self.gpu.validate(&format!("{prefix}.gpu"))?;
+        if self.wakeup_kib >= self.intent.ring_kib || self.wakeup_kib >= self.gpu.ring_kib {
             return Err(invalid(&format!("{prefix}.wakeup_kib"), "must be below every ring's size"));
         }
         Ok(())
@@ -319,6 +325,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.capture.intent.agents[0].priority, 3);
+    }
+
+    #[test]
+    fn gpu_capture_is_on_by_default_and_turned_off_or_set_by_name() {
+        let config: AgentConfig = plumbline_config::from_toml("").unwrap();
+        assert!(config.capture.gpu.enabled);
+        let off: AgentConfig = plumbline_config::from_toml("[capture]\ngpu = false\n").unwrap();
+        assert!(!off.capture.gpu.enabled);
+        let set: AgentConfig = plumbline_config::from_toml(
+            "[capture.gpu]\npreload = [\"/opt/nvidia/libnccl.so.2\"]\nrescan_interval_ms = 500\n",
+        )
+        .unwrap();
+        assert!(set.capture.gpu.enabled);
+        assert_eq!(set.capture.gpu.preload, [std::path::PathBuf::from("/opt/nvidia/libnccl.so.2")]);
+        assert_eq!(set.capture.gpu.rescan_interval_ms, 500);
+        for (toml, key) in [
+            ("[capture.gpu]\npreloads = []\n", "preloads"),
+            ("[capture.gpu]\nring_kib = 100\n", "capture.gpu.ring_kib"),
+            ("[capture]\ngpu = \"yes\"\n", "gpu"),
+        ] {
+            let err = plumbline_config::from_toml::<AgentConfig>(toml).unwrap_err().to_string();
+            assert!(err.contains(key), "{toml:?} -> {err}");
+        }
+        // What `validate` prints reads back the same.
+        let printed = toml::to_string(&set).unwrap();
+        let again: AgentConfig = plumbline_config::from_toml(&printed).unwrap();
+        assert_eq!(again.capture.gpu.preload, set.capture.gpu.preload);
     }
 
     #[test]

@@ -3,11 +3,11 @@
 //! cgroups were already described.
 
 use plumbline_ebpf::record::Record;
-use plumbline_proto::{BatchBuilder, Who};
+use plumbline_proto::{v1::event::Body, BatchBuilder, Who};
 
 use crate::{
-    activity_events, containers::ContainerAnnouncer, dns::DnsTracker, file_paths::PathCache, intent::IntentCapture,
-    kernel_events, kernel_events::Encoded, process_table::ProcessTable,
+    activity_events, capture::CommBatches, containers::ContainerAnnouncer, dns::DnsTracker, file_paths::PathCache,
+    gpu::GpuCapture, intent::IntentCapture, kernel_events, kernel_events::Encoded, process_table::ProcessTable,
 };
 
 pub struct Encoder {
@@ -17,6 +17,8 @@ pub struct Encoder {
     pub containers: ContainerAnnouncer,
     /// TLS plaintext into LLM calls; `None` when TLS capture is off.
     pub intent: Option<IntentCapture>,
+    /// CUDA and NCCL calls; `None` when GPU capture is off.
+    pub gpu: Option<GpuCapture>,
     /// Keyed hash for socket ids: kernel addresses stay on the node.
     sock_seed: u64,
     exited_ttl_ns: u64,
@@ -30,20 +32,43 @@ impl Encoder {
             dns: DnsTracker::default(),
             containers: ContainerAnnouncer::default(),
             intent: None,
+            gpu: None,
             sock_seed: uuid::Uuid::new_v4().as_u64_pair().0,
             exited_ttl_ns,
         }
     }
 
-    /// Adds the event(s) `record` describes to `batch`.
-    pub fn record(&mut self, record: &Record<'_>, batch: &mut BatchBuilder) -> Encoded {
+    /// Adds the event(s) `record` describes to `batch`, or an NCCL call of a
+    /// known communicator to that communicator's batch.
+    pub fn record(&mut self, record: &Record<'_>, batch: &mut BatchBuilder, comms: &mut CommBatches) -> Encoded {
         let h = *record.header();
         self.containers.announce(h.cgroup_id, h.pid, h.ts_boot_ns, batch);
         match record {
             Record::ProcExec { .. } | Record::ProcFork(_) | Record::ProcExit(_) | Record::ProcExecFailed { .. } => {
                 let encoded = kernel_events::encode_record(record, &mut self.table, batch, self.exited_ttl_ns);
                 self.process_intent(record, batch);
+                self.process_gpu(record);
                 encoded
+            }
+            Record::Cuda(event) => {
+                let start_ns = self.table.get(h.pid).map_or(0, |p| p.start_ns);
+                let Some(gpu) = &mut self.gpu else { return Encoded::Event };
+                let Some(mut cuda) = gpu.cuda(event, start_ns) else { return Encoded::Event };
+                cuda.call.function_sid = batch.intern(&cuda.kernel);
+                cuda.call.job_sid = batch.intern(&cuda.job);
+                let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
+                batch.push_by(h.ts_boot_ns, &who, Body::Cuda(cuda.call));
+                Encoded::Event
+            }
+            Record::Nccl { event, unique_id } => {
+                let start_ns = self.table.get(h.pid).map_or(0, |p| p.start_ns);
+                let Some(gpu) = &mut self.gpu else { return Encoded::Event };
+                let Some(mut nccl) = gpu.nccl(event, unique_id, start_ns) else { return Encoded::Event };
+                let batch = comms.route(nccl.call.comm_id_hash, batch);
+                nccl.call.job_sid = batch.intern(&nccl.job);
+                let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
+                batch.push_by(h.ts_boot_ns, &who, Body::Nccl(nccl.call));
+                Encoded::Event
             }
             Record::TlsData { event, data } => {
                 let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
@@ -64,9 +89,25 @@ impl Encoder {
             }
             Record::Unknown(h) => Encoded::UnknownKind(h.kind),
             _ => {
+                if let (Record::FileOpen { event, path }, Some(gpu)) = (record, &mut self.gpu) {
+                    if event.result >= 0 {
+                        gpu.file_opened(h.pid, &path.to_path());
+                    }
+                }
                 activity_events::encode(self, record, batch);
                 Encoded::Event
             }
+        }
+    }
+
+    /// Tells GPU capture about a process that started or exited.
+    fn process_gpu(&mut self, record: &Record<'_>) {
+        let Some(gpu) = &mut self.gpu else { return };
+        let h = record.header();
+        match record {
+            Record::ProcExec { .. } => gpu.process_started(h.pid, h.ts_boot_ns, false),
+            Record::ProcExit(event) => gpu.process_exited(h.pid, event.start_boot_ns, h.ts_boot_ns),
+            _ => {}
         }
     }
 

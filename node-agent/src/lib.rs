@@ -4,7 +4,8 @@
 //!
 //! The road: [`probes`] attach → [`capture`] drains records; the [`encoder`]
 //! keeps the [`process_table`] and turns records into events
-//! ([`kernel_events`], [`activity_events`]); [`sweeps`] report what the kernel
+//! ([`kernel_events`], [`activity_events`], [`intent`] for TLS, [`gpu`] for
+//! CUDA and NCCL); [`sweeps`] report what the kernel
 //! accumulates in maps → [`delivery`] hands each batch to the sink until it is
 //! acknowledged. [`metrics`] serves the agent's counters to Prometheus.
 
@@ -19,6 +20,7 @@ pub mod encoder;
 pub mod file_paths;
 pub mod file_probes;
 pub mod filters;
+pub mod gpu;
 pub mod intent;
 pub mod kernel_counters;
 pub mod kernel_events;
@@ -83,14 +85,15 @@ pub async fn run(
     // The programs stay attached until this function returns.
     let mut attached = Vec::new();
     let mut tls = None;
+    let mut gpu = None;
     for probes::LoadedObject { name, ebpf, ring, counters } in objects {
         rings.extend(ring);
         counter_maps.push((name, counters));
-        // The TLS object's uprobes are attached as TLS libraries are found.
-        if name == "tls" {
-            tls = Some(intent::attach::TlsProbes::new(ebpf));
-        } else {
-            attached.push(ebpf);
+        // The TLS and GPU objects' uprobes are attached as their libraries are found.
+        match name {
+            "tls" => tls = Some(intent::attach::TlsProbes::new(ebpf)),
+            "gpu" => gpu = Some(file_probes::FileProbes::new(ebpf)),
+            _ => attached.push(ebpf),
         }
     }
     let stats = Arc::new(AgentStats::default());
@@ -106,6 +109,7 @@ pub async fn run(
         config.capture.clone(),
         config.batch.clone(),
         tls,
+        gpu,
     );
     capture.seed_from_proc();
     tracing::info!(host = %node.host, boot_id = %node.boot_id, sink = sink.name(), "capturing");

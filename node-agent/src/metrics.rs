@@ -28,6 +28,7 @@ pub struct Gauges {
     queue_depth: AtomicU64,
     process_table: AtomicU64,
     intent: Mutex<crate::intent::IntentCounts>,
+    gpu: Mutex<crate::gpu::GpuCounts>,
 }
 
 impl Gauges {
@@ -45,6 +46,10 @@ impl Gauges {
 
     pub fn set_intent(&self, counts: crate::intent::IntentCounts) {
         *self.intent.lock().unwrap() = counts;
+    }
+
+    pub fn set_gpu(&self, counts: crate::gpu::GpuCounts) {
+        *self.gpu.lock().unwrap() = counts;
     }
 }
 
@@ -107,6 +112,20 @@ pub fn render(stats: &AgentStats, gauges: &Gauges) -> String {
     ] {
         counter(&mut registry, name, help, value);
     }
+    let gpu = *gauges.gpu.lock().unwrap();
+    for (name, help, value) in [
+        ("gpu_cuda_calls", "CUDA runtime calls read", gpu.cuda_calls),
+        ("gpu_nccl_calls", "NCCL calls read", gpu.nccl_calls),
+        (
+            "gpu_nccl_unknown_communicator",
+            "NCCL calls on a communicator whose creation was not seen (sent with the host's events)",
+            gpu.nccl_unknown_communicator,
+        ),
+        ("gpu_kernels_unnamed", "Kernel launches whose function could not be named", gpu.kernels_unnamed),
+    ] {
+        counter(&mut registry, name, help, value);
+    }
+    gauge(&mut registry, "gpu_libraries_hooked", "libcudart and libnccl files hooked", gpu.libraries_hooked as i64);
     gauge(&mut registry, "queue_depth", "Batches waiting for the sink", gauges.queue_depth.load(Relaxed) as i64);
     gauge(&mut registry, "process_table", "Processes the agent knows", gauges.process_table.load(Relaxed) as i64);
 

@@ -63,7 +63,7 @@ pub enum Attach {
     /// `cgroup/sock_create` on the cgroup v2 root.
     CgroupSock,
     /// `uprobe`/`uretprobe`: loaded now, attached later to each file that
-    /// holds the library (see `intent::attach`).
+    /// holds the library (see `file_probes`).
     Uprobe,
 }
 
@@ -184,6 +184,37 @@ pub const TLS: ObjectSpec = ObjectSpec {
     ],
 };
 
+pub const GPU: ObjectSpec = ObjectSpec {
+    object: plumbline_ebpf::GPU,
+    ring: Some("gpu_events"),
+    programs: &[
+        ("plb_cuda_launch_kernel", Attach::Uprobe),
+        ("plb_cuda_launch_kernel_ex", Attach::Uprobe),
+        ("plb_cuda_graph_launch", Attach::Uprobe),
+        ("plb_cuda_memcpy", Attach::Uprobe),
+        ("plb_cuda_memcpy_async", Attach::Uprobe),
+        ("plb_cuda_malloc", Attach::Uprobe),
+        ("plb_cuda_free", Attach::Uprobe),
+        ("plb_cuda_stream_synchronize", Attach::Uprobe),
+        ("plb_cuda_device_synchronize", Attach::Uprobe),
+        ("plb_cuda_set_device", Attach::Uprobe),
+        ("plb_cuda_return", Attach::Uprobe),
+        ("plb_nccl_all_reduce", Attach::Uprobe),
+        ("plb_nccl_reduce_scatter", Attach::Uprobe),
+        ("plb_nccl_all_gather", Attach::Uprobe),
+        ("plb_nccl_broadcast", Attach::Uprobe),
+        ("plb_nccl_reduce", Attach::Uprobe),
+        ("plb_nccl_send", Attach::Uprobe),
+        ("plb_nccl_recv", Attach::Uprobe),
+        ("plb_nccl_group_start", Attach::Uprobe),
+        ("plb_nccl_group_end", Attach::Uprobe),
+        ("plb_nccl_comm_init_rank", Attach::Uprobe),
+        ("plb_nccl_comm_split", Attach::Uprobe),
+        ("plb_nccl_comm_destroy", Attach::Uprobe),
+        ("plb_nccl_return", Attach::Uprobe),
+    ],
+};
+
 /// An object loaded and attached.
 pub struct LoadedObject {
     pub name: &'static str,
@@ -218,6 +249,9 @@ pub fn enabled(capture: &CaptureConfig) -> Vec<&'static ObjectSpec> {
     if capture.tls {
         objects.push(&TLS);
     }
+    if capture.gpu.enabled {
+        objects.push(&GPU);
+    }
     objects
 }
 
@@ -235,6 +269,7 @@ fn ring_kib(spec: &ObjectSpec, capture: &CaptureConfig) -> u32 {
         "net" => capture.net_ring_kib,
         "ipc" => capture.ipc_ring_kib,
         "tls" => capture.intent.ring_kib,
+        "gpu" => capture.gpu.ring_kib,
         _ => capture.ring_buffer_kib,
     }
 }

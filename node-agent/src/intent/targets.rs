@@ -14,8 +14,8 @@ use std::{fs::File, path::Path};
 use iced_x86::{Decoder, DecoderOptions, Mnemonic};
 use object::{Object, ObjectSymbol};
 
-pub use crate::file_probes::ProbePoint;
 use crate::file_probes::file_offset;
+pub use crate::file_probes::ProbePoint;
 
 /// What examining a file found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,190 @@
+//! What the agent keeps per GPU process: the device it selected, its NCCL
+//! communicators (handle → id hash, rank, size, and the sequence of its
+//! collectives), the splits made of each, and the training job it belongs to.
+
+use std::collections::HashMap;
+
+/// ncclUniqueId bytes hashed: the same on every rank, and on every host
+/// (xxh3 with no seed).
+pub fn comm_id_hash(unique_id: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(unique_id)
+}
+
+/// A communicator made by ncclCommSplit has no id of its own: every rank that
+/// asked for `color` in the `nth` split (from 0) of the same parent gets the
+/// same hash.
+pub fn split_id_hash(parent: u64, color: i32, nth: u64) -> u64 {
+    let mut bytes = [0u8; 20];
+    bytes[..8].copy_from_slice(&parent.to_le_bytes());
+    bytes[8..12].copy_from_slice(&color.to_le_bytes());
+    bytes[12..].copy_from_slice(&nth.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_64(&bytes)
+}
+
+/// Environment variables naming a training job, first set wins.
+const JOB_VARIABLES: [&str; 3] = ["PLUMBLINE_JOB", "TORCHELASTIC_RUN_ID", "SLURM_JOB_ID"];
+
+/// One communicator as one process holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Communicator {
+    pub id_hash: u64,
+    /// -1 when unknown (made by a split).
+    pub rank: i32,
+    pub nranks: i32,
+    /// Collectives issued on it so far: the next one's sequence.
+    pub next_seq: u64,
+    /// Splits made of it so far.
+    pub splits: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct GpuProcess {
+    /// Process start (CLOCK_BOOTTIME ns): a reused pid is a new process.
+    pub start_ns: u64,
+    /// cudaSetDevice's latest device; -1 unknown.
+    pub device: i32,
+    pub communicators: HashMap<u64, Communicator>,
+    /// From the environment; None until read.
+    environment_job: Option<Option<String>>,
+    /// The id hash of the first communicator it joined.
+    first_comm: Option<u64>,
+}
+
+impl GpuProcess {
+    pub fn new(start_ns: u64) -> Self {
+        Self { start_ns, device: -1, ..Self::default() }
+    }
+
+    /// Reads the job from `pid`'s environment, once.
+    pub fn read_environment(&mut self, pid: u32) {
+        if self.environment_job.is_none() {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            self.environment_job = Some(job_from_environment(&environ));
+        }
+    }
+
+    /// The training job: from the environment, else named after the first
+    /// communicator; empty while neither is known.
+    pub fn job(&self) -> String {
+        match (self.environment_job.as_ref().and_then(|job| job.clone()), self.first_comm) {
+            (Some(job), _) => job,
+            (None, Some(id)) => format!("comm-{id:016x}"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The rank in its largest communicator whose rank is known; -1 none.
+    pub fn rank(&self) -> i32 {
+        self.communicators.values().filter(|c| c.rank >= 0).max_by_key(|c| (c.nranks, -c.rank)).map_or(-1, |c| c.rank)
+    }
+
+    /// A communicator init the process made (whether or not it succeeded).
+    pub fn joined(&mut self, handle: u64, id_hash: u64, rank: i32, nranks: i32) {
+        if id_hash != 0 {
+            self.first_comm.get_or_insert(id_hash);
+        }
+        if handle != 0 && id_hash != 0 {
+            self.communicators.insert(handle, Communicator { id_hash, rank, nranks, next_seq: 0, splits: 0 });
+        }
+    }
+
+    /// A split of `parent` asking for `color`: the new communicator's id hash
+    /// and the parent's (0 when unknown; the new one is also 0 for a negative
+    /// color, NCCL_SPLIT_NOCOLOR, which joins none), registered under
+    /// `handle` when one was created.
+    pub fn split(&mut self, parent: u64, color: i32, handle: u64) -> (u64, u64) {
+        let Some(parent) = self.communicators.get_mut(&parent) else { return (0, 0) };
+        // Every rank of the parent takes part in every split: the count agrees.
+        let nth = parent.splits;
+        parent.splits += 1;
+        let parent_id = parent.id_hash;
+        if color < 0 {
+            return (0, parent_id);
+        }
+        let id_hash = split_id_hash(parent_id, color, nth);
+        if handle != 0 {
+            self.communicators.insert(handle, Communicator { id_hash, rank: -1, nranks: -1, next_seq: 0, splits: 0 });
+        }
+        (id_hash, parent_id)
+    }
+
+    /// A collective on `handle`: the communicator and the collective's
+    /// sequence on it, or None when the communicator is not known.
+    pub fn collective(&mut self, handle: u64) -> Option<(Communicator, u64)> {
+        let comm = self.communicators.get_mut(&handle)?;
+        let seq = comm.next_seq;
+        comm.next_seq += 1;
+        Some((*comm, seq))
+    }
+}
+
+/// The job named in NUL-separated `KEY=value` bytes.
+fn job_from_environment(environ: &[u8]) -> Option<String> {
+    let variables: Vec<(&[u8], &[u8])> = environ
+        .split(|&b| b == 0)
+        .filter_map(|entry| {
+            let eq = entry.iter().position(|&b| b == b'=')?;
+            Some((&entry[..eq], &entry[eq + 1..]))
+        })
+        .collect();
+    JOB_VARIABLES.iter().find_map(|name| {
+        variables
+            .iter()
+            .find(|(key, value)| *key == name.as_bytes() && !value.is_empty())
+            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_job_is_the_first_variable_set_else_the_first_communicator() {
+        let env = b"PATH=/bin\0SLURM_JOB_ID=4242\0TORCHELASTIC_RUN_ID=\0HOME=/root\0";
+        assert_eq!(job_from_environment(env).as_deref(), Some("4242"));
+        let env = b"SLURM_JOB_ID=4242\0PLUMBLINE_JOB=llama-70b\0";
+        assert_eq!(job_from_environment(env).as_deref(), Some("llama-70b"));
+        assert_eq!(job_from_environment(b"PATH=/bin\0"), None);
+
+        let mut process = GpuProcess::new(1);
+        process.environment_job = Some(None);
+        assert_eq!(process.job(), "");
+        process.joined(0, 0xabc, 0, 2);
+        process.joined(0x10, 0xdef, 1, 2);
+        assert_eq!(process.job(), "comm-0000000000000abc", "a failed init still names the job's communicator");
+    }
+
+    #[test]
+    fn collectives_count_per_communicator_and_the_rank_is_the_largest_ones() {
+        let mut process = GpuProcess::new(1);
+        assert_eq!(process.rank(), -1);
+        process.joined(0x10, 0xaaa, 2, 4);
+        process.joined(0x20, 0xbbb, 5, 8);
+        assert_eq!(process.rank(), 5);
+        assert_eq!(process.collective(0x10).map(|(_, seq)| seq), Some(0));
+        assert_eq!(process.collective(0x10).map(|(_, seq)| seq), Some(1));
+        assert_eq!(process.collective(0x20).map(|(c, seq)| (c.id_hash, c.rank, seq)), Some((0xbbb, 5, 0)));
+        assert_eq!(process.collective(0x30), None, "never initialised here");
+        process.joined(0, 0xccc, 1, 2);
+        assert_eq!(process.collective(0), None, "a failed init registers no handle");
+    }
+
+    #[test]
+    fn splits_of_one_parent_agree_across_ranks_by_color_and_order() {
+        let (mut rank0, mut rank1) = (GpuProcess::new(1), GpuProcess::new(1));
+        rank0.joined(0x10, 0xaaa, 0, 2);
+        rank1.joined(0x77, 0xaaa, 1, 2);
+        let first = rank0.split(0x10, 3, 0x11);
+        assert_eq!(first, rank1.split(0x77, 3, 0x78), "same parent, color and order: same id");
+        assert_eq!(first.1, 0xaaa);
+        let second = rank0.split(0x10, 3, 0x12);
+        assert_ne!(second.0, first.0, "the next split of the parent is another communicator");
+        assert_ne!(rank1.split(0x77, 4, 0x79).0, second.0, "another color, another communicator");
+        let (communicator, _) = rank0.collective(0x11).unwrap();
+        assert_eq!((communicator.id_hash, communicator.rank, communicator.nranks), (first.0, -1, -1));
+        assert_eq!(rank0.split(0x99, 3, 0x13), (0, 0), "an unknown parent names nothing");
+        assert_eq!(rank0.split(0x10, -1, 0), (0, 0xaaa), "no color, no communicator");
+        assert_ne!(rank0.split(0x10, 3, 0x14).0, second.0, "yet it was a split of the parent");
+    }
+}
