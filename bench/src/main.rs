@@ -13,8 +13,13 @@
 //! - `tls` (root): what TLS capture costs: an SSL_write + SSL_read loop of
 //!   1 KiB and 64 KiB, and an HTTPS client loop (curl calling our LLM
 //!   fixture), untraced and traced in alternating rounds.
+//! - `gpu`: simulated training jobs of 512 to 16,384 ranks through Kafka,
+//!   the aggregator's collective join and ClickHouse: events per second
+//!   until everything is stored and judged, and each diagnosis query's
+//!   latency over gRPC.
 
 mod exec_storm;
+mod gpu;
 mod overhead;
 mod pipeline;
 mod tls;
@@ -34,6 +39,7 @@ enum Command {
     Pipeline(pipeline::Args),
     Overhead(overhead::Args),
     Tls(tls::Args),
+    Gpu(gpu::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,6 +56,7 @@ fn main() -> anyhow::Result<()> {
     match command {
         Command::ExecStorm(args) => runtime.block_on(exec_storm::run(args)),
         Command::Pipeline(args) => runtime.block_on(pipeline::run(args)),
+        Command::Gpu(args) => runtime.block_on(gpu::run(args)),
         Command::Overhead(_) | Command::Tls(_) => unreachable!("run without a runtime above"),
     }
 }

@@ -103,6 +103,52 @@ impl Drop for Component {
     }
 }
 
+/// The fleet's central components on real Kafka and ClickHouse: an
+/// aggregator and a query service, with a topic and database of their own.
+pub struct FleetServices {
+    pub topic: String,
+    /// The query service's gRPC address.
+    pub addr: String,
+    pub aggregator: Component,
+    pub query: Component,
+    /// Holds the logs: dropped after the components, which print theirs
+    /// when a test fails.
+    pub dir: tempfile::TempDir,
+}
+
+impl FleetServices {
+    /// Starts both; `aggregator_extra` is appended to the aggregator's
+    /// configuration.
+    pub fn start(name: &str, aggregator_extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let topic = unique(&format!("plumbline-{name}"));
+        let database = unique(&format!("plumbline_{name}"));
+        let port = free_port();
+        let (brokers, clickhouse) = (kafka_brokers(), clickhouse_url());
+        let store = format!("[store]\nkind = \"clickhouse\"\nurl = \"{clickhouse}\"\ndatabase = \"{database}\"\n");
+        let aggregator_toml = write_config(
+            dir.path(),
+            "aggregator.toml",
+            &format!(
+                "[source]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\ngroup_id = \"{topic}\"\n\
+                 session_timeout_ms = 6000\n{store}{aggregator_extra}"
+            ),
+        );
+        let query_toml = write_config(dir.path(), "query.toml", &format!("listen = \"127.0.0.1:{port}\"\n{store}"));
+        let aggregator =
+            Component::start("aggregator", dir.path(), &["aggregator", "run", "--config", &aggregator_toml]);
+        let query = Component::start("query", dir.path(), &["query", "run", "--config", &query_toml]);
+        FleetServices { topic, addr: format!("http://127.0.0.1:{port}"), aggregator, query, dir }
+    }
+}
+
+/// Writes a configuration file into `dir`; returns its path.
+pub fn write_config(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 /// Runs `plumb` against `addr` with `-o json`; `None` when it failed (the
 /// service may not be up yet).
 pub fn plumb_json(addr: &str, args: &[&str]) -> Option<Value> {

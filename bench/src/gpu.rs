@@ -1,0 +1,411 @@
+//! Training jobs at scale through the fleet road: a simulated job's hosts
+//! send what their agents would → Kafka → aggregator (decode, the collective
+//! join, ClickHouse) → query service. Per job size: events per second from
+//! the first batch produced until every call is stored and every collective
+//! judged, and the latency of each diagnosis query over gRPC (median of
+//! several runs).
+//!
+//! Each job carries a straggler (late at 2 % of its collectives), a count
+//! mismatch halfway and a hang at its last collective, so every view has
+//! something to find, and the answers are checked against what was played.
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use plumbline_aggregator::{AggregatorConfig, GpuJoinConfig, PipelineConfig};
+use plumbline_bench::gpu_fleet::{
+    produce, Hang, JobBatches, JobSpec, Mismatch, MismatchField, Schedule, Straggler, IN_FLIGHT,
+};
+use plumbline_proto::v1::{query_service_client::QueryServiceClient, GpuRequest};
+use plumbline_store::{ClickHouseConfig, StoreConfig};
+use plumbline_transport::{
+    kafka::{self, KafkaSink, KafkaSinkConfig, KafkaSourceConfig},
+    OutgoingBatch,
+};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+const MS: u64 = 1_000_000;
+
+/// A job size: ranks (a multiple of 8) × collectives per rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobSize {
+    ranks: u32,
+    collectives: u64,
+}
+
+impl std::str::FromStr for JobSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (ranks, collectives) = s.split_once('x').ok_or("expected RANKSxCOLLECTIVES, e.g. 4096x10000")?;
+        let ranks: u32 = ranks.parse().map_err(|e| format!("ranks: {e}"))?;
+        let collectives = collectives.parse().map_err(|e| format!("collectives: {e}"))?;
+        if ranks == 0 || !ranks.is_multiple_of(8) {
+            return Err("ranks must be a positive multiple of 8 (8 GPUs per host)".into());
+        }
+        Ok(Self { ranks, collectives })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Job sizes, RANKSxCOLLECTIVES, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "512x10000,4096x10000,16384x2500")]
+    sizes: Vec<JobSize>,
+    /// Kernel launches per rank and step (the first is the all-reduce's own).
+    #[arg(long, default_value_t = 1)]
+    kernels_per_step: u32,
+    /// A host flushes its batches at about this many events.
+    #[arg(long, default_value_t = 4096)]
+    flush_events: usize,
+    /// Runs of each query; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    query_runs: usize,
+    /// The aggregator's hang timeout.
+    #[arg(long, default_value_t = 10_000)]
+    hang_after_ms: u64,
+    /// Keep each size's database instead of dropping it afterwards.
+    #[arg(long)]
+    keep: bool,
+    #[arg(long, env = "PLUMBLINE_TEST_KAFKA", default_value = "127.0.0.1:9092")]
+    kafka: String,
+    #[arg(long, env = "PLUMBLINE_TEST_CLICKHOUSE", default_value = "http://127.0.0.1:8123")]
+    clickhouse: String,
+}
+
+/// The faults every benchmarked job carries.
+fn job_spec(size: JobSize, args: &Args, name: &str) -> JobSpec {
+    let ranks = size.ranks;
+    let c = size.collectives;
+    JobSpec {
+        kernels_per_step: args.kernels_per_step,
+        flush_events: args.flush_events,
+        straggler: Some(Straggler { rank: ranks / 3, late_ns: 25 * MS, fraction: 0.02 }),
+        mismatch: Some(Mismatch { rank: ranks / 2, seq: c / 2, field: MismatchField::Count(1000) }),
+        hang: Some(Hang { ranks: vec![ranks - 1], after_seq: c - 2 }),
+        ..JobSpec::new(name, ranks / 8, c)
+    }
+}
+
+/// The aggregator and query service of one run, in this process.
+struct Fleet {
+    brokers: String,
+    database: String,
+    topic: String,
+    query: QueryServiceClient<Channel>,
+    clickhouse: clickhouse::Client,
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Fleet {
+    async fn start(args: &Args) -> anyhow::Result<Self> {
+        let name = format!("plumbline_bench_gpu_{}", uuid::Uuid::new_v4().simple());
+        let store_config = StoreConfig::Clickhouse(ClickHouseConfig {
+            url: args.clickhouse.clone(),
+            database: name.clone(),
+            ..Default::default()
+        });
+        let store = plumbline_store::open(&store_config).await?;
+        let sink = KafkaSinkConfig { brokers: args.kafka.clone(), topic: name.clone(), ..Default::default() };
+        kafka::ensure_topic(&sink.topic_spec()).await?;
+        let config = AggregatorConfig {
+            source: KafkaSourceConfig {
+                brokers: args.kafka.clone(),
+                topic: name.clone(),
+                group_id: name.clone(),
+                ..Default::default()
+            },
+            store: store_config,
+            pipeline: PipelineConfig {
+                gpu: GpuJoinConfig { hang_after_ms: args.hang_after_ms, ..Default::default() },
+                ..Default::default()
+            },
+        };
+        let stop = CancellationToken::new();
+        let aggregator_stop = stop.clone();
+        let aggregator =
+            tokio::spawn(async move { plumbline_aggregator::run(&config, aggregator_stop).await.map(drop) });
+        let (listener, addr) = plumbline_query::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let query_stop = stop.clone();
+        let query = tokio::spawn(async move { Ok(plumbline_query::serve(store, listener, query_stop).await?) });
+        let clickhouse = clickhouse::Client::default().with_url(&args.clickhouse).with_validation(false);
+        Ok(Self {
+            query: QueryServiceClient::connect(format!("http://{addr}")).await?,
+            brokers: args.kafka.clone(),
+            database: name.clone(),
+            topic: name,
+            clickhouse,
+            stop,
+            tasks: vec![aggregator, query],
+        })
+    }
+
+    async fn sink(&self, args: &Args) -> anyhow::Result<KafkaSink> {
+        let config = KafkaSinkConfig { brokers: args.kafka.clone(), topic: self.topic.clone(), ..Default::default() };
+        Ok(KafkaSink::new(&config)?)
+    }
+
+    /// Rows of the job's NCCL and CUDA calls in ClickHouse.
+    async fn stored_calls(&self, job: &str) -> anyhow::Result<u64> {
+        let mut total = 0;
+        for table in ["nccl_calls", "cuda_calls"] {
+            let sql = format!("SELECT count() FROM {}.{table} WHERE job = ?", self.database);
+            total += self.clickhouse.query(&sql).bind(job).fetch_one::<u64>().await?;
+        }
+        Ok(total)
+    }
+
+    /// Collectives of the job judged so far.
+    async fn judged(&mut self, job: &str) -> anyhow::Result<u64> {
+        let jobs = self.query.list_gpu_jobs(request(job, None)).await?.into_inner().jobs;
+        Ok(jobs.iter().find(|j| j.job == job).map_or(0, |j| j.collectives))
+    }
+
+    async fn stop(self, keep: bool) -> anyhow::Result<()> {
+        self.stop.cancel();
+        for task in self.tasks {
+            task.await??;
+        }
+        if !keep {
+            self.clickhouse.query(&format!("DROP DATABASE IF EXISTS {}", self.database)).execute().await?;
+            delete_topic(&self.brokers, &self.topic).await;
+        }
+        Ok(())
+    }
+}
+
+/// Frees the broker's copy of the job (tansu keeps topics in memory);
+/// a broker that cannot delete topics keeps it.
+async fn delete_topic(brokers: &str, topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    let admin: Result<AdminClient<rdkafka::client::DefaultClientContext>, _> =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).create();
+    let deleted = match admin {
+        Ok(admin) => admin.delete_topics(&[topic], &AdminOptions::new()).await.map(drop),
+        Err(err) => Err(err),
+    };
+    if let Err(err) = deleted {
+        eprintln!("topic {topic} not deleted: {err}");
+    }
+}
+
+fn request(job: &str, rank: Option<i32>) -> GpuRequest {
+    GpuRequest { job: job.to_string(), rank, ..Default::default() }
+}
+
+/// What one size measured.
+struct Measured {
+    size: JobSize,
+    events: u64,
+    bytes: u64,
+    generated: Duration,
+    produced: Duration,
+    stored: Duration,
+    judged: Duration,
+    hang_named: Duration,
+    queries: Vec<(&'static str, Vec<Duration>)>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let mut results = Vec::new();
+    for &size in &args.sizes {
+        let measured = run_size(size, &args).await.with_context(|| format!("{} ranks", size.ranks))?;
+        print_size(&measured);
+        results.push(measured);
+    }
+    println!("\n| ranks | collectives | events | bytes/event | events/s (stored) | stored after | judged after | hang named after | jobs | stragglers | hang | mismatches | kernels (rank) | kernels (job) | timeline (rank) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for m in &results {
+        let medians: Vec<String> =
+            m.queries.iter().map(|(_, runs)| format!("{:.0} ms", median(runs).as_secs_f64() * 1e3)).collect();
+        println!(
+            "| {} | {} | {} | {:.1} | {:.0} | {:.1} s | {:.1} s | {:.1} s | {} |",
+            m.size.ranks,
+            m.size.collectives,
+            m.events,
+            m.bytes as f64 / m.events as f64,
+            m.events as f64 / m.stored.as_secs_f64(),
+            m.stored.as_secs_f64(),
+            m.judged.as_secs_f64(),
+            m.hang_named.as_secs_f64(),
+            medians.join(" | ")
+        );
+    }
+    Ok(())
+}
+
+async fn run_size(size: JobSize, args: &Args) -> anyhow::Result<Measured> {
+    let job = format!("bench-{}x{}-{}", size.ranks, size.collectives, &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let spec = job_spec(size, args, &job);
+    spec.validate()?;
+    let schedule = Schedule::new(&spec);
+    let started = Instant::now();
+    let batches: Vec<OutgoingBatch> = JobBatches::new(&spec).collect();
+    let generated = started.elapsed();
+    let events: u64 = batches.iter().map(|b| b.events as u64).sum();
+    let bytes: u64 = batches.iter().map(|b| b.payload.len() as u64).sum();
+    assert_eq!(events, schedule.events());
+    eprintln!(
+        "{job}: {} batches, {events} events, {:.1} MB encoded, generated in {:.1} s",
+        batches.len(),
+        bytes as f64 / 1e6,
+        generated.as_secs_f64()
+    );
+
+    let mut fleet = Fleet::start(args).await?;
+    let sink = fleet.sink(args).await?;
+    // Warm up: a consumer group's first member waits before its first
+    // message on some brokers; that is start-up, not throughput.
+    let warm_up = JobSpec { first_host: spec.hosts + 1, ..JobSpec::new(&format!("{job}-warm-up"), 1, 2) };
+    produce(&sink, JobBatches::new(&warm_up), IN_FLIGHT).await?;
+    while fleet.judged(&warm_up.job).await? < 2 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let started = Instant::now();
+    let sent = produce(&sink, batches, IN_FLIGHT).await?;
+    let produced = started.elapsed();
+    eprintln!("{job}: produced in {:.1} s", produced.as_secs_f64());
+    let calls = events - u64::from(spec.ranks()); // the processes' seen events are not calls
+    let last_seq = schedule.last_seq_of_job();
+    let (mut stored, mut judged) = (None, None);
+    let hang_named = loop {
+        if stored.is_none() && fleet.stored_calls(&job).await? >= calls {
+            stored = Some(started.elapsed());
+            eprintln!("{job}: every call stored after {:.1} s", started.elapsed().as_secs_f64());
+        }
+        let so_far = fleet.judged(&job).await?;
+        if judged.is_none() && so_far >= last_seq {
+            judged = Some(started.elapsed());
+            eprintln!("{job}: every completed collective judged after {:.1} s", started.elapsed().as_secs_f64());
+        }
+        if stored.is_some() && so_far > last_seq {
+            break started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(sent.events, events);
+
+    let queries = measure_queries(&mut fleet, &spec, args.query_runs).await?;
+    fleet.stop(args.keep).await?;
+    Ok(Measured {
+        size,
+        events,
+        bytes,
+        generated,
+        produced,
+        stored: stored.expect("set before the loop ends"),
+        judged: judged.expect("set before the loop ends"),
+        hang_named,
+        queries,
+    })
+}
+
+/// Each diagnosis query `runs` times, its answer checked against the job.
+async fn measure_queries(
+    fleet: &mut Fleet,
+    spec: &JobSpec,
+    runs: usize,
+) -> anyhow::Result<Vec<(&'static str, Vec<Duration>)>> {
+    let job = spec.job.as_str();
+    let straggler = spec.straggler.as_ref().expect("benchmarked jobs have one").rank as i32;
+    let rank = Some(straggler);
+    let client = &mut fleet.query;
+    let mut out = Vec::new();
+    macro_rules! timed {
+        ($name:expr, $call:expr, $check:expr) => {{
+            let mut latencies = Vec::with_capacity(runs);
+            for _ in 0..runs {
+                let started = Instant::now();
+                let answer = $call.await?.into_inner();
+                latencies.push(started.elapsed());
+                #[allow(clippy::redundant_closure_call)]
+                if let Err(problem) = ($check)(&answer) {
+                    bail!("{} answered wrongly: {problem}", $name);
+                }
+            }
+            out.push(($name, latencies));
+        }};
+    }
+    timed!("jobs", client.list_gpu_jobs(request(job, None)), |a: &plumbline_proto::v1::ListGpuJobsResponse| {
+        check(a.jobs.len() == 1 && a.jobs[0].ranks == spec.ranks(), || format!("{:?}", a.jobs))
+    });
+    timed!(
+        "stragglers",
+        client.gpu_stragglers(request(job, None)),
+        |a: &plumbline_proto::v1::GpuStragglersResponse| {
+            check(a.ranks.first().is_some_and(|r| r.rank == straggler), || format!("{:?}", a.ranks.first()))
+        }
+    );
+    timed!("hang", client.gpu_hang(request(job, None)), |a: &plumbline_proto::v1::GpuHangResponse| {
+        let hang = spec.hang.as_ref().expect("benchmarked jobs have one");
+        check(a.hangs.len() == 1 && a.hangs[0].seq == hang.after_seq + 1, || format!("{:?}", a.hangs))
+    });
+    timed!(
+        "mismatches",
+        client.gpu_mismatches(request(job, None)),
+        |a: &plumbline_proto::v1::GpuMismatchesResponse| {
+            let mismatch = spec.mismatch.expect("benchmarked jobs have one");
+            check(a.mismatches.len() == 1 && a.mismatches[0].ranks == [mismatch.rank as i32], || {
+                format!("{:?}", a.mismatches)
+            })
+        }
+    );
+    timed!("kernels (rank)", client.gpu_kernels(request(job, rank)), |a: &plumbline_proto::v1::GpuKernelsResponse| {
+        check(!a.kernels.is_empty() && a.kernels.iter().all(|k| k.rank == straggler), || format!("{:?}", a.kernels))
+    });
+    timed!("kernels (job)", client.gpu_kernels(request(job, None)), |a: &plumbline_proto::v1::GpuKernelsResponse| {
+        check(!a.kernels.is_empty(), || "no kernels".to_string())
+    });
+    timed!(
+        "timeline (rank)",
+        client.gpu_timeline(request(job, rank)),
+        |a: &plumbline_proto::v1::GpuTimelineResponse| {
+            check(!a.calls.is_empty() && a.calls.iter().all(|c| c.rank == straggler), || {
+                format!("{} calls", a.calls.len())
+            })
+        }
+    );
+    Ok(out)
+}
+
+fn check(ok: bool, problem: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(problem())
+    }
+}
+
+fn median(runs: &[Duration]) -> Duration {
+    let mut sorted = runs.to_vec();
+    sorted.sort_unstable();
+    sorted[sorted.len() / 2]
+}
+
+fn print_size(m: &Measured) {
+    println!(
+        "{} ranks × {} collectives: {} events ({:.1} bytes/event encoded), generated in {:.1} s, produced in {:.1} s; \
+         every call stored after {:.1} s ({:.0} events/s), every completed collective judged after {:.1} s, \
+         the hang named after {:.1} s",
+        m.size.ranks,
+        m.size.collectives,
+        m.events,
+        m.bytes as f64 / m.events as f64,
+        m.generated.as_secs_f64(),
+        m.produced.as_secs_f64(),
+        m.stored.as_secs_f64(),
+        m.events as f64 / m.stored.as_secs_f64(),
+        m.judged.as_secs_f64(),
+        m.hang_named.as_secs_f64()
+    );
+    for (name, runs) in &m.queries {
+        let ms: Vec<String> = runs.iter().map(|d| format!("{:.0}", d.as_secs_f64() * 1e3)).collect();
+        println!("  {name:<16} median {:>6.0} ms   runs: {} ms", median(runs).as_secs_f64() * 1e3, ms.join(", "));
+    }
+}
