@@ -4,10 +4,14 @@
 
 use std::collections::HashMap;
 
-/// ncclUniqueId bytes hashed: the same on every rank, and on every host
-/// (xxh3 with no seed).
+/// Ids are kept below 2^63, as the agent's other ids are: every store can
+/// hold them (SQLite's integers are signed).
+const ID_MASK: u64 = u64::MAX >> 1;
+
+/// The ncclUniqueId's bytes hashed (xxh3, no seed, top bit cleared): the same
+/// on every rank, on every host.
 pub fn comm_id_hash(unique_id: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(unique_id)
+    xxhash_rust::xxh3::xxh3_64(unique_id) & ID_MASK
 }
 
 /// A communicator made by ncclCommSplit has no id of its own: every rank that
@@ -18,7 +22,7 @@ pub fn split_id_hash(parent: u64, color: i32, nth: u64) -> u64 {
     bytes[..8].copy_from_slice(&parent.to_le_bytes());
     bytes[8..12].copy_from_slice(&color.to_le_bytes());
     bytes[12..].copy_from_slice(&nth.to_le_bytes());
-    xxhash_rust::xxh3::xxh3_64(&bytes)
+    xxhash_rust::xxh3::xxh3_64(&bytes) & ID_MASK
 }
 
 /// Environment variables naming a training job, first set wins.
