@@ -16,6 +16,7 @@ test_packages=(
   clickhouse-server clickhouse-client
   curl
   golang-go       # builds the Go TLS client the LLM capture tests run (plumbline/tests/clients/go)
+  g++             # builds the C++ program the GPU capture tests run (plumbline/tests/gpu)
 )
 bench_packages=(
   bpftrace        # the peer the overhead benchmark compares against

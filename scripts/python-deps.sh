@@ -3,7 +3,10 @@
 # chdb-core (modern ClickHouse, in-process) checks that the DDL and queries
 # rendered for current ClickHouse releases parse and answer like 18.16's; the
 # openai and anthropic SDKs (over httpx2) are real LLM clients whose TLS
-# plaintext the capture tests read (plumbline/tests/clients/python_sdk_client.py).
+# plaintext the capture tests read (plumbline/tests/clients/python_sdk_client.py);
+# NVIDIA's CUDA runtime and NCCL wheels hold the real libcudart.so.12 and
+# libnccl.so.2 (about 480 MB) whose calls the GPU capture tests read, with no
+# GPU needed (plumbline/tests/gpu).
 #
 #   scripts/python-deps.sh        create or update target/pyenv
 #   scripts/python-deps.sh env    print the variables the tests read
@@ -17,12 +20,15 @@ if [ "${1:-}" = env ]; then
 fi
 
 # Pinned: the test compares against this release's behaviour (ClickHouse 26.9),
-# and the capture tests against these SDKs' requests and streams.
+# the capture tests against these SDKs' requests and streams, and against
+# these libraries' exported functions and return codes.
 requirements=(
   chdb-core==26.9.0
   openai==3.54.0
   anthropic==2.12.0
   httpx2==2.16.2
+  nvidia-cuda-runtime-cu12==12.9.79
+  nvidia-nccl-cu12==2.32.3
 )
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
