@@ -279,7 +279,7 @@ impl GpuCapture {
                 None => known = false,
             },
             nccl_op::GROUP_START | nccl_op::GROUP_END => {}
-            _ => match process.collective(event.comm) {
+            op => match process.collective(event.comm, matches!(op, nccl_op::SEND | nccl_op::RECV)) {
                 Some((comm, seq)) => {
                     (call.comm_id_hash, call.rank, call.nranks, call.seq) = (comm.id_hash, comm.rank, comm.nranks, seq)
                 }
@@ -407,7 +407,9 @@ mod tests {
         let seqs: Vec<u64> = (0..3).map(|_| gpu.nccl(&all_reduce, &[], 7).unwrap().call.seq).collect();
         assert_eq!(seqs, [0, 1, 2]);
         let send = gpu.nccl(&nccl(nccl_op::SEND, 0x5000), &[], 7).unwrap();
-        assert_eq!((send.call.comm_id_hash, send.call.rank, send.call.nranks, send.call.seq), (hash, 2, 4, 3));
+        assert_eq!((send.call.comm_id_hash, send.call.rank, send.call.nranks, send.call.seq), (hash, 2, 4, 0));
+        let after = gpu.nccl(&all_reduce, &[], 7).unwrap();
+        assert_eq!(after.call.seq, 3, "sends and receives do not shift the collectives' sequence");
         let group = gpu.nccl(&nccl(nccl_op::GROUP_START, 0), &[], 7).unwrap();
         assert_eq!(group.call.comm_id_hash, 0, "a group call belongs to no communicator");
 

@@ -35,8 +35,13 @@ pub struct Communicator {
     /// -1 when unknown (made by a split).
     pub rank: i32,
     pub nranks: i32,
-    /// Collectives issued on it so far: the next one's sequence.
+    /// Collectives issued on it so far: the next one's sequence. Every
+    /// rank issues the same collectives in the same order, so the sequence
+    /// names one collective across ranks.
     pub next_seq: u64,
+    /// Sends and receives so far, counted apart: ranks exchange different
+    /// numbers of them, which must not shift the collectives' sequence.
+    pub next_p2p_seq: u64,
     /// Splits made of it so far.
     pub splits: u64,
 }
@@ -88,7 +93,8 @@ impl GpuProcess {
             self.first_comm.get_or_insert(id_hash);
         }
         if handle != 0 && id_hash != 0 {
-            self.communicators.insert(handle, Communicator { id_hash, rank, nranks, next_seq: 0, splits: 0 });
+            self.communicators
+                .insert(handle, Communicator { id_hash, rank, nranks, next_seq: 0, next_p2p_seq: 0, splits: 0 });
         }
     }
 
@@ -107,17 +113,22 @@ impl GpuProcess {
         }
         let id_hash = split_id_hash(parent_id, color, nth);
         if handle != 0 {
-            self.communicators.insert(handle, Communicator { id_hash, rank: -1, nranks: -1, next_seq: 0, splits: 0 });
+            self.communicators.insert(
+                handle,
+                Communicator { id_hash, rank: -1, nranks: -1, next_seq: 0, next_p2p_seq: 0, splits: 0 },
+            );
         }
         (id_hash, parent_id)
     }
 
-    /// A collective on `handle`: the communicator and the collective's
-    /// sequence on it, or None when the communicator is not known.
-    pub fn collective(&mut self, handle: u64) -> Option<(Communicator, u64)> {
+    /// A collective (or, `point_to_point`, a send or receive) on `handle`:
+    /// the communicator and the call's sequence on it, or None when the
+    /// communicator is not known.
+    pub fn collective(&mut self, handle: u64, point_to_point: bool) -> Option<(Communicator, u64)> {
         let comm = self.communicators.get_mut(&handle)?;
-        let seq = comm.next_seq;
-        comm.next_seq += 1;
+        let next = if point_to_point { &mut comm.next_p2p_seq } else { &mut comm.next_seq };
+        let seq = *next;
+        *next += 1;
         Some((*comm, seq))
     }
 }
@@ -166,12 +177,12 @@ mod tests {
         process.joined(0x10, 0xaaa, 2, 4);
         process.joined(0x20, 0xbbb, 5, 8);
         assert_eq!(process.rank(), 5);
-        assert_eq!(process.collective(0x10).map(|(_, seq)| seq), Some(0));
-        assert_eq!(process.collective(0x10).map(|(_, seq)| seq), Some(1));
-        assert_eq!(process.collective(0x20).map(|(c, seq)| (c.id_hash, c.rank, seq)), Some((0xbbb, 5, 0)));
-        assert_eq!(process.collective(0x30), None, "never initialised here");
+        assert_eq!(process.collective(0x10, false).map(|(_, seq)| seq), Some(0));
+        assert_eq!(process.collective(0x10, false).map(|(_, seq)| seq), Some(1));
+        assert_eq!(process.collective(0x20, false).map(|(c, seq)| (c.id_hash, c.rank, seq)), Some((0xbbb, 5, 0)));
+        assert_eq!(process.collective(0x30, false), None, "never initialised here");
         process.joined(0, 0xccc, 1, 2);
-        assert_eq!(process.collective(0), None, "a failed init registers no handle");
+        assert_eq!(process.collective(0, false), None, "a failed init registers no handle");
     }
 
     #[test]
@@ -185,7 +196,7 @@ mod tests {
         let second = rank0.split(0x10, 3, 0x12);
         assert_ne!(second.0, first.0, "the next split of the parent is another communicator");
         assert_ne!(rank1.split(0x77, 4, 0x79).0, second.0, "another color, another communicator");
-        let (communicator, _) = rank0.collective(0x11).unwrap();
+        let (communicator, _) = rank0.collective(0x11, false).unwrap();
         assert_eq!((communicator.id_hash, communicator.rank, communicator.nranks), (first.0, -1, -1));
         assert_eq!(rank0.split(0x99, 3, 0x13), (0, 0), "an unknown parent names nothing");
         assert_eq!(rank0.split(0x10, -1, 0), (0, 0xaaa), "no color, no communicator");
