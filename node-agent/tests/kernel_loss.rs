@@ -8,6 +8,7 @@ use plumbline_ebpf::{abi, record::Record};
 use plumbline_node_agent::{
     config::CaptureConfig,
     filters::Filters,
+    gpu::config::GpuConfig,
     kernel_counters::KernelCounters,
     node,
     probes::{attach_all, LoadedObject},
@@ -26,6 +27,7 @@ fn a_full_ring_counts_every_lost_record_and_reports_it_once() {
         network: false,
         ipc: false,
         tls: false,
+        gpu: GpuConfig { enabled: false, ..GpuConfig::default() },
         ..Default::default()
     };
     let mut objects = attach_all(&capture, &Filters::default()).expect("attach (as root)");
