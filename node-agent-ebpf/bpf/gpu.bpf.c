@@ -177,31 +177,29 @@ int plb_cuda_graph_launch(struct pt_regs *ctx)
 }
 
 /* cudaError_t cudaMemcpy(void *dst, const void *src, size_t count,
- *                        enum cudaMemcpyKind kind), and cudaMemcpy_ptds. */
-SEC("uprobe")
-int plb_cuda_memcpy(struct pt_regs *ctx)
+ *                        enum cudaMemcpyKind kind), and cudaMemcpy_ptds;
+ * cudaMemcpyAsync(..., cudaStream_t stream) and its _ptsz add the stream. */
+static __always_inline int cuda_memcpy(struct pt_regs *ctx, __u16 api, __u64 stream)
 {
 	struct plb_cuda_call call;
 
-	cuda_call(&call, PLB_CUDA_MEMCPY);
+	cuda_call(&call, api);
 	call.bytes = ctx->dx;
 	call.memcpy_kind = (__s32)ctx->cx;
+	call.stream = stream;
 	return cuda_enter(&call);
 }
 
-/* cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count,
- *                             enum cudaMemcpyKind kind, cudaStream_t stream)
- * and cudaMemcpyAsync_ptsz. */
+SEC("uprobe")
+int plb_cuda_memcpy(struct pt_regs *ctx)
+{
+	return cuda_memcpy(ctx, PLB_CUDA_MEMCPY, 0);
+}
+
 SEC("uprobe")
 int plb_cuda_memcpy_async(struct pt_regs *ctx)
 {
-	struct plb_cuda_call call;
-
-	cuda_call(&call, PLB_CUDA_MEMCPY_ASYNC);
-	call.bytes = ctx->dx;
-	call.memcpy_kind = (__s32)ctx->cx;
-	call.stream = ctx->r8;
-	return cuda_enter(&call);
+	return cuda_memcpy(ctx, PLB_CUDA_MEMCPY_ASYNC, ctx->r8);
 }
 
 /* cudaError_t cudaMalloc(void **devPtr, size_t size) */
