@@ -16,8 +16,10 @@ use plumbline_proto::v1::{query_service_client::QueryServiceClient, GpuCallView,
 use support::*;
 
 struct Bed {
-    plumbline: Embedded,
+    /// Dropped first (fields drop in order): its gRPC connections close, so
+    /// `plumbline run` does not wait on them when it stops.
     runtime: tokio::runtime::Runtime,
+    plumbline: Embedded,
 }
 
 impl Bed {
@@ -27,7 +29,7 @@ impl Bed {
         let plumbline =
             Embedded::start(&format!("[capture]\nnetwork = false\nipc = false\ntls = false\n[capture.gpu]\n{gpu}"));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Bed { plumbline, runtime }
+        Bed { runtime, plumbline }
     }
 
     fn request(&self, request: GpuRequest) -> GpuRequest {

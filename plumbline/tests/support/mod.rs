@@ -224,11 +224,13 @@ pub fn assert_marked_shell_recorded(addr: &str, host: &str, marker: &str) {
 /// `plumbline run` (agent, channel, aggregator, SQLite, query service) with
 /// its own host name, database, gRPC port and metrics port.
 pub struct Embedded {
-    pub _dir: tempfile::TempDir,
     pub host: String,
     pub addr: String,
     pub metrics: String,
     pub process: Component,
+    /// Dropped last (fields drop in order): `plumbline run` stops while its
+    /// database and configuration are still there.
+    pub _dir: tempfile::TempDir,
 }
 
 impl Embedded {
@@ -251,7 +253,7 @@ impl Embedded {
         let process = Component::start("plumbline-run", dir.path(), &["run", "--config", config.to_str().unwrap()]);
         let addr = format!("http://127.0.0.1:{port}");
         wait_until_this_process_is_visible(&addr, &host);
-        Embedded { _dir: dir, host, addr, metrics: format!("127.0.0.1:{metrics_port}"), process }
+        Embedded { host, addr, metrics: format!("127.0.0.1:{metrics_port}"), process, _dir: dir }
     }
 
     /// `plumb <view> --host <ours> <args> -o json` as a list.
