@@ -213,14 +213,20 @@ int plb_cuda_malloc(struct pt_regs *ctx)
 	return cuda_enter(&call);
 }
 
+/* A call of which only the call itself is kept. */
+static __always_inline int cuda_enter_bare(__u16 api)
+{
+	struct plb_cuda_call call;
+
+	cuda_call(&call, api);
+	return cuda_enter(&call);
+}
+
 /* cudaError_t cudaFree(void *devPtr) */
 SEC("uprobe")
 int plb_cuda_free(struct pt_regs *ctx)
 {
-	struct plb_cuda_call call;
-
-	cuda_call(&call, PLB_CUDA_FREE);
-	return cuda_enter(&call);
+	return cuda_enter_bare(PLB_CUDA_FREE);
 }
 
 /* cudaError_t cudaStreamSynchronize(cudaStream_t stream), and _ptsz. */
@@ -238,10 +244,7 @@ int plb_cuda_stream_synchronize(struct pt_regs *ctx)
 SEC("uprobe")
 int plb_cuda_device_synchronize(struct pt_regs *ctx)
 {
-	struct plb_cuda_call call;
-
-	cuda_call(&call, PLB_CUDA_DEVICE_SYNCHRONIZE);
-	return cuda_enter(&call);
+	return cuda_enter_bare(PLB_CUDA_DEVICE_SYNCHRONIZE);
 }
 
 /* cudaError_t cudaSetDevice(int device) */
@@ -426,22 +429,24 @@ int plb_nccl_recv(struct pt_regs *ctx)
 }
 
 /* ncclGroupStart(void) and ncclGroupEnd(void) */
-SEC("uprobe")
-int plb_nccl_group_start(struct pt_regs *ctx)
+static __always_inline int nccl_group(__u16 op)
 {
 	struct nccl_pending call;
 
-	nccl_call(&call, PLB_NCCL_GROUP_START);
+	nccl_call(&call, op);
 	return nccl_enter(&call);
+}
+
+SEC("uprobe")
+int plb_nccl_group_start(struct pt_regs *ctx)
+{
+	return nccl_group(PLB_NCCL_GROUP_START);
 }
 
 SEC("uprobe")
 int plb_nccl_group_end(struct pt_regs *ctx)
 {
-	struct nccl_pending call;
-
-	nccl_call(&call, PLB_NCCL_GROUP_END);
-	return nccl_enter(&call);
+	return nccl_group(PLB_NCCL_GROUP_END);
 }
 
 /* ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId commId, int rank)
