@@ -6,7 +6,10 @@
 //! and a healthy job with no verdict. The ClickHouse half needs
 //! PLUMBLINE_TEST_CLICKHOUSE (scripts/test.sh starts one).
 
+mod support;
+
 use std::sync::Arc;
+use support::stores;
 
 use bytes::Bytes;
 use plumbline_aggregator::{pipeline::run_pipeline, AggregatorStats, GpuJoinConfig, PipelineConfig};
@@ -14,9 +17,7 @@ use plumbline_proto::{
     v1::{cuda_call, event::Body, nccl_call, ClockAnchor, CudaCall, NcclCall, NodeIdentity},
     BatchBuilder, BatchHeader, Who,
 };
-use plumbline_store::{
-    clickhouse::ClickHouseStore, sqlite::SqliteStore, ClickHouseConfig, GpuFilter, Store, TimeRange,
-};
+use plumbline_store::{GpuFilter, Store, TimeRange};
 use plumbline_transport::{channel, BatchSink, OutgoingBatch};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
@@ -25,20 +26,6 @@ const MS: u64 = 1_000_000;
 const S: u64 = 1_000 * MS;
 const WALL_AT_BOOT: u64 = 1_795_442_400 * S;
 const COMM: u64 = 0x5eed_cafe_f00d_0001;
-
-async fn clickhouse() -> Arc<dyn Store> {
-    let url = std::env::var("PLUMBLINE_TEST_CLICKHOUSE")
-        .expect("PLUMBLINE_TEST_CLICKHOUSE is not set: run the tests with scripts/test.sh, which starts ClickHouse");
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let database = format!("plumbline_gpu_{}_{nanos}_{n}", std::process::id());
-    Arc::new(ClickHouseStore::open(&ClickHouseConfig { url, database, ..Default::default() }).await.unwrap())
-}
-
-async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
-    vec![("sqlite", Arc::new(SqliteStore::in_memory().await.unwrap())), ("clickhouse", clickhouse().await)]
-}
 
 /// A job of `hosts` × 8 ranks; `arrive(rank, seq)` is a rank's entry time
 /// in ms after boot on a true clock (None: it never calls), `count(rank,
@@ -184,7 +171,7 @@ async fn the_straggler_is_named_with_its_host_and_gpu_with_and_without_clock_ske
             count: |_, _| 1 << 20,
             skew_ms,
         };
-        for (kind, store) in stores().await {
+        for (kind, store) in stores("gpu").await {
             deliver(&store, &job, async |s| judged(s, name, 20).await).await;
             let ranks = store.gpu_stragglers(&of(name)).await.unwrap();
             assert_eq!(ranks.len(), 1, "{kind} {name}: {ranks:?}");
@@ -207,7 +194,7 @@ async fn a_healthy_job_yields_no_verdict_even_with_skewed_clocks() {
         count: |_, _| 4096,
         skew_ms: |h| [0, 50, -50, 10][h as usize],
     };
-    for (kind, store) in stores().await {
+    for (kind, store) in stores("gpu").await {
         deliver(&store, &job, async |s| judged(s, "healthy", 20).await).await;
         let jobs = store.list_gpu_jobs(&of("healthy")).await.unwrap();
         assert_eq!((jobs[0].collectives, jobs[0].stragglers, jobs[0].hangs, jobs[0].mismatches), (20, 0, 0, 0));
@@ -226,7 +213,7 @@ async fn a_mismatched_count_names_the_rank_and_both_values() {
         count: |rank, seq| if rank == 9 && seq == 6 { 1000 } else { 4096 },
         skew_ms: |_| 0,
     };
-    for (kind, store) in stores().await {
+    for (kind, store) in stores("gpu").await {
         deliver(&store, &job, async |s| judged(s, "mismatch", 10).await).await;
         let rows = store.list_collective_verdicts(&of("mismatch"), "mismatch").await.unwrap();
         assert_eq!(rows.len(), 1, "{kind}: {rows:?}");
@@ -248,7 +235,7 @@ async fn a_hang_names_the_sequence_the_missing_ranks_and_where_they_stopped() {
         count: |_, _| 4096,
         skew_ms: |h| [0, 50][h as usize],
     };
-    for (kind, store) in stores().await {
+    for (kind, store) in stores("gpu").await {
         deliver(&store, &job, async |s| store_has_hangs(s, 3).await).await;
         let rows = store.list_collective_verdicts(&of("hang"), "hang").await.unwrap();
         assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![9, 10, 11], "{kind}");
@@ -276,7 +263,7 @@ async fn kernels_per_rank_and_a_rank_s_timeline_in_time_order() {
         count: |_, _| 4096,
         skew_ms: |_| 0,
     };
-    for (kind, store) in stores().await {
+    for (kind, store) in stores("gpu").await {
         deliver(&store, &job, async |s| judged(s, "timeline", 5).await).await;
         let kernels = store.gpu_kernels(&GpuFilter { rank: Some(2), ..of("timeline") }).await.unwrap();
         assert_eq!(kernels.len(), 1, "{kind}: {kernels:?}");

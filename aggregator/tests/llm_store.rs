@@ -4,7 +4,10 @@
 //! re-delivery changing nothing. The ClickHouse half needs
 //! PLUMBLINE_TEST_CLICKHOUSE (scripts/test.sh starts one).
 
+mod support;
+
 use std::{collections::BTreeMap, sync::Arc};
+use support::stores;
 
 use bytes::Bytes;
 use plumbline_aggregator::{pipeline::run_pipeline, AggregatorSnapshot, AggregatorStats, PipelineConfig};
@@ -12,10 +15,7 @@ use plumbline_proto::{
     v1::{event::Body, AgentProcess, ClockAnchor, LlmCall, LlmToolCall, NodeIdentity, TlsStack},
     BatchBuilder, BatchHeader, Who,
 };
-use plumbline_store::{
-    clickhouse::ClickHouseStore, sqlite::SqliteStore, ActivityFilter, ClickHouseConfig, Store, TimeRange,
-    TokenUsageHourRow,
-};
+use plumbline_store::{ActivityFilter, Store, TimeRange, TokenUsageHourRow};
 use plumbline_transport::{channel, BatchSink, OutgoingBatch};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
@@ -25,22 +25,6 @@ const HOUR: u64 = 3600 * S;
 /// The hour the batches' clocks start in; boot time 0 is 1234 s into it.
 const FIRST_HOUR: u64 = 1_795_442_400 * S;
 const WALL_AT_BOOT: u64 = FIRST_HOUR + 1234 * S;
-
-async fn clickhouse() -> Arc<dyn Store> {
-    let url = std::env::var("PLUMBLINE_TEST_CLICKHOUSE")
-        .expect("PLUMBLINE_TEST_CLICKHOUSE is not set: run the tests with scripts/test.sh, which starts ClickHouse");
-    // A database of its own, so runs and tests never share rows.
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let database = format!("plumbline_llm_{}_{nanos}_{n}", std::process::id());
-    Arc::new(ClickHouseStore::open(&ClickHouseConfig { url, database, ..Default::default() }).await.unwrap())
-}
-
-/// A fresh store of each kind.
-async fn stores() -> Vec<(&'static str, Arc<dyn Store>)> {
-    vec![("sqlite", Arc::new(SqliteStore::in_memory().await.unwrap())), ("clickhouse", clickhouse().await)]
-}
 
 /// Events of one host, built into a batch the way the agent builds them.
 struct Host {
@@ -164,7 +148,7 @@ fn known_batches() -> Vec<OutgoingBatch> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_are_summed_per_hour_agent_provider_and_model() {
-    for (name, store) in stores().await {
+    for (name, store) in stores("llm").await {
         deliver(store.as_ref(), &known_batches()).await;
         let usage = store.token_usage(&all()).await.unwrap();
         let row = |hour: u64, agent: &str, model: (&str, &str), calls, tokens: (u64, u64, u64)| TokenUsageHourRow {
@@ -194,7 +178,7 @@ async fn tokens_are_summed_per_hour_agent_provider_and_model() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mapped_agents_and_discovered_callers_are_told_apart_with_their_calls() {
-    for (name, store) in stores().await {
+    for (name, store) in stores("llm").await {
         deliver(store.as_ref(), &known_batches()).await;
         let agents = store.list_agents(&all()).await.unwrap();
         let summary: Vec<(u32, &str, &str, u64, u64, u64)> = agents
@@ -232,7 +216,7 @@ async fn mapped_agents_and_discovered_callers_are_told_apart_with_their_calls() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn calls_and_tls_stacks_read_back_whole_newest_first() {
-    for (name, store) in stores().await {
+    for (name, store) in stores("llm").await {
         deliver(store.as_ref(), &known_batches()).await;
         let calls = store.list_llm_calls(&all()).await.unwrap();
         let times: Vec<u64> = calls.iter().map(|c| c.wall_ns - WALL_AT_BOOT).collect();
@@ -316,7 +300,7 @@ async fn generated_calls_add_up_per_hour_in_both_stores() {
         b.hour_wall_ns.cmp(&a.hour_wall_ns).then_with(|| names(a).cmp(&names(b)))
     });
     assert!(expected.iter().map(|r| r.hour_wall_ns).collect::<std::collections::BTreeSet<_>>().len() >= 5);
-    for (name, store) in stores().await {
+    for (name, store) in stores("llm").await {
         let stats = deliver(store.as_ref(), &batches).await;
         assert_eq!((stats.events, stats.events_unsupported, stats.dead_letters), (2000, 0, 0), "{name}");
         assert_eq!(store.token_usage(&all()).await.unwrap(), expected, "{name}");
@@ -327,7 +311,7 @@ async fn generated_calls_add_up_per_hour_in_both_stores() {
 async fn a_second_delivery_of_the_same_batches_changes_no_answer() {
     let (mut batches, _) = generated(5, 600);
     batches.extend(known_batches());
-    for (name, store) in stores().await {
+    for (name, store) in stores("llm").await {
         deliver(store.as_ref(), &batches).await;
         let answers = |store: Arc<dyn Store>| async move {
             (
