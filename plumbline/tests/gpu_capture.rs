@@ -72,6 +72,12 @@ impl Bed {
         let text = self.plumbline.metrics();
         text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0)
     }
+
+    /// Waits for a gauge to reach `at_least`: the agent refreshes its GPU
+    /// gauges on its periodic tick, not on every call.
+    fn metric_reaches(&mut self, name: &str, at_least: u64) {
+        self.until(|bed| (bed.metric(name) >= at_least).then_some(()));
+    }
 }
 
 fn find<'a>(calls: &'a [GpuCallView], call: &str) -> &'a GpuCallView {
@@ -137,9 +143,9 @@ fn a_training_step_through_the_real_libraries_reads_back_with_kernel_device_and_
     assert_eq!((kernel.launches, kernel.failed), (1, u64::from(said["launch"] != 0)));
     assert_eq!((kernel.grid.as_str(), kernel.block.as_str()), ("4,2,1", "128,1,1"));
 
-    assert!(bed.metric("plumbline_agent_gpu_cuda_calls_total") >= 4);
-    assert!(bed.metric("plumbline_agent_gpu_nccl_calls_total") >= 2);
-    assert!(bed.metric("plumbline_agent_gpu_libraries_hooked") >= 2);
+    bed.metric_reaches("plumbline_agent_gpu_cuda_calls_total", 4);
+    bed.metric_reaches("plumbline_agent_gpu_nccl_calls_total", 2);
+    bed.metric_reaches("plumbline_agent_gpu_libraries_hooked", 2);
 }
 
 #[test]
@@ -160,5 +166,5 @@ fn python_loading_the_libraries_after_the_agent_started_is_hooked_and_read() {
     assert_eq!((memcpy.bytes, memcpy.memcpy_kind), (2048, 2), "device to host: {memcpy:?}");
     let all_reduce = find(&calls, "ALL_REDUCE");
     assert_eq!((all_reduce.count, all_reduce.datatype, all_reduce.device), (512, 7, 1), "{all_reduce:?}");
-    assert!(bed.metric("plumbline_agent_gpu_libraries_hooked") >= 2);
+    bed.metric_reaches("plumbline_agent_gpu_libraries_hooked", 2);
 }
