@@ -8,7 +8,11 @@ use plumbline_proto::{
 };
 use plumbline_store::{DeadLetterRow, ProcessEventKind, ProcessEventRow, RowSet};
 
-use crate::{activity_rows::push_activity_row, gpu_rows::push_gpu_row, llm_rows::push_llm_row};
+use crate::{
+    activity_rows::push_activity_row,
+    gpu_rows::{kernel_launches, push_gpu_row},
+    llm_rows::push_llm_row,
+};
 use plumbline_transport::Delivery;
 use prost::Message;
 
@@ -71,6 +75,7 @@ fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
             None => out.unsupported += 1,
         }
     }
+    out.rows.kernel_launches = kernel_launches(&out.rows.cuda_calls);
     Ok(out)
 }
 

@@ -5,7 +5,9 @@ use plumbline_proto::{
     v1::{cuda_call, event::Body, nccl_call, CudaCall, NcclCall},
     BatchError, BatchReader, EventRef,
 };
-use plumbline_store::{to_json_column, CollectiveVerdictRow, CudaCallRow, MissingRank, NcclCallRow, RankValue, RowSet};
+use plumbline_store::{
+    to_json_column, CollectiveVerdictRow, CudaCallRow, KernelLaunchesRow, MissingRank, NcclCallRow, RankValue, RowSet,
+};
 
 use crate::activity_rows::{activity_row, who};
 use crate::collective_join::{Judged, RankCall, Verdict};
@@ -86,6 +88,63 @@ fn cuda_row(reader: &BatchReader<'_>, event: &EventRef<'_>, call: &CudaCall) -> 
         duration_ns: call.duration_ns,
         handle: call.handle,
     }))
+}
+
+/// A batch's kernel launches summed per process, job, rank and kernel, in
+/// the order of each group's first launch (`kernel_launches`).
+pub fn kernel_launches(cuda_calls: &[CudaCallRow]) -> Vec<KernelLaunchesRow> {
+    let mut groups: Vec<KernelLaunchesRow> = Vec::new();
+    type Key<'a> = (&'a str, u32, u64, &'a str, i32, &'a str);
+    let mut index: std::collections::HashMap<Key<'_>, usize> = std::collections::HashMap::new();
+    for call in cuda_calls.iter().filter(|c| c.api == "LAUNCH_KERNEL" || c.api == "LAUNCH_KERNEL_EX") {
+        let key = (
+            call.boot_id.as_str(),
+            call.pid,
+            call.process_start_key_ns,
+            call.job.as_str(),
+            call.rank,
+            call.kernel.as_str(),
+        );
+        let group = *index.entry(key).or_insert_with(|| {
+            groups.push(KernelLaunchesRow {
+                host: call.host.clone(),
+                boot_id: call.boot_id.clone(),
+                pid: call.pid,
+                process_start_key_ns: call.process_start_key_ns,
+                comm: call.comm.clone(),
+                cgroup_id: call.cgroup_id,
+                ts_ns: call.ts_ns,
+                wall_ns: call.wall_ns,
+                job: call.job.clone(),
+                rank: call.rank,
+                device: call.device,
+                kernel: call.kernel.clone(),
+                launches: 0,
+                failed: 0,
+                total_ns: 0,
+                grid_x: 0,
+                grid_y: 0,
+                grid_z: 0,
+                block_x: 0,
+                block_y: 0,
+                block_z: 0,
+                last_ts_ns: 0,
+            });
+            groups.len() - 1
+        });
+        let row = &mut groups[group];
+        row.launches += 1;
+        row.failed += u64::from(call.result != 0);
+        row.total_ns += call.duration_ns;
+        row.ts_ns = row.ts_ns.min(call.ts_ns);
+        row.wall_ns = row.wall_ns.min(call.wall_ns);
+        if call.ts_ns >= row.last_ts_ns {
+            row.last_ts_ns = call.ts_ns;
+            (row.grid_x, row.grid_y, row.grid_z) = (call.grid_x, call.grid_y, call.grid_z);
+            (row.block_x, row.block_y, row.block_z) = (call.block_x, call.block_y, call.block_z);
+        }
+    }
+    groups
 }
 
 /// Ops joined across ranks: every rank of the communicator calls them, in
@@ -186,4 +245,69 @@ pub fn verdict_row(judged: &Judged, judged_wall_ns: u64) -> CollectiveVerdictRow
     }
     .to_string();
     row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launch(pid: u32, rank: i32, kernel: &str, ts_ns: u64, grid_x: u32, result: i32) -> CudaCallRow {
+        CudaCallRow {
+            host: "gpu-host-1".into(),
+            boot_id: "boot".into(),
+            pid,
+            process_start_key_ns: 7,
+            comm: "python".into(),
+            cgroup_id: 1,
+            ts_ns,
+            wall_ns: 1_000 + ts_ns,
+            tid: pid,
+            job: "train".into(),
+            rank,
+            device: 0,
+            api: "LAUNCH_KERNEL".into(),
+            kernel: kernel.into(),
+            grid_x,
+            grid_y: 1,
+            grid_z: 1,
+            block_x: 256,
+            block_y: 1,
+            block_z: 1,
+            stream: 0,
+            bytes: 0,
+            memcpy_kind: 0,
+            result,
+            duration_ns: 10,
+            handle: 0x1000,
+        }
+    }
+
+    #[test]
+    fn a_batch_s_launches_sum_per_process_rank_and_kernel_keeping_the_last_dimensions() {
+        let mut copy = launch(1, 0, "", 5, 0, 0);
+        copy.api = "MEMCPY".into();
+        let calls = [
+            launch(1, 0, "gemm", 30, 8, 0),
+            launch(1, 0, "gemm", 10, 4, 0),
+            copy,
+            launch(1, 0, "softmax", 20, 2, 1),
+            launch(2, 1, "gemm", 15, 4, 0),
+            launch(1, 0, "gemm", 40, 16, 1),
+        ];
+        let rows = kernel_launches(&calls);
+        let summary: Vec<_> = rows
+            .iter()
+            .map(|r| (r.pid, r.rank, r.kernel.as_str(), r.launches, r.failed, r.total_ns, r.ts_ns, r.wall_ns))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (1, 0, "gemm", 3, 1, 30, 10, 1_010),
+                (1, 0, "softmax", 1, 1, 10, 20, 1_020),
+                (2, 1, "gemm", 1, 0, 10, 15, 1_015),
+            ]
+        );
+        assert_eq!((rows[0].grid_x, rows[0].last_ts_ns), (16, 40), "the dimensions of the last launch");
+        assert_eq!(kernel_launches(&calls), rows, "the same batch sums to the same rows");
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! The diagnosis views read `collective_verdicts` (one row per collective,
 //! not one per rank), so they stay fast for jobs of thousands of ranks; the
-//! kernel and timeline views read the call tables within one job and rank.
+//! kernel view reads launches summed per batch (`kernel_launches`), and the
+//! timeline reads the call tables within one job and rank or one process.
 
 use crate::activity::{Sql, SqlArg, SqlDialect};
 use crate::tables::row::{table_row, SqliteRow};
@@ -253,30 +254,33 @@ pub fn gpu_verdicts_sql(d: SqlDialect, filter: &GpuFilter, verdict: &str) -> Sql
     sql
 }
 
-/// Kernels per rank by launches.
+/// Kernels per rank by launches, from the launches summed per batch
+/// (`kernel_launches`).
 pub fn gpu_kernels_sql(d: SqlDialect, filter: &GpuFilter) -> Sql {
     let mut sql = Sql::default();
-    let columns = crate::tables::CudaCallRow::COLUMNS;
-    let where_ = gpu_where(filter, columns, &mut sql);
+    let where_ = gpu_where(filter, crate::tables::KernelLaunchesRow::COLUMNS, &mut sql);
     let latest_ts = match d {
         SqlDialect::ClickHouse => "",
-        // The one max() whose row the bare grid and block columns come from.
-        SqlDialect::Sqlite => ", max(ts_ns) AS latest_ts",
+        // The one max() whose row the bare host, grid and block come from.
+        SqlDialect::Sqlite => ", max(last_ts_ns) AS latest_ts",
     };
+    // Aliases differ from the columns they aggregate: ClickHouse would
+    // otherwise read the alias inside its own aggregate.
     sql.text = format!(
-        "SELECT job, rank, k_host AS host, kernel, launches, total_ns, failed, grid, block FROM (
-            SELECT job, rank, {host} AS k_host, kernel, {launches} AS launches, {total} AS total_ns,
-                {failed} AS failed, {grid} AS grid, {block} AS block{latest_ts}
-            FROM cuda_calls{final_} WHERE {where_} AND api IN ('LAUNCH_KERNEL', 'LAUNCH_KERNEL_EX')
+        "SELECT job, rank, k_host AS host, kernel, k_launches AS launches, k_total AS total_ns, k_failed AS failed,
+            grid, block FROM (
+            SELECT job, rank, {host} AS k_host, kernel, {launches} AS k_launches, {total} AS k_total,
+                {failed} AS k_failed, {grid} AS grid, {block} AS block{latest_ts}
+            FROM kernel_launches{final_} WHERE {where_}
             GROUP BY job, rank, kernel
         )
         ORDER BY launches DESC, total_ns DESC, job, rank, kernel{limit}",
-        host = d.latest("host", "ts_ns"),
-        launches = d.to_u64("count(*)"),
-        total = d.to_u64("sum(duration_ns)"),
-        failed = d.to_u64("sum(CASE WHEN result != 0 THEN 1 ELSE 0 END)"),
-        grid = d.latest(&d.triple("grid_x", "grid_y", "grid_z"), "ts_ns"),
-        block = d.latest(&d.triple("block_x", "block_y", "block_z"), "ts_ns"),
+        host = d.latest("host", "last_ts_ns"),
+        launches = d.to_u64("sum(launches)"),
+        total = d.to_u64("sum(total_ns)"),
+        failed = d.to_u64("sum(failed)"),
+        grid = d.latest(&d.triple("grid_x", "grid_y", "grid_z"), "last_ts_ns"),
+        block = d.latest(&d.triple("block_x", "block_y", "block_z"), "last_ts_ns"),
         final_ = d.final_(),
         limit = limit(filter, &mut sql),
     );

@@ -28,9 +28,9 @@ pub use llm::{AgentActivityRow, TokenUsageHourRow};
 pub use process_query::{PipelineStats, ProcessFilter, ProcessRecord, TimeRange};
 pub use tables::{
     direction, file_op, ipc_kind, ipc_op, to_json_column, transport, AgentProcessRow, CollectiveVerdictRow,
-    ContainerRow, CudaCallRow, DeadLetterRow, DnsQueryRow, FileEventRow, FileWriteRow, IpcEventRow, LlmCallRow,
-    LlmFinding, LlmToolCall, LlmToolResult, LossMarkerRow, MissingRank, NcclCallRow, NetConnectionRow, NetFlowRow,
-    ProcessEventKind, ProcessEventRow, RankValue, SqliteRow, TlsStackRow,
+    ContainerRow, CudaCallRow, DeadLetterRow, DnsQueryRow, FileEventRow, FileWriteRow, IpcEventRow, KernelLaunchesRow,
+    LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult, LossMarkerRow, MissingRank, NcclCallRow, NetConnectionRow,
+    NetFlowRow, ProcessEventKind, ProcessEventRow, RankValue, SqliteRow, TlsStackRow,
 };
 
 /// Rows of one write, for all tables; written together or not at all as far
@@ -52,6 +52,7 @@ pub struct RowSet {
     pub tls_stacks: Vec<TlsStackRow>,
     pub nccl_calls: Vec<NcclCallRow>,
     pub cuda_calls: Vec<CudaCallRow>,
+    pub kernel_launches: Vec<KernelLaunchesRow>,
     pub collective_verdicts: Vec<CollectiveVerdictRow>,
 }
 
@@ -86,6 +87,7 @@ impl RowSet {
             + self.tls_stacks.len()
             + self.nccl_calls.len()
             + self.cuda_calls.len()
+            + self.kernel_launches.len()
             + self.collective_verdicts.len()
     }
 
@@ -105,6 +107,7 @@ impl RowSet {
         self.tls_stacks.extend(other.tls_stacks);
         self.nccl_calls.extend(other.nccl_calls);
         self.cuda_calls.extend(other.cuda_calls);
+        self.kernel_launches.extend(other.kernel_launches);
         self.collective_verdicts.extend(other.collective_verdicts);
     }
 
@@ -123,6 +126,7 @@ impl RowSet {
         visitor.visit("tls_stacks", &self.tls_stacks)?;
         visitor.visit("nccl_calls", &self.nccl_calls)?;
         visitor.visit("cuda_calls", &self.cuda_calls)?;
+        visitor.visit("kernel_launches", &self.kernel_launches)?;
         visitor.visit("collective_verdicts", &self.collective_verdicts)
     }
 }

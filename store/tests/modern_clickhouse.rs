@@ -292,7 +292,7 @@ async fn the_gpu_views_on_current_clickhouse_answer_like_the_embedded_store() {
         "ddl": schema_ddl(ServerVersion(26, 9, 0), 36_500),
         "inserts": {
             "nccl_calls": rows.nccl_calls, "cuda_calls": rows.cuda_calls,
-            "collective_verdicts": rows.collective_verdicts,
+            "collective_verdicts": rows.collective_verdicts, "kernel_launches": rows.kernel_launches,
         },
         "queries": queries,
     }));

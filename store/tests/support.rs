@@ -614,5 +614,35 @@ pub fn generated_gpu(seed: u64, collectives: u64) -> plumbline_store::RowSet {
             judged_wall_ns: step + WALL_OFFSET + SECOND,
         });
     }
+    // Each launch as the aggregator sums a batch holding only it.
+    rows.kernel_launches = rows
+        .cuda_calls
+        .iter()
+        .filter(|c| c.api == "LAUNCH_KERNEL")
+        .map(|c| KernelLaunchesRow {
+            host: c.host.clone(),
+            boot_id: c.boot_id.clone(),
+            pid: c.pid,
+            process_start_key_ns: c.process_start_key_ns,
+            comm: c.comm.clone(),
+            cgroup_id: c.cgroup_id,
+            ts_ns: c.ts_ns,
+            wall_ns: c.wall_ns,
+            job: c.job.clone(),
+            rank: c.rank,
+            device: c.device,
+            kernel: c.kernel.clone(),
+            launches: 1,
+            failed: u64::from(c.result != 0),
+            total_ns: c.duration_ns,
+            grid_x: c.grid_x,
+            grid_y: c.grid_y,
+            grid_z: c.grid_z,
+            block_x: c.block_x,
+            block_y: c.block_y,
+            block_z: c.block_z,
+            last_ts_ns: c.ts_ns,
+        })
+        .collect();
     rows
 }

@@ -10,6 +10,7 @@ mod dns_queries;
 mod file_events;
 mod file_writes;
 mod ipc_events;
+mod kernel_launches;
 mod llm_calls;
 mod loss_markers;
 mod nccl_calls;
@@ -29,6 +30,7 @@ pub use dns_queries::DnsQueryRow;
 pub use file_events::{file_op, FileEventRow};
 pub use file_writes::FileWriteRow;
 pub use ipc_events::{ipc_kind, ipc_op, IpcEventRow};
+pub use kernel_launches::KernelLaunchesRow;
 pub use llm_calls::{to_json_column, LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult};
 pub use loss_markers::LossMarkerRow;
 pub use nccl_calls::NcclCallRow;
@@ -100,6 +102,12 @@ pub const MIGRATIONS: &[Migration] = &[
         clickhouse: |d| GPU_TABLES.iter().map(|t| t.clickhouse_ddl(d)).collect(),
         sqlite: || GPU_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
     },
+    Migration {
+        id: 5,
+        name: "kernel launches summed per batch",
+        clickhouse: |d| vec![kernel_launches::SPEC.clickhouse_ddl(d)],
+        sqlite: || vec![kernel_launches::SPEC.sqlite_ddl()],
+    },
 ];
 
 #[cfg(test)]
@@ -110,7 +118,7 @@ mod tests {
     /// table's columns would store values in the wrong columns.
     #[test]
     fn every_spec_rendered_table_has_its_row_type_s_columns_in_order() {
-        let rows: [(&TableSpec, &[&str]); 13] = [
+        let rows: [(&TableSpec, &[&str]); 14] = [
             (&file_events::SPEC, FileEventRow::COLUMNS),
             (&file_writes::SPEC, FileWriteRow::COLUMNS),
             (&net_connections::SPEC, NetConnectionRow::COLUMNS),
@@ -124,11 +132,12 @@ mod tests {
             (&nccl_calls::SPEC, NcclCallRow::COLUMNS),
             (&cuda_calls::SPEC, CudaCallRow::COLUMNS),
             (&collective_verdicts::SPEC, CollectiveVerdictRow::COLUMNS),
+            (&kernel_launches::SPEC, KernelLaunchesRow::COLUMNS),
         ];
         for (spec, columns) in rows {
             let from_spec: Vec<&str> = spec.all_columns().map(|(name, _)| *name).collect();
             assert_eq!(from_spec, columns, "{}", spec.name);
         }
-        assert_eq!(rows.len(), ACTIVITY_TABLES.len() + LLM_TABLES.len() + GPU_TABLES.len());
+        assert_eq!(rows.len(), ACTIVITY_TABLES.len() + LLM_TABLES.len() + GPU_TABLES.len() + 1);
     }
 }
