@@ -11,6 +11,7 @@
 
 use std::{
     net::SocketAddr,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -65,8 +66,11 @@ pub struct Args {
     /// Runs of each query; the median is reported.
     #[arg(long, default_value_t = 5)]
     query_runs: usize,
-    /// The aggregator's hang timeout.
-    #[arg(long, default_value_t = 10_000)]
+    /// The aggregator's hang timeout. Replayed at full speed, one window of
+    /// collectives takes its hosts' whole flush to arrive (seconds at
+    /// thousands of ranks), where live agents flush every 250 ms: the
+    /// timeout must outlast that, or complete collectives are judged hung.
+    #[arg(long, default_value_t = 120_000)]
     hang_after_ms: u64,
     /// Keep each size's database instead of dropping it afterwards.
     #[arg(long)]
@@ -150,14 +154,12 @@ impl Fleet {
         Ok(KafkaSink::new(&config)?)
     }
 
-    /// Rows of the job's NCCL and CUDA calls in ClickHouse.
-    async fn stored_calls(&self, job: &str) -> anyhow::Result<u64> {
-        let mut total = 0;
-        for table in ["nccl_calls", "cuda_calls"] {
-            let sql = format!("SELECT count() FROM {}.{table} WHERE job = ?", self.database);
-            total += self.clickhouse.query(&sql).bind(job).fetch_one::<u64>().await?;
-        }
-        Ok(total)
+    /// Rows of NCCL and CUDA calls in the run's database, from the parts'
+    /// metadata (counting the rows themselves would compete with the inserts).
+    async fn stored_calls(&self) -> anyhow::Result<u64> {
+        let sql = "SELECT sum(rows) FROM system.parts \
+                   WHERE active AND database = ? AND table IN ('nccl_calls', 'cuda_calls')";
+        Ok(self.clickhouse.query(sql).bind(&self.database).fetch_one::<u64>().await?)
     }
 
     /// Collectives of the job judged so far.
@@ -239,43 +241,62 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The job's batches, built as they are sent, with the time spent building
+/// them.
+struct TimedBatches {
+    batches: JobBatches,
+    building: Arc<Mutex<Duration>>,
+}
+
+impl Iterator for TimedBatches {
+    type Item = OutgoingBatch;
+
+    fn next(&mut self) -> Option<OutgoingBatch> {
+        let started = Instant::now();
+        let next = self.batches.next();
+        *self.building.lock().expect("never poisoned") += started.elapsed();
+        next
+    }
+}
+
+/// Giving up when neither rows nor verdicts moved for this long.
+const STALLED: Duration = Duration::from_secs(300);
+
 async fn run_size(size: JobSize, args: &Args) -> anyhow::Result<Measured> {
     let job = format!("bench-{}x{}-{}", size.ranks, size.collectives, &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let spec = job_spec(size, args, &job);
     spec.validate()?;
     let schedule = Schedule::new(&spec);
-    let started = Instant::now();
-    let batches: Vec<OutgoingBatch> = JobBatches::new(&spec).collect();
-    let generated = started.elapsed();
-    let events: u64 = batches.iter().map(|b| b.events as u64).sum();
-    let bytes: u64 = batches.iter().map(|b| b.payload.len() as u64).sum();
-    assert_eq!(events, schedule.events());
-    eprintln!(
-        "{job}: {} batches, {events} events, {:.1} MB encoded, generated in {:.1} s",
-        batches.len(),
-        bytes as f64 / 1e6,
-        generated.as_secs_f64()
-    );
+    let events = schedule.events();
 
     let mut fleet = Fleet::start(args).await?;
     let sink = fleet.sink(args).await?;
     // Warm up: a consumer group's first member waits before its first
     // message on some brokers; that is start-up, not throughput.
     let warm_up = JobSpec { first_host: spec.hosts + 1, ..JobSpec::new(&format!("{job}-warm-up"), 1, 2) };
+    let warm_up_calls = Schedule::new(&warm_up).events() - u64::from(warm_up.ranks());
     produce(&sink, JobBatches::new(&warm_up), IN_FLIGHT).await?;
     while fleet.judged(&warm_up.job).await? < 2 {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    eprintln!("{job}: {events} events");
+    let building = Arc::new(Mutex::new(Duration::ZERO));
+    let batches = TimedBatches { batches: JobBatches::new(&spec), building: building.clone() };
     let started = Instant::now();
     let sent = produce(&sink, batches, IN_FLIGHT).await?;
     let produced = started.elapsed();
-    eprintln!("{job}: produced in {:.1} s", produced.as_secs_f64());
-    let calls = events - u64::from(spec.ranks()); // the processes' seen events are not calls
+    let generated = *building.lock().expect("never poisoned");
+    assert_eq!(sent.events, events);
+    eprintln!("{job}: produced in {:.1} s (building batches {:.1} s)", produced.as_secs_f64(), generated.as_secs_f64());
+    // Every event but the processes' (seen) is a call.
+    let calls = warm_up_calls + events - u64::from(spec.ranks());
     let last_seq = schedule.last_seq_of_job();
     let (mut stored, mut judged) = (None, None);
+    let (mut progress, mut progressed) = ((0, 0), Instant::now());
     let hang_named = loop {
-        if stored.is_none() && fleet.stored_calls(&job).await? >= calls {
+        let rows = fleet.stored_calls().await?;
+        if stored.is_none() && rows >= calls {
             stored = Some(started.elapsed());
             eprintln!("{job}: every call stored after {:.1} s", started.elapsed().as_secs_f64());
         }
@@ -287,16 +308,20 @@ async fn run_size(size: JobSize, args: &Args) -> anyhow::Result<Measured> {
         if stored.is_some() && so_far > last_seq {
             break started.elapsed();
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        if (rows, so_far) != progress {
+            (progress, progressed) = ((rows, so_far), Instant::now());
+        } else if progressed.elapsed() > STALLED {
+            bail!("stalled: {rows} of {calls} calls stored, {so_far} of {} collectives judged", last_seq + 1);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    assert_eq!(sent.events, events);
 
     let queries = measure_queries(&mut fleet, &spec, args.query_runs).await?;
     fleet.stop(args.keep).await?;
     Ok(Measured {
         size,
         events,
-        bytes,
+        bytes: sent.bytes,
         generated,
         produced,
         stored: stored.expect("set before the loop ends"),
