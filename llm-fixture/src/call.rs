@@ -77,6 +77,9 @@ pub struct Call {
     pub input_words: u64,
     /// Text of the last user message that has text of its own.
     pub last_user_text: String,
+    /// How many assistant messages the conversation already has (chat completions, Anthropic, Cohere): the turn a
+    /// scripted conversation is at.
+    pub assistant_messages: usize,
     /// The first declared tool, when the answer is a call to it (tools declared and the conversation does not end
     /// with a tool result).
     pub tool: Option<String>,
@@ -86,13 +89,33 @@ pub struct Call {
     pub base64: bool,
 }
 
+/// One tool call of an answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolCall {
+    /// `call_fixture_1` for the built-in call; `call_<turn>_<i>` in a scripted answer.
+    pub id: String,
+    pub name: String,
+    /// The arguments as the JSON text sent.
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// The pieces the arguments are streamed in: split after the first space.
+    pub fn argument_pieces(&self) -> Vec<String> {
+        match self.arguments.find(' ') {
+            Some(at) => vec![self.arguments[..=at].to_owned(), self.arguments[at + 1..].to_owned()],
+            None => vec![self.arguments.clone()],
+        }
+    }
+}
+
 /// The answer to a call.
 #[derive(Debug)]
 pub struct Answer {
-    /// The completion text (empty for a tool call).
+    /// The completion text (empty when the answer calls tools).
     pub text: String,
-    /// `(name, arguments)` of the tool call.
-    pub tool: Option<(String, String)>,
+    /// The tool calls: none, the built-in one, or a scripted turn's (only chat completions render more than one).
+    pub tool_calls: Vec<ToolCall>,
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cached_tokens: u64,
@@ -103,16 +126,27 @@ impl Answer {
         let input_tokens = call.input_words.max(1);
         let cached_tokens = cached.min(input_tokens);
         if let Some(name) = &call.tool {
-            return Answer {
-                text: String::new(),
-                tool: Some((name.clone(), TOOL_ARGUMENTS.to_owned())),
-                input_tokens,
-                output_tokens: words(TOOL_ARGUMENTS),
-                cached_tokens,
-            };
+            let tool = ToolCall { id: "call_fixture_1".into(), name: name.clone(), arguments: TOOL_ARGUMENTS.into() };
+            return Answer::calling(vec![tool], input_tokens, cached_tokens);
         }
         let text = completion_text(provider, &call.last_user_text, call.model == BIG_STREAM_MODEL);
-        Answer { output_tokens: words(&text), text, tool: None, input_tokens, cached_tokens }
+        Answer::text(text, input_tokens, cached_tokens)
+    }
+
+    /// A text answer: output tokens are its words.
+    pub fn text(text: String, input_tokens: u64, cached_tokens: u64) -> Answer {
+        Answer { output_tokens: words(&text), text, tool_calls: Vec::new(), input_tokens, cached_tokens }
+    }
+
+    /// An answer calling tools: output tokens are the words of their JSON arguments.
+    pub fn calling(tool_calls: Vec<ToolCall>, input_tokens: u64, cached_tokens: u64) -> Answer {
+        let output_tokens = tool_calls.iter().map(|tool| words(&tool.arguments)).sum();
+        Answer { text: String::new(), tool_calls, input_tokens, output_tokens, cached_tokens }
+    }
+
+    /// The first tool call: the only one the APIs other than chat completions render.
+    pub fn tool(&self) -> Option<&ToolCall> {
+        self.tool_calls.first()
     }
 
     /// The pieces the completion is streamed in: a word per event, or many words per event for the big one.
@@ -133,17 +167,6 @@ impl Answer {
             pieces.push(current);
         }
         pieces
-    }
-
-    /// The pieces the tool-call arguments are streamed in.
-    pub fn argument_pieces(&self) -> Vec<String> {
-        match &self.tool {
-            Some((_, arguments)) => match arguments.find(' ') {
-                Some(at) => vec![arguments[..=at].to_owned(), arguments[at + 1..].to_owned()],
-                None => vec![arguments.clone()],
-            },
-            None => Vec::new(),
-        }
     }
 }
 
@@ -245,6 +268,9 @@ fn read_messages(messages: Option<&Value>, call: &mut Call) {
     for message in messages {
         let content = message.get("content").unwrap_or(&Value::Null);
         call.input_words += words(&all_text(content));
+        if message.get("role").and_then(Value::as_str) == Some("assistant") {
+            call.assistant_messages += 1;
+        }
         if message.get("role").and_then(Value::as_str) == Some("user") {
             let text = own_text(content);
             if !text.trim().is_empty() {
@@ -409,7 +435,7 @@ mod tests {
         assert_eq!(call.input_words, 11);
         assert_eq!(call.tool.as_deref(), Some("read_file"));
         let answer = Answer::new(Provider::OpenAi, &call, 3);
-        assert_eq!(answer.tool.as_ref().unwrap().1, TOOL_ARGUMENTS);
+        assert_eq!(answer.tool().unwrap().arguments, TOOL_ARGUMENTS);
         assert_eq!((answer.input_tokens, answer.output_tokens, answer.cached_tokens), (11, 2, 3));
 
         let mut call = call;
@@ -435,6 +461,7 @@ mod tests {
         });
         let call = Call::read(Api::Messages, &body, "");
         assert_eq!(call.tool, None);
+        assert_eq!(call.assistant_messages, 1);
         assert_eq!(call.last_user_text, "read the hostname");
         assert_eq!(call.input_words, 2 + 3 + 1);
     }
@@ -443,7 +470,7 @@ mod tests {
     fn big_stream_is_whole_and_split() {
         let text = completion_text(Provider::OpenAi, "hi", true);
         assert!(text.len() >= BIG_STREAM_BYTES && text.len() < BIG_STREAM_BYTES + 8);
-        let answer = Answer { text: text.clone(), tool: None, input_tokens: 1, output_tokens: 0, cached_tokens: 0 };
+        let answer = Answer::text(text.clone(), 1, 0);
         let pieces = answer.text_pieces();
         assert!(pieces.len() > 40);
         assert_eq!(pieces.concat(), text);

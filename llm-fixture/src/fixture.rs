@@ -20,11 +20,13 @@ pub struct Options {
     pub stream_delay: Duration,
     /// Where `ca.pem` and `exchanges.jsonl` go; a temporary directory, removed on drop, when `None`.
     pub dir: Option<PathBuf>,
+    /// Scripted conversations and pages (see [`crate::script`]); `script:` models and `/pages/` answer 404 without.
+    pub scripts_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { stream_delay: Duration::from_millis(30), dir: None }
+        Options { stream_delay: Duration::from_millis(30), dir: None, scripts_dir: None }
     }
 }
 
@@ -87,13 +89,18 @@ impl Fixture {
     pub fn spawn_with(binary: impl AsRef<Path>, options: Options) -> anyhow::Result<Fixture> {
         let binary = binary.as_ref();
         let (dir, tempdir) = directory(&options)?;
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--dir")
             .arg(&dir)
             .arg("--stream-delay-ms")
-            .arg(options.stream_delay.as_millis().to_string())
+            .arg(options.stream_delay.as_millis().to_string());
+        if let Some(scripts) = &options.scripts_dir {
+            command.arg("--scripts").arg(scripts);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -119,7 +126,12 @@ impl Fixture {
 
     pub fn in_process_with(options: Options) -> anyhow::Result<Fixture> {
         let (dir, tempdir) = directory(&options)?;
-        let config = Config { listen: "127.0.0.1:0".parse()?, dir: dir.clone(), stream_delay: options.stream_delay };
+        let config = Config {
+            listen: "127.0.0.1:0".parse()?,
+            dir: dir.clone(),
+            stream_delay: options.stream_delay,
+            scripts_dir: options.scripts_dir,
+        };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new().name("llm-fixture".into()).spawn(move || {

@@ -9,12 +9,29 @@
 //! [`call`]), a request that declares tools gets one call to the first tool with `{"path": "/etc/hostname"}`, model
 //! `big-stream` answers with about 100 KiB of text and `fail-401` with the provider's authentication error.
 //! Every exchange is appended to `exchanges.jsonl` as a [`server::Exchange`].
+//!
+//! **Scripted conversations**, for scripted agents (`plumbline/tests/agents/`): given a scripts directory
+//! ([`Options::scripts_dir`], `--scripts DIR` on the binary), an OpenAI chat-completions request whose model is
+//! `script:<name>` is answered from `DIR/<name>.json`, a list of turns:
+//!
+//! ```json
+//! [{"tool_calls": [{"name": "run_command", "arguments": {"command": "python -m pytest -q"}}]},
+//!  {"text": "All tests passed."}]
+//! ```
+//!
+//! The turn answered is the number of assistant messages already in the request's conversation, clamped to the last
+//! turn. A `tool_calls` turn (one call or several) is answered with those calls, ids `call_<turn>_<i>` and the
+//! arguments' compact JSON text; a `text` turn with that text. Token counts are the fixture's usual word counts,
+//! streamed or not. A missing script answers 404 `model_not_found`; other providers and APIs ignore the prefix.
+//! `GET /pages/<file>` serves `DIR/<file>` (`text/html` for `.html`), each `{KEY}` in it replaced by the query's
+//! `KEY=VALUE`: the pages a scripted agent's "fetch a URL" tool reads (see [`script`]).
 
 pub mod call;
 pub mod clients;
 mod fixture;
 mod render;
+pub mod script;
 pub mod server;
 mod tls;
 
-pub use fixture::Fixture;
+pub use fixture::{Fixture, Options};

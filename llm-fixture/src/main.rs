@@ -1,6 +1,7 @@
-//! `plumbline-llm-fixture --listen 127.0.0.1:0 --dir DIR [--stream-delay-ms 30]`: writes `DIR/ca.pem`, prints
-//! `listening on 127.0.0.1:PORT`, then answers LLM API calls over HTTPS until killed, appending one JSON line per
-//! exchange to `DIR/exchanges.jsonl`.
+//! `plumbline-llm-fixture --listen 127.0.0.1:0 --dir DIR [--stream-delay-ms 30] [--scripts SCRIPTS]`: writes
+//! `DIR/ca.pem`, prints `listening on 127.0.0.1:PORT`, then answers LLM API calls over HTTPS until killed, appending
+//! one JSON line per exchange to `DIR/exchanges.jsonl`. With `--scripts`, models `script:<name>` are answered from
+//! `SCRIPTS/<name>.json` and `GET /pages/<file>` serves `SCRIPTS/<file>` (see the crate's doc).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -22,14 +23,21 @@ struct Args {
     /// Pause between the events of a streamed answer, in milliseconds.
     #[arg(long, default_value_t = 30)]
     stream_delay_ms: u64,
+    /// Directory of scripted conversations (`<name>.json`, for model `script:<name>`) and pages (`/pages/<file>`).
+    #[arg(long)]
+    scripts: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async {
-        let config =
-            Config { listen: args.listen, dir: args.dir, stream_delay: Duration::from_millis(args.stream_delay_ms) };
+        let config = Config {
+            listen: args.listen,
+            dir: args.dir,
+            stream_delay: Duration::from_millis(args.stream_delay_ms),
+            scripts_dir: args.scripts,
+        };
         let server = Server::bind(config).await?;
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on {}", server.local_addr())?;

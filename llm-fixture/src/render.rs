@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::call::{Answer, Api, Call, Provider};
+use crate::call::{Answer, Api, Call, Provider, ToolCall};
 
 /// A fixed creation time, so bodies are the same from run to run.
 const CREATED: u64 = 1_767_225_600;
@@ -80,7 +80,7 @@ fn chat_usage(provider: Provider, answer: &Answer) -> Value {
 }
 
 fn finish_reason(answer: &Answer) -> &'static str {
-    if answer.tool.is_some() {
+    if answer.tool().is_some() {
         "tool_calls"
     } else {
         "stop"
@@ -88,16 +88,18 @@ fn finish_reason(answer: &Answer) -> &'static str {
 }
 
 fn chat(provider: Provider, call: &Call, answer: &Answer, ids: &Ids) -> Value {
-    let message = match &answer.tool {
-        Some((name, arguments)) => json!({
-            "role": "assistant",
-            "content": null,
-            "tool_calls": [{"id": "call_fixture_1", "type": "function",
-                            "function": {"name": name, "arguments": arguments}}],
-            "refusal": null,
-            "annotations": [],
-        }),
-        None => json!({"role": "assistant", "content": answer.text, "refusal": null, "annotations": []}),
+    let message = if answer.tool_calls.is_empty() {
+        json!({"role": "assistant", "content": answer.text, "refusal": null, "annotations": []})
+    } else {
+        let tool_calls: Vec<Value> = answer
+            .tool_calls
+            .iter()
+            .map(|tool| {
+                json!({"id": tool.id, "type": "function",
+                               "function": {"name": tool.name, "arguments": tool.arguments}})
+            })
+            .collect();
+        json!({"role": "assistant", "content": null, "tool_calls": tool_calls, "refusal": null, "annotations": []})
     };
     let mut body = json!({
         "id": ids.id("chatcmpl-"),
@@ -141,24 +143,25 @@ fn chat_stream(provider: Provider, call: &Call, answer: &Answer, ids: &Ids) -> R
         chunk
     };
     let mut events = Vec::new();
-    match &answer.tool {
-        Some((name, _)) => {
-            events.push(chunk(
-                json!({"role": "assistant", "content": null, "refusal": null, "tool_calls": [
-                    {"index": 0, "id": "call_fixture_1", "type": "function",
-                     "function": {"name": name, "arguments": ""}}]}),
-                Value::Null,
-            ));
-            for piece in answer.argument_pieces() {
-                events
-                    .push(chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}), Value::Null));
-            }
+    if answer.tool_calls.is_empty() {
+        events.push(chunk(json!({"role": "assistant", "content": "", "refusal": null}), Value::Null));
+        for piece in answer.text_pieces() {
+            events.push(chunk(json!({"content": piece}), Value::Null));
         }
-        None => {
-            events.push(chunk(json!({"role": "assistant", "content": "", "refusal": null}), Value::Null));
-            for piece in answer.text_pieces() {
-                events.push(chunk(json!({"content": piece}), Value::Null));
-            }
+    }
+    // Each call opens with its id and name (the first chunk also carries the role), then its arguments in pieces.
+    for (index, tool) in answer.tool_calls.iter().enumerate() {
+        let start = json!({"index": index, "id": tool.id, "type": "function",
+                           "function": {"name": tool.name, "arguments": ""}});
+        let delta = if index == 0 {
+            json!({"role": "assistant", "content": null, "refusal": null, "tool_calls": [start]})
+        } else {
+            json!({"tool_calls": [start]})
+        };
+        events.push(chunk(delta, Value::Null));
+        for piece in tool.argument_pieces() {
+            events
+                .push(chunk(json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}), Value::Null));
         }
     }
     let mut last = chunk(json!({}), json!(finish_reason(answer)));
@@ -182,8 +185,8 @@ fn chat_stream(provider: Provider, call: &Call, answer: &Answer, ids: &Ids) -> R
 // ---- OpenAI Responses ----
 
 fn response_output(answer: &Answer, status: &str) -> Value {
-    match &answer.tool {
-        Some((name, arguments)) => json!({
+    match answer.tool() {
+        Some(ToolCall { name, arguments, .. }) => json!({
             "type": "function_call", "id": "fc_fixture_1", "call_id": "call_fixture_1",
             "name": name, "arguments": arguments, "status": status,
         }),
@@ -240,7 +243,7 @@ fn responses_stream(call: &Call, answer: &Answer, ids: &Ids) -> Rendered {
     ];
     let added = match response_output(answer, "in_progress") {
         Value::Object(mut item) => {
-            if answer.tool.is_some() {
+            if answer.tool().is_some() {
                 item.insert("arguments".into(), json!(""));
             } else {
                 item.insert("content".into(), json!([]));
@@ -250,14 +253,14 @@ fn responses_stream(call: &Call, answer: &Answer, ids: &Ids) -> Rendered {
         other => other,
     };
     events.push(json!({"type": "response.output_item.added", "output_index": 0, "item": added}));
-    match &answer.tool {
-        Some((_, arguments)) => {
-            for piece in answer.argument_pieces() {
+    match answer.tool() {
+        Some(tool) => {
+            for piece in tool.argument_pieces() {
                 events.push(json!({"type": "response.function_call_arguments.delta", "item_id": "fc_fixture_1",
                                    "output_index": 0, "delta": piece}));
             }
             events.push(json!({"type": "response.function_call_arguments.done", "item_id": "fc_fixture_1",
-                               "output_index": 0, "arguments": arguments}));
+                               "output_index": 0, "arguments": tool.arguments}));
         }
         None => {
             let part = |text: &str| json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
@@ -347,7 +350,7 @@ fn anthropic_usage(answer: &Answer, output_tokens: u64) -> Value {
 }
 
 fn stop_reason(answer: &Answer) -> &'static str {
-    if answer.tool.is_some() {
+    if answer.tool().is_some() {
         "tool_use"
     } else {
         "end_turn"
@@ -355,8 +358,8 @@ fn stop_reason(answer: &Answer) -> &'static str {
 }
 
 fn message(call: &Call, answer: &Answer, ids: &Ids) -> Value {
-    let content = match &answer.tool {
-        Some((name, _)) => {
+    let content = match answer.tool() {
+        Some(ToolCall { name, .. }) => {
             json!([{"type": "tool_use", "id": "toolu_fixture_1", "name": name, "input": {"path": "/etc/hostname"}}])
         }
         None => json!([{"type": "text", "text": answer.text}]),
@@ -382,8 +385,8 @@ fn messages_stream(call: &Call, answer: &Answer, ids: &Ids) -> Rendered {
             "usage": anthropic_usage(answer, 1),
         }}),
     )];
-    let block = match &answer.tool {
-        Some((name, _)) => json!({"type": "tool_use", "id": "toolu_fixture_1", "name": name, "input": {}}),
+    let block = match answer.tool() {
+        Some(ToolCall { name, .. }) => json!({"type": "tool_use", "id": "toolu_fixture_1", "name": name, "input": {}}),
         None => json!({"type": "text", "text": ""}),
     };
     events.push(sse_event(
@@ -391,8 +394,8 @@ fn messages_stream(call: &Call, answer: &Answer, ids: &Ids) -> Rendered {
         &json!({"type": "content_block_start", "index": 0, "content_block": block}),
     ));
     events.push(sse_event("ping", &json!({"type": "ping"})));
-    let deltas: Vec<Value> = match &answer.tool {
-        Some(_) => answer
+    let deltas: Vec<Value> = match answer.tool() {
+        Some(tool) => tool
             .argument_pieces()
             .into_iter()
             .map(|piece| json!({"type": "input_json_delta", "partial_json": piece}))
@@ -446,8 +449,8 @@ fn gemini_chunk(call: &Call, answer: &Answer, ids: &Ids, parts: Value, last: boo
 }
 
 fn gemini_parts(answer: &Answer, text: &str) -> Value {
-    match &answer.tool {
-        Some((name, _)) => json!([{"functionCall": {"name": name, "args": {"path": "/etc/hostname"}}}]),
+    match answer.tool() {
+        Some(ToolCall { name, .. }) => json!([{"functionCall": {"name": name, "args": {"path": "/etc/hostname"}}}]),
         None => json!([{"text": text}]),
     }
 }
@@ -459,7 +462,7 @@ fn gemini(call: &Call, answer: &Answer, ids: &Ids) -> Value {
 /// `alt=sse`: each chunk a `data:` event (Google ends events with CRLF CRLF). Without it: one JSON array whose
 /// elements arrive one by one.
 fn gemini_stream(call: &Call, answer: &Answer, ids: &Ids, sse: bool) -> Rendered {
-    let chunks: Vec<Value> = match &answer.tool {
+    let chunks: Vec<Value> = match answer.tool() {
         Some(_) => vec![gemini_chunk(call, answer, ids, gemini_parts(answer, ""), true)],
         None => {
             let pieces = answer.text_pieces();
@@ -500,7 +503,7 @@ fn cohere_usage(answer: &Answer) -> Value {
 }
 
 fn cohere_finish(answer: &Answer) -> &'static str {
-    if answer.tool.is_some() {
+    if answer.tool().is_some() {
         "TOOL_CALL"
     } else {
         "COMPLETE"
@@ -508,10 +511,10 @@ fn cohere_finish(answer: &Answer) -> &'static str {
 }
 
 fn cohere(answer: &Answer, ids: &Ids) -> Value {
-    let message = match &answer.tool {
-        Some((name, arguments)) => json!({
+    let message = match answer.tool() {
+        Some(ToolCall { id, name, arguments }) => json!({
             "role": "assistant",
-            "tool_calls": [{"id": "call_fixture_1", "type": "function",
+            "tool_calls": [{"id": id, "type": "function",
                             "function": {"name": name, "arguments": arguments}}],
         }),
         None => json!({"role": "assistant", "content": [{"type": "text", "text": answer.text}]}),
@@ -527,11 +530,11 @@ fn cohere(answer: &Answer, ids: &Ids) -> Value {
 fn cohere_stream(answer: &Answer, ids: &Ids) -> Rendered {
     let mut events = vec![json!({"id": ids.id("cohere-"), "type": "message-start", "delta": {"message": {
         "role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}})];
-    match &answer.tool {
-        Some((name, _)) => {
+    match answer.tool() {
+        Some(tool) => {
             events.push(json!({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": {
-                "id": "call_fixture_1", "type": "function", "function": {"name": name, "arguments": ""}}}}}));
-            for piece in answer.argument_pieces() {
+                "id": tool.id, "type": "function", "function": {"name": tool.name, "arguments": ""}}}}}));
+            for piece in tool.argument_pieces() {
                 events.push(json!({"type": "tool-call-delta", "index": 0, "delta": {"message": {"tool_calls": {
                     "function": {"arguments": piece}}}}}));
             }

@@ -30,6 +30,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::call::{Answer, Api, Call, Provider, FAIL_401_MODEL};
 use crate::render::{self, Ids, Rendered};
+use crate::script::{self, Missing, Turn, SCRIPT_PREFIX};
 
 /// Where the CA certificate is written, in the server's directory.
 pub const CA_FILE: &str = "ca.pem";
@@ -45,6 +46,9 @@ pub struct Config {
     pub dir: PathBuf,
     /// Pause between the events of a streamed answer.
     pub stream_delay: Duration,
+    /// Where `script:<name>` models find `<name>.json` and `/pages/<file>` its file (see [`crate::script`]);
+    /// without it those answer 404.
+    pub scripts_dir: Option<PathBuf>,
 }
 
 /// One exchange as the server saw it: the truth captured calls are compared with.
@@ -79,6 +83,7 @@ pub struct Exchange {
 struct State {
     log: Mutex<File>,
     stream_delay: Duration,
+    scripts_dir: Option<PathBuf>,
     answers: AtomicU64,
     download: Bytes,
 }
@@ -118,6 +123,7 @@ impl Server {
         let state = State {
             log: Mutex::new(log),
             stream_delay: config.stream_delay,
+            scripts_dir: config.scripts_dir,
             answers: AtomicU64::new(0),
             download: download_body(),
         };
@@ -201,6 +207,7 @@ impl http_body::Body for ChannelBody {
 enum Route {
     Llm { provider: Provider, api: Api, gemini_model: String },
     Download,
+    Page(String),
     Health,
     NotFound,
 }
@@ -210,7 +217,10 @@ fn route(method: &Method, path: &str, query: &str) -> Route {
         return match path {
             "/downloads/package.tar.gz" => Route::Download,
             "/health" => Route::Health,
-            _ => Route::NotFound,
+            _ => match path.strip_prefix("/pages/") {
+                Some(file) => Route::Page(file.to_owned()),
+                None => Route::NotFound,
+            },
         };
     }
     if method != Method::POST {
@@ -324,6 +334,15 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         Route::Download => {
             return Ok(reply(&mut exchange, StatusCode::OK, "application/gzip", state.download.clone(), false))
         }
+        Route::Page(file) => {
+            return Ok(match script::page(state.scripts_dir.as_deref(), &file, query) {
+                Ok((text, content_type)) => reply(&mut exchange, StatusCode::OK, content_type, text.into(), false),
+                Err(missing) => {
+                    let (status, error) = missing_error(missing, "page_not_found");
+                    json_reply(&mut exchange, status, &error)
+                }
+            });
+        }
         Route::NotFound => {
             let error = render::openai_error(
                 &format!("Invalid URL ({} {path})", parts.method),
@@ -373,11 +392,22 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    let answer = Answer::new(provider, &call, cached);
+    let answer = match call.model.strip_prefix(SCRIPT_PREFIX) {
+        Some(name) if api == Api::ChatCompletions && provider == Provider::OpenAi => {
+            match script::load(state.scripts_dir.as_deref(), name) {
+                Ok(turns) => scripted(&turns, &call, cached),
+                Err(missing) => {
+                    let (status, error) = missing_error(missing, "model_not_found");
+                    return Ok(json_reply(&mut exchange, status, &error));
+                }
+            }
+        }
+        _ => Answer::new(provider, &call, cached),
+    };
     exchange.input_tokens = answer.input_tokens;
     exchange.output_tokens = if api == Api::Embeddings { 0 } else { answer.output_tokens };
     exchange.cached_tokens = answer.cached_tokens;
-    exchange.tool_calls = answer.tool.iter().map(|(name, _)| name.clone()).collect();
+    exchange.tool_calls = answer.tool_calls.iter().map(|tool| tool.name.clone()).collect();
 
     match render::render(provider, api, &call, &answer, &ids) {
         Rendered::Json(value) => Ok(json_reply(&mut exchange, StatusCode::OK, &value)),
@@ -415,6 +445,28 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
                 .body(ChannelBody(rx).boxed())
                 .expect("a valid response");
             Ok(response)
+        }
+    }
+}
+
+/// The answer from a script: the turn for the conversation so far, with the fixture's token counts.
+fn scripted(turns: &[Turn], call: &Call, cached: u64) -> Answer {
+    let input_tokens = call.input_words.max(1);
+    let cached_tokens = cached.min(input_tokens);
+    match script::turn(turns, call.assistant_messages) {
+        (at, Turn::ToolCalls(calls)) => Answer::calling(script::tool_calls(at, calls), input_tokens, cached_tokens),
+        (_, Turn::Text(text)) => Answer::text(text.clone(), input_tokens, cached_tokens),
+    }
+}
+
+/// A missing script or page as an OpenAI-style error: 404 with `code`, or 500 for a file that is not valid.
+fn missing_error(missing: Missing, code: &str) -> (StatusCode, Value) {
+    match missing {
+        Missing::NotFound(why) => {
+            (StatusCode::NOT_FOUND, render::openai_error(&why, "invalid_request_error", Value::String(code.into())))
+        }
+        Missing::Invalid(why) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, render::openai_error(&why, "server_error", Value::Null))
         }
     }
 }
