@@ -6,7 +6,8 @@
 # plaintext the capture tests read (plumbline/tests/clients/python_sdk_client.py);
 # NVIDIA's CUDA runtime and NCCL wheels hold the real libcudart.so.12 and
 # libnccl.so.2 (about 480 MB) whose calls the GPU capture tests read, with no
-# GPU needed (plumbline/tests/gpu).
+# GPU needed (plumbline/tests/gpu); pytest is what the scripted `honest` agent
+# really runs (plumbline/tests/agents).
 #
 #   scripts/python-deps.sh        create or update target/pyenv
 #   scripts/python-deps.sh env    print the variables the tests read
@@ -29,6 +30,7 @@ requirements=(
   httpx2==2.16.2
   nvidia-cuda-runtime-cu12==12.9.79
   nvidia-nccl-cu12==2.32.3
+  pytest==8.4.2
 )
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
