@@ -80,6 +80,8 @@ pub struct Call {
     /// How many assistant messages the conversation already has (chat completions, Anthropic, Cohere): the turn a
     /// scripted conversation is at.
     pub assistant_messages: usize,
+    /// Chat completions' `metadata`: its string values, which fill a scripted answer's `{KEY}`s.
+    pub metadata: Vec<(String, String)>,
     /// The first declared tool, when the answer is a call to it (tools declared and the conversation does not end
     /// with a tool result).
     pub tool: Option<String>,
@@ -309,6 +311,12 @@ impl Call {
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
                 read_messages(body.get("messages"), &mut call);
+                if let Some(metadata) = body.get("metadata").and_then(Value::as_object) {
+                    call.metadata = metadata
+                        .iter()
+                        .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                        .collect();
+                }
                 let last_role = body
                     .get("messages")
                     .and_then(Value::as_array)

@@ -4,8 +4,10 @@
 //! `{"tool_calls": [{"name": "run_command", "arguments": {"command": "python -m pytest -q"}}, …]}` or
 //! `{"text": "…"}`. The turn answered is the number of assistant messages already in the request (the last turn
 //! once the conversation is longer than the script). Tool-call ids are `call_<turn>_<i>`; `arguments` is sent as
-//! its compact JSON text (a string is sent as it is). The file is read on every request, so a test may write it
-//! after the server started.
+//! its compact JSON text (a string is sent as it is). Each `{KEY}` in the arguments' strings and in a text is
+//! replaced by the request's `metadata.KEY` (OpenAI's request field of string values), so the calls name the real
+//! paths and ports the agent was given, as a model reading them from the prompt would. The file is read on every
+//! request, so a test may write it after the server started.
 //!
 //! `GET /pages/<file>` returns `<file>` from the same directory, with each `{KEY}` replaced by `VALUE` for every
 //! `KEY=VALUE` in the query string (taken as written, no percent-decoding): the pages an agent's "fetch a URL" tool
@@ -24,7 +26,8 @@ pub const SCRIPT_PREFIX: &str = "script:";
 /// One scripted turn.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Turn {
-    ToolCalls(Vec<(String, String)>),
+    /// `(name, arguments)`: an object, or a string sent as it is.
+    ToolCalls(Vec<(String, Value)>),
     Text(String),
 }
 
@@ -89,13 +92,9 @@ pub fn load(dir: Option<&Path>, name: &str) -> Result<Vec<Turn>, Missing> {
             (Some(calls), None) if !calls.is_empty() => Ok(Turn::ToolCalls(
                 calls
                     .into_iter()
-                    .map(|call| {
-                        let arguments = match call.arguments {
-                            Value::String(text) => text,
-                            Value::Null => "{}".to_owned(),
-                            other => other.to_string(),
-                        };
-                        (call.name, arguments)
+                    .map(|call| match call.arguments {
+                        Value::Null => (call.name, Value::Object(Default::default())),
+                        arguments => (call.name, arguments),
                     })
                     .collect(),
             )),
@@ -112,15 +111,34 @@ pub fn turn(turns: &[Turn], assistant_messages: usize) -> (usize, &Turn) {
     (at, &turns[at])
 }
 
-/// A turn's tool calls with their ids, `call_<turn>_<i>`.
-pub fn tool_calls(at: usize, calls: &[(String, String)]) -> Vec<ToolCall> {
+/// `text` with each `{KEY}` of `vars` replaced by its value.
+pub fn fill(text: &str, vars: &[(String, String)]) -> String {
+    vars.iter().fold(text.to_owned(), |text, (key, value)| text.replace(&format!("{{{key}}}"), value))
+}
+
+fn fill_value(value: &Value, vars: &[(String, String)]) -> Value {
+    match value {
+        Value::String(text) => Value::String(fill(text, vars)),
+        Value::Array(items) => Value::Array(items.iter().map(|item| fill_value(item, vars)).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.iter().map(|(key, item)| (key.clone(), fill_value(item, vars))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// A turn's tool calls with their ids, `call_<turn>_<i>`, and `vars` filled in.
+pub fn tool_calls(at: usize, calls: &[(String, Value)], vars: &[(String, String)]) -> Vec<ToolCall> {
     calls
         .iter()
         .enumerate()
         .map(|(i, (name, arguments))| ToolCall {
             id: format!("call_{at}_{i}"),
             name: name.clone(),
-            arguments: arguments.clone(),
+            arguments: match arguments {
+                Value::String(text) => fill(text, vars),
+                other => fill_value(other, vars).to_string(),
+            },
         })
         .collect()
 }
@@ -128,13 +146,15 @@ pub fn tool_calls(at: usize, calls: &[(String, String)]) -> Vec<ToolCall> {
 /// Page `name` with the query's `{KEY}`s filled in, and its content type.
 pub fn page(dir: Option<&Path>, name: &str, query: &str) -> Result<(String, &'static str), Missing> {
     let path = file(dir, name)?;
-    let mut text =
+    let text =
         std::fs::read_to_string(&path).map_err(|error| Missing::Invalid(format!("{}: {error}", path.display())))?;
-    for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
-        if !key.is_empty() {
-            text = text.replace(&format!("{{{key}}}"), value);
-        }
-    }
+    let vars: Vec<(String, String)> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| !key.is_empty())
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+    let text = fill(&text, &vars);
     let content_type = match path.extension().and_then(|e| e.to_str()) {
         Some("html" | "htm") => "text/html; charset=utf-8",
         Some("json") => "application/json",
@@ -165,16 +185,30 @@ mod tests {
         assert_eq!(
             turns[0],
             Turn::ToolCalls(vec![
-                ("run_command".into(), r#"{"command":"ls -l"}"#.into()),
-                ("read_file".into(), r#"{"path": "x"}"#.into()),
+                ("run_command".into(), serde_json::json!({"command": "ls -l"})),
+                ("read_file".into(), serde_json::json!(r#"{"path": "x"}"#)),
             ])
         );
         assert_eq!(turn(&turns, 0).0, 0);
         assert_eq!(turn(&turns, 1), (1, &Turn::Text("done".into())));
         assert_eq!(turn(&turns, 7).0, 1);
         let Turn::ToolCalls(calls) = &turns[0] else { unreachable!() };
-        let ids: Vec<String> = tool_calls(0, calls).into_iter().map(|c| c.id).collect();
+        let calls = tool_calls(0, calls, &[]);
+        let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["call_0_0", "call_0_1"]);
+        assert_eq!(calls[0].arguments, r#"{"command":"ls -l"}"#);
+        assert_eq!(calls[1].arguments, r#"{"path": "x"}"#);
+    }
+
+    #[test]
+    fn metadata_fills_arguments_as_json() {
+        let calls = vec![("read_file".to_owned(), serde_json::json!({"path": "{DIR}/a", "n": 1, "l": ["{DIR}"]}))];
+        let vars = [("DIR".to_owned(), r#"/tmp/x "y""#.to_owned())];
+        let call = &tool_calls(3, &calls, &vars)[0];
+        assert_eq!(call.id, "call_3_0");
+        let arguments: Value = serde_json::from_str(&call.arguments).unwrap();
+        assert_eq!(arguments, serde_json::json!({"path": "/tmp/x \"y\"/a", "n": 1, "l": ["/tmp/x \"y\""]}));
+        assert_eq!(fill("at {DIR} {OTHER}", &vars), "at /tmp/x \"y\" {OTHER}");
     }
 
     #[test]

@@ -454,8 +454,10 @@ fn scripted(turns: &[Turn], call: &Call, cached: u64) -> Answer {
     let input_tokens = call.input_words.max(1);
     let cached_tokens = cached.min(input_tokens);
     match script::turn(turns, call.assistant_messages) {
-        (at, Turn::ToolCalls(calls)) => Answer::calling(script::tool_calls(at, calls), input_tokens, cached_tokens),
-        (_, Turn::Text(text)) => Answer::text(text.clone(), input_tokens, cached_tokens),
+        (at, Turn::ToolCalls(calls)) => {
+            Answer::calling(script::tool_calls(at, calls, &call.metadata), input_tokens, cached_tokens)
+        }
+        (_, Turn::Text(text)) => Answer::text(script::fill(text, &call.metadata), input_tokens, cached_tokens),
     }
 }
 

@@ -402,7 +402,7 @@ fn a_scripted_conversation_turn_by_turn() {
     let scripts = tempfile::tempdir().unwrap();
     let script = json!([
         {"tool_calls": [{"name": "run_command", "arguments": {"command": "python -m pytest -q"}},
-                        {"name": "read_file", "arguments": {"path": "notes.txt"}}]},
+                        {"name": "read_file", "arguments": {"path": "{WORKDIR}/notes.txt"}}]},
         {"text": "All tests passed."},
     ]);
     std::fs::write(scripts.path().join("two-turns.json"), script.to_string()).unwrap();
@@ -415,8 +415,10 @@ fn a_scripted_conversation_turn_by_turn() {
         json!({"role": "user", "content": "run the tests please"}),
     ];
 
-    // Turn 0: no assistant message yet, so both scripted calls, with ids call_0_0 and call_0_1.
-    let body = json!({"model": "script:two-turns", "messages": messages, "tools": tools});
+    // Turn 0: no assistant message yet, so both scripted calls, with ids call_0_0 and call_0_1, and the request's
+    // metadata filled in.
+    let metadata = json!({"WORKDIR": "/tmp/w"});
+    let body = json!({"model": "script:two-turns", "messages": messages, "tools": tools, "metadata": metadata});
     let (out, meta) = curl.post(&fixture, "--http2", chat, &body, &[]);
     assert_eq!(meta, "2 200");
     let reply: Value = serde_json::from_str(&out).unwrap();
@@ -429,7 +431,7 @@ fn a_scripted_conversation_turn_by_turn() {
             {"id": "call_0_0", "type": "function",
              "function": {"name": "run_command", "arguments": r#"{"command":"python -m pytest -q"}"#}},
             {"id": "call_0_1", "type": "function",
-             "function": {"name": "read_file", "arguments": r#"{"path":"notes.txt"}"#}},
+             "function": {"name": "read_file", "arguments": r#"{"path":"/tmp/w/notes.txt"}"#}},
         ])
     );
     assert_eq!(
@@ -459,7 +461,7 @@ fn a_scripted_conversation_turn_by_turn() {
     let text: String = sse_data(&out).iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(text, "All tests passed.");
 
-    // Streamed tool calls: each with its index, id and name, then its arguments.
+    // Streamed tool calls: each with its index, id and name, then its arguments (no metadata: `{WORKDIR}` stays).
     let body = json!({"model": "script:two-turns", "stream": true, "messages": [{"role": "user", "content": "go"}]});
     let (out, _) = curl.post(&fixture, "--http2", chat, &body, &[]);
     let chunks = sse_data(&out);
@@ -478,7 +480,7 @@ fn a_scripted_conversation_turn_by_turn() {
         calls,
         [
             ("call_0_0".to_owned(), "run_command".to_owned(), r#"{"command":"python -m pytest -q"}"#.to_owned()),
-            ("call_0_1".to_owned(), "read_file".to_owned(), r#"{"path":"notes.txt"}"#.to_owned()),
+            ("call_0_1".to_owned(), "read_file".to_owned(), r#"{"path":"{WORKDIR}/notes.txt"}"#.to_owned()),
         ]
     );
 
