@@ -23,9 +23,10 @@
 //! turn. A `tool_calls` turn (one call or several) is answered with those calls, ids `call_<turn>_<i>` and the
 //! arguments' compact JSON text; a `text` turn with that text. `{KEY}` in arguments and texts is filled from the
 //! request's `metadata` (`{"WORKDIR": "/tmp/x"}`), so the calls name the paths and ports the agent was really given.
-//! Token counts are the fixture's usual word counts, streamed or not. A missing script answers 404 `model_not_found`; other providers and APIs ignore the prefix.
-//! `GET /pages/<file>` serves `DIR/<file>` (`text/html` for `.html`), each `{KEY}` in it replaced by the query's
-//! `KEY=VALUE`: the pages a scripted agent's "fetch a URL" tool reads (see [`script`]).
+//! Token counts are the fixture's usual word counts, streamed or not. A missing script answers 404
+//! `model_not_found`; other providers and APIs ignore the prefix. `GET /pages/<file>` serves `DIR/<file>`
+//! (`text/html` for `.html`), each `{KEY}` in it replaced by the query's `KEY=VALUE`: the pages a scripted agent's
+//! "fetch a URL" tool reads (see [`script`]).
 
 pub mod call;
 pub mod clients;
