@@ -38,11 +38,97 @@ pub struct PipelineConfig {
     pub linger_ms: u64,
     /// `[pipeline.gpu]`: how NCCL collectives are judged across ranks.
     pub gpu: GpuJoinConfig,
+    /// `[pipeline.sessions]`: how agent sessions' intents and effects are
+    /// linked and judged.
+    pub sessions: SessionsConfig,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { max_batches: 64, linger_ms: 200, gpu: GpuJoinConfig::default() }
+        Self { max_batches: 64, linger_ms: 200, gpu: GpuJoinConfig::default(), sessions: SessionsConfig::default() }
+    }
+}
+
+/// `[pipeline.sessions]`: the causal graph of agent sessions and the
+/// thresholds of its findings. Node agents key batches by host, so one
+/// aggregator sees every event of a session.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// How long after an LLM response its tool calls may take effect; effects
+    /// of the session's process tree within it are linked to the call.
+    /// Default 60000.
+    pub window_ms: u64,
+    /// How long a closed turn waits for effects still in flight before its
+    /// announced effects are judged missing. Default 2000.
+    pub settle_ms: u64,
+    /// Near-identical calls in a row, with no effect between, that make a
+    /// reasoning loop. Default 4.
+    pub loop_calls: usize,
+    /// Word overlap (0..1) above which two requests are near-identical.
+    /// Default 0.9.
+    pub loop_similarity: f64,
+    /// Share of a session's wall time blocked on IPC with another agent that
+    /// makes a coordination bottleneck ... Default 0.5.
+    pub blocked_share: f64,
+    /// ... when at least this long. Default 2000.
+    pub blocked_min_ms: u64,
+    /// Path substrings that mark a secret.
+    pub secret_paths: Vec<String>,
+    /// File names that are secrets (also with any suffix: `.env.local`).
+    pub secret_names: Vec<String>,
+    /// Where sessions may connect: host names, addresses, `host:port`. Empty
+    /// leaves egress unchecked; a session's own LLM endpoints are allowed.
+    pub egress_allow: Vec<String>,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            window_ms: 60_000,
+            settle_ms: 2_000,
+            loop_calls: 4,
+            loop_similarity: 0.9,
+            blocked_share: 0.5,
+            blocked_min_ms: 2_000,
+            secret_paths: [
+                "/.ssh/id_",
+                "/.ssh/identity",
+                "/.aws/credentials",
+                "/.config/gcloud/",
+                "/.azure/",
+                "/.kube/config",
+                "/.docker/config.json",
+                "/etc/shadow",
+                "/etc/gshadow",
+                "/.mozilla/firefox/",
+                "/.config/google-chrome/",
+                "/.config/chromium/",
+                "/.gnupg/",
+                "/.git-credentials",
+                "/.netrc",
+            ]
+            .map(String::from)
+            .to_vec(),
+            secret_names: [".env", ".npmrc", ".pypirc"].map(String::from).to_vec(),
+            egress_allow: Vec::new(),
+        }
+    }
+}
+
+impl SessionsConfig {
+    pub fn settings(&self) -> crate::session_graph::SessionSettings {
+        crate::session_graph::SessionSettings {
+            window_ns: self.window_ms * 1_000_000,
+            settle_ns: self.settle_ms * 1_000_000,
+            loop_calls: self.loop_calls,
+            loop_similarity: self.loop_similarity,
+            blocked_share: self.blocked_share,
+            blocked_min_ns: self.blocked_min_ms * 1_000_000,
+            secret_paths: self.secret_paths.clone(),
+            secret_names: self.secret_names.clone(),
+            egress_allow: self.egress_allow.clone(),
+        }
     }
 }
 
@@ -104,6 +190,18 @@ impl PipelineConfig {
         }
         if self.gpu.hang_check_interval_ms == 0 {
             return Err(invalid(&format!("{prefix}.gpu.hang_check_interval_ms"), "must be above 0"));
+        }
+        let sessions = &self.sessions;
+        if sessions.loop_calls < 2 {
+            return Err(invalid(&format!("{prefix}.sessions.loop_calls"), "must be at least 2"));
+        }
+        for (key, value) in [("loop_similarity", sessions.loop_similarity), ("blocked_share", sessions.blocked_share)] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(invalid(&format!("{prefix}.sessions.{key}"), "must be between 0 and 1"));
+            }
+        }
+        if sessions.window_ms == 0 {
+            return Err(invalid(&format!("{prefix}.sessions.window_ms"), "must be above 0"));
         }
         Ok(())
     }

@@ -11,15 +11,18 @@ pub mod collective_join;
 mod collectives;
 pub mod config;
 mod gpu_rows;
+pub mod intent_match;
 mod llm_rows;
 pub mod pipeline;
+pub mod session_graph;
+mod sessions;
 pub mod stats;
 
 use anyhow::Context;
 use plumbline_transport::kafka;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AggregatorConfig, GpuJoinConfig, PipelineConfig};
+pub use config::{AggregatorConfig, GpuJoinConfig, PipelineConfig, SessionsConfig};
 pub use stats::{AggregatorSnapshot, AggregatorStats};
 
 /// The fleet aggregator: Kafka in, the configured store out, until `shutdown`.

@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use plumbline_store::{CollectiveVerdictRow, RowSet, Store, StoreError};
+use plumbline_store::{RowSet, Store, StoreError};
 use plumbline_transport::{BatchSource, Delivery, SourceError};
 use tokio_util::sync::CancellationToken;
 
@@ -13,8 +13,39 @@ use crate::{
     batch_rows::{dead_letter, delivery_rows, DeliveryRows},
     collectives::CollectiveStage,
     config::PipelineConfig,
+    sessions::SessionStage,
     stats::AggregatorStats,
 };
+
+/// The stages that derive rows from the rows going by: the collective join
+/// and the causal graph of agent sessions.
+struct Stages {
+    collectives: CollectiveStage,
+    sessions: SessionStage,
+}
+
+impl Stages {
+    /// Rows derived from `rows` (verdicts, session nodes, edges, findings).
+    fn derive(&mut self, rows: &RowSet, now_wall_ns: u64, stats: &AggregatorStats) -> RowSet {
+        let mut derived = self.sessions.observe(rows);
+        derived.collective_verdicts = self.collectives.judge(rows, now_wall_ns);
+        count_derived(&derived, stats);
+        derived
+    }
+
+    /// Rows judged on the timer: hangs, turns whose time is up.
+    fn tick(&mut self, now_wall_ns: u64, stats: &AggregatorStats) -> RowSet {
+        let mut derived = self.sessions.tick();
+        derived.collective_verdicts = self.collectives.hangs(now_wall_ns);
+        count_derived(&derived, stats);
+        derived
+    }
+}
+
+fn count_derived(derived: &RowSet, stats: &AggregatorStats) {
+    AggregatorStats::add(&stats.collective_verdicts, derived.collective_verdicts.len() as u64);
+    AggregatorStats::add(&stats.findings, derived.findings.len() as u64);
+}
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
@@ -28,7 +59,8 @@ pub async fn run_pipeline(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let linger = Duration::from_millis(config.linger_ms);
-    let mut collectives = CollectiveStage::new(&config.gpu);
+    let mut stages =
+        Stages { collectives: CollectiveStage::new(&config.gpu), sessions: SessionStage::new(&config.sessions) };
     let mut hang_check = tokio::time::interval(Duration::from_millis(config.gpu.hang_check_interval_ms));
     hang_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -39,8 +71,8 @@ pub async fn run_pipeline(
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = hang_check.tick() => {
-                    let verdicts = collectives.hangs(now_wall_ns());
-                    if !verdicts.is_empty() && !store_verdicts(verdicts, store, stats, shutdown).await? {
+                    let derived = stages.tick(now_wall_ns(), stats);
+                    if !derived.is_empty() && !store_derived(derived, store, stats, shutdown).await? {
                         return Ok(());
                     }
                 }
@@ -59,7 +91,7 @@ pub async fn run_pipeline(
         };
         AggregatorStats::add(&stats.deliveries, deliveries.len() as u64);
         let started = std::time::Instant::now();
-        if !store_deliveries(&deliveries, store, &mut collectives, stats, shutdown).await? {
+        if !store_deliveries(&deliveries, store, &mut stages, stats, shutdown).await? {
             return Ok(()); // shutting down before the rows were stored: no commit
         }
         let stored = started.elapsed();
@@ -73,16 +105,15 @@ pub async fn run_pipeline(
     }
 }
 
-/// Writes verdicts judged outside a delivery (hangs). False when shutdown
-/// interrupted it.
-async fn store_verdicts(
-    verdicts: Vec<CollectiveVerdictRow>,
+/// Writes rows derived outside a delivery's (hangs, judged turns). False
+/// when shutdown interrupted it.
+async fn store_derived(
+    derived: RowSet,
     store: &dyn Store,
     stats: &AggregatorStats,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    AggregatorStats::add(&stats.collective_verdicts, verdicts.len() as u64);
-    let rows = Arc::new(RowSet { collective_verdicts: verdicts, ..Default::default() });
+    let rows = Arc::new(derived);
     match write_retrying(store, &rows, stats, shutdown).await {
         Ok(stored) => {
             if stored {
@@ -100,7 +131,7 @@ async fn store_verdicts(
 async fn store_deliveries(
     deliveries: &[Delivery],
     store: &dyn Store,
-    collectives: &mut CollectiveStage,
+    stages: &mut Stages,
     stats: &AggregatorStats,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
@@ -113,10 +144,9 @@ async fn store_deliveries(
         AggregatorStats::add(&stats.dead_letters, rows.dead_letters.len() as u64);
         all.extend(rows);
     }
-    // Judged once: a delivery re-decoded below does not feed the join again.
-    let verdicts = collectives.judge(&all, now);
-    AggregatorStats::add(&stats.collective_verdicts, verdicts.len() as u64);
-    all.collective_verdicts.extend(verdicts.iter().cloned());
+    // Derived once: a delivery re-decoded below does not feed the stages again.
+    let derived = stages.derive(&all, now, stats);
+    all.extend(derived.clone());
     for letter in &all.dead_letters {
         tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
     }
@@ -152,14 +182,10 @@ async fn store_deliveries(
                     Err(err) => anyhow::bail!("the store refuses even dead letters: {err}"),
                 }
             }
-            if verdicts.is_empty() {
+            if derived.is_empty() {
                 return Ok(true);
             }
-            let verdicts = Arc::new(RowSet { collective_verdicts: verdicts, ..Default::default() });
-            match write_retrying(store, &verdicts, stats, shutdown).await {
-                Ok(stored) => Ok(stored),
-                Err(err) => Err(stopping(err)),
-            }
+            store_derived(derived, store, stats, shutdown).await
         }
         Err(err) => Err(stopping(err)),
     }

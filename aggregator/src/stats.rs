@@ -19,6 +19,8 @@ pub struct AggregatorStats {
     pub commit_failures: AtomicU64,
     /// NCCL collectives judged across their ranks (any verdict).
     pub collective_verdicts: AtomicU64,
+    /// Findings about agent sessions (any kind).
+    pub findings: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,6 +33,7 @@ pub struct AggregatorSnapshot {
     pub store_retries: u64,
     pub commit_failures: u64,
     pub collective_verdicts: u64,
+    pub findings: u64,
 }
 
 impl AggregatorStats {
@@ -48,6 +51,7 @@ impl AggregatorStats {
             store_retries: self.store_retries.load(Relaxed),
             commit_failures: self.commit_failures.load(Relaxed),
             collective_verdicts: self.collective_verdicts.load(Relaxed),
+            findings: self.findings.load(Relaxed),
         }
     }
 }

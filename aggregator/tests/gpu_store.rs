@@ -118,7 +118,7 @@ impl Job {
 
 fn config() -> PipelineConfig {
     let gpu = GpuJoinConfig { hang_after_ms: 200, hang_check_interval_ms: 50, ..Default::default() };
-    PipelineConfig { max_batches: 64, linger_ms: 10, gpu }
+    PipelineConfig { max_batches: 64, linger_ms: 10, gpu, ..Default::default() }
 }
 
 /// Runs the pipeline over the job's batches, then keeps it running until

@@ -27,10 +27,11 @@ pub use gpu::{GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 pub use llm::{AgentActivityRow, TokenUsageHourRow};
 pub use process_query::{PipelineStats, ProcessFilter, ProcessRecord, TimeRange};
 pub use tables::{
-    direction, file_op, ipc_kind, ipc_op, to_json_column, transport, AgentProcessRow, CollectiveVerdictRow,
-    ContainerRow, CudaCallRow, DeadLetterRow, DnsQueryRow, FileEventRow, FileWriteRow, IpcEventRow, KernelLaunchesRow,
-    LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult, LossMarkerRow, MissingRank, NcclCallRow, NetConnectionRow,
-    NetFlowRow, ProcessEventKind, ProcessEventRow, RankValue, SqliteRow, TlsStackRow,
+    direction, edge_relation, file_op, finding_kind, ipc_kind, ipc_op, node_kind, to_json_column, transport,
+    AgentProcessRow, CollectiveVerdictRow, ContainerRow, CudaCallRow, DeadLetterRow, DnsQueryRow, FileEventRow,
+    FileWriteRow, FindingRow, IpcEventRow, KernelLaunchesRow, LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult,
+    LossMarkerRow, MissingRank, NcclCallRow, NetConnectionRow, NetFlowRow, ProcessEventKind, ProcessEventRow,
+    RankValue, SessionEdgeRow, SessionNodeRow, SqliteRow, TlsStackRow,
 };
 
 /// Rows of one write, for all tables; written together or not at all as far
@@ -54,6 +55,9 @@ pub struct RowSet {
     pub cuda_calls: Vec<CudaCallRow>,
     pub kernel_launches: Vec<KernelLaunchesRow>,
     pub collective_verdicts: Vec<CollectiveVerdictRow>,
+    pub session_nodes: Vec<SessionNodeRow>,
+    pub session_edges: Vec<SessionEdgeRow>,
+    pub findings: Vec<FindingRow>,
 }
 
 /// Visits the tables whose rows map to both stores generically (all but
@@ -89,6 +93,9 @@ impl RowSet {
             + self.cuda_calls.len()
             + self.kernel_launches.len()
             + self.collective_verdicts.len()
+            + self.session_nodes.len()
+            + self.session_edges.len()
+            + self.findings.len()
     }
 
     pub fn extend(&mut self, other: RowSet) {
@@ -109,6 +116,9 @@ impl RowSet {
         self.cuda_calls.extend(other.cuda_calls);
         self.kernel_launches.extend(other.kernel_launches);
         self.collective_verdicts.extend(other.collective_verdicts);
+        self.session_nodes.extend(other.session_nodes);
+        self.session_edges.extend(other.session_edges);
+        self.findings.extend(other.findings);
     }
 
     /// Each generic table's rows; a table is named like its field.
@@ -127,7 +137,10 @@ impl RowSet {
         visitor.visit("nccl_calls", &self.nccl_calls)?;
         visitor.visit("cuda_calls", &self.cuda_calls)?;
         visitor.visit("kernel_launches", &self.kernel_launches)?;
-        visitor.visit("collective_verdicts", &self.collective_verdicts)
+        visitor.visit("collective_verdicts", &self.collective_verdicts)?;
+        visitor.visit("session_nodes", &self.session_nodes)?;
+        visitor.visit("session_edges", &self.session_edges)?;
+        visitor.visit("findings", &self.findings)
     }
 }
 

@@ -214,7 +214,7 @@ async fn opening_an_existing_clickhouse_database_again_applies_no_migration_twic
     let database = format!("plumbline_migrate_{}", uuid::Uuid::new_v4().simple());
     let config = ClickHouseConfig { url: clickhouse_url(), database, ..Default::default() };
     let first = ClickHouseStore::open(&config).await.unwrap();
-    assert_eq!(first.migrated_at_open(), &[1, 2, 3, 4, 5]);
+    assert_eq!(first.migrated_at_open(), &[1, 2, 3, 4, 5, 6]);
     first.write(Arc::new(RowSet { process_events: known_world(), ..Default::default() })).await.unwrap();
     let second = ClickHouseStore::open(&config).await.unwrap();
     assert!(second.migrated_at_open().is_empty());

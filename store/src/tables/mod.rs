@@ -9,6 +9,7 @@ mod dead_letters;
 mod dns_queries;
 mod file_events;
 mod file_writes;
+mod findings;
 mod ipc_events;
 mod kernel_launches;
 mod llm_calls;
@@ -18,6 +19,8 @@ mod net_connections;
 mod net_flows;
 mod process_events;
 pub(crate) mod row;
+mod session_edges;
+mod session_nodes;
 mod spec;
 mod tls_stacks;
 
@@ -29,6 +32,7 @@ pub use dead_letters::DeadLetterRow;
 pub use dns_queries::DnsQueryRow;
 pub use file_events::{file_op, FileEventRow};
 pub use file_writes::FileWriteRow;
+pub use findings::{finding_kind, FindingRow};
 pub use ipc_events::{ipc_kind, ipc_op, IpcEventRow};
 pub use kernel_launches::KernelLaunchesRow;
 pub use llm_calls::{to_json_column, LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult};
@@ -38,6 +42,8 @@ pub use net_connections::{direction, transport, NetConnectionRow};
 pub use net_flows::NetFlowRow;
 pub use process_events::{ProcessEventKind, ProcessEventRow};
 pub use row::SqliteRow;
+pub use session_edges::{edge_relation, SessionEdgeRow};
+pub use session_nodes::{node_kind, SessionNodeRow};
 pub use spec::TableSpec;
 pub use tls_stacks::TlsStackRow;
 
@@ -59,6 +65,9 @@ pub const LLM_TABLES: [&TableSpec; 3] = [&llm_calls::SPEC, &agent_processes::SPE
 /// What ranks of training jobs called and what the collective join judged
 /// (migration 4).
 pub const GPU_TABLES: [&TableSpec; 3] = [&nccl_calls::SPEC, &cuda_calls::SPEC, &collective_verdicts::SPEC];
+
+/// The causal graph of agent sessions and its findings (migration 6).
+pub const SESSION_TABLES: [&TableSpec; 3] = [&session_nodes::SPEC, &session_edges::SPEC, &findings::SPEC];
 
 use crate::clickhouse::Dialect;
 
@@ -108,6 +117,12 @@ pub const MIGRATIONS: &[Migration] = &[
         clickhouse: |d| vec![kernel_launches::SPEC.clickhouse_ddl(d)],
         sqlite: || vec![kernel_launches::SPEC.sqlite_ddl()],
     },
+    Migration {
+        id: 6,
+        name: "agent sessions: nodes, edges and findings",
+        clickhouse: |d| SESSION_TABLES.iter().map(|t| t.clickhouse_ddl(d)).collect(),
+        sqlite: || SESSION_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
+    },
 ];
 
 #[cfg(test)]
@@ -118,7 +133,7 @@ mod tests {
     /// table's columns would store values in the wrong columns.
     #[test]
     fn every_spec_rendered_table_has_its_row_type_s_columns_in_order() {
-        let rows: [(&TableSpec, &[&str]); 14] = [
+        let rows: [(&TableSpec, &[&str]); 17] = [
             (&file_events::SPEC, FileEventRow::COLUMNS),
             (&file_writes::SPEC, FileWriteRow::COLUMNS),
             (&net_connections::SPEC, NetConnectionRow::COLUMNS),
@@ -133,11 +148,14 @@ mod tests {
             (&cuda_calls::SPEC, CudaCallRow::COLUMNS),
             (&collective_verdicts::SPEC, CollectiveVerdictRow::COLUMNS),
             (&kernel_launches::SPEC, KernelLaunchesRow::COLUMNS),
+            (&session_nodes::SPEC, SessionNodeRow::COLUMNS),
+            (&session_edges::SPEC, SessionEdgeRow::COLUMNS),
+            (&findings::SPEC, FindingRow::COLUMNS),
         ];
         for (spec, columns) in rows {
             let from_spec: Vec<&str> = spec.all_columns().map(|(name, _)| *name).collect();
             assert_eq!(from_spec, columns, "{}", spec.name);
         }
-        assert_eq!(rows.len(), ACTIVITY_TABLES.len() + LLM_TABLES.len() + GPU_TABLES.len() + 1);
+        assert_eq!(rows.len(), ACTIVITY_TABLES.len() + LLM_TABLES.len() + GPU_TABLES.len() + 1 + SESSION_TABLES.len());
     }
 }

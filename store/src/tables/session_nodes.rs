@@ -1,0 +1,54 @@
+//! `session_nodes`: what happened in an agent session, in the order it
+//! happened — LLM calls, the tool calls they asked for, the tool results
+//! sent back, and the kernel effects of the session's process tree (processes
+//! started, files written or named by a tool call, connections, lookups).
+//! A session is one LLM-calling process and its descendants; `session` is
+//! its id (`s` and 12 hex digits).
+
+use super::row::activity_row;
+use super::spec::{Col, TableSpec};
+
+/// `kind` values.
+pub mod node_kind {
+    pub const LLM_CALL: &str = "llm_call";
+    pub const TOOL_CALL: &str = "tool_call";
+    pub const TOOL_RESULT: &str = "tool_result";
+    pub const EXEC: &str = "exec";
+    pub const FILE: &str = "file";
+    pub const CONNECT: &str = "connect";
+    pub const LOOKUP: &str = "lookup";
+}
+
+activity_row! {
+    pub struct SessionNodeRow {
+        pub session: String,
+        /// The agent the session's process belongs to ("" when none matched).
+        pub agent: String,
+        /// Unique within the session; edges name nodes by it.
+        pub node: u64,
+        pub kind: String,
+        /// One line: the command line, "write /path", "connect 10.0.0.7:443",
+        /// "read_file {\"path\": …}".
+        pub label: String,
+        /// More of it: a tool call's arguments, a tool result's text, the model.
+        pub detail: String,
+        /// Tokens of an LLM call (input + output).
+        pub tokens: u64,
+    }
+}
+
+pub const SPEC: TableSpec = TableSpec {
+    name: "session_nodes",
+    activity: true,
+    columns: &[
+        ("session", Col::Text),
+        ("agent", Col::Label),
+        ("node", Col::U64),
+        ("kind", Col::Label),
+        ("label", Col::Text),
+        ("detail", Col::LongText),
+        ("tokens", Col::U64),
+    ],
+    key: &["session", "ts_ns", "node"],
+    indexes: &["session, wall_ns", "host, pid, wall_ns"],
+};
