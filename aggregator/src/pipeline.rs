@@ -243,9 +243,9 @@ mod tests {
     };
     use plumbline_store::{
         sqlite::SqliteStore, ActivityFilter, AgentActivityRow, CollectiveVerdictRow, ContainerRow, DnsQueryRow,
-        FileActivityRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow, IpcUsageRow, LlmCallRow,
-        LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, TlsStackRow,
-        TokenUsageHourRow,
+        EffectFilter, FileActivityRow, FindingRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow,
+        IpcUsageRow, LlmCallRow, LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter,
+        ProcessRecord, SessionEdgeRow, SessionFilter, SessionNodeRow, SessionRow, TlsStackRow, TokenUsageHourRow,
     };
     use plumbline_transport::{channel, BatchSink, OutgoingBatch};
     use prost::Message;
@@ -346,6 +346,26 @@ mod tests {
 
         async fn list_gpu_jobs(&self, f: &GpuFilter) -> Result<Vec<GpuJobRow>, StoreError> {
             self.inner.list_gpu_jobs(f).await
+        }
+
+        async fn list_sessions(&self, f: &SessionFilter) -> Result<Vec<SessionRow>, StoreError> {
+            self.inner.list_sessions(f).await
+        }
+
+        async fn session_nodes(&self, s: &str, limit: u32) -> Result<Vec<SessionNodeRow>, StoreError> {
+            self.inner.session_nodes(s, limit).await
+        }
+
+        async fn session_edges(&self, s: &str) -> Result<Vec<SessionEdgeRow>, StoreError> {
+            self.inner.session_edges(s).await
+        }
+
+        async fn list_findings(&self, f: &SessionFilter) -> Result<Vec<FindingRow>, StoreError> {
+            self.inner.list_findings(f).await
+        }
+
+        async fn effect_nodes(&self, f: &EffectFilter) -> Result<Vec<SessionNodeRow>, StoreError> {
+            self.inner.effect_nodes(f).await
         }
 
         async fn gpu_stragglers(&self, f: &GpuFilter) -> Result<Vec<GpuStragglerRow>, StoreError> {

@@ -11,6 +11,7 @@ mod ipc_edges;
 mod llm;
 pub mod process_tree;
 pub mod service;
+mod sessions;
 
 use std::{net::SocketAddr, sync::Arc};
 

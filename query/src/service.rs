@@ -5,10 +5,11 @@ use std::sync::Arc;
 use plumbline_proto::v1::{
     query_service_server::QueryService, ActivityRequest, GpuHangResponse, GpuKernelsResponse, GpuMismatchesResponse,
     GpuRequest, GpuStragglersResponse, GpuTimelineResponse, ListAgentsResponse, ListConnectionsResponse,
-    ListContainersResponse, ListDnsQueriesResponse, ListFileActivityResponse, ListGpuJobsResponse,
-    ListIpcEdgesResponse, ListLlmCallsResponse, ListLossMarkersResponse, ListProcessesRequest, ListProcessesResponse,
-    ListTlsStacksResponse, PipelineStatsRequest, PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest,
-    ProcessTreeResponse, TokenUsageResponse,
+    ListContainersResponse, ListDnsQueriesResponse, ListFileActivityResponse, ListFindingsResponse,
+    ListGpuJobsResponse, ListIpcEdgesResponse, ListLlmCallsResponse, ListLossMarkersResponse, ListProcessesRequest,
+    ListProcessesResponse, ListSessionsResponse, ListTlsStacksResponse, PipelineStatsRequest, PipelineStatsResponse,
+    Process, ProcessTreeNode, ProcessTreeRequest, ProcessTreeResponse, SessionRequest, SessionTimelineResponse,
+    TokenUsageResponse, WhyRequest, WhyResponse,
 };
 use plumbline_store::{ProcessFilter, ProcessRecord, Store, TimeRange};
 use tonic::{Request, Response, Status};
@@ -18,6 +19,7 @@ use crate::{
     error::QueryError,
     gpu, ipc_edges, llm,
     process_tree::{process_tree, TreeNode},
+    sessions,
 };
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -247,6 +249,30 @@ impl QueryService for QueryServiceImpl {
         }
         let rows = self.store.gpu_timeline(&filter).await.map_err(QueryError::from)?;
         Ok(Response::new(GpuTimelineResponse { calls: rows.into_iter().map(gpu::call).collect() }))
+    }
+
+    async fn list_sessions(&self, request: Request<SessionRequest>) -> Result<Response<ListSessionsResponse>, Status> {
+        let filter = sessions::session_filter(request.get_ref())?;
+        Ok(Response::new(ListSessionsResponse { sessions: sessions::sessions(self.store.as_ref(), &filter).await? }))
+    }
+
+    async fn session_timeline(
+        &self,
+        request: Request<SessionRequest>,
+    ) -> Result<Response<SessionTimelineResponse>, Status> {
+        sessions::session_filter(request.get_ref())?;
+        let (session, nodes, edges) = sessions::timeline(self.store.as_ref(), request.get_ref()).await?;
+        Ok(Response::new(SessionTimelineResponse { session, nodes, edges }))
+    }
+
+    async fn list_findings(&self, request: Request<SessionRequest>) -> Result<Response<ListFindingsResponse>, Status> {
+        let filter = sessions::session_filter(request.get_ref())?;
+        let rows = self.store.list_findings(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(ListFindingsResponse { findings: rows.into_iter().map(sessions::finding).collect() }))
+    }
+
+    async fn why(&self, request: Request<WhyRequest>) -> Result<Response<WhyResponse>, Status> {
+        Ok(Response::new(WhyResponse { chains: sessions::why(self.store.as_ref(), request.get_ref()).await? }))
     }
 
     async fn pipeline_stats(

@@ -105,7 +105,7 @@ table_row! {
 }
 
 impl SqlDialect {
-    fn to_u64(self, expr: &str) -> String {
+    pub(crate) fn to_u64(self, expr: &str) -> String {
         match self {
             SqlDialect::ClickHouse => format!("toUInt64({expr})"),
             SqlDialect::Sqlite => expr.to_string(),

@@ -13,6 +13,7 @@ mod error;
 pub mod gpu;
 pub mod llm;
 mod process_query;
+pub mod sessions;
 pub mod sqlite;
 pub mod tables;
 
@@ -26,6 +27,7 @@ pub use error::StoreError;
 pub use gpu::{GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 pub use llm::{AgentActivityRow, TokenUsageHourRow};
 pub use process_query::{PipelineStats, ProcessFilter, ProcessRecord, TimeRange};
+pub use sessions::{EffectFilter, SessionFilter, SessionRow};
 pub use tables::{
     direction, edge_relation, file_op, finding_kind, ipc_kind, ipc_op, node_kind, to_json_column, transport,
     AgentProcessRow, CollectiveVerdictRow, ContainerRow, CudaCallRow, DeadLetterRow, DnsQueryRow, FileEventRow,
@@ -201,6 +203,23 @@ pub trait Store: Send + Sync {
 
     /// NCCL and CUDA calls of a rank or process, oldest first.
     async fn gpu_timeline(&self, filter: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError>;
+
+    /// Agent sessions with activity in the range, latest first.
+    async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRow>, StoreError>;
+
+    /// One session's nodes (LLM calls, tool calls and results, effects) in
+    /// time order, at most `limit`.
+    async fn session_nodes(&self, session: &str, limit: u32) -> Result<Vec<SessionNodeRow>, StoreError>;
+
+    /// One session's edges.
+    async fn session_edges(&self, session: &str) -> Result<Vec<SessionEdgeRow>, StoreError>;
+
+    /// Findings about agent sessions, latest first.
+    async fn list_findings(&self, filter: &SessionFilter) -> Result<Vec<FindingRow>, StoreError>;
+
+    /// Effect nodes (processes, files, connections, lookups) matching
+    /// `filter`, latest first.
+    async fn effect_nodes(&self, filter: &EffectFilter) -> Result<Vec<SessionNodeRow>, StoreError>;
 }
 
 /// Opens the store, waiting while it is unreachable (a service started before

@@ -1252,6 +1252,196 @@ impl Transport {
         }
     }
 }
+/// The filter of the session views.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SessionRequest {
+    /// Required by SessionTimeline; else empty: every session.
+    #[prost(string, tag = "1")]
+    pub session: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub agent: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub host: ::prost::alloc::string::String,
+    /// A finding kind (ListFindings): unverified_claim, out_of_scope_effect,
+    /// reasoning_loop, coordination_bottleneck, guardrail.
+    #[prost(string, tag = "4")]
+    pub kind: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "5")]
+    pub range: ::core::option::Option<TimeRange>,
+    /// At most this many; 0 means 100 (1000 nodes for SessionTimeline).
+    #[prost(uint32, tag = "6")]
+    pub limit: u32,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SessionView {
+    #[prost(string, tag = "1")]
+    pub session: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub agent: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "4")]
+    pub pid: u32,
+    #[prost(string, tag = "5")]
+    pub comm: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "6")]
+    pub first_wall_ns: u64,
+    #[prost(uint64, tag = "7")]
+    pub last_wall_ns: u64,
+    #[prost(uint64, tag = "8")]
+    pub llm_calls: u64,
+    #[prost(uint64, tag = "9")]
+    pub tool_calls: u64,
+    #[prost(uint64, tag = "10")]
+    pub effects: u64,
+    #[prost(uint64, tag = "11")]
+    pub tokens: u64,
+    #[prost(uint64, tag = "12")]
+    pub findings: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListSessionsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub sessions: ::prost::alloc::vec::Vec<SessionView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SessionNodeView {
+    #[prost(uint64, tag = "1")]
+    pub node: u64,
+    /// llm_call, tool_call, tool_result, exec, file, connect, lookup.
+    #[prost(string, tag = "2")]
+    pub kind: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub label: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub detail: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "5")]
+    pub wall_ns: u64,
+    #[prost(uint32, tag = "6")]
+    pub pid: u32,
+    #[prost(string, tag = "7")]
+    pub comm: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "8")]
+    pub tokens: u64,
+    #[prost(string, tag = "9")]
+    pub session: ::prost::alloc::string::String,
+    #[prost(string, tag = "10")]
+    pub host: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SessionEdgeView {
+    #[prost(uint64, tag = "1")]
+    pub from_node: u64,
+    #[prost(uint64, tag = "2")]
+    pub to_node: u64,
+    /// requested, caused, followed, reported, sent_in.
+    #[prost(string, tag = "3")]
+    pub relation: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub reason: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "5")]
+    pub wall_ns: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SessionTimelineResponse {
+    #[prost(message, optional, tag = "1")]
+    pub session: ::core::option::Option<SessionView>,
+    #[prost(message, repeated, tag = "2")]
+    pub nodes: ::prost::alloc::vec::Vec<SessionNodeView>,
+    #[prost(message, repeated, tag = "3")]
+    pub edges: ::prost::alloc::vec::Vec<SessionEdgeView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct FindingView {
+    #[prost(string, tag = "1")]
+    pub session: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub agent: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "4")]
+    pub pid: u32,
+    #[prost(string, tag = "5")]
+    pub kind: ::prost::alloc::string::String,
+    #[prost(string, tag = "6")]
+    pub severity: ::prost::alloc::string::String,
+    #[prost(string, tag = "7")]
+    pub subject: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "8")]
+    pub wall_ns: u64,
+    #[prost(string, tag = "9")]
+    pub summary: ::prost::alloc::string::String,
+    /// The session node of the LLM call it concerns; 0 for none.
+    #[prost(uint64, tag = "10")]
+    pub llm_call: u64,
+    #[prost(string, tag = "11")]
+    pub expected: ::prost::alloc::string::String,
+    #[prost(string, tag = "12")]
+    pub observed: ::prost::alloc::string::String,
+    /// JSON: the evidence in full.
+    #[prost(string, tag = "13")]
+    pub evidence: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "14")]
+    pub tokens: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListFindingsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub findings: ::prost::alloc::vec::Vec<FindingView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct WhyRequest {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    /// A process: its pid.
+    #[prost(uint32, tag = "2")]
+    pub pid: u32,
+    /// A file path or an address (as in "connect 10.0.0.7:443"), looked for in
+    /// the effect's label.
+    #[prost(string, tag = "3")]
+    pub contains: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "4")]
+    pub limit: u32,
+}
+/// One effect and the chain of nodes it follows from, nearest first.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct WhyChain {
+    #[prost(message, optional, tag = "1")]
+    pub effect: ::core::option::Option<SessionNodeView>,
+    #[prost(message, repeated, tag = "2")]
+    pub causes: ::prost::alloc::vec::Vec<SessionNodeView>,
+    #[prost(message, repeated, tag = "3")]
+    pub edges: ::prost::alloc::vec::Vec<SessionEdgeView>,
+    #[prost(string, tag = "4")]
+    pub agent: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct WhyResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub chains: ::prost::alloc::vec::Vec<WhyChain>,
+}
 /// The filter of the GPU views.
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
@@ -2696,6 +2886,106 @@ pub mod query_service_client {
                 .insert(GrpcMethod::new("plumbline.v1.QueryService", "GpuTimeline"));
             self.inner.unary(req, path, codec).await
         }
+        /// Agent sessions (an LLM-calling process and its descendants): calls,
+        /// tool calls, effects, tokens and findings.
+        pub async fn list_sessions(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SessionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListSessionsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListSessions",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListSessions"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// One session's LLM calls, tool calls and results, and kernel effects in
+        /// time order, with the edges that link them (a timeline and a graph).
+        pub async fn session_timeline(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SessionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::SessionTimelineResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/SessionTimeline",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "SessionTimeline"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Where an agent's words and the kernel disagree, with the evidence.
+        pub async fn list_findings(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SessionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListFindingsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListFindings",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListFindings"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Which intent caused an effect (a process, a file, a connection): the
+        /// effect's node, and the tool call and LLM call it follows from.
+        pub async fn why(
+            &mut self,
+            request: impl tonic::IntoRequest<super::WhyRequest>,
+        ) -> std::result::Result<tonic::Response<super::WhyResponse>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/Why",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "Why"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -2865,6 +3155,38 @@ pub mod query_service_server {
             tonic::Response<super::GpuTimelineResponse>,
             tonic::Status,
         >;
+        /// Agent sessions (an LLM-calling process and its descendants): calls,
+        /// tool calls, effects, tokens and findings.
+        async fn list_sessions(
+            &self,
+            request: tonic::Request<super::SessionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListSessionsResponse>,
+            tonic::Status,
+        >;
+        /// One session's LLM calls, tool calls and results, and kernel effects in
+        /// time order, with the edges that link them (a timeline and a graph).
+        async fn session_timeline(
+            &self,
+            request: tonic::Request<super::SessionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::SessionTimelineResponse>,
+            tonic::Status,
+        >;
+        /// Where an agent's words and the kernel disagree, with the evidence.
+        async fn list_findings(
+            &self,
+            request: tonic::Request<super::SessionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListFindingsResponse>,
+            tonic::Status,
+        >;
+        /// Which intent caused an effect (a process, a file, a connection): the
+        /// effect's node, and the tool call and LLM call it follows from.
+        async fn why(
+            &self,
+            request: tonic::Request<super::WhyRequest>,
+        ) -> std::result::Result<tonic::Response<super::WhyResponse>, tonic::Status>;
     }
     #[derive(Debug)]
     pub struct QueryServiceServer<T> {
@@ -3772,6 +4094,184 @@ pub mod query_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GpuTimelineSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListSessions" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListSessionsSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::SessionRequest>
+                    for ListSessionsSvc<T> {
+                        type Response = super::ListSessionsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SessionRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_sessions(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListSessionsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/SessionTimeline" => {
+                    #[allow(non_camel_case_types)]
+                    struct SessionTimelineSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::SessionRequest>
+                    for SessionTimelineSvc<T> {
+                        type Response = super::SessionTimelineResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SessionRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::session_timeline(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = SessionTimelineSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListFindings" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListFindingsSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::SessionRequest>
+                    for ListFindingsSvc<T> {
+                        type Response = super::ListFindingsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SessionRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_findings(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListFindingsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/Why" => {
+                    #[allow(non_camel_case_types)]
+                    struct WhySvc<T: QueryService>(pub Arc<T>);
+                    impl<T: QueryService> tonic::server::UnaryService<super::WhyRequest>
+                    for WhySvc<T> {
+                        type Response = super::WhyResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::WhyRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::why(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = WhySvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -2,6 +2,7 @@
 
 mod render;
 mod render_gpu;
+mod render_sessions;
 mod time_arg;
 
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use plumbline_proto::v1::{
     query_service_client::QueryServiceClient, ActivityRequest, GpuRequest, ListProcessesRequest, PipelineStatsRequest,
-    ProcessTreeRequest, TimeRange,
+    ProcessTreeRequest, SessionRequest, TimeRange, WhyRequest,
 };
 use tonic::transport::Channel;
 
@@ -140,6 +141,79 @@ pub enum Command {
     /// Training jobs on GPUs: NCCL collectives joined across ranks and hosts, CUDA kernels, timelines.
     #[command(subcommand)]
     Gpu(GpuCommand),
+    /// Agent sessions (an LLM-calling process and its descendants): calls, tool calls, effects, findings.
+    Sessions {
+        #[command(flatten)]
+        scope: SessionScope,
+    },
+    /// One session's LLM calls, tool calls, tool results and kernel effects in time order, with why each follows.
+    Timeline {
+        /// The session (see `plumb sessions`).
+        #[arg(long)]
+        session: String,
+        /// At most this many nodes.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// Where agents' words and the kernel disagree: unverified claims, out-of-scope effects, loops, bottlenecks.
+    Findings {
+        #[command(flatten)]
+        scope: SessionScope,
+        /// Only this kind: unverified_claim, out_of_scope_effect, reasoning_loop, coordination_bottleneck, guardrail.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only this session.
+        #[arg(long)]
+        session: Option<String>,
+    },
+    /// Which intent caused an effect: a process (--pid), a file (--file) or a connection (--connection ADDR[:PORT]).
+    Why {
+        #[arg(long, required_unless_present_any = ["file", "connection"])]
+        pid: Option<u32>,
+        #[arg(long, conflicts_with = "connection")]
+        file: Option<String>,
+        #[arg(long)]
+        connection: Option<String>,
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// At most this many effects.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+/// Which sessions the session views look at.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SessionScope {
+    /// Only this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Only this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// At or after this time: a duration ago (`10m`) or an RFC 3339 time.
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<u64>,
+    /// At or before this time.
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<u64>,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+impl SessionScope {
+    fn request(&self, session: Option<&String>, kind: Option<&String>) -> SessionRequest {
+        SessionRequest {
+            session: session.cloned().unwrap_or_default(),
+            agent: self.agent.clone().unwrap_or_default(),
+            host: self.host.clone().unwrap_or_default(),
+            kind: kind.cloned().unwrap_or_default(),
+            range: Some(TimeRange { start_ns: self.since.unwrap_or(0), end_ns: self.until.unwrap_or(0) }),
+            limit: self.limit,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -395,6 +469,33 @@ pub async fn run(cli: &Cli) -> anyhow::Result<String> {
             output(cli, &response.into_inner().stacks, render::tls_stacks)
         }
         Command::Gpu(command) => gpu(cli, &mut client, command).await,
+        Command::Sessions { scope } => {
+            let response = client.list_sessions(scope.request(None, None)).await.map_err(status_error)?;
+            output(cli, &response.into_inner().sessions, render_sessions::sessions)
+        }
+        Command::Timeline { session, limit } => {
+            let request = SessionRequest { session: session.clone(), limit: *limit, ..Default::default() };
+            let response = client.session_timeline(request).await.map_err(status_error)?.into_inner();
+            match cli.output {
+                Output::Json => json(&response),
+                Output::Table => Ok(render_sessions::timeline(&response)),
+            }
+        }
+        Command::Findings { scope, kind, session } => {
+            let response =
+                client.list_findings(scope.request(session.as_ref(), kind.as_ref())).await.map_err(status_error)?;
+            output(cli, &response.into_inner().findings, render_sessions::findings)
+        }
+        Command::Why { pid, file, connection, host, limit } => {
+            let request = WhyRequest {
+                host: host.clone().unwrap_or_default(),
+                pid: pid.unwrap_or(0),
+                contains: file.clone().or_else(|| connection.clone()).unwrap_or_default(),
+                limit: *limit,
+            };
+            let response = client.why(request).await.map_err(status_error)?;
+            output(cli, &response.into_inner().chains, render_sessions::why)
+        }
     }
 }
 

@@ -18,7 +18,9 @@ pub use dialect::{Capabilities, Dialect, ServerVersion};
 use crate::activity::{self, Sql, SqlArg, SqlDialect};
 use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 use crate::llm;
+use crate::sessions::{self, EffectFilter, SessionFilter, SessionRow};
 use crate::tables::CollectiveVerdictRow;
+use crate::tables::{FindingRow, SessionEdgeRow, SessionNodeRow};
 use crate::{
     ActivityFilter, AgentActivityRow, ClickHouseConfig, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow,
     LlmCallRow, LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, RowSet,
@@ -214,6 +216,26 @@ impl Store for ClickHouseStore {
 
     async fn gpu_timeline(&self, filter: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError> {
         self.fetch(gpu::gpu_timeline_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRow>, StoreError> {
+        self.fetch(sessions::sessions_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn session_nodes(&self, session: &str, limit: u32) -> Result<Vec<SessionNodeRow>, StoreError> {
+        self.fetch(sessions::session_nodes_sql(SqlDialect::ClickHouse, session, limit)).await
+    }
+
+    async fn session_edges(&self, session: &str) -> Result<Vec<SessionEdgeRow>, StoreError> {
+        self.fetch(sessions::session_edges_sql(SqlDialect::ClickHouse, session)).await
+    }
+
+    async fn list_findings(&self, filter: &SessionFilter) -> Result<Vec<FindingRow>, StoreError> {
+        self.fetch(sessions::findings_sql(SqlDialect::ClickHouse, filter)).await
+    }
+
+    async fn effect_nodes(&self, filter: &EffectFilter) -> Result<Vec<SessionNodeRow>, StoreError> {
+        self.fetch(sessions::effect_nodes_sql(SqlDialect::ClickHouse, filter)).await
     }
 
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {

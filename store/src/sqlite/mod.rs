@@ -12,8 +12,10 @@ use rusqlite::{params, Connection};
 use crate::activity::{self, Sql, SqlArg, SqlDialect};
 use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 use crate::llm;
+use crate::sessions::{self, EffectFilter, SessionFilter, SessionRow};
 use crate::tables::CollectiveVerdictRow;
 use crate::tables::MIGRATIONS;
+use crate::tables::{FindingRow, SessionEdgeRow, SessionNodeRow};
 use crate::{
     ActivityFilter, AgentActivityRow, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow, LlmCallRow,
     LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, RowSet, SqliteRow, Store,
@@ -285,5 +287,25 @@ impl Store for SqliteStore {
 
     async fn gpu_timeline(&self, filter: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError> {
         self.view(gpu::gpu_timeline_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRow>, StoreError> {
+        self.view(sessions::sessions_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn session_nodes(&self, session: &str, limit: u32) -> Result<Vec<SessionNodeRow>, StoreError> {
+        self.view(sessions::session_nodes_sql(SqlDialect::Sqlite, session, limit)).await
+    }
+
+    async fn session_edges(&self, session: &str) -> Result<Vec<SessionEdgeRow>, StoreError> {
+        self.view(sessions::session_edges_sql(SqlDialect::Sqlite, session)).await
+    }
+
+    async fn list_findings(&self, filter: &SessionFilter) -> Result<Vec<FindingRow>, StoreError> {
+        self.view(sessions::findings_sql(SqlDialect::Sqlite, filter)).await
+    }
+
+    async fn effect_nodes(&self, filter: &EffectFilter) -> Result<Vec<SessionNodeRow>, StoreError> {
+        self.view(sessions::effect_nodes_sql(SqlDialect::Sqlite, filter)).await
     }
 }

@@ -1,0 +1,194 @@
+//! Answers of the session views: the request's filter, sessions with their
+//! finding counts, a session's timeline and graph, findings, and the chain
+//! of causes behind an effect (`why`).
+
+use std::collections::{HashMap, HashSet};
+
+use plumbline_proto::v1::{
+    FindingView, SessionEdgeView, SessionNodeView, SessionRequest, SessionView, WhyChain, WhyRequest,
+};
+use plumbline_store::{
+    EffectFilter, FindingRow, SessionEdgeRow, SessionFilter, SessionNodeRow, SessionRow, Store, TimeRange,
+};
+
+use crate::error::QueryError;
+
+const DEFAULT_LIMIT: u32 = 100;
+const DEFAULT_NODES: u32 = 1000;
+const MAX_LIMIT: u32 = 10_000;
+/// Findings read to count them per session.
+const COUNTED_FINDINGS: u32 = 100_000;
+/// Steps followed back from an effect.
+const MAX_CHAIN: usize = 16;
+
+pub fn session_filter(request: &SessionRequest) -> Result<SessionFilter, QueryError> {
+    let range = request.range.unwrap_or_default();
+    if range.start_ns != 0 && range.end_ns != 0 && range.start_ns > range.end_ns {
+        return Err(QueryError::InvalidArgument("range starts after it ends".into()));
+    }
+    if !request.kind.is_empty() && !plumbline_store::finding_kind::ALL.contains(&request.kind.as_str()) {
+        return Err(QueryError::InvalidArgument(format!(
+            "unknown finding kind {:?}; one of {}",
+            request.kind,
+            plumbline_store::finding_kind::ALL.join(", ")
+        )));
+    }
+    let text = |s: &String| (!s.is_empty()).then(|| s.clone());
+    Ok(SessionFilter {
+        session: text(&request.session),
+        agent: text(&request.agent),
+        host: text(&request.host),
+        kind: text(&request.kind),
+        range: TimeRange {
+            start_ns: (range.start_ns != 0).then_some(range.start_ns),
+            end_ns: (range.end_ns != 0).then_some(range.end_ns),
+        },
+        limit: match request.limit {
+            0 => DEFAULT_LIMIT,
+            n => n.min(MAX_LIMIT),
+        },
+    })
+}
+
+/// Sessions, each with how many findings it has.
+pub async fn sessions(store: &dyn Store, filter: &SessionFilter) -> Result<Vec<SessionView>, QueryError> {
+    let rows = store.list_sessions(filter).await?;
+    let all = SessionFilter { kind: None, range: TimeRange::default(), limit: COUNTED_FINDINGS, ..filter.clone() };
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for finding in store.list_findings(&all).await? {
+        *counts.entry(finding.session).or_default() += 1;
+    }
+    Ok(rows.into_iter().map(|r| session(r, &counts)).collect())
+}
+
+fn session(row: SessionRow, findings: &HashMap<String, u64>) -> SessionView {
+    SessionView {
+        findings: findings.get(&row.session).copied().unwrap_or(0),
+        session: row.session,
+        agent: row.agent,
+        host: row.host,
+        pid: row.pid,
+        comm: row.comm,
+        first_wall_ns: row.first_wall_ns,
+        last_wall_ns: row.last_wall_ns,
+        llm_calls: row.llm_calls,
+        tool_calls: row.tool_calls,
+        effects: row.effects,
+        tokens: row.tokens,
+    }
+}
+
+/// One session: its summary, nodes and edges.
+pub async fn timeline(
+    store: &dyn Store,
+    request: &SessionRequest,
+) -> Result<(Option<SessionView>, Vec<SessionNodeView>, Vec<SessionEdgeView>), QueryError> {
+    if request.session.is_empty() {
+        return Err(QueryError::InvalidArgument("a session is required (see ListSessions)".into()));
+    }
+    let filter = SessionFilter { session: Some(request.session.clone()), limit: 1, ..Default::default() };
+    let summary = sessions(store, &filter).await?.into_iter().next();
+    let limit = match request.limit {
+        0 => DEFAULT_NODES,
+        n => n.min(MAX_LIMIT * 10),
+    };
+    let nodes = store.session_nodes(&request.session, limit).await?;
+    let edges = store.session_edges(&request.session).await?;
+    Ok((summary, nodes.into_iter().map(node).collect(), edges.into_iter().map(edge).collect()))
+}
+
+pub fn node(row: SessionNodeRow) -> SessionNodeView {
+    SessionNodeView {
+        node: row.node,
+        kind: row.kind,
+        label: row.label,
+        detail: row.detail,
+        wall_ns: row.wall_ns,
+        pid: row.pid,
+        comm: row.comm,
+        tokens: row.tokens,
+        session: row.session,
+        host: row.host,
+    }
+}
+
+pub fn edge(row: SessionEdgeRow) -> SessionEdgeView {
+    SessionEdgeView {
+        from_node: row.from_node,
+        to_node: row.to_node,
+        relation: row.relation,
+        reason: row.reason,
+        wall_ns: row.wall_ns,
+    }
+}
+
+pub fn finding(row: FindingRow) -> FindingView {
+    FindingView {
+        session: row.session,
+        agent: row.agent,
+        host: row.host,
+        pid: row.pid,
+        kind: row.kind,
+        severity: row.severity,
+        subject: row.subject,
+        wall_ns: row.wall_ns,
+        summary: row.summary,
+        llm_call: row.llm_call,
+        expected: row.expected,
+        observed: row.observed,
+        evidence: row.evidence,
+        tokens: row.tokens,
+    }
+}
+
+/// Each effect the request names, with the nodes it follows from: the tool
+/// call that named it and the LLM call that asked for it, or the call it
+/// followed in its process tree.
+pub async fn why(store: &dyn Store, request: &WhyRequest) -> Result<Vec<WhyChain>, QueryError> {
+    if request.pid == 0 && request.contains.is_empty() {
+        return Err(QueryError::InvalidArgument("name an effect: a pid, or a path or address it contains".into()));
+    }
+    let filter = EffectFilter {
+        host: (!request.host.is_empty()).then(|| request.host.clone()),
+        pid: (request.pid != 0).then_some(request.pid),
+        contains: (!request.contains.is_empty()).then(|| request.contains.clone()),
+        limit: match request.limit {
+            0 => 20,
+            n => n.min(DEFAULT_LIMIT),
+        },
+    };
+    let effects = store.effect_nodes(&filter).await?;
+    let mut graphs: HashMap<String, (HashMap<u64, SessionNodeRow>, Vec<SessionEdgeRow>)> = HashMap::new();
+    let mut chains = Vec::new();
+    for effect in effects {
+        if !graphs.contains_key(&effect.session) {
+            let nodes = store.session_nodes(&effect.session, MAX_LIMIT * 10).await?;
+            let edges = store.session_edges(&effect.session).await?;
+            graphs.insert(effect.session.clone(), (nodes.into_iter().map(|n| (n.node, n)).collect(), edges));
+        }
+        let (nodes, edges) = &graphs[&effect.session];
+        let (mut causes, mut links) = (Vec::new(), Vec::new());
+        let mut seen = HashSet::from([effect.node]);
+        let mut current = effect.node;
+        while causes.len() < MAX_CHAIN {
+            // A tool call that named it is the better cause than a call it
+            // merely followed.
+            let Some(link) = edges
+                .iter()
+                .filter(|e| e.to_node == current && e.relation != "reported" && e.relation != "sent_in")
+                .min_by_key(|e| if e.relation == "caused" { 0 } else { 1 })
+            else {
+                break;
+            };
+            if !seen.insert(link.from_node) {
+                break;
+            }
+            let Some(cause) = nodes.get(&link.from_node) else { break };
+            causes.push(node(cause.clone()));
+            links.push(edge(link.clone()));
+            current = link.from_node;
+        }
+        chains.push(WhyChain { agent: effect.agent.clone(), effect: Some(node(effect)), causes, edges: links });
+    }
+    Ok(chains)
+}
