@@ -17,6 +17,12 @@ pub fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../plumbline/tests/clients")
 }
 
+/// `plumbline/tests/agents`: the scripted agents (`agent.py`), their scripts and pages (`scripts/`, to start the
+/// fixture with as [`crate::Options::scripts_dir`]) and the suite the honest agent runs (`suite/`).
+pub fn agents_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plumbline/tests/agents")
+}
+
 /// The workspace's target directory: `$CARGO_TARGET_DIR`, or `target/` beside the workspace's Cargo.toml.
 pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
@@ -121,6 +127,20 @@ pub fn python_sdk_command(fixture: &Fixture, scenario: &str) -> Command {
         .arg(fixture.base_url())
         .arg(fixture.ca_path())
         .arg(scenario);
+    command
+}
+
+/// `agent.py BASE_URL CA ROLE WORKDIR [EXTRA…]`: a scripted agent (see `plumbline/tests/agents/README.md`); the
+/// fixture must have been started with `agents_dir()/scripts` as its scripts directory.
+pub fn agent_command(fixture: &Fixture, role: &str, workdir: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(python());
+    command
+        .arg(agents_dir().join("agent.py"))
+        .arg(fixture.base_url())
+        .arg(fixture.ca_path())
+        .arg(role)
+        .arg(workdir)
+        .args(extra);
     command
 }
 
