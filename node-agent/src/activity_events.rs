@@ -136,6 +136,7 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
                     let local = sockaddr_ip(&event.local.addr, event.local.family);
                     intent.note_connect(
                         h.pid,
+                        h.ts_boot_ns,
                         std::net::SocketAddr::new(local, event.local.port),
                         std::net::SocketAddr::new(remote_ip, event.remote.port),
                     );

@@ -45,12 +45,24 @@ const RESCAN_AFTER_NS: u64 = 1_000_000_000;
 /// one after the other, so its last plaintext can arrive after its exit.
 const EXIT_GRACE_NS: u64 = 2_000_000_000;
 
+/// Connects remembered per process to name the sockets of TLS connections.
+const CONNECTS_KEPT: usize = 8;
+
+#[derive(Debug, Clone, Copy)]
+struct Connect {
+    ts_ns: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
 struct TrackedConnection {
     connection: Connection,
     info: ConnectionInfo,
     tid: u32,
     cgroup_id: u64,
     resolved: bool,
+    /// Boot-clock time of its first plaintext: its connect came before.
+    first_ns: u64,
     /// Exchanges completed before the connection's socket was known: the
     /// rings are read one after the other, so its connect can come later.
     /// Sent once it is known, or at the next tick regardless.
@@ -60,18 +72,15 @@ struct TrackedConnection {
 impl TrackedConnection {
     /// Learns the socket: the fd's, while the process lives, else (node
     /// writes outside the TLS call; short-lived processes are gone) the
-    /// process's latest connect.
-    fn resolve(
-        &mut self,
-        pid: u32,
-        last_connect: Option<(SocketAddr, SocketAddr)>,
-        dns_name: impl Fn(SocketAddr) -> Option<String>,
-    ) {
+    /// process's latest connect before the connection's first plaintext (a
+    /// later one, read before the exchange was sent, is another socket's).
+    fn resolve(&mut self, pid: u32, connects: &[Connect], dns_name: impl Fn(SocketAddr) -> Option<String>) {
         if self.resolved {
             return;
         }
         let socket = (self.info.fd >= 0).then(|| socket_of(pid, self.info.fd)).flatten();
-        if let Some((local, remote)) = socket.or(last_connect) {
+        let before = connects.iter().rev().find(|c| c.ts_ns <= self.first_ns).map(|c| (c.local, c.remote));
+        if let Some((local, remote)) = socket.or(before) {
             self.resolved = true;
             self.info.local = Some(local);
             self.info.remote = Some(remote);
@@ -104,7 +113,8 @@ pub struct IntentCapture {
     exited: Vec<(u32, u64, u64)>,
     /// Each process's latest TCP connect (local, remote): where a TLS
     /// connection went when its socket can no longer be looked up.
-    last_connect: HashMap<u32, (SocketAddr, SocketAddr)>,
+    /// Each process's latest TCP connects, oldest first.
+    last_connect: HashMap<u32, Vec<Connect>>,
     /// Keyed hash for connection ids: user-space addresses stay on the node.
     conn_seed: u64,
     pub counts: IntentCounts,
@@ -136,8 +146,12 @@ impl IntentCapture {
     }
 
     /// A TCP connect the network capture saw.
-    pub fn note_connect(&mut self, pid: u32, local: SocketAddr, remote: SocketAddr) {
-        self.last_connect.insert(pid, (local, remote));
+    pub fn note_connect(&mut self, pid: u32, ts_ns: u64, local: SocketAddr, remote: SocketAddr) {
+        let connects = self.last_connect.entry(pid).or_default();
+        if connects.len() == CONNECTS_KEPT {
+            connects.remove(0);
+        }
+        connects.push(Connect { ts_ns, local, remote });
     }
 
     /// The server name (SNI) a TLS client set on a connection.
@@ -171,6 +185,7 @@ impl IntentCapture {
             tid,
             cgroup_id,
             resolved: false,
+            first_ns: 0,
             waiting: Vec::new(),
         })
     }
@@ -195,8 +210,12 @@ impl IntentCapture {
         if let Some(dir) = &self.config.dump_dir {
             dump(dir, h.pid, event, data);
         }
-        let last_connect = self.last_connect.get(&h.pid).copied();
+        let connects = self.last_connect.get(&h.pid).cloned().unwrap_or_default();
         let tracked = self.tracked(h.pid, event.conn_id, library, h.tid, h.cgroup_id);
+        if tracked.first_ns == 0 {
+            let started = if event.call_start_ns != 0 { event.call_start_ns } else { h.ts_boot_ns };
+            tracked.first_ns = started.min(h.ts_boot_ns);
+        }
         if tracked.tid == 0 {
             // Created by its server name, before any plaintext.
             (tracked.tid, tracked.cgroup_id) = (h.tid, h.cgroup_id);
@@ -205,7 +224,7 @@ impl IntentCapture {
             tracked.info.fd = event.fd;
             tracked.resolved = false;
         }
-        tracked.resolve(h.pid, last_connect, dns_name);
+        tracked.resolve(h.pid, &connects, dns_name);
         let lost_before = tracked.connection.total_lost();
         let exchanges = tracked.connection.feed(Piece {
             write: event.direction == tls_direction::WRITE,
@@ -325,9 +344,9 @@ impl IntentCapture {
         let waiting: Vec<(u32, u64)> =
             self.connections.iter().filter(|(_, t)| !t.waiting.is_empty()).map(|(k, _)| *k).collect();
         for key in waiting {
-            let last_connect = self.last_connect.get(&key.0).copied();
+            let connects = self.last_connect.get(&key.0).cloned().unwrap_or_default();
             if let Some(tracked) = self.connections.get_mut(&key) {
-                tracked.resolve(key.0, last_connect, |addr| dns_name(key.0, addr));
+                tracked.resolve(key.0, &connects, |addr| dns_name(key.0, addr));
             }
             let process = who(key.0, batch);
             self.send_waiting(key, &process, batch);
