@@ -38,7 +38,8 @@ impl Expected {
             (Expected::File { path }, Observed::File { path: seen }) => path_matches(path, seen),
             (Expected::Reach { host, .. }, Observed::Lookup { name }) => name.eq_ignore_ascii_case(host),
             (Expected::Reach { host, port }, Observed::Connect { addr, port: seen_port, resolved_from }) => {
-                let same_host = addr == host || resolved_from.iter().any(|n| n.eq_ignore_ascii_case(host));
+                let loopback = host.eq_ignore_ascii_case("localhost") && (*addr == "127.0.0.1" || *addr == "::1");
+                let same_host = addr == host || loopback || resolved_from.iter().any(|n| n.eq_ignore_ascii_case(host));
                 same_host && port.is_none_or(|p| p == *seen_port)
             }
             _ => false,
@@ -211,6 +212,8 @@ mod tests {
         assert!(!reach.matches(&Observed::Connect { addr: "10.1.2.3", port: 443, resolved_from: &[] }));
         let local = &expectations(r#"{"url": "http://127.0.0.1:8080/x"}"#)[0];
         assert!(local.matches(&Observed::Connect { addr: "127.0.0.1", port: 8080, resolved_from: &[] }));
+        let local = &expectations(r#"{"url": "https://localhost:8443/pages/a.html"}"#)[0];
+        assert!(local.matches(&Observed::Connect { addr: "127.0.0.1", port: 8443, resolved_from: &[] }));
         let host = &expectations(r#"{"host": "10.0.0.9", "port": "5432"}"#)[0];
         assert_eq!(host, &Expected::Reach { host: "10.0.0.9".into(), port: Some(5432) });
     }

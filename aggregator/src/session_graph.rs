@@ -79,6 +79,8 @@ struct Host {
     sessions: HashMap<ProcessKey, Session>,
     /// Names each address was the answer for.
     resolved: HashMap<String, Vec<String>>,
+    /// LLM endpoints (addr:port) any session on the host called.
+    llm_endpoints: HashSet<String>,
     /// IPC objects (pipes, sockets) → sessions that used them.
     ipc_users: HashMap<u64, HashSet<String>>,
 }
@@ -95,8 +97,6 @@ struct Session {
     turn: Option<Turn>,
     /// Closed turns waiting for effects still in flight.
     closing: Vec<Closing>,
-    /// LLM endpoints (addr:port) the session called.
-    endpoints: HashSet<String>,
     /// Tool calls that fetched from outside, for evidence.
     fetched: Vec<String>,
     /// The current run of near-identical calls.
@@ -130,6 +130,8 @@ struct ToolIntent {
     expected: Vec<Expected>,
     /// Effects its arguments named.
     matched: Vec<u64>,
+    /// Asked for after content fetched from outside entered the session.
+    tainted: bool,
 }
 
 struct Closing {
@@ -350,8 +352,8 @@ impl SessionGraph {
     }
 
     fn llm_call(&mut self, call: &LlmCallRow, now_ns: u64, out: &mut GraphRows) {
-        let settings = self.settings.clone();
-        let host = self.host(&call.host, &call.boot_id);
+        let settings = &self.settings;
+        let host = self.hosts.entry((call.host.clone(), call.boot_id.clone())).or_default();
         host.processes.entry(call.pid).or_insert(Process {
             start_key_ns: call.process_start_key_ns,
             ppid: 0,
@@ -363,7 +365,7 @@ impl SessionGraph {
             session.agent = call.agent.clone();
         }
         session.last_wall_ns = session.last_wall_ns.max(call.wall_ns);
-        session.endpoints.insert(endpoint(&call.remote_addr, u16::try_from(call.remote_port).unwrap_or(0)));
+        host.llm_endpoints.insert(endpoint(&call.remote_addr, u16::try_from(call.remote_port).unwrap_or(0)));
 
         let node = session.node();
         let tokens = call.input_tokens + call.output_tokens;
@@ -466,7 +468,12 @@ impl SessionGraph {
         session.effects_since_call = 0;
 
         for g in serde_json::from_str::<Vec<GuardrailJson>>(&call.findings).unwrap_or_default() {
-            let subject = format!("{}@{}:{}", g.kind, call.request_ts_ns, g.location);
+            // The conversation sends its history again with every call: the
+            // same match in the same text is one finding.
+            let subject = format!("{} in the {}", g.kind, g.location);
+            if session.reported.contains(&(finding_kind::GUARDRAIL.to_string(), subject.clone())) {
+                continue;
+            }
             let severity = if g.kind.contains("injection") { "high" } else { "medium" };
             let evidence = json!({"llm_call": call_evidence(call), "guardrail": g.kind, "location": g.location, "excerpt": g.excerpt});
             out.findings.push(session.finding(
@@ -506,7 +513,9 @@ impl SessionGraph {
                 call.wall_ns,
             ));
             let expected = expectations(&tool.arguments);
-            if expected.iter().any(|e| matches!(e, Expected::Reach { .. })) {
+            let tainted = !session.fetched.is_empty();
+            // A URL fetched: content from outside enters the conversation.
+            if tool.arguments.contains("://") && expected.iter().any(|e| matches!(e, Expected::Reach { .. })) {
                 session.fetched.push(format!("{} {}", tool.name, excerpt(&tool.arguments, 200)));
             }
             intents.push(ToolIntent {
@@ -516,6 +525,7 @@ impl SessionGraph {
                 node: tool_node,
                 expected,
                 matched: Vec::new(),
+                tainted,
             });
         }
         let end_ts_ns = call.request_ts_ns + call.latency_ns;
@@ -531,28 +541,32 @@ impl SessionGraph {
     }
 
     fn effect(&mut self, host_name: &str, boot_id: &str, effect: Effect<'_>, out: &mut GraphRows) {
-        let settings = self.settings.clone();
-        let host = self.host(host_name, boot_id);
+        let settings = &self.settings;
+        let Some(host) = self.hosts.get_mut(&(host_name.to_string(), boot_id.to_string())) else { return };
         let Some(key) = session_of(host, effect.who.pid) else { return };
+        let llm_endpoints = &host.llm_endpoints;
         let session = host.sessions.get_mut(&key).expect("found above");
         if effect.who.wall_ns < session.first_wall_ns {
             return;
         }
         let secret = matches!(effect.observed, Observed::File { path } if is_secret(&settings, path));
-        let egress = match effect.observed {
+        let is_llm_endpoint = matches!(effect.observed, Observed::Connect { addr, port, .. }
+            if llm_endpoints.contains(&endpoint(addr, port)));
+        let unlisted = match effect.observed {
             Observed::Connect { addr, port, resolved_from } => {
                 !settings.egress_allow.is_empty()
-                    && !session.endpoints.contains(&endpoint(addr, port))
+                    && !is_llm_endpoint
                     && port != 53
                     && !allowed(&settings.egress_allow, addr, port, resolved_from)
             }
             _ => false,
         };
-        let is_llm_endpoint = matches!(effect.observed, Observed::Connect { addr, port, .. } if session.endpoints.contains(&endpoint(addr, port)));
 
         // Which tool call of the open turn (or of a closing one) names it.
         let ts = effect.who.ts_ns;
-        let mut cause: Option<(String, u64)> = None;
+        // (why, the tool call's node, whether it was asked for after content
+        // fetched from outside)
+        let mut cause: Option<(String, u64, bool)> = None;
         let mut in_window = None;
         let turns = session.turn.iter_mut().chain(session.closing.iter_mut().map(|c| &mut c.turn));
         for turn in turns.filter(|t| (t.from_ts_ns..=t.until_ts_ns).contains(&ts)) {
@@ -565,7 +579,7 @@ impl SessionGraph {
             }
             for tool in &mut turn.tools {
                 if let Some(e) = tool.expected.iter().find(|e| e.matches(&effect.observed)) {
-                    cause = Some((format!("{} named {}", tool.name, e.describe()), tool.node));
+                    cause = Some((format!("{} named {}", tool.name, e.describe()), tool.node, tool.tainted));
                     tool.matched.push(session.next_node);
                     break;
                 }
@@ -588,18 +602,21 @@ impl SessionGraph {
             boot_id,
             effect.who,
         ));
-        if let Some((reason, tool_node)) = &cause {
+        if let Some((reason, tool_node, _)) = &cause {
             out.session_edges.push(edge(&session.id, *tool_node, node, edge_relation::CAUSED, reason, wall));
         } else if let Some(call_node) = in_window {
             let reason = format!("in the process tree within {} s of the call", settings.window_ns / 1_000_000_000);
             out.session_edges.push(edge(&session.id, call_node, node, edge_relation::FOLLOWED, &reason, wall));
         }
+        // Egress a tool call asked for before any outside content came in is
+        // the session's intent; after it, or asked by nobody, it is not.
+        let egress = unlisted && !matches!(cause, Some((_, _, false)));
         let subject = effect.label.clone();
         if (secret || egress) && !session.reported.contains(&(finding_kind::OUT_OF_SCOPE.to_string(), subject.clone()))
         {
             let what = if secret { "secret read" } else { "egress outside the allowlist" };
             let severity = if session.fetched.is_empty() { "medium" } else { "high" };
-            let caused_by = cause.as_ref().map(|(reason, _)| reason.clone());
+            let caused_by = cause.as_ref().map(|(reason, _, _)| reason.clone());
             let mut summary = format!("{what}: {} by {} ({})", effect.label, effect.who.comm, effect.who.pid);
             if let Some(fetch) = session.fetched.last() {
                 summary.push_str(&format!(", after content fetched from outside ({})", excerpt(fetch, 80)));
@@ -629,7 +646,7 @@ impl SessionGraph {
     }
 
     fn judge_due(&mut self, now_ns: u64, out: &mut GraphRows) {
-        let settings = self.settings.clone();
+        let settings = &self.settings;
         for host in self.hosts.values_mut() {
             let ipc_users = &host.ipc_users;
             for session in host.sessions.values_mut() {
@@ -654,7 +671,7 @@ impl SessionGraph {
                 for closing in due {
                     session.judge_turn(&closing, out);
                 }
-                session.judge_blocked(&settings, ipc_users, out);
+                session.judge_blocked(settings, ipc_users, out);
             }
             if host.processes.len() > MAX_PROCESSES {
                 host.processes.retain(|_, p| !p.exited);
@@ -681,7 +698,6 @@ impl Session {
             last_wall_ns: call.wall_ns,
             turn: None,
             closing: Vec::new(),
-            endpoints: HashSet::new(),
             fetched: Vec::new(),
             run: Vec::new(),
             effects_since_call: 0,

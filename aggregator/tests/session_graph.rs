@@ -279,10 +279,15 @@ fn a_secret_read_and_egress_after_fetched_content_are_out_of_scope_once_each() {
             file(AGENT, "/tmp/w/home/.ssh/id_rsa", 0, 2100),
             file(AGENT, "/tmp/w/home/.ssh/id_rsa", 0, 2101),
         ],
-        net_connections: vec![connect(AGENT, "127.0.0.1", 9999, 2200), connect(AGENT, "127.0.0.1", 9999, 2300)],
         ..Default::default()
     });
-    play.call(3000, "Summarise this page", &[], &[("r1", "-----BEGIN OPENSSH PRIVATE KEY-----")]);
+    let send = ("c1", "connect", r#"{"host": "127.0.0.1", "port": "9999"}"#);
+    play.call(3000, "Summarise this page", &[send], &[("r1", "-----BEGIN OPENSSH PRIVATE KEY-----")]);
+    play.feed(RowSet {
+        net_connections: vec![connect(AGENT, "127.0.0.1", 9999, 3100), connect(AGENT, "127.0.0.1", 9999, 3200)],
+        ..Default::default()
+    });
+    play.call(4000, "Summarise this page", &[], &[("c1", "sent")]);
     play.wait(1000);
     let kinds = play.kinds();
     assert_eq!(kinds, [("out_of_scope_effect", "high"), ("out_of_scope_effect", "high")], "{:#?}", play.findings);
