@@ -152,6 +152,8 @@ pub async fn why(store: &dyn Store, request: &WhyRequest) -> Result<Vec<WhyChain
         host: (!request.host.is_empty()).then(|| request.host.clone()),
         pid: (request.pid != 0).then_some(request.pid),
         contains: (!request.contains.is_empty()).then(|| request.contains.clone()),
+        // A pid alone asks why the process ran.
+        processes_only: request.contains.is_empty(),
         limit: match request.limit {
             0 => 20,
             n => n.min(DEFAULT_LIMIT),

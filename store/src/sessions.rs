@@ -27,6 +27,8 @@ pub struct EffectFilter {
     pub pid: Option<u32>,
     /// Looked for in the node's label: a path, an address.
     pub contains: Option<String>,
+    /// Only the processes' starts (exec nodes): why a process ran.
+    pub processes_only: bool,
     pub limit: u32,
 }
 
@@ -160,7 +162,8 @@ pub fn findings_sql(d: SqlDialect, filter: &SessionFilter) -> Sql {
 /// names, latest first.
 pub fn effect_nodes_sql(d: SqlDialect, filter: &EffectFilter) -> Sql {
     let mut sql = Sql::default();
-    let kinds: Vec<String> = EFFECT_KINDS.iter().map(|k| format!("'{k}'")).collect();
+    let kinds: &[&str] = if filter.processes_only { &[node_kind::EXEC] } else { &EFFECT_KINDS };
+    let kinds: Vec<String> = kinds.iter().map(|k| format!("'{k}'")).collect();
     let mut clauses = vec![format!("kind IN ({})", kinds.join(", "))];
     if let Some(host) = &filter.host {
         clauses.push("host = ?".into());
