@@ -225,3 +225,125 @@ async fn opening_an_existing_clickhouse_database_again_applies_no_migration_twic
         "host-a: 100, 200, 300, 400 twice, 500; host-b: 100"
     );
 }
+
+/// Agent sessions as the aggregator writes them: per session an LLM call
+/// (node 1, the session's process), tool calls, effects in its tree, edges
+/// and findings.
+fn generated_sessions(sessions: u64) -> RowSet {
+    use plumbline_store::{FindingRow, SessionEdgeRow, SessionNodeRow};
+    let mut rows = RowSet::default();
+    let kinds = ["llm_call", "tool_call", "exec", "file", "connect", "tool_result", "llm_call", "lookup"];
+    for s in 0..sessions {
+        let session = format!("s{s:012x}");
+        let (host, agent) = (format!("host-{}", s % 3), format!("agent-{}", s % 4));
+        for (i, kind) in kinds.iter().enumerate() {
+            let node = i as u64 + 1;
+            let ts_ns = 1_000_000_000 * (s + 1) + node * 1_000_000;
+            rows.session_nodes.push(SessionNodeRow {
+                host: host.clone(),
+                boot_id: "boot".into(),
+                // The effects run in a child.
+                pid: if ["exec", "file", "connect", "lookup"].contains(kind) {
+                    9000 + s as u32
+                } else {
+                    100 + s as u32
+                },
+                process_start_key_ns: 7,
+                comm: format!("comm-{}", i % 2),
+                cgroup_id: 1,
+                ts_ns,
+                wall_ns: 1_700_000_000_000_000_000 + ts_ns,
+                session: session.clone(),
+                agent: agent.clone(),
+                node,
+                kind: kind.to_string(),
+                label: format!("{kind} /tmp/file-{s}-{i}"),
+                detail: String::new(),
+                tokens: if *kind == "llm_call" { 100 + s } else { 0 },
+            });
+            if node > 1 {
+                rows.session_edges.push(SessionEdgeRow {
+                    session: session.clone(),
+                    from_node: node - 1,
+                    to_node: node,
+                    relation: if i % 2 == 0 { "caused".into() } else { "followed".into() },
+                    reason: "test".into(),
+                    wall_ns: 1_700_000_000_000_000_000 + ts_ns,
+                });
+            }
+        }
+        for kind in ["unverified_claim", "reasoning_loop"].iter().take((s % 3) as usize) {
+            rows.findings.push(FindingRow {
+                session: session.clone(),
+                agent: agent.clone(),
+                host: host.clone(),
+                boot_id: "boot".into(),
+                pid: 100 + s as u32,
+                kind: kind.to_string(),
+                severity: "high".into(),
+                subject: format!("call_{s}"),
+                wall_ns: 1_700_000_000_000_000_000 + s * 1_000_000_000,
+                summary: "summary".into(),
+                llm_call: 1,
+                expected: "run `make`".into(),
+                observed: "nothing".into(),
+                evidence: "{}".into(),
+                tokens: 0,
+                found_wall_ns: 1,
+            });
+        }
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clickhouse_and_sqlite_answer_every_session_view_the_same() {
+    use plumbline_store::{EffectFilter, SessionFilter};
+    let (clickhouse, sqlite) = both_stores(&Arc::new(generated_sessions(40))).await;
+    let mut compared = 0;
+    let filters = [
+        SessionFilter { limit: 1000, ..Default::default() },
+        SessionFilter { agent: Some("agent-1".into()), limit: 1000, ..Default::default() },
+        SessionFilter {
+            host: Some("host-2".into()),
+            kind: Some("reasoning_loop".into()),
+            limit: 5,
+            ..Default::default()
+        },
+        SessionFilter { session: Some(format!("s{:012x}", 5)), limit: 1000, ..Default::default() },
+    ];
+    for filter in &filters {
+        let (expected, actual) =
+            (sqlite.list_sessions(filter).await.unwrap(), clickhouse.list_sessions(filter).await.unwrap());
+        assert_eq!(actual, expected, "sessions for {filter:?}");
+        compared += expected.len();
+        let (expected, actual) =
+            (sqlite.list_findings(filter).await.unwrap(), clickhouse.list_findings(filter).await.unwrap());
+        assert_eq!(actual, expected, "findings for {filter:?}");
+        compared += expected.len();
+    }
+    let all = sqlite.list_sessions(&filters[0]).await.unwrap();
+    assert_eq!(all.len(), 40);
+    let first = all.iter().find(|s| s.session == format!("s{:012x}", 5)).unwrap();
+    assert_eq!(
+        (first.pid, first.comm.as_str(), first.llm_calls, first.tool_calls, first.effects, first.tokens),
+        (105, "comm-0", 2, 1, 4, 210)
+    );
+    let session = format!("s{:012x}", 5);
+    assert_eq!(
+        clickhouse.session_nodes(&session, 100).await.unwrap(),
+        sqlite.session_nodes(&session, 100).await.unwrap()
+    );
+    assert_eq!(sqlite.session_nodes(&session, 100).await.unwrap().len(), 8);
+    assert_eq!(clickhouse.session_edges(&session).await.unwrap(), sqlite.session_edges(&session).await.unwrap());
+    for filter in [
+        EffectFilter { pid: Some(9005), processes_only: true, limit: 10, ..Default::default() },
+        EffectFilter { contains: Some("/tmp/file-7-3".into()), limit: 10, ..Default::default() },
+    ] {
+        let expected = sqlite.effect_nodes(&filter).await.unwrap();
+        assert_eq!(clickhouse.effect_nodes(&filter).await.unwrap(), expected, "{filter:?}");
+        assert_eq!(expected.len(), 1, "{filter:?}");
+        compared += expected.len();
+    }
+    assert!(compared > 80, "the filters select real rows ({compared})");
+}
