@@ -549,7 +549,7 @@ impl SessionGraph {
         if effect.who.wall_ns < session.first_wall_ns {
             return;
         }
-        let secret = matches!(effect.observed, Observed::File { path } if is_secret(&settings, path));
+        let secret = matches!(effect.observed, Observed::File { path } if is_secret(settings, path));
         let is_llm_endpoint = matches!(effect.observed, Observed::Connect { addr, port, .. }
             if llm_endpoints.contains(&endpoint(addr, port)));
         let unlisted = match effect.observed {
