@@ -188,6 +188,20 @@ struct Effect<'a> {
     who: Who<'a>,
 }
 
+/// The [`Who`] of an activity row (any row with the who-and-when columns).
+macro_rules! who_of {
+    ($row:expr) => {
+        Who {
+            pid: $row.pid,
+            process_start_key_ns: $row.process_start_key_ns,
+            comm: &$row.comm,
+            cgroup_id: $row.cgroup_id,
+            ts_ns: $row.ts_ns,
+            wall_ns: $row.wall_ns,
+        }
+    };
+}
+
 #[derive(Clone, Copy)]
 struct Who<'a> {
     pid: u32,
@@ -267,14 +281,7 @@ impl SessionGraph {
             if f.result < 0 {
                 continue;
             }
-            let who = Who {
-                pid: f.pid,
-                process_start_key_ns: f.process_start_key_ns,
-                comm: &f.comm,
-                cgroup_id: f.cgroup_id,
-                ts_ns: f.ts_ns,
-                wall_ns: f.wall_ns,
-            };
+            let who = who_of!(f);
             let effect = Effect {
                 kind: node_kind::FILE,
                 label: format!("{verb} {}", f.path),
@@ -285,14 +292,7 @@ impl SessionGraph {
             self.effect(&f.host, &f.boot_id, effect, &mut out);
         }
         for d in &rows.dns_queries {
-            let who = Who {
-                pid: d.pid,
-                process_start_key_ns: d.process_start_key_ns,
-                comm: &d.comm,
-                cgroup_id: d.cgroup_id,
-                ts_ns: d.ts_ns,
-                wall_ns: d.wall_ns,
-            };
+            let who = who_of!(d);
             let effect = Effect {
                 kind: node_kind::LOOKUP,
                 label: format!("lookup {}", d.name),
@@ -307,14 +307,7 @@ impl SessionGraph {
                 continue;
             }
             let resolved = self.host(&c.host, &c.boot_id).resolved.get(&c.remote_addr).cloned().unwrap_or_default();
-            let who = Who {
-                pid: c.pid,
-                process_start_key_ns: c.process_start_key_ns,
-                comm: &c.comm,
-                cgroup_id: c.cgroup_id,
-                ts_ns: c.ts_ns,
-                wall_ns: c.wall_ns,
-            };
+            let who = who_of!(c);
             let port = u16::try_from(c.remote_port).unwrap_or(0);
             let effect = Effect {
                 kind: node_kind::CONNECT,
@@ -377,14 +370,7 @@ impl SessionGraph {
             let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
             format!("{} → {}", call.model, names.join(", "))
         };
-        let call_who = Who {
-            pid: call.pid,
-            process_start_key_ns: call.process_start_key_ns,
-            comm: &call.comm,
-            cgroup_id: call.cgroup_id,
-            ts_ns: call.request_ts_ns,
-            wall_ns: call.wall_ns,
-        };
+        let call_who = Who { ts_ns: call.request_ts_ns, ..who_of!(call) };
         out.session_nodes.push(session.node_row(
             node,
             node_kind::LLM_CALL,

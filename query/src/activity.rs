@@ -7,34 +7,19 @@ use plumbline_proto::v1::{loss_marker::Reason, ActivityRequest, Container, DnsLo
 use plumbline_store::{ActivityFilter, ContainerRow, DnsQueryRow, FileActivityRow, LossMarkerRow, Store};
 
 use crate::error::QueryError;
+use crate::request::{self, non_empty};
 
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 10_000;
-
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
-}
-
-fn non_zero(n: u64) -> Option<u64> {
-    (n != 0).then_some(n)
-}
+use crate::request::MAX_LIMIT;
 
 pub fn activity_filter(request: &ActivityRequest) -> Result<ActivityFilter, QueryError> {
-    let range = request.range.unwrap_or_default();
-    if range.start_ns != 0 && range.end_ns != 0 && range.start_ns > range.end_ns {
-        return Err(QueryError::InvalidArgument("range starts after it ends".into()));
-    }
     Ok(ActivityFilter {
         host: non_empty(&request.host),
         pid: (request.pid != 0).then_some(request.pid),
         container: non_empty(&request.container),
-        range: plumbline_store::TimeRange { start_ns: non_zero(range.start_ns), end_ns: non_zero(range.end_ns) },
+        range: request::time_range(request.range)?,
         contains: non_empty(&request.contains),
         sock_ids: Vec::new(),
-        limit: match request.limit {
-            0 => DEFAULT_LIMIT,
-            n => n.min(MAX_LIMIT),
-        },
+        limit: request::limit(request.limit),
     })
 }
 

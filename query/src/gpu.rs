@@ -7,23 +7,17 @@ use std::collections::{BTreeMap, HashMap};
 use plumbline_proto::v1::{
     GpuCallView, GpuHangView, GpuJobView, GpuKernelView, GpuMismatchView, GpuMissingRank, GpuRequest, GpuStragglerView,
 };
-use plumbline_store::{
-    CollectiveVerdictRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow, Store, TimeRange,
-};
+use plumbline_store::{CollectiveVerdictRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow, Store};
 
 use crate::error::QueryError;
+use crate::request;
 
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 10_000;
+use crate::request::MAX_LIMIT;
 /// Hung collectives read per request: enough for every communicator's
 /// first hang even when the ranks that arrived went on for a while.
 const HANG_ROWS: u32 = 100_000;
 
 pub fn gpu_filter(request: &GpuRequest) -> Result<GpuFilter, QueryError> {
-    let range = request.range.unwrap_or_default();
-    if range.start_ns != 0 && range.end_ns != 0 && range.start_ns > range.end_ns {
-        return Err(QueryError::InvalidArgument("range starts after it ends".into()));
-    }
     let rank = match request.rank {
         Some(rank) if rank < 0 => return Err(QueryError::InvalidArgument(format!("rank {rank} is negative"))),
         rank => rank.map(|r| r as u32),
@@ -33,14 +27,8 @@ pub fn gpu_filter(request: &GpuRequest) -> Result<GpuFilter, QueryError> {
         host: (!request.host.is_empty()).then(|| request.host.clone()),
         rank,
         pid: (request.pid != 0).then_some(request.pid),
-        range: TimeRange {
-            start_ns: (range.start_ns != 0).then_some(range.start_ns),
-            end_ns: (range.end_ns != 0).then_some(range.end_ns),
-        },
-        limit: match request.limit {
-            0 => DEFAULT_LIMIT,
-            n => n.min(MAX_LIMIT),
-        },
+        range: request::time_range(request.range)?,
+        limit: request::limit(request.limit),
     })
 }
 

@@ -10,6 +10,7 @@ mod gpu;
 mod ipc_edges;
 mod llm;
 pub mod process_tree;
+mod request;
 pub mod service;
 mod sessions;
 

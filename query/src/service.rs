@@ -11,9 +11,10 @@ use plumbline_proto::v1::{
     Process, ProcessTreeNode, ProcessTreeRequest, ProcessTreeResponse, SessionRequest, SessionTimelineResponse,
     TokenUsageResponse, WhyRequest, WhyResponse,
 };
-use plumbline_store::{ProcessFilter, ProcessRecord, Store, TimeRange};
+use plumbline_store::{ProcessFilter, ProcessRecord, Store};
 use tonic::{Request, Response, Status};
 
+use crate::request::{self, non_empty};
 use crate::{
     activity, connections,
     error::QueryError,
@@ -22,8 +23,6 @@ use crate::{
     sessions,
 };
 
-const DEFAULT_LIMIT: u32 = 100;
-const MAX_LIMIT: u32 = 10_000;
 const DEFAULT_DEPTH: u32 = 16;
 const MAX_DEPTH: u32 = 64;
 
@@ -37,29 +36,14 @@ impl QueryServiceImpl {
     }
 }
 
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
-}
-
-fn non_zero(n: u64) -> Option<u64> {
-    (n != 0).then_some(n)
-}
-
 pub fn process_filter(request: &ListProcessesRequest) -> Result<ProcessFilter, QueryError> {
-    let range = request.range.unwrap_or_default();
-    if range.start_ns != 0 && range.end_ns != 0 && range.start_ns > range.end_ns {
-        return Err(QueryError::InvalidArgument("range starts after it ends".into()));
-    }
     Ok(ProcessFilter {
         host: non_empty(&request.host),
-        range: TimeRange { start_ns: non_zero(range.start_ns), end_ns: non_zero(range.end_ns) },
+        range: request::time_range(request.range)?,
         name_contains: non_empty(&request.name_contains),
         argv_contains: non_empty(&request.argv_contains),
         ppids: if request.ppid == 0 { Vec::new() } else { vec![request.ppid] },
-        limit: match request.limit {
-            0 => DEFAULT_LIMIT,
-            n => n.min(MAX_LIMIT),
-        },
+        limit: request::limit(request.limit),
         ..Default::default()
     })
 }
@@ -116,8 +100,14 @@ impl QueryService for QueryServiceImpl {
             0 => DEFAULT_DEPTH,
             n => n.min(MAX_DEPTH),
         };
-        let tree = process_tree(self.store.as_ref(), &request.host, request.pid, non_zero(request.start_key_ns), depth)
-            .await?;
+        let tree = process_tree(
+            self.store.as_ref(),
+            &request.host,
+            request.pid,
+            (request.start_key_ns != 0).then_some(request.start_key_ns),
+            depth,
+        )
+        .await?;
         Ok(Response::new(ProcessTreeResponse {
             ancestors: tree.ancestors.into_iter().map(to_process).collect(),
             root: Some(to_node(tree.root)),

@@ -12,20 +12,16 @@ use plumbline_store::{
 };
 
 use crate::error::QueryError;
+use crate::request::{self, non_empty};
 
-const DEFAULT_LIMIT: u32 = 100;
 const DEFAULT_NODES: u32 = 1000;
-const MAX_LIMIT: u32 = 10_000;
+use crate::request::MAX_LIMIT;
 /// Findings read to count them per session.
 const COUNTED_FINDINGS: u32 = 100_000;
 /// Steps followed back from an effect.
 const MAX_CHAIN: usize = 16;
 
 pub fn session_filter(request: &SessionRequest) -> Result<SessionFilter, QueryError> {
-    let range = request.range.unwrap_or_default();
-    if range.start_ns != 0 && range.end_ns != 0 && range.start_ns > range.end_ns {
-        return Err(QueryError::InvalidArgument("range starts after it ends".into()));
-    }
     if !request.kind.is_empty() && !plumbline_store::finding_kind::ALL.contains(&request.kind.as_str()) {
         return Err(QueryError::InvalidArgument(format!(
             "unknown finding kind {:?}; one of {}",
@@ -33,20 +29,13 @@ pub fn session_filter(request: &SessionRequest) -> Result<SessionFilter, QueryEr
             plumbline_store::finding_kind::ALL.join(", ")
         )));
     }
-    let text = |s: &String| (!s.is_empty()).then(|| s.clone());
     Ok(SessionFilter {
-        session: text(&request.session),
-        agent: text(&request.agent),
-        host: text(&request.host),
-        kind: text(&request.kind),
-        range: TimeRange {
-            start_ns: (range.start_ns != 0).then_some(range.start_ns),
-            end_ns: (range.end_ns != 0).then_some(range.end_ns),
-        },
-        limit: match request.limit {
-            0 => DEFAULT_LIMIT,
-            n => n.min(MAX_LIMIT),
-        },
+        session: non_empty(&request.session),
+        agent: non_empty(&request.agent),
+        host: non_empty(&request.host),
+        kind: non_empty(&request.kind),
+        range: request::time_range(request.range)?,
+        limit: request::limit(request.limit),
     })
 }
 
@@ -156,7 +145,7 @@ pub async fn why(store: &dyn Store, request: &WhyRequest) -> Result<Vec<WhyChain
         processes_only: request.contains.is_empty(),
         limit: match request.limit {
             0 => 20,
-            n => n.min(DEFAULT_LIMIT),
+            n => n.min(request::DEFAULT_LIMIT),
         },
     };
     let effects = store.effect_nodes(&filter).await?;

@@ -99,14 +99,7 @@ pub(crate) fn activity_where_on(
         clauses.push("pid = ?".into());
         sql.args.push(SqlArg::U64(pid.into()));
     }
-    if let Some(start) = filter.range.start_ns {
-        clauses.push(format!("{time} >= ?"));
-        sql.args.push(SqlArg::U64(start));
-    }
-    if let Some(end) = filter.range.end_ns {
-        clauses.push(format!("{time} <= ?"));
-        sql.args.push(SqlArg::U64(end));
-    }
+    range_clauses(&filter.range, time, &mut clauses, sql);
     if let Some(needle) = filter.contains.as_ref().filter(|_| !contains.is_empty()) {
         let any: Vec<String> = contains.iter().map(|c| format!("{} > 0", d.position(c))).collect();
         clauses.push(format!("({})", any.join(" OR ")));
@@ -130,8 +123,25 @@ pub(crate) fn activity_where_on(
 }
 
 pub(crate) fn limit(filter: &ActivityFilter, sql: &mut Sql) -> &'static str {
-    sql.args.push(SqlArg::U64(filter.limit.into()));
+    limit_clause(filter.limit, sql)
+}
+
+/// ` LIMIT ?`, with `limit` bound.
+pub(crate) fn limit_clause(limit: u32, sql: &mut Sql) -> &'static str {
+    sql.args.push(SqlArg::U64(limit.into()));
     " LIMIT ?"
+}
+
+/// Clauses keeping `column` within `range`, with their bounds bound.
+pub(crate) fn range_clauses(range: &TimeRange, column: &str, clauses: &mut Vec<String>, sql: &mut Sql) {
+    if let Some(start) = range.start_ns {
+        clauses.push(format!("{column} >= ?"));
+        sql.args.push(SqlArg::U64(start));
+    }
+    if let Some(end) = range.end_ns {
+        clauses.push(format!("{column} <= ?"));
+        sql.args.push(SqlArg::U64(end));
+    }
 }
 
 table_row! {

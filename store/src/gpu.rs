@@ -7,7 +7,7 @@
 //! kernel view reads launches summed per batch (`kernel_launches`), and the
 //! timeline reads the call tables within one job and rank or one process.
 
-use crate::activity::{Sql, SqlArg, SqlDialect};
+use crate::activity::{limit_clause, range_clauses, Sql, SqlArg, SqlDialect};
 use crate::tables::row::{table_row, SqliteRow};
 use crate::tables::CollectiveVerdictRow;
 use crate::TimeRange;
@@ -157,20 +157,12 @@ fn gpu_where(filter: &GpuFilter, columns: &[&str], sql: &mut Sql) -> String {
         clauses.push("pid = ?".into());
         sql.args.push(SqlArg::U64(pid.into()));
     }
-    if let Some(start) = filter.range.start_ns {
-        clauses.push("wall_ns >= ?".into());
-        sql.args.push(SqlArg::U64(start));
-    }
-    if let Some(end) = filter.range.end_ns {
-        clauses.push("wall_ns <= ?".into());
-        sql.args.push(SqlArg::U64(end));
-    }
+    range_clauses(&filter.range, "wall_ns", &mut clauses, sql);
     clauses.join(" AND ")
 }
 
 fn limit(filter: &GpuFilter, sql: &mut Sql) -> &'static str {
-    sql.args.push(SqlArg::U64(filter.limit.into()));
-    " LIMIT ?"
+    limit_clause(filter.limit, sql)
 }
 
 /// `sum(CASE WHEN verdict = 'v' THEN 1 ELSE 0 END)`, as a u64.

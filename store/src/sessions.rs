@@ -2,7 +2,7 @@
 //! findings, the nodes of an effect), their filter, their result rows and
 //! their SQL, written once for both backends.
 
-use crate::activity::{Sql, SqlArg, SqlDialect};
+use crate::activity::{limit_clause as limit, range_clauses, Sql, SqlArg, SqlDialect};
 use crate::tables::row::{table_row, SqliteRow};
 use crate::tables::{node_kind, FindingRow, SessionEdgeRow, SessionNodeRow};
 use crate::TimeRange;
@@ -65,20 +65,8 @@ fn session_where(filter: &SessionFilter, with_kind: bool, sql: &mut Sql) -> Stri
         clauses.push("kind = ?".into());
         sql.args.push(SqlArg::Str(kind.clone()));
     }
-    if let Some(start) = filter.range.start_ns {
-        clauses.push("wall_ns >= ?".into());
-        sql.args.push(SqlArg::U64(start));
-    }
-    if let Some(end) = filter.range.end_ns {
-        clauses.push("wall_ns <= ?".into());
-        sql.args.push(SqlArg::U64(end));
-    }
+    range_clauses(&filter.range, "wall_ns", &mut clauses, sql);
     clauses.join(" AND ")
-}
-
-fn limit(limit: u32, sql: &mut Sql) -> &'static str {
-    sql.args.push(SqlArg::U64(limit.into()));
-    " LIMIT ?"
 }
 
 /// Sessions with activity in the range, latest first.
