@@ -23,7 +23,7 @@ use plumbline_store::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::intent_match::{expectations, Expected, Observed};
+use crate::intent_match::{announcements, expectations, Expected, Observed};
 
 /// The thresholds of `[pipeline.sessions]`, in ns.
 #[derive(Debug, Clone)]
@@ -132,6 +132,9 @@ struct ToolIntent {
     matched: Vec<u64>,
     /// Asked for after content fetched from outside entered the session.
     tainted: bool,
+    /// Announced in the response's text, not asked as a tool call: linked,
+    /// not judged.
+    announced: bool,
 }
 
 struct Closing {
@@ -512,6 +515,39 @@ impl SessionGraph {
                 expected,
                 matched: Vec::new(),
                 tainted,
+                announced: false,
+            });
+        }
+        for announced in announcements(&call.completion) {
+            let node_id = session.node();
+            let label = format!("announced {}", announced.describe());
+            out.session_nodes.push(session.node_row(
+                node_id,
+                node_kind::ANNOUNCEMENT,
+                label,
+                String::new(),
+                0,
+                &call.host,
+                &call.boot_id,
+                call_who,
+            ));
+            out.session_edges.push(edge(
+                &session.id,
+                node,
+                node_id,
+                edge_relation::REQUESTED,
+                "in the response's text",
+                call.wall_ns,
+            ));
+            intents.push(ToolIntent {
+                id: format!("text-{node_id}"),
+                name: "the response's text".into(),
+                arguments: announced.describe(),
+                node: node_id,
+                expected: vec![announced],
+                matched: Vec::new(),
+                tainted: !session.fetched.is_empty(),
+                announced: true,
             });
         }
         let end_ts_ns = call.request_ts_ns + call.latency_ns;
@@ -640,7 +676,7 @@ impl SessionGraph {
                 if let Some(turn) = &session.turn {
                     let waited = now_ns.saturating_sub(turn.opened_ns);
                     if waited > settings.window_ns + settings.settle_ns
-                        && turn.tools.iter().any(|t| !t.expected.is_empty())
+                        && turn.tools.iter().any(|t| !t.announced && !t.expected.is_empty())
                     {
                         let turn = session.turn.take().expect("checked above");
                         session.closing.push(Closing {
@@ -796,7 +832,7 @@ impl Session {
     /// Announced effects that did not happen in a closed turn.
     fn judge_turn(&mut self, closing: &Closing, out: &mut GraphRows) {
         for tool in &closing.turn.tools {
-            if tool.expected.is_empty() || !tool.matched.is_empty() {
+            if tool.announced || tool.expected.is_empty() || !tool.matched.is_empty() {
                 continue;
             }
             let result = closing.results.get(&tool.id);

@@ -57,18 +57,30 @@ impl Play {
     }
 
     fn call(&mut self, at_ms: u64, prompt: &str, tools: &[(&str, &str, &str)], results: &[(&str, &str)]) {
+        self.call_saying(at_ms, prompt, "", tools, results);
+    }
+
+    fn call_saying(
+        &mut self,
+        at_ms: u64,
+        prompt: &str,
+        text: &str,
+        tools: &[(&str, &str, &str)],
+        results: &[(&str, &str)],
+    ) {
         let tool_calls: Vec<_> = tools
             .iter()
             .map(|(id, name, args)| serde_json::json!({"id": id, "name": name, "arguments": args}))
             .collect();
         let tool_results: Vec<_> =
             results.iter().map(|(id, content)| serde_json::json!({"tool_call_id": id, "content": content})).collect();
-        let call = llm_call(
+        let mut call = llm_call(
             at_ms,
             prompt,
             &serde_json::to_string(&tool_calls).unwrap(),
             &serde_json::to_string(&tool_results).unwrap(),
         );
+        call.completion = text.into();
         self.feed(RowSet { llm_calls: vec![call], ..Default::default() });
     }
 
@@ -336,4 +348,21 @@ fn near_identical_calls_with_nothing_done_between_are_a_loop_reported_once_with_
     }
     busy.wait(1000);
     assert_eq!(busy.kinds(), [], "an effect between calls breaks the run");
+}
+
+#[test]
+fn an_action_announced_in_the_text_is_linked_to_what_ran_but_not_judged() {
+    let mut play = Play::new(config());
+    play.call_saying(1000, "Check the build", "I'll run `make check` and then `cargo doc`.", &[], &[]);
+    play.feed(RowSet {
+        process_events: vec![
+            process(ProcessEventKind::Fork, 4200, AGENT, &["python3"], 1100),
+            process(ProcessEventKind::Exec, 4200, AGENT, &["/usr/bin/make", "check"], 1101),
+        ],
+        ..Default::default()
+    });
+    play.call(2000, "Check the build", &[], &[]);
+    play.wait(1000);
+    assert_eq!(play.kinds(), [], "cargo doc never ran, but text is not a tool call");
+    assert_eq!(play.edges("caused"), [("announced run `make check`".into(), "/usr/bin/make check".into())]);
 }

@@ -12,6 +12,8 @@ use super::spec::{Col, TableSpec};
 pub mod node_kind {
     pub const LLM_CALL: &str = "llm_call";
     pub const TOOL_CALL: &str = "tool_call";
+    /// An action the response's text announced ("I'll run `pytest`").
+    pub const ANNOUNCEMENT: &str = "announcement";
     pub const TOOL_RESULT: &str = "tool_result";
     pub const EXEC: &str = "exec";
     pub const FILE: &str = "file";
