@@ -17,11 +17,14 @@
 //!   the aggregator's collective join and ClickHouse: events per second
 //!   until everything is stored and judged, and each diagnosis query's
 //!   latency over gRPC.
+//! - `sessions`: the causal graph of agent sessions against storing the
+//!   same rows: what the aggregator's session stage costs per row.
 
 mod exec_storm;
 mod gpu;
 mod overhead;
 mod pipeline;
+mod sessions;
 mod tls;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +43,7 @@ enum Command {
     Overhead(overhead::Args),
     Tls(tls::Args),
     Gpu(gpu::Args),
+    Sessions(sessions::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         Command::ExecStorm(args) => runtime.block_on(exec_storm::run(args)),
         Command::Pipeline(args) => runtime.block_on(pipeline::run(args)),
         Command::Gpu(args) => runtime.block_on(gpu::run(args)),
+        Command::Sessions(args) => runtime.block_on(sessions::run(args)),
         Command::Overhead(_) | Command::Tls(_) => unreachable!("run without a runtime above"),
     }
 }
