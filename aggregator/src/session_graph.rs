@@ -55,6 +55,9 @@ const WRITE_FLAGS: u32 = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000;
 const SLACK_NS: u64 = 1_000_000;
 /// Effects kept per turn as evidence.
 const MAX_SEEN: usize = 20;
+/// The file type bits of a mode, and a directory's.
+const S_IFMT: u32 = 0o170000;
+const S_IFDIR: u32 = 0o040000;
 /// Ancestors walked to find a process's session.
 const MAX_DEPTH: usize = 64;
 /// Processes remembered per host before the exited are forgotten.
@@ -284,6 +287,11 @@ impl SessionGraph {
             if f.result < 0 {
                 continue;
             }
+            // Devices, kernel files and directories (a temporary file opened
+            // in /tmp) are how programs work, not what they did.
+            let plumbing =
+                ["/dev/", "/proc/", "/sys/"].iter().any(|p| f.path.starts_with(p)) || f.mode & S_IFMT == S_IFDIR;
+            let notable = notable && !plumbing;
             let who = who_of!(f);
             let effect = Effect {
                 kind: node_kind::FILE,

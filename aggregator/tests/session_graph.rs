@@ -235,7 +235,11 @@ fn an_agent_that_ran_the_tests_it_announced_has_no_finding_and_the_run_is_linked
             process(ProcessEventKind::Exec, 4100, AGENT, &["/venv/bin/python", "-m", "pytest", "-q"], 1101),
             process(ProcessEventKind::Exit, 4100, AGENT, &["/venv/bin/python"], 1900),
         ],
-        file_events: vec![file(4100, "/work/.pytest_cache/v/cache/lastfailed", 0o1101, 1800)],
+        file_events: vec![
+            file(4100, "/work/.pytest_cache/v/cache/lastfailed", 0o1101, 1800),
+            file(4100, "/dev/null", 0o1, 1801),
+            FileEventRow { mode: 0o040755, ..file(4100, "/tmp", 0o20000002, 1802) },
+        ],
         ..Default::default()
     });
     play.call(2000, "Run the test suite", &[], &[("call_1", "3 passed in 0.02s")]);
