@@ -9,12 +9,10 @@
 use std::time::{Duration, Instant};
 
 use plumbline_aggregator::{session_graph::SessionGraph, SessionsConfig};
-use plumbline_store::{
-    file_op, FileEventRow, LlmCallRow, NetConnectionRow, ProcessEventKind, ProcessEventRow, RowSet, Store,
-};
+use plumbline_bench::agent_host::{connect, file, llm_call, process, MS};
+use plumbline_store::{ProcessEventKind, RowSet, Store};
 
-const MS: u64 = 1_000_000;
-const WALL: u64 = 1_700_000_000_000_000_000;
+const PROMPT: &str = "Run the tests and fix what fails";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -102,7 +100,7 @@ fn host_batches(args: &Args) -> Vec<RowSet> {
             } else {
                 format!(r#"[{{"tool_call_id":"call_{}","content":"3 passed"}}]"#, turn - 1)
             };
-            rows.llm_calls.push(llm_call(pid, at, &tool, &result));
+            rows.llm_calls.push(llm_call(pid, at, PROMPT, &tool, &result));
             if !liar {
                 child += 1;
                 rows.process_events.push(process(ProcessEventKind::Fork, child, pid, &["python3"], at + 100));
@@ -118,7 +116,7 @@ fn host_batches(args: &Args) -> Vec<RowSet> {
                     rows.file_events.push(file(child, &format!("/venv/lib/python3.11/m{r}.py"), 0, at + 110 + r));
                 }
                 rows.file_events.push(file(child, &format!("/work/.pytest_cache/{turn}"), 0o1101, at + 300));
-                rows.net_connections.push(connect(child, at + 400));
+                rows.net_connections.push(connect(child, "10.9.0.2", 5432, at + 400));
                 rows.process_events.push(process(ProcessEventKind::Exit, child, pid, &["python"], at + 500));
             }
             if rows.len() >= 4096 {
@@ -131,129 +129,7 @@ fn host_batches(args: &Args) -> Vec<RowSet> {
     for agent in 0..args.agents {
         let at = 1000 + args.turns * 1000 + u64::from(agent);
         let result = format!(r#"[{{"tool_call_id":"call_{}","content":"3 passed"}}]"#, args.turns - 1);
-        rows.llm_calls.push(llm_call(10_000 + agent, at, "[]", &result));
+        rows.llm_calls.push(llm_call(10_000 + agent, at, PROMPT, "[]", &result));
     }
     batches
-}
-
-fn process(kind: ProcessEventKind, pid: u32, ppid: u32, argv: &[&str], at_ms: u64) -> ProcessEventRow {
-    ProcessEventRow {
-        host: "bench".into(),
-        boot_id: "boot".into(),
-        pid,
-        start_key_ns: u64::from(pid) * 10 * MS,
-        kind: kind as u8,
-        ts_ns: at_ms * MS,
-        wall_ns: WALL + at_ms * MS,
-        start_wall_ns: WALL,
-        ppid,
-        uid: 1000,
-        gid: 1000,
-        comm: "python3".into(),
-        exe: argv[0].into(),
-        argv: argv.iter().map(|a| a.to_string()).collect(),
-        argv_truncated: false,
-        cgroup_id: 1,
-        exit_code: 0,
-        exit_signal: 0,
-        core_dumped: false,
-        errno: 0,
-    }
-}
-
-fn llm_call(pid: u32, at_ms: u64, tool_calls: &str, tool_results: &str) -> LlmCallRow {
-    LlmCallRow {
-        host: "bench".into(),
-        boot_id: "boot".into(),
-        pid,
-        process_start_key_ns: u64::from(pid) * 10 * MS,
-        comm: "python3".into(),
-        cgroup_id: 1,
-        ts_ns: (at_ms + 50) * MS,
-        wall_ns: WALL + (at_ms + 50) * MS,
-        tid: pid,
-        agent: "coder".into(),
-        provider: "openai".into(),
-        model: "gpt-bench".into(),
-        operation: "chat".into(),
-        endpoint: "/v1/chat/completions".into(),
-        server: "api.openai.com".into(),
-        protocol: "HTTP/1.1".into(),
-        library: "openssl".into(),
-        http_status: 200,
-        error: String::new(),
-        stop_reason: "tool_calls".into(),
-        streamed: 0,
-        request_ts_ns: at_ms * MS,
-        ttft_ns: 20 * MS,
-        latency_ns: 50 * MS,
-        input_tokens: 900,
-        output_tokens: 40,
-        cached_input_tokens: 0,
-        request_bytes: 4000,
-        response_bytes: 700,
-        bytes_lost: 0,
-        prompt: "Run the tests and fix what fails".into(),
-        completion: String::new(),
-        tool_calls: tool_calls.into(),
-        tool_results: tool_results.into(),
-        findings: "[]".into(),
-        local_addr: "10.0.0.5".into(),
-        local_port: 40000,
-        remote_addr: "10.9.0.1".into(),
-        remote_port: 443,
-        fd: 5,
-        connection_id: u64::from(pid),
-    }
-}
-
-fn file(pid: u32, path: &str, flags: u32, at_ms: u64) -> FileEventRow {
-    FileEventRow {
-        host: "bench".into(),
-        boot_id: "boot".into(),
-        pid,
-        process_start_key_ns: u64::from(pid) * 10 * MS,
-        comm: "python".into(),
-        cgroup_id: 1,
-        ts_ns: at_ms * MS,
-        wall_ns: WALL + at_ms * MS,
-        op: file_op::OPEN,
-        path: path.into(),
-        target: String::new(),
-        flags,
-        result: 3,
-        count: 1,
-        last_wall_ns: WALL + at_ms * MS,
-        dev: 1,
-        ino: u64::from(pid) + at_ms,
-        mode: 0o100644,
-        path_truncated: 0,
-    }
-}
-
-fn connect(pid: u32, at_ms: u64) -> NetConnectionRow {
-    NetConnectionRow {
-        host: "bench".into(),
-        boot_id: "boot".into(),
-        pid,
-        process_start_key_ns: u64::from(pid) * 10 * MS,
-        comm: "python".into(),
-        cgroup_id: 1,
-        ts_ns: at_ms * MS,
-        wall_ns: WALL + at_ms * MS,
-        direction: plumbline_store::direction::CONNECT,
-        transport: plumbline_store::transport::TCP,
-        local_addr: "10.0.0.5".into(),
-        local_port: 50000,
-        remote_addr: "10.9.0.2".into(),
-        remote_port: 5432,
-        unix_path: String::new(),
-        remote_name: String::new(),
-        result: 0,
-        latency_ns: 1000,
-        sock_id: u64::from(pid),
-        peer_pid: 0,
-        inode: 0,
-        peer_inode: 0,
-    }
 }

@@ -192,15 +192,8 @@ pub struct SessionScope {
     /// Only this host.
     #[arg(long)]
     pub host: Option<String>,
-    /// At or after this time: a duration ago (`10m`) or an RFC 3339 time.
-    #[arg(long, value_parser = parse_time)]
-    pub since: Option<u64>,
-    /// At or before this time.
-    #[arg(long, value_parser = parse_time)]
-    pub until: Option<u64>,
-    /// At most this many.
-    #[arg(long, default_value_t = 100)]
-    pub limit: u32,
+    #[command(flatten)]
+    pub span: Span,
 }
 
 impl SessionScope {
@@ -210,8 +203,8 @@ impl SessionScope {
             agent: self.agent.clone().unwrap_or_default(),
             host: self.host.clone().unwrap_or_default(),
             kind: kind.cloned().unwrap_or_default(),
-            range: Some(TimeRange { start_ns: self.since.unwrap_or(0), end_ns: self.until.unwrap_or(0) }),
-            limit: self.limit,
+            range: self.span.range(),
+            limit: self.span.limit,
         }
     }
 }
@@ -299,6 +292,26 @@ impl GpuScope {
     }
 }
 
+/// When, and how many: every list view takes these.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Span {
+    /// At or after this time: a duration ago (`10m`) or an RFC 3339 time.
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<u64>,
+    /// At or before this time.
+    #[arg(long, value_parser = parse_time)]
+    pub until: Option<u64>,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+impl Span {
+    fn range(&self) -> Option<TimeRange> {
+        Some(TimeRange { start_ns: self.since.unwrap_or(0), end_ns: self.until.unwrap_or(0) })
+    }
+}
+
 /// Which activity to look at; every view takes these.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Scope {
@@ -311,26 +324,19 @@ pub struct Scope {
     /// Only processes in this container (id prefix), pod (name or uid) or cgroup (part of its path).
     #[arg(long)]
     pub container: Option<String>,
-    /// At or after this time: a duration ago (`10m`) or an RFC 3339 time.
-    #[arg(long, value_parser = parse_time)]
-    pub since: Option<u64>,
-    /// At or before this time.
-    #[arg(long, value_parser = parse_time)]
-    pub until: Option<u64>,
-    /// At most this many.
-    #[arg(long, default_value_t = 100)]
-    pub limit: u32,
+    #[command(flatten)]
+    pub span: Span,
 }
 
 impl Scope {
     fn request(&self, contains: Option<&String>) -> ActivityRequest {
         ActivityRequest {
             host: self.host.clone().unwrap_or_default(),
-            range: Some(TimeRange { start_ns: self.since.unwrap_or(0), end_ns: self.until.unwrap_or(0) }),
+            range: self.span.range(),
             pid: self.pid.unwrap_or(0),
             container: self.container.clone().unwrap_or_default(),
             contains: contains.cloned().unwrap_or_default(),
-            limit: self.limit,
+            limit: self.span.limit,
         }
     }
 }
@@ -370,7 +376,7 @@ impl ModelScope {
                 let (agent, model) = agent_model(row);
                 holds(&self.agent, agent) && holds(&self.model, model)
             })
-            .take(self.scope.limit as usize)
+            .take(self.scope.span.limit as usize)
             .collect()
     }
 }
@@ -570,7 +576,7 @@ mod tests {
                 .unwrap();
         let Command::Llm { models } = cli.command else { panic!() };
         assert_eq!((models.agent.as_deref(), models.model.as_deref()), (Some("coder"), Some("gpt")));
-        assert!(models.scope.since.is_some());
+        assert!(models.scope.span.since.is_some());
         for args in [
             &["plumb", "agents", "--agent", "x"][..],
             &["plumb", "tokens", "--model", "claude"],
@@ -581,7 +587,7 @@ mod tests {
     }
 
     fn model_scope(agent: Option<&str>, model: Option<&str>, limit: u32) -> ModelScope {
-        let scope = Scope { host: None, pid: None, container: None, since: None, until: None, limit };
+        let scope = Scope { host: None, pid: None, container: None, span: Span { since: None, until: None, limit } };
         ModelScope { scope, agent: agent.map(String::from), model: model.map(String::from) }
     }
 

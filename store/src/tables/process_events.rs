@@ -21,7 +21,7 @@ pub enum ProcessEventKind {
     ExecFailed = 5,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Row, Serialize, Deserialize)]
 pub struct ProcessEventRow {
     pub host: String,
     pub boot_id: String,

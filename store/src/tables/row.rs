@@ -22,7 +22,7 @@ macro_rules! table_row {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, ::clickhouse::Row, ::serde::Serialize, ::serde::Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Eq, ::clickhouse::Row, ::serde::Serialize, ::serde::Deserialize)]
         pub struct $name {
             $( $(#[$field_meta])* pub $field: $ty ),*
         }

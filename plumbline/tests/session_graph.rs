@@ -1,14 +1,12 @@
-//! The causal graph of agent sessions on rows shaped like the agent's: each
-//! scenario plays an agent's LLM calls and its process tree's effects and
-//! checks the findings (exactly) and the edges that explain them.
+//! The aggregator's causal graph of agent sessions on rows shaped like the
+//! node agent's (`plumbline_bench::agent_host`): each scenario plays an
+//! agent's LLM calls and its process tree's effects and checks the findings
+//! (exactly) and the edges that explain them.
 
 use plumbline_aggregator::{session_graph::SessionGraph, SessionsConfig};
-use plumbline_store::{
-    file_op, FileEventRow, FindingRow, LlmCallRow, NetConnectionRow, ProcessEventKind, ProcessEventRow, RowSet,
-};
+use plumbline_bench::agent_host::{connect, file, llm_call, process, MS};
+use plumbline_store::{FileEventRow, FindingRow, ProcessEventKind, RowSet};
 
-const MS: u64 = 1_000_000;
-const WALL: u64 = 1_700_000_000_000_000_000;
 const AGENT: u32 = 4000;
 
 fn config() -> SessionsConfig {
@@ -75,6 +73,7 @@ impl Play {
         let tool_results: Vec<_> =
             results.iter().map(|(id, content)| serde_json::json!({"tool_call_id": id, "content": content})).collect();
         let mut call = llm_call(
+            AGENT,
             at_ms,
             prompt,
             &serde_json::to_string(&tool_calls).unwrap(),
@@ -98,128 +97,6 @@ impl Play {
             .filter(|e| e.relation == relation)
             .map(|e| (label(e.from_node), label(e.to_node)))
             .collect()
-    }
-}
-
-fn process(kind: ProcessEventKind, pid: u32, ppid: u32, argv: &[&str], at_ms: u64) -> ProcessEventRow {
-    ProcessEventRow {
-        host: "vm".into(),
-        boot_id: "boot".into(),
-        pid,
-        start_key_ns: u64::from(pid) * 10 * MS,
-        kind: kind as u8,
-        ts_ns: at_ms * MS,
-        wall_ns: WALL + at_ms * MS,
-        start_wall_ns: WALL,
-        ppid,
-        uid: 0,
-        gid: 0,
-        comm: argv[0].rsplit('/').next().unwrap().chars().take(15).collect(),
-        exe: argv[0].into(),
-        argv: argv.iter().map(|a| a.to_string()).collect(),
-        argv_truncated: false,
-        cgroup_id: 1,
-        exit_code: 0,
-        exit_signal: 0,
-        core_dumped: false,
-        errno: 0,
-    }
-}
-
-fn llm_call(at_ms: u64, prompt: &str, tool_calls: &str, tool_results: &str) -> LlmCallRow {
-    LlmCallRow {
-        host: "vm".into(),
-        boot_id: "boot".into(),
-        pid: AGENT,
-        process_start_key_ns: u64::from(AGENT) * 10 * MS,
-        comm: "python3".into(),
-        cgroup_id: 1,
-        ts_ns: (at_ms + 50) * MS,
-        wall_ns: WALL + (at_ms + 50) * MS,
-        tid: AGENT,
-        agent: "coder".into(),
-        provider: "openai".into(),
-        model: "gpt-test".into(),
-        operation: "chat".into(),
-        endpoint: "/v1/chat/completions".into(),
-        server: "localhost".into(),
-        protocol: "http/1.1".into(),
-        library: "openssl".into(),
-        http_status: 200,
-        error: String::new(),
-        stop_reason: String::new(),
-        streamed: 0,
-        request_ts_ns: at_ms * MS,
-        ttft_ns: 20 * MS,
-        latency_ns: 50 * MS,
-        input_tokens: 100,
-        output_tokens: 20,
-        cached_input_tokens: 0,
-        request_bytes: 1000,
-        response_bytes: 500,
-        bytes_lost: 0,
-        prompt: prompt.into(),
-        completion: String::new(),
-        tool_calls: tool_calls.into(),
-        tool_results: tool_results.into(),
-        findings: "[]".into(),
-        local_addr: "127.0.0.1".into(),
-        local_port: 40000,
-        remote_addr: "127.0.0.1".into(),
-        remote_port: 8443,
-        fd: 5,
-        connection_id: 1,
-    }
-}
-
-fn file(pid: u32, path: &str, flags: u32, at_ms: u64) -> FileEventRow {
-    FileEventRow {
-        host: "vm".into(),
-        boot_id: "boot".into(),
-        pid,
-        process_start_key_ns: u64::from(pid) * 10 * MS,
-        comm: "python3".into(),
-        cgroup_id: 1,
-        ts_ns: at_ms * MS,
-        wall_ns: WALL + at_ms * MS,
-        op: file_op::OPEN,
-        path: path.into(),
-        target: String::new(),
-        flags,
-        result: 3,
-        count: 1,
-        last_wall_ns: WALL + at_ms * MS,
-        dev: 1,
-        ino: 1,
-        mode: 0o100644,
-        path_truncated: 0,
-    }
-}
-
-fn connect(pid: u32, addr: &str, port: u32, at_ms: u64) -> NetConnectionRow {
-    NetConnectionRow {
-        host: "vm".into(),
-        boot_id: "boot".into(),
-        pid,
-        process_start_key_ns: u64::from(pid) * 10 * MS,
-        comm: "python3".into(),
-        cgroup_id: 1,
-        ts_ns: at_ms * MS,
-        wall_ns: WALL + at_ms * MS,
-        direction: plumbline_store::direction::CONNECT,
-        transport: plumbline_store::transport::TCP,
-        local_addr: "127.0.0.1".into(),
-        local_port: 50000,
-        remote_addr: addr.into(),
-        remote_port: port,
-        unix_path: String::new(),
-        remote_name: String::new(),
-        result: 0,
-        latency_ns: 1000,
-        sock_id: 9,
-        peer_pid: 0,
-        inode: 0,
-        peer_inode: 0,
     }
 }
 
