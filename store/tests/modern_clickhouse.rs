@@ -318,3 +318,64 @@ async fn the_gpu_views_on_current_clickhouse_answer_like_the_embedded_store() {
     }
     assert!(compared > 1000, "the views select real rows ({compared})");
 }
+
+#[tokio::test]
+async fn the_session_views_on_current_clickhouse_answer_like_the_embedded_store() {
+    use plumbline_store::{activity::SqlDialect::ClickHouse, sessions, EffectFilter, SessionFilter};
+
+    let rows = generated_sessions(40);
+    let session = format!("s{:012x}", 5);
+    let filters = [
+        SessionFilter { limit: 1000, ..Default::default() },
+        SessionFilter { agent: Some("agent-1".into()), limit: 1000, ..Default::default() },
+        SessionFilter {
+            host: Some("host-2".into()),
+            kind: Some("reasoning_loop".into()),
+            limit: 5,
+            ..Default::default()
+        },
+    ];
+    let effects = [
+        EffectFilter { pid: Some(9005), processes_only: true, limit: 10, ..Default::default() },
+        EffectFilter { contains: Some("/tmp/file-7-3".into()), limit: 10, ..Default::default() },
+    ];
+    let mut queries = Vec::new();
+    for filter in &filters {
+        queries.push(inline_args(&sessions::sessions_sql(ClickHouse, filter)));
+        queries.push(inline_args(&sessions::findings_sql(ClickHouse, filter)));
+    }
+    queries.push(inline_args(&sessions::session_nodes_sql(ClickHouse, &session, 100)));
+    queries.push(inline_args(&sessions::session_edges_sql(ClickHouse, &session)));
+    for filter in &effects {
+        queries.push(inline_args(&sessions::effect_nodes_sql(ClickHouse, filter)));
+    }
+    let response = chdb(&json!({
+        "ddl": schema_ddl(ServerVersion(26, 9, 0), 36_500),
+        "inserts": {
+            "session_nodes": rows.session_nodes, "session_edges": rows.session_edges, "findings": rows.findings,
+        },
+        "queries": queries,
+    }));
+
+    let sqlite = SqliteStore::in_memory().await.unwrap();
+    sqlite.write(Arc::new(rows)).await.unwrap();
+    let mut expected: Vec<(String, Vec<Value>)> = Vec::new();
+    for filter in &filters {
+        expected.push((format!("sessions for {filter:?}"), json_rows(sqlite.list_sessions(filter).await)));
+        expected.push((format!("findings for {filter:?}"), json_rows(sqlite.list_findings(filter).await)));
+    }
+    expected.push(("nodes".into(), json_rows(sqlite.session_nodes(&session, 100).await)));
+    expected.push(("edges".into(), json_rows(sqlite.session_edges(&session).await)));
+    for filter in &effects {
+        expected.push((format!("effects for {filter:?}"), json_rows(sqlite.effect_nodes(filter).await)));
+    }
+    let answers = response["answers"].as_array().unwrap();
+    assert_eq!(answers.len(), expected.len());
+    let mut compared = 0;
+    for (answer, (what, expected)) in answers.iter().zip(&expected) {
+        let actual: Vec<Value> = answer.as_array().unwrap().iter().map(normalize).collect();
+        assert_same_answer(what, &actual, expected);
+        compared += expected.len();
+    }
+    assert!(compared > 60, "the views select real rows ({compared})");
+}

@@ -646,3 +646,73 @@ pub fn generated_gpu(seed: u64, collectives: u64) -> plumbline_store::RowSet {
         .collect();
     rows
 }
+
+/// Agent sessions as the aggregator writes them: per session an LLM call
+/// (node 1, the session's process), tool calls, effects in its tree, edges
+/// and findings.
+pub fn generated_sessions(sessions: u64) -> plumbline_store::RowSet {
+    use plumbline_store::{FindingRow, RowSet, SessionEdgeRow, SessionNodeRow};
+    let mut rows = RowSet::default();
+    let kinds = ["llm_call", "tool_call", "exec", "file", "connect", "tool_result", "llm_call", "lookup"];
+    for s in 0..sessions {
+        let session = format!("s{s:012x}");
+        let (host, agent) = (format!("host-{}", s % 3), format!("agent-{}", s % 4));
+        for (i, kind) in kinds.iter().enumerate() {
+            let node = i as u64 + 1;
+            let ts_ns = 1_000_000_000 * (s + 1) + node * 1_000_000;
+            rows.session_nodes.push(SessionNodeRow {
+                host: host.clone(),
+                boot_id: "boot".into(),
+                // The effects run in a child.
+                pid: if ["exec", "file", "connect", "lookup"].contains(kind) {
+                    9000 + s as u32
+                } else {
+                    100 + s as u32
+                },
+                process_start_key_ns: 7,
+                comm: format!("comm-{}", i % 2),
+                cgroup_id: 1,
+                ts_ns,
+                wall_ns: 1_700_000_000_000_000_000 + ts_ns,
+                session: session.clone(),
+                agent: agent.clone(),
+                node,
+                kind: kind.to_string(),
+                label: format!("{kind} /tmp/file-{s}-{i}"),
+                detail: String::new(),
+                tokens: if *kind == "llm_call" { 100 + s } else { 0 },
+            });
+            if node > 1 {
+                rows.session_edges.push(SessionEdgeRow {
+                    session: session.clone(),
+                    from_node: node - 1,
+                    to_node: node,
+                    relation: if i % 2 == 0 { "caused".into() } else { "followed".into() },
+                    reason: "test".into(),
+                    wall_ns: 1_700_000_000_000_000_000 + ts_ns,
+                });
+            }
+        }
+        for kind in ["unverified_claim", "reasoning_loop"].iter().take((s % 3) as usize) {
+            rows.findings.push(FindingRow {
+                session: session.clone(),
+                agent: agent.clone(),
+                host: host.clone(),
+                boot_id: "boot".into(),
+                pid: 100 + s as u32,
+                kind: kind.to_string(),
+                severity: "high".into(),
+                subject: format!("call_{s}"),
+                wall_ns: 1_700_000_000_000_000_000 + s * 1_000_000_000,
+                summary: "summary".into(),
+                llm_call: 1,
+                expected: "run `make`".into(),
+                observed: "nothing".into(),
+                evidence: "{}".into(),
+                tokens: 0,
+                found_wall_ns: 1,
+            });
+        }
+    }
+    rows
+}
