@@ -74,13 +74,16 @@ impl TrackedConnection {
     /// writes outside the TLS call; short-lived processes are gone) the
     /// process's latest connect before the connection's first plaintext (a
     /// later one, read before the exchange was sent, is another socket's).
-    fn resolve(&mut self, pid: u32, connects: &[Connect], dns_name: impl Fn(SocketAddr) -> Option<String>) {
+    fn resolve(&mut self, pid: u32, connects: Option<&Vec<Connect>>, dns_name: impl Fn(SocketAddr) -> Option<String>) {
         if self.resolved {
             return;
         }
         let socket = (self.info.fd >= 0).then(|| socket_of(pid, self.info.fd)).flatten();
-        let before = connects.iter().rev().find(|c| c.ts_ns <= self.first_ns).map(|c| (c.local, c.remote));
-        if let Some((local, remote)) = socket.or(before) {
+        let before = || {
+            let connect = connects?.iter().rev().find(|c| c.ts_ns <= self.first_ns)?;
+            Some((connect.local, connect.remote))
+        };
+        if let Some((local, remote)) = socket.or_else(before) {
             self.resolved = true;
             self.info.local = Some(local);
             self.info.remote = Some(remote);
@@ -111,9 +114,8 @@ pub struct IntentCapture {
     rescans: Vec<(u32, u64)>,
     /// Processes that exited: (pid, start, exit time).
     exited: Vec<(u32, u64, u64)>,
-    /// Each process's latest TCP connect (local, remote): where a TLS
+    /// Each process's latest TCP connects, oldest first: where a TLS
     /// connection went when its socket can no longer be looked up.
-    /// Each process's latest TCP connects, oldest first.
     last_connect: HashMap<u32, Vec<Connect>>,
     /// Keyed hash for connection ids: user-space addresses stay on the node.
     conn_seed: u64,
@@ -210,7 +212,6 @@ impl IntentCapture {
         if let Some(dir) = &self.config.dump_dir {
             dump(dir, h.pid, event, data);
         }
-        let connects = self.last_connect.get(&h.pid).cloned().unwrap_or_default();
         let tracked = self.tracked(h.pid, event.conn_id, library, h.tid, h.cgroup_id);
         if tracked.first_ns == 0 {
             let started = if event.call_start_ns != 0 { event.call_start_ns } else { h.ts_boot_ns };
@@ -224,7 +225,9 @@ impl IntentCapture {
             tracked.info.fd = event.fd;
             tracked.resolved = false;
         }
-        tracked.resolve(h.pid, &connects, dns_name);
+        // Looked up again: `tracked` borrowed all of `self`.
+        let tracked = self.connections.get_mut(&(h.pid, event.conn_id)).expect("tracked above");
+        tracked.resolve(h.pid, self.last_connect.get(&h.pid), dns_name);
         let lost_before = tracked.connection.total_lost();
         let exchanges = tracked.connection.feed(Piece {
             write: event.direction == tls_direction::WRITE,
@@ -344,9 +347,8 @@ impl IntentCapture {
         let waiting: Vec<(u32, u64)> =
             self.connections.iter().filter(|(_, t)| !t.waiting.is_empty()).map(|(k, _)| *k).collect();
         for key in waiting {
-            let connects = self.last_connect.get(&key.0).cloned().unwrap_or_default();
             if let Some(tracked) = self.connections.get_mut(&key) {
-                tracked.resolve(key.0, &connects, |addr| dns_name(key.0, addr));
+                tracked.resolve(key.0, self.last_connect.get(&key.0), |addr| dns_name(key.0, addr));
             }
             let process = who(key.0, batch);
             self.send_waiting(key, &process, batch);
