@@ -224,7 +224,8 @@ async fn write_retrying(
     }
 }
 
-fn now_wall_ns() -> u64 {
+/// Nanoseconds since the Unix epoch.
+pub(crate) fn now_wall_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 

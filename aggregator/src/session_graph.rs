@@ -17,13 +17,13 @@
 use std::collections::{HashMap, HashSet};
 
 use plumbline_store::{
-    direction, edge_relation, file_op, finding_kind, node_kind, FindingRow, LlmCallRow, ProcessEventKind, RowSet,
-    SessionEdgeRow, SessionNodeRow,
+    direction, edge_relation, file_op, node_kind, LlmCallRow, ProcessEventKind, RowSet, SessionEdgeRow, SessionNodeRow,
 };
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::intent_match::{announcements, expectations, Expected, Observed};
+
+mod findings;
 
 /// The thresholds of `[pipeline.sessions]`, in ns.
 #[derive(Debug, Clone)]
@@ -62,10 +62,6 @@ const S_IFDIR: u32 = 0o040000;
 const MAX_DEPTH: usize = 64;
 /// Processes remembered per host before the exited are forgotten.
 const MAX_PROCESSES: usize = 65_536;
-/// Words of a tool result that say it went well, and that it did not.
-const SUCCESS_WORDS: [&str; 7] = ["passed", "success", "succeeded", "done", "completed", "ok", "wrote"];
-const FAILURE_WORDS: [&str; 5] = ["failed", "error", "failure", "traceback", "exception"];
-
 #[derive(Debug, Clone)]
 struct Process {
     start_key_ns: u64,
@@ -109,6 +105,8 @@ struct Session {
     blocked: HashMap<u64, u64>,
     reported: HashSet<(String, String)>,
     next_node: u64,
+    /// Processing-clock time it last saw a call or an effect.
+    touched_ns: u64,
 }
 
 struct Turn {
@@ -169,6 +167,16 @@ struct ToolResultJson {
     content: String,
 }
 
+/// Why an effect is out of the session's scope, for its finding.
+struct OutOfScope {
+    /// A secret read; else egress outside the allowlist.
+    secret: bool,
+    /// How a tool call named it, when one did.
+    caused_by: Option<String>,
+    /// The LLM call whose turn it happened in.
+    llm_call: Option<u64>,
+}
+
 #[derive(Deserialize)]
 struct GuardrailJson {
     kind: String,
@@ -178,7 +186,9 @@ struct GuardrailJson {
 
 pub struct SessionGraph {
     settings: SessionSettings,
-    hosts: HashMap<(String, String), Host>,
+    /// Host name → boot id → what the graph knows of that boot. Nested so
+    /// that a row's host is found by its borrowed names.
+    hosts: HashMap<String, HashMap<String, Host>>,
 }
 
 /// What one step of the graph adds.
@@ -241,40 +251,31 @@ impl SessionGraph {
                 host.processes.insert(p.pid, process);
             }
         }
-        for d in &rows.dns_queries {
-            let host = self.host(&d.host, &d.boot_id);
-            for answer in d.answers.split([',', ' ']).filter(|a| !a.is_empty()) {
-                let names = host.resolved.entry(answer.to_string()).or_default();
-                if !names.contains(&d.name) {
-                    names.push(d.name.clone());
-                }
-            }
-        }
         let mut calls: Vec<&LlmCallRow> = rows.llm_calls.iter().collect();
         calls.sort_by_key(|c| c.request_ts_ns);
         for call in calls {
             self.llm_call(call, now_ns, &mut out);
         }
-        for p in &rows.process_events {
-            if p.kind == ProcessEventKind::Exec as u8 {
-                let argv = p.argv.join(" ");
-                let who = Who {
-                    pid: p.pid,
-                    process_start_key_ns: p.start_key_ns,
-                    comm: &p.comm,
-                    cgroup_id: p.cgroup_id,
-                    ts_ns: p.ts_ns,
-                    wall_ns: p.wall_ns,
-                };
-                let effect = Effect {
-                    kind: node_kind::EXEC,
-                    label: argv.clone(),
-                    observed: Observed::Exec { argv: &argv },
-                    notable: true,
-                    who,
-                };
-                self.effect(&p.host, &p.boot_id, effect, &mut out);
-            }
+        // Effects: only those of a session's processes are worth any work.
+        for p in rows.process_events.iter().filter(|p| p.kind == ProcessEventKind::Exec as u8) {
+            let Some(key) = self.session_key(&p.host, &p.boot_id, p.pid) else { continue };
+            let argv = p.argv.join(" ");
+            let who = Who {
+                pid: p.pid,
+                process_start_key_ns: p.start_key_ns,
+                comm: &p.comm,
+                cgroup_id: p.cgroup_id,
+                ts_ns: p.ts_ns,
+                wall_ns: p.wall_ns,
+            };
+            let effect = Effect {
+                kind: node_kind::EXEC,
+                label: argv.clone(),
+                observed: Observed::Exec { argv: &argv },
+                notable: true,
+                who,
+            };
+            self.effect(&p.host, &p.boot_id, key, effect, now_ns, &mut out);
         }
         for f in &rows.file_events {
             let (verb, notable) = match f.op {
@@ -287,57 +288,64 @@ impl SessionGraph {
             if f.result < 0 {
                 continue;
             }
+            let Some(key) = self.session_key(&f.host, &f.boot_id, f.pid) else { continue };
             // Devices, kernel files and directories (a temporary file opened
             // in /tmp) are how programs work, not what they did.
             let plumbing =
                 ["/dev/", "/proc/", "/sys/"].iter().any(|p| f.path.starts_with(p)) || f.mode & S_IFMT == S_IFDIR;
-            let notable = notable && !plumbing;
-            let who = who_of!(f);
             let effect = Effect {
                 kind: node_kind::FILE,
                 label: format!("{verb} {}", f.path),
                 observed: Observed::File { path: &f.path },
-                notable,
-                who,
+                notable: notable && !plumbing,
+                who: who_of!(f),
             };
-            self.effect(&f.host, &f.boot_id, effect, &mut out);
+            self.effect(&f.host, &f.boot_id, key, effect, now_ns, &mut out);
         }
         for d in &rows.dns_queries {
-            let who = who_of!(d);
+            let Some(key) = self.session_key(&d.host, &d.boot_id, d.pid) else { continue };
+            // What the session's lookups answered names the addresses it
+            // then connects to.
+            let host = self.host(&d.host, &d.boot_id);
+            for answer in d.answers.split([',', ' ']).filter(|a| !a.is_empty()) {
+                let names = host.resolved.entry(answer.to_string()).or_default();
+                if !names.contains(&d.name) {
+                    names.push(d.name.clone());
+                }
+            }
             let effect = Effect {
                 kind: node_kind::LOOKUP,
                 label: format!("lookup {}", d.name),
                 observed: Observed::Lookup { name: &d.name },
                 notable: true,
-                who,
+                who: who_of!(d),
             };
-            self.effect(&d.host, &d.boot_id, effect, &mut out);
+            self.effect(&d.host, &d.boot_id, key, effect, now_ns, &mut out);
         }
         for c in &rows.net_connections {
             if c.direction != direction::CONNECT || c.remote_addr.is_empty() || c.result != 0 {
                 continue;
             }
+            let Some(key) = self.session_key(&c.host, &c.boot_id, c.pid) else { continue };
             let resolved = self.host(&c.host, &c.boot_id).resolved.get(&c.remote_addr).cloned().unwrap_or_default();
-            let who = who_of!(c);
             let port = u16::try_from(c.remote_port).unwrap_or(0);
             let effect = Effect {
                 kind: node_kind::CONNECT,
                 label: format!("connect {}", endpoint(&c.remote_addr, port)),
                 observed: Observed::Connect { addr: &c.remote_addr, port, resolved_from: &resolved },
                 notable: true,
-                who,
+                who: who_of!(c),
             };
-            self.effect(&c.host, &c.boot_id, effect, &mut out);
+            self.effect(&c.host, &c.boot_id, key, effect, now_ns, &mut out);
         }
         for i in &rows.ipc_events {
-            let blocked = i.read_blocked_ns + i.write_blocked_ns;
+            let Some(key) = self.session_key(&i.host, &i.boot_id, i.pid) else { continue };
             let host = self.host(&i.host, &i.boot_id);
-            let Some(key) = session_of(host, i.pid) else { continue };
             let session = host.sessions.get_mut(&key).expect("found above");
-            let id = session.id.clone();
-            *session.blocked.entry(i.object_id).or_default() += blocked;
+            *session.blocked.entry(i.object_id).or_default() += i.read_blocked_ns + i.write_blocked_ns;
             session.last_wall_ns = session.last_wall_ns.max(i.wall_ns);
-            host.ipc_users.entry(i.object_id).or_default().insert(id);
+            session.touched_ns = now_ns;
+            host.ipc_users.entry(i.object_id).or_default().insert(session.id.clone());
         }
         self.judge_due(now_ns, &mut out);
         out
@@ -352,12 +360,20 @@ impl SessionGraph {
     }
 
     fn host(&mut self, host: &str, boot_id: &str) -> &mut Host {
-        self.hosts.entry((host.to_string(), boot_id.to_string())).or_default()
+        if self.hosts.get(host).is_none_or(|boots| !boots.contains_key(boot_id)) {
+            self.hosts.entry(host.to_string()).or_default().insert(boot_id.to_string(), Host::default());
+        }
+        self.hosts.get_mut(host).and_then(|boots| boots.get_mut(boot_id)).expect("inserted above")
+    }
+
+    /// The session `pid` on this host belongs to, if any.
+    fn session_key(&self, host: &str, boot_id: &str, pid: u32) -> Option<ProcessKey> {
+        session_of(self.hosts.get(host)?.get(boot_id)?, pid)
     }
 
     fn llm_call(&mut self, call: &LlmCallRow, now_ns: u64, out: &mut GraphRows) {
         let settings = &self.settings;
-        let host = self.hosts.entry((call.host.clone(), call.boot_id.clone())).or_default();
+        let host = self.hosts.entry(call.host.clone()).or_default().entry(call.boot_id.clone()).or_default();
         host.processes.entry(call.pid).or_insert(Process {
             start_key_ns: call.process_start_key_ns,
             ppid: 0,
@@ -369,9 +385,9 @@ impl SessionGraph {
             session.agent = call.agent.clone();
         }
         session.last_wall_ns = session.last_wall_ns.max(call.wall_ns);
+        session.touched_ns = now_ns;
         host.llm_endpoints.insert(endpoint(&call.remote_addr, u16::try_from(call.remote_port).unwrap_or(0)));
 
-        let node = session.node();
         let tokens = call.input_tokens + call.output_tokens;
         let tools: Vec<ToolCallJson> = serde_json::from_str(&call.tool_calls).unwrap_or_default();
         let results: Vec<ToolResultJson> = serde_json::from_str(&call.tool_results).unwrap_or_default();
@@ -382,61 +398,25 @@ impl SessionGraph {
             format!("{} → {}", call.model, names.join(", "))
         };
         let call_who = Who { ts_ns: call.request_ts_ns, ..who_of!(call) };
-        out.session_nodes.push(session.node_row(
-            node,
-            node_kind::LLM_CALL,
-            label,
-            excerpt(&call.prompt, 2000),
-            tokens,
-            &call.host,
-            &call.boot_id,
-            call_who,
-        ));
+        let node = session.push_node(out, node_kind::LLM_CALL, label, excerpt(&call.prompt, 2000), tokens, call_who);
 
         // The previous turn closes: its results come in this call.
         if let Some(mut turn) = session.turn.take() {
             turn.until_ts_ns = turn.until_ts_ns.min(call.request_ts_ns);
             let mut by_id = HashMap::new();
             for result in &results {
-                let result_node = session.node();
                 let tool = turn.tools.iter().find(|t| t.id == result.tool_call_id);
                 let name = tool.map_or("?", |t| t.name.as_str());
-                out.session_nodes.push(session.node_row(
-                    result_node,
-                    node_kind::TOOL_RESULT,
-                    format!("{name} ← {}", excerpt(&result.content, 80)),
-                    excerpt(&result.content, 2000),
-                    0,
-                    &call.host,
-                    &call.boot_id,
-                    call_who,
-                ));
-                out.session_edges.push(edge(
-                    &session.id,
-                    result_node,
-                    node,
-                    edge_relation::SENT_IN,
-                    "sent back in the next call",
-                    call.wall_ns,
-                ));
+                let label = format!("{name} ← {}", excerpt(&result.content, 80));
+                let detail = excerpt(&result.content, 2000);
+                let result_node = session.push_node(out, node_kind::TOOL_RESULT, label, detail, 0, call_who);
+                let wall = call.wall_ns;
+                session.link(out, result_node, node, edge_relation::SENT_IN, "sent back in the next call", wall);
                 if let Some(tool) = tool {
-                    out.session_edges.push(edge(
-                        &session.id,
-                        tool.node,
-                        result_node,
-                        edge_relation::REPORTED,
-                        "its result",
-                        call.wall_ns,
-                    ));
+                    session.link(out, tool.node, result_node, edge_relation::REPORTED, "its result", wall);
                     for &effect in &tool.matched {
-                        out.session_edges.push(edge(
-                            &session.id,
-                            effect,
-                            result_node,
-                            edge_relation::REPORTED,
-                            "reported in the tool result",
-                            call.wall_ns,
-                        ));
+                        let reason = "reported in the tool result";
+                        session.link(out, effect, result_node, edge_relation::REPORTED, reason, wall);
                     }
                 }
                 by_id.insert(result.tool_call_id.clone(), result.content.clone());
@@ -460,55 +440,22 @@ impl SessionGraph {
         }
         session.run.push(RunCall { words, tokens, wall_ns: call.wall_ns, node });
         if session.run.len() == settings.loop_calls {
-            out.findings.push(session.loop_finding(call, now_wall_ns()));
+            out.findings.push(session.loop_finding(call));
         }
         session.effects_since_call = 0;
 
         for g in serde_json::from_str::<Vec<GuardrailJson>>(&call.findings).unwrap_or_default() {
-            // The conversation sends its history again with every call: the
-            // same match in the same text is one finding.
-            let subject = format!("{} in the {}", g.kind, g.location);
-            if session.reported.contains(&(finding_kind::GUARDRAIL.to_string(), subject.clone())) {
-                continue;
+            if let Some(finding) = session.guardrail_finding(call, &g, node, tokens) {
+                out.findings.push(finding);
             }
-            let severity = if g.kind.contains("injection") { "high" } else { "medium" };
-            let evidence = json!({"llm_call": call_evidence(call), "guardrail": g.kind, "location": g.location, "excerpt": g.excerpt});
-            out.findings.push(session.finding(
-                finding_kind::GUARDRAIL,
-                severity,
-                subject,
-                call.wall_ns,
-                format!("guardrail {} matched in the {}: {}", g.kind, g.location, excerpt(&g.excerpt, 120)),
-                node,
-                String::new(),
-                g.excerpt.clone(),
-                evidence,
-                tokens,
-            ));
         }
 
         // The new turn opens with this response's tool calls.
         let mut intents = Vec::new();
         for tool in tools {
-            let tool_node = session.node();
-            out.session_nodes.push(session.node_row(
-                tool_node,
-                node_kind::TOOL_CALL,
-                format!("{} {}", tool.name, excerpt(&tool.arguments, 100)),
-                tool.arguments.clone(),
-                0,
-                &call.host,
-                &call.boot_id,
-                call_who,
-            ));
-            out.session_edges.push(edge(
-                &session.id,
-                node,
-                tool_node,
-                edge_relation::REQUESTED,
-                "in the response",
-                call.wall_ns,
-            ));
+            let label = format!("{} {}", tool.name, excerpt(&tool.arguments, 100));
+            let tool_node = session.push_node(out, node_kind::TOOL_CALL, label, tool.arguments.clone(), 0, call_who);
+            session.link(out, node, tool_node, edge_relation::REQUESTED, "in the response", call.wall_ns);
             let expected = expectations(&tool.arguments);
             let tainted = !session.fetched.is_empty();
             // A URL fetched: content from outside enters the conversation.
@@ -527,26 +474,9 @@ impl SessionGraph {
             });
         }
         for announced in announcements(&call.completion) {
-            let node_id = session.node();
             let label = format!("announced {}", announced.describe());
-            out.session_nodes.push(session.node_row(
-                node_id,
-                node_kind::ANNOUNCEMENT,
-                label,
-                String::new(),
-                0,
-                &call.host,
-                &call.boot_id,
-                call_who,
-            ));
-            out.session_edges.push(edge(
-                &session.id,
-                node,
-                node_id,
-                edge_relation::REQUESTED,
-                "in the response's text",
-                call.wall_ns,
-            ));
+            let node_id = session.push_node(out, node_kind::ANNOUNCEMENT, label, String::new(), 0, call_who);
+            session.link(out, node, node_id, edge_relation::REQUESTED, "in the response's text", call.wall_ns);
             intents.push(ToolIntent {
                 id: format!("text-{node_id}"),
                 name: "the response's text".into(),
@@ -570,12 +500,21 @@ impl SessionGraph {
         });
     }
 
-    fn effect(&mut self, host_name: &str, boot_id: &str, effect: Effect<'_>, out: &mut GraphRows) {
+    /// An effect of a process of session `key` on this host.
+    fn effect(
+        &mut self,
+        host_name: &str,
+        boot_id: &str,
+        key: ProcessKey,
+        effect: Effect<'_>,
+        now_ns: u64,
+        out: &mut GraphRows,
+    ) {
         let settings = &self.settings;
-        let Some(host) = self.hosts.get_mut(&(host_name.to_string(), boot_id.to_string())) else { return };
-        let Some(key) = session_of(host, effect.who.pid) else { return };
+        let host = self.hosts.get_mut(host_name).and_then(|boots| boots.get_mut(boot_id)).expect("has the session");
         let llm_endpoints = &host.llm_endpoints;
-        let session = host.sessions.get_mut(&key).expect("found above");
+        let session = host.sessions.get_mut(&key).expect("found by the caller");
+        session.touched_ns = now_ns;
         if effect.who.wall_ns < session.first_wall_ns {
             return;
         }
@@ -618,66 +557,30 @@ impl SessionGraph {
         if cause.is_none() && (is_llm_endpoint || !effect.notable && !secret) {
             return;
         }
-        let node = session.node();
         let wall = effect.who.wall_ns;
         session.last_wall_ns = session.last_wall_ns.max(wall);
         session.effects_since_call += 1;
-        out.session_nodes.push(session.node_row(
-            node,
-            effect.kind,
-            effect.label.clone(),
-            String::new(),
-            0,
-            host_name,
-            boot_id,
-            effect.who,
-        ));
+        let node = session.push_node(out, effect.kind, effect.label.clone(), String::new(), 0, effect.who);
         if let Some((reason, tool_node, _)) = &cause {
-            out.session_edges.push(edge(&session.id, *tool_node, node, edge_relation::CAUSED, reason, wall));
+            session.link(out, *tool_node, node, edge_relation::CAUSED, reason, wall);
         } else if let Some(call_node) = in_window {
             let reason = format!("in the process tree within {} s of the call", settings.window_ns / 1_000_000_000);
-            out.session_edges.push(edge(&session.id, call_node, node, edge_relation::FOLLOWED, &reason, wall));
+            session.link(out, call_node, node, edge_relation::FOLLOWED, &reason, wall);
         }
         // Egress a tool call asked for before any outside content came in is
         // the session's intent; after it, or asked by nobody, it is not.
         let egress = unlisted && !matches!(cause, Some((_, _, false)));
-        let subject = effect.label.clone();
-        if (secret || egress) && !session.reported.contains(&(finding_kind::OUT_OF_SCOPE.to_string(), subject.clone()))
-        {
-            let what = if secret { "secret read" } else { "egress outside the allowlist" };
-            let severity = if session.fetched.is_empty() { "medium" } else { "high" };
-            let caused_by = cause.as_ref().map(|(reason, _, _)| reason.clone());
-            let mut summary = format!("{what}: {} by {} ({})", effect.label, effect.who.comm, effect.who.pid);
-            if let Some(fetch) = session.fetched.last() {
-                summary.push_str(&format!(", after content fetched from outside ({})", excerpt(fetch, 80)));
+        if secret || egress {
+            let why = OutOfScope { secret, caused_by: cause.map(|(reason, _, _)| reason), llm_call: in_window };
+            if let Some(finding) = session.out_of_scope_finding(&effect, why, settings) {
+                out.findings.push(finding);
             }
-            let evidence = json!({
-                "effect": effect.label, "pid": effect.who.pid, "comm": effect.who.comm,
-                "caused_by_tool_call": caused_by, "fetched_before": session.fetched,
-            });
-            let expected = if secret {
-                "no secret read".to_string()
-            } else {
-                format!("egress only to {}", settings.egress_allow.join(", "))
-            };
-            out.findings.push(session.finding(
-                finding_kind::OUT_OF_SCOPE,
-                severity,
-                subject,
-                wall,
-                summary,
-                in_window.unwrap_or(0),
-                expected,
-                effect.label,
-                evidence,
-                0,
-            ));
         }
     }
 
     fn judge_due(&mut self, now_ns: u64, out: &mut GraphRows) {
         let settings = &self.settings;
-        for host in self.hosts.values_mut() {
+        for host in self.hosts.values_mut().flat_map(HashMap::values_mut) {
             let ipc_users = &host.ipc_users;
             for session in host.sessions.values_mut() {
                 // An open turn whose window passed with no next call.
@@ -695,16 +598,45 @@ impl SessionGraph {
                         });
                     }
                 }
-                let (due, waiting): (Vec<Closing>, Vec<Closing>) =
-                    std::mem::take(&mut session.closing).into_iter().partition(|c| c.due_ns <= now_ns);
-                session.closing = waiting;
-                for closing in due {
-                    session.judge_turn(&closing, out);
+                if session.closing.iter().any(|c| c.due_ns <= now_ns) {
+                    let (due, waiting): (Vec<Closing>, Vec<Closing>) =
+                        std::mem::take(&mut session.closing).into_iter().partition(|c| c.due_ns <= now_ns);
+                    session.closing = waiting;
+                    for closing in due {
+                        session.judge_turn(&closing, out);
+                    }
                 }
-                session.judge_blocked(settings, ipc_users, out);
+                if !session.blocked.is_empty() {
+                    session.judge_blocked(settings, ipc_users, out);
+                }
+            }
+            // A session whose process exited is forgotten once it has been
+            // quiet past its last turn's window.
+            let processes = &host.processes;
+            let finished: Vec<ProcessKey> = host
+                .sessions
+                .iter()
+                .filter(|(key, s)| {
+                    let exited = processes.get(&key.0).is_none_or(|p| p.exited || p.start_key_ns != key.1);
+                    // Past this, an open turn with something to judge has
+                    // been closed and judged above.
+                    let quiet = now_ns.saturating_sub(s.touched_ns) > settings.window_ns + settings.settle_ns;
+                    exited && s.closing.is_empty() && quiet
+                })
+                .map(|(key, _)| *key)
+                .collect();
+            for key in finished {
+                let session = host.sessions.remove(&key).expect("listed above");
+                host.ipc_users.retain(|_, users| {
+                    users.remove(&session.id);
+                    !users.is_empty()
+                });
             }
             if host.processes.len() > MAX_PROCESSES {
                 host.processes.retain(|_, p| !p.exited);
+            }
+            if host.resolved.len() > MAX_PROCESSES {
+                host.resolved.clear();
             }
         }
     }
@@ -734,30 +666,25 @@ impl Session {
             blocked: HashMap::new(),
             reported: HashSet::new(),
             next_node: 1,
+            touched_ns: 0,
         }
     }
 
-    fn node(&mut self) -> u64 {
-        let node = self.next_node;
-        self.next_node += 1;
-        node
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn node_row(
-        &self,
-        node: u64,
+    /// Adds a node of the session; returns its id.
+    fn push_node(
+        &mut self,
+        out: &mut GraphRows,
         kind: &str,
         label: String,
         detail: String,
         tokens: u64,
-        host: &str,
-        boot_id: &str,
         who: Who<'_>,
-    ) -> SessionNodeRow {
-        SessionNodeRow {
-            host: host.to_string(),
-            boot_id: boot_id.to_string(),
+    ) -> u64 {
+        let node = self.next_node;
+        self.next_node += 1;
+        out.session_nodes.push(SessionNodeRow {
+            host: self.host.clone(),
+            boot_id: self.boot_id.clone(),
             pid: who.pid,
             process_start_key_ns: who.process_start_key_ns,
             comm: who.comm.to_string(),
@@ -771,164 +698,20 @@ impl Session {
             label,
             detail,
             tokens,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn finding(
-        &mut self,
-        kind: &str,
-        severity: &str,
-        subject: String,
-        wall_ns: u64,
-        summary: String,
-        llm_call: u64,
-        expected: String,
-        observed: String,
-        evidence: serde_json::Value,
-        tokens: u64,
-    ) -> FindingRow {
-        self.reported.insert((kind.to_string(), subject.clone()));
-        FindingRow {
-            session: self.id.clone(),
-            agent: self.agent.clone(),
-            host: self.host.clone(),
-            boot_id: self.boot_id.clone(),
-            pid: self.pid,
-            kind: kind.to_string(),
-            severity: severity.to_string(),
-            subject,
-            wall_ns,
-            summary,
-            llm_call,
-            expected,
-            observed,
-            evidence: evidence.to_string(),
-            tokens,
-            found_wall_ns: now_wall_ns(),
-        }
-    }
-
-    fn loop_finding(&mut self, call: &LlmCallRow, found: u64) -> FindingRow {
-        let first = &self.run[0];
-        let tokens: u64 = self.run.iter().map(|c| c.tokens).sum();
-        let (first_wall, first_node, n) = (first.wall_ns, first.node, self.run.len());
-        let summary = format!(
-            "{n} near-identical LLM calls in a row with no effect in between, {tokens} tokens spent: {}",
-            excerpt(&call.prompt, 100)
-        );
-        let evidence = json!({
-            "calls": self.run.iter().map(|c| json!({"node": c.node, "wall_ns": c.wall_ns, "tokens": c.tokens})).collect::<Vec<_>>(),
-            "request": excerpt(&call.prompt, 500),
         });
-        let mut row = self.finding(
-            finding_kind::REASONING_LOOP,
-            "medium",
-            format!("loop from {first_wall}"),
-            first_wall,
-            summary,
-            first_node,
-            "an effect, or a different request".into(),
-            format!("{n} calls, nothing done"),
-            evidence,
-            tokens,
-        );
-        row.found_wall_ns = found;
-        row
+        node
     }
 
-    /// Announced effects that did not happen in a closed turn.
-    fn judge_turn(&mut self, closing: &Closing, out: &mut GraphRows) {
-        for tool in &closing.turn.tools {
-            if tool.announced || tool.expected.is_empty() || !tool.matched.is_empty() {
-                continue;
-            }
-            let result = closing.results.get(&tool.id);
-            let claims_success = result.is_some_and(|r| claims_success(r));
-            let expected: Vec<String> = tool.expected.iter().map(Expected::describe).collect();
-            let expected = expected.join(" or ");
-            let seen = &closing.turn.seen;
-            let observed = if seen.is_empty() {
-                "nothing in the session's process tree".to_string()
-            } else {
-                format!("only: {}", seen.join("; "))
-            };
-            let mut summary = format!("{} announced {expected}; the kernel saw no such effect", tool.name);
-            if closing.next_node.is_some() {
-                summary.push_str(" before the next LLM call");
-            }
-            if let (true, Some(r)) = (claims_success, result) {
-                summary.push_str(&format!(", yet its result reported success: \"{}\"", excerpt(r, 80)));
-            }
-            let evidence = json!({
-                "llm_call": closing.turn.node, "tool_call": {"id": tool.id, "name": tool.name, "arguments": tool.arguments},
-                "expected": expected, "observed": seen, "tool_result": result, "next_llm_call": closing.next_node,
-            });
-            let severity = if claims_success { "high" } else { "medium" };
-            let row = self.finding(
-                finding_kind::UNVERIFIED_CLAIM,
-                severity,
-                tool.id.clone(),
-                closing.turn.call_wall_ns,
-                summary,
-                closing.turn.node,
-                expected,
-                observed,
-                evidence,
-                0,
-            );
-            out.findings.push(row);
-        }
-    }
-
-    /// Time blocked on IPC objects that another session also used.
-    fn judge_blocked(
-        &mut self,
-        settings: &SessionSettings,
-        ipc_users: &HashMap<u64, HashSet<String>>,
-        out: &mut GraphRows,
-    ) {
-        if self.reported.iter().any(|(k, _)| k == finding_kind::COORDINATION) {
-            return;
-        }
-        let mut peers = HashSet::new();
-        let mut blocked = 0;
-        for (object, ns) in &self.blocked {
-            let others: Vec<&String> = ipc_users.get(object).into_iter().flatten().filter(|s| **s != self.id).collect();
-            if !others.is_empty() {
-                blocked += ns;
-                peers.extend(others.into_iter().cloned());
-            }
-        }
-        let wall = self.last_wall_ns.saturating_sub(self.first_wall_ns).max(1);
-        let share = blocked as f64 / wall as f64;
-        if blocked < settings.blocked_min_ns || share < settings.blocked_share {
-            return;
-        }
-        let mut peers: Vec<String> = peers.into_iter().collect();
-        peers.sort();
-        let summary = format!(
-            "blocked on IPC with {} for {:.1} s of {:.1} s ({:.0} %)",
-            peers.join(", "),
-            blocked as f64 / 1e9,
-            wall as f64 / 1e9,
-            share * 100.0
-        );
-        let evidence = json!({"blocked_ns": blocked, "wall_ns": wall, "share": share, "peer_sessions": peers});
-        let first = self.first_wall_ns;
-        let row = self.finding(
-            finding_kind::COORDINATION,
-            "medium",
-            "blocked".into(),
-            first,
-            summary,
-            0,
-            format!("under {:.0} % of its time blocked on other agents", settings.blocked_share * 100.0),
-            format!("{:.0} %", share * 100.0),
-            evidence,
-            0,
-        );
-        out.findings.push(row);
+    /// Adds an edge between two of the session's nodes.
+    fn link(&self, out: &mut GraphRows, from: u64, to: u64, relation: &str, reason: &str, wall_ns: u64) {
+        out.session_edges.push(SessionEdgeRow {
+            session: self.id.clone(),
+            from_node: from,
+            to_node: to,
+            relation: relation.to_string(),
+            reason: reason.to_string(),
+            wall_ns,
+        });
     }
 }
 
@@ -975,12 +758,6 @@ fn allowed(allow: &[String], addr: &str, port: u16, names: &[String]) -> bool {
     })
 }
 
-fn claims_success(result: &str) -> bool {
-    let words = word_set(result);
-    SUCCESS_WORDS.iter().any(|w| words.contains(*w)) && !FAILURE_WORDS.iter().any(|w| words.contains(*w))
-        || result.contains(" 0 failed")
-}
-
 fn word_set(text: &str) -> HashSet<String> {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
 }
@@ -999,23 +776,4 @@ fn excerpt(text: &str, max: usize) -> String {
     }
     let cut: String = one_line.chars().take(max).collect();
     format!("{cut}…")
-}
-
-fn edge(session: &str, from: u64, to: u64, relation: &str, reason: &str, wall_ns: u64) -> SessionEdgeRow {
-    SessionEdgeRow {
-        session: session.to_string(),
-        from_node: from,
-        to_node: to,
-        relation: relation.to_string(),
-        reason: reason.to_string(),
-        wall_ns,
-    }
-}
-
-fn call_evidence(call: &LlmCallRow) -> serde_json::Value {
-    json!({"model": call.model, "provider": call.provider, "wall_ns": call.wall_ns, "pid": call.pid})
-}
-
-fn now_wall_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
