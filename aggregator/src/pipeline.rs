@@ -246,7 +246,8 @@ mod tests {
         sqlite::SqliteStore, ActivityFilter, AgentActivityRow, CollectiveVerdictRow, ContainerRow, DnsQueryRow,
         EffectFilter, FileActivityRow, FindingRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow,
         IpcUsageRow, LlmCallRow, LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter,
-        ProcessRecord, SessionEdgeRow, SessionFilter, SessionNodeRow, SessionRow, TlsStackRow, TokenUsageHourRow,
+        ProcessRecord, SessionEdgeRow, SessionFilter, SessionFindingsRow, SessionNodeRow, SessionRow, TlsStackRow,
+        TokenUsageHourRow,
     };
     use plumbline_transport::{channel, BatchSink, OutgoingBatch};
     use prost::Message;
@@ -359,6 +360,10 @@ mod tests {
 
         async fn session_edges(&self, s: &str) -> Result<Vec<SessionEdgeRow>, StoreError> {
             self.inner.session_edges(s).await
+        }
+
+        async fn finding_counts(&self, f: &SessionFilter) -> Result<Vec<SessionFindingsRow>, StoreError> {
+            self.inner.finding_counts(f).await
         }
 
         async fn list_findings(&self, f: &SessionFilter) -> Result<Vec<FindingRow>, StoreError> {

@@ -7,17 +7,13 @@ use std::collections::{HashMap, HashSet};
 use plumbline_proto::v1::{
     FindingView, SessionEdgeView, SessionNodeView, SessionRequest, SessionView, WhyChain, WhyRequest,
 };
-use plumbline_store::{
-    EffectFilter, FindingRow, SessionEdgeRow, SessionFilter, SessionNodeRow, SessionRow, Store, TimeRange,
-};
+use plumbline_store::{EffectFilter, FindingRow, SessionEdgeRow, SessionFilter, SessionNodeRow, SessionRow, Store};
 
 use crate::error::QueryError;
 use crate::request::{self, non_empty};
 
 const DEFAULT_NODES: u32 = 1000;
 use crate::request::MAX_LIMIT;
-/// Findings read to count them per session.
-const COUNTED_FINDINGS: u32 = 100_000;
 /// Steps followed back from an effect.
 const MAX_CHAIN: usize = 16;
 
@@ -42,11 +38,8 @@ pub fn session_filter(request: &SessionRequest) -> Result<SessionFilter, QueryEr
 /// Sessions, each with how many findings it has.
 pub async fn sessions(store: &dyn Store, filter: &SessionFilter) -> Result<Vec<SessionView>, QueryError> {
     let rows = store.list_sessions(filter).await?;
-    let all = SessionFilter { kind: None, range: TimeRange::default(), limit: COUNTED_FINDINGS, ..filter.clone() };
-    let mut counts: HashMap<String, u64> = HashMap::new();
-    for finding in store.list_findings(&all).await? {
-        *counts.entry(finding.session).or_default() += 1;
-    }
+    let counts: HashMap<String, u64> =
+        store.finding_counts(filter).await?.into_iter().map(|c| (c.session, c.findings)).collect();
     Ok(rows.into_iter().map(|r| session(r, &counts)).collect())
 }
 

@@ -27,7 +27,7 @@ pub use error::StoreError;
 pub use gpu::{GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 pub use llm::{AgentActivityRow, TokenUsageHourRow};
 pub use process_query::{PipelineStats, ProcessFilter, ProcessRecord, TimeRange};
-pub use sessions::{EffectFilter, SessionFilter, SessionRow};
+pub use sessions::{EffectFilter, SessionFilter, SessionFindingsRow, SessionRow};
 pub use tables::{
     direction, edge_relation, file_op, finding_kind, ipc_kind, ipc_op, node_kind, to_json_column, transport,
     AgentProcessRow, CollectiveVerdictRow, ContainerRow, CudaCallRow, DeadLetterRow, DnsQueryRow, FileEventRow,
@@ -213,6 +213,9 @@ pub trait Store: Send + Sync {
 
     /// One session's edges.
     async fn session_edges(&self, session: &str) -> Result<Vec<SessionEdgeRow>, StoreError>;
+
+    /// How many findings each session matching `filter` has.
+    async fn finding_counts(&self, filter: &SessionFilter) -> Result<Vec<SessionFindingsRow>, StoreError>;
 
     /// Findings about agent sessions, latest first.
     async fn list_findings(&self, filter: &SessionFilter) -> Result<Vec<FindingRow>, StoreError>;

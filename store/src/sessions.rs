@@ -51,6 +51,14 @@ table_row! {
     }
 }
 
+table_row! {
+    /// How many findings a session has.
+    pub struct SessionFindingsRow {
+        pub session: String,
+        pub findings: u64,
+    }
+}
+
 const EFFECT_KINDS: [&str; 4] = [node_kind::EXEC, node_kind::FILE, node_kind::CONNECT, node_kind::LOOKUP];
 
 fn session_where(filter: &SessionFilter, with_kind: bool, sql: &mut Sql) -> String {
@@ -142,6 +150,20 @@ pub fn findings_sql(d: SqlDialect, filter: &SessionFilter) -> Sql {
         FindingRow::COLUMNS.join(", "),
         d.final_(),
         limit(filter.limit, &mut sql),
+    );
+    sql
+}
+
+/// Findings per session (the filter's kind and range do not apply: a
+/// session's count is all it has).
+pub fn finding_counts_sql(d: SqlDialect, filter: &SessionFilter) -> Sql {
+    let mut sql = Sql::default();
+    let everything = SessionFilter { kind: None, range: crate::TimeRange::default(), ..filter.clone() };
+    let where_ = session_where(&everything, false, &mut sql);
+    sql.text = format!(
+        "SELECT session, {} AS findings FROM findings{} WHERE {where_} GROUP BY session",
+        d.to_u64("count(*)"),
+        d.final_()
     );
     sql
 }

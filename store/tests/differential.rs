@@ -251,6 +251,13 @@ async fn clickhouse_and_sqlite_answer_every_session_view_the_same() {
             (sqlite.list_findings(filter).await.unwrap(), clickhouse.list_findings(filter).await.unwrap());
         assert_eq!(actual, expected, "findings for {filter:?}");
         compared += expected.len();
+        let sorted = |mut rows: Vec<plumbline_store::SessionFindingsRow>| {
+            rows.sort_by(|a, b| a.session.cmp(&b.session));
+            rows
+        };
+        let expected = sorted(sqlite.finding_counts(filter).await.unwrap());
+        assert_eq!(sorted(clickhouse.finding_counts(filter).await.unwrap()), expected, "counts for {filter:?}");
+        compared += expected.len();
     }
     let all = sqlite.list_sessions(&filters[0]).await.unwrap();
     assert_eq!(all.len(), 40);

@@ -18,7 +18,7 @@ pub use dialect::{Capabilities, Dialect, ServerVersion};
 use crate::activity::{self, Sql, SqlArg, SqlDialect};
 use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 use crate::llm;
-use crate::sessions::{self, EffectFilter, SessionFilter, SessionRow};
+use crate::sessions::{self, EffectFilter, SessionFilter, SessionFindingsRow, SessionRow};
 use crate::tables::CollectiveVerdictRow;
 use crate::tables::{FindingRow, SessionEdgeRow, SessionNodeRow};
 use crate::{
@@ -228,6 +228,10 @@ impl Store for ClickHouseStore {
 
     async fn session_edges(&self, session: &str) -> Result<Vec<SessionEdgeRow>, StoreError> {
         self.fetch(sessions::session_edges_sql(SqlDialect::ClickHouse, session)).await
+    }
+
+    async fn finding_counts(&self, filter: &SessionFilter) -> Result<Vec<SessionFindingsRow>, StoreError> {
+        self.fetch(sessions::finding_counts_sql(SqlDialect::ClickHouse, filter)).await
     }
 
     async fn list_findings(&self, filter: &SessionFilter) -> Result<Vec<FindingRow>, StoreError> {

@@ -12,7 +12,7 @@ use rusqlite::{params, Connection};
 use crate::activity::{self, Sql, SqlArg, SqlDialect};
 use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 use crate::llm;
-use crate::sessions::{self, EffectFilter, SessionFilter, SessionRow};
+use crate::sessions::{self, EffectFilter, SessionFilter, SessionFindingsRow, SessionRow};
 use crate::tables::CollectiveVerdictRow;
 use crate::tables::MIGRATIONS;
 use crate::tables::{FindingRow, SessionEdgeRow, SessionNodeRow};
@@ -299,6 +299,10 @@ impl Store for SqliteStore {
 
     async fn session_edges(&self, session: &str) -> Result<Vec<SessionEdgeRow>, StoreError> {
         self.view(sessions::session_edges_sql(SqlDialect::Sqlite, session)).await
+    }
+
+    async fn finding_counts(&self, filter: &SessionFilter) -> Result<Vec<SessionFindingsRow>, StoreError> {
+        self.view(sessions::finding_counts_sql(SqlDialect::Sqlite, filter)).await
     }
 
     async fn list_findings(&self, filter: &SessionFilter) -> Result<Vec<FindingRow>, StoreError> {
