@@ -158,7 +158,7 @@ int main(void)
 	FIELD(plb_open_key, dev);
 	FIELD(plb_open_key, ino);
 	FIELD(plb_open_key, result);
-	FIELD(plb_open_key, _pad0);
+	FIELD(plb_open_key, gen);
 
 	STRUCT(plb_open_repeats);
 	FIELD(plb_open_repeats, window_start_ns);
@@ -199,6 +199,8 @@ int main(void)
 	FIELD(plb_io_key, kind);
 	FIELD(plb_io_key, dev);
 	FIELD(plb_io_key, ino);
+	FIELD(plb_io_key, gen);
+	FIELD(plb_io_key, _pad0);
 
 	STRUCT(plb_io_stats);
 	FIELD(plb_io_stats, bytes_read);

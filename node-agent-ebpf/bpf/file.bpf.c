@@ -8,8 +8,9 @@
  * resident). Every path is the caller's string and, when that is relative,
  * the directory it was relative to (cwd or dirfd), walked from its dentry
  * (the agent then folds `.` and `..`). A successful open also carries the
- * opened file's device, inode and mode. Repeated opens of the same file by the same process within a window
- * fold into the first one's count, kept in a map the agent sweeps.
+ * opened file's device, inode, generation and mode. Repeated opens of the
+ * same file by the same process within a window fold into the first one's
+ * count, kept in a map the agent sweeps.
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
@@ -212,6 +213,7 @@ static __always_inline int open_exit(struct file_request *req, long ret)
 
 		e->key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 		e->key.ino = BPF_CORE_READ(inode, i_ino);
+		e->key.gen = BPF_CORE_READ(inode, i_generation);
 		e->mode = BPF_CORE_READ(inode, i_mode);
 	} else {
 		/* Read the string first: its hash names the repeats. */

@@ -82,6 +82,7 @@ static __always_inline int io_enter(long fd, __u32 write)
 	call.key.tgid = bpf_get_current_pid_tgid() >> 32;
 	call.key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	call.key.ino = BPF_CORE_READ(inode, i_ino);
+	call.key.gen = BPF_CORE_READ(inode, i_generation);
 	call.start_ns = bpf_ktime_get_boot_ns();
 	call.write = write;
 	tid = (__u32)bpf_get_current_pid_tgid();

@@ -7,7 +7,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-pub const ABI_VERSION: u32 = 6;
+pub const ABI_VERSION: u32 = 7;
 pub const COMM_LEN: usize = 16;
 pub const FILENAME_MAX: usize = 256;
 pub const ARGS_MAX: usize = 2048;
@@ -258,7 +258,7 @@ pub struct OpenKey {
     pub dev: u64,
     pub ino: u64,
     pub result: i32,
-    pub _pad0: u32,
+    pub gen: u32,
 }
 
 #[repr(C)]
@@ -317,6 +317,8 @@ pub struct IoKey {
     pub kind: u32,
     pub dev: u64,
     pub ino: u64,
+    pub gen: u32,
+    pub _pad0: u32,
 }
 
 #[repr(C)]
@@ -594,13 +596,13 @@ mod layout_tests {
             "plb_proc_exec_failed",
             [hdr, start_boot_ns, error, filename_len, args_len, args_truncated, _pad0, comm, filename]
         );
-        check_struct!(layout, checked, OpenKey, "plb_open_key", [tgid, flags, dev, ino, result, _pad0]);
+        check_struct!(layout, checked, OpenKey, "plb_open_key", [tgid, flags, dev, ino, result, gen]);
         check_struct!(layout, checked, OpenRepeats, "plb_open_repeats", [window_start_ns, last_ns, repeats]);
         check_struct!(layout, checked, PathLens, "plb_path_lens", [base_len, rel_len, truncated, _pad0]);
         check_struct!(layout, checked, FileOpen, "plb_file_open", [hdr, key, result, mode, _pad0, path]);
         check_struct!(layout, checked, FileUnlink, "plb_file_unlink", [hdr, result, flags, _pad0, path]);
         check_struct!(layout, checked, FileRename, "plb_file_rename", [hdr, result, flags, _pad0, from, to]);
-        check_struct!(layout, checked, IoKey, "plb_io_key", [tgid, kind, dev, ino]);
+        check_struct!(layout, checked, IoKey, "plb_io_key", [tgid, kind, dev, ino, gen, _pad0]);
         check_struct!(
             layout,
             checked,

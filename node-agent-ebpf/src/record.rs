@@ -128,6 +128,12 @@ pub enum RecordError {
     ArgsOverrun { kind: u16, args_len: usize, available: usize },
 }
 
+/// The header of a record, without checking the rest (to order records
+/// before they are parsed); `None` when the bytes are too few for one.
+pub fn peek_header(bytes: &[u8]) -> Option<EventHeader> {
+    read(bytes, 0).ok()
+}
+
 impl<'a> Record<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, RecordError> {
         let header: EventHeader = read(bytes, 0)?;

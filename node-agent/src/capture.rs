@@ -1,7 +1,7 @@
-//! The capture loop: drain the ring buffers, turn records into events (the
-//! encoder keeps the process table and what things are called), sweep the
-//! kernel's accounting maps, fill batches and queue them for delivery. One
-//! straight road, one task.
+//! The capture loop: drain the ring buffers, put the records in the order
+//! they happened, turn them into events (the encoder keeps the process table
+//! and what things are called), sweep the kernel's accounting maps, fill
+//! batches and queue them for delivery. One straight road, one task.
 //!
 //! Events go into the host's batch, keyed by host, except NCCL calls of a
 //! known communicator: those go into that communicator's own batch, keyed
@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::{BatchConfig, CaptureConfig},
     encoder::Encoder,
+    event_order::EventOrder,
     kernel_counters::KernelCounters,
     kernel_events::{encode_loss, encode_seen, Encoded},
     metrics::Gauges,
@@ -80,6 +81,7 @@ pub struct Capture {
     batch: BatchBuilder,
     comm_batches: CommBatches,
     first_event_at: Option<Instant>,
+    order: EventOrder,
     pub encoder: Encoder,
     counters: KernelCounters,
     io: Option<IoSweep>,
@@ -118,6 +120,7 @@ impl Capture {
             batch: BatchBuilder::new(),
             comm_batches: CommBatches::default(),
             first_event_at: None,
+            order: EventOrder::new(capture_config.order_slack_ms * 1_000_000),
             encoder,
             counters,
             io,
@@ -161,9 +164,16 @@ impl Capture {
         tracing::info!(processes = self.encoder.table.len(), "seeded the process table from /proc");
     }
 
-    /// Reads one ring-buffer record.
-    pub fn record(&mut self, bytes: &[u8]) {
+    /// Keeps a record read from a ring until its turn comes.
+    fn hold(&mut self, bytes: &[u8]) {
         AgentStats::add(&self.stats.records, 1);
+        if self.order.hold(bytes) {
+            AgentStats::add(&self.stats.records_late, 1);
+        }
+    }
+
+    /// Turns one ring-buffer record into events.
+    pub fn record(&mut self, bytes: &[u8]) {
         match Record::parse(bytes) {
             Ok(record) => match self.encoder.record(&record, &mut self.batch, &mut self.comm_batches) {
                 Encoded::Event => self.note_events(),
@@ -215,14 +225,16 @@ impl Capture {
         }
     }
 
-    /// Reports what the kernel accumulated in its maps since the last sweep.
+    /// Reports what the kernel accumulated in its maps since the last sweep,
+    /// as far as the records are read in order (a drain comes first).
     pub fn sweep(&mut self) {
         let now = node::boot_ns();
+        let ordered_to = self.order.ordered_to();
         if let Some(io) = &mut self.io {
-            io.sweep(&mut self.encoder, &mut self.batch, now);
+            io.sweep(&mut self.encoder, &mut self.batch, now, ordered_to);
         }
         if let Some(repeats) = &mut self.repeats {
-            repeats.sweep(&mut self.encoder, &mut self.batch, now);
+            repeats.sweep(&mut self.encoder, &mut self.batch, ordered_to);
         }
         self.encoder.intent_tick(now, &mut self.batch);
         if let Some(gpu) = &mut self.encoder.gpu {
@@ -323,9 +335,12 @@ pub async fn run_loop(
             _ = sweep_tick.tick() => Wake::SweepTick,
         };
         match wake {
-            Wake::Ring | Wake::DrainTick => drain(&mut capture, &mut rings, queue).await?,
+            Wake::Ring | Wake::DrainTick => drain(&mut capture, &mut rings, queue, Until::Now).await?,
             Wake::CountersTick => capture.poll_counters(),
-            Wake::SweepTick => capture.sweep(),
+            Wake::SweepTick => {
+                drain(&mut capture, &mut rings, queue, Until::Now).await?;
+                capture.sweep();
+            }
             Wake::Shutdown => break,
         }
         capture.gauges.set_queue_depth(queue.max_capacity() - queue.capacity());
@@ -333,32 +348,48 @@ pub async fn run_loop(
             send(&mut capture, queue).await?;
         }
     }
-    drain(&mut capture, &mut rings, queue).await?;
+    drain(&mut capture, &mut rings, queue, Until::End).await?;
     capture.sweep();
     capture.poll_counters();
     send(&mut capture, queue).await?;
     Ok(capture)
 }
 
-/// Reads every record waiting in every ring, sending batches as they fill.
+/// How far a drain releases records.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// Those stamped before the drain began (less the slack).
+    Now,
+    /// All of them: the agent is stopping.
+    End,
+}
+
+/// Reads every record waiting in every ring, then turns those whose turn has
+/// come into events, oldest first, sending batches as they fill.
 async fn drain(
     capture: &mut Capture,
     rings: &mut [AsyncFd<RingBuf<MapData>>],
     queue: &mpsc::Sender<OutgoingBatch>,
+    until: Until,
 ) -> anyhow::Result<()> {
+    let started = node::boot_ns();
     for ring in rings.iter_mut() {
-        loop {
-            match ring.get_mut().next() {
-                Some(item) => capture.record(&item),
-                None => break,
-            }
-            // Only size is checked per record (age is checked once per drain,
-            // by the caller): no clock read on the hot path.
-            if capture.batch_full() {
-                // Waiting here when the queue is full is the back-pressure: the
-                // kernel ring fills and its drop counters say so.
-                send(capture, queue).await?;
-            }
+        while let Some(item) = ring.get_mut().next() {
+            capture.hold(&item);
+        }
+    }
+    let released = match until {
+        Until::Now => capture.order.release(started),
+        Until::End => capture.order.release_all(),
+    };
+    for record in released.iter() {
+        capture.record(record);
+        // Only size is checked per record (age is checked once per drain,
+        // by the caller): no clock read on the hot path.
+        if capture.batch_full() {
+            // Waiting here when the queue is full is the back-pressure: the
+            // kernel ring fills and its drop counters say so.
+            send(capture, queue).await?;
         }
     }
     Ok(())

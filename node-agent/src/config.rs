@@ -158,6 +158,11 @@ pub struct CaptureConfig {
     /// The agent drains the ring at least this often, so a quiet ring below
     /// the wake-up mark is never stuck. Default 100.
     pub drain_interval_ms: u64,
+    /// Records of all rings are turned into events in the order they were
+    /// stamped; a drain holds back those stamped within this long before it
+    /// began, which a program may still be committing. Records that come
+    /// later than that are counted (`records_late`). Default 10.
+    pub order_slack_ms: u64,
     /// How often the kernel's drop counters are read and turned into loss
     /// markers. Default 1000.
     pub counters_interval_ms: u64,
@@ -184,6 +189,7 @@ impl Default for CaptureConfig {
             sweep_interval_ms: 1000,
             dns_port: 53,
             drain_interval_ms: 100,
+            order_slack_ms: 10,
             counters_interval_ms: 1000,
             exited_process_ttl_ms: 30_000,
         }

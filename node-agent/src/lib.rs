@@ -2,7 +2,8 @@
 //! buffers, keeps the process table and publishes `plumbline.v1` batches to a
 //! sink (Kafka, the in-process channel, or stdout).
 //!
-//! The road: [`probes`] attach → [`capture`] drains records; the [`encoder`]
+//! The road: [`probes`] attach → [`capture`] drains records, put in
+//! [`event_order`] across the rings; the [`encoder`]
 //! keeps the [`process_table`] and turns records into events
 //! ([`kernel_events`], [`activity_events`], [`intent`] for TLS, [`gpu`] for
 //! CUDA and NCCL); [`sweeps`] report what the kernel
@@ -17,6 +18,7 @@ pub mod containers;
 pub mod delivery;
 pub mod dns;
 pub mod encoder;
+pub mod event_order;
 pub mod file_paths;
 pub mod file_probes;
 pub mod filters;
@@ -75,7 +77,7 @@ pub async fn run(
     let mut repeats = None;
     for object in &mut objects {
         match object.name {
-            "io" => io = Some(sweeps::IoSweep::new(HashMap::try_from(object.take_map("io_stats")?)?, now)),
+            "io" => io = Some(sweeps::IoSweep::new(HashMap::try_from(object.take_map("io_stats")?)?)),
             "file" => repeats = Some(sweeps::RepeatSweep::new(HashMap::try_from(object.take_map("open_repeats")?)?)),
             _ => {}
         }

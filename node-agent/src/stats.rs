@@ -10,6 +10,9 @@ pub struct AgentStats {
     pub records_malformed: AtomicU64,
     /// Records of kinds this agent does not know: skipped.
     pub records_unknown_kind: AtomicU64,
+    /// Records read after later ones had been turned into events (their
+    /// program took longer than the ordering slack to commit them).
+    pub records_late: AtomicU64,
     /// Events the kernel could not write (ring full), from its counters.
     pub kernel_lost: AtomicU64,
     pub batches_sent: AtomicU64,
@@ -28,6 +31,7 @@ pub struct StatsSnapshot {
     pub records: u64,
     pub records_malformed: u64,
     pub records_unknown_kind: u64,
+    pub records_late: u64,
     pub kernel_lost: u64,
     pub batches_sent: u64,
     pub events_sent: u64,
@@ -47,6 +51,7 @@ impl AgentStats {
             records: self.records.load(Relaxed),
             records_malformed: self.records_malformed.load(Relaxed),
             records_unknown_kind: self.records_unknown_kind.load(Relaxed),
+            records_late: self.records_late.load(Relaxed),
             kernel_lost: self.kernel_lost.load(Relaxed),
             batches_sent: self.batches_sent.load(Relaxed),
             events_sent: self.events_sent.load(Relaxed),

@@ -5,6 +5,14 @@
 //! The kernel's totals only grow; the agent remembers what it last saw and
 //! sends the difference, so nothing is lost between a read and a reset.
 //! Entries of processes that have exited are removed after their last report.
+//!
+//! A sweep runs right after a drain and is told how far the records are read
+//! in event-time order (`ordered_to`). An accounting entry is reported once
+//! its first call is within that horizon: by then the open that named the
+//! file and the exec that named the process have been read, however late
+//! their records arrived. Each report is stamped with the entry's last call
+//! (not the sweep), so reports of two files are two rows even when both had
+//! the same inode number.
 
 use foldhash::HashMap;
 
@@ -15,68 +23,52 @@ use plumbline_proto::{
     BatchBuilder,
 };
 
-use crate::encoder::Encoder;
+use crate::{encoder::Encoder, file_paths::FileName};
+
+/// What was last reported of an accounting entry.
+#[derive(Clone, Copy, Default)]
+struct Reported {
+    stats: IoStats,
+    /// The report's event time: its entry's last call, made unique per entry.
+    ts_ns: u64,
+    /// When the sweep that reported it read the map.
+    read_ns: u64,
+}
 
 /// The IO accounting map and what was last reported of it.
 pub struct IoSweep {
     map: BpfHashMap<MapData, IoKey, IoStats>,
-    last: HashMap<IoKey, IoStats>,
-    last_sweep_ns: u64,
+    reported: HashMap<IoKey, Reported>,
 }
 
 impl IoSweep {
-    pub fn new(map: BpfHashMap<MapData, IoKey, IoStats>, now_ns: u64) -> Self {
-        Self { map, last: HashMap::default(), last_sweep_ns: now_ns }
+    pub fn new(map: BpfHashMap<MapData, IoKey, IoStats>) -> Self {
+        Self { map, reported: HashMap::default() }
     }
 
-    pub fn sweep(&mut self, enc: &mut Encoder, batch: &mut BatchBuilder, now_ns: u64) {
+    pub fn sweep(&mut self, enc: &mut Encoder, batch: &mut BatchBuilder, now_ns: u64, ordered_to: u64) {
         let entries: Vec<(IoKey, IoStats)> = self.map.iter().filter_map(Result::ok).collect();
+        // Rebuilt from the map each time: an entry the kernel let go is forgotten.
+        let mut reported = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
         let mut gone = Vec::new();
         for (key, now) in entries {
-            let before = self.last.get(&key).copied().unwrap_or_default();
-            let delta = |a: u64, b: u64| a.saturating_sub(b);
-            let (written, read) =
-                (delta(now.bytes_written, before.bytes_written), delta(now.bytes_read, before.bytes_read));
-            let (writes, reads) = (delta(now.writes, before.writes), delta(now.reads, before.reads));
-            if written + read + writes + reads > 0 {
-                let window_start_ns = if before.last_ns == 0 { now.first_ns } else { self.last_sweep_ns };
-                let body = match key.kind {
-                    io_kind::FILE => Body::FileWrites(FileWrites {
-                        path_sid: {
-                            let path = enc.paths.inode(key.dev, key.ino, key.tgid);
-                            batch.intern(&path)
-                        },
-                        bytes: written,
-                        calls: writes as u32,
-                        window_start_ns,
-                        dev: key.dev,
-                        ino: key.ino,
-                    }),
-                    kind => {
-                        let unix = kind == io_kind::UNIX;
-                        let name =
-                            if unix { enc.paths.socket(key.ino).unwrap_or("").to_string() } else { String::new() };
-                        Body::Ipc(IpcEvent {
-                            kind: if unix { ipc_event::Kind::UnixSocket } else { ipc_event::Kind::Pipe } as i32,
-                            op: ipc_event::Op::Io as i32,
-                            peer_pid: now.peer_tgid,
-                            object_id: key.ino,
-                            name_sid: batch.intern(&name),
-                            bytes_written: written,
-                            bytes_read: read,
-                            write_blocked_ns: delta(now.write_blocked_ns, before.write_blocked_ns),
-                            read_blocked_ns: delta(now.read_blocked_ns, before.read_blocked_ns),
-                            writes,
-                            reads,
-                            peer_object_id: now.peer_ino,
-                            window_start_ns,
-                            result: 0,
-                        })
-                    }
-                };
-                let who = enc.who(key.tgid, key.tgid, 0, batch);
-                batch.push_by(now_ns, &who, body);
-                self.last.insert(key, now);
+            // A different start means the kernel dropped the entry and made it again.
+            let before = self.reported.get(&key).filter(|r| r.stats.first_ns == now.first_ns).copied();
+            if key.kind == io_kind::FILE && before.is_none() {
+                // Its descriptor may be closed by the time it is reported.
+                enc.paths.learn_unseen((key.dev, key.ino, key.gen), key.tgid);
+            }
+            if now.first_ns > ordered_to {
+                continue; // the records before its first call are not all read yet
+            }
+            let before = before.unwrap_or_default();
+            match report(enc, batch, &key, &now, &before) {
+                Some(ts_ns) => {
+                    reported.insert(key, Reported { stats: now, ts_ns, read_ns: now_ns });
+                }
+                None => {
+                    reported.insert(key, before);
+                }
             }
             if enc.table.get(key.tgid).is_none_or(|p| p.exit_ns.is_some()) {
                 gone.push(key);
@@ -84,16 +76,71 @@ impl IoSweep {
         }
         for key in gone {
             let _ = self.map.remove(&key);
-            self.last.remove(&key);
+            reported.remove(&key);
         }
-        self.last_sweep_ns = now_ns;
+        self.reported = reported;
     }
 }
 
-/// The open-repeats map and the counts already reported.
+/// Adds what changed in an entry since `before`; returns the report's time,
+/// or `None` when nothing did.
+fn report(enc: &mut Encoder, batch: &mut BatchBuilder, key: &IoKey, now: &IoStats, before: &Reported) -> Option<u64> {
+    let was = &before.stats;
+    let delta = |a: u64, b: u64| a.saturating_sub(b);
+    let (written, read) = (delta(now.bytes_written, was.bytes_written), delta(now.bytes_read, was.bytes_read));
+    let (writes, reads) = (delta(now.writes, was.writes), delta(now.reads, was.reads));
+    if written + read + writes + reads == 0 {
+        return None;
+    }
+    let ts_ns = now.last_ns.max(before.ts_ns + 1);
+    let window_start_ns = if before.read_ns == 0 { now.first_ns } else { before.read_ns };
+    let body = match key.kind {
+        io_kind::FILE => {
+            let file = (key.dev, key.ino, key.gen);
+            let path = match enc.paths.file(file, key.tgid) {
+                FileName::Known(path) => path,
+                FileName::Unknown => enc.paths.unseen_name(file),
+            };
+            Body::FileWrites(FileWrites {
+                path_sid: batch.intern(&path),
+                bytes: written,
+                calls: writes as u32,
+                window_start_ns,
+                dev: key.dev,
+                ino: key.ino,
+            })
+        }
+        kind => {
+            let unix = kind == io_kind::UNIX;
+            let name = if unix { enc.paths.socket(key.ino).unwrap_or("").to_string() } else { String::new() };
+            Body::Ipc(IpcEvent {
+                kind: if unix { ipc_event::Kind::UnixSocket } else { ipc_event::Kind::Pipe } as i32,
+                op: ipc_event::Op::Io as i32,
+                peer_pid: now.peer_tgid,
+                object_id: key.ino,
+                name_sid: batch.intern(&name),
+                bytes_written: written,
+                bytes_read: read,
+                write_blocked_ns: delta(now.write_blocked_ns, was.write_blocked_ns),
+                read_blocked_ns: delta(now.read_blocked_ns, was.read_blocked_ns),
+                writes,
+                reads,
+                peer_object_id: now.peer_ino,
+                window_start_ns,
+                result: 0,
+            })
+        }
+    };
+    let who = enc.who(key.tgid, key.tgid, 0, batch);
+    batch.push_by(ts_ns, &who, body);
+    Some(ts_ns)
+}
+
+/// The open-repeats map and what was already reported of each entry.
 pub struct RepeatSweep {
     map: BpfHashMap<MapData, OpenKey, OpenRepeats>,
-    reported: HashMap<OpenKey, u64>,
+    /// Repeats reported, and that report's event time.
+    reported: HashMap<OpenKey, (u64, u64)>,
 }
 
 impl RepeatSweep {
@@ -101,13 +148,24 @@ impl RepeatSweep {
         Self { map, reported: HashMap::default() }
     }
 
-    pub fn sweep(&mut self, enc: &mut Encoder, batch: &mut BatchBuilder, now_ns: u64) {
+    pub fn sweep(&mut self, enc: &mut Encoder, batch: &mut BatchBuilder, ordered_to: u64) {
         let entries: Vec<(OpenKey, OpenRepeats)> = self.map.iter().filter_map(Result::ok).collect();
+        // Rebuilt from the map each time: an entry the kernel let go is forgotten.
+        let mut still = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
         let mut gone = Vec::new();
         for (key, repeats) in entries {
-            let reported = self.reported.get(&key).copied().unwrap_or(0);
+            let (mut reported, last_ts) = self.reported.get(&key).copied().unwrap_or((0, 0));
+            if repeats.repeats < reported {
+                reported = 0; // the kernel dropped the entry and made it again
+            }
+            still.insert(key, (reported, last_ts));
             if repeats.repeats > reported {
-                let path = enc.paths.open(&key).unwrap_or("").to_string();
+                let path = match enc.paths.open(&key) {
+                    Some(path) => path.to_string(),
+                    // The open that started the window is not read yet.
+                    None if repeats.window_start_ns > ordered_to => continue,
+                    None => String::new(),
+                };
                 let body = Body::File(FileEvent {
                     op: Op::Open as i32,
                     path_sid: batch.intern(&path),
@@ -119,9 +177,10 @@ impl RepeatSweep {
                     ino: if key.dev != 0 { key.ino } else { 0 },
                     ..Default::default()
                 });
+                let ts_ns = repeats.last_ns.max(last_ts + 1);
                 let who = enc.who(key.tgid, key.tgid, 0, batch);
-                batch.push_by(now_ns, &who, body);
-                self.reported.insert(key, repeats.repeats);
+                batch.push_by(ts_ns, &who, body);
+                still.insert(key, (repeats.repeats, ts_ns));
             }
             if enc.table.get(key.tgid).is_none_or(|p| p.exit_ns.is_some()) {
                 gone.push(key);
@@ -129,7 +188,8 @@ impl RepeatSweep {
         }
         for key in gone {
             let _ = self.map.remove(&key);
-            self.reported.remove(&key);
+            still.remove(&key);
         }
+        self.reported = still;
     }
 }

@@ -15,7 +15,7 @@
 #ifndef PLUMBLINE_ABI_H
 #define PLUMBLINE_ABI_H
 
-#define PLB_ABI_VERSION 6
+#define PLB_ABI_VERSION 7
 
 #define PLB_COMM_LEN 16
 #define PLB_FILENAME_MAX 256
@@ -188,15 +188,15 @@ struct plb_proc_exec_failed {
 
 /* ---- Files ------------------------------------------------------------ */
 
-/* Identity of an open for collapsing repeats: the opened file (dev, ino) or,
- * for a failed open, a hash of the path asked for. */
+/* Identity of an open for collapsing repeats: the opened file (dev, ino, gen)
+ * or, for a failed open, a hash of the path asked for. */
 struct plb_open_key {
 	__u32 tgid;
 	__u32 flags;  /* open flags that change meaning (access mode, create, trunc) */
 	__u64 dev;    /* 0 for a failed open */
 	__u64 ino;    /* or the path hash for a failed open */
 	__s32 result; /* 0 on success, else -errno */
-	__u32 _pad0;
+	__u32 gen;    /* i_generation: a new file that reuses a freed inode number differs here */
 };
 
 /* Value of the collapse map. `repeats` only grows; the agent reports the
@@ -249,11 +249,18 @@ struct plb_file_rename {
 
 /* ---- IO accounting (maps, not records) -------------------------------- */
 
+/* One file, pipe or socket as one process used it. Filesystems hand a freed
+ * inode number to the next new file at once (ext4 does); its generation
+ * differs, so two short-lived files never share an entry. Pipes and sockets
+ * have generation 0 and numbers that are not reused until a 32-bit counter
+ * wraps (get_next_ino). */
 struct plb_io_key {
 	__u32 tgid;
 	__u32 kind; /* enum plb_io_kind */
 	__u64 dev;
 	__u64 ino;  /* the file, pipe or socket inode */
+	__u32 gen;  /* i_generation */
+	__u32 _pad0;
 };
 
 /* Totals since the entry was created; they only grow. */
@@ -479,7 +486,7 @@ _Static_assert(sizeof(struct plb_open_key) == 32, "plb_open_key size");
 _Static_assert(sizeof(struct plb_file_open) == 88, "plb_file_open size");
 _Static_assert(sizeof(struct plb_file_unlink) == 56, "plb_file_unlink size");
 _Static_assert(sizeof(struct plb_file_rename) == 64, "plb_file_rename size");
-_Static_assert(sizeof(struct plb_io_key) == 24, "plb_io_key size");
+_Static_assert(sizeof(struct plb_io_key) == 32, "plb_io_key size");
 _Static_assert(sizeof(struct plb_io_stats) == 80, "plb_io_stats size");
 _Static_assert(sizeof(struct plb_net_connect) == 104, "plb_net_connect size");
 _Static_assert(sizeof(struct plb_net_close) == 136, "plb_net_close size");
