@@ -1,85 +1,29 @@
 //! Host capture end to end, as root on the real kernel: files, TCP with byte
-//! counts, DNS naming a later connect, pipes and unix sockets with blocked
-//! time, a cgroup of its own, a process older than the agent, and loss that
-//! is counted and shown. Every assertion goes through `plumb`.
+//! counts, opens told of the program that made them, DNS naming a later
+//! connect, pipes and unix sockets with blocked time, a cgroup of its own, a
+//! process older than the agent, and loss that is counted and shown. Every
+//! assertion goes through `plumb`. `busy_cores.rs` runs the same checks on
+//! saturated cores.
 
 mod support;
 
-use std::{
-    io::{Read, Write},
-    net::TcpListener,
-    os::unix::fs::MetadataExt,
-    process::Command,
-};
+use std::{io::Write, net::TcpListener, os::unix::fs::MetadataExt, process::Command};
 
-use serde_json::Value;
-use support::*;
-
-fn as_u64(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
+use support::{checks::as_u64, *};
 
 #[test]
 fn a_file_created_written_renamed_and_unlinked_is_seen_with_its_paths_and_bytes() {
-    let plumbline = Embedded::start("");
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
-    let (pid, status) = python(&format!(
-        "import os\nwith open({a:?}, 'w') as f: f.write('x' * 12345)\nos.rename({a:?}, {b:?})\nos.unlink({b:?})",
-        a = a.to_str().unwrap(),
-        b = b.to_str().unwrap()
-    ));
-    assert!(status.success());
-    let pid = pid.to_string();
-    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
-    let files = eventually("the file's open, writes, rename and unlink", || {
-        let files = plumbline.view("files", &["--pid", &pid]);
-        let created = files.iter().find(|f| f["path"] == a)?;
-        let removed = files.iter().find(|f| f["path"] == b)?;
-        (as_u64(&created["bytes_written"]) == 12345 && created["renamed_to"] == b && as_u64(&removed["unlinks"]) == 1)
-            .then_some(files)
-    });
-    let created = files.iter().find(|f| f["path"] == a).unwrap();
-    assert!(as_u64(&created["opens"]) >= 1, "{created}");
-    assert_eq!(created["comm"], "python3", "{created}");
+    checks::file_written_renamed_and_unlinked(&Embedded::start(""));
 }
 
 #[test]
 fn a_tcp_conversation_is_seen_from_both_ends_with_the_bytes_each_sent() {
-    let plumbline = Embedded::start("");
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut got = vec![0u8; 3000];
-        conn.read_exact(&mut got).unwrap();
-        conn.write_all(&vec![b'y'; 700]).unwrap();
-    });
-    let (pid, status) = python(&format!(
-        "import socket\ns = socket.create_connection(('127.0.0.1', {port}))\ns.sendall(b'x' * 3000)\n\
-         got = b''\nwhile len(got) < 700: got += s.recv(4096)\ns.close()"
-    ));
-    assert!(status.success());
-    server.join().unwrap();
-    let remote = format!("127.0.0.1:{port}");
-    let client = eventually("the client's connection, closed, with its bytes", || {
-        plumbline
-            .view("connections", &["--pid", &pid.to_string()])
-            .into_iter()
-            .find(|c| c["remote"] == remote.as_str() && c["closed"] == true)
-    });
-    assert_eq!((client["direction"].as_str(), client["transport"].as_str()), (Some("connect"), Some("tcp")));
-    assert_eq!((as_u64(&client["bytes_sent"]), as_u64(&client["bytes_received"])), (3000, 700), "{client}");
-    assert_eq!(client["result"], 0);
+    checks::tcp_conversation(&Embedded::start(""));
+}
 
-    let me = std::process::id().to_string();
-    let server_side = eventually("the accepting side, closed", || {
-        plumbline
-            .view("connections", &["--pid", &me])
-            .into_iter()
-            .find(|c| c["local"] == remote.as_str() && c["direction"] == "accept" && c["closed"] == true)
-    });
-    assert_eq!((as_u64(&server_side["bytes_sent"]), as_u64(&server_side["bytes_received"])), (700, 3000));
+#[test]
+fn opens_made_right_after_an_exec_are_told_of_the_new_program() {
+    checks::opens_right_after_exec_name_the_new_program(&Embedded::start(""), 50);
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod checks;
+
 use std::{
     net::TcpListener,
     path::{Path, PathBuf},
@@ -169,6 +171,19 @@ pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
             return value;
         }
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Polls `probe` until it returns `Ok`, or fails after [`PATIENCE`] saying
+/// what was awaited and what the last `Err` said was still wrong.
+pub fn eventually_showing<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(wrong) => assert!(Instant::now() < deadline, "gave up waiting for {what}; last seen:\n{wrong}"),
+        }
         std::thread::sleep(Duration::from_millis(250));
     }
 }
