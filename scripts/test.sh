@@ -4,7 +4,8 @@
 #     tansu Kafka-protocol broker, the chdb wheel for the modern-ClickHouse check),
 #   - starts the broker and ClickHouse on 127.0.0.1 (state under target/services),
 #   - runs every test of the workspace, eBPF ones included (they attach to
-#     this kernel, hence root),
+#     this kernel, hence root), all of them even after a failure, and ends
+#     with one line: passed/failed per test binary,
 #   - stops the services, also when a test fails.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p plumbline-store`).
 set -euo pipefail
@@ -22,4 +23,14 @@ scripts/services.sh start
 eval "$(scripts/services.sh env)"
 eval "$(scripts/python-deps.sh env)"
 
-cargo test --workspace --locked "$@"
+# Every test binary runs even after a failure, so one run shows every failure.
+log=target/test-output.log
+mkdir -p target
+set +e
+# Arguments choose what runs (`-p plumbline-store`); none means the whole workspace.
+[ $# -gt 0 ] || set -- --workspace
+cargo test --locked --no-fail-fast "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+echo "[test] $(scripts/test-summary.sh "$log")"
+exit "$status"
