@@ -231,7 +231,10 @@ impl Capture {
         let now = node::boot_ns();
         let ordered_to = self.order.ordered_to();
         if let Some(io) = &mut self.io {
-            io.sweep(&mut self.encoder, &mut self.batch, now, ordered_to);
+            if !io.sweep(&mut self.encoder, &mut self.batch, now, ordered_to) {
+                AgentStats::add(&self.stats.io_table_full, 1);
+                tracing::warn!("the IO accounting table is full: totals written since the last sweep may be lost");
+            }
         }
         if let Some(repeats) = &mut self.repeats {
             repeats.sweep(&mut self.encoder, &mut self.batch, ordered_to);

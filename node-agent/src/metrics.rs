@@ -90,11 +90,8 @@ pub fn render(stats: &AgentStats, gauges: &Gauges) -> String {
         ("records", "Records read from the ring buffers", s.records),
         ("records_malformed", "Records that did not parse, dropped", s.records_malformed),
         ("records_unknown_kind", "Records of kinds this agent does not know, skipped", s.records_unknown_kind),
-        (
-            "records_late",
-            "Records read after later ones were already encoded (out of event-time order)",
-            s.records_late,
-        ),
+        ("records_late", "Records read after later ones were turned into events", s.records_late),
+        ("io_table_full", "Sweeps that found the IO accounting table full (totals may be lost)", s.io_table_full),
         ("kernel_lost_events", "Events the kernel could not write (ring buffer full)", s.kernel_lost),
         ("batches_sent", "Batches the sink acknowledged", s.batches_sent),
         ("events_sent", "Events in acknowledged batches", s.events_sent),

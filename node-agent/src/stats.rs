@@ -13,6 +13,9 @@ pub struct AgentStats {
     /// Records read after later ones had been turned into events (their
     /// program took longer than the ordering slack to commit them).
     pub records_late: AtomicU64,
+    /// Sweeps that found the IO accounting table full (the kernel may have
+    /// pushed out totals not yet reported).
+    pub io_table_full: AtomicU64,
     /// Events the kernel could not write (ring full), from its counters.
     pub kernel_lost: AtomicU64,
     pub batches_sent: AtomicU64,
@@ -32,6 +35,7 @@ pub struct StatsSnapshot {
     pub records_malformed: u64,
     pub records_unknown_kind: u64,
     pub records_late: u64,
+    pub io_table_full: u64,
     pub kernel_lost: u64,
     pub batches_sent: u64,
     pub events_sent: u64,
@@ -52,6 +56,7 @@ impl AgentStats {
             records_malformed: self.records_malformed.load(Relaxed),
             records_unknown_kind: self.records_unknown_kind.load(Relaxed),
             records_late: self.records_late.load(Relaxed),
+            io_table_full: self.io_table_full.load(Relaxed),
             kernel_lost: self.kernel_lost.load(Relaxed),
             batches_sent: self.batches_sent.load(Relaxed),
             events_sent: self.events_sent.load(Relaxed),

@@ -16,7 +16,7 @@
 
 use foldhash::HashMap;
 
-use aya::maps::{HashMap as BpfHashMap, MapData};
+use aya::maps::{HashMap as BpfHashMap, IterableMap, MapData};
 use plumbline_ebpf::abi::{io_kind, IoKey, IoStats, OpenKey, OpenRepeats};
 use plumbline_proto::{
     v1::{event::Body, file_event::Op, ipc_event, FileEvent, FileWrites, IpcEvent},
@@ -38,16 +38,23 @@ struct Reported {
 /// The IO accounting map and what was last reported of it.
 pub struct IoSweep {
     map: BpfHashMap<MapData, IoKey, IoStats>,
+    /// The map's size: the kernel pushes the least recently written entry
+    /// out to make room beyond it.
+    capacity: usize,
     reported: HashMap<IoKey, Reported>,
 }
 
 impl IoSweep {
     pub fn new(map: BpfHashMap<MapData, IoKey, IoStats>) -> Self {
-        Self { map, reported: HashMap::default() }
+        let capacity = map.map().info().map_or(usize::MAX, |info| info.max_entries() as usize);
+        Self { map, capacity, reported: HashMap::default() }
     }
 
-    pub fn sweep(&mut self, enc: &mut Encoder, batch: &mut BatchBuilder, now_ns: u64, ordered_to: u64) {
+    /// Reports what changed; returns false when the map was full, so that
+    /// totals written since the last sweep may have been pushed out.
+    pub fn sweep(&mut self, enc: &mut Encoder, batch: &mut BatchBuilder, now_ns: u64, ordered_to: u64) -> bool {
         let entries: Vec<(IoKey, IoStats)> = self.map.iter().filter_map(Result::ok).collect();
+        let room = entries.len() < self.capacity;
         // Rebuilt from the map each time: an entry the kernel let go is forgotten.
         let mut reported = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
         let mut gone = Vec::new();
@@ -79,6 +86,7 @@ impl IoSweep {
             reported.remove(&key);
         }
         self.reported = reported;
+        room
     }
 }
 
