@@ -381,9 +381,11 @@ async fn drain(
             capture.hold(&item);
         }
     }
+    // Out of `capture` while its records are turned into events by it.
+    let mut order = std::mem::replace(&mut capture.order, EventOrder::new(0));
     let released = match until {
-        Until::Now => capture.order.release(started),
-        Until::End => capture.order.release_all(),
+        Until::Now => order.release(started),
+        Until::End => order.release_all(),
     };
     for record in released.iter() {
         capture.record(record);
@@ -395,6 +397,8 @@ async fn drain(
             send(capture, queue).await?;
         }
     }
+    drop(released);
+    capture.order = order;
     Ok(())
 }
 

@@ -23,31 +23,57 @@ struct Held {
     len: usize,
 }
 
+/// A drain's records are copied out of the rings (which frees them for the
+/// kernel) into buffers kept from one drain to the next.
 pub struct EventOrder {
     slack_ns: u64,
     /// Bytes of the held records, back to back.
     bytes: Vec<u8>,
     held: Vec<Held>,
+    /// Where the records still waiting go after a release.
+    spare_bytes: Vec<u8>,
+    spare_held: Vec<Held>,
     ordered_to: u64,
 }
 
-/// Records released by one drain, oldest first.
-pub struct Released {
-    bytes: Vec<u8>,
-    records: Vec<Held>,
+/// Buffers are given back to the allocator after a burst above this.
+const KEEP_BYTES: usize = 4 << 20;
+
+/// Records released by one drain, oldest first. The records still waiting
+/// are kept when it is dropped.
+pub struct Released<'a> {
+    order: &'a mut EventOrder,
+    ready: usize,
 }
 
-impl Released {
+impl Released<'_> {
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.records.iter().map(|r| &self.bytes[r.start..r.start + r.len])
+        self.order.held[..self.ready].iter().map(|r| &self.order.bytes[r.start..r.start + r.len])
     }
 
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.ready
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.ready == 0
+    }
+}
+
+impl Drop for Released<'_> {
+    fn drop(&mut self) {
+        let order = &mut *self.order;
+        order.spare_bytes.clear();
+        order.spare_held.clear();
+        for h in &order.held[self.ready..] {
+            let start = order.spare_bytes.len();
+            order.spare_bytes.extend_from_slice(&order.bytes[h.start..h.start + h.len]);
+            order.spare_held.push(Held { start, ..*h });
+        }
+        std::mem::swap(&mut order.bytes, &mut order.spare_bytes);
+        std::mem::swap(&mut order.held, &mut order.spare_held);
+        order.spare_bytes.clear();
+        order.spare_bytes.shrink_to(KEEP_BYTES);
     }
 }
 
@@ -58,7 +84,14 @@ fn stamped_at_entry(kind: u16) -> bool {
 
 impl EventOrder {
     pub fn new(slack_ns: u64) -> Self {
-        Self { slack_ns, bytes: Vec::new(), held: Vec::new(), ordered_to: 0 }
+        Self {
+            slack_ns,
+            bytes: Vec::new(),
+            held: Vec::new(),
+            spare_bytes: Vec::new(),
+            spare_held: Vec::new(),
+            ordered_to: 0,
+        }
     }
 
     /// Every record stamped at or before this has been released.
@@ -86,34 +119,21 @@ impl EventOrder {
 
     /// Releases, oldest first, the records stamped at or before `slack`
     /// before `drain_started_ns`, every ring having been read after it.
-    pub fn release(&mut self, drain_started_ns: u64) -> Released {
+    pub fn release(&mut self, drain_started_ns: u64) -> Released<'_> {
         self.release_to(drain_started_ns.saturating_sub(self.slack_ns))
     }
 
     /// Releases every record held (the last drain).
-    pub fn release_all(&mut self) -> Released {
+    pub fn release_all(&mut self) -> Released<'_> {
         self.release_to(u64::MAX)
     }
 
-    fn release_to(&mut self, horizon: u64) -> Released {
+    fn release_to(&mut self, horizon: u64) -> Released<'_> {
         // Stable: records stamped in the same nanosecond keep their ring order.
         self.held.sort_by_key(|h| h.ts_ns);
         let ready = self.held.partition_point(|h| h.ts_ns <= horizon);
         self.ordered_to = self.ordered_to.max(horizon);
-        let waiting = self.held.split_off(ready);
-        let mut kept = Vec::with_capacity(waiting.iter().map(|h| h.len).sum());
-        let waiting = waiting
-            .into_iter()
-            .map(|h| {
-                let start = kept.len();
-                kept.extend_from_slice(&self.bytes[h.start..h.start + h.len]);
-                Held { start, ..h }
-            })
-            .collect();
-        Released {
-            bytes: std::mem::replace(&mut self.bytes, kept),
-            records: std::mem::replace(&mut self.held, waiting),
-        }
+        Released { order: self, ready }
     }
 }
 
@@ -144,8 +164,7 @@ mod tests {
             .filter(|late| *late)
             .count();
         assert_eq!(late, 0);
-        let released = order.release(410);
-        assert_eq!(tags(&released), b"eox");
+        assert_eq!(tags(&order.release(410)), b"eox");
         assert_eq!(order.ordered_to(), 400);
         assert_eq!(order.held(), 1);
         assert_eq!(tags(&order.release_all()), b"l");
@@ -173,5 +192,7 @@ mod tests {
         assert_eq!(released.len(), 3);
         assert_eq!(released.iter().next().unwrap(), &[1, 2, 3]);
         assert_eq!(tags(&released)[1..], *b"ab");
+        drop(released);
+        assert_eq!(order.held(), 0);
     }
 }

@@ -25,36 +25,48 @@ pub type FileId = (u64, u64, u32);
 /// is full it becomes the previous one and the one before is forgotten. A
 /// forgotten name only means a fallback name later, and never the name of
 /// whatever was learned just now.
-struct Recent<K> {
-    current: HashMap<K, Arc<str>>,
-    previous: HashMap<K, Arc<str>>,
+struct Recent<K, V = Arc<str>> {
+    current: HashMap<K, V>,
+    previous: HashMap<K, V>,
 }
 
-impl<K> Default for Recent<K> {
+impl<K, V> Default for Recent<K, V> {
     fn default() -> Self {
         Self { current: HashMap::default(), previous: HashMap::default() }
     }
 }
 
-impl<K: Hash + Eq> Recent<K> {
-    fn insert(&mut self, key: K, path: Arc<str>) {
+impl<K: Hash + Eq, V> Recent<K, V> {
+    /// Learns `value`; returns what the current generation held for `key`.
+    fn insert(&mut self, key: K, value: V) -> Option<V> {
         if self.current.len() >= GENERATION_ENTRIES {
-            self.previous = std::mem::take(&mut self.current);
+            // The older half goes; both maps keep their capacity.
+            std::mem::swap(&mut self.current, &mut self.previous);
+            self.current.clear();
         }
-        self.current.insert(key, path);
+        self.current.insert(key, value)
     }
 
-    fn get(&self, key: &K) -> Option<&Arc<str>> {
+    fn get(&self, key: &K) -> Option<&V> {
         self.current.get(key).or_else(|| self.previous.get(key))
+    }
+
+    fn remove(&mut self, key: &K) {
+        self.current.remove(key);
+        self.previous.remove(key);
     }
 }
 
+/// One insert per successful open (this runs per open record).
 #[derive(Default)]
 pub struct PathCache {
-    // An open's path is kept once, shared by all three maps (this runs per open).
+    /// The path a file was last opened by, and by which process.
+    by_file: Recent<FileId, (u32, Arc<str>)>,
+    /// A process that opened the file by another path than its last opener
+    /// (the file was renamed in between).
     by_opener: Recent<(u32, FileId)>,
-    by_file: Recent<FileId>,
-    by_open: Recent<OpenKey>,
+    /// Failed opens by their collapse key, which holds the path's hash.
+    failed_opens: Recent<OpenKey>,
     by_socket: Recent<u64>,
 }
 
@@ -69,12 +81,20 @@ pub enum FileName {
 impl PathCache {
     pub fn remember_open(&mut self, key: &OpenKey, path: &str) {
         let path: Arc<str> = path.into();
-        if key.dev != 0 {
-            let file = (key.dev, key.ino, key.gen);
-            self.by_opener.insert((key.tgid, file), Arc::clone(&path));
-            self.by_file.insert(file, Arc::clone(&path));
+        if key.dev == 0 {
+            self.failed_opens.insert(*key, path);
+            return;
         }
-        self.by_open.insert(*key, path);
+        let file = (key.dev, key.ino, key.gen);
+        if let Some((opener, earlier)) = self.by_file.insert(file, (key.tgid, Arc::clone(&path))) {
+            if earlier != path {
+                if opener != key.tgid {
+                    self.by_opener.insert((opener, file), earlier);
+                }
+                // This process's latest open is the one just learned.
+                self.by_opener.remove(&(key.tgid, file));
+            }
+        }
     }
 
     pub fn remember_socket(&mut self, ino: u64, path: &str) {
@@ -83,8 +103,17 @@ impl PathCache {
         }
     }
 
+    /// The path of an open known by its collapse key.
     pub fn open(&self, key: &OpenKey) -> Option<&str> {
-        self.by_open.get(key).map(|p| &**p)
+        let path = match key.dev {
+            0 => self.failed_opens.get(key),
+            dev => self.opened_by(key.tgid, (dev, key.ino, key.gen)),
+        };
+        path.map(|p| &**p)
+    }
+
+    fn opened_by(&self, pid: u32, file: FileId) -> Option<&Arc<str>> {
+        self.by_opener.get(&(pid, file)).or_else(|| self.by_file.get(&file).map(|(_, path)| path))
     }
 
     pub fn socket(&self, ino: u64) -> Option<&str> {
@@ -94,7 +123,7 @@ impl PathCache {
     /// The path `pid` opened `file` by; else the path it was last opened by
     /// (a descriptor inherited across fork or passed over a socket).
     pub fn file(&self, file: FileId, pid: u32) -> FileName {
-        match self.by_opener.get(&(pid, file)).or_else(|| self.by_file.get(&file)) {
+        match self.opened_by(pid, file) {
             Some(path) => FileName::Known(path.to_string()),
             None => FileName::Unknown,
         }
@@ -106,7 +135,7 @@ impl PathCache {
     pub fn learn_unseen(&mut self, file: FileId, pid: u32) {
         if self.file(file, pid) == FileName::Unknown {
             if let Some(path) = fd_path(pid, file.0, file.1) {
-                self.by_file.insert(file, path.into());
+                self.by_file.insert(file, (pid, path.into()));
             }
         }
     }
@@ -177,6 +206,18 @@ mod tests {
         cache.remember_open(&open_key(11, 5, 9), "/w/b.txt"); // renamed, then opened by another
         assert_eq!(cache.file((8 << 20, 5, 9), 10), FileName::Known("/w/a.txt".into()));
         assert_eq!(cache.file((8 << 20, 5, 9), 11), FileName::Known("/w/b.txt".into()));
+    }
+
+    #[test]
+    fn an_open_is_named_by_its_key_failed_or_not() {
+        let mut cache = PathCache::default();
+        let failed = OpenKey { tgid: 10, flags: 0, dev: 0, ino: 0xfeed, result: -2, gen: 0 };
+        cache.remember_open(&failed, "/w/missing");
+        cache.remember_open(&open_key(10, 5, 9), "/w/a.txt");
+        cache.remember_open(&open_key(10, 5, 9), "/w/b.txt"); // renamed, opened again by the same process
+        assert_eq!(cache.open(&failed), Some("/w/missing"));
+        assert_eq!(cache.open(&open_key(10, 5, 9)), Some("/w/b.txt"));
+        assert_eq!(cache.open(&open_key(10, 5, 8)), None);
     }
 
     #[test]
