@@ -50,9 +50,10 @@ fn a_dns_answer_names_the_address_the_process_then_connects_to() {
     let mut child = Command::new("unshare")
         .args(["--mount", "sh", "-c"])
         .arg(format!(
-            "mount --bind {} /etc/resolv.conf && exec python3 -c \"import socket; \
+            "mount --bind {} /etc/resolv.conf && exec {} -c \"import socket; \
              ip = socket.gethostbyname('{name}'); s = socket.create_connection((ip, {port})); s.recv(2); s.close()\"",
-            resolv.display()
+            resolv.display(),
+            python3()
         ))
         .spawn()
         .unwrap();
@@ -176,7 +177,7 @@ fn a_process_started_before_the_agent_is_covered_with_its_open_file() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("old.log");
     // Opens its log, then waits for a signal to write to it.
-    let mut writer = Command::new("python3")
+    let mut writer = Command::new(python3())
         .arg("-c")
         .arg(format!(
             "import sys, time\nf = open({:?}, 'w')\nsys.stdin.readline()\nf.write('w' * 4096)\nf.flush()\ntime.sleep(1)",

@@ -11,7 +11,9 @@ use std::{
 
 use serde_json::Value;
 
-use super::{assert_marked_shell_recorded, eventually, eventually_showing, python, run_marked_shell, unique, Embedded};
+use super::{
+    assert_marked_shell_recorded, eventually, eventually_showing, python, python3, run_marked_shell, unique, Embedded,
+};
 
 pub fn as_u64(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
@@ -159,7 +161,7 @@ pub fn short_lived_files_keep_their_own_bytes(plumbline: &Embedded, writers: usi
                    with open(a, 'wb') as f: f.write(b'w' * size)\n    os.rename(a, b)\n    os.unlink(b)\n";
     let run_all = |args: &dyn Fn(usize) -> Vec<String>| {
         let children: Vec<Child> = (0..writers)
-            .map(|w| Command::new("python3").arg("-c").arg(program).args(args(w)).spawn().unwrap())
+            .map(|w| Command::new(python3()).arg("-c").arg(program).args(args(w)).spawn().unwrap())
             .collect();
         children.into_iter().map(|mut c| (c.id(), c.wait().unwrap())).collect::<Vec<_>>()
     };
@@ -217,7 +219,7 @@ pub fn short_lived_channels_keep_their_own_bytes(plumbline: &Embedded, writers: 
         print(' '.join(f'{k}:{p}' for k, p in kids))\n";
     let children: Vec<Child> = (0..writers)
         .map(|_| {
-            Command::new("python3")
+            Command::new(python3())
                 .args(["-c", program, &channels.to_string(), &size.to_string()])
                 .stdout(Stdio::piped())
                 .spawn()

@@ -289,9 +289,22 @@ impl Embedded {
     }
 }
 
+/// The Python interpreter itself, found once through `python3` on the PATH.
+/// Tests start it directly: where `python3` is pyenv's shim, a bash script,
+/// each start would also run about 240 programs and open about 1,400 files,
+/// which every agent on the host then has to read.
+pub fn python3() -> &'static str {
+    static PYTHON3: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON3.get_or_init(|| {
+        let output = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
+        assert!(output.status.success(), "python3 runs");
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    })
+}
+
 /// Runs a Python program and returns its pid and exit status.
 pub fn python(program: &str) -> (u32, std::process::ExitStatus) {
-    let mut child = Command::new("python3").arg("-c").arg(program).spawn().unwrap();
+    let mut child = Command::new(python3()).arg("-c").arg(program).spawn().unwrap();
     let pid = child.id();
     (pid, child.wait().unwrap())
 }
