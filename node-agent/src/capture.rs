@@ -81,7 +81,6 @@ pub struct Capture {
     batch: BatchBuilder,
     comm_batches: CommBatches,
     first_event_at: Option<Instant>,
-    order: EventOrder,
     pub encoder: Encoder,
     counters: KernelCounters,
     io: Option<IoSweep>,
@@ -120,7 +119,6 @@ impl Capture {
             batch: BatchBuilder::new(),
             comm_batches: CommBatches::default(),
             first_event_at: None,
-            order: EventOrder::new(capture_config.order_slack_ms * 1_000_000),
             encoder,
             counters,
             io,
@@ -162,14 +160,6 @@ impl Capture {
             }
         }
         tracing::info!(processes = self.encoder.table.len(), "seeded the process table from /proc");
-    }
-
-    /// Keeps a record read from a ring until its turn comes.
-    fn hold(&mut self, bytes: &[u8]) {
-        AgentStats::add(&self.stats.records, 1);
-        if self.order.hold(bytes) {
-            AgentStats::add(&self.stats.records_late, 1);
-        }
     }
 
     /// Turns one ring-buffer record into events.
@@ -226,10 +216,10 @@ impl Capture {
     }
 
     /// Reports what the kernel accumulated in its maps since the last sweep,
-    /// as far as the records are read in order (a drain comes first).
-    pub fn sweep(&mut self) {
+    /// as far as every record stamped up to `ordered_to` has been read (a
+    /// drain comes first).
+    pub fn sweep(&mut self, ordered_to: u64) {
         let now = node::boot_ns();
-        let ordered_to = self.order.ordered_to();
         if let Some(io) = &mut self.io {
             if !io.sweep(&mut self.encoder, &mut self.batch, now, ordered_to) {
                 AgentStats::add(&self.stats.io_table_full, 1);
@@ -322,6 +312,7 @@ pub async fn run_loop(
         tick
     };
     let config = &capture.capture_config;
+    let mut order = EventOrder::new(config.order_slack_ms * 1_000_000);
     let mut drain_tick = interval(config.drain_interval_ms);
     let mut counters_tick = interval(config.counters_interval_ms);
     let mut sweep_tick = interval(config.sweep_interval_ms);
@@ -338,11 +329,11 @@ pub async fn run_loop(
             _ = sweep_tick.tick() => Wake::SweepTick,
         };
         match wake {
-            Wake::Ring | Wake::DrainTick => drain(&mut capture, &mut rings, queue, Until::Now).await?,
+            Wake::Ring | Wake::DrainTick => drain(&mut capture, &mut rings, &mut order, queue, Until::Now).await?,
             Wake::CountersTick => capture.poll_counters(),
             Wake::SweepTick => {
-                drain(&mut capture, &mut rings, queue, Until::Now).await?;
-                capture.sweep();
+                drain(&mut capture, &mut rings, &mut order, queue, Until::Now).await?;
+                capture.sweep(order.ordered_to());
             }
             Wake::Shutdown => break,
         }
@@ -351,15 +342,15 @@ pub async fn run_loop(
             send(&mut capture, queue).await?;
         }
     }
-    drain(&mut capture, &mut rings, queue, Until::End).await?;
-    capture.sweep();
+    drain(&mut capture, &mut rings, &mut order, queue, Until::End).await?;
+    capture.sweep(order.ordered_to());
     capture.poll_counters();
     send(&mut capture, queue).await?;
     Ok(capture)
 }
 
 /// How far a drain releases records.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Until {
     /// Those stamped before the drain began (less the slack).
     Now,
@@ -372,17 +363,19 @@ enum Until {
 async fn drain(
     capture: &mut Capture,
     rings: &mut [AsyncFd<RingBuf<MapData>>],
+    order: &mut EventOrder,
     queue: &mpsc::Sender<OutgoingBatch>,
     until: Until,
 ) -> anyhow::Result<()> {
     let started = node::boot_ns();
     for ring in rings.iter_mut() {
         while let Some(item) = ring.get_mut().next() {
-            capture.hold(&item);
+            AgentStats::add(&capture.stats.records, 1);
+            if order.hold(&item) {
+                AgentStats::add(&capture.stats.records_late, 1);
+            }
         }
     }
-    // Out of `capture` while its records are turned into events by it.
-    let mut order = std::mem::replace(&mut capture.order, EventOrder::new(0));
     let released = match until {
         Until::Now => order.release(started),
         Until::End => order.release_all(),
@@ -397,8 +390,6 @@ async fn drain(
             send(capture, queue).await?;
         }
     }
-    drop(released);
-    capture.order = order;
     Ok(())
 }
 

@@ -50,14 +50,6 @@ impl Released<'_> {
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
         self.order.held[..self.ready].iter().map(|r| &self.order.bytes[r.start..r.start + r.len])
     }
-
-    pub fn len(&self) -> usize {
-        self.ready
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ready == 0
-    }
 }
 
 impl Drop for Released<'_> {
@@ -189,7 +181,7 @@ mod tests {
         order.hold(&record(100, kind::FILE_UNLINK, b'b'));
         order.hold(&[1, 2, 3]);
         let released = order.release(100);
-        assert_eq!(released.len(), 3);
+        assert_eq!(released.iter().count(), 3);
         assert_eq!(released.iter().next().unwrap(), &[1, 2, 3]);
         assert_eq!(tags(&released)[1..], *b"ab");
         drop(released);

@@ -70,14 +70,6 @@ pub struct PathCache {
     by_socket: Recent<u64>,
 }
 
-/// What a file written to is called, or why not yet.
-#[derive(Debug, PartialEq, Eq)]
-pub enum FileName {
-    Known(String),
-    /// No open of it has been read: it may still be on its way.
-    Unknown,
-}
-
 impl PathCache {
     pub fn remember_open(&mut self, key: &OpenKey, path: &str) {
         let path: Arc<str> = path.into();
@@ -121,29 +113,27 @@ impl PathCache {
     }
 
     /// The path `pid` opened `file` by; else the path it was last opened by
-    /// (a descriptor inherited across fork or passed over a socket).
-    pub fn file(&self, file: FileId, pid: u32) -> FileName {
-        match self.opened_by(pid, file) {
-            Some(path) => FileName::Known(path.to_string()),
-            None => FileName::Unknown,
-        }
+    /// (a descriptor inherited across fork or passed over a socket); `None`
+    /// when no open of it has been read (it may still be on its way).
+    pub fn file(&self, file: FileId, pid: u32) -> Option<&str> {
+        self.opened_by(pid, file).map(|p| &**p)
     }
 
     /// For a file no open of it was read for (opened before the agent
     /// started, or its open is still on its way or was lost): its current
     /// name in the file descriptors of `pid`, while they are still open.
     pub fn learn_unseen(&mut self, file: FileId, pid: u32) {
-        if self.file(file, pid) == FileName::Unknown {
+        if self.file(file, pid).is_none() {
             if let Some(path) = fd_path(pid, file.0, file.1) {
                 self.by_file.insert(file, (pid, path.into()));
             }
         }
     }
+}
 
-    /// The name of a file nothing told the path of: which inode it is.
-    pub fn unseen_name(&self, (dev, ino, _): FileId) -> String {
-        format!("[inode {}:{} {ino}]", dev >> 20, dev & 0xfffff)
-    }
+/// The name of a file nothing told the path of: which inode it is.
+pub fn unseen_name((dev, ino, _): FileId) -> String {
+    format!("[inode {}:{} {ino}]", dev >> 20, dev & 0xfffff)
 }
 
 /// The kernel's `s_dev` encoding (major << 20 | minor) of a stat `st_dev`.
@@ -176,12 +166,12 @@ mod tests {
         let meta = file.as_file().metadata().unwrap();
         let mut cache = PathCache::default();
         let id = (kernel_dev(meta.dev()), meta.ino(), 0);
-        assert_eq!(cache.file(id, std::process::id()), FileName::Unknown);
+        assert_eq!(cache.file(id, std::process::id()), None);
         cache.learn_unseen(id, std::process::id());
-        assert_eq!(cache.file(id, std::process::id()), FileName::Known(file.path().display().to_string()));
+        assert_eq!(cache.file(id, std::process::id()), Some(&*file.path().display().to_string()));
         cache.learn_unseen((1 << 20, 42, 0), std::process::id());
-        assert_eq!(cache.file((1 << 20, 42, 0), std::process::id()), FileName::Unknown);
-        assert_eq!(cache.unseen_name((1 << 20, 42, 0)), "[inode 1:0 42]");
+        assert_eq!(cache.file((1 << 20, 42, 0), std::process::id()), None);
+        assert_eq!(unseen_name((1 << 20, 42, 0)), "[inode 1:0 42]");
     }
 
     #[test]
@@ -191,12 +181,12 @@ mod tests {
         cache.remember_open(&open_key(10, 77, 2), "/w/a2");
         cache.remember_open(&open_key(11, 77, 3), "/w/a3");
         let name = |gen, pid| cache.file((8 << 20, 77, gen), pid);
-        assert_eq!(name(1, 10), FileName::Known("/w/a1".into()));
-        assert_eq!(name(2, 10), FileName::Known("/w/a2".into()));
-        assert_eq!(name(3, 11), FileName::Known("/w/a3".into()));
+        assert_eq!(name(1, 10), Some("/w/a1"));
+        assert_eq!(name(2, 10), Some("/w/a2"));
+        assert_eq!(name(3, 11), Some("/w/a3"));
         // A child writing through its parent's descriptor.
-        assert_eq!(name(1, 12), FileName::Known("/w/a1".into()));
-        assert_eq!(name(4, 10), FileName::Unknown);
+        assert_eq!(name(1, 12), Some("/w/a1"));
+        assert_eq!(name(4, 10), None);
     }
 
     #[test]
@@ -204,8 +194,8 @@ mod tests {
         let mut cache = PathCache::default();
         cache.remember_open(&open_key(10, 5, 9), "/w/a.txt");
         cache.remember_open(&open_key(11, 5, 9), "/w/b.txt"); // renamed, then opened by another
-        assert_eq!(cache.file((8 << 20, 5, 9), 10), FileName::Known("/w/a.txt".into()));
-        assert_eq!(cache.file((8 << 20, 5, 9), 11), FileName::Known("/w/b.txt".into()));
+        assert_eq!(cache.file((8 << 20, 5, 9), 10), Some("/w/a.txt"));
+        assert_eq!(cache.file((8 << 20, 5, 9), 11), Some("/w/b.txt"));
     }
 
     #[test]
@@ -227,11 +217,11 @@ mod tests {
             cache.remember_open(&open_key(1, ino, 1), &format!("/w/{ino}"));
         }
         let last = GENERATION_ENTRIES as u64 * 2 + 9;
-        assert_eq!(cache.file((8 << 20, last, 1), 1), FileName::Known(format!("/w/{last}")));
+        assert_eq!(cache.file((8 << 20, last, 1), 1), Some(&*format!("/w/{last}")));
         assert_eq!(
             cache.file((8 << 20, last - GENERATION_ENTRIES as u64, 1), 1),
-            FileName::Known(format!("/w/{}", last - GENERATION_ENTRIES as u64))
+            Some(&*format!("/w/{}", last - GENERATION_ENTRIES as u64))
         );
-        assert_eq!(cache.file((8 << 20, 0, 1), 1), FileName::Unknown);
+        assert_eq!(cache.file((8 << 20, 0, 1), 1), None);
     }
 }

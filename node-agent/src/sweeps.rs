@@ -23,7 +23,7 @@ use plumbline_proto::{
     BatchBuilder,
 };
 
-use crate::{encoder::Encoder, file_paths::FileName};
+use crate::{encoder::Encoder, file_paths::unseen_name};
 
 /// What was last reported of an accounting entry.
 #[derive(Clone, Copy, Default)]
@@ -105,12 +105,12 @@ fn report(enc: &mut Encoder, batch: &mut BatchBuilder, key: &IoKey, now: &IoStat
     let body = match key.kind {
         io_kind::FILE => {
             let file = (key.dev, key.ino, key.gen);
-            let path = match enc.paths.file(file, key.tgid) {
-                FileName::Known(path) => path,
-                FileName::Unknown => enc.paths.unseen_name(file),
+            let path_sid = match enc.paths.file(file, key.tgid) {
+                Some(path) => batch.intern(path),
+                None => batch.intern(&unseen_name(file)),
             };
             Body::FileWrites(FileWrites {
-                path_sid: batch.intern(&path),
+                path_sid,
                 bytes: written,
                 calls: writes as u32,
                 window_start_ns,
@@ -168,15 +168,15 @@ impl RepeatSweep {
             }
             still.insert(key, (reported, last_ts));
             if repeats.repeats > reported {
-                let path = match enc.paths.open(&key) {
-                    Some(path) => path.to_string(),
+                let path_sid = match enc.paths.open(&key) {
+                    Some(path) => batch.intern(path),
                     // The open that started the window is not read yet.
                     None if repeats.window_start_ns > ordered_to => continue,
-                    None => String::new(),
+                    None => batch.intern(""),
                 };
                 let body = Body::File(FileEvent {
                     op: Op::Open as i32,
-                    path_sid: batch.intern(&path),
+                    path_sid,
                     flags: key.flags,
                     result: if key.result < 0 { key.result.into() } else { 0 },
                     count: (repeats.repeats - reported) as u32,
