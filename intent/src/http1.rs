@@ -49,7 +49,13 @@ struct Partial {
     wire_body_bytes: u64,
     truncated: bool,
     framing: Framing,
+    /// Handed out before its framing ended ([`Http1Stream::deliver_early`]):
+    /// the rest of it is read and dropped.
+    delivered: bool,
 }
+
+/// A header's name and value.
+pub type Header = (String, String);
 
 /// Reassembles the messages of one direction of one connection.
 #[derive(Debug)]
@@ -102,10 +108,33 @@ impl Http1Stream {
         }
     }
 
+    /// The message being read: its headers and its body so far (as sent,
+    /// not yet decoded), unless it was cut at the body limit.
+    pub fn in_progress(&self) -> Option<(&[Header], &[u8])> {
+        let partial = self.partial.as_ref().filter(|p| !p.delivered && !p.truncated)?;
+        Some((&partial.headers, &partial.body))
+    }
+
+    /// Hands out the message being read as it is now: its sender has said
+    /// all it means to (an LLM stream's terminal event), though the framing
+    /// has not ended. What is left of the framing is read and dropped.
+    pub fn deliver_early(&mut self) -> Option<Message> {
+        let partial = self.partial.as_mut().filter(|p| !p.delivered)?;
+        partial.delivered = true;
+        Some(complete(Partial {
+            head: partial.head.clone(),
+            headers: partial.headers.clone(),
+            body: partial.body.clone(),
+            delivered: false,
+            framing: Framing::Length(0),
+            ..*partial
+        }))
+    }
+
     /// The connection closed: a body framed by the close is complete; any
     /// other unfinished message is returned marked truncated.
     pub fn finish(&mut self) -> Option<Message> {
-        let mut partial = self.partial.take()?;
+        let mut partial = self.partial.take().filter(|p| !p.delivered)?;
         if !matches!(partial.framing, Framing::UntilClose) {
             partial.truncated = true;
         }
@@ -119,7 +148,7 @@ impl Http1Stream {
         };
         match partial.framing {
             Framing::Length(0) => {
-                done.push(complete(self.partial.take().expect("checked above")));
+                done.extend(self.partial.take().filter(|p| !p.delivered).map(complete));
                 Ok(true)
             }
             Framing::Length(remaining) => {
@@ -163,7 +192,7 @@ impl Http1Stream {
                 let Some(line_end) = find_crlf(&self.buf) else { return Ok(false) };
                 self.buf.drain(..line_end + 2);
                 if line_end == 0 {
-                    done.push(complete(self.partial.take().expect("checked above")));
+                    done.extend(self.partial.take().filter(|p| !p.delivered).map(complete));
                 }
                 Ok(true)
             }
@@ -207,7 +236,15 @@ impl Http1Stream {
         };
         self.buf.drain(..len);
         let framing = framing(&headers, self.direction, no_body)?;
-        let partial = Partial { head, headers, body: Vec::new(), wire_body_bytes: 0, truncated: false, framing };
+        let partial = Partial {
+            head,
+            headers,
+            body: Vec::new(),
+            wire_body_bytes: 0,
+            truncated: false,
+            framing,
+            delivered: false,
+        };
         if matches!(partial.framing, Framing::Length(0)) {
             done.push(complete(partial));
         } else {

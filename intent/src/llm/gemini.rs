@@ -32,10 +32,11 @@ pub fn read_target(target: &str, call: &mut LlmCall) {
     }
 }
 
-/// `(model, method)` from `…/models/{model}:{method}?query`.
+/// `(model, method)` from `…/models/{model}:{method}?query`; the method is
+/// after the last colon (a model name may hold one).
 fn model_and_method(target: &str) -> Option<(&str, &str)> {
     let path = target.split(['?', '#']).next().unwrap_or_default();
-    path.rsplit('/').next()?.split_once(':')
+    path.rsplit('/').next()?.rsplit_once(':')
 }
 
 pub fn read_request(body: &Value, call: &mut LlmCall) {

@@ -20,6 +20,9 @@ mod anthropic;
 mod cohere;
 mod gemini;
 mod openai;
+mod stream_end;
+
+pub use stream_end::stream_ended;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

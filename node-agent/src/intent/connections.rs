@@ -13,6 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use plumbline_intent::{
     http1::Http1Stream,
     http2::{Http2Stream, StreamMessage},
+    llm::stream_ended,
     message::Direction,
     Head, Message,
 };
@@ -165,6 +166,14 @@ impl Connection {
                             continue;
                         }
                         if let Some(p) = pending.pop_front() {
+                            done.push(exchange(p, response, "HTTP/1.1", piece.ts_ns));
+                        }
+                    }
+                    // A stream whose terminal event came is over for its
+                    // client, whenever its framing ends.
+                    let ended = responses.in_progress().is_some_and(|(headers, body)| stream_ended(headers, body));
+                    if ended && !pending.is_empty() {
+                        if let (Some(response), Some(p)) = (responses.deliver_early(), pending.pop_front()) {
                             done.push(exchange(p, response, "HTTP/1.1", piece.ts_ns));
                         }
                     }
@@ -336,6 +345,26 @@ mod tests {
         assert_eq!(done.len(), 1, "the complete second request pairs with the response");
         assert_eq!(done[0].bytes_lost, (REQUEST.len() - 10) as u64);
         assert_eq!(c.unattributed_loss(), 0);
+    }
+
+    #[test]
+    fn a_stream_is_complete_at_its_terminal_event_before_its_last_chunk() {
+        const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+        const EVENTS: &[u8] = b"24\r\ndata: {\"choices\":[]}\n\ndata: [DONE]\n\n\r\n";
+        let mut c = Connection::new(1 << 20, 1 << 20);
+        c.feed(piece(true, 100, REQUEST.len(), 0, REQUEST));
+        assert!(c.feed(piece(false, 200, HEAD.len(), 0, HEAD)).is_empty());
+        let done = c.feed(piece(false, 300, EVENTS.len(), 0, EVENTS));
+        assert_eq!(done.len(), 1, "the [DONE] event completes the call");
+        assert_eq!(done[0].end_ns, 301);
+        assert!(done[0].response.body.ends_with(b"data: [DONE]\n\n"));
+        // The last chunk, read later or never, yields nothing more; the next
+        // exchange on the connection still pairs.
+        assert!(c.feed(piece(false, 400, 5, 0, b"0\r\n\r\n")).is_empty());
+        assert!(c.finish().is_empty());
+        c.feed(piece(true, 500, REQUEST.len(), 0, REQUEST));
+        let done = c.feed(piece(false, 600, RESPONSE.len(), 0, RESPONSE));
+        assert_eq!((done.len(), done[0].start_ns), (1, 500));
     }
 
     #[test]
