@@ -16,10 +16,21 @@ use crate::{
 use plumbline_transport::Delivery;
 use prost::Message;
 
+/// A host's boot clock when its agent built a batch: every event in the
+/// batch happened before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostClock {
+    pub host: String,
+    pub boot_id: String,
+    pub boot_ns: u64,
+}
+
 /// What one delivery turned into.
 #[derive(Debug, Default, PartialEq)]
 pub struct DeliveryRows {
     pub rows: RowSet,
+    /// The sender's clock when it built the batch.
+    pub clock: Option<HostClock>,
     pub events: u64,
     /// Events of kinds not stored yet.
     pub unsupported: u64,
@@ -62,7 +73,9 @@ pub fn dead_letter(delivery: &Delivery, error: &str, received_wall_ns: u64) -> D
 fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
     let batch = EventBatch::decode(payload)?;
     let reader = BatchReader::new(&batch)?;
-    let mut out = DeliveryRows::default();
+    let node = reader.node();
+    let clock = HostClock { host: node.host.clone(), boot_id: node.boot_id.clone(), boot_ns: reader.clock().boot_ns };
+    let mut out = DeliveryRows { clock: Some(clock), ..DeliveryRows::default() };
     for event in reader.events() {
         let event = event?;
         out.events += 1;

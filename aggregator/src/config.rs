@@ -62,6 +62,10 @@ pub struct SessionsConfig {
     /// How long a closed turn waits for effects still in flight before its
     /// announced effects are judged missing. Default 2000.
     pub settle_ms: u64,
+    /// How far behind a host's clock (as its latest batch read it) rows are
+    /// held so that they reach the graph in event time: more than the
+    /// agent's sweep and open-collapse intervals. Default 2500.
+    pub reorder_ms: u64,
     /// Near-identical calls in a row, with no effect between, that make a
     /// reasoning loop. Default 4.
     pub loop_calls: usize,
@@ -87,6 +91,7 @@ impl Default for SessionsConfig {
         Self {
             window_ms: 60_000,
             settle_ms: 2_000,
+            reorder_ms: 2_500,
             loop_calls: 4,
             loop_similarity: 0.9,
             blocked_share: 0.5,

@@ -7,11 +7,11 @@
 
 mod activity_rows;
 pub mod batch_rows;
+pub mod claims;
 pub mod collective_join;
 mod collectives;
 pub mod config;
 mod gpu_rows;
-pub mod intent_match;
 mod llm_rows;
 pub mod pipeline;
 pub mod session_graph;

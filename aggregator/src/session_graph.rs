@@ -1,27 +1,32 @@
 //! The causal graph of agent sessions, built as rows go by. A session is
 //! one LLM-calling process and its descendants on one host. Each LLM call
-//! opens a turn: the tool calls of its response announce effects
-//! ([`intent_match`](crate::intent_match)); the session's process tree does
-//! things until the next call, which sends the tool results back. Effects
-//! that a tool call's arguments name are linked to it; the others that
-//! follow a call within the window are linked to the call. When a turn
-//! closes (the next call seen, plus a settling delay for effects still in
-//! flight; or the window elapsed), announced effects that never happened
-//! become unverified-claim findings. Secret reads, egress outside the
-//! allowlist, loops of near-identical calls, time blocked on another agent
-//! and guardrail hits are findings too.
+//! opens a turn: the tool calls of its response claim effects
+//! ([`claims`](crate::claims)); the session's process tree does things
+//! until the next call, which sends the tool results back. Effects that a
+//! tool call's claim names are linked to it; the others that follow a call
+//! within the window are linked to the call. When a turn closes (the next
+//! call seen, plus a settling delay for effects still in flight; or the
+//! window elapsed), each tool call gets a verdict: verified, unverified (a
+//! finding) or unjudgeable. Secret reads, egress outside the allowlist,
+//! loops of near-identical calls, time blocked on another agent and
+//! guardrail hits are findings too.
 //!
-//! All times within a host are its boot clock (`ts_ns`); each host's state
-//! is its own, which is why node agents key batches by host.
+//! Rows are taken in event time, not in the order they arrived: one step's
+//! rows are sorted by when they happened (an LLM call when its response
+//! ended), and the session stage holds rows back until each host's clock
+//! has passed them ([`sessions`](crate::sessions)). All times within a host
+//! are its boot clock (`ts_ns`); each host's state is its own, which is why
+//! node agents key batches by host.
 
 use std::collections::{HashMap, HashSet};
 
 use plumbline_store::{
-    direction, edge_relation, file_op, node_kind, LlmCallRow, ProcessEventKind, RowSet, SessionEdgeRow, SessionNodeRow,
+    direction, edge_relation, file_op, node_kind, DnsQueryRow, FileEventRow, IpcEventRow, LlmCallRow, NetConnectionRow,
+    ProcessEventKind, ProcessEventRow, RowSet, SessionEdgeRow, SessionNodeRow,
 };
 use serde::Deserialize;
 
-use crate::intent_match::{announcements, expectations, Expected, Observed};
+use crate::claims::{announcements, claim, Claim, Expected, Observed};
 
 mod findings;
 
@@ -62,6 +67,8 @@ const S_IFDIR: u32 = 0o040000;
 const MAX_DEPTH: usize = 64;
 /// Processes remembered per host before the exited are forgotten.
 const MAX_PROCESSES: usize = 65_536;
+/// Files a session remembers writing.
+const MAX_WRITTEN: usize = 4_096;
 #[derive(Debug, Clone)]
 struct Process {
     start_key_ns: u64,
@@ -103,6 +110,11 @@ struct Session {
     effects_since_call: u64,
     /// Blocked ns per IPC object.
     blocked: HashMap<u64, u64>,
+    /// The blocked share last reported, to report it again as it grows.
+    blocked_reported: f64,
+    /// Files the session's processes wrote: a program among them is of its
+    /// own making.
+    written: HashSet<String>,
     reported: HashSet<(String, String)>,
     next_node: u64,
     /// Processing-clock time it last saw a call or an effect.
@@ -128,9 +140,12 @@ struct ToolIntent {
     name: String,
     arguments: String,
     node: u64,
-    expected: Vec<Expected>,
-    /// Effects its arguments named.
-    matched: Vec<u64>,
+    claim: Claim,
+    /// For each effect the claim expects, the node of the first effect seen
+    /// that is it.
+    matched: Vec<Option<u64>>,
+    /// Other effects its claim named (a second run of the same program).
+    also: Vec<u64>,
     /// Asked for after content fetched from outside entered the session.
     tainted: bool,
     /// Announced in the response's text, not asked as a tool call: linked,
@@ -228,127 +243,184 @@ struct Who<'a> {
     wall_ns: u64,
 }
 
+/// A row the graph reads.
+enum Input<'a> {
+    Process(&'a ProcessEventRow),
+    Call(&'a LlmCallRow),
+    File(&'a FileEventRow),
+    Dns(&'a DnsQueryRow),
+    Connect(&'a NetConnectionRow),
+    Ipc(&'a IpcEventRow),
+}
+
+/// When a row happened on its host's boot clock, the order the graph takes
+/// it in: an LLM call when its response ended (its tool calls act after
+/// that), everything else when it happened.
+pub fn event_ts(row: &LlmCallRow) -> u64 {
+    row.request_ts_ns.saturating_add(row.latency_ns)
+}
+
+/// The rows the graph reads, in event time; at the same instant a process
+/// starts before what it does.
+fn in_event_order(rows: &RowSet) -> Vec<Input<'_>> {
+    let mut inputs: Vec<(u64, u8, Input<'_>)> = Vec::new();
+    inputs.extend(rows.process_events.iter().map(|p| (p.ts_ns, 0, Input::Process(p))));
+    inputs.extend(rows.llm_calls.iter().map(|c| (event_ts(c), 1, Input::Call(c))));
+    inputs.extend(rows.file_events.iter().map(|f| (f.ts_ns, 2, Input::File(f))));
+    inputs.extend(rows.dns_queries.iter().map(|d| (d.ts_ns, 2, Input::Dns(d))));
+    inputs.extend(rows.net_connections.iter().map(|c| (c.ts_ns, 2, Input::Connect(c))));
+    inputs.extend(rows.ipc_events.iter().map(|i| (i.ts_ns, 2, Input::Ipc(i))));
+    inputs.sort_by_key(|(ts, rank, _)| (*ts, *rank));
+    inputs.into_iter().map(|(_, _, input)| input).collect()
+}
+
 impl SessionGraph {
     pub fn new(settings: SessionSettings) -> Self {
         Self { settings, hosts: HashMap::new() }
     }
 
     /// Feeds the rows about to be stored; returns the graph rows and
-    /// findings they make. `now_ns` is the processing clock.
+    /// findings they make. The rows are taken in the order they happened,
+    /// whatever order they came in. `now_ns` is the processing clock.
     pub fn observe(&mut self, rows: &RowSet, now_ns: u64) -> GraphRows {
         let mut out = GraphRows::default();
-        for p in &rows.process_events {
-            let host = self.host(&p.host, &p.boot_id);
-            let process = Process { start_key_ns: p.start_key_ns, ppid: p.ppid, exited: false };
-            const EXIT: u8 = ProcessEventKind::Exit as u8;
-            const STARTS: [u8; 3] =
-                [ProcessEventKind::Exec as u8, ProcessEventKind::Seen as u8, ProcessEventKind::Fork as u8];
-            if p.kind == EXIT {
-                if let Some(known) = host.processes.get_mut(&p.pid) {
-                    known.exited = true;
-                }
-            } else if STARTS.contains(&p.kind) {
-                host.processes.insert(p.pid, process);
+        for input in in_event_order(rows) {
+            match input {
+                Input::Process(p) => self.process_event(p, now_ns, &mut out),
+                Input::Call(call) => self.llm_call(call, now_ns, &mut out),
+                Input::File(f) => self.file_event(f, now_ns, &mut out),
+                Input::Dns(d) => self.dns_query(d, now_ns, &mut out),
+                Input::Connect(c) => self.connection(c, now_ns, &mut out),
+                Input::Ipc(i) => self.ipc_event(i, now_ns),
             }
-        }
-        let mut calls: Vec<&LlmCallRow> = rows.llm_calls.iter().collect();
-        calls.sort_by_key(|c| c.request_ts_ns);
-        for call in calls {
-            self.llm_call(call, now_ns, &mut out);
-        }
-        // Effects: only those of a session's processes are worth any work.
-        for p in rows.process_events.iter().filter(|p| p.kind == ProcessEventKind::Exec as u8) {
-            let Some(key) = self.session_key(&p.host, &p.boot_id, p.pid) else { continue };
-            let argv = p.argv.join(" ");
-            let who = Who {
-                pid: p.pid,
-                process_start_key_ns: p.start_key_ns,
-                comm: &p.comm,
-                cgroup_id: p.cgroup_id,
-                ts_ns: p.ts_ns,
-                wall_ns: p.wall_ns,
-            };
-            let effect = Effect {
-                kind: node_kind::EXEC,
-                label: argv.clone(),
-                observed: Observed::Exec { argv: &argv },
-                notable: true,
-                who,
-            };
-            self.effect(&p.host, &p.boot_id, key, effect, now_ns, &mut out);
-        }
-        for f in &rows.file_events {
-            let (verb, notable) = match f.op {
-                file_op::OPEN if f.flags & WRITE_FLAGS != 0 => ("write", true),
-                file_op::OPEN => ("read", false),
-                file_op::UNLINK => ("unlink", true),
-                file_op::RENAME => ("rename", true),
-                _ => continue,
-            };
-            if f.result < 0 {
-                continue;
-            }
-            let Some(key) = self.session_key(&f.host, &f.boot_id, f.pid) else { continue };
-            // Devices, kernel files and directories (a temporary file opened
-            // in /tmp) are how programs work, not what they did.
-            let plumbing =
-                ["/dev/", "/proc/", "/sys/"].iter().any(|p| f.path.starts_with(p)) || f.mode & S_IFMT == S_IFDIR;
-            let effect = Effect {
-                kind: node_kind::FILE,
-                label: format!("{verb} {}", f.path),
-                observed: Observed::File { path: &f.path },
-                notable: notable && !plumbing,
-                who: who_of!(f),
-            };
-            self.effect(&f.host, &f.boot_id, key, effect, now_ns, &mut out);
-        }
-        for d in &rows.dns_queries {
-            let Some(key) = self.session_key(&d.host, &d.boot_id, d.pid) else { continue };
-            // What the session's lookups answered names the addresses it
-            // then connects to.
-            let host = self.host(&d.host, &d.boot_id);
-            for answer in d.answers.split([',', ' ']).filter(|a| !a.is_empty()) {
-                let names = host.resolved.entry(answer.to_string()).or_default();
-                if !names.contains(&d.name) {
-                    names.push(d.name.clone());
-                }
-            }
-            let effect = Effect {
-                kind: node_kind::LOOKUP,
-                label: format!("lookup {}", d.name),
-                observed: Observed::Lookup { name: &d.name },
-                notable: true,
-                who: who_of!(d),
-            };
-            self.effect(&d.host, &d.boot_id, key, effect, now_ns, &mut out);
-        }
-        for c in &rows.net_connections {
-            if c.direction != direction::CONNECT || c.remote_addr.is_empty() || c.result != 0 {
-                continue;
-            }
-            let Some(key) = self.session_key(&c.host, &c.boot_id, c.pid) else { continue };
-            let resolved = self.host(&c.host, &c.boot_id).resolved.get(&c.remote_addr).cloned().unwrap_or_default();
-            let port = u16::try_from(c.remote_port).unwrap_or(0);
-            let effect = Effect {
-                kind: node_kind::CONNECT,
-                label: format!("connect {}", endpoint(&c.remote_addr, port)),
-                observed: Observed::Connect { addr: &c.remote_addr, port, resolved_from: &resolved },
-                notable: true,
-                who: who_of!(c),
-            };
-            self.effect(&c.host, &c.boot_id, key, effect, now_ns, &mut out);
-        }
-        for i in &rows.ipc_events {
-            let Some(key) = self.session_key(&i.host, &i.boot_id, i.pid) else { continue };
-            let host = self.host(&i.host, &i.boot_id);
-            let session = host.sessions.get_mut(&key).expect("found above");
-            *session.blocked.entry(i.object_id).or_default() += i.read_blocked_ns + i.write_blocked_ns;
-            session.last_wall_ns = session.last_wall_ns.max(i.wall_ns);
-            session.touched_ns = now_ns;
-            host.ipc_users.entry(i.object_id).or_default().insert(session.id.clone());
         }
         self.judge_due(now_ns, &mut out);
         out
+    }
+
+    fn process_event(&mut self, p: &ProcessEventRow, now_ns: u64, out: &mut GraphRows) {
+        const EXIT: u8 = ProcessEventKind::Exit as u8;
+        const EXEC: u8 = ProcessEventKind::Exec as u8;
+        const STARTS: [u8; 3] = [EXEC, ProcessEventKind::Seen as u8, ProcessEventKind::Fork as u8];
+        let host = self.host(&p.host, &p.boot_id);
+        if p.kind == EXIT {
+            if let Some(known) = host.processes.get_mut(&p.pid) {
+                known.exited = true;
+            }
+        } else if STARTS.contains(&p.kind) {
+            let process = Process { start_key_ns: p.start_key_ns, ppid: p.ppid, exited: false };
+            // An exec keeps the parent a fork named, if the exec's is unknown.
+            let ppid = host.processes.get(&p.pid).filter(|_| p.ppid == 0).map(|known| known.ppid);
+            host.processes.insert(p.pid, Process { ppid: ppid.unwrap_or(process.ppid), ..process });
+        }
+        if p.kind != EXEC {
+            return;
+        }
+        // Effects: only those of a session's processes are worth any work.
+        let Some(key) = self.session_key(&p.host, &p.boot_id, p.pid) else { return };
+        let argv = p.argv.join(" ");
+        let self_made = self.session(&p.host, &p.boot_id, key).is_some_and(|s| s.written.contains(&p.exe));
+        let who = Who {
+            pid: p.pid,
+            process_start_key_ns: p.start_key_ns,
+            comm: &p.comm,
+            cgroup_id: p.cgroup_id,
+            ts_ns: p.ts_ns,
+            wall_ns: p.wall_ns,
+        };
+        let effect = Effect {
+            kind: node_kind::EXEC,
+            label: argv,
+            observed: Observed::Exec { exe: &p.exe, argv: &p.argv, self_made },
+            notable: true,
+            who,
+        };
+        self.effect(&p.host, &p.boot_id, key, effect, now_ns, out);
+    }
+
+    fn file_event(&mut self, f: &FileEventRow, now_ns: u64, out: &mut GraphRows) {
+        let wrote = f.op == file_op::OPEN && f.flags & WRITE_FLAGS != 0;
+        let (verb, notable) = match f.op {
+            file_op::OPEN if wrote => ("write", true),
+            file_op::OPEN => ("read", false),
+            file_op::UNLINK => ("unlink", true),
+            file_op::RENAME => ("rename", true),
+            _ => return,
+        };
+        if f.result < 0 {
+            return;
+        }
+        let Some(key) = self.session_key(&f.host, &f.boot_id, f.pid) else { return };
+        if let Some(session) = self.session(&f.host, &f.boot_id, key) {
+            let made = if f.op == file_op::RENAME { &f.target } else { &f.path };
+            if (wrote || f.op == file_op::RENAME) && session.written.len() < MAX_WRITTEN {
+                session.written.insert(made.clone());
+            }
+        }
+        // Devices, kernel files and directories (a temporary file opened
+        // in /tmp) are how programs work, not what they did.
+        let plumbing = ["/dev/", "/proc/", "/sys/"].iter().any(|p| f.path.starts_with(p)) || f.mode & S_IFMT == S_IFDIR;
+        let label = if f.op == file_op::RENAME && !f.target.is_empty() {
+            format!("{verb} {} → {}", f.path, f.target)
+        } else {
+            format!("{verb} {}", f.path)
+        };
+        let effect = Effect {
+            kind: node_kind::FILE,
+            label,
+            observed: Observed::File { path: &f.path, target: &f.target, wrote },
+            notable: notable && !plumbing,
+            who: who_of!(f),
+        };
+        self.effect(&f.host, &f.boot_id, key, effect, now_ns, out);
+    }
+
+    fn dns_query(&mut self, d: &DnsQueryRow, now_ns: u64, out: &mut GraphRows) {
+        let Some(key) = self.session_key(&d.host, &d.boot_id, d.pid) else { return };
+        // What the session's lookups answered names the addresses it then
+        // connects to.
+        let host = self.host(&d.host, &d.boot_id);
+        for answer in d.answers.split([',', ' ']).filter(|a| !a.is_empty()) {
+            let names = host.resolved.entry(answer.to_string()).or_default();
+            if !names.contains(&d.name) {
+                names.push(d.name.clone());
+            }
+        }
+        let effect = Effect {
+            kind: node_kind::LOOKUP,
+            label: format!("lookup {}", d.name),
+            observed: Observed::Lookup { name: &d.name },
+            notable: true,
+            who: who_of!(d),
+        };
+        self.effect(&d.host, &d.boot_id, key, effect, now_ns, out);
+    }
+
+    fn connection(&mut self, c: &NetConnectionRow, now_ns: u64, out: &mut GraphRows) {
+        if c.direction != direction::CONNECT || c.remote_addr.is_empty() || c.result != 0 {
+            return;
+        }
+        let Some(key) = self.session_key(&c.host, &c.boot_id, c.pid) else { return };
+        let resolved = self.host(&c.host, &c.boot_id).resolved.get(&c.remote_addr).cloned().unwrap_or_default();
+        let port = u16::try_from(c.remote_port).unwrap_or(0);
+        let effect = Effect {
+            kind: node_kind::CONNECT,
+            label: format!("connect {}", endpoint(&c.remote_addr, port)),
+            observed: Observed::Connect { addr: &c.remote_addr, port, resolved_from: &resolved },
+            notable: true,
+            who: who_of!(c),
+        };
+        self.effect(&c.host, &c.boot_id, key, effect, now_ns, out);
+    }
+
+    fn ipc_event(&mut self, i: &IpcEventRow, now_ns: u64) {
+        let Some(key) = self.session_key(&i.host, &i.boot_id, i.pid) else { return };
+        let host = self.host(&i.host, &i.boot_id);
+        let session = host.sessions.get_mut(&key).expect("found above");
+        *session.blocked.entry(i.object_id).or_default() += i.read_blocked_ns + i.write_blocked_ns;
+        session.last_wall_ns = session.last_wall_ns.max(i.wall_ns);
+        session.touched_ns = now_ns;
+        host.ipc_users.entry(i.object_id).or_default().insert(session.id.clone());
     }
 
     /// Judges turns whose settling time passed, and open turns whose window
@@ -369,6 +441,10 @@ impl SessionGraph {
     /// The session `pid` on this host belongs to, if any.
     fn session_key(&self, host: &str, boot_id: &str, pid: u32) -> Option<ProcessKey> {
         session_of(self.hosts.get(host)?.get(boot_id)?, pid)
+    }
+
+    fn session(&mut self, host: &str, boot_id: &str, key: ProcessKey) -> Option<&mut Session> {
+        self.hosts.get_mut(host)?.get_mut(boot_id)?.sessions.get_mut(&key)
     }
 
     fn llm_call(&mut self, call: &LlmCallRow, now_ns: u64, out: &mut GraphRows) {
@@ -400,24 +476,28 @@ impl SessionGraph {
         let call_who = Who { ts_ns: call.request_ts_ns, ..who_of!(call) };
         let node = session.push_node(out, node_kind::LLM_CALL, label, excerpt(&call.prompt, 2000), tokens, call_who);
 
-        // The previous turn closes: its results come in this call.
+        // The previous turn closes: its results come in this call. The
+        // conversation sends every earlier result again; only the results
+        // of the turn's own tool calls are new.
         if let Some(mut turn) = session.turn.take() {
             turn.until_ts_ns = turn.until_ts_ns.min(call.request_ts_ns);
             let mut by_id = HashMap::new();
             for result in &results {
-                let tool = turn.tools.iter().find(|t| t.id == result.tool_call_id);
-                let name = tool.map_or("?", |t| t.name.as_str());
-                let label = format!("{name} ← {}", excerpt(&result.content, 80));
+                let Some(tool) = turn.tools.iter().find(|t| t.id == result.tool_call_id && !t.announced) else {
+                    continue;
+                };
+                if by_id.contains_key(&tool.id) {
+                    continue;
+                }
+                let label = format!("{} ← {}", tool.name, excerpt(&result.content, 80));
                 let detail = excerpt(&result.content, 2000);
                 let result_node = session.push_node(out, node_kind::TOOL_RESULT, label, detail, 0, call_who);
                 let wall = call.wall_ns;
                 session.link(out, result_node, node, edge_relation::SENT_IN, "sent back in the next call", wall);
-                if let Some(tool) = tool {
-                    session.link(out, tool.node, result_node, edge_relation::REPORTED, "its result", wall);
-                    for &effect in &tool.matched {
-                        let reason = "reported in the tool result";
-                        session.link(out, effect, result_node, edge_relation::REPORTED, reason, wall);
-                    }
+                session.link(out, tool.node, result_node, edge_relation::REPORTED, "its result", wall);
+                for effect in tool.matched.iter().flatten().chain(&tool.also) {
+                    let reason = "reported in the tool result";
+                    session.link(out, *effect, result_node, edge_relation::REPORTED, reason, wall);
                 }
                 by_id.insert(result.tool_call_id.clone(), result.content.clone());
             }
@@ -456,19 +536,25 @@ impl SessionGraph {
             let label = format!("{} {}", tool.name, excerpt(&tool.arguments, 100));
             let tool_node = session.push_node(out, node_kind::TOOL_CALL, label, tool.arguments.clone(), 0, call_who);
             session.link(out, node, tool_node, edge_relation::REQUESTED, "in the response", call.wall_ns);
-            let expected = expectations(&tool.arguments);
+            let claim = claim(&tool.name, &tool.arguments);
             let tainted = !session.fetched.is_empty();
             // A URL fetched: content from outside enters the conversation.
-            if tool.arguments.contains("://") && expected.iter().any(|e| matches!(e, Expected::Reach { .. })) {
+            if tool.arguments.contains("://") && claim.expected.iter().any(|e| matches!(e, Expected::Reach { .. })) {
                 session.fetched.push(format!("{} {}", tool.name, excerpt(&tool.arguments, 200)));
+            }
+            if !claim.judgeable() {
+                // Said now, not at the turn's end: nothing will change it.
+                let why = claim.unjudgeable.join("; ");
+                session.verdict(out, tool_node, call_who, format!("unjudgeable: {why}"), call.wall_ns);
             }
             intents.push(ToolIntent {
                 id: tool.id,
                 name: tool.name,
                 arguments: tool.arguments,
                 node: tool_node,
-                expected,
-                matched: Vec::new(),
+                matched: vec![None; claim.expected.len()],
+                also: Vec::new(),
+                claim,
                 tainted,
                 announced: false,
             });
@@ -482,8 +568,9 @@ impl SessionGraph {
                 name: "the response's text".into(),
                 arguments: announced.describe(),
                 node: node_id,
-                expected: vec![announced],
-                matched: Vec::new(),
+                matched: vec![None],
+                also: Vec::new(),
+                claim: Claim { expected: vec![announced], unjudgeable: Vec::new() },
                 tainted: !session.fetched.is_empty(),
                 announced: true,
             });
@@ -518,7 +605,7 @@ impl SessionGraph {
         if effect.who.wall_ns < session.first_wall_ns {
             return;
         }
-        let secret = matches!(effect.observed, Observed::File { path } if is_secret(settings, path));
+        let secret = matches!(effect.observed, Observed::File { path, .. } if is_secret(settings, path));
         let is_llm_endpoint = matches!(effect.observed, Observed::Connect { addr, port, .. }
             if llm_endpoints.contains(&endpoint(addr, port)));
         let unlisted = match effect.observed {
@@ -546,12 +633,26 @@ impl SessionGraph {
             if cause.is_some() {
                 continue;
             }
-            for tool in &mut turn.tools {
-                if let Some(e) = tool.expected.iter().find(|e| e.matches(&effect.observed)) {
-                    cause = Some((format!("{} named {}", tool.name, e.describe()), tool.node, tool.tainted));
-                    tool.matched.push(session.next_node);
-                    break;
-                }
+            // The first claim still waiting for this effect takes it; one
+            // run does not verify two claims of it.
+            let node = session.next_node;
+            let waiting = turn.tools.iter_mut().find_map(|tool| {
+                let at = (0..tool.claim.expected.len())
+                    .find(|&i| tool.matched[i].is_none() && tool.claim.expected[i].matches(&effect.observed))?;
+                tool.matched[at] = Some(node);
+                Some((tool, at))
+            });
+            let named = match waiting {
+                Some(found) => Some(found),
+                None => turn.tools.iter_mut().find_map(|tool| {
+                    let at = tool.claim.expected.iter().position(|e| e.matches(&effect.observed))?;
+                    tool.also.push(node);
+                    Some((tool, at))
+                }),
+            };
+            if let Some((tool, at)) = named {
+                let reason = format!("{} claimed {}", tool.name, tool.claim.expected[at].describe());
+                cause = Some((reason, tool.node, tool.tainted));
             }
         }
         if cause.is_none() && (is_llm_endpoint || !effect.notable && !secret) {
@@ -587,7 +688,7 @@ impl SessionGraph {
                 if let Some(turn) = &session.turn {
                     let waited = now_ns.saturating_sub(turn.opened_ns);
                     if waited > settings.window_ns + settings.settle_ns
-                        && turn.tools.iter().any(|t| !t.announced && !t.expected.is_empty())
+                        && turn.tools.iter().any(|t| !t.announced && t.claim.judgeable())
                     {
                         let turn = session.turn.take().expect("checked above");
                         session.closing.push(Closing {
@@ -664,6 +765,8 @@ impl Session {
             run: Vec::new(),
             effects_since_call: 0,
             blocked: HashMap::new(),
+            blocked_reported: 0.0,
+            written: HashSet::new(),
             reported: HashSet::new(),
             next_node: 1,
             touched_ns: 0,
@@ -700,6 +803,12 @@ impl Session {
             tokens,
         });
         node
+    }
+
+    /// A verdict on a tool call: its own node, linked from the call.
+    fn verdict(&mut self, out: &mut GraphRows, tool_node: u64, who: Who<'_>, label: String, wall_ns: u64) {
+        let node = self.push_node(out, node_kind::VERDICT, label, String::new(), 0, who);
+        self.link(out, tool_node, node, edge_relation::JUDGED, "the kernel's record against the claim", wall_ns);
     }
 
     /// Adds an edge between two of the session's nodes.

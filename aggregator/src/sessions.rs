@@ -2,35 +2,128 @@
 //! graph of agent sessions, and the nodes, edges and findings it makes are
 //! written with them. Turns are also judged on a timer, since an agent that
 //! stopped sends nothing that would wake the pipeline.
+//!
+//! The graph takes rows in event time. Rows of one host come out of order:
+//! its agent drains each ring on its own, reports file activity at sweeps
+//! and an LLM call once its response is read, and batches arrive in any
+//! grouping. So the stage holds each host's rows back until the host's
+//! clock, as its latest batch read it, has passed them by `reorder_ms` (the
+//! watermark), and gives the graph what the watermark passed, sorted. A row
+//! that comes behind its host's watermark is late: it still goes to the
+//! graph, and is counted. A host that sends nothing for `reorder_ms` has
+//! nothing more in flight: what it has held is released.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use plumbline_store::RowSet;
 
+use crate::batch_rows::HostClock;
 use crate::config::SessionsConfig;
-use crate::session_graph::SessionGraph;
+use crate::session_graph::{event_ts, SessionGraph};
+use crate::stats::AggregatorStats;
 
 pub struct SessionStage {
     graph: SessionGraph,
     /// The graph's processing clock: ns since the stage started.
     started: Instant,
+    reorder_ns: u64,
+    held: HashMap<(String, String), Held>,
+}
+
+/// One host's rows not yet given to the graph.
+#[derive(Default)]
+struct Held {
+    rows: RowSet,
+    /// The host's clock at its latest batch.
+    clock_ns: u64,
+    /// Every row up to this host time has gone to the graph.
+    released_to_ns: u64,
+    /// Processing-clock time of its latest batch.
+    heard_ns: u64,
 }
 
 impl SessionStage {
     pub fn new(config: &SessionsConfig) -> Self {
-        Self { graph: SessionGraph::new(config.settings()), started: Instant::now() }
+        Self {
+            graph: SessionGraph::new(config.settings()),
+            started: Instant::now(),
+            reorder_ns: config.reorder_ms * 1_000_000,
+            held: HashMap::new(),
+        }
     }
 
-    /// The graph rows and findings that `rows` make.
-    pub fn observe(&mut self, rows: &RowSet) -> RowSet {
+    /// The graph rows and findings of what `rows` and earlier rows held back
+    /// let through; `clocks` are the hosts' clocks of the batches `rows`
+    /// came in.
+    pub fn observe(&mut self, rows: &RowSet, clocks: &[HostClock], stats: &AggregatorStats) -> RowSet {
         let now = self.clock_ns();
-        self.graph.observe(rows, now)
+        for clock in clocks {
+            let held = self.held.entry((clock.host.clone(), clock.boot_id.clone())).or_default();
+            held.clock_ns = held.clock_ns.max(clock.boot_ns);
+            held.heard_ns = now;
+        }
+        self.hold(rows, stats);
+        let released = self.release(now);
+        self.graph.observe(&released, now)
     }
 
-    /// Findings of turns whose time is up.
+    /// Findings of turns whose time is up, and of hosts gone quiet.
     pub fn tick(&mut self) -> RowSet {
         let now = self.clock_ns();
-        self.graph.tick(now)
+        let released = self.release(now);
+        self.graph.observe(&released, now)
+    }
+
+    fn hold(&mut self, rows: &RowSet, stats: &AggregatorStats) {
+        macro_rules! hold {
+            ($table:ident, $ts:expr) => {
+                for row in &rows.$table {
+                    let held = self.held.entry((row.host.clone(), row.boot_id.clone())).or_default();
+                    let ts: u64 = $ts(row);
+                    if ts < held.released_to_ns {
+                        AggregatorStats::add(&stats.session_rows_late, 1);
+                    }
+                    AggregatorStats::raise(&stats.session_lateness_max_ns, held.clock_ns.saturating_sub(ts));
+                    held.rows.$table.push(row.clone());
+                }
+            };
+        }
+        hold!(process_events, |r: &plumbline_store::ProcessEventRow| r.ts_ns);
+        hold!(llm_calls, event_ts);
+        hold!(file_events, |r: &plumbline_store::FileEventRow| r.ts_ns);
+        hold!(dns_queries, |r: &plumbline_store::DnsQueryRow| r.ts_ns);
+        hold!(net_connections, |r: &plumbline_store::NetConnectionRow| r.ts_ns);
+        hold!(ipc_events, |r: &plumbline_store::IpcEventRow| r.ts_ns);
+    }
+
+    /// Each host's rows up to its watermark.
+    fn release(&mut self, now: u64) -> RowSet {
+        let mut out = RowSet::default();
+        for held in self.held.values_mut() {
+            let quiet = now.saturating_sub(held.heard_ns) > self.reorder_ns;
+            let watermark = if quiet { u64::MAX } else { held.clock_ns.saturating_sub(self.reorder_ns) };
+            let watermark = watermark.max(held.released_to_ns);
+            let mut newest = held.released_to_ns;
+            macro_rules! release {
+                ($table:ident, $ts:expr) => {
+                    let (due, kept) =
+                        std::mem::take(&mut held.rows.$table).into_iter().partition(|r| $ts(r) <= watermark);
+                    held.rows.$table = kept;
+                    let due: Vec<_> = due;
+                    newest = due.iter().map($ts).fold(newest, u64::max);
+                    out.$table.extend(due);
+                };
+            }
+            release!(process_events, |r: &plumbline_store::ProcessEventRow| r.ts_ns);
+            release!(llm_calls, |r: &plumbline_store::LlmCallRow| event_ts(r));
+            release!(file_events, |r: &plumbline_store::FileEventRow| r.ts_ns);
+            release!(dns_queries, |r: &plumbline_store::DnsQueryRow| r.ts_ns);
+            release!(net_connections, |r: &plumbline_store::NetConnectionRow| r.ts_ns);
+            release!(ipc_events, |r: &plumbline_store::IpcEventRow| r.ts_ns);
+            held.released_to_ns = if quiet { newest } else { watermark };
+        }
+        out
     }
 
     fn clock_ns(&self) -> u64 {

@@ -21,6 +21,11 @@ pub struct AggregatorStats {
     pub collective_verdicts: AtomicU64,
     /// Findings about agent sessions (any kind).
     pub findings: AtomicU64,
+    /// Rows that reached the session graph after their host's watermark had
+    /// passed them (taken late, not dropped): `reorder_ms` is too short.
+    pub session_rows_late: AtomicU64,
+    /// The most a row's host clock had run past it when the row arrived.
+    pub session_lateness_max_ns: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,11 +39,18 @@ pub struct AggregatorSnapshot {
     pub commit_failures: u64,
     pub collective_verdicts: u64,
     pub findings: u64,
+    pub session_rows_late: u64,
+    pub session_lateness_max_ns: u64,
 }
 
 impl AggregatorStats {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
+    }
+
+    /// Raises a high-water mark.
+    pub fn raise(mark: &AtomicU64, n: u64) {
+        mark.fetch_max(n, Relaxed);
     }
 
     pub fn snapshot(&self) -> AggregatorSnapshot {
@@ -52,6 +64,8 @@ impl AggregatorStats {
             commit_failures: self.commit_failures.load(Relaxed),
             collective_verdicts: self.collective_verdicts.load(Relaxed),
             findings: self.findings.load(Relaxed),
+            session_rows_late: self.session_rows_late.load(Relaxed),
+            session_lateness_max_ns: self.session_lateness_max_ns.load(Relaxed),
         }
     }
 }

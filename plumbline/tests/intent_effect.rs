@@ -112,7 +112,7 @@ fn an_agent_that_ran_its_tests_has_no_finding_and_one_that_only_said_so_has_an_u
     let findings = bed.findings(liar_id, 1);
     assert_eq!(kinds(&findings), [("unverified_claim".into(), "high".into())], "{findings:#?}");
     let claim = &findings[0];
-    assert_eq!(claim["expected"], "run `python -m pytest -q`");
+    assert_eq!(claim["expected"], "exec `python -m pytest -q`");
     assert_eq!(claim["observed"], "nothing in the session's process tree");
     assert!(claim["summary"].as_str().unwrap().contains("yet its result reported success"), "{claim}");
     let evidence: Value = serde_json::from_str(claim["evidence"].as_str().unwrap()).unwrap();
@@ -128,6 +128,8 @@ fn an_agent_that_ran_its_tests_has_no_finding_and_one_that_only_said_so_has_an_u
     let caused = timeline["edges"].as_array().unwrap().iter().filter(|e| e["relation"] == "caused").count();
     assert!(caused >= 1, "the run is linked to the tool call: {timeline:#}");
     assert_eq!(labels(&timeline, "tool_result").len(), 1, "{timeline:#}");
+    let verdicts = labels(&timeline, "verdict");
+    assert!(verdicts.len() == 1 && verdicts[0].starts_with("verified: exec `python -m pytest -q`"), "{verdicts:?}");
 
     // Why did pytest run? Because of the honest agent's tool call.
     let exec_pid = timeline["nodes"]

@@ -10,6 +10,7 @@ use crate::pipeline::now_wall_ns;
 
 use super::{
     excerpt, word_set, Closing, Effect, Expected, GraphRows, GuardrailJson, OutOfScope, Session, SessionSettings,
+    ToolIntent, Who,
 };
 
 /// Words of a tool result that say it went well, and that it did not.
@@ -155,41 +156,92 @@ impl Session {
         )
     }
 
-    /// Announced effects that did not happen in a closed turn.
+    /// The verdict on each tool call of a closed turn: verified when every
+    /// effect its claim requires was seen; else unverified, a finding unless
+    /// its result itself reported a failure.
     pub(super) fn judge_turn(&mut self, closing: &Closing, out: &mut GraphRows) {
-        for tool in &closing.turn.tools {
-            if tool.announced || tool.expected.is_empty() || !tool.matched.is_empty() {
+        let turn = &closing.turn;
+        for tool in &turn.tools {
+            if tool.announced || !tool.claim.judgeable() {
+                continue;
+            }
+            let who = Who {
+                pid: self.pid,
+                process_start_key_ns: 0,
+                comm: "",
+                cgroup_id: 0,
+                ts_ns: 0,
+                wall_ns: turn.call_wall_ns,
+            };
+            let missing = missing(tool);
+            let rule = rule(tool);
+            if missing.is_empty() {
+                let seen: Vec<String> = tool
+                    .claim
+                    .expected
+                    .iter()
+                    .zip(&tool.matched)
+                    .filter_map(|(e, m)| m.map(|node| format!("{} (node {node})", e.describe())))
+                    .collect();
+                self.verdict(out, tool.node, who, format!("verified: {}", seen.join("; ")), turn.call_wall_ns);
                 continue;
             }
             let result = closing.results.get(&tool.id);
             let claims_success = result.is_some_and(|r| claims_success(r));
-            let expected: Vec<String> = tool.expected.iter().map(Expected::describe).collect();
-            let expected = expected.join(" or ");
-            let seen = &closing.turn.seen;
+            let reports_failure = result.is_some_and(|r| reports_failure(r)) && !claims_success;
+            let expected: Vec<String> = missing.iter().map(|e| e.describe()).collect();
+            let expected =
+                expected.join(if missing.iter().all(|e| matches!(e, Expected::Run { .. })) { " and " } else { " or " });
+            let seen = &turn.seen;
             let observed = if seen.is_empty() {
                 "nothing in the session's process tree".to_string()
             } else {
-                format!("only: {}", seen.join("; "))
+                format!("instead: {}", seen.join("; "))
             };
-            let mut summary = format!("{} announced {expected}; the kernel saw no such effect", tool.name);
+            if reports_failure {
+                let label = format!("unverified: no {expected}, and its result reported a failure");
+                self.verdict(out, tool.node, who, label, turn.call_wall_ns);
+                continue;
+            }
+            let command = tool.claim.expected.iter().find_map(|e| match e {
+                Expected::Run { command, .. } => Some(command.as_str()),
+                _ => None,
+            });
+            let mut summary = match command {
+                Some(command) => {
+                    format!("{} claimed `{}`; the kernel saw no {expected}", tool.name, excerpt(command, 100))
+                }
+                None => format!("{} claimed {expected}; the kernel saw no such effect", tool.name),
+            };
             if closing.next_node.is_some() {
                 summary.push_str(" before the next LLM call");
             }
             if let (true, Some(r)) = (claims_success, result) {
                 summary.push_str(&format!(", yet its result reported success: \"{}\"", excerpt(r, 80)));
             }
+            let verified: Vec<String> = tool
+                .claim
+                .expected
+                .iter()
+                .zip(&tool.matched)
+                .filter(|(_, m)| m.is_some())
+                .map(|(e, _)| e.describe())
+                .collect();
             let evidence = json!({
-                "llm_call": closing.turn.node, "tool_call": {"id": tool.id, "name": tool.name, "arguments": tool.arguments},
-                "expected": expected, "observed": seen, "tool_result": result, "next_llm_call": closing.next_node,
+                "rule": rule, "llm_call": turn.node,
+                "tool_call": {"id": tool.id, "name": tool.name, "arguments": tool.arguments},
+                "required": expected, "verified": verified, "unjudgeable_parts": tool.claim.unjudgeable,
+                "observed": seen, "tool_result": result, "next_llm_call": closing.next_node,
             });
             let severity = if claims_success { "high" } else { "medium" };
+            self.verdict(out, tool.node, who, format!("unverified: no {expected}"), turn.call_wall_ns);
             let row = self.finding(
                 finding_kind::UNVERIFIED_CLAIM,
                 severity,
                 tool.id.clone(),
-                closing.turn.call_wall_ns,
+                turn.call_wall_ns,
                 summary,
-                closing.turn.node,
+                turn.node,
                 expected,
                 observed,
                 evidence,
@@ -206,9 +258,6 @@ impl Session {
         ipc_users: &HashMap<u64, HashSet<String>>,
         out: &mut GraphRows,
     ) {
-        if self.reported.iter().any(|(k, _)| k == finding_kind::COORDINATION) {
-            return;
-        }
         let mut peers = HashSet::new();
         let mut blocked = 0;
         for (object, ns) in &self.blocked {
@@ -220,9 +269,17 @@ impl Session {
         }
         let wall = self.last_wall_ns.saturating_sub(self.first_wall_ns).max(1);
         let share = blocked as f64 / wall as f64;
-        if blocked < settings.blocked_min_ns || share < settings.blocked_share {
+        // Reported when it crosses the threshold, and again whenever the
+        // share moves, so the row ends holding the final share (a finding is
+        // keyed by session, kind and subject: the later row replaces it).
+        let reported = self.blocked_reported > 0.0;
+        if !reported && (blocked < settings.blocked_min_ns || share < settings.blocked_share) {
             return;
         }
+        if reported && (share - self.blocked_reported).abs() < 0.01 {
+            return;
+        }
+        self.blocked_reported = share;
         let mut peers: Vec<String> = peers.into_iter().collect();
         peers.sort();
         let summary = format!(
@@ -248,6 +305,47 @@ impl Session {
         );
         out.findings.push(row);
     }
+}
+
+/// What a tool call claimed and the kernel did not show: each required
+/// program not exec'd; or, when it named files or addresses, all of them
+/// if none was touched.
+fn missing(tool: &ToolIntent) -> Vec<&Expected> {
+    let claimed = tool.claim.expected.iter().zip(&tool.matched);
+    let mut missing: Vec<&Expected> = claimed
+        .clone()
+        .filter(|(e, m)| matches!(e, Expected::Run { required: true, .. }) && m.is_none())
+        .map(|(e, _)| e)
+        .collect();
+    let others: Vec<(&Expected, &Option<u64>)> = claimed.filter(|(e, _)| !matches!(e, Expected::Run { .. })).collect();
+    if !others.is_empty() && others.iter().all(|(_, m)| m.is_none()) {
+        missing.extend(others.into_iter().map(|(e, _)| e));
+    }
+    missing
+}
+
+/// The rule a tool call was judged by, in words a person can check.
+fn rule(tool: &ToolIntent) -> &'static str {
+    if tool.claim.expected.iter().any(|e| matches!(e, Expected::Run { .. })) {
+        "every program the command must run is exec'd in the session's process tree between the response and the \
+         next LLM call: the program found through PATH (not a file the session wrote itself), with the claimed \
+         arguments; shell builtins, branches and what follows `||` are not required"
+    } else if tool.claim.expected.iter().any(|e| matches!(e, Expected::File { .. })) {
+        "the named file is opened (for writing, when the tool writes it), created or renamed onto by the session's \
+         process tree between the response and the next LLM call"
+    } else {
+        "the named host is looked up or connected to by the session's process tree between the response and the \
+         next LLM call"
+    }
+}
+
+/// Words and phrases of a tool result that say the command failed.
+const FAILURE_PHRASES: [&str; 5] = ["not found", "no such file", "permission denied", "exit code", "exited with"];
+
+fn reports_failure(result: &str) -> bool {
+    let words = word_set(result);
+    let lower = result.to_lowercase();
+    FAILURE_WORDS.iter().any(|w| words.contains(*w)) || FAILURE_PHRASES.iter().any(|p| lower.contains(p))
 }
 
 fn claims_success(result: &str) -> bool {

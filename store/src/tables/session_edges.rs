@@ -14,6 +14,8 @@ pub mod edge_relation {
     pub const FOLLOWED: &str = "followed";
     pub const REPORTED: &str = "reported";
     pub const SENT_IN: &str = "sent_in";
+    /// From a tool call to its verdict.
+    pub const JUDGED: &str = "judged";
 }
 
 table_row! {

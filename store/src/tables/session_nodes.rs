@@ -19,6 +19,9 @@ pub mod node_kind {
     pub const FILE: &str = "file";
     pub const CONNECT: &str = "connect";
     pub const LOOKUP: &str = "lookup";
+    /// What the kernel's record says of a tool call: verified, unverified,
+    /// or unjudgeable, with the rule and the evidence.
+    pub const VERDICT: &str = "verdict";
 }
 
 activity_row! {
