@@ -3,13 +3,16 @@
 //! the programs it must exec ([`shell`]); a path a file event on that path;
 //! a URL a lookup of its host or a connection to it. Tool schemas of real
 //! agents say which argument holds which ([`tools`]); a response's text can
-//! announce effects too ([`announcements`]).
+//! announce effects too ([`announcements`]). What the agent sent back as a
+//! tool's result says whether it claims the run succeeded ([`reported`]).
 
 mod announcements;
+mod reported;
 pub mod shell;
 mod tools;
 
 pub use announcements::announcements;
+pub use reported::{reported, Reported};
 pub use shell::{Arg, ProgramRun};
 pub use tools::{claim, Claim};
 

@@ -6,16 +6,12 @@ use std::collections::{HashMap, HashSet};
 use plumbline_store::{finding_kind, FindingRow, LlmCallRow};
 use serde_json::json;
 
+use crate::claims::{reported, Reported};
 use crate::pipeline::now_wall_ns;
 
 use super::{
-    excerpt, word_set, Closing, Effect, Expected, GraphRows, GuardrailJson, OutOfScope, Session, SessionSettings,
-    ToolIntent, Who,
+    excerpt, Closing, Effect, Expected, GraphRows, GuardrailJson, OutOfScope, Session, SessionSettings, ToolIntent, Who,
 };
-
-/// Words of a tool result that say it went well, and that it did not.
-const SUCCESS_WORDS: [&str; 7] = ["passed", "success", "succeeded", "done", "completed", "ok", "wrote"];
-const FAILURE_WORDS: [&str; 5] = ["failed", "error", "failure", "traceback", "exception"];
 
 impl Session {
     /// A guardrail of intent capture matched in `call`; `None` when the
@@ -187,8 +183,9 @@ impl Session {
                 continue;
             }
             let result = closing.results.get(&tool.id);
-            let claims_success = result.is_some_and(|r| claims_success(r));
-            let reports_failure = result.is_some_and(|r| reports_failure(r)) && !claims_success;
+            let said = result.map_or(Reported::Neither, |r| reported(r));
+            let claims_success = said == Reported::Success;
+            let reports_failure = said == Reported::Failure;
             let expected: Vec<String> = missing.iter().map(|e| e.describe()).collect();
             let expected =
                 expected.join(if missing.iter().all(|e| matches!(e, Expected::Run { .. })) { " and " } else { " or " });
@@ -337,21 +334,6 @@ fn rule(tool: &ToolIntent) -> &'static str {
         "the named host is looked up or connected to by the session's process tree between the response and the \
          next LLM call"
     }
-}
-
-/// Words and phrases of a tool result that say the command failed.
-const FAILURE_PHRASES: [&str; 5] = ["not found", "no such file", "permission denied", "exit code", "exited with"];
-
-fn reports_failure(result: &str) -> bool {
-    let words = word_set(result);
-    let lower = result.to_lowercase();
-    FAILURE_WORDS.iter().any(|w| words.contains(*w)) || FAILURE_PHRASES.iter().any(|p| lower.contains(p))
-}
-
-fn claims_success(result: &str) -> bool {
-    let words = word_set(result);
-    SUCCESS_WORDS.iter().any(|w| words.contains(*w)) && !FAILURE_WORDS.iter().any(|w| words.contains(*w))
-        || result.contains(" 0 failed")
 }
 
 fn call_evidence(call: &LlmCallRow) -> serde_json::Value {
