@@ -4,6 +4,8 @@
 # rendered for current ClickHouse releases parse and answer like 18.16's; the
 # openai and anthropic SDKs (over httpx2) are real LLM clients whose TLS
 # plaintext the capture tests read (plumbline/tests/clients/python_sdk_client.py);
+# google-genai (Google's Gemini SDK, also over httpx2) is the Gemini client of
+# the scripted agent corpus (plumbline/tests/agents/corpus.py);
 # NVIDIA's CUDA runtime and NCCL wheels hold the real libcudart.so.12 and
 # libnccl.so.2 (about 480 MB) whose calls the GPU capture tests read, with no
 # GPU needed (plumbline/tests/gpu); pytest is what the scripted `honest` agent
@@ -27,6 +29,7 @@ requirements=(
   chdb-core==26.9.0
   openai==3.54.0
   anthropic==2.12.0
+  google-genai==3.6.1
   httpx2==2.16.2
   nvidia-cuda-runtime-cu12==12.9.79
   nvidia-nccl-cu12==2.32.3

@@ -57,6 +57,8 @@ pub enum Api {
     CohereChat,
 }
 
+/// Id of the one tool call the fixture makes (Anthropic's `toolu_fixture_1`; Gemini's call has no id).
+pub const TOOL_ID: &str = "call_fixture_1";
 /// Arguments of the one tool call the fixture makes.
 pub const TOOL_ARGUMENTS: &str = r#"{"path": "/etc/hostname"}"#;
 /// The model name that answers with about 100 KiB of text.
@@ -77,8 +79,8 @@ pub struct Call {
     pub input_words: u64,
     /// Text of the last user message that has text of its own.
     pub last_user_text: String,
-    /// How many assistant messages the conversation already has (chat completions, Anthropic, Cohere): the turn a
-    /// scripted conversation is at.
+    /// How many assistant messages the conversation already has (chat completions, Anthropic and Cohere messages
+    /// with role `assistant`, Gemini contents with role `model`): the turn a scripted conversation is at.
     pub assistant_messages: usize,
     /// Chat completions' `metadata`: its string values, which fill a scripted answer's `{KEY}`s.
     pub metadata: Vec<(String, String)>,
@@ -94,7 +96,7 @@ pub struct Call {
 /// One tool call of an answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ToolCall {
-    /// `call_fixture_1` for the built-in call; `call_<turn>_<i>` in a scripted answer.
+    /// [`TOOL_ID`] for the built-in call; `call_<turn>_<i>` in a scripted answer.
     pub id: String,
     pub name: String,
     /// The arguments as the JSON text sent.
@@ -102,6 +104,20 @@ pub struct ToolCall {
 }
 
 impl ToolCall {
+    /// The arguments as the JSON object Anthropic (`input`) and Gemini (`args`) send: the text parsed, or `{}` when
+    /// it is not a JSON object.
+    pub fn arguments_object(&self) -> Value {
+        match serde_json::from_str::<Value>(&self.arguments) {
+            Ok(value @ Value::Object(_)) => value,
+            _ => Value::Object(Default::default()),
+        }
+    }
+
+    /// Whether this is the fixture's built-in call rather than a scripted one.
+    pub fn is_builtin(&self) -> bool {
+        self.id == TOOL_ID
+    }
+
     /// The pieces the arguments are streamed in: split after the first space.
     pub fn argument_pieces(&self) -> Vec<String> {
         match self.arguments.find(' ') {
@@ -116,7 +132,8 @@ impl ToolCall {
 pub struct Answer {
     /// The completion text (empty when the answer calls tools).
     pub text: String,
-    /// The tool calls: none, the built-in one, or a scripted turn's (only chat completions render more than one).
+    /// The tool calls: none, the built-in one, or a scripted turn's (chat completions, Anthropic Messages and Gemini
+    /// render them all; the Responses API and Cohere only the first).
     pub tool_calls: Vec<ToolCall>,
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -128,7 +145,7 @@ impl Answer {
         let input_tokens = call.input_words.max(1);
         let cached_tokens = cached.min(input_tokens);
         if let Some(name) = &call.tool {
-            let tool = ToolCall { id: "call_fixture_1".into(), name: name.clone(), arguments: TOOL_ARGUMENTS.into() };
+            let tool = ToolCall { id: TOOL_ID.into(), name: name.clone(), arguments: TOOL_ARGUMENTS.into() };
             return Answer::calling(vec![tool], input_tokens, cached_tokens);
         }
         let text = completion_text(provider, &call.last_user_text, call.model == BIG_STREAM_MODEL);
@@ -146,7 +163,7 @@ impl Answer {
         Answer { text: String::new(), tool_calls, input_tokens, output_tokens, cached_tokens }
     }
 
-    /// The first tool call: the only one the APIs other than chat completions render.
+    /// The first tool call: the only one the Responses API and Cohere render.
     pub fn tool(&self) -> Option<&ToolCall> {
         self.tool_calls.first()
     }
@@ -403,7 +420,11 @@ impl Call {
                 for content in contents {
                     let parts = content.get("parts").unwrap_or(&Value::Null);
                     call.input_words += words(&all_text(parts));
-                    if content.get("role").and_then(Value::as_str).unwrap_or("user") == "user" {
+                    let role = content.get("role").and_then(Value::as_str).unwrap_or("user");
+                    if role == "model" {
+                        call.assistant_messages += 1;
+                    }
+                    if role == "user" {
                         let text = own_text(parts);
                         if !text.trim().is_empty() {
                             call.last_user_text = text;
@@ -494,6 +515,22 @@ mod tests {
         let call = Call::read(Api::Gemini { stream: true, sse: true }, &body, "gemini-2.0-flash");
         assert_eq!((call.input_words, call.stream, call.model.as_str()), (5, true, "gemini-2.0-flash"));
         assert_eq!(call.tool.as_deref(), Some("read_file"));
+        assert_eq!(call.assistant_messages, 0);
+
+        // The model's turns count as assistant messages, so a script advances.
+        let body = json!({
+            "contents": [
+                {"role": "user", "parts": [{"text": "run the tests"}]},
+                {"role": "model", "parts": [{"functionCall": {"id": "call_0_0", "name": "run", "args": {}}}]},
+                {"role": "user", "parts": [{"functionResponse": {"id": "call_0_0", "name": "run",
+                                                                  "response": {"output": "ok"}}}]},
+                {"role": "model", "parts": [{"text": "done"}]},
+                {"parts": [{"text": "again"}]},
+            ],
+        });
+        let call = Call::read(Api::Gemini { stream: false, sse: false }, &body, "script:x");
+        assert_eq!(call.assistant_messages, 2);
+        assert_eq!(call.last_user_text, "again");
 
         let body = json!({
             "model": "gpt-4.1", "instructions": "x y",

@@ -144,6 +144,32 @@ pub fn agent_command(fixture: &Fixture, role: &str, workdir: &Path, extra: &[&st
     command
 }
 
+/// One agent of the corpus: its shape (`claude-code`, `codex`, `gemini-cli`, `openhands`), provider (`openai`,
+/// `anthropic`, `gemini`), mode (`stream`, `whole`) and behaviour (`honest`, `liar`, `sly-echo`, `sly-true`, `sly-ls`,
+/// `sly-script`, `partial`).
+#[derive(Clone, Copy, Debug)]
+pub struct CorpusAgent<'a> {
+    pub shape: &'a str,
+    pub provider: &'a str,
+    pub mode: &'a str,
+    pub behaviour: &'a str,
+}
+
+/// `corpus.py BASE_URL CA SHAPE PROVIDER MODE BEHAVIOUR WORKDIR SCRIPT`: an agent of the adversarial corpus (see
+/// `plumbline/tests/agents/README.md`) asking model `script:<script>`, so the fixture's scripts directory must hold
+/// `<script>.json`. The caller sets the environment its shell commands need (`PATH`, `HOME`).
+pub fn corpus_command(fixture: &Fixture, agent: CorpusAgent<'_>, workdir: &Path, script: &str) -> Command {
+    let mut command = Command::new(python());
+    command
+        .arg(agents_dir().join("corpus.py"))
+        .arg(fixture.base_url())
+        .arg(fixture.ca_path())
+        .args([agent.shape, agent.provider, agent.mode, agent.behaviour])
+        .arg(workdir)
+        .arg(script);
+    command
+}
+
 /// `node node_client.mjs BASE_URL CA SCENARIO`, with `NODE_EXTRA_CA_CERTS` set so `fetch` trusts the CA too.
 pub fn node_command(node: &Path, fixture: &Fixture, scenario: &str) -> Command {
     let mut command = Command::new(node);

@@ -11,20 +11,21 @@
 //! Every exchange is appended to `exchanges.jsonl` as a [`server::Exchange`].
 //!
 //! **Scripted conversations**, for scripted agents (`plumbline/tests/agents/`): given a scripts directory
-//! ([`Options::scripts_dir`], `--scripts DIR` on the binary), an OpenAI chat-completions request whose model is
-//! `script:<name>` is answered from `DIR/<name>.json`, a list of turns:
+//! ([`Options::scripts_dir`], `--scripts DIR` on the binary), an OpenAI chat-completions, Anthropic Messages or
+//! Gemini request whose model is `script:<name>` is answered from `DIR/<name>.json`, a list of turns:
 //!
 //! ```json
 //! [{"tool_calls": [{"name": "run_command", "arguments": {"command": "python -m pytest -q"}}]},
 //!  {"text": "All tests passed."}]
 //! ```
 //!
-//! The turn answered is the number of assistant messages already in the request's conversation, clamped to the last
-//! turn. A `tool_calls` turn (one call or several) is answered with those calls, ids `call_<turn>_<i>` and the
-//! arguments' compact JSON text; a `text` turn with that text. `{KEY}` in arguments and texts is filled from the
-//! request's `metadata` (`{"WORKDIR": "/tmp/x"}`), so the calls name the paths and ports the agent was really given.
-//! Token counts are the fixture's usual word counts, streamed or not. A missing script answers 404
-//! `model_not_found`; other providers and APIs ignore the prefix. `GET /pages/<file>` serves `DIR/<file>`
+//! The turn answered is the number of assistant messages (Gemini: `model` contents) already in the request's
+//! conversation, clamped to the last turn. A `tool_calls` turn (one call or several) is answered with all those
+//! calls, ids `call_<turn>_<i>`, in the API's own form; a `text` turn with that text. `{KEY}` in arguments and texts
+//! is filled from a chat request's `metadata` (`{"WORKDIR": "/tmp/x"}`), so the calls name the paths and ports the
+//! agent was really given. Token counts are the fixture's usual word counts, streamed or not. A missing script
+//! answers 404 `model_not_found`; the other providers and APIs ignore the prefix. A Gemini model name may hold a
+//! colon: `/gemini/v1beta/models/script:x:generateContent` is model `script:x`. `GET /pages/<file>` serves `DIR/<file>`
 //! (`text/html` for `.html`), each `{KEY}` in it replaced by the query's `KEY=VALUE`: the pages a scripted agent's
 //! "fetch a URL" tool reads (see [`script`]).
 

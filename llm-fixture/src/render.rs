@@ -357,12 +357,38 @@ fn stop_reason(answer: &Answer) -> &'static str {
     }
 }
 
+/// A tool call's `tool_use` id: the scripted call's own, `toolu_fixture_1` for the built-in one.
+fn tool_use_id(tool: &ToolCall) -> &str {
+    if tool.is_builtin() {
+        "toolu_fixture_1"
+    } else {
+        &tool.id
+    }
+}
+
+/// The pieces of a tool call's `input` as `input_json_delta`s: the arguments' text, or `{}` when it is not a JSON
+/// object (what the whole message's `input` holds then).
+fn input_pieces(tool: &ToolCall) -> Vec<String> {
+    if serde_json::from_str::<Value>(&tool.arguments).is_ok_and(|value| value.is_object()) {
+        tool.argument_pieces()
+    } else {
+        vec!["{}".to_owned()]
+    }
+}
+
 fn message(call: &Call, answer: &Answer, ids: &Ids) -> Value {
-    let content = match answer.tool() {
-        Some(ToolCall { name, .. }) => {
-            json!([{"type": "tool_use", "id": "toolu_fixture_1", "name": name, "input": {"path": "/etc/hostname"}}])
-        }
-        None => json!([{"type": "text", "text": answer.text}]),
+    let content = if answer.tool_calls.is_empty() {
+        json!([{"type": "text", "text": answer.text}])
+    } else {
+        let blocks: Vec<Value> = answer
+            .tool_calls
+            .iter()
+            .map(|tool| {
+                json!({"type": "tool_use", "id": tool_use_id(tool), "name": tool.name,
+                       "input": tool.arguments_object()})
+            })
+            .collect();
+        json!(blocks)
     };
     json!({
         "id": ids.id("msg_"),
@@ -385,30 +411,42 @@ fn messages_stream(call: &Call, answer: &Answer, ids: &Ids) -> Rendered {
             "usage": anthropic_usage(answer, 1),
         }}),
     )];
-    let block = match answer.tool() {
-        Some(ToolCall { name, .. }) => json!({"type": "tool_use", "id": "toolu_fixture_1", "name": name, "input": {}}),
-        None => json!({"type": "text", "text": ""}),
+    // One content block per tool call (or one text block): its start, deltas and stop; a ping after the first
+    // start, as Anthropic sends.
+    let blocks: Vec<(Value, Vec<Value>)> = if answer.tool_calls.is_empty() {
+        let deltas =
+            answer.text_pieces().into_iter().map(|piece| json!({"type": "text_delta", "text": piece})).collect();
+        vec![(json!({"type": "text", "text": ""}), deltas)]
+    } else {
+        answer
+            .tool_calls
+            .iter()
+            .map(|tool| {
+                let block = json!({"type": "tool_use", "id": tool_use_id(tool), "name": tool.name, "input": {}});
+                let deltas = input_pieces(tool)
+                    .into_iter()
+                    .map(|piece| json!({"type": "input_json_delta", "partial_json": piece}))
+                    .collect();
+                (block, deltas)
+            })
+            .collect()
     };
-    events.push(sse_event(
-        "content_block_start",
-        &json!({"type": "content_block_start", "index": 0, "content_block": block}),
-    ));
-    events.push(sse_event("ping", &json!({"type": "ping"})));
-    let deltas: Vec<Value> = match answer.tool() {
-        Some(tool) => tool
-            .argument_pieces()
-            .into_iter()
-            .map(|piece| json!({"type": "input_json_delta", "partial_json": piece}))
-            .collect(),
-        None => answer.text_pieces().into_iter().map(|piece| json!({"type": "text_delta", "text": piece})).collect(),
-    };
-    for delta in deltas {
+    for (index, (block, deltas)) in blocks.into_iter().enumerate() {
         events.push(sse_event(
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+            "content_block_start",
+            &json!({"type": "content_block_start", "index": index, "content_block": block}),
         ));
+        if index == 0 {
+            events.push(sse_event("ping", &json!({"type": "ping"})));
+        }
+        for delta in deltas {
+            events.push(sse_event(
+                "content_block_delta",
+                &json!({"type": "content_block_delta", "index": index, "delta": delta}),
+            ));
+        }
+        events.push(sse_event("content_block_stop", &json!({"type": "content_block_stop", "index": index})));
     }
-    events.push(sse_event("content_block_stop", &json!({"type": "content_block_stop", "index": 0})));
     events.push(sse_event(
         "message_delta",
         &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason(answer), "stop_sequence": null},
@@ -448,11 +486,23 @@ fn gemini_chunk(call: &Call, answer: &Answer, ids: &Ids, parts: Value, last: boo
     })
 }
 
+/// A text part, or a `functionCall` part per tool call: `{id, name, args}`, without an id for the built-in call.
 fn gemini_parts(answer: &Answer, text: &str) -> Value {
-    match answer.tool() {
-        Some(ToolCall { name, .. }) => json!([{"functionCall": {"name": name, "args": {"path": "/etc/hostname"}}}]),
-        None => json!([{"text": text}]),
+    if answer.tool_calls.is_empty() {
+        return json!([{"text": text}]);
     }
+    let parts: Vec<Value> = answer
+        .tool_calls
+        .iter()
+        .map(|tool| {
+            let mut function = json!({"name": tool.name, "args": tool.arguments_object()});
+            if !tool.is_builtin() {
+                function["id"] = json!(tool.id);
+            }
+            json!({"functionCall": function})
+        })
+        .collect();
+    json!(parts)
 }
 
 fn gemini(call: &Call, answer: &Answer, ids: &Ids) -> Value {
@@ -460,7 +510,7 @@ fn gemini(call: &Call, answer: &Answer, ids: &Ids) -> Value {
 }
 
 /// `alt=sse`: each chunk a `data:` event (Google ends events with CRLF CRLF). Without it: one JSON array whose
-/// elements arrive one by one.
+/// elements arrive one by one. Tool calls come whole, all of them in one chunk, as Gemini sends them.
 fn gemini_stream(call: &Call, answer: &Answer, ids: &Ids, sse: bool) -> Rendered {
     let chunks: Vec<Value> = match answer.tool() {
         Some(_) => vec![gemini_chunk(call, answer, ids, gemini_parts(answer, ""), true)],
@@ -588,6 +638,115 @@ pub fn openai_error(message: &str, kind: &str, code: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn two_calls() -> Answer {
+        let calls = vec![
+            ToolCall { id: "call_2_0".into(), name: "Bash".into(), arguments: r#"{"command":"cd /w && ls"}"#.into() },
+            ToolCall { id: "call_2_1".into(), name: "Read".into(), arguments: r#"{"file_path":"/w/a"}"#.into() },
+        ];
+        Answer::calling(calls, 5, 0)
+    }
+
+    fn stream_events(rendered: Rendered) -> Vec<Value> {
+        let Rendered::Stream { events, .. } = rendered else { panic!("not a stream") };
+        events
+            .iter()
+            .filter_map(|event| event.lines().find_map(|line| line.strip_prefix("data: ")))
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn anthropic_renders_every_scripted_call() {
+        let call = Call { model: "script:x".into(), ..Call::default() };
+        let answer = two_calls();
+        let Rendered::Json(body) = render(Provider::Anthropic, Api::Messages, &call, &answer, &Ids { n: 1 }) else {
+            panic!("not JSON")
+        };
+        assert_eq!(
+            body["content"],
+            json!([{"type": "tool_use", "id": "call_2_0", "name": "Bash", "input": {"command": "cd /w && ls"}},
+                   {"type": "tool_use", "id": "call_2_1", "name": "Read", "input": {"file_path": "/w/a"}}])
+        );
+        assert_eq!(body["stop_reason"], "tool_use");
+
+        let call = Call { stream: true, ..call };
+        let events = stream_events(render(Provider::Anthropic, Api::Messages, &call, &answer, &Ids { n: 2 }));
+        let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "message_start",
+                "content_block_start",
+                "ping",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        assert_eq!(events[6]["index"], 1);
+        assert_eq!(events[6]["content_block"]["id"], "call_2_1");
+        assert_eq!(events[6]["content_block"]["name"], "Read");
+        // Each block's deltas join to its arguments.
+        for (index, tool) in answer.tool_calls.iter().enumerate() {
+            let json: String = events
+                .iter()
+                .filter(|e| e["type"] == "content_block_delta" && e["index"] == index)
+                .map(|e| e["delta"]["partial_json"].as_str().unwrap())
+                .collect();
+            assert_eq!(json, tool.arguments);
+        }
+    }
+
+    #[test]
+    fn gemini_renders_every_scripted_call_with_its_id() {
+        let call = Call { model: "script:x".into(), ..Call::default() };
+        let answer = two_calls();
+        let api = Api::Gemini { stream: false, sse: false };
+        let Rendered::Json(body) = render(Provider::Gemini, api, &call, &answer, &Ids { n: 1 }) else {
+            panic!("not JSON")
+        };
+        let parts = json!([{"functionCall": {"id": "call_2_0", "name": "Bash", "args": {"command": "cd /w && ls"}}},
+                           {"functionCall": {"id": "call_2_1", "name": "Read", "args": {"file_path": "/w/a"}}}]);
+        assert_eq!(body["candidates"][0]["content"]["parts"], parts);
+        let call = Call { stream: true, ..call };
+        let events = stream_events(render(
+            Provider::Gemini,
+            Api::Gemini { stream: true, sse: true },
+            &call,
+            &answer,
+            &Ids { n: 2 },
+        ));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["candidates"][0]["content"]["parts"], parts);
+        assert_eq!(events[0]["candidates"][0]["finishReason"], "STOP");
+    }
+
+    #[test]
+    fn the_builtin_call_keeps_its_ids() {
+        let call = Call { model: "m".into(), tool: Some("read_file".into()), ..Call::default() };
+        let answer = Answer::new(Provider::Anthropic, &call, 0);
+        let Rendered::Json(body) = render(Provider::Anthropic, Api::Messages, &call, &answer, &Ids { n: 1 }) else {
+            panic!("not JSON")
+        };
+        assert_eq!(
+            body["content"],
+            json!([{"type": "tool_use", "id": "toolu_fixture_1", "name": "read_file", "input": {"path": "/etc/hostname"}}])
+        );
+        let api = Api::Gemini { stream: false, sse: false };
+        let Rendered::Json(body) = render(Provider::Gemini, api, &call, &answer, &Ids { n: 2 }) else {
+            panic!("not JSON")
+        };
+        assert_eq!(
+            body["candidates"][0]["content"]["parts"],
+            json!([{"functionCall": {"name": "read_file", "args": {"path": "/etc/hostname"}}}])
+        );
+    }
 
     #[test]
     fn base64_matches_the_standard_alphabet() {

@@ -1,13 +1,16 @@
 //! Scripted conversations and static pages, read from the scripts directory.
 //!
-//! A chat-completions request whose model is `script:<name>` is answered from `<name>.json`: a list of turns, each
+//! An OpenAI chat-completions, Anthropic Messages or Gemini request (streamed or not) whose model is
+//! `script:<name>` is answered from `<name>.json`: a list of turns, each
 //! `{"tool_calls": [{"name": "run_command", "arguments": {"command": "python -m pytest -q"}}, …]}` or
-//! `{"text": "…"}`. The turn answered is the number of assistant messages already in the request (the last turn
-//! once the conversation is longer than the script). Tool-call ids are `call_<turn>_<i>`; `arguments` is sent as
-//! its compact JSON text (a string is sent as it is). Each `{KEY}` in the arguments' strings and in a text is
-//! replaced by the request's `metadata.KEY` (OpenAI's request field of string values), so the calls name the real
-//! paths and ports the agent was given, as a model reading them from the prompt would. The file is read on every
-//! request, so a test may write it after the server started.
+//! `{"text": "…"}`. The turn answered is the number of assistant messages already in the request (Gemini's
+//! contents with role `model`; the last turn once the conversation is longer than the script). Every call of a turn
+//! is rendered, with ids `call_<turn>_<i>` (Anthropic's `tool_use.id`, Gemini's `functionCall.id`); `arguments` is
+//! sent as its compact JSON text in chat completions (a string is sent as it is) and as the object itself by
+//! Anthropic and Gemini. Each `{KEY}` in the arguments' strings and in a text is replaced by the request's
+//! `metadata.KEY` (OpenAI's chat request field of string values), so the calls name the real paths and ports the
+//! agent was given, as a model reading them from the prompt would. The file is read on every request, so a test may
+//! write it after the server started.
 //!
 //! `GET /pages/<file>` returns `<file>` from the same directory, with each `{KEY}` replaced by `VALUE` for every
 //! `KEY=VALUE` in the query string (taken as written, no percent-decoding): the pages an agent's "fetch a URL" tool

@@ -393,15 +393,13 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
     let answer = match call.model.strip_prefix(SCRIPT_PREFIX) {
-        Some(name) if api == Api::ChatCompletions && provider == Provider::OpenAi => {
-            match script::load(state.scripts_dir.as_deref(), name) {
-                Ok(turns) => scripted(&turns, &call, cached),
-                Err(missing) => {
-                    let (status, error) = missing_error(missing, "model_not_found");
-                    return Ok(json_reply(&mut exchange, status, &error));
-                }
+        Some(name) if scripts_answer(provider, api) => match script::load(state.scripts_dir.as_deref(), name) {
+            Ok(turns) => scripted(&turns, &call, cached),
+            Err(missing) => {
+                let (status, error) = missing_error(missing, "model_not_found");
+                return Ok(json_reply(&mut exchange, status, &error));
             }
-        }
+        },
         _ => Answer::new(provider, &call, cached),
     };
     exchange.input_tokens = answer.input_tokens;
@@ -449,6 +447,15 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     }
 }
 
+/// Whether a `script:` model is answered from its script: OpenAI chat completions, Anthropic Messages and Gemini
+/// (streamed or not); other routes ignore the prefix.
+fn scripts_answer(provider: Provider, api: Api) -> bool {
+    matches!(
+        (provider, api),
+        (Provider::OpenAi, Api::ChatCompletions) | (Provider::Anthropic, Api::Messages) | (_, Api::Gemini { .. })
+    )
+}
+
 /// The answer from a script: the turn for the conversation so far, with the fixture's token counts.
 fn scripted(turns: &[Turn], call: &Call, cached: u64) -> Answer {
     let input_tokens = call.input_words.max(1);
@@ -476,4 +483,44 @@ fn missing_error(missing: Missing, code: &str) -> (StatusCode, Value) {
 /// Milliseconds since `start`, to the microsecond.
 fn millis(start: Instant) -> f64 {
     (start.elapsed().as_secs_f64() * 1e6).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gemini_model(path: &str, query: &str) -> Option<(String, Api)> {
+        match route(&Method::POST, path, query) {
+            Route::Llm { provider: Provider::Gemini, api, gemini_model } => Some((gemini_model, api)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn gemini_models_may_hold_a_colon() {
+        assert_eq!(
+            gemini_model("/gemini/v1beta/models/script:corpus-3:generateContent", ""),
+            Some(("script:corpus-3".into(), Api::Gemini { stream: false, sse: false }))
+        );
+        assert_eq!(
+            gemini_model("/gemini/v1beta/models/script:corpus-3:streamGenerateContent", "alt=sse"),
+            Some(("script:corpus-3".into(), Api::Gemini { stream: true, sse: true }))
+        );
+        assert_eq!(
+            gemini_model("/gemini/v1beta/models/gemini-2.5-pro:generateContent", ""),
+            Some(("gemini-2.5-pro".into(), Api::Gemini { stream: false, sse: false }))
+        );
+        assert_eq!(gemini_model("/gemini/v1beta/models/script:corpus-3", ""), None);
+        assert_eq!(gemini_model("/gemini/v1beta/models/:generateContent", ""), None);
+    }
+
+    #[test]
+    fn scripts_answer_chat_messages_and_gemini() {
+        assert!(scripts_answer(Provider::OpenAi, Api::ChatCompletions));
+        assert!(scripts_answer(Provider::Anthropic, Api::Messages));
+        assert!(scripts_answer(Provider::Gemini, Api::Gemini { stream: true, sse: false }));
+        assert!(!scripts_answer(Provider::OpenAi, Api::Responses));
+        assert!(!scripts_answer(Provider::Mistral, Api::ChatCompletions));
+        assert!(!scripts_answer(Provider::Cohere, Api::CohereChat));
+    }
 }
