@@ -1,7 +1,7 @@
 //! The aggregator's configuration (`aggregator.toml`, env prefix
 //! `PLUMBLINE_AGGREGATOR_`).
 
-use plumbline_config::{invalid, ConfigError, Validate};
+use plumbline_config::{invalid, ConfigError, MetricsConfig, Validate};
 use plumbline_store::StoreConfig;
 use plumbline_transport::kafka::KafkaSourceConfig;
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use crate::collective_join::JoinSettings;
 
 pub const ENV_PREFIX: &str = "PLUMBLINE_AGGREGATOR_";
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AggregatorConfig {
     /// `[source]`: the Kafka topic and consumer group.
@@ -18,12 +18,29 @@ pub struct AggregatorConfig {
     /// `[store]`: where rows go.
     pub store: StoreConfig,
     pub pipeline: PipelineConfig,
+    /// `[metrics]`: `GET /metrics`. Default `127.0.0.1:9465`.
+    pub metrics: MetricsConfig,
 }
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        Self {
+            source: KafkaSourceConfig::default(),
+            store: StoreConfig::default(),
+            pipeline: PipelineConfig::default(),
+            metrics: MetricsConfig::at(DEFAULT_METRICS),
+        }
+    }
+}
+
+/// Where the aggregator serves `GET /metrics` unless told otherwise.
+pub const DEFAULT_METRICS: &str = "127.0.0.1:9465";
 
 impl Validate for AggregatorConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         self.source.validate("source")?;
         self.store.validate("store")?;
+        self.metrics.validate("metrics")?;
         self.pipeline.validate("pipeline")
     }
 }

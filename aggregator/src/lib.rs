@@ -4,6 +4,7 @@
 //!
 //! The road: [`pipeline`] receives deliveries → [`batch_rows`] decodes each
 //! into rows (or a dead letter) → the store writes → the source commits.
+//! [`metrics`] serves its counters to Prometheus.
 
 mod activity_rows;
 pub mod batch_rows;
@@ -13,6 +14,7 @@ mod collectives;
 pub mod config;
 mod gpu_rows;
 mod llm_rows;
+pub mod metrics;
 pub mod pipeline;
 pub mod session_graph;
 mod sessions;
@@ -36,7 +38,16 @@ pub async fn run(config: &AggregatorConfig, shutdown: CancellationToken) -> anyh
     }
     let mut source = kafka::KafkaSource::new(source_config).context("creating the Kafka consumer")?;
     tracing::info!(topic = %source_config.topic, group = %source_config.group_id, "consuming");
-    let stats = AggregatorStats::default();
+    let stats = std::sync::Arc::new(AggregatorStats::default());
+    if !config.metrics.listen.is_empty() {
+        let listen = config.metrics.listen.parse().context("metrics.listen")?;
+        let server = metrics::serve(listen, stats.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(err) = server.await {
+                tracing::error!(%err, "the metrics endpoint stopped");
+            }
+        });
+    }
     pipeline::run_pipeline(&mut source, store.as_ref(), &config.pipeline, &stats, &shutdown).await?;
     let snapshot = stats.snapshot();
     tracing::info!(?snapshot, "aggregator stopped");

@@ -129,6 +129,8 @@ impl Fleet {
                 gpu: GpuJoinConfig { hang_after_ms: args.hang_after_ms, ..Default::default() },
                 ..Default::default()
             },
+
+            metrics: plumbline_config::MetricsConfig::at(""),
         };
         let stop = CancellationToken::new();
         let aggregator_stop = stop.clone();

@@ -161,6 +161,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 },
                 store: store_config,
                 pipeline: PipelineConfig::default(),
+
+                metrics: plumbline_config::MetricsConfig::at(""),
             };
             let aggregator_stop = stop.clone();
             let task = tokio::spawn(async move { plumbline_aggregator::run(&config, aggregator_stop).await.map(drop) });

@@ -61,6 +61,34 @@ pub fn from_toml<T: DeserializeOwned + Validate>(toml: &str) -> Result<T, Config
     Ok(config)
 }
 
+/// `[metrics]`: a daemon's Prometheus endpoint (`GET /metrics`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address of `GET /metrics`; empty turns it off. Default: the node
+    /// agent's `127.0.0.1:9464` (the aggregator's is `127.0.0.1:9465`).
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self::at("127.0.0.1:9464")
+    }
+}
+
+impl MetricsConfig {
+    pub fn at(listen: &str) -> Self {
+        Self { listen: listen.into() }
+    }
+
+    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
+        if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(&format!("{prefix}.listen"), "must be an address like 127.0.0.1:9464, or empty"));
+        }
+        Ok(())
+    }
+}
+
 /// Every error figment collected, each with its key path (without figment's
 /// profile name, which Plumbline does not use).
 fn describe(error: figment::Error) -> String {

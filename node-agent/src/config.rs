@@ -1,5 +1,6 @@
 //! The agent's configuration (`agent.toml`, env prefix `PLUMBLINE_AGENT_`).
 
+pub use plumbline_config::MetricsConfig;
 use plumbline_config::{invalid, ConfigError, Validate};
 use plumbline_transport::kafka::KafkaSinkConfig;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,7 @@ impl AgentConfig {
             filter: &self.filter,
             batch: &self.batch,
             metrics: &self.metrics,
+            more_metrics: None,
         }
     }
 }
@@ -51,6 +53,9 @@ pub struct CaptureSettings<'a> {
     pub filter: &'a FilterConfig,
     pub batch: &'a BatchConfig,
     pub metrics: &'a MetricsConfig,
+    /// Another exposition served after the agent's on its `/metrics` (the
+    /// aggregator's, when both run in one process).
+    pub more_metrics: Option<&'a crate::metrics::MoreMetrics>,
 }
 
 /// `[filter]`: what never leaves the kernel. Deny rules always apply; a
@@ -81,29 +86,6 @@ impl Default for FilterConfig {
             deny_cgroups: Vec::new(),
             ignore_self: true,
         }
-    }
-}
-
-/// `[metrics]`: the Prometheus endpoint.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsConfig {
-    /// Address of `GET /metrics`; empty turns it off. Default `127.0.0.1:9464`.
-    pub listen: String,
-}
-
-impl Default for MetricsConfig {
-    fn default() -> Self {
-        Self { listen: "127.0.0.1:9464".into() }
-    }
-}
-
-impl MetricsConfig {
-    pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
-        if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(invalid(&format!("{prefix}.listen"), "must be an address like 127.0.0.1:9464, or empty"));
-        }
-        Ok(())
     }
 }
 

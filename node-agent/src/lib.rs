@@ -118,7 +118,8 @@ pub async fn run(
 
     if !config.metrics.listen.is_empty() {
         let listen = config.metrics.listen.parse().context("metrics.listen")?;
-        let server = metrics::serve(listen, stats.clone(), gauges.clone(), shutdown.clone());
+        let server =
+            metrics::serve(listen, stats.clone(), gauges.clone(), config.more_metrics.cloned(), shutdown.clone());
         tokio::spawn(async move {
             if let Err(err) = server.await {
                 tracing::error!(%err, "the metrics endpoint stopped");

@@ -21,6 +21,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{kernel_counters::CounterTotal, stats::AgentStats};
 
+/// Another component's exposition, appended to the agent's.
+#[derive(Clone)]
+pub struct MoreMetrics(pub Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for MoreMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MoreMetrics")
+    }
+}
+
 /// What the capture loop reports for the endpoint between scrapes.
 #[derive(Default)]
 pub struct Gauges {
@@ -150,14 +160,24 @@ pub async fn serve(
     listen: SocketAddr,
     stats: Arc<AgentStats>,
     gauges: Arc<Gauges>,
+    more: Option<MoreMetrics>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    type Sources = (Arc<AgentStats>, Arc<Gauges>, Option<MoreMetrics>);
     let app = Router::new()
         .route(
             "/metrics",
-            get(|State((stats, gauges)): State<(Arc<AgentStats>, Arc<Gauges>)>| async move { render(&stats, &gauges) }),
+            get(|State((stats, gauges, more)): State<Sources>| async move {
+                let mut text = render(&stats, &gauges);
+                if let Some(more) = more {
+                    // One exposition ends with `# EOF`; the appended one keeps its own.
+                    text.truncate(text.trim_end().strip_suffix("# EOF").map_or(text.len(), str::len));
+                    text.push_str(&(more.0)());
+                }
+                text
+            }),
         )
-        .with_state((stats, gauges));
+        .with_state((stats, gauges, more));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "metrics at /metrics");
     axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await

@@ -10,6 +10,7 @@ use plumbline_aggregator::{pipeline::run_pipeline, AggregatorStats, PipelineConf
 use plumbline_config::{ConfigError, Validate};
 use plumbline_node_agent::{
     config::{BatchConfig, CaptureConfig, FilterConfig, MetricsConfig, NodeConfig},
+    metrics::MoreMetrics,
     CaptureSettings,
 };
 use plumbline_store::{sqlite::SqliteStore, SqliteConfig, Store};
@@ -76,8 +77,10 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
     let (sink, mut source) = channel::pair(config.batch.queue_batches);
     let aggregator_store = store.clone();
     let pipeline = config.pipeline.clone();
+    let stats = Arc::new(AggregatorStats::default());
+    let aggregator_stats = stats.clone();
+    let more_metrics = MoreMetrics(Arc::new(move || plumbline_aggregator::metrics::render(&aggregator_stats)));
     let aggregator = tokio::spawn(async move {
-        let stats = AggregatorStats::default();
         // Ends when the agent is gone and the channel is empty, so nothing
         // the agent sent is left unstored.
         let result =
@@ -92,6 +95,7 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
         filter: &config.filter,
         batch: &config.batch,
         metrics: &config.metrics,
+        more_metrics: Some(&more_metrics),
     };
     let agent = plumbline_node_agent::run(settings, Arc::new(sink), shutdown).await;
     let aggregated = aggregator.await.context("aggregator task")?;

@@ -39,6 +39,14 @@ fn a_shell_run_on_this_host_is_listed_with_parent_argv_exit_code_and_in_the_proc
     let stats = plumb_json(&fleet.addr, &["stats"]).unwrap();
     assert!(stats["store"].as_str().unwrap().starts_with("clickhouse"), "{stats}");
     assert_eq!(stats["dead_letters"], 0, "{stats}");
+    // The aggregator's own counters, on its /metrics.
+    let metrics = metrics_at(&fleet.services.aggregator_metrics);
+    let written = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("plumbline_aggregator_rows_written_total "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(written.is_some_and(|n| n > 0), "{metrics}");
+    assert!(metrics.contains("plumbline_aggregator_session_rows_late_total"), "{metrics}");
 
     for component in [&mut fleet.agent, &mut fleet.services.aggregator, &mut fleet.services.query] {
         assert!(component.is_running(), "{} crashed:\n{}", component.name, component.log());

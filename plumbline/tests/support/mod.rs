@@ -111,6 +111,8 @@ pub struct FleetServices {
     pub topic: String,
     /// The query service's gRPC address.
     pub addr: String,
+    /// The aggregator's `/metrics` address.
+    pub aggregator_metrics: String,
     pub aggregator: Component,
     pub query: Component,
     /// Holds the logs: dropped after the components, which print theirs
@@ -126,6 +128,7 @@ impl FleetServices {
         let topic = unique(&format!("plumbline-{name}"));
         let database = unique(&format!("plumbline_{name}"));
         let port = free_port();
+        let aggregator_metrics = format!("127.0.0.1:{}", free_port());
         let (brokers, clickhouse) = (kafka_brokers(), clickhouse_url());
         let store = format!("[store]\nkind = \"clickhouse\"\nurl = \"{clickhouse}\"\ndatabase = \"{database}\"\n");
         let aggregator_toml = write_config(
@@ -133,14 +136,14 @@ impl FleetServices {
             "aggregator.toml",
             &format!(
                 "[source]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\ngroup_id = \"{topic}\"\n\
-                 session_timeout_ms = 6000\n{store}{aggregator_extra}"
+                 session_timeout_ms = 6000\n[metrics]\nlisten = \"{aggregator_metrics}\"\n{store}{aggregator_extra}"
             ),
         );
         let query_toml = write_config(dir.path(), "query.toml", &format!("listen = \"127.0.0.1:{port}\"\n{store}"));
         let aggregator =
             Component::start("aggregator", dir.path(), &["aggregator", "run", "--config", &aggregator_toml]);
         let query = Component::start("query", dir.path(), &["query", "run", "--config", &query_toml]);
-        FleetServices { topic, addr: format!("http://127.0.0.1:{port}"), aggregator, query, dir }
+        FleetServices { topic, addr: format!("http://127.0.0.1:{port}"), aggregator_metrics, aggregator, query, dir }
     }
 }
 
@@ -278,15 +281,20 @@ impl Embedded {
             .unwrap_or_default()
     }
 
-    /// The agent's Prometheus exposition.
+    /// The agent's Prometheus exposition, with the aggregator's after it.
     pub fn metrics(&self) -> String {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&self.metrics).unwrap();
-        write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
+        metrics_at(&self.metrics)
     }
+}
+
+/// The Prometheus exposition served at `addr`.
+pub fn metrics_at(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }
 
 /// The Python interpreter itself, found once through `python3` on the PATH.

@@ -1,0 +1,81 @@
+//! The aggregator's Prometheus endpoint (`GET /metrics`): what it received,
+//! decoded, wrote and set aside, what it judged, and how late rows reached
+//! the session graph.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{extract::State, routing::get, Router};
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, gauge::Gauge},
+    registry::Registry,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::stats::AggregatorStats;
+
+/// The text exposition of the counters, as of now.
+pub fn render(stats: &AggregatorStats) -> String {
+    let mut registry = Registry::with_prefix("plumbline_aggregator");
+    let s = stats.snapshot();
+    for (name, help, value) in [
+        ("deliveries", "Payloads received from the source", s.deliveries),
+        ("events", "Events decoded from valid batches", s.events),
+        ("events_unsupported", "Events of kinds this version does not store (skipped)", s.events_unsupported),
+        ("rows_written", "Rows the store acknowledged", s.rows_written),
+        ("dead_letters", "Payloads set aside in dead_letters", s.dead_letters),
+        ("store_retries", "Store writes retried after a transient error", s.store_retries),
+        ("commit_failures", "Offset commits that failed (the batches will be re-delivered)", s.commit_failures),
+        ("collective_verdicts", "NCCL collectives judged across their ranks", s.collective_verdicts),
+        ("findings", "Findings about agent sessions", s.findings),
+        (
+            "session_rows_late",
+            "Rows that reached the session graph after their host's watermark had passed them (taken late, not dropped)",
+            s.session_rows_late,
+        ),
+    ] {
+        let metric = Counter::<u64>::default();
+        metric.inc_by(value);
+        registry.register(name, help, metric);
+    }
+    let lateness = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    lateness.set(s.session_lateness_max_ns as f64 / 1e9);
+    registry.register(
+        "session_lateness_max_seconds",
+        "The most a row's host clock had run past it when the row arrived",
+        lateness,
+    );
+    let mut out = String::new();
+    encode(&mut out, &registry).expect("formatting into a String");
+    out
+}
+
+/// Serves `GET /metrics` on `listen` until `shutdown`.
+pub async fn serve(
+    listen: SocketAddr,
+    stats: Arc<AggregatorStats>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(|State(stats): State<Arc<AggregatorStats>>| async move { render(&stats) }))
+        .with_state(stats);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "metrics at /metrics");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_late_rows_and_their_lateness() {
+        let stats = AggregatorStats::default();
+        AggregatorStats::add(&stats.session_rows_late, 3);
+        AggregatorStats::raise(&stats.session_lateness_max_ns, 1_500_000_000);
+        let text = render(&stats);
+        assert!(text.contains("plumbline_aggregator_session_rows_late_total 3"), "{text}");
+        assert!(text.contains("plumbline_aggregator_session_lateness_max_seconds 1.5"), "{text}");
+        assert!(text.contains("plumbline_aggregator_dead_letters_total 0"), "{text}");
+    }
+}
