@@ -21,8 +21,8 @@
 use std::collections::{HashMap, HashSet};
 
 use plumbline_store::{
-    direction, edge_relation, file_op, node_kind, DnsQueryRow, FileEventRow, IpcEventRow, LlmCallRow, NetConnectionRow,
-    ProcessEventKind, ProcessEventRow, RowSet, SessionEdgeRow, SessionNodeRow,
+    direction, edge_relation, file_op, node_kind, DnsQueryRow, FileEventRow, IpcEventRow, LlmCallRow, LossMarkerRow,
+    NetConnectionRow, ProcessEventKind, ProcessEventRow, RowSet, SessionEdgeRow, SessionNodeRow,
 };
 use serde::Deserialize;
 
@@ -69,6 +69,8 @@ const MAX_DEPTH: usize = 64;
 const MAX_PROCESSES: usize = 65_536;
 /// Files a session remembers writing.
 const MAX_WRITTEN: usize = 4_096;
+/// Kernel losses a host remembers.
+const MAX_LOSSES: usize = 1_024;
 #[derive(Debug, Clone)]
 struct Process {
     start_key_ns: u64,
@@ -89,6 +91,37 @@ struct Host {
     llm_endpoints: HashSet<String>,
     /// IPC objects (pipes, sockets) → sessions that used them.
     ipc_users: HashMap<u64, HashSet<String>>,
+    /// What the kernel could not write, newest last: an effect missing from
+    /// a window that lost events of its kind may have happened.
+    losses: std::collections::VecDeque<Loss>,
+}
+
+/// Events of one kind the kernel lost between two boot-clock times.
+struct Loss {
+    kind: String,
+    count: u64,
+    from_ns: u64,
+    to_ns: u64,
+}
+
+/// Events of `kinds` lost in `from_ns..=to_ns`, and which kinds they were.
+fn lost_between(
+    losses: &std::collections::VecDeque<Loss>,
+    kinds: &[&str],
+    from_ns: u64,
+    to_ns: u64,
+) -> (u64, Vec<String>) {
+    let mut count = 0;
+    let mut names: Vec<String> = Vec::new();
+    for loss in losses.iter().filter(|l| l.from_ns <= to_ns && l.to_ns >= from_ns) {
+        if kinds.contains(&loss.kind.as_str()) {
+            count += loss.count;
+            if !names.contains(&loss.kind) {
+                names.push(loss.kind.clone());
+            }
+        }
+    }
+    (count, names)
 }
 
 struct Session {
@@ -251,6 +284,7 @@ enum Input<'a> {
     Dns(&'a DnsQueryRow),
     Connect(&'a NetConnectionRow),
     Ipc(&'a IpcEventRow),
+    Loss(&'a LossMarkerRow),
 }
 
 /// When a row happened on its host's boot clock, the order the graph takes
@@ -270,6 +304,8 @@ fn in_event_order(rows: &RowSet) -> Vec<Input<'_>> {
     inputs.extend(rows.dns_queries.iter().map(|d| (d.ts_ns, 2, Input::Dns(d))));
     inputs.extend(rows.net_connections.iter().map(|c| (c.ts_ns, 2, Input::Connect(c))));
     inputs.extend(rows.ipc_events.iter().map(|i| (i.ts_ns, 2, Input::Ipc(i))));
+    // A loss is known before anything after its interval began is judged.
+    inputs.extend(rows.loss_markers.iter().map(|l| (l.from_ns, 0, Input::Loss(l))));
     inputs.sort_by_key(|(ts, rank, _)| (*ts, *rank));
     inputs.into_iter().map(|(_, _, input)| input).collect()
 }
@@ -292,6 +328,7 @@ impl SessionGraph {
                 Input::Dns(d) => self.dns_query(d, now_ns, &mut out),
                 Input::Connect(c) => self.connection(c, now_ns, &mut out),
                 Input::Ipc(i) => self.ipc_event(i, now_ns),
+                Input::Loss(l) => self.loss(l),
             }
         }
         self.judge_due(now_ns, &mut out);
@@ -425,6 +462,14 @@ impl SessionGraph {
 
     /// Judges turns whose settling time passed, and open turns whose window
     /// elapsed with no next call; checks time blocked on other agents.
+    fn loss(&mut self, l: &LossMarkerRow) {
+        let losses = &mut self.host(&l.host, &l.boot_id).losses;
+        if losses.len() == MAX_LOSSES {
+            losses.pop_front();
+        }
+        losses.push_back(Loss { kind: l.kind.clone(), count: l.count, from_ns: l.from_ns, to_ns: l.to_ns });
+    }
+
     pub fn tick(&mut self, now_ns: u64) -> GraphRows {
         let mut out = GraphRows::default();
         self.judge_due(now_ns, &mut out);
@@ -682,7 +727,7 @@ impl SessionGraph {
     fn judge_due(&mut self, now_ns: u64, out: &mut GraphRows) {
         let settings = &self.settings;
         for host in self.hosts.values_mut().flat_map(HashMap::values_mut) {
-            let ipc_users = &host.ipc_users;
+            let (ipc_users, losses) = (&host.ipc_users, &host.losses);
             for session in host.sessions.values_mut() {
                 // An open turn whose window passed with no next call.
                 if let Some(turn) = &session.turn {
@@ -704,7 +749,7 @@ impl SessionGraph {
                         std::mem::take(&mut session.closing).into_iter().partition(|c| c.due_ns <= now_ns);
                     session.closing = waiting;
                     for closing in due {
-                        session.judge_turn(&closing, out);
+                        session.judge_turn(&closing, losses, out);
                     }
                 }
                 if !session.blocked.is_empty() {

@@ -42,6 +42,17 @@ impl Expected {
         }
     }
 
+    /// The kernel event kinds (as loss markers name them) whose loss could
+    /// hide this effect: its own, and a process's start, without which the
+    /// effect is not known to be the session's.
+    pub fn kernel_kinds(&self) -> &'static [&'static str] {
+        match self {
+            Expected::Run { .. } => &["proc_exec", "proc_fork", "proc_exec_failed"],
+            Expected::File { .. } => &["file_open", "file_unlink", "file_rename", "proc_exec", "proc_fork"],
+            Expected::Reach { .. } => &["net_connect", "net_dns", "proc_exec", "proc_fork"],
+        }
+    }
+
     /// Whether `effect` is what this announces.
     pub fn matches(&self, effect: &Observed<'_>) -> bool {
         match (self, effect) {

@@ -41,7 +41,7 @@ pub fn reported(result: &str) -> Reported {
 fn exit_code(lower: &str) -> Option<i64> {
     ["exit code", "exit_code", "exitcode", "exit status"].iter().find_map(|label| {
         let at = lower.find(label)? + label.len();
-        let rest = lower[at..].trim_start_matches(|c: char| matches!(c, ':' | '"' | ' ' | '=' | '\''));
+        let rest = lower[at..].trim_start_matches([':', '"', ' ', '=', '\'']);
         let digits: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
         digits.parse().ok()
     })

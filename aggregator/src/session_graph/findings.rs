@@ -1,7 +1,7 @@
 //! The findings of a session: each with its evidence (the LLM call, the
 //! effect expected or the effect no intent explains, what the kernel saw).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use plumbline_store::{finding_kind, FindingRow, LlmCallRow};
 use serde_json::json;
@@ -10,7 +10,8 @@ use crate::claims::{reported, Reported};
 use crate::pipeline::now_wall_ns;
 
 use super::{
-    excerpt, Closing, Effect, Expected, GraphRows, GuardrailJson, OutOfScope, Session, SessionSettings, ToolIntent, Who,
+    excerpt, lost_between, Closing, Effect, Expected, GraphRows, GuardrailJson, Loss, OutOfScope, Session,
+    SessionSettings, ToolIntent, Who,
 };
 
 impl Session {
@@ -153,9 +154,11 @@ impl Session {
     }
 
     /// The verdict on each tool call of a closed turn: verified when every
-    /// effect its claim requires was seen; else unverified, a finding unless
-    /// its result itself reported a failure.
-    pub(super) fn judge_turn(&mut self, closing: &Closing, out: &mut GraphRows) {
+    /// effect its claim requires was seen; unjudgeable when one was not but
+    /// the kernel lost events of its kind in the turn's window (it may have
+    /// happened); else unverified, a finding unless its result itself
+    /// reported a failure.
+    pub(super) fn judge_turn(&mut self, closing: &Closing, losses: &VecDeque<Loss>, out: &mut GraphRows) {
         let turn = &closing.turn;
         for tool in &turn.tools {
             if tool.announced || !tool.claim.judgeable() {
@@ -180,6 +183,18 @@ impl Session {
                     .filter_map(|(e, m)| m.map(|node| format!("{} (node {node})", e.describe())))
                     .collect();
                 self.verdict(out, tool.node, who, format!("verified: {}", seen.join("; ")), turn.call_wall_ns);
+                continue;
+            }
+            let kinds: Vec<&str> = missing.iter().flat_map(|e| e.kernel_kinds()).copied().collect();
+            let (lost, lost_kinds) = lost_between(losses, &kinds, turn.from_ts_ns, turn.until_ts_ns);
+            if lost > 0 {
+                let missing: Vec<String> = missing.iter().map(|e| e.describe()).collect();
+                let label = format!(
+                    "unjudgeable: no {} seen, but the kernel lost {lost} {} events in the turn",
+                    missing.join(", "),
+                    lost_kinds.join("/")
+                );
+                self.verdict(out, tool.node, who, label, turn.call_wall_ns);
                 continue;
             }
             let result = closing.results.get(&tool.id);
