@@ -118,6 +118,18 @@ fn an_agent_that_ran_its_tests_has_no_finding_and_one_that_only_said_so_has_an_u
     let evidence: Value = serde_json::from_str(claim["evidence"].as_str().unwrap()).unwrap();
     assert_eq!(evidence["tool_call"]["name"], "run_command", "{evidence}");
     assert!(evidence["tool_result"].as_str().unwrap().contains("passed"), "{evidence}");
+    // What a person reads: the rule, the call it judged, what the agent sent back.
+    let text = plumb(&bed.plumbline.addr, &["findings", "--session", liar_id]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    for line in [
+        "expected: exec `python -m pytest -q`",
+        "observed: nothing in the session's process tree",
+        "rule: every program the command must run is exec'd in the session's process tree",
+        "tool call: ",
+        "tool result: ",
+    ] {
+        assert!(text.contains(line), "`plumb findings` shows {line:?}:\n{text}");
+    }
 
     // The liar's turn closed after the honest one's, so the honest one has
     // been judged by now: no finding, and its test run linked to its call.

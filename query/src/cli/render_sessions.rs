@@ -89,8 +89,37 @@ pub fn findings(findings: &[FindingView]) -> String {
         if f.tokens > 0 {
             out.push_str(&format!("  tokens: {}\n", f.tokens));
         }
+        out.push_str(&evidence_lines(&f.evidence));
     }
     out
+}
+
+/// What a person checks a verdict against: the rule it applied, the tool
+/// call it judged and what the agent sent back as its result.
+fn evidence_lines(evidence: &str) -> String {
+    let Ok(evidence) = serde_json::from_str::<serde_json::Value>(evidence) else { return String::new() };
+    let mut out = String::new();
+    if let Some(rule) = evidence["rule"].as_str() {
+        out.push_str(&format!("  rule: {rule}\n"));
+    }
+    let call = &evidence["tool_call"];
+    if let Some(name) = call["name"].as_str() {
+        let arguments = call["arguments"].as_str().map_or_else(|| call["arguments"].to_string(), str::to_string);
+        out.push_str(&format!("  tool call: {} {} {}\n", call["id"].as_str().unwrap_or("-"), name, clip(&arguments)));
+    }
+    if let Some(result) = evidence["tool_result"].as_str() {
+        out.push_str(&format!("  tool result: {}\n", clip(result)));
+    }
+    out
+}
+
+/// One line of at most 160 characters.
+fn clip(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(160) {
+        Some((end, _)) => format!("{}…", &line[..end]),
+        None => line,
+    }
 }
 
 pub fn why(chains: &[WhyChain]) -> String {
