@@ -16,21 +16,19 @@ use crate::{
 use plumbline_transport::Delivery;
 use prost::Message;
 
-/// A host's boot clock when its agent built a batch: every event in the
-/// batch happened before it.
+/// The host (and boot) whose agent sent a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostClock {
+pub struct Sender {
     pub host: String,
     pub boot_id: String,
-    pub boot_ns: u64,
 }
 
 /// What one delivery turned into.
 #[derive(Debug, Default, PartialEq)]
 pub struct DeliveryRows {
     pub rows: RowSet,
-    /// The sender's clock when it built the batch.
-    pub clock: Option<HostClock>,
+    /// Who sent it, when it decoded.
+    pub sender: Option<Sender>,
     pub events: u64,
     /// Events of kinds not stored yet.
     pub unsupported: u64,
@@ -74,8 +72,8 @@ fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
     let batch = EventBatch::decode(payload)?;
     let reader = BatchReader::new(&batch)?;
     let node = reader.node();
-    let clock = HostClock { host: node.host.clone(), boot_id: node.boot_id.clone(), boot_ns: reader.clock().boot_ns };
-    let mut out = DeliveryRows { clock: Some(clock), ..DeliveryRows::default() };
+    let sender = Sender { host: node.host.clone(), boot_id: node.boot_id.clone() };
+    let mut out = DeliveryRows { sender: Some(sender), ..DeliveryRows::default() };
     for event in reader.events() {
         let event = event?;
         out.events += 1;

@@ -79,9 +79,9 @@ pub struct SessionsConfig {
     /// How long a closed turn waits for effects still in flight before its
     /// announced effects are judged missing. Default 2000.
     pub settle_ms: u64,
-    /// How far behind a host's clock (as its latest batch read it) rows are
-    /// held so that they reach the graph in event time: more than the
-    /// agent's sweep and open-collapse intervals. Default 2500.
+    /// How far behind the newest row of its host a row is held so that rows
+    /// reach the graph in event time: more than the agent's sweep and
+    /// open-collapse intervals. Default 2500.
     pub reorder_ms: u64,
     /// Near-identical calls in a row, with no effect between, that make a
     /// reasoning loop. Default 4.

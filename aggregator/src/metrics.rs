@@ -42,7 +42,7 @@ pub fn render(stats: &AggregatorStats) -> String {
     lateness.set(s.session_lateness_max_ns as f64 / 1e9);
     registry.register(
         "session_lateness_max_seconds",
-        "The most a row's host clock had run past it when the row arrived",
+        "The most a row was behind the newest row of its host when it arrived",
         lateness,
     );
     let mut out = String::new();

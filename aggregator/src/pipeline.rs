@@ -10,7 +10,7 @@ use plumbline_transport::{BatchSource, Delivery, SourceError};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    batch_rows::{dead_letter, delivery_rows, DeliveryRows, HostClock},
+    batch_rows::{dead_letter, delivery_rows, DeliveryRows, Sender},
     collectives::CollectiveStage,
     config::PipelineConfig,
     sessions::SessionStage,
@@ -26,8 +26,8 @@ struct Stages {
 
 impl Stages {
     /// Rows derived from `rows` (verdicts, session nodes, edges, findings).
-    fn derive(&mut self, rows: &RowSet, clocks: &[HostClock], now_wall_ns: u64, stats: &AggregatorStats) -> RowSet {
-        let mut derived = self.sessions.observe(rows, clocks, stats);
+    fn derive(&mut self, rows: &RowSet, senders: &[Sender], now_wall_ns: u64, stats: &AggregatorStats) -> RowSet {
+        let mut derived = self.sessions.observe(rows, senders, stats);
         derived.collective_verdicts = self.collectives.judge(rows, now_wall_ns);
         count_derived(&derived, stats);
         derived
@@ -137,17 +137,17 @@ async fn store_deliveries(
 ) -> anyhow::Result<bool> {
     let now = now_wall_ns();
     let mut all = RowSet::default();
-    let mut clocks = Vec::new();
+    let mut senders = Vec::new();
     for delivery in deliveries {
-        let DeliveryRows { rows, clock, events, unsupported } = delivery_rows(delivery, now);
-        clocks.extend(clock);
+        let DeliveryRows { rows, sender, events, unsupported } = delivery_rows(delivery, now);
+        senders.extend(sender);
         AggregatorStats::add(&stats.events, events);
         AggregatorStats::add(&stats.events_unsupported, unsupported);
         AggregatorStats::add(&stats.dead_letters, rows.dead_letters.len() as u64);
         all.extend(rows);
     }
     // Derived once: a delivery re-decoded below does not feed the stages again.
-    let derived = stages.derive(&all, &clocks, now, stats);
+    let derived = stages.derive(&all, &senders, now, stats);
     all.extend(derived.clone());
     for letter in &all.dead_letters {
         tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");

@@ -24,7 +24,7 @@ pub struct AggregatorStats {
     /// Rows that reached the session graph after their host's watermark had
     /// passed them (taken late, not dropped): `reorder_ms` is too short.
     pub session_rows_late: AtomicU64,
-    /// The most a row's host clock had run past it when the row arrived.
+    /// The most a row was behind the newest row of its host when it arrived.
     pub session_lateness_max_ns: AtomicU64,
 }
 
