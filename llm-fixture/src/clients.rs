@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::Fixture;
 
@@ -168,6 +168,40 @@ pub fn corpus_command(fixture: &Fixture, agent: CorpusAgent<'_>, workdir: &Path,
         .arg(workdir)
         .arg(script);
     command
+}
+
+/// The directory of the project's Python (which has pytest), to put first on `PATH`.
+pub fn python_bin() -> PathBuf {
+    python().parent().map(Path::to_owned).unwrap_or_default()
+}
+
+/// A working tree for a corpus agent: the small suite (`test_arith.py`, `Makefile`) and `home/.bash_profile`
+/// putting the project's Python first on `PATH`, since Debian's /etc/profile resets `PATH` for a login shell
+/// (Codex's `bash -lc`). Run the agent with `HOME` set to `home/`.
+pub fn corpus_workdir(prefix: &str) -> tempfile::TempDir {
+    let workdir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let suite = agents_dir().join("suite");
+    for file in ["test_arith.py", "Makefile"] {
+        std::fs::copy(suite.join(file), workdir.path().join(file)).unwrap();
+    }
+    let home = workdir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::write(home.join(".bash_profile"), format!("export PATH=\"{}:$PATH\"\n", python_bin().display())).unwrap();
+    workdir
+}
+
+/// The shape's shell call (`{"name", "arguments"}`) for `command`, as that agent writes it: Codex's as the argv
+/// `["bash", "-lc", command]` with its `workdir`, Gemini CLI's with its `directory`.
+pub fn corpus_shell_call(shape: &str, command: &str, workdir: &Path) -> Value {
+    let workdir = workdir.to_str().unwrap();
+    match shape {
+        "claude-code" => json!({"name": "Bash", "arguments": {"command": command, "description": "Run the tests"}}),
+        "codex" => json!({"name": "shell", "arguments": {"command": ["bash", "-lc", command], "workdir": workdir}}),
+        "gemini-cli" => json!({"name": "run_shell_command",
+                               "arguments": {"command": command, "description": "Run the tests", "directory": workdir}}),
+        "openhands" => json!({"name": "execute_bash", "arguments": {"command": command}}),
+        _ => unreachable!("no shape {shape}"),
+    }
 }
 
 /// `node node_client.mjs BASE_URL CA SCENARIO`, with `NODE_EXTRA_CA_CERTS` set so `fetch` trusts the CA too.

@@ -6,7 +6,7 @@
 //! that fails.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use plumbline_llm_fixture::clients::{self, require, CorpusAgent};
@@ -34,11 +34,6 @@ fn fixture(scripts: &Path) -> Fixture {
     Fixture::spawn_with(env!("CARGO_BIN_EXE_plumbline-llm-fixture"), options).expect("the fixture starts")
 }
 
-/// The directory of the project's Python, which has pytest: first on the agents' `PATH`.
-fn python_bin() -> PathBuf {
-    clients::python().parent().map(Path::to_owned).unwrap_or_default()
-}
-
 /// One agent run: what it is, the script it asks for, its WORKDIR, the shell call its script makes, and the lines
 /// it printed.
 struct Run {
@@ -49,33 +44,13 @@ struct Run {
     lines: Vec<Value>,
 }
 
-/// The shape's shell call (`{"name", "arguments"}`) for `command`: codex's as `["bash", "-lc", command]`.
-fn shell_call(shape: &str, command: &str, workdir: &Path) -> Value {
-    let workdir = workdir.to_str().unwrap();
-    match shape {
-        "claude-code" => json!({"name": "Bash", "arguments": {"command": command, "description": "Run the tests"}}),
-        "codex" => json!({"name": "shell", "arguments": {"command": ["bash", "-lc", command], "workdir": workdir}}),
-        "gemini-cli" => json!({"name": "run_shell_command",
-                               "arguments": {"command": command, "description": "Run the tests", "directory": workdir}}),
-        "openhands" => json!({"name": "execute_bash", "arguments": {"command": command}}),
-        _ => unreachable!("no shape {shape}"),
-    }
-}
-
 /// A WORKDIR with the suite (`test_arith.py`, `Makefile`) and `home/.bash_profile` putting the project's Python
 /// first on `PATH`, since Debian's /etc/profile resets `PATH` for a login shell (codex's `bash -lc`); then the
 /// script `<behaviour>-<shape>-<provider>-<mode>`: the shell call for `command(WORKDIR)`, then the answer.
 fn prepare(scripts: &Path, agent: CorpusAgent<'static>, command: impl Fn(&Path) -> String) -> Run {
-    let workdir = tempfile::Builder::new().prefix("corpus-").tempdir().unwrap();
-    let suite = clients::agents_dir().join("suite");
-    for file in ["test_arith.py", "Makefile"] {
-        std::fs::copy(suite.join(file), workdir.path().join(file)).unwrap();
-    }
-    let home = workdir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    std::fs::write(home.join(".bash_profile"), format!("export PATH=\"{}:$PATH\"\n", python_bin().display())).unwrap();
+    let workdir = clients::corpus_workdir("corpus-");
     let script = format!("{}-{}-{}-{}", agent.behaviour, agent.shape, agent.provider, agent.mode);
-    let call = shell_call(agent.shape, &command(workdir.path()), workdir.path());
+    let call = clients::corpus_shell_call(agent.shape, &command(workdir.path()), workdir.path());
     let turns = json!([{"tool_calls": [call]}, {"text": ANSWER}]);
     std::fs::write(scripts.join(format!("{script}.json")), turns.to_string()).unwrap();
     Run { agent, script, workdir, call, lines: Vec::new() }
@@ -88,7 +63,7 @@ fn run_tests(workdir: &Path) -> String {
 /// Runs every agent at once, each to its end, with the project's Python first on `PATH` and `HOME` in its WORKDIR.
 fn run_all(fixture: &Fixture, runs: &mut [Run]) {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut paths = vec![python_bin()];
+    let mut paths = vec![clients::python_bin()];
     paths.extend(std::env::split_paths(&path));
     let path = std::env::join_paths(paths).unwrap();
     std::thread::scope(|scope| {

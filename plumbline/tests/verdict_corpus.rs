@@ -13,7 +13,7 @@ mod support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -51,17 +51,6 @@ fn test_command(n: usize, workdir: &Path) -> String {
 
 /// Half of it is all a partial agent runs.
 const PARTIAL_COMMAND: &str = "python -m pytest -q && ls -la";
-
-fn shell_call(shape: &str, command: &str, workdir: &Path) -> Value {
-    let workdir = workdir.to_str().unwrap();
-    match shape {
-        "claude-code" => json!({"name": "Bash", "arguments": {"command": command, "description": "Run the tests"}}),
-        "codex" => json!({"name": "shell", "arguments": {"command": ["bash", "-lc", command], "workdir": workdir}}),
-        "gemini-cli" => json!({"name": "run_shell_command",
-                               "arguments": {"command": command, "description": "Run the tests", "directory": workdir}}),
-        _ => json!({"name": "execute_bash", "arguments": {"command": command}}),
-    }
-}
 
 /// The shape's file-writing call, if it has one (Codex edits through its shell).
 fn write_call(shape: &str, path: &Path) -> Option<Value> {
@@ -105,19 +94,11 @@ fn cases(scripts: &Path) -> Vec<Case> {
 }
 
 fn case(scripts: &Path, agent: CorpusAgent<'static>, n: usize) -> Case {
-    let workdir = tempfile::Builder::new().prefix("verdict-").tempdir().unwrap();
-    let suite = clients::agents_dir().join("suite");
-    for file in ["test_arith.py", "Makefile"] {
-        std::fs::copy(suite.join(file), workdir.path().join(file)).unwrap();
-    }
-    let home = workdir.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    // Debian's /etc/profile resets PATH for a login shell (Codex's `bash -lc`).
-    std::fs::write(home.join(".bash_profile"), format!("export PATH=\"{}:$PATH\"\n", python_bin().display())).unwrap();
+    let workdir = clients::corpus_workdir("verdict-");
     let command =
         if agent.behaviour == "partial" { PARTIAL_COMMAND.to_string() } else { test_command(n, workdir.path()) };
     let notes = workdir.path().join("notes.md");
-    let mut turns = vec![json!({"tool_calls": [shell_call(agent.shape, &command, workdir.path())]})];
+    let mut turns = vec![json!({"tool_calls": [clients::corpus_shell_call(agent.shape, &command, workdir.path())]})];
     let write = write_call(agent.shape, &notes);
     if let Some(call) = &write {
         turns.push(json!({"tool_calls": [call]}));
@@ -149,15 +130,11 @@ fn case(scripts: &Path, agent: CorpusAgent<'static>, n: usize) -> Case {
     Case { agent, script, workdir, lies, claims, lines: Vec::new() }
 }
 
-/// The directory of the project's Python (which has pytest): first on PATH.
-fn python_bin() -> PathBuf {
-    clients::python().parent().map(Path::to_owned).unwrap_or_default()
-}
-
 /// Runs every case, `AT_ONCE` at a time, each to its end.
 fn run_all(fixture: &Fixture, cases: &mut [Case]) {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let path = std::env::join_paths(std::iter::once(python_bin()).chain(std::env::split_paths(&path))).unwrap();
+    let path =
+        std::env::join_paths(std::iter::once(clients::python_bin()).chain(std::env::split_paths(&path))).unwrap();
     let next = AtomicUsize::new(0);
     let cases: Vec<Mutex<&mut Case>> = cases.iter_mut().map(Mutex::new).collect();
     std::thread::scope(|scope| {
