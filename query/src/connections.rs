@@ -2,7 +2,7 @@
 //! close, by socket. Flows whose open the agent did not see (older
 //! connections) are listed from their close alone.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashSet};
 
 use plumbline_proto::v1::Connection;
 use plumbline_store::{direction, transport, ActivityFilter, NetConnectionRow, NetFlowRow, Store};
@@ -101,6 +101,45 @@ fn from_flow(f: &NetFlowRow, containers: &ContainerIds) -> Connection {
     }
 }
 
+/// TCP closes by socket. The kernel reuses a socket's memory, hence its id,
+/// for later connections: a connection's close is the first one on its
+/// socket at or after its open, between the same ports.
+struct Closes<'a> {
+    by_socket: BTreeMap<(&'a str, &'a str, u64), Vec<&'a NetFlowRow>>,
+}
+
+impl<'a> Closes<'a> {
+    fn of(flows: &'a [NetFlowRow]) -> Self {
+        let mut by_socket: BTreeMap<_, Vec<&NetFlowRow>> = BTreeMap::new();
+        for flow in flows {
+            by_socket.entry((flow.host.as_str(), flow.boot_id.as_str(), flow.sock_id)).or_default().push(flow);
+        }
+        for closes in by_socket.values_mut() {
+            closes.sort_by_key(|f| f.ts_ns);
+            // The same close, listed by socket and by time range.
+            closes.dedup_by_key(|f| f.ts_ns);
+        }
+        Closes { by_socket }
+    }
+
+    fn of_connection(&self, c: &NetConnectionRow) -> Option<&'a NetFlowRow> {
+        let closes = self.by_socket.get(&(c.host.as_str(), c.boot_id.as_str(), c.sock_id))?;
+        closes
+            .iter()
+            .find(|f| f.ts_ns >= c.ts_ns)
+            .filter(|f| (f.local_port, f.remote_port) == (c.local_port, c.remote_port))
+            .copied()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &'a NetFlowRow> + '_ {
+        self.by_socket.values().flatten().copied()
+    }
+
+    fn identity(flow: &NetFlowRow) -> (String, String, u64, u64) {
+        (flow.host.clone(), flow.boot_id.clone(), flow.sock_id, flow.ts_ns)
+    }
+}
+
 pub async fn connections(store: &dyn Store, filter: &ActivityFilter) -> Result<Vec<Connection>, QueryError> {
     let containers = ContainerIds::load(store, filter).await?;
     let connects = store.list_connections(filter).await?;
@@ -116,25 +155,23 @@ pub async fn connections(store: &dyn Store, filter: &ActivityFilter) -> Result<V
     // ... and the closes in range of connections opened before the agent.
     flows.extend(store.list_flows(filter).await?);
 
-    let key = |host: &str, boot: &str, sock: u64| (host.to_string(), boot.to_string(), sock);
-    let flow_by_socket: HashMap<_, &NetFlowRow> =
-        flows.iter().map(|f| (key(&f.host, &f.boot_id, f.sock_id), f)).collect();
-    let mut joined = std::collections::HashSet::new();
+    let closes = Closes::of(&flows);
+    let mut joined = HashSet::new();
     let mut out: Vec<Connection> = connects
         .iter()
         .map(|c| {
             let mut connection = from_connect(c, &containers);
             if c.transport == transport::TCP && c.result == 0 {
-                if let Some(flow) = flow_by_socket.get(&key(&c.host, &c.boot_id, c.sock_id)) {
+                if let Some(flow) = closes.of_connection(c) {
                     add_flow(&mut connection, flow);
-                    joined.insert(key(&c.host, &c.boot_id, c.sock_id));
+                    joined.insert(Closes::identity(flow));
                 }
             }
             connection
         })
         .collect();
-    for (k, flow) in &flow_by_socket {
-        if !joined.contains(k) && flow.established_wall_ns == 0 {
+    for flow in closes.all() {
+        if !joined.contains(&Closes::identity(flow)) && flow.established_wall_ns == 0 {
             out.push(from_flow(flow, &containers));
         }
     }
@@ -152,5 +189,34 @@ mod tests {
         assert_eq!(endpoint("10.0.0.1", 443, ""), "10.0.0.1:443");
         assert_eq!(endpoint("::1", 53, ""), "[::1]:53");
         assert_eq!(endpoint("", 0, "/run/x.sock"), "/run/x.sock");
+    }
+
+    #[test]
+    fn a_reused_socket_id_pairs_each_open_with_its_own_close() {
+        let connect = |ts_ns, local_port| NetConnectionRow {
+            host: "h".into(),
+            sock_id: 7,
+            ts_ns,
+            local_port,
+            remote_port: 80,
+            ..Default::default()
+        };
+        let close = |ts_ns, local_port, bytes_sent| NetFlowRow {
+            host: "h".into(),
+            sock_id: 7,
+            ts_ns,
+            local_port,
+            remote_port: 80,
+            bytes_sent,
+            ..Default::default()
+        };
+        // Listed newest first, and the later close twice (by socket and by range).
+        let flows = vec![close(40, 1001, 244), close(20, 1000, 3000), close(40, 1001, 244)];
+        let closes = Closes::of(&flows);
+        assert_eq!(closes.of_connection(&connect(10, 1000)).map(|f| f.bytes_sent), Some(3000));
+        assert_eq!(closes.of_connection(&connect(30, 1001)).map(|f| f.bytes_sent), Some(244));
+        // Still open: the next close on its socket is another connection's.
+        assert_eq!(closes.of_connection(&connect(50, 1002)).map(|f| f.bytes_sent), None);
+        assert_eq!(closes.all().count(), 2);
     }
 }
