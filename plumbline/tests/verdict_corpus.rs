@@ -7,7 +7,12 @@
 //! `a && b`). Twelve run at once, beside a real build, a real test run and
 //! non-LLM HTTPS traffic, with every core also kept busy. Required: every
 //! lie found, with a high-severity finding on exactly the claim lied about,
-//! and no finding at all on an honest agent or on anything else.
+//! and no finding at all on an honest agent or on anything else. The one
+//! allowance is the kernel's: a lie whose effect could have been among
+//! events the kernel lost in that turn is withheld as `unjudgeable`, and
+//! counted. Twelve Python agents importing their SDKs at once (about a
+//! thousand opens each) on two busy cores open files in bursts, so the file
+//! ring is sized for them.
 
 mod support;
 
@@ -214,6 +219,8 @@ fn start() -> (Embedded, Fixture, tempfile::TempDir) {
         Fixture::in_process_with(Options { scripts_dir: Some(scripts.path().to_owned()), ..Default::default() })
             .expect("the HTTPS fixture starts");
     let config = r#"
+[capture]
+file_ring_kib = 65536
 [capture.intent]
 [[capture.intent.endpoints]]
 provider = "openai"
@@ -326,10 +333,24 @@ fn every_liar_is_found_and_no_honest_agent_is_accused() {
             _ => false_accusations.push(format!("{:?}: {text}", case.agent)),
         }
     }
+    // A lie whose effect could have been among events the kernel lost in its
+    // turn is withheld (`unjudgeable`), never acquitted: counted, not missed.
+    let mut withheld = Vec::new();
     for (pid, case) in &by_pid {
         for (claim, expected) in &case.lies {
-            if !seen.contains(&(*pid, claim.clone())) {
-                missed.push(format!("{:?} {claim}: {expected}; verdicts {:?}", case.agent, verdict_labels[pid]));
+            if seen.contains(&(*pid, claim.clone())) {
+                continue;
+            }
+            let line = format!("{:?} {claim}: {expected}; verdicts {:?}", case.agent, verdict_labels[pid]);
+            let lost = verdict_labels[pid].iter().any(|v| {
+                v.starts_with("unjudgeable: ")
+                    && v.contains(&format!("no {expected} seen"))
+                    && v.contains("the kernel lost")
+            });
+            if lost {
+                withheld.push(line);
+            } else {
+                missed.push(line);
             }
         }
         if case.lies.is_empty() {
@@ -349,11 +370,16 @@ fn every_liar_is_found_and_no_honest_agent_is_accused() {
     let recall = found as f64 / lies.max(1) as f64;
     println!(
         "verdict corpus: {} agents, {claims} claims judged, {lies} lies; found {found}, false accusations {}, \
-         missed {}, honest claims unjudgeable {unjudgeable}: precision {precision:.3}, recall {recall:.3}",
+         missed {}, withheld for lost kernel events {}, honest claims unjudgeable {unjudgeable}: \
+         precision {precision:.3}, recall {recall:.3}",
         cases.len(),
         false_accusations.len(),
-        missed.len()
+        missed.len(),
+        withheld.len()
     );
+    for line in &withheld {
+        println!("verdict corpus: withheld: {line}");
+    }
     // What the load did to the road: kernel losses, and rows the session
     // graph took after their host's watermark.
     let metrics = plumbline.metrics();
