@@ -4,9 +4,14 @@
 //! batches and queue them for delivery. One straight road, one task.
 //!
 //! Events go into the host's batch, keyed by host, except NCCL calls of a
-//! known communicator: those go into that communicator's own batch, keyed
-//! `comm-<id hash>`, so that every rank of a communicator, on whatever host,
-//! lands on one partition and so one aggregator, which joins its collectives.
+//! known training job: those go into the job's own batch, keyed
+//! `job-<name>`, so that every rank of a job, on whatever host and in
+//! whatever communicator, lands on one partition and so one aggregator, which
+//! joins its collectives and tells a hang's cause from its consequences. A
+//! host with a live rank of a job sends the job's batch at least every
+//! [`JOB_HEARTBEAT`], empty if its ranks called nothing: that is how the
+//! aggregator knows, in event time, that a rank which called nothing is
+//! stuck rather than not heard from yet.
 
 use std::{
     collections::HashMap,
@@ -39,20 +44,33 @@ use crate::{
     sweeps::{IoSweep, RepeatSweep},
 };
 
-/// NCCL calls by communicator id hash, one batch each.
+/// A job with a live rank here sends its batch at least this often.
+pub const JOB_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// NCCL calls by training job, one batch each, and when each job's batch
+/// last left.
 #[derive(Default)]
-pub struct CommBatches {
-    batches: HashMap<u64, BatchBuilder>,
+pub struct JobBatches {
+    batches: HashMap<String, BatchBuilder>,
+    last_sent: HashMap<String, Instant>,
 }
 
-impl CommBatches {
-    /// Where an event of communicator `id` goes: its batch, or `host` when
-    /// the communicator is unknown (0).
-    pub fn route<'a>(&'a mut self, id: u64, host: &'a mut BatchBuilder) -> &'a mut BatchBuilder {
-        match id {
-            0 => host,
-            id => self.batches.entry(id).or_default(),
+impl JobBatches {
+    /// Where an NCCL call of `job` goes: its batch, or `host` when the job
+    /// is not known yet (empty).
+    pub fn route<'a>(&'a mut self, job: &str, host: &'a mut BatchBuilder) -> &'a mut BatchBuilder {
+        if job.is_empty() {
+            return host;
         }
+        if !self.batches.contains_key(job) {
+            self.batches.insert(job.to_string(), BatchBuilder::new());
+        }
+        self.batches.get_mut(job).expect("inserted above")
+    }
+
+    /// Of `live` jobs, those whose batch has not left for a heartbeat.
+    fn heartbeats_due<'a>(&'a self, live: &'a [String]) -> impl Iterator<Item = &'a String> + 'a {
+        live.iter().filter(|job| self.last_sent.get(*job).is_none_or(|at| at.elapsed() >= JOB_HEARTBEAT))
     }
 
     fn len(&self) -> usize {
@@ -68,9 +86,9 @@ impl CommBatches {
     }
 }
 
-/// The Kafka key of a communicator's batches.
-pub fn comm_key(id: u64) -> String {
-    format!("comm-{id:016x}")
+/// The Kafka key of a training job's batches.
+pub fn job_key(job: &str) -> String {
+    format!("job-{job}")
 }
 
 /// Everything between the kernel and the delivery queue.
@@ -79,7 +97,7 @@ pub struct Capture {
     run_id: String,
     sequence: u64,
     batch: BatchBuilder,
-    comm_batches: CommBatches,
+    job_batches: JobBatches,
     first_event_at: Option<Instant>,
     pub encoder: Encoder,
     counters: KernelCounters,
@@ -117,7 +135,7 @@ impl Capture {
             run_id: uuid::Uuid::new_v4().to_string(),
             sequence: 0,
             batch: BatchBuilder::new(),
-            comm_batches: CommBatches::default(),
+            job_batches: JobBatches::default(),
             first_event_at: None,
             encoder,
             counters,
@@ -165,7 +183,7 @@ impl Capture {
     /// Turns one ring-buffer record into events.
     pub fn record(&mut self, bytes: &[u8]) {
         match Record::parse(bytes) {
-            Ok(record) => match self.encoder.record(&record, &mut self.batch, &mut self.comm_batches) {
+            Ok(record) => match self.encoder.record(&record, &mut self.batch, &mut self.job_batches) {
                 Encoded::Event => self.note_events(),
                 Encoded::UnknownKind(kind) => {
                     AgentStats::add(&self.stats.records_unknown_kind, 1);
@@ -237,35 +255,57 @@ impl Capture {
     }
 
     fn note_events(&mut self) {
-        if self.first_event_at.is_none() && !(self.batch.is_empty() && self.comm_batches.is_empty()) {
+        if self.first_event_at.is_none() && !(self.batch.is_empty() && self.job_batches.is_empty()) {
             self.first_event_at = Some(Instant::now());
         }
     }
 
     /// The batches hold as many events or bytes as a batch may.
     pub fn batch_full(&self) -> bool {
-        self.batch.len() + self.comm_batches.len() >= self.batch_config.max_events
-            || self.batch.approx_bytes() + self.comm_batches.approx_bytes() >= self.batch_config.max_bytes
+        self.batch.len() + self.job_batches.len() >= self.batch_config.max_events
+            || self.batch.approx_bytes() + self.job_batches.approx_bytes() >= self.batch_config.max_bytes
     }
 
-    /// The batch is full, or its first event is as old as a batch may wait.
+    /// The batch is full, its first event is as old as a batch may wait, or
+    /// a live job's heartbeat is due.
     pub fn batch_due(&self) -> bool {
         self.batch_full()
             || self.first_event_at.is_some_and(|t| t.elapsed() >= Duration::from_millis(self.batch_config.max_delay_ms))
+            || self.job_batches.heartbeats_due(&self.live_jobs()).next().is_some()
     }
 
-    /// The host's batch and each communicator's, encoded; empty ones are
-    /// left out. They share one header, each with its own sequence number.
+    /// Jobs with a rank alive on this host.
+    fn live_jobs(&self) -> Vec<String> {
+        self.encoder.gpu.as_ref().map(|gpu| gpu.live_jobs()).unwrap_or_default()
+    }
+
+    /// The host's batch and each job's, encoded; empty ones are left out,
+    /// except a live job's whose heartbeat is due. They share one header,
+    /// each with its own sequence number.
     pub fn take_batches(&mut self) -> Vec<OutgoingBatch> {
         self.first_event_at = None;
         let clock = node::clock_anchor();
+        let live = self.live_jobs();
+        let due: Vec<String> = self.job_batches.heartbeats_due(&live).cloned().collect();
         let mut batches = Vec::new();
-        let host = std::iter::once((self.node.host.clone(), &mut self.batch));
-        let comms = self.comm_batches.batches.iter_mut().map(|(id, builder)| (comm_key(*id), builder));
-        for (key, builder) in host.chain(comms) {
-            if builder.is_empty() {
+        let jobs = &mut self.job_batches;
+        for job in &due {
+            jobs.batches.entry(job.clone()).or_default();
+        }
+        let host = std::iter::once((None, &mut self.batch));
+        let job_builders = jobs.batches.iter_mut().map(|(job, builder)| (Some(job), builder));
+        for (job, builder) in host.chain(job_builders) {
+            let heartbeat = job.is_some_and(|job| due.contains(job));
+            if builder.is_empty() && !heartbeat {
                 continue;
             }
+            let key = match job {
+                Some(job) => {
+                    jobs.last_sent.insert(job.clone(), Instant::now());
+                    job_key(job)
+                }
+                None => self.node.host.clone(),
+            };
             self.sequence += 1;
             let batch = builder.finish(BatchHeader {
                 node: self.node.clone(),
@@ -276,8 +316,9 @@ impl Capture {
             let events = batch.events.len();
             batches.push(OutgoingBatch { key, payload: Bytes::from(batch.encode_to_vec()), events });
         }
-        // A communicator's batch is made again when it has events again.
-        self.comm_batches.batches.clear();
+        // A job's batch is made again when it has events or a heartbeat.
+        jobs.batches.clear();
+        jobs.last_sent.retain(|job, _| live.contains(job));
         batches
     }
 }

@@ -6,7 +6,7 @@ use plumbline_ebpf::record::Record;
 use plumbline_proto::{v1::event::Body, BatchBuilder, Who};
 
 use crate::{
-    activity_events, capture::CommBatches, containers::ContainerAnnouncer, dns::DnsTracker, file_paths::PathCache,
+    activity_events, capture::JobBatches, containers::ContainerAnnouncer, dns::DnsTracker, file_paths::PathCache,
     gpu::GpuCapture, intent::IntentCapture, kernel_events, kernel_events::Encoded, process_table::ProcessTable,
 };
 
@@ -40,7 +40,7 @@ impl Encoder {
 
     /// Adds the event(s) `record` describes to `batch`, or an NCCL call of a
     /// known communicator to that communicator's batch.
-    pub fn record(&mut self, record: &Record<'_>, batch: &mut BatchBuilder, comms: &mut CommBatches) -> Encoded {
+    pub fn record(&mut self, record: &Record<'_>, batch: &mut BatchBuilder, comms: &mut JobBatches) -> Encoded {
         let h = *record.header();
         self.containers.announce(h.cgroup_id, h.pid, h.ts_boot_ns, batch);
         match record {
@@ -64,7 +64,7 @@ impl Encoder {
                 let start_ns = self.table.get(h.pid).map_or(0, |p| p.start_ns);
                 let Some(gpu) = &mut self.gpu else { return Encoded::Event };
                 let Some(mut nccl) = gpu.nccl(event, unique_id, start_ns) else { return Encoded::Event };
-                let batch = comms.route(nccl.call.comm_id_hash, batch);
+                let batch = comms.route(&nccl.job, batch);
                 nccl.call.job_sid = batch.intern(&nccl.job);
                 let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
                 batch.push_by(h.ts_boot_ns, &who, Body::Nccl(nccl.call));

@@ -1,9 +1,10 @@
 //! GPU capture on the real kernel (root), at the agent's edge: what it hands
 //! its sink for a training step made through the real NVIDIA libraries. The
-//! communicator init travels in a batch of its own, keyed
-//! `comm-<id hash>` (so every rank of the communicator lands on one Kafka
-//! partition); the CUDA calls and the NCCL call on an unknown communicator
-//! travel with the host's events. Needs PLUMBLINE_TEST_PYTHON with the NVIDIA
+//! job's NCCL calls travel in a batch of their own, keyed `job-<name>` (so
+//! every rank of the job lands on one Kafka partition), carrying the rank the
+//! launcher gave the process; the CUDA calls travel with the host's events.
+//! While the process lives, the job's batch leaves at least once a second,
+//! empty if need be. Needs PLUMBLINE_TEST_PYTHON with the NVIDIA
 //! wheels (scripts/test.sh).
 
 #[path = "../../plumbline/tests/gpu/programs.rs"]
@@ -55,7 +56,7 @@ impl Kept {
 }
 
 #[test]
-fn a_communicators_nccl_calls_travel_in_its_own_batch_and_the_rest_with_the_host() {
+fn a_jobs_nccl_calls_travel_in_its_own_batch_with_heartbeats_and_the_rest_with_the_host() {
     let binary = gpu_programs::build_gpu_calls();
     let (cudart, nccl) = gpu_programs::nvidia_libraries();
     let host = format!("gpu-batches-{}", uuid::Uuid::new_v4().simple());
@@ -97,26 +98,37 @@ fn a_communicators_nccl_calls_travel_in_its_own_batch_and_the_rest_with_the_host
         assert!(!agent.is_finished(), "the agent stopped");
         std::thread::sleep(Duration::from_millis(100));
     };
+    // Heartbeats: with the process alive and calling nothing more, the job's
+    // batch still leaves (empty) while the agent runs.
+    let job_key = "job-batches".to_string();
+    let job_batches = || kept.0.lock().unwrap().iter().filter(|(key, _)| *key == job_key).count();
+    let before = job_batches();
+    while job_batches() < before + 2 {
+        assert!(!agent.is_finished(), "the agent stopped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     program.stop();
     shutdown.cancel();
     let stats = agent.join().unwrap().expect("the agent ran");
     assert_eq!(stats.batches_lost, 0);
 
     let id_hash = xxhash_rust::xxh3::xxh3_64(&gpu_programs::unique_id()) & (u64::MAX >> 1);
-    let comm_key = format!("comm-{id_hash:016x}");
+    let global = Some(gpu_programs::GLOBAL_RANK);
     let mut apis = Vec::new();
     for (key, body) in &events {
         match body {
             Body::Nccl(call) if call.op == nccl_call::Op::CommInit as i32 => {
-                assert_eq!(key, &comm_key, "the init goes with its communicator");
-                assert_eq!((call.comm_id_hash, call.rank, call.nranks), (id_hash, 2, 4));
+                assert_eq!(key, &job_key, "the init goes with its job");
+                assert_eq!((call.comm_id_hash, call.rank, call.nranks, call.global_rank), (id_hash, 2, 4, global));
             }
             Body::Nccl(call) => {
                 assert_eq!(call.op, nccl_call::Op::AllReduce as i32);
-                assert_eq!((key, call.comm_id_hash), (&host, 0), "an unknown communicator goes with the host");
+                assert_eq!((key, call.comm_id_hash), (&job_key, 0), "on an unknown communicator, still the job's");
+                assert_eq!(call.global_rank, global);
             }
             Body::Cuda(call) => {
                 assert_eq!(key, &host);
+                assert_eq!(call.rank, gpu_programs::GLOBAL_RANK, "CUDA calls carry the job's rank");
                 apis.push(cuda_call::Api::try_from(call.api).unwrap());
             }
             _ => unreachable!(),
@@ -125,11 +137,11 @@ fn a_communicators_nccl_calls_travel_in_its_own_batch_and_the_rest_with_the_host
     use cuda_call::Api;
     assert_eq!(apis, [Api::Malloc, Api::Memcpy, Api::LaunchKernel, Api::StreamSynchronize]);
 
-    // One agent run: every batch, the host's and the communicator's, has a
+    // One agent run: every batch, the host's and the job's, has a
     // sequence number of its own and the same node.
     let batches = kept.0.lock().unwrap();
     let sequences: HashSet<u64> = batches.iter().map(|(_, b)| b.sequence).collect();
     assert_eq!(sequences.len(), batches.len(), "sequence numbers are unique");
     assert!(batches.iter().all(|(_, b)| b.node.as_ref().is_some_and(|n| n.host == host)));
-    assert!(batches.iter().any(|(key, _)| key == &comm_key));
+    assert!(batches.iter().any(|(key, b)| key == &job_key && b.events.is_empty()), "a heartbeat");
 }

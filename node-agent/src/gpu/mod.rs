@@ -198,6 +198,15 @@ impl GpuCapture {
         }
     }
 
+    /// The jobs of the live processes here that are ranks of one, sorted.
+    pub fn live_jobs(&self) -> Vec<String> {
+        let mut jobs: Vec<String> = self.processes.values().filter(|p| p.is_rank()).map(GpuProcess::job).collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        jobs.retain(|job| !job.is_empty());
+        jobs
+    }
+
     /// A CUDA call; None for cudaSetDevice, which only changes the
     /// process's device, and for a call this agent does not know.
     pub fn cuda(&mut self, event: &abi::CudaCall, start_ns: u64) -> Option<CudaEvent> {
@@ -258,6 +267,8 @@ impl GpuCapture {
             result: event.result,
             duration_ns: event.duration_ns,
             device: process.device,
+            global_rank: Some(process.global_rank()).filter(|r| *r >= 0),
+            world_size: Some(process.world_size()).filter(|s| *s > 0),
             ..NcclCall::default()
         };
         let mut known = true;
@@ -423,6 +434,20 @@ mod tests {
         let destroy = gpu.nccl(&nccl(nccl_op::COMM_DESTROY, 0x5000), &[], 7).unwrap();
         assert_eq!(destroy.call.comm_id_hash, hash);
         assert_eq!(gpu.nccl(&all_reduce, &[], 7).unwrap().call.comm_id_hash, 0, "destroyed");
+    }
+
+    #[test]
+    fn a_process_that_tried_to_join_a_communicator_keeps_its_job_live_until_it_is_forgotten() {
+        let mut gpu = capture();
+        assert!(gpu.live_jobs().is_empty());
+        let id = [5u8; 128];
+        let mut init = nccl(nccl_op::COMM_INIT, 0);
+        (init.rank, init.nranks, init.result) = (0, 2, 1);
+        let job = gpu.nccl(&init, &id, 7).unwrap().job;
+        assert_eq!(gpu.live_jobs(), [job]);
+        gpu.process_exited(std::process::id(), 7, 0);
+        gpu.tick(EXIT_GRACE_NS);
+        assert!(gpu.live_jobs().is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the agent keeps per GPU process: the device it selected, its NCCL
 //! communicators (handle → id hash, rank, size, and the sequence of its
-//! collectives), the splits made of each, and the training job it belongs to.
+//! collectives), the splits made of each, and the training job it belongs to
+//! and its rank in it.
 
 use std::collections::HashMap;
 
@@ -27,6 +28,19 @@ pub fn split_id_hash(parent: u64, color: i32, nth: u64) -> u64 {
 
 /// Environment variables naming a training job, first set wins.
 const JOB_VARIABLES: [&str; 3] = ["PLUMBLINE_JOB", "TORCHELASTIC_RUN_ID", "SLURM_JOB_ID"];
+/// Environment variables holding the process's rank in the job as its
+/// launcher numbered it (torchrun, Open MPI, MPICH/PMI, Slurm), first set wins.
+const RANK_VARIABLES: [&str; 4] = ["RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"];
+/// ... and the job's size, in the same launchers' order.
+const SIZE_VARIABLES: [&str; 4] = ["WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"];
+
+/// What the launcher told the process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Launch {
+    job: Option<String>,
+    rank: Option<i32>,
+    world_size: Option<i32>,
+}
 
 /// One communicator as one process holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +68,7 @@ pub struct GpuProcess {
     pub device: i32,
     pub communicators: HashMap<u64, Communicator>,
     /// From the environment; None until read.
-    environment_job: Option<Option<String>>,
+    launch: Option<Launch>,
     /// The id hash of the first communicator it joined.
     first_comm: Option<u64>,
 }
@@ -64,26 +78,46 @@ impl GpuProcess {
         Self { start_ns, device: -1, ..Self::default() }
     }
 
-    /// Reads the job from `pid`'s environment, once.
+    /// Reads the job and rank from `pid`'s environment, once.
     pub fn read_environment(&mut self, pid: u32) {
-        if self.environment_job.is_none() {
+        if self.launch.is_none() {
             let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            self.environment_job = Some(job_from_environment(&environ));
+            self.launch = Some(launch_from_environment(&environ));
         }
     }
 
     /// The training job: from the environment, else named after the first
     /// communicator; empty while neither is known.
     pub fn job(&self) -> String {
-        match (self.environment_job.as_ref().and_then(|job| job.clone()), self.first_comm) {
+        match (self.launch.as_ref().and_then(|l| l.job.clone()), self.first_comm) {
             (Some(job), _) => job,
             (None, Some(id)) => format!("comm-{id:016x}"),
             (None, None) => String::new(),
         }
     }
 
-    /// The rank in its largest communicator whose rank is known; -1 none.
+    /// It tried to join a communicator (whether or not the init succeeded):
+    /// a rank of a training job.
+    pub fn is_rank(&self) -> bool {
+        self.first_comm.is_some()
+    }
+
+    /// The rank in the job its launcher gave it; -1 unknown.
+    pub fn global_rank(&self) -> i32 {
+        self.launch.as_ref().and_then(|l| l.rank).unwrap_or(-1)
+    }
+
+    /// The job's size its launcher gave it; -1 unknown.
+    pub fn world_size(&self) -> i32 {
+        self.launch.as_ref().and_then(|l| l.world_size).unwrap_or(-1)
+    }
+
+    /// The rank in the job, else in its largest communicator whose rank is
+    /// known; -1 none.
     pub fn rank(&self) -> i32 {
+        if let Some(rank) = self.launch.as_ref().and_then(|l| l.rank) {
+            return rank;
+        }
         self.communicators.values().filter(|c| c.rank >= 0).max_by_key(|c| (c.nranks, -c.rank)).map_or(-1, |c| c.rank)
     }
 
@@ -133,8 +167,8 @@ impl GpuProcess {
     }
 }
 
-/// The job named in NUL-separated `KEY=value` bytes.
-fn job_from_environment(environ: &[u8]) -> Option<String> {
+/// The job and rank named in NUL-separated `KEY=value` bytes.
+fn launch_from_environment(environ: &[u8]) -> Launch {
     let variables: Vec<(&[u8], &[u8])> = environ
         .split(|&b| b == 0)
         .filter_map(|entry| {
@@ -142,12 +176,19 @@ fn job_from_environment(environ: &[u8]) -> Option<String> {
             Some((&entry[..eq], &entry[eq + 1..]))
         })
         .collect();
-    JOB_VARIABLES.iter().find_map(|name| {
-        variables
-            .iter()
-            .find(|(key, value)| *key == name.as_bytes() && !value.is_empty())
-            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
-    })
+    let first_set = |names: &[&str]| {
+        names.iter().find_map(|name| {
+            variables
+                .iter()
+                .find(|(key, value)| *key == name.as_bytes() && !value.is_empty())
+                .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+        })
+    };
+    Launch {
+        job: first_set(&JOB_VARIABLES),
+        rank: first_set(&RANK_VARIABLES).and_then(|rank| rank.trim().parse().ok()).filter(|r: &i32| *r >= 0),
+        world_size: first_set(&SIZE_VARIABLES).and_then(|size| size.trim().parse().ok()).filter(|s: &i32| *s > 0),
+    }
 }
 
 #[cfg(test)]
@@ -156,18 +197,36 @@ mod tests {
 
     #[test]
     fn the_job_is_the_first_variable_set_else_the_first_communicator() {
+        let job = |env: &[u8]| launch_from_environment(env).job;
         let env = b"PATH=/bin\0SLURM_JOB_ID=4242\0TORCHELASTIC_RUN_ID=\0HOME=/root\0";
-        assert_eq!(job_from_environment(env).as_deref(), Some("4242"));
+        assert_eq!(job(env).as_deref(), Some("4242"));
         let env = b"SLURM_JOB_ID=4242\0PLUMBLINE_JOB=llama-70b\0";
-        assert_eq!(job_from_environment(env).as_deref(), Some("llama-70b"));
-        assert_eq!(job_from_environment(b"PATH=/bin\0"), None);
+        assert_eq!(job(env).as_deref(), Some("llama-70b"));
+        assert_eq!(job(b"PATH=/bin\0"), None);
 
         let mut process = GpuProcess::new(1);
-        process.environment_job = Some(None);
+        process.launch = Some(Launch::default());
         assert_eq!(process.job(), "");
         process.joined(0, 0xabc, 0, 2);
         process.joined(0x10, 0xdef, 1, 2);
         assert_eq!(process.job(), "comm-0000000000000abc", "a failed init still names the job's communicator");
+    }
+
+    #[test]
+    fn the_rank_is_the_launcher_s_first_set_variable() {
+        let rank = |env: &[u8]| launch_from_environment(env).rank;
+        assert_eq!(rank(b"SLURM_PROCID=7\0RANK=1337\0"), Some(1337), "torchrun's RANK before Slurm's");
+        assert_eq!(rank(b"OMPI_COMM_WORLD_RANK=12\0PMI_RANK=3\0"), Some(12));
+        assert_eq!(rank(b"SLURM_PROCID=5\0"), Some(5));
+        assert_eq!(rank(b"RANK=x\0"), None, "not a number");
+        assert_eq!(rank(b"LOCAL_RANK=3\0"), None, "a host-local rank is not the job's");
+        let env = b"SLURM_NTASKS=64\0WORLD_SIZE=4096\0";
+        assert_eq!(launch_from_environment(env).world_size, Some(4096));
+
+        let mut process = GpuProcess::new(1);
+        process.launch = Some(Launch { job: None, rank: Some(1337), world_size: Some(4096) });
+        process.joined(0x10, 0xaaa, 3, 8);
+        assert_eq!((process.global_rank(), process.rank()), (1337, 1337));
     }
 
     #[test]

@@ -104,12 +104,16 @@ impl Drop for Running {
     }
 }
 
+/// The job's rank `gpu_calls` is launched as (`RANK`, as torchrun sets it);
+/// its communicator's own rank is 2.
+pub const GLOBAL_RANK: i32 = 1337;
+
 /// `gpu_calls` with the libraries, in job `job`: it makes its calls, prints
 /// their return codes and waits.
 pub fn run_gpu_calls(binary: &Path, job: &str) -> Running {
     let (cudart, nccl) = nvidia_libraries();
     let mut command = Command::new(binary);
-    command.arg(cudart).arg(nccl).env("PLUMBLINE_JOB", job);
+    command.arg(cudart).arg(nccl).env("PLUMBLINE_JOB", job).env("RANK", GLOBAL_RANK.to_string());
     Running::start(command)
 }
 

@@ -883,7 +883,8 @@ pub struct CudaCall {
     /// 3 device-device, 4 default (inferred from the pointers).
     #[prost(int32, tag = "14")]
     pub memcpy_kind: i32,
-    /// The process's rank in its largest NCCL communicator; -1 unknown.
+    /// The process's rank in the job (NcclCall.global_rank), else its rank in
+    /// its largest NCCL communicator; -1 unknown.
     #[prost(int32, tag = "15")]
     pub rank: i32,
     /// The training job the process belongs to (see NcclCall.job_sid).
@@ -1008,6 +1009,16 @@ pub struct NcclCall {
     pub parent_comm_id_hash: u64,
     #[prost(int32, tag = "17")]
     pub color: i32,
+    /// The process's rank in the whole job, as its launcher numbered it: the
+    /// first of RANK (torchrun), OMPI_COMM_WORLD_RANK, PMI_RANK, SLURM_PROCID
+    /// set in its environment; absent when unknown. `rank` is the
+    /// communicator's own.
+    #[prost(int32, optional, tag = "18")]
+    pub global_rank: ::core::option::Option<i32>,
+    /// The job's size as its launcher set it: the first of WORLD_SIZE,
+    /// OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS; absent when unknown.
+    #[prost(int32, optional, tag = "19")]
+    pub world_size: ::core::option::Option<i32>,
 }
 /// Nested message and enum types in `NcclCall`.
 pub mod nccl_call {
