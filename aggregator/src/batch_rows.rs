@@ -16,12 +16,22 @@ use crate::{
 use plumbline_transport::Delivery;
 use prost::Message;
 
-/// The host (and boot) whose agent sent a batch.
+/// The host (and boot) whose agent sent a batch, the training jobs it
+/// reports on (those of its NCCL calls, and the job its key names: a job's
+/// heartbeat has no events), its clock when the agent built it and its
+/// oldest event (wall-clock ns on the host's clock; None: no events).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sender {
     pub host: String,
     pub boot_id: String,
+    pub jobs: Vec<String>,
+    pub clock_wall_ns: u64,
+    pub oldest_event_wall_ns: Option<u64>,
 }
+
+/// The key prefix of a training job's batches (see the node agent's
+/// capture loop).
+const JOB_KEY_PREFIX: &str = "job-";
 
 /// What one delivery turned into.
 #[derive(Debug, Default, PartialEq)]
@@ -45,7 +55,15 @@ pub enum DecodeError {
 /// Rows for one delivery; undecodable payloads become a dead letter.
 pub fn delivery_rows(delivery: &Delivery, received_wall_ns: u64) -> DeliveryRows {
     match decode(&delivery.payload) {
-        Ok(rows) => rows,
+        Ok(mut rows) => {
+            let keyed = delivery.key.as_deref().and_then(|k| k.strip_prefix(JOB_KEY_PREFIX));
+            if let Some((sender, job)) = rows.sender.as_mut().zip(keyed) {
+                if !sender.jobs.iter().any(|j| j == job) {
+                    sender.jobs.push(job.to_string());
+                }
+            }
+            rows
+        }
         Err(err) => DeliveryRows {
             rows: RowSet {
                 dead_letters: vec![dead_letter(delivery, &err.to_string(), received_wall_ns)],
@@ -72,7 +90,14 @@ fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
     let batch = EventBatch::decode(payload)?;
     let reader = BatchReader::new(&batch)?;
     let node = reader.node();
-    let sender = Sender { host: node.host.clone(), boot_id: node.boot_id.clone() };
+    let sender = Sender {
+        host: node.host.clone(),
+        boot_id: node.boot_id.clone(),
+        jobs: Vec::new(),
+        clock_wall_ns: reader.clock().wall_ns,
+        // Events are in time order: the first is the oldest.
+        oldest_event_wall_ns: (!batch.events.is_empty()).then(|| reader.wall_ns(batch.base_ts_ns)),
+    };
     let mut out = DeliveryRows { sender: Some(sender), ..DeliveryRows::default() };
     for event in reader.events() {
         let event = event?;
@@ -87,6 +112,13 @@ fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
         }
     }
     out.rows.kernel_launches = kernel_launches(&out.rows.cuda_calls);
+    if let Some(sender) = &mut out.sender {
+        for call in out.rows.nccl_calls.iter().filter(|c| !c.job.is_empty()) {
+            if !sender.jobs.contains(&call.job) {
+                sender.jobs.push(call.job.clone());
+            }
+        }
+    }
     Ok(out)
 }
 

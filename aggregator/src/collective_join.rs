@@ -9,42 +9,67 @@
 //!   median arrival (which rank, and by how much);
 //! - **mismatch**: the ranks disagree on the operation, element count or data
 //!   type (which field, and the ranks in the minority);
-//! - **hang**: some ranks never arrived at this sequence number within the
-//!   hang timeout (which ranks, and the last sequence each completed).
+//! - **hang**: some ranks never arrived at this sequence number, though every
+//!   live host of the job has reported `hang_after` past its first arrival;
+//! - **silent**: a host of the job whose ranks a collective waits for has
+//!   reported nothing for `hang_after` while the others went on — nothing is
+//!   known of its ranks, so their collectives are not called hung.
 //!
-//! The join keeps one open instance per (communicator, sequence) until it is
-//! judged, and per communicator each rank's last completed sequence and
-//! where it last ran. The hang timeout runs on the aggregator's own clock
-//! (when the first call arrived here), not on the calls' timestamps, so a
-//! backlog replayed from Kafka is not mistaken for a hang.
+//! A job is judged as a whole (its agents key its NCCL calls by job, so one
+//! aggregator sees every communicator of it). Ranks are named as the job's
+//! launcher numbered them, with the communicator's own rank and role beside.
 //!
-//! Clock offsets: hosts' clocks disagree by milliseconds (NTP) to tens of
-//! them, as much as a straggler is late. At every collective each host with
-//! at least [`MIN_RANKS_FOR_OFFSET`] ranks in it contributes the median of
-//! its ranks' distances from the collective's median arrival; the median of
-//! a host's recent contributions, bounded by `clock_skew_max_ns`, is its
-//! offset. One slow rank does not move its host's median; a whole host that
-//! is uniformly late by less than the bound looks like a clock offset and is
-//! not flagged — the bound should be the fleet's clock discipline.
+//! **Event time.** Whether a rank is missing is decided by what its host
+//! reported, never by when calls reached the aggregator: each host's
+//! watermark is the clock of its latest batch for the job less how late its
+//! events have come (its agent sends the job's batch at least every second
+//! while a rank lives, empty if need be). A backlog, partition skew or a
+//! replay changes no verdict.
+//!
+//! **Cause before consequence.** A hung collective whose missing ranks are
+//! themselves waiting in another collective is a consequence of it; the
+//! cause is the earliest hung collective whose missing rank is stuck nowhere
+//! else (the wavefront of Flight Recorder's analyser). A straggler that was
+//! late only because it waited for another rank in a collective just before
+//! (its tensor-parallel peer, say) names that rank as its cause.
+//!
+//! **Clock offsets.** Hosts' clocks disagree by milliseconds (NTP) to tens of
+//! them, as much as a straggler is late. Every collective spanning at least
+//! three hosts gives each host a sample: the median of its ranks' distances
+//! from the collective's median arrival. A host's offset is the median of
+//! its recent samples, bounded by `clock_skew_max_ns`; a rank late at some
+//! collectives does not move it. A whole host that is late at more than half
+//! of its collectives, by less than the bound, looks like a clock offset; its
+//! own ranks' collectives inside the host still show who made it late.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-/// A host needs this many ranks in a collective for its offset to be
-/// estimated from it (with fewer, one straggler would be its median).
-pub const MIN_RANKS_FOR_OFFSET: usize = 3;
-/// Collectives a host's offset is the median of.
-const OFFSET_WINDOW: usize = 64;
+/// A collective needs ranks on this many hosts to tell hosts' offsets.
+pub const MIN_HOSTS_FOR_OFFSET: usize = 3;
+/// Samples a host's offset is the median of.
+const OFFSET_WINDOW: usize = 256;
+/// The offset is taken again from the window after this many samples.
+const OFFSET_REFRESH: u32 = 8;
 /// Judged sequence numbers remembered per communicator, so a replayed call
 /// of a judged collective does not open it again.
 const JUDGED_MEMORY: usize = 4096;
+/// Batches a host's lateness is the largest of.
+const LATENESS_WINDOW: usize = 64;
+/// A rank held up by another one explains its own lateness for this long.
+const HELD_UP_FOR_NS: u64 = 10_000_000_000;
 
 /// One rank's call of one collective.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RankCall {
     pub job: String,
     pub host: String,
+    pub pid: u32,
     pub device: i32,
+    /// The rank inside the communicator.
     pub rank: u32,
+    /// The rank in the job, and its size; -1 unknown.
+    pub global_rank: i32,
+    pub world_size: i32,
     pub nranks: u32,
     pub seq: u64,
     /// `NcclCall.Op` value.
@@ -74,20 +99,32 @@ impl Field {
     }
 }
 
-/// A rank that never arrived at a hung collective.
+/// A rank of a collective, where it ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Missing {
+pub struct RankAt {
+    /// In the communicator.
     pub rank: u32,
-    /// The last sequence it completed (None: none yet).
-    pub last_completed: Option<u64>,
-    /// Where its latest call ran (empty: never seen).
+    /// In the job; -1 unknown.
+    pub global_rank: i32,
+    /// Empty, -1: never seen.
     pub host: String,
     pub device: i32,
 }
 
+/// A rank that never arrived at a hung collective.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    pub at: RankAt,
+    /// The last sequence it completed (None: none yet).
+    pub last_completed: Option<u64>,
+    /// It is waiting in another collective that has not completed.
+    pub blocked: bool,
+    /// Its host went silent.
+    pub silent: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Every rank arrived and agreed; `last` is who arrived last.
     Complete,
     Straggler,
     Mismatch {
@@ -95,22 +132,34 @@ pub enum Verdict {
         /// The most common value.
         expected: i64,
         /// Ranks whose value differs from the most common one, and theirs.
-        differing: Vec<(u32, i64)>,
+        differing: Vec<(RankAt, i64)>,
     },
     Hang {
-        /// Ranks that never arrived.
         missing: Vec<Missing>,
+    },
+    /// A host of the job reported nothing for the hang timeout while
+    /// collectives waited for its ranks; `last_heard_ns` is its watermark.
+    Silent {
+        host: String,
+        last_heard_ns: u64,
     },
 }
 
 /// The rank that arrived last at a collective every rank reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastArrival {
-    pub rank: u32,
-    pub host: String,
-    pub device: i32,
+    pub at: RankAt,
     /// After the median arrival (clock offsets taken out).
     pub late_ns: u64,
+}
+
+/// What caused a consequence: the collective where it started, and the
+/// rank (the job's, else the communicator's) that caused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cause {
+    pub communicator: u64,
+    pub seq: u64,
+    pub rank: i32,
 }
 
 /// A judged instance.
@@ -122,6 +171,8 @@ pub struct Judged {
     pub nranks: u32,
     pub arrived: u32,
     pub hosts: u32,
+    /// "world", "tp", "dp" or empty.
+    pub role: &'static str,
     /// The values most ranks called with.
     pub op: i32,
     pub count: u64,
@@ -133,6 +184,8 @@ pub struct Judged {
     /// Set when every rank arrived.
     pub last: Option<LastArrival>,
     pub verdict: Verdict,
+    /// Set on a consequence of another verdict.
+    pub cause: Option<Cause>,
 }
 
 /// When a late rank is a straggler, and when missing ranks are a hang.
@@ -144,8 +197,9 @@ pub struct JoinSettings {
     /// ... and at least this many times the median rank's distance from the
     /// median (so a job whose ranks always spread widely is not flagged).
     pub straggler_spread_factor: u64,
-    /// Missing ranks this long after the first call of a collective reached
-    /// the aggregator are a hang.
+    /// Ranks still missing when every live host of the job has reported
+    /// this long past a collective's first arrival make it a hang; a host
+    /// this far behind the job's newest report is silent.
     pub hang_after_ns: u64,
     /// The largest clock offset between hosts taken out (0: none).
     pub clock_skew_max_ns: u64,
@@ -162,12 +216,30 @@ impl Default for JoinSettings {
     }
 }
 
+/// A rank's process: the identity shared by its calls in every communicator.
+type Proc = (String, u32);
+
+#[derive(Debug, Clone)]
+struct Placement {
+    host: String,
+    pid: u32,
+    device: i32,
+    global_rank: i32,
+}
+
 #[derive(Debug, Default)]
 struct Instance {
     nranks: u32,
     calls: HashMap<u32, RankCall>,
-    /// Aggregator clock when the first call arrived.
-    opened_ns: u64,
+    /// The earliest arrival on its host's clock, and that host.
+    first_raw_ns: u64,
+    first_host: String,
+    /// Judged waiting only for silent hosts: not judged again.
+    waits_for_silent: bool,
+    /// Judged hung. It stays open, so that the ranks waiting in it are
+    /// known to be blocked; should its missing ranks come after all, it is
+    /// judged again, as what it turned out to be.
+    hung: bool,
 }
 
 #[derive(Debug, Default)]
@@ -175,9 +247,11 @@ struct Communicator {
     open: BTreeMap<u64, Instance>,
     last_completed: HashMap<u32, u64>,
     /// Where each rank's latest call ran.
-    placement: HashMap<u32, (String, i32)>,
+    placement: HashMap<u32, Placement>,
     judged: HashSet<u64>,
     judged_order: VecDeque<u64>,
+    /// Once every member was seen.
+    role: Option<&'static str>,
 }
 
 impl Communicator {
@@ -191,38 +265,170 @@ impl Communicator {
             }
         }
     }
+
+    fn at(&self, rank: u32) -> RankAt {
+        match self.placement.get(&rank) {
+            Some(p) => RankAt { rank, global_rank: p.global_rank, host: p.host.clone(), device: p.device },
+            None => RankAt { rank, global_rank: -1, host: String::new(), device: -1 },
+        }
+    }
+
+    /// The role, once every member's job rank is known.
+    fn role(&mut self, nranks: u32, world: u32) -> &'static str {
+        if let Some(role) = self.role {
+            return role;
+        }
+        if nranks == world && world > 1 {
+            self.role = Some("world");
+            return "world";
+        }
+        if self.placement.len() < nranks as usize || nranks < 2 {
+            return "";
+        }
+        let mut ranks: Vec<i32> = self.placement.values().map(|p| p.global_rank).collect();
+        ranks.sort_unstable();
+        let role = if ranks[0] < 0 {
+            ""
+        } else {
+            let stride = ranks[1] - ranks[0];
+            match (stride, ranks.windows(2).all(|w| w[1] - w[0] == stride)) {
+                (1, true) => "tp",
+                (s, true) if s > 1 => "dp",
+                _ => "",
+            }
+        };
+        self.role = Some(role);
+        role
+    }
+}
+
+/// What a host of a job has reported, on its own clock.
+#[derive(Debug, Default)]
+struct HostClock {
+    /// Everything it stamped before this has been received.
+    watermark_ns: u64,
+    /// Its recent batches' age: clock at the batch less its oldest event.
+    lateness: VecDeque<u64>,
+}
+
+/// A rank made late by waiting for another.
+#[derive(Debug, Clone, Copy)]
+struct HeldUp {
+    cause: Cause,
+    /// When the rank it waited for arrived (offsets taken out), and how late.
+    until_ns: u64,
+    late_ns: u64,
+}
+
+#[derive(Debug, Default)]
+struct JobState {
+    communicators: HashMap<u64, Communicator>,
+    hosts: HashMap<String, HostClock>,
+    /// The job's size, as its launcher set it, else its largest
+    /// communicator's.
+    world: u32,
+    world_from_launcher: bool,
+    held_up: HashMap<Proc, HeldUp>,
+    /// Stuck ranks and the root hang named for each.
+    hang_roots: HashMap<Proc, Cause>,
+    silent_reported: HashSet<String>,
+}
+
+/// Per host, its recent distances from collectives' median arrivals, and
+/// the offset they give.
+#[derive(Debug, Default)]
+struct Offsets {
+    max_ns: i64,
+    hosts: HashMap<String, HostOffset>,
+}
+
+#[derive(Debug, Default)]
+struct HostOffset {
+    window: VecDeque<i64>,
+    offset_ns: i64,
+    since_refresh: u32,
+}
+
+impl Offsets {
+    fn of(&self, host: &str) -> i64 {
+        self.hosts.get(host).map_or(0, |h| h.offset_ns)
+    }
+
+    /// An arrival with its host's clock offset taken out.
+    fn corrected(&self, host: &str, raw_ns: u64) -> u64 {
+        (raw_ns as i64).saturating_sub(self.of(host)).max(0) as u64
+    }
+
+    /// Each host's distance from this collective's median arrival, as
+    /// measured on raw clocks, joins its window.
+    fn learn(&mut self, calls: &[&RankCall]) {
+        if self.max_ns == 0 {
+            return;
+        }
+        let mut by_host: HashMap<&str, Vec<i64>> = HashMap::new();
+        let median = median_u64(calls.iter().map(|c| c.entry_ns).collect()) as i64;
+        for call in calls {
+            by_host.entry(&call.host).or_default().push(call.entry_ns as i64 - median);
+        }
+        if by_host.len() < MIN_HOSTS_FOR_OFFSET {
+            return;
+        }
+        for (host, distances) in by_host {
+            let entry = self.hosts.entry(host.to_string()).or_default();
+            entry.window.push_back(median_i64(distances));
+            if entry.window.len() > OFFSET_WINDOW {
+                entry.window.pop_front();
+            }
+            entry.since_refresh += 1;
+            if entry.since_refresh >= OFFSET_REFRESH || entry.window.len() < OFFSET_REFRESH as usize {
+                entry.since_refresh = 0;
+                entry.offset_ns = median_i64(entry.window.iter().copied().collect()).clamp(-self.max_ns, self.max_ns);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub struct CollectiveJoin {
     settings: JoinSettings,
-    communicators: HashMap<u64, Communicator>,
-    /// Per host, its recent distances from collectives' median arrivals.
-    host_offsets: HashMap<String, VecDeque<i64>>,
+    jobs: HashMap<String, JobState>,
+    offsets: Offsets,
 }
 
 impl CollectiveJoin {
     pub fn new(settings: JoinSettings) -> Self {
-        Self { settings, ..Default::default() }
+        let max_ns = i64::try_from(settings.clock_skew_max_ns).unwrap_or(i64::MAX);
+        Self { settings, jobs: HashMap::new(), offsets: Offsets { max_ns, ..Offsets::default() } }
     }
 
-    /// Adds one rank's call, which reached the aggregator at `received_ns`
-    /// (the aggregator's monotonic clock); returns the instance's verdict
-    /// once every rank arrived. A repeated call of a rank (a replayed batch)
-    /// changes nothing.
-    pub fn add(&mut self, communicator: u64, call: RankCall, received_ns: u64) -> Option<Judged> {
-        let comm = self.communicators.entry(communicator).or_default();
+    /// Adds one rank's call; returns the instance's verdict once every rank
+    /// arrived. A repeated call of a rank (a replayed batch) changes nothing.
+    pub fn add(&mut self, communicator: u64, call: RankCall) -> Option<Judged> {
+        let job = self.jobs.entry(call.job.clone()).or_default();
+        if call.world_size > 0 {
+            (job.world, job.world_from_launcher) = (call.world_size as u32, true);
+        } else if !job.world_from_launcher {
+            job.world = job.world.max(call.nranks);
+        }
+        let world = job.world;
+        let comm = job.communicators.entry(communicator).or_default();
         let (seq, rank) = (call.seq, call.rank);
-        comm.placement.insert(rank, (call.host.clone(), call.device));
+        let placement =
+            Placement { host: call.host.clone(), pid: call.pid, device: call.device, global_rank: call.global_rank };
+        comm.placement.insert(rank, placement);
         if comm.judged.contains(&seq) {
             return None;
         }
         let instance = comm.open.entry(seq).or_insert_with(|| Instance {
             nranks: call.nranks,
-            calls: HashMap::new(),
-            opened_ns: received_ns,
+            first_raw_ns: call.entry_ns,
+            first_host: call.host.clone(),
+            ..Instance::default()
         });
         instance.nranks = instance.nranks.max(call.nranks);
+        if call.entry_ns < instance.first_raw_ns {
+            (instance.first_raw_ns, instance.first_host) = (call.entry_ns, call.host.clone());
+        }
         instance.calls.entry(rank).or_insert(call);
         if (instance.calls.len() as u32) < instance.nranks {
             return None;
@@ -233,138 +439,255 @@ impl CollectiveJoin {
             let last = comm.last_completed.entry(rank).or_insert(seq);
             *last = (*last).max(seq);
         }
+        let role = comm.role(instance.nranks, world);
         let calls = sorted_calls(&instance);
-        self.learn_offsets(&calls);
-        Some(self.judge_complete(communicator, seq, instance.nranks, &calls))
+        self.offsets.learn(&calls);
+        let mut judged = judge_complete(&self.settings, &self.offsets, communicator, seq, instance.nranks, &calls);
+        judged.role = role;
+        if judged.verdict == Verdict::Straggler {
+            attribute_straggler(job_mut(&mut self.jobs, &judged.job), &mut judged, &calls, &self.offsets);
+        }
+        Some(judged)
     }
 
-    /// Instances whose missing ranks have been missing too long, as of
-    /// `now_ns` (the clock `add` was given); each is reported once.
-    pub fn hangs(&mut self, now_ns: u64) -> Vec<Judged> {
-        let mut judged = Vec::new();
-        let hang_after_ns = self.settings.hang_after_ns;
-        let communicators: Vec<u64> = self.communicators.keys().copied().collect();
-        for communicator in communicators {
-            let comm = self.communicators.get_mut(&communicator).expect("listed above");
-            let due: Vec<u64> = comm
-                .open
-                .iter()
-                .filter(|(_, i)| i.opened_ns.saturating_add(hang_after_ns) <= now_ns)
-                .map(|(&seq, _)| seq)
-                .collect();
-            let mut hung = Vec::new();
-            for seq in due {
-                let Some(instance) = comm.open.remove(&seq) else { continue };
-                comm.remember_judged(seq);
-                let missing = (0..instance.nranks)
-                    .filter(|r| !instance.calls.contains_key(r))
-                    .map(|rank| {
-                        let (host, device) = comm.placement.get(&rank).cloned().unwrap_or((String::new(), -1));
-                        Missing { rank, last_completed: comm.last_completed.get(&rank).copied(), host, device }
-                    })
-                    .collect();
-                hung.push((seq, instance, missing));
-            }
-            for (seq, instance, missing) in hung {
-                let calls = sorted_calls(&instance);
-                let mut j = self.summarise(communicator, seq, instance.nranks, &calls);
-                j.verdict = Verdict::Hang { missing };
-                judged.push(j);
+    /// A batch from `host` for `job` (its NCCL calls, or a heartbeat): the
+    /// host's clock when it built the batch, and its oldest event's time
+    /// (None: empty), both wall-clock ns on the host's clock.
+    pub fn heard(&mut self, job: &str, host: &str, clock_ns: u64, oldest_event_ns: Option<u64>) {
+        let job = self.jobs.entry(job.to_string()).or_default();
+        let clock = job.hosts.entry(host.to_string()).or_default();
+        if let Some(oldest) = oldest_event_ns {
+            clock.lateness.push_back(clock_ns.saturating_sub(oldest));
+            if clock.lateness.len() > LATENESS_WINDOW {
+                clock.lateness.pop_front();
             }
         }
-        judged.sort_by_key(|j| (j.communicator, j.seq));
+        let lateness = clock.lateness.iter().copied().max().unwrap_or(0);
+        clock.watermark_ns = clock.watermark_ns.max(clock_ns.saturating_sub(lateness));
+    }
+
+    /// Collectives every live host of their job has reported `hang_after`
+    /// past with ranks still missing (hangs, causes first), and hosts gone
+    /// silent while collectives wait for their ranks; each reported once.
+    pub fn stuck(&mut self) -> Vec<Judged> {
+        let mut judged = Vec::new();
+        let names: Vec<String> = self.jobs.keys().cloned().collect();
+        for name in names {
+            let job = self.jobs.get_mut(&name).expect("listed above");
+            judged.extend(stuck_in_job(&self.settings, &self.offsets, &name, job));
+        }
         judged
     }
 
-    /// Instances still waiting for ranks.
+    /// Instances waiting for ranks, not yet judged hung.
     pub fn open_instances(&self) -> usize {
-        self.communicators.values().map(|c| c.open.len()).sum()
+        let comms = self.jobs.values().flat_map(|j| j.communicators.values());
+        comms.flat_map(|c| c.open.values()).filter(|i| !i.hung).count()
     }
 
     /// The offset estimated for `host`, ns (positive: its clock is ahead).
     pub fn host_offset_ns(&self, host: &str) -> i64 {
-        let Some(window) = self.host_offsets.get(host) else { return 0 };
-        let max = i64::try_from(self.settings.clock_skew_max_ns).unwrap_or(i64::MAX);
-        median_i64(window.iter().copied().collect()).clamp(-max, max)
+        self.offsets.of(host)
     }
+}
 
-    /// Each host's distance from this collective's median arrival, as
-    /// measured on raw clocks, joins its window.
-    fn learn_offsets(&mut self, calls: &[&RankCall]) {
-        if self.settings.clock_skew_max_ns == 0 {
-            return;
-        }
-        let median = median_u64(calls.iter().map(|c| c.entry_ns).collect()) as i64;
-        let mut by_host: HashMap<&str, Vec<i64>> = HashMap::new();
-        for call in calls {
-            by_host.entry(&call.host).or_default().push(call.entry_ns as i64 - median);
-        }
-        for (host, distances) in by_host {
-            if distances.len() < MIN_RANKS_FOR_OFFSET {
-                continue;
-            }
-            let window = self.host_offsets.entry(host.to_string()).or_default();
-            window.push_back(median_i64(distances));
-            if window.len() > OFFSET_WINDOW {
-                window.pop_front();
-            }
+fn job_mut<'a>(jobs: &'a mut HashMap<String, JobState>, name: &str) -> &'a mut JobState {
+    jobs.get_mut(name).expect("the job of a call just added")
+}
+
+/// A straggler that had just waited for another rank is that rank's
+/// consequence; every other rank of this collective waited for its last.
+fn attribute_straggler(job: &mut JobState, judged: &mut Judged, calls: &[&RankCall], offsets: &Offsets) {
+    let Some(last) = judged.last.clone() else { return };
+    let last_call = calls.iter().find(|c| c.rank == last.at.rank).expect("the last arrival is a call");
+    let arrival = offsets.corrected(&last_call.host, last_call.entry_ns);
+    let proc: Proc = (last_call.host.clone(), last_call.pid);
+    let slack = last.late_ns / 2 + 5_000_000;
+    if let Some(held) = job.held_up.get(&proc) {
+        let recent = held.until_ns <= arrival && arrival - held.until_ns <= HELD_UP_FOR_NS;
+        if recent && last.late_ns <= held.late_ns + slack {
+            judged.cause = Some(held.cause);
         }
     }
-
-    /// An arrival with its host's clock offset taken out.
-    fn corrected(&self, call: &RankCall) -> u64 {
-        (call.entry_ns as i64).saturating_sub(self.host_offset_ns(&call.host)).max(0) as u64
+    let cause =
+        judged.cause.unwrap_or(Cause { communicator: judged.communicator, seq: judged.seq, rank: job_rank(&last.at) });
+    for call in calls.iter().filter(|c| c.rank != last.at.rank) {
+        let held = HeldUp { cause, until_ns: arrival, late_ns: last.late_ns };
+        job.held_up.insert((call.host.clone(), call.pid), held);
     }
+}
 
-    /// What every verdict reports: majority values, arrivals, hosts.
-    fn summarise(&self, communicator: u64, seq: u64, nranks: u32, calls: &[&RankCall]) -> Judged {
-        let mut arrivals: Vec<u64> = calls.iter().map(|c| self.corrected(c)).collect();
-        arrivals.sort_unstable();
-        let hosts: HashSet<&str> = calls.iter().map(|c| c.host.as_str()).collect();
-        Judged {
-            job: calls.first().map(|c| c.job.clone()).unwrap_or_default(),
-            communicator,
-            seq,
-            nranks,
-            arrived: calls.len() as u32,
-            hosts: hosts.len() as u32,
-            op: majority(calls, |c| c.op as i64).0 as i32,
-            count: majority(calls, |c| c.count as i64).0 as u64,
-            datatype: majority(calls, |c| c.datatype as i64).0 as i32,
-            first_entry_ns: arrivals.first().copied().unwrap_or(0),
-            median_entry_ns: arrivals.get(arrivals.len() / 2).copied().unwrap_or(0),
-            last_entry_ns: arrivals.last().copied().unwrap_or(0),
-            last: None,
-            verdict: Verdict::Complete,
-        }
+/// The job's rank where known, else the communicator's.
+pub fn job_rank(at: &RankAt) -> i32 {
+    if at.global_rank >= 0 {
+        at.global_rank
+    } else {
+        at.rank as i32
     }
+}
 
-    /// The verdict of an instance every rank arrived at.
-    fn judge_complete(&self, communicator: u64, seq: u64, nranks: u32, calls: &[&RankCall]) -> Judged {
-        let mut judged = self.summarise(communicator, seq, nranks, calls);
-        for (field, value) in [
-            (Field::Op, (|c: &RankCall| c.op as i64) as fn(&RankCall) -> i64),
-            (Field::Count, |c: &RankCall| c.count as i64),
-            (Field::Datatype, |c: &RankCall| c.datatype as i64),
-        ] {
-            let (expected, differing) = majority(calls, value);
-            if !differing.is_empty() {
-                judged.verdict = Verdict::Mismatch { field, expected, differing };
-                return judged;
+fn stuck_in_job(settings: &JoinSettings, offsets: &Offsets, name: &str, job: &mut JobState) -> Vec<Judged> {
+    // Hosts' reports on one timeline; those far behind the newest are silent.
+    let heard: Vec<(String, u64)> =
+        job.hosts.iter().map(|(h, c)| (h.clone(), offsets.corrected(h, c.watermark_ns))).collect();
+    let Some(front) = heard.iter().map(|(_, w)| *w).max() else { return Vec::new() };
+    let silent: HashMap<String, u64> =
+        heard.iter().filter(|(_, w)| front.saturating_sub(*w) >= settings.hang_after_ns).cloned().collect();
+    let Some(live_front) = heard.iter().filter(|(h, _)| !silent.contains_key(h)).map(|(_, w)| *w).min() else {
+        return Vec::new();
+    };
+    let mut due: Vec<(u64, u64, u64)> = Vec::new();
+    for (&id, comm) in &job.communicators {
+        for (&seq, instance) in &comm.open {
+            let first = offsets.corrected(&instance.first_host, instance.first_raw_ns);
+            let waiting = !instance.waits_for_silent && !instance.hung;
+            if waiting && first.saturating_add(settings.hang_after_ns) <= live_front {
+                due.push((first, id, seq));
             }
         }
-        let median = judged.median_entry_ns;
-        let mut spreads: Vec<u64> = calls.iter().map(|c| self.corrected(c).abs_diff(median)).collect();
-        spreads.sort_unstable();
-        let spread = spreads[spreads.len() / 2];
-        let last = calls.iter().max_by_key(|c| (self.corrected(c), c.rank)).expect("an instance has calls");
-        let late_ns = self.corrected(last).saturating_sub(median);
-        judged.last = Some(LastArrival { rank: last.rank, host: last.host.clone(), device: last.device, late_ns });
-        let settings = &self.settings;
-        if late_ns >= settings.straggler_min_ns && late_ns >= spread.saturating_mul(settings.straggler_spread_factor) {
-            judged.verdict = Verdict::Straggler;
+    }
+    if due.is_empty() {
+        return Vec::new();
+    }
+    due.sort_unstable();
+    // Which open collective each rank's process waits in (the earliest).
+    let mut waiting: HashMap<Proc, (u64, u64, u64)> = HashMap::new();
+    for (&id, comm) in &job.communicators {
+        for (&seq, instance) in &comm.open {
+            let first = offsets.corrected(&instance.first_host, instance.first_raw_ns);
+            for call in instance.calls.values() {
+                let entry = waiting.entry((call.host.clone(), call.pid)).or_insert((first, id, seq));
+                *entry = (*entry).min((first, id, seq));
+            }
         }
-        judged
+    }
+    // Causes first, while every stuck collective is still open to follow.
+    let mut silent_hosts: Vec<(String, u64)> = Vec::new();
+    let mut hung: Vec<(u64, u64, Vec<Missing>, Option<Cause>)> = Vec::new();
+    for (_, id, seq) in due {
+        let comm = job.communicators.get(&id).expect("listed above");
+        let instance = comm.open.get(&seq).expect("listed above");
+        let mut missing = Vec::new();
+        for rank in (0..instance.nranks).filter(|r| !instance.calls.contains_key(r)) {
+            let at = comm.at(rank);
+            let proc = comm.placement.get(&rank).map(|p| (p.host.clone(), p.pid));
+            let blocked = proc.as_ref().and_then(|p| waiting.get(p)).is_some_and(|&(_, c, s)| (c, s) != (id, seq));
+            let silent = silent.contains_key(&at.host);
+            missing
+                .push((Missing { last_completed: comm.last_completed.get(&rank).copied(), at, blocked, silent }, proc));
+        }
+        if missing.iter().all(|(m, _)| m.silent) {
+            for (m, _) in &missing {
+                if !silent_hosts.iter().any(|(h, _)| *h == m.at.host) {
+                    silent_hosts.push((m.at.host.clone(), silent[&m.at.host]));
+                }
+            }
+            let comm = job.communicators.get_mut(&id).expect("listed above");
+            comm.open.get_mut(&seq).expect("listed above").waits_for_silent = true;
+            continue;
+        }
+        let cause = hang_cause(job, &waiting, id, seq, &missing);
+        hung.push((id, seq, missing.into_iter().map(|(m, _)| m).collect(), cause));
+    }
+    let mut judged = Vec::new();
+    let world = job.world;
+    for (id, seq, missing, cause) in hung {
+        let comm = job.communicators.get_mut(&id).expect("listed above");
+        let role = comm.role(comm.open[&seq].nranks, world);
+        let instance = comm.open.get_mut(&seq).expect("listed above");
+        instance.hung = true;
+        let calls = sorted_calls(instance);
+        let mut j = summarise(offsets, name, id, seq, instance.nranks, &calls);
+        j.role = role;
+        j.cause = cause;
+        j.verdict = Verdict::Hang { missing };
+        judged.push(j);
+    }
+    for (host, last_heard) in silent_hosts {
+        if job.silent_reported.insert(host.clone()) {
+            judged.push(Judged {
+                job: name.to_string(),
+                communicator: 0,
+                seq: 0,
+                nranks: 0,
+                arrived: 0,
+                hosts: 1,
+                role: "",
+                op: 0,
+                count: 0,
+                datatype: 0,
+                first_entry_ns: last_heard,
+                median_entry_ns: last_heard,
+                last_entry_ns: last_heard,
+                last: None,
+                verdict: Verdict::Silent { host, last_heard_ns: last_heard },
+                cause: None,
+            });
+        }
+    }
+    judged
+}
+
+/// The cause of the hung collective (`id`, `seq`): None when it is a root
+/// (a missing rank is stuck nowhere else, and no earlier root was named for
+/// that rank). A collective whose missing ranks wait elsewhere follows them
+/// to the collective they wait in, and on to its root.
+fn hang_cause(
+    job: &mut JobState,
+    waiting: &HashMap<Proc, (u64, u64, u64)>,
+    id: u64,
+    seq: u64,
+    missing: &[(Missing, Option<Proc>)],
+) -> Option<Cause> {
+    let stuck: Vec<&(Missing, Option<Proc>)> = missing.iter().filter(|(m, _)| !m.blocked && !m.silent).collect();
+    if let Some((m, proc)) = stuck.first() {
+        let here = Cause { communicator: id, seq, rank: job_rank(&m.at) };
+        let Some(proc) = proc else { return None };
+        return match job.hang_roots.get(proc) {
+            Some(root) if (root.communicator, root.seq) != (id, seq) => Some(*root),
+            _ => {
+                for (_, p) in &stuck {
+                    if let Some(p) = p {
+                        job.hang_roots.entry(p.clone()).or_insert(here);
+                    }
+                }
+                None
+            }
+        };
+    }
+    // Every missing rank waits elsewhere (or is silent): follow the first
+    // blocked one to where it waits, and on, to a collective with a stuck rank.
+    let mut seen = HashSet::from([(id, seq)]);
+    let (mut at_id, mut at_seq) = (id, seq);
+    let mut proc = missing.iter().find(|(m, _)| m.blocked).and_then(|(_, p)| p.clone())?;
+    loop {
+        let &(_, next_id, next_seq) = waiting.get(&proc)?;
+        if !seen.insert((next_id, next_seq)) {
+            // Ranks waiting on each other: a deadlock; the last one followed.
+            return Some(Cause { communicator: at_id, seq: at_seq, rank: -1 });
+        }
+        (at_id, at_seq) = (next_id, next_seq);
+        let comm = job.communicators.get(&at_id)?;
+        let instance = comm.open.get(&at_seq)?;
+        let mut next_proc = None;
+        for rank in (0..instance.nranks).filter(|r| !instance.calls.contains_key(r)) {
+            let Some(p) = comm.placement.get(&rank) else {
+                return Some(Cause { communicator: at_id, seq: at_seq, rank: -1 });
+            };
+            let p: Proc = (p.host.clone(), p.pid);
+            match waiting.get(&p) {
+                Some(&(_, c, s)) if (c, s) != (at_id, at_seq) => next_proc = next_proc.or(Some(p)),
+                _ => {
+                    if let Some(root) = job.hang_roots.get(&p) {
+                        return Some(*root);
+                    }
+                    let root = Cause { communicator: at_id, seq: at_seq, rank: job_rank(&comm.at(rank)) };
+                    job.hang_roots.insert(p, root);
+                    return Some(root);
+                }
+            }
+        }
+        proc = next_proc?;
     }
 }
 
@@ -374,19 +697,91 @@ fn sorted_calls(instance: &Instance) -> Vec<&RankCall> {
     calls
 }
 
+fn rank_at(call: &RankCall) -> RankAt {
+    RankAt { rank: call.rank, global_rank: call.global_rank, host: call.host.clone(), device: call.device }
+}
+
+/// What every verdict reports: majority values, arrivals, hosts.
+fn summarise(offsets: &Offsets, job: &str, communicator: u64, seq: u64, nranks: u32, calls: &[&RankCall]) -> Judged {
+    let mut arrivals: Vec<u64> = calls.iter().map(|c| offsets.corrected(&c.host, c.entry_ns)).collect();
+    arrivals.sort_unstable();
+    let hosts: HashSet<&str> = calls.iter().map(|c| c.host.as_str()).collect();
+    Judged {
+        job: job.to_string(),
+        communicator,
+        seq,
+        nranks,
+        arrived: calls.len() as u32,
+        hosts: hosts.len() as u32,
+        role: "",
+        op: majority(calls, |c| c.op as i64).0 as i32,
+        count: majority(calls, |c| c.count as i64).0 as u64,
+        datatype: majority(calls, |c| c.datatype as i64).0 as i32,
+        first_entry_ns: arrivals.first().copied().unwrap_or(0),
+        median_entry_ns: arrivals.get(arrivals.len() / 2).copied().unwrap_or(0),
+        last_entry_ns: arrivals.last().copied().unwrap_or(0),
+        last: None,
+        verdict: Verdict::Complete,
+        cause: None,
+    }
+}
+
+/// The verdict of an instance every rank arrived at.
+fn judge_complete(
+    settings: &JoinSettings,
+    offsets: &Offsets,
+    communicator: u64,
+    seq: u64,
+    nranks: u32,
+    calls: &[&RankCall],
+) -> Judged {
+    let job = calls.first().map(|c| c.job.as_str()).unwrap_or_default();
+    let mut judged = summarise(offsets, job, communicator, seq, nranks, calls);
+    for (field, value) in [
+        (Field::Op, (|c: &RankCall| c.op as i64) as fn(&RankCall) -> i64),
+        (Field::Count, |c: &RankCall| c.count as i64),
+        (Field::Datatype, |c: &RankCall| c.datatype as i64),
+    ] {
+        let (expected, differing) = majority(calls, value);
+        if !differing.is_empty() {
+            let differing = differing.into_iter().map(|c| (rank_at(c), value(c))).collect();
+            judged.verdict = Verdict::Mismatch { field, expected, differing };
+            return judged;
+        }
+    }
+    let median = judged.median_entry_ns;
+    let corrected = |c: &RankCall| offsets.corrected(&c.host, c.entry_ns);
+    let mut spreads: Vec<u64> = calls.iter().map(|c| corrected(c).abs_diff(median)).collect();
+    spreads.sort_unstable();
+    let spread = spreads[spreads.len() / 2];
+    let last = calls.iter().max_by_key(|c| (corrected(c), c.rank)).expect("an instance has calls");
+    let late_ns = corrected(last).saturating_sub(median);
+    judged.last = Some(LastArrival { at: rank_at(last), late_ns });
+    if late_ns >= settings.straggler_min_ns && late_ns >= spread.saturating_mul(settings.straggler_spread_factor) {
+        judged.verdict = Verdict::Straggler;
+    }
+    judged
+}
+
 fn median_u64(mut values: Vec<u64>) -> u64 {
-    values.sort_unstable();
-    values.get(values.len() / 2).copied().unwrap_or(0)
+    let mid = values.len() / 2;
+    if values.is_empty() {
+        return 0;
+    }
+    *values.select_nth_unstable(mid).1
 }
 
 fn median_i64(mut values: Vec<i64>) -> i64 {
-    values.sort_unstable();
-    values.get(values.len() / 2).copied().unwrap_or(0)
+    let mid = values.len() / 2;
+    if values.is_empty() {
+        return 0;
+    }
+    *values.select_nth_unstable(mid).1
 }
 
 /// The most common value (ties go to the value of the lowest rank), and the
-/// ranks whose value differs, with theirs.
-fn majority(calls: &[&RankCall], value: fn(&RankCall) -> i64) -> (i64, Vec<(u32, i64)>) {
+/// calls whose value differs.
+fn majority<'a>(calls: &[&'a RankCall], value: fn(&RankCall) -> i64) -> (i64, Vec<&'a RankCall>) {
     let mut counts: Vec<(i64, usize)> = Vec::new();
     for call in calls {
         let v = value(call);
@@ -397,134 +792,9 @@ fn majority(calls: &[&RankCall], value: fn(&RankCall) -> i64) -> (i64, Vec<(u32,
     }
     let Some(&first) = counts.first() else { return (0, Vec::new()) };
     let (expected, _) = counts.iter().fold(first, |best, c| if c.1 > best.1 { *c } else { best });
-    let differing = calls.iter().filter(|c| value(c) != expected).map(|c| (c.rank, value(c))).collect();
+    let differing = calls.iter().filter(|c| value(c) != expected).copied().collect();
     (expected, differing)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MS: u64 = 1_000_000;
-
-    fn call(rank: u32, nranks: u32, seq: u64, entry_ms: u64) -> RankCall {
-        RankCall {
-            job: "job".into(),
-            host: format!("host-{}", rank / 8),
-            device: (rank % 8) as i32,
-            rank,
-            nranks,
-            seq,
-            op: 2,
-            count: 1 << 20,
-            datatype: 7,
-            entry_ns: entry_ms * MS,
-            exit_ns: entry_ms * MS + 3 * MS,
-        }
-    }
-
-    /// Plays `nranks` ranks through `seqs` collectives; `arrive(rank, seq)`
-    /// gives each entry time in ms, or None for a rank that never arrives.
-    /// Calls reach the join at their entry time.
-    fn play(
-        join: &mut CollectiveJoin,
-        nranks: u32,
-        seqs: u64,
-        arrive: impl Fn(u32, u64) -> Option<u64>,
-    ) -> Vec<Judged> {
-        let mut judged = Vec::new();
-        for seq in 0..seqs {
-            for rank in 0..nranks {
-                if let Some(at) = arrive(rank, seq) {
-                    judged.extend(join.add(42, call(rank, nranks, seq, at), at * MS));
-                }
-            }
-        }
-        judged
-    }
-
-    #[test]
-    fn a_healthy_job_is_complete_everywhere() {
-        let mut join = CollectiveJoin::new(JoinSettings::default());
-        // Ranks spread by a millisecond around each step; nobody stands out.
-        let judged = play(&mut join, 64, 50, |rank, seq| Some(seq * 100 + u64::from(rank % 3)));
-        assert_eq!(judged.len(), 50);
-        assert!(judged.iter().all(|j| j.verdict == Verdict::Complete), "{judged:?}");
-        assert!(judged.iter().all(|j| j.hosts == 8 && j.arrived == 64));
-        assert_eq!(join.open_instances(), 0);
-        assert!(join.hangs(u64::MAX).is_empty());
-    }
-
-    #[test]
-    fn the_late_rank_is_named_with_how_late_it_was() {
-        let mut join = CollectiveJoin::new(JoinSettings::default());
-        let judged =
-            play(&mut join, 16, 10, |rank, seq| Some(seq * 100 + if rank == 13 { 40 } else { u64::from(rank % 2) }));
-        for j in &judged {
-            assert_eq!(j.verdict, Verdict::Straggler, "{j:?}");
-            let last = j.last.as_ref().unwrap();
-            assert_eq!((last.rank, last.host.as_str(), last.device), (13, "host-1", 5));
-            assert!((39 * MS..=40 * MS).contains(&last.late_ns), "{}", last.late_ns);
-        }
-    }
-
-    #[test]
-    fn a_host_clock_offset_is_taken_out_and_the_real_straggler_still_named() {
-        for skew_ms in [50i64, -50] {
-            let mut join = CollectiveJoin::new(JoinSettings::default());
-            // Host 2's clock is off by 50 ms; rank 5 on host 0 is 20 ms late.
-            let judged = play(&mut join, 32, 20, |rank, seq| {
-                let base = 1_000 + seq * 100 + u64::from(rank % 2);
-                let late = if rank == 5 { 20 } else { 0 };
-                let skew = if rank / 8 == 2 { skew_ms } else { 0 };
-                Some((base as i64 + late + skew) as u64)
-            });
-            assert!(judged.iter().all(|j| j.verdict == Verdict::Straggler), "{judged:?}");
-            assert!(judged.iter().all(|j| j.last.as_ref().unwrap().rank == 5), "{judged:?}");
-            let offset_ms = join.host_offset_ns("host-2") as f64 / MS as f64;
-            assert!((offset_ms - skew_ms as f64).abs() <= 1.0, "{offset_ms}");
-        }
-    }
-
-    #[test]
-    fn ranks_that_disagree_on_count_are_named() {
-        let mut join = CollectiveJoin::new(JoinSettings::default());
-        let mut judged = None;
-        for rank in 0..8 {
-            let mut c = call(rank, 8, 0, 10);
-            if rank == 5 {
-                c.count = 1000;
-            }
-            judged = judged.or(join.add(7, c, 0));
-        }
-        let verdict = judged.unwrap().verdict;
-        assert_eq!(verdict, Verdict::Mismatch { field: Field::Count, expected: 1 << 20, differing: vec![(5, 1000)] });
-    }
-
-    #[test]
-    fn a_hang_names_the_missing_ranks_and_where_they_stopped() {
-        let mut join = CollectiveJoin::new(JoinSettings { hang_after_ns: 1_000 * MS, ..JoinSettings::default() });
-        // Rank 3 stops after sequence 4.
-        let judged = play(&mut join, 8, 8, |rank, seq| (rank != 3 || seq <= 4).then_some(seq * 100));
-        assert_eq!(judged.len(), 5);
-        assert!(join.hangs(5 * 100 * MS + 999 * MS).is_empty(), "not yet");
-        let hangs = join.hangs(u64::MAX);
-        assert_eq!(hangs.iter().map(|h| h.seq).collect::<Vec<_>>(), vec![5, 6, 7]);
-        let missing = Missing { rank: 3, last_completed: Some(4), host: "host-0".into(), device: 3 };
-        assert_eq!(hangs[0].verdict, Verdict::Hang { missing: vec![missing] });
-        assert_eq!(hangs[0].arrived, 7);
-        assert!(join.hangs(u64::MAX).is_empty(), "each hang is reported once");
-        assert!(join.add(42, call(3, 8, 5, 900), u64::MAX).is_none(), "a judged collective stays judged");
-        assert_eq!(join.open_instances(), 0);
-    }
-
-    #[test]
-    fn a_replayed_call_changes_nothing() {
-        let mut join = CollectiveJoin::new(JoinSettings::default());
-        assert!(join.add(1, call(0, 2, 0, 10), 0).is_none());
-        assert!(join.add(1, call(0, 2, 0, 10), 0).is_none(), "the same rank twice is not two ranks");
-        assert_eq!(join.add(1, call(1, 2, 0, 10), 0).unwrap().verdict, Verdict::Complete);
-        assert!(join.add(1, call(1, 2, 0, 10), 0).is_none(), "a replay of a judged collective");
-        assert_eq!(join.open_instances(), 0);
-    }
-}
+mod tests;

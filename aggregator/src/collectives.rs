@@ -1,47 +1,48 @@
 //! The pipeline's collective stage: NCCL call rows about to be stored feed
-//! the cross-host join, and what it judges becomes `collective_verdicts`
-//! rows written with them. Hangs are judged on a timer, since a hung job
-//! sends nothing that would wake the pipeline.
-
-use std::time::Instant;
+//! the cross-host join in event-time order, each batch's clock tells the
+//! join how far its host has reported for the jobs it carries (a heartbeat
+//! carries its job in its key), and what the join judges becomes
+//! `collective_verdicts` rows written with them.
 
 use plumbline_store::{CollectiveVerdictRow, RowSet};
 
+use crate::batch_rows::Sender;
 use crate::collective_join::{CollectiveJoin, Judged};
 use crate::config::GpuJoinConfig;
 use crate::gpu_rows::{rank_call, verdict_row};
 
 pub struct CollectiveStage {
     join: CollectiveJoin,
-    /// The join's clock: ns since the stage started.
-    started: Instant,
 }
 
 impl CollectiveStage {
     pub fn new(config: &GpuJoinConfig) -> Self {
-        Self { join: CollectiveJoin::new(config.settings()), started: Instant::now() }
+        Self { join: CollectiveJoin::new(config.settings()) }
     }
 
-    /// Joins the collectives among `rows`' NCCL calls; returns the verdicts
-    /// of the collectives they completed.
-    pub fn judge(&mut self, rows: &RowSet, now_wall_ns: u64) -> Vec<CollectiveVerdictRow> {
-        let now = self.clock_ns();
-        let judged: Vec<Judged> = rows
-            .nccl_calls
-            .iter()
-            .filter_map(rank_call)
-            .filter_map(|(communicator, call)| self.join.add(communicator, call, now))
+    /// Joins the collectives among `rows`' NCCL calls, then takes what the
+    /// `senders`' batches say of their hosts' progress; returns the verdicts
+    /// of the collectives completed, and of those now known to be stuck.
+    pub fn judge(&mut self, rows: &RowSet, senders: &[Sender], now_wall_ns: u64) -> Vec<CollectiveVerdictRow> {
+        let mut order: Vec<usize> = (0..rows.nccl_calls.len()).collect();
+        order.sort_by_key(|&i| rows.nccl_calls[i].wall_ns);
+        let mut judged: Vec<Judged> = order
+            .into_iter()
+            .filter_map(|i| rank_call(&rows.nccl_calls[i]))
+            .filter_map(|(communicator, call)| self.join.add(communicator, call))
             .collect();
+        for sender in senders {
+            for job in &sender.jobs {
+                self.join.heard(job, &sender.host, sender.clock_wall_ns, sender.oldest_event_wall_ns);
+            }
+        }
+        judged.extend(self.join.stuck());
         judged.iter().map(|j| verdict_row(j, now_wall_ns)).collect()
     }
 
-    /// Collectives whose missing ranks have been missing for the hang timeout.
-    pub fn hangs(&mut self, now_wall_ns: u64) -> Vec<CollectiveVerdictRow> {
-        let now = self.clock_ns();
-        self.join.hangs(now).iter().map(|j| verdict_row(j, now_wall_ns)).collect()
-    }
-
-    fn clock_ns(&self) -> u64 {
-        self.started.elapsed().as_nanos() as u64
+    /// Collectives now known to be stuck (nothing changes between batches;
+    /// checked on the pipeline's timer all the same).
+    pub fn stuck(&mut self, now_wall_ns: u64) -> Vec<CollectiveVerdictRow> {
+        self.join.stuck().iter().map(|j| verdict_row(j, now_wall_ns)).collect()
     }
 }

@@ -10,7 +10,7 @@ use plumbline_store::{
 };
 
 use crate::activity_rows::{activity_row, who};
-use crate::collective_join::{Judged, RankCall, Verdict};
+use crate::collective_join::{job_rank, Field, Judged, RankCall, Verdict};
 
 /// Adds the row for `body` to `rows`; false when the kind is not one of the
 /// GPU tables'.
@@ -63,6 +63,8 @@ fn nccl_row(reader: &BatchReader<'_>, event: &EventRef<'_>, call: &NcclCall) -> 
         device: call.device,
         parent_communicator: call.parent_comm_id_hash,
         color: call.color,
+        global_rank: call.global_rank.unwrap_or(-1),
+        world_size: call.world_size.unwrap_or(-1),
     }))
 }
 
@@ -169,8 +171,11 @@ pub fn rank_call(row: &NcclCallRow) -> Option<(u64, RankCall)> {
         RankCall {
             job: row.job.clone(),
             host: row.host.clone(),
+            pid: row.pid,
             device: row.device,
             rank: row.rank as u32,
+            global_rank: row.global_rank,
+            world_size: row.world_size,
             nranks: row.nranks as u32,
             seq: row.seq,
             op: *op as i32,
@@ -207,11 +212,17 @@ pub fn verdict_row(judged: &Judged, judged_wall_ns: u64) -> CollectiveVerdictRow
         differing: String::new(),
         missing: String::new(),
         judged_wall_ns,
+        comm_rank: -1,
+        role: judged.role.to_string(),
+        cause_communicator: judged.cause.map_or(0, |c| c.communicator),
+        cause_seq: judged.cause.map_or(0, |c| c.seq),
+        cause_rank: judged.cause.map_or(-1, |c| c.rank),
     };
     if let Some(last) = &judged.last {
-        row.rank = last.rank as i32;
-        row.host = last.host.clone();
-        row.device = last.device;
+        row.rank = job_rank(&last.at);
+        row.comm_rank = last.at.rank as i32;
+        row.host = last.at.host.clone();
+        row.device = last.at.device;
         row.late_ns = last.late_ns;
     }
     row.verdict = match &judged.verdict {
@@ -219,13 +230,21 @@ pub fn verdict_row(judged: &Judged, judged_wall_ns: u64) -> CollectiveVerdictRow
         Verdict::Straggler => "straggler",
         Verdict::Mismatch { field, expected, differing } => {
             let shown = |value: i64| match field {
-                crate::collective_join::Field::Op => op_name(value as i32),
+                Field::Op => op_name(value as i32),
                 _ => value.to_string(),
             };
             row.field = field.name().to_string();
             row.expected = shown(*expected);
-            let differing: Vec<RankValue> =
-                differing.iter().map(|(rank, value)| RankValue { rank: *rank, value: shown(*value) }).collect();
+            let differing: Vec<RankValue> = differing
+                .iter()
+                .map(|(at, value)| RankValue {
+                    rank: at.rank,
+                    value: shown(*value),
+                    global_rank: at.global_rank,
+                    host: at.host.clone(),
+                    device: at.device,
+                })
+                .collect();
             row.differing = to_json_column(&differing);
             "mismatch"
         }
@@ -233,18 +252,33 @@ pub fn verdict_row(judged: &Judged, judged_wall_ns: u64) -> CollectiveVerdictRow
             let missing: Vec<MissingRank> = missing
                 .iter()
                 .map(|m| MissingRank {
-                    rank: m.rank,
+                    rank: m.at.rank,
+                    global_rank: m.at.global_rank,
+                    blocked: m.blocked,
+                    silent: m.silent,
                     last_completed_seq: m.last_completed,
-                    host: m.host.clone(),
-                    device: m.device,
+                    host: m.at.host.clone(),
+                    device: m.at.device,
                 })
                 .collect();
             row.missing = to_json_column(&missing);
             "hang"
         }
+        Verdict::Silent { host, last_heard_ns } => {
+            row.seq = silent_seq(host);
+            row.host = host.clone();
+            row.wall_ns = *last_heard_ns;
+            "silent"
+        }
     }
     .to_string();
     row
+}
+
+/// The `seq` of a host's `silent` row (communicator 0): a stable number per
+/// host, so each silent host of a job is a row of its own.
+pub fn silent_seq(host: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(host.as_bytes()) >> 1
 }
 
 #[cfg(test)]

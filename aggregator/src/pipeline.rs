@@ -28,7 +28,7 @@ impl Stages {
     /// Rows derived from `rows` (verdicts, session nodes, edges, findings).
     fn derive(&mut self, rows: &RowSet, senders: &[Sender], now_wall_ns: u64, stats: &AggregatorStats) -> RowSet {
         let mut derived = self.sessions.observe(rows, senders, stats);
-        derived.collective_verdicts = self.collectives.judge(rows, now_wall_ns);
+        derived.collective_verdicts = self.collectives.judge(rows, senders, now_wall_ns);
         count_derived(&derived, stats);
         derived
     }
@@ -36,7 +36,7 @@ impl Stages {
     /// Rows judged on the timer: hangs, turns whose time is up.
     fn tick(&mut self, now_wall_ns: u64, stats: &AggregatorStats) -> RowSet {
         let mut derived = self.sessions.tick();
-        derived.collective_verdicts = self.collectives.hangs(now_wall_ns);
+        derived.collective_verdicts = self.collectives.stuck(now_wall_ns);
         count_derived(&derived, stats);
         derived
     }

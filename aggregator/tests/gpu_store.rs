@@ -1,5 +1,6 @@
 //! NCCL and CUDA calls as node agents send them — NCCL batches keyed by
-//! communicator, each host with its own clock — through the aggregator's
+//! job, each host with its own clock read when it built the batch, and a
+//! heartbeat of the job's after its last step — through the aggregator's
 //! pipeline and collective join into both stores, read back through the GPU
 //! views: the straggler, the mismatched rank and the hang named exactly, a
 //! host's clock offset taken out, kernels per rank and a rank's timeline,
@@ -47,9 +48,14 @@ fn who(b: &mut BatchBuilder, rank: u32) -> Who {
 
 impl Job {
     /// Each host's batches as its agent would send them: NCCL calls keyed by
-    /// communicator, CUDA calls keyed by host.
+    /// job, CUDA calls keyed by host, and the job's empty batch seconds
+    /// after the last step.
     fn batches(&self) -> Vec<OutgoingBatch> {
         let mut out = Vec::new();
+        let last_ms = (0..self.hosts * 8)
+            .flat_map(|rank| (0..self.seqs).filter_map(move |seq| (self.arrive)(rank, seq)))
+            .max()
+            .unwrap_or(0);
         for host in 0..self.hosts {
             let name = format!("gpu-{host:02}");
             let mut nccl = BatchBuilder::new();
@@ -74,6 +80,7 @@ impl Job {
                         duration_ns: 20_000,
                         job_sid,
                         device: local as i32,
+                        global_rank: Some(rank as i32),
                         ..Default::default()
                     };
                     nccl.push_by(ts, &w, Body::Nccl(call));
@@ -97,18 +104,24 @@ impl Job {
                 }
             }
             let skew = (self.skew_ms)(host);
-            let header = || BatchHeader {
+            // Both clocks read when the batch is built.
+            let header = |at_ms: u64| BatchHeader {
                 node: NodeIdentity { host: name.clone(), boot_id: format!("boot-{host}"), ..Default::default() },
                 clock: ClockAnchor {
-                    boot_ns: 0,
-                    wall_ns: (WALL_AT_BOOT as i64 + skew * MS as i64) as u64,
+                    boot_ns: at_ms * MS,
+                    wall_ns: ((WALL_AT_BOOT + at_ms * MS) as i64 + skew * MS as i64) as u64,
                     uncertainty_ns: 0,
                 },
                 ..Default::default()
             };
-            for (builder, key) in [(&mut nccl, format!("comm-{COMM:016x}")), (&mut cuda, name.clone())] {
+            let job_key = format!("job-{}", self.name);
+            for (builder, key, at_ms) in [
+                (&mut nccl, job_key.clone(), last_ms + 50),
+                (&mut cuda, name.clone(), last_ms + 50),
+                (&mut BatchBuilder::new(), job_key, last_ms + 3_000),
+            ] {
                 let events = builder.len();
-                let batch = builder.finish(header());
+                let batch = builder.finish(header(at_ms));
                 out.push(OutgoingBatch { key, payload: Bytes::from(batch.encode_to_vec()), events });
             }
         }
@@ -122,7 +135,7 @@ fn config() -> PipelineConfig {
 }
 
 /// Runs the pipeline over the job's batches, then keeps it running until
-/// `done` holds for the store (hangs are judged on a timer).
+/// `done` holds for the store.
 async fn deliver(store: &Arc<dyn Store>, job: &Job, done: impl AsyncFn(&dyn Store) -> bool) {
     let batches = job.batches();
     let (sink, mut source) = channel::pair(batches.len().max(1));

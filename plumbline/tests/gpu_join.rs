@@ -129,7 +129,7 @@ fn a_late_rank_is_named_first_with_its_host_and_device(skew_ns: u64, fraction: f
     let rank = 29;
     let spec = JobSpec { straggler: Some(Straggler { rank, late_ns: 30 * MS, fraction }), ..job("straggler", skew_ns) };
     let schedule = Schedule::new(&spec);
-    let late_at = (0..COLLECTIVES).filter(|&seq| schedule.late_ns(rank, seq) > 0).count() as u64;
+    let late_at = (0..COLLECTIVES).filter(|&seq| schedule.late_ns(rank, seq, 0) > 0).count() as u64;
     assert!(late_at > 0);
     fleet.play(&spec);
 

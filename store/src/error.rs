@@ -78,6 +78,21 @@ impl StoreError {
         }
     }
 
+    /// A column a migration adds is there already: another process opening
+    /// the store at the same moment added it (neither ClickHouse 18.16 nor
+    /// SQLite has `ADD COLUMN IF NOT EXISTS`).
+    pub fn is_column_already_added(&self) -> bool {
+        use ::clickhouse::error::Error as Ch;
+        match self {
+            // DUPLICATE_COLUMN
+            StoreError::ClickHouse(Ch::BadResponse(message)) => clickhouse_code(message) == Some(44),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(_, Some(message))) => {
+                message.starts_with("duplicate column name")
+            }
+            _ => false,
+        }
+    }
+
     /// The rows cannot be stored however often they are sent: set them aside
     /// (as dead letters) rather than block the rest.
     pub fn is_caused_by_rows(&self) -> bool {

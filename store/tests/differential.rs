@@ -214,7 +214,7 @@ async fn opening_an_existing_clickhouse_database_again_applies_no_migration_twic
     let database = format!("plumbline_migrate_{}", uuid::Uuid::new_v4().simple());
     let config = ClickHouseConfig { url: clickhouse_url(), database, ..Default::default() };
     let first = ClickHouseStore::open(&config).await.unwrap();
-    assert_eq!(first.migrated_at_open(), &[1, 2, 3, 4, 5, 6]);
+    assert_eq!(first.migrated_at_open(), &[1, 2, 3, 4, 5, 6, 7]);
     first.write(Arc::new(RowSet { process_events: known_world(), ..Default::default() })).await.unwrap();
     let second = ClickHouseStore::open(&config).await.unwrap();
     assert!(second.migrated_at_open().is_empty());
@@ -283,4 +283,79 @@ async fn clickhouse_and_sqlite_answer_every_session_view_the_same() {
         compared += expected.len();
     }
     assert!(compared > 80, "the filters select real rows ({compared})");
+}
+
+/// A database made before migration 7 (GPU ranks, roles and causes) gains
+/// its columns on open; rows written before read as unknown.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_from_before_the_gpu_rank_columns_is_upgraded_on_open() {
+    use plumbline_store::clickhouse::{Capabilities, Dialect, ServerVersion};
+    use plumbline_store::tables::MIGRATIONS;
+    let database = format!("plumbline_upgrade_{}", uuid::Uuid::new_v4().simple());
+    let server = clickhouse::Client::default().with_url(clickhouse_url()).with_validation(false);
+    let version: String = server.query("SELECT version()").fetch_one().await.unwrap();
+    let dialect =
+        Dialect { capabilities: Capabilities::of(ServerVersion::parse(&version).unwrap()), retention_days: 0 };
+    server.query(&format!("CREATE DATABASE {database}")).execute().await.unwrap();
+    let old = server.clone().with_database(&database);
+    old.query(
+        "CREATE TABLE schema_migrations (id UInt32, name String, applied_wall_ns UInt64, server_version String)
+         ENGINE = ReplacingMergeTree ORDER BY id",
+    )
+    .execute()
+    .await
+    .unwrap();
+    for migration in MIGRATIONS.iter().filter(|m| m.id < 7) {
+        for statement in (migration.clickhouse)(&dialect) {
+            old.query(&statement).execute().await.unwrap();
+        }
+        old.query(&format!("INSERT INTO schema_migrations VALUES ({}, 'old', 0, '')", migration.id))
+            .execute()
+            .await
+            .unwrap();
+    }
+    old.query(
+        "INSERT INTO collective_verdicts (job, communicator, seq, verdict, rank) VALUES ('old-job', 1, 2, 'straggler', 5)",
+    )
+    .execute()
+    .await
+    .unwrap();
+    let config = ClickHouseConfig { url: clickhouse_url(), database, ..Default::default() };
+    let store = ClickHouseStore::open(&config).await.unwrap();
+    assert_eq!(store.migrated_at_open(), &[7]);
+    let rows = generated_gpu(5, 20);
+    store.write(Arc::new(rows)).await.unwrap();
+    let (cause_rank, comm_rank): (i32, i32) = old
+        .query("SELECT cause_rank, comm_rank FROM collective_verdicts WHERE job = 'old-job'")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!((cause_rank, comm_rank), (-1, -1), "rows from before read as unknown");
+    let global: u64 = old.query("SELECT count() FROM nccl_calls WHERE global_rank >= 1000").fetch_one().await.unwrap();
+    assert!(global > 0);
+
+    // The same on SQLite.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch(
+                "CREATE TABLE schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_wall_ns INTEGER NOT NULL);",
+            )
+            .unwrap();
+        for migration in MIGRATIONS.iter().filter(|m| m.id < 7) {
+            for statement in (migration.sqlite)() {
+                connection.execute_batch(&statement).unwrap();
+            }
+            connection.execute("INSERT INTO schema_migrations VALUES (?1, 'old', 0)", [migration.id]).unwrap();
+        }
+    }
+    let sqlite = SqliteStore::open(&path).await.unwrap();
+    sqlite.write(Arc::new(generated_gpu(5, 20))).await.unwrap();
+    drop(sqlite);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let global: i64 =
+        connection.query_row("SELECT count(*) FROM nccl_calls WHERE global_rank >= 1000", [], |r| r.get(0)).unwrap();
+    assert!(global > 0);
 }

@@ -547,6 +547,8 @@ pub fn generated_gpu(seed: u64, collectives: u64) -> plumbline_store::RowSet {
                 device: (rank % 8) as i32,
                 parent_communicator: 0,
                 color: 0,
+                global_rank: 1000 + rank as i32,
+                world_size: 32,
             });
             let (h, b, pid, ts, wall) = who(ts_ns - 1_000_000);
             rows.cuda_calls.push(CudaCallRow {
@@ -612,6 +614,11 @@ pub fn generated_gpu(seed: u64, collectives: u64) -> plumbline_store::RowSet {
                 String::new()
             },
             judged_wall_ns: step + WALL_OFFSET + SECOND,
+            comm_rank: if verdict == "hang" { -1 } else { late_rank % 8 },
+            role: "world".into(),
+            cause_communicator: if verdict == "hang" && seq + 3 > collectives { 0xabc } else { 0 },
+            cause_seq: if verdict == "hang" && seq + 3 > collectives { collectives - 3 } else { 0 },
+            cause_rank: if verdict == "hang" && seq + 3 > collectives { 3 } else { -1 },
         });
     }
     // Each launch as the aggregator sums a batch holding only it.

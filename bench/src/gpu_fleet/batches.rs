@@ -1,11 +1,14 @@
 //! The job as its hosts' node agents send it: per host an `EventBatch` with
-//! the host's identity and its own clock anchor, an agent run id and an
-//! increasing sequence; NCCL calls in batches keyed by their communicator
-//! (so one aggregator sees every rank of it), everything else keyed by host.
+//! the host's identity and its clock anchor read when the batch is built, an
+//! agent run id and an increasing sequence; NCCL calls in batches keyed by
+//! their job (so one aggregator sees every rank and communicator of it),
+//! everything else keyed by host. After the job's last step every host's
+//! agent keeps sending the job's batch, empty, once a second for
+//! [`JobSpec::heartbeat_tail_ns`], as agents do while a rank lives.
 //!
-//! A host flushes both of its batches once they hold about
-//! [`JobSpec::flush_events`] events, hosts taking turns window by window, as
-//! a fleet of agents under load would.
+//! A host flushes its batches once they hold about
+//! [`JobSpec::flush_events`] events or a second of steps, hosts taking turns
+//! window by window, as a fleet of agents under load would.
 
 use std::collections::VecDeque;
 
@@ -18,10 +21,10 @@ use plumbline_transport::OutgoingBatch;
 use prost::Message;
 
 use super::job::{splitmix64, JobSpec, GPUS_PER_HOST};
-use super::schedule::Schedule;
+use super::schedule::{is_p2p, Membership, Schedule};
 
 /// Kernels a step launches, in order: (name, grid, block). The first is the
-/// all-reduce's own.
+/// step's first collective's own.
 const KERNELS: &[(&str, [u32; 3], [u32; 3])] = &[
     ("ncclDevKernel_AllReduce_Sum_f32_RING_LL", [16, 1, 1], [640, 1, 1]),
     (
@@ -46,15 +49,19 @@ const KERNELS: &[(&str, [u32; 3], [u32; 3])] = &[
 
 const COMM: &str = "python3";
 const EXE: &str = "/usr/bin/python3";
+const MS: u64 = 1_000_000;
+/// An agent sends a live job's batch at least this often.
+const HEARTBEAT_NS: u64 = 1_000 * MS;
+/// A window of steps spans at most this much time: agents flush often.
+const MAX_WINDOW_NS: u64 = 1_000 * MS;
 
 /// One host's node agent.
 struct HostAgent {
-    host: u32,
     node: NodeIdentity,
-    anchor: ClockAnchor,
-    /// Boot-time ns at the anchor, and the true wall time it stands for.
-    boot_at_anchor_ns: u64,
-    true_wall_at_anchor_ns: u64,
+    /// The host's skew, and its boot time at a true wall time.
+    skew_ns: i64,
+    boot_at_ns: u64,
+    true_wall_at_ns: u64,
     run_id: String,
     sequence: u64,
 }
@@ -62,14 +69,6 @@ struct HostAgent {
 impl HostAgent {
     fn new(spec: &JobSpec, host: u32) -> Self {
         let key = splitmix64(spec.seed ^ u64::from(host));
-        // Hosts booted at different times: hours apart, not aligned.
-        let boot_at_anchor_ns = 3_600_000_000_000 + (key % 86_400_000_000_000);
-        let true_wall_at_anchor_ns = Schedule::new(spec).process_start_wall_ns() - 60_000_000_000;
-        let anchor = ClockAnchor {
-            boot_ns: boot_at_anchor_ns,
-            wall_ns: true_wall_at_anchor_ns.saturating_add_signed(spec.host_skew_ns(host)),
-            uncertainty_ns: 2_000,
-        };
         let node = NodeIdentity {
             host: spec.host_name(host),
             boot_id: uuid_like(key),
@@ -78,11 +77,11 @@ impl HostAgent {
             agent_version: env!("CARGO_PKG_VERSION").into(),
         };
         Self {
-            host,
             node,
-            anchor,
-            boot_at_anchor_ns,
-            true_wall_at_anchor_ns,
+            skew_ns: spec.host_skew_ns(host),
+            // Hosts booted at different times: hours apart, not aligned.
+            boot_at_ns: 3_600_000_000_000 + (key % 86_400_000_000_000),
+            true_wall_at_ns: Schedule::new(spec).process_start_wall_ns() - 60_000_000_000,
             run_id: uuid_like(splitmix64(key ^ 3)),
             sequence: 0,
         }
@@ -90,17 +89,33 @@ impl HostAgent {
 
     /// The host's CLOCK_BOOTTIME at a true wall time.
     fn boot_ns(&self, true_wall_ns: u64) -> u64 {
-        self.boot_at_anchor_ns + (true_wall_ns - self.true_wall_at_anchor_ns)
+        self.boot_at_ns + (true_wall_ns - self.true_wall_at_ns)
     }
 
-    fn finish(&mut self, builder: &mut BatchBuilder, key: String) -> Option<OutgoingBatch> {
-        if builder.is_empty() {
+    /// Both clocks read at a true wall time: the wall clock with the host's skew.
+    fn anchor(&self, true_wall_ns: u64) -> ClockAnchor {
+        ClockAnchor {
+            boot_ns: self.boot_ns(true_wall_ns),
+            wall_ns: true_wall_ns.saturating_add_signed(self.skew_ns),
+            uncertainty_ns: 2_000,
+        }
+    }
+
+    /// The batch built at `true_wall_ns`; an empty one only as a heartbeat.
+    fn finish(
+        &mut self,
+        builder: &mut BatchBuilder,
+        key: String,
+        true_wall_ns: u64,
+        heartbeat: bool,
+    ) -> Option<OutgoingBatch> {
+        if builder.is_empty() && !heartbeat {
             return None;
         }
         self.sequence += 1;
         let batch = builder.finish(BatchHeader {
             node: self.node.clone(),
-            clock: self.anchor,
+            clock: self.anchor(true_wall_ns),
             agent_run_id: self.run_id.clone(),
             sequence: self.sequence,
         });
@@ -112,16 +127,19 @@ impl HostAgent {
 /// The job's batches in the order a fleet of agents would send them.
 pub struct JobBatches {
     spec: JobSpec,
+    schedule: Schedule,
     agents: Vec<HostAgent>,
-    comm_key: String,
-    /// Collectives per flush window.
+    job_key: String,
+    /// Steps per flush window.
     window: u64,
-    /// First sequence of the next window; None before the first.
+    /// First step of the next window; None before the first.
     next_seq: Option<u64>,
     next_host: u32,
+    /// Heartbeats sent after the last window, per host round.
+    heartbeats: u64,
     pending: VecDeque<OutgoingBatch>,
     host_batch: BatchBuilder,
-    comm_batch: BatchBuilder,
+    job_batch: BatchBuilder,
 }
 
 impl JobBatches {
@@ -130,49 +148,65 @@ impl JobBatches {
         if let Err(err) = spec.validate() {
             panic!("invalid job spec: {err}");
         }
-        let per_collective = GPUS_PER_HOST as usize * (1 + spec.kernels_per_step as usize);
-        let window = (spec.flush_events / per_collective).max(1) as u64;
+        let schedule = Schedule::new(spec);
+        let per_step = GPUS_PER_HOST as usize * (schedule.phases().len() + spec.kernels_per_step as usize);
+        let by_time = (MAX_WINDOW_NS / spec.step_ns).max(1);
+        let window = ((spec.flush_events / per_step).max(1) as u64).min(by_time);
         Self {
             agents: (0..spec.hosts).map(|h| HostAgent::new(spec, h)).collect(),
-            comm_key: spec.comm_key(),
+            job_key: spec.job_key(),
             spec: spec.clone(),
+            schedule,
             window,
             next_seq: None,
             next_host: 0,
+            heartbeats: 0,
             pending: VecDeque::new(),
             host_batch: BatchBuilder::new(),
-            comm_batch: BatchBuilder::new(),
+            job_batch: BatchBuilder::new(),
         }
     }
 
-    /// Collectives each flush covers.
+    /// Steps each flush covers.
     pub fn window(&self) -> u64 {
         self.window
     }
 
     /// One host's batches for the window starting at `first` (None: the
-    /// opening one, with each rank's process and communicator init).
+    /// opening one, with each rank's process and communicator inits).
     fn build(&mut self, host: u32, first: Option<u64>) {
         let spec = &self.spec;
-        let schedule = Schedule::new(spec);
+        let schedule = &self.schedule;
+        let silent_after = spec.silent.filter(|s| s.host == host).map(|s| s.after_seq);
+        if first.is_some_and(|f| silent_after.is_some_and(|after| f > after)) {
+            return;
+        }
         let agent = &self.agents[host as usize];
-        let (hb, cb) = (&mut self.host_batch, &mut self.comm_batch);
-        let (job_h, job_c) = (hb.intern(&spec.job), cb.intern(&spec.job));
-        let (comm_h, comm_c) = (hb.intern(COMM), cb.intern(COMM));
-        let comm_id_hash = spec.comm_id_hash();
-        let nranks = spec.ranks() as i32;
+        let (hb, jb) = (&mut self.host_batch, &mut self.job_batch);
+        let (job_h, job_j) = (hb.intern(&spec.job), jb.intern(&spec.job));
+        let (comm_h, comm_j) = (hb.intern(COMM), jb.intern(COMM));
+        let phases = schedule.phases();
+        // A window's batch is built once its steps are over.
+        let mut flush_at = match first {
+            None => schedule.comm_init_wall_ns() + 500 * MS,
+            Some(first) => schedule.step_wall_ns(first + self.window),
+        };
         for device in 0..GPUS_PER_HOST {
             let rank = host * GPUS_PER_HOST + device;
-            let process = RankProcess::new(agent, &schedule, rank);
-            let (who_h, who_c) = (process.who(comm_h), process.who(comm_c));
-            let nccl = |op: nccl_call::Op| NcclCall {
+            let process = RankProcess::new(agent, schedule, rank);
+            let (who_h, who_j) = (process.who(comm_h), process.who(comm_j));
+            let memberships: Vec<Membership> =
+                schedule.groups().iter().map(|&g| schedule.membership(rank, g)).collect();
+            let nccl = |op: nccl_call::Op, m: &Membership, index: usize| NcclCall {
                 op: op as i32,
-                comm_handle: process.comm_handle,
-                comm_id_hash,
-                rank: rank as i32,
-                nranks,
-                job_sid: job_c,
+                comm_handle: process.comm_handle + index as u64 * 0x1000,
+                comm_id_hash: m.id_hash,
+                rank: m.rank as i32,
+                nranks: m.nranks as i32,
+                job_sid: job_j,
                 device: device as i32,
+                global_rank: Some(rank as i32),
+                world_size: Some(spec.ranks() as i32),
                 ..Default::default()
             };
             let Some(first) = first else {
@@ -193,23 +227,51 @@ impl JobBatches {
                     argv_truncated: false,
                 };
                 hb.push(process.start_ns + 1_000_000, process.pid, process.pid, 0, Body::Seen(exec));
-                let init = NcclCall { duration_ns: 450_000_000, ..nccl(nccl_call::Op::CommInit) };
-                cb.push_by(agent.boot_ns(schedule.comm_init_wall_ns()), &who_c, Body::Nccl(init));
+                for (index, m) in memberships.iter().enumerate() {
+                    let init = NcclCall { duration_ns: 450_000_000, ..nccl(nccl_call::Op::CommInit, m, index) };
+                    let at = agent.boot_ns(schedule.comm_init_wall_ns() + index as u64 * MS);
+                    jb.push_by(at, &who_j, Body::Nccl(init));
+                }
                 continue;
             };
-            let last = schedule.last_seq(rank).min(first + self.window - 1);
-            for seq in first..=last {
-                let all_reduce = NcclCall {
-                    seq,
-                    count: schedule.count(rank, seq),
-                    datatype: schedule.datatype(rank, seq),
-                    reduce_op: 0,
-                    stream: process.stream,
-                    result: 0,
-                    duration_ns: schedule.all_reduce_duration_ns(rank, seq),
-                    ..nccl(nccl_call::Op::AllReduce)
-                };
-                cb.push_by(agent.boot_ns(schedule.entry_wall_ns(rank, seq)), &who_c, Body::Nccl(all_reduce));
+            let mut last = schedule.last_seq(rank).min(first + self.window - 1);
+            if let Some(after) = silent_after {
+                last = last.min(after);
+            }
+            for step in first..=last {
+                let mut called = false;
+                for (phase, p) in phases.iter().enumerate() {
+                    if !schedule.calls(rank, step, phase) {
+                        continue;
+                    }
+                    called = true;
+                    let index = schedule.groups().iter().position(|g| *g == p.group).expect("a phase's group");
+                    let m = &memberships[index];
+                    let peer = if is_p2p(p.op) {
+                        // The next stage's rank, or the previous one's.
+                        let members = schedule.members(rank, p.group);
+                        let n = members.len() as u32;
+                        let to = if p.op == nccl_call::Op::Send { m.rank + 1 } else { m.rank + n - 1 } % n;
+                        to as i32
+                    } else {
+                        -1
+                    };
+                    let call = NcclCall {
+                        seq: schedule.seq(step, phase),
+                        count: schedule.count(rank, step, phase),
+                        datatype: schedule.datatype(rank, step, phase),
+                        peer,
+                        stream: process.stream,
+                        duration_ns: schedule.call_duration_ns(rank, step, phase),
+                        ..nccl(p.op, m, index)
+                    };
+                    let at = schedule.call_wall_ns(rank, step, phase);
+                    flush_at = flush_at.max(at);
+                    jb.push_by(agent.boot_ns(at), &who_j, Body::Nccl(call));
+                }
+                if !called {
+                    continue;
+                }
                 for index in 0..spec.kernels_per_step {
                     let (name, grid, block) = KERNELS[index as usize % KERNELS.len()];
                     let launch = CudaCall {
@@ -223,22 +285,40 @@ impl JobBatches {
                         block_z: block[2],
                         stream: process.stream,
                         result: 0,
-                        duration_ns: schedule.launch_duration_ns(rank, seq, index),
+                        duration_ns: schedule.launch_duration_ns(rank, step, index),
                         device: device as i32,
                         rank: rank as i32,
                         job_sid: job_h,
                         handle: 0x5610_0000_0000 + u64::from(index % KERNELS.len() as u32) * 0x1_0000,
                         ..Default::default()
                     };
-                    let at = agent.boot_ns(schedule.kernel_launch_wall_ns(rank, seq, index));
-                    hb.push_by(at, &who_h, Body::Cuda(launch));
+                    let at = schedule.kernel_launch_wall_ns(rank, step, index);
+                    hb.push_by(agent.boot_ns(at), &who_h, Body::Cuda(launch));
                 }
             }
         }
+        // Built a moment after its last event, as an agent's drain would.
+        let built_at = flush_at + 50 * MS;
+        let job_key = self.job_key.clone();
         let agent = &mut self.agents[host as usize];
         let host_key = agent.node.host.clone();
-        self.pending.extend(agent.finish(&mut self.comm_batch, self.comm_key.clone()));
-        self.pending.extend(agent.finish(&mut self.host_batch, host_key));
+        self.pending.extend(agent.finish(&mut self.job_batch, job_key, built_at, first.is_some()));
+        self.pending.extend(agent.finish(&mut self.host_batch, host_key, built_at, false));
+    }
+
+    /// Every live host's empty job batch, `round` seconds after the job's
+    /// last step.
+    fn heartbeat(&mut self, round: u64) {
+        let end = self.schedule.step_wall_ns(self.schedule.last_seq_of_job() + 1);
+        let at = end + round * HEARTBEAT_NS;
+        for host in 0..self.spec.hosts {
+            if self.spec.silent.is_some_and(|s| s.host == host) {
+                continue;
+            }
+            let key = self.job_key.clone();
+            let agent = &mut self.agents[host as usize];
+            self.pending.extend(agent.finish(&mut self.job_batch, key, at, true));
+        }
     }
 }
 
@@ -251,12 +331,13 @@ struct RankProcess {
 }
 
 impl RankProcess {
-    fn new(agent: &HostAgent, schedule: &Schedule<'_>, rank: u32) -> Self {
+    fn new(agent: &HostAgent, schedule: &Schedule, rank: u32) -> Self {
         let device = rank % GPUS_PER_HOST;
         let start_ns = agent.boot_ns(schedule.process_start_wall_ns());
         let start_ns = start_ns - start_ns % 10_000_000 + u64::from(device) * 10_000_000;
+        let host = rank / GPUS_PER_HOST;
         Self {
-            pid: 41_000 + (agent.host % 97) * 10 + device,
+            pid: 41_000 + (host % 97) * 10 + device,
             start_ns,
             comm_handle: 0x5580_0000_0000 + u64::from(device) * 0x10_0000,
             stream: 0x7f00_0000_0000 + u64::from(device) * 0x1000,
@@ -272,11 +353,17 @@ impl Iterator for JobBatches {
     type Item = OutgoingBatch;
 
     fn next(&mut self) -> Option<OutgoingBatch> {
-        let last_seq = Schedule::new(&self.spec).last_seq_of_job();
+        let last_seq = self.schedule.last_seq_of_job();
+        let rounds = self.spec.heartbeat_tail_ns / HEARTBEAT_NS;
         while self.pending.is_empty() {
             let first = self.next_seq;
             if first.is_some_and(|first| first > last_seq) {
-                return None;
+                if self.heartbeats >= rounds {
+                    return None;
+                }
+                self.heartbeats += 1;
+                self.heartbeat(self.heartbeats);
+                continue;
             }
             self.build(self.next_host, first);
             self.next_host += 1;
@@ -372,20 +459,21 @@ mod tests {
     }
 
     #[test]
-    fn nccl_calls_are_keyed_by_communicator_and_the_rest_by_host() {
+    fn nccl_calls_are_keyed_by_job_the_rest_by_host_and_heartbeats_follow_the_last_step() {
         let spec =
             JobSpec { kernels_per_step: 3, flush_events: 256, first_host: 100, ..JobSpec::new("routing", 4, 30) };
         let played = play(&spec);
-        let comm_key = format!("comm-{:016x}", spec.comm_id_hash());
-        let mut comm_batches: BTreeMap<String, usize> = BTreeMap::new();
         let mut sequences: HashMap<String, (String, Vec<u64>)> = HashMap::new();
+        let mut heartbeats: BTreeMap<String, Vec<u64>> = BTreeMap::new();
         for (key, batch) in &played.batches {
             let node = batch.node.as_ref().unwrap();
             let nccl = batch.events.iter().filter(|e| matches!(e.body, Some(Body::Nccl(_)))).count();
-            if key.starts_with("comm-") {
-                assert_eq!(*key, comm_key);
-                assert_eq!(nccl, batch.events.len(), "a communicator's batch holds only NCCL calls");
-                *comm_batches.entry(node.host.clone()).or_default() += 1;
+            if key.starts_with("job-") {
+                assert_eq!(*key, spec.job_key());
+                assert_eq!(nccl, batch.events.len(), "a job's batch holds only NCCL calls");
+                if batch.events.is_empty() {
+                    heartbeats.entry(node.host.clone()).or_default().push(batch.clock.unwrap().wall_ns);
+                }
             } else {
                 assert_eq!(*key, node.host);
                 assert_eq!(nccl, 0, "NCCL calls never travel keyed by host");
@@ -394,15 +482,15 @@ mod tests {
             assert_eq!(*run, batch.agent_run_id, "one agent run per host");
             seqs.push(batch.sequence);
         }
-        // One communicator batch per host per flush: the opening one (inits)
-        // and one per window of collectives.
-        let flushes = 1 + spec.collectives.div_ceil(JobBatches::new(&spec).window()) as usize;
-        assert!(flushes > 3, "the job spans several flushes");
-        assert_eq!(comm_batches.len(), 4);
-        assert!(comm_batches.values().all(|&n| n == flushes), "{comm_batches:?}");
         for (host, (_, seqs)) in sequences {
             assert!(host.starts_with("gpu-host-010"), "{host}");
             assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1) && seqs[0] == 1, "{host}: {seqs:?}");
+        }
+        // Every host beats once a second for the tail, its clock advancing.
+        assert_eq!(heartbeats.len(), 4);
+        for beats in heartbeats.values() {
+            assert_eq!(beats.len() as u64, spec.heartbeat_tail_ns / 1_000_000_000);
+            assert!(beats.windows(2).all(|w| w[1] - w[0] == 1_000_000_000));
         }
         let events: usize = played.batches.iter().map(|(_, b)| b.events.len()).sum();
         assert_eq!(events as u64, u64::from(spec.ranks()) * (2 + 30 * 4));
@@ -473,15 +561,26 @@ mod tests {
             .map(|s| (s.rank, s.seq, s.count))
             .collect();
         assert_eq!(differing, BTreeSet::from([(6, 7, 1000)]));
-        assert!(played.all_reduces.iter().all(|s| s.key == spec.comm_key()));
+        assert!(played.all_reduces.iter().all(|s| s.key == spec.job_key()));
     }
 
     #[test]
-    fn hosts_run_on_their_own_boot_clocks() {
+    fn hosts_run_on_their_own_boot_clocks_and_read_them_at_each_batch() {
         let played = play(&JobSpec::new("clocks", 3, 2));
-        let anchors: BTreeSet<u64> = played.batches.iter().map(|(_, b)| b.clock.as_ref().unwrap().boot_ns).collect();
-        let boot_ids: BTreeSet<String> =
-            played.batches.iter().map(|(_, b)| b.node.as_ref().unwrap().boot_id.clone()).collect();
-        assert_eq!((anchors.len(), boot_ids.len()), (3, 3));
+        let mut clocks: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+        for (_, batch) in &played.batches {
+            let clock = batch.clock.unwrap();
+            clocks
+                .entry(batch.node.as_ref().unwrap().boot_id.clone())
+                .or_default()
+                .push((clock.boot_ns, clock.wall_ns));
+        }
+        assert_eq!(clocks.len(), 3);
+        let offsets: BTreeSet<i128> = clocks.values().map(|c| i128::from(c[0].1) - i128::from(c[0].0)).collect();
+        assert_eq!(offsets.len(), 3, "booted at different times");
+        for batches in clocks.values() {
+            // Both clocks advance together from batch to batch.
+            assert!(batches.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 - w[0].1 == w[1].0 - w[0].0));
+        }
     }
 }

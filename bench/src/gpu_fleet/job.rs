@@ -1,5 +1,6 @@
-//! What a simulated training job is: its size, its pace, its clocks, and the
-//! faults played into it (a straggler rank, a hang, a mismatched call).
+//! What a simulated training job is: its size and shape, its pace, its
+//! clocks, and the faults played into it (a straggler rank, a hang, a
+//! mismatched call, a host whose agent goes silent).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -8,8 +9,9 @@ pub const GPUS_PER_HOST: u32 = 8;
 
 const MS: u64 = 1_000_000;
 
-/// A data-parallel job: one communicator over every rank, one all-reduce per
-/// training step, and the kernel launches of each step.
+/// A training job: by default data-parallel over one communicator of every
+/// rank, one all-reduce per training step; with [`Parallel`], 3-D parallel.
+/// Each step also launches kernels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSpec {
     /// The job name every call carries (`job_sid`).
@@ -40,6 +42,30 @@ pub struct JobSpec {
     pub straggler: Option<Straggler>,
     pub hang: Option<Hang>,
     pub mismatch: Option<Mismatch>,
+    /// 3-D parallelism; None: one communicator over every rank.
+    pub parallel: Option<Parallel>,
+    /// A host whose agent stops sending after a step.
+    pub silent: Option<Silent>,
+    /// How long hosts' agents keep sending the job's (empty) batches after
+    /// its last step, once a second, as live ranks' agents do.
+    pub heartbeat_tail_ns: u64,
+}
+
+/// Tensor parallelism over the 8 GPUs of a host, `pp` pipeline stages
+/// (send/recv between them) and data parallelism over the rest (FSDP:
+/// all-gather and reduce-scatter): hosts = pp × dp. Job ranks are numbered
+/// tensor rank fastest, then data, then pipeline (Megatron's order), so a
+/// host holds one tensor group and a data group has one rank per host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parallel {
+    pub pp: u32,
+}
+
+/// Host `host`'s agent sends nothing after step `after_seq` (its ranks go on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Silent {
+    pub host: u32,
+    pub after_seq: u64,
 }
 
 /// A rank that arrives late at collectives.
@@ -111,6 +137,17 @@ impl JobSpec {
             straggler: None,
             hang: None,
             mismatch: None,
+            parallel: None,
+            silent: None,
+            heartbeat_tail_ns: 40_000 * MS,
+        }
+    }
+
+    /// Pipeline stages and data-parallel width (1 and `hosts` when flat).
+    pub fn pp_dp(&self) -> (u32, u32) {
+        match self.parallel {
+            Some(p) => (p.pp, self.hosts / p.pp.max(1)),
+            None => (1, self.hosts),
         }
     }
 
@@ -137,14 +174,15 @@ impl JobSpec {
         self.host_name(Self::host_of(rank))
     }
 
-    /// The communicator's id hash (`comm_id_hash`), the same on every rank.
+    /// The world communicator's id hash (`comm_id_hash`), the same on every
+    /// rank.
     pub fn comm_id_hash(&self) -> u64 {
         splitmix64(seed_of(&self.job) ^ 0x6e63_636c_5f69_6400) | 1
     }
 
     /// The Kafka key agents give this job's NCCL batches.
-    pub fn comm_key(&self) -> String {
-        format!("comm-{:016x}", self.comm_id_hash())
+    pub fn job_key(&self) -> String {
+        format!("job-{}", self.job)
     }
 
     /// How far `host`'s clock anchor is off, ns (positive: ahead).
@@ -194,6 +232,16 @@ impl JobSpec {
             }
             if h.after_seq + 1 >= self.collectives {
                 return Err(invalid("hang.after_seq", "the job must have a collective after it"));
+            }
+        }
+        if let Some(p) = &self.parallel {
+            if p.pp == 0 || !self.hosts.is_multiple_of(p.pp) || self.hosts / p.pp < 2 {
+                return Err(invalid("parallel.pp", "must divide the hosts, with at least 2 hosts per stage"));
+            }
+        }
+        if let Some(silent) = &self.silent {
+            if silent.host >= self.hosts || silent.after_seq + 1 >= self.collectives {
+                return Err(invalid("silent", "must be a host of the job, before its last step"));
             }
         }
         if let Some(m) = &self.mismatch {

@@ -1,9 +1,12 @@
 //! A fleet of GPU hosts running one training job, played into Kafka exactly
 //! as their node agents would send it: hosts × 8 ranks, one process per
-//! rank, an NCCL all-reduce per step and the step's kernel launches, each
-//! host on its own boot clock and clock anchor. Faults can be played in: a
-//! straggler rank, ranks that hang, a rank calling with a different count or
-//! datatype, clock skew between hosts, and ordinary jitter.
+//! rank, each step's NCCL calls (one all-reduce over every rank, or 3-D
+//! parallel: tensor groups inside hosts, data groups across them, pipeline
+//! sends and receives between stages) and kernel launches, each host on its
+//! own boot clock, and heartbeats after the last step. Faults can be played
+//! in: a straggler rank, ranks that hang, a rank calling with a different
+//! count or datatype, a host whose agent goes silent, clock skew between
+//! hosts, and ordinary jitter.
 
 mod batches;
 mod job;
@@ -11,9 +14,12 @@ mod produce;
 mod schedule;
 
 pub use batches::JobBatches;
-pub use job::{seed_of, Hang, JobSpec, Mismatch, MismatchField, SpecError, Straggler, COUNT, DATATYPE, GPUS_PER_HOST};
+pub use job::{
+    seed_of, Hang, JobSpec, Mismatch, MismatchField, Parallel, Silent, SpecError, Straggler, COUNT, DATATYPE,
+    GPUS_PER_HOST,
+};
 pub use produce::{produce, Produced};
-pub use schedule::Schedule;
+pub use schedule::{Group, Schedule};
 
 use plumbline_transport::kafka::{self, KafkaSink, KafkaSinkConfig};
 

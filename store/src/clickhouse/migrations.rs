@@ -30,7 +30,10 @@ pub async fn migrate(client: &Client, dialect: &Dialect, server_version: &str) -
     let mut now_applied = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.id)) {
         for statement in (migration.clickhouse)(dialect) {
-            client.query(&statement).execute().await?;
+            match client.query(&statement).execute().await.map_err(StoreError::from) {
+                Err(err) if err.is_column_already_added() => {}
+                done => done?,
+            }
         }
         let mut insert = client.insert::<AppliedMigration>("schema_migrations").await?;
         insert

@@ -88,7 +88,10 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
             continue;
         }
         for statement in (migration.sqlite)() {
-            tx.execute_batch(&statement)?;
+            match tx.execute_batch(&statement).map_err(StoreError::from) {
+                Err(err) if err.is_column_already_added() => {}
+                done => done?,
+            }
         }
         tx.execute(
             "INSERT INTO schema_migrations (id, name, applied_wall_ns) VALUES (?1, ?2, ?3)",

@@ -22,4 +22,5 @@ pub const SPEC: TableSpec = TableSpec {
     columns: &[("agent", Col::Label), ("rule", Col::Label), ("matched_on", Col::Label)],
     key: &["host", "boot_id", "pid", "process_start_key_ns", "ts_ns"],
     indexes: &["wall_ns"],
+    added: &[],
 };

@@ -2,12 +2,19 @@
 //! and hosts, and what the join made of it: complete, straggler, mismatch or
 //! hang. One row per (job, communicator, sequence); small next to the calls
 //! it summarises, so every diagnosis view reads it rather than the calls.
+//! A host of the job whose agent went silent is a row of its own
+//! (`silent`, communicator 0, `seq` a hash of the host's name, `host` and
+//! `wall_ns` the host and the last moment it was heard of).
+//!
+//! Ranks are the job's (as its launcher numbered them) where known, with the
+//! communicator's own beside them. A straggler or hang that another one
+//! caused names its cause (`cause_*`): the views show the cause first.
 
 use serde::{Deserialize, Serialize};
 
 use super::llm_calls::from_json_column;
 use super::row::table_row;
-use super::spec::{Col, TableSpec};
+use super::spec::{Added, Col, TableSpec};
 use crate::StoreError;
 
 table_row! {
@@ -43,20 +50,56 @@ table_row! {
         /// Hang: a JSON array of [`MissingRank`].
         pub missing: String,
         pub judged_wall_ns: u64,
+        /// The last arrival's rank inside the communicator (`rank` is the
+        /// job's where known); -1 for a hang.
+        pub comm_rank: i32,
+        /// The communicator's role, inferred from its members' job ranks:
+        /// "world" (every rank), "tp" (consecutive ranks), "dp" (strided);
+        /// empty when unknown.
+        pub role: String,
+        /// Set on a consequence: the collective of the cause (a hang: the
+        /// root hung collective; a straggler: where its cause held it up)
+        /// and the rank that caused it. 0, 0, -1 on a root.
+        pub cause_communicator: u64,
+        pub cause_seq: u64,
+        pub cause_rank: i32,
     }
 }
 
 /// An element of `differing`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RankValue {
+    /// The communicator's rank.
     pub rank: u32,
     pub value: String,
+    /// The job's rank (-1 unknown), and where the call ran.
+    #[serde(default = "unknown")]
+    pub global_rank: i32,
+    #[serde(default)]
+    pub host: String,
+    #[serde(default = "unknown")]
+    pub device: i32,
+}
+
+fn unknown() -> i32 {
+    -1
 }
 
 /// An element of `missing`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MissingRank {
+    /// The communicator's rank.
     pub rank: u32,
+    /// The job's rank (-1 unknown).
+    #[serde(default = "unknown")]
+    pub global_rank: i32,
+    /// The rank is itself waiting in another collective that has not
+    /// completed (so it is not the cause).
+    #[serde(default)]
+    pub blocked: bool,
+    /// Its host went silent: nothing is known of it since.
+    #[serde(default)]
+    pub silent: bool,
     /// None: the rank completed no collective of the communicator.
     pub last_completed_seq: Option<u64>,
     /// From the rank's latest call seen; empty when never seen.
@@ -103,4 +146,14 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["job", "communicator", "seq"],
     indexes: &["job, verdict, wall_ns"],
+    added: &[Added {
+        migration: 7,
+        columns: &[
+            ("comm_rank", Col::I32, "-1"),
+            ("role", Col::Label, "''"),
+            ("cause_communicator", Col::U64, "0"),
+            ("cause_seq", Col::U64, "0"),
+            ("cause_rank", Col::I32, "-1"),
+        ],
+    }],
 };

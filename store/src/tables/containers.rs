@@ -37,4 +37,5 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["host", "boot_id", "cgroup_id"],
     indexes: &["container_id"],
+    added: &[],
 };

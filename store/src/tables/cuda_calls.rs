@@ -61,4 +61,5 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["job", "rank", "ts_ns", "host", "boot_id", "pid", "tid", "api", "handle"],
     indexes: &["job, rank, wall_ns", "host, pid, wall_ns"],
+    added: &[],
 };

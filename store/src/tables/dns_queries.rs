@@ -28,4 +28,5 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["host", "boot_id", "ts_ns", "pid", "name", "qtype"],
     indexes: &["wall_ns"],
+    added: &[],
 };

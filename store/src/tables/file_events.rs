@@ -49,4 +49,5 @@ pub const SPEC: TableSpec = TableSpec {
     key: &["host", "boot_id", "pid", "ts_ns", "op", "path"],
     // No index on path: the views look for substrings, which no index serves.
     indexes: &["wall_ns"],
+    added: &[],
 };

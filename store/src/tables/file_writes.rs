@@ -28,4 +28,5 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["host", "boot_id", "pid", "dev", "ino", "ts_ns"],
     indexes: &["wall_ns"],
+    added: &[],
 };

@@ -71,4 +71,5 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["session", "kind", "subject"],
     indexes: &["kind, wall_ns", "agent, wall_ns"],
+    added: &[],
 };

@@ -59,4 +59,5 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["host", "boot_id", "pid", "kind", "object_id", "op", "ts_ns"],
     indexes: &["wall_ns", "object_id"],
+    added: &[],
 };

@@ -54,4 +54,5 @@ pub const SPEC: TableSpec = TableSpec {
     // A batch delivered again sums to the same row under the same key.
     key: &["job", "rank", "kernel", "host", "boot_id", "pid", "ts_ns"],
     indexes: &["job, rank, wall_ns"],
+    added: &[],
 };

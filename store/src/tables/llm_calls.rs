@@ -157,6 +157,7 @@ pub const SPEC: TableSpec = TableSpec {
     // start two in one write, which model and endpoint usually tell apart.
     key: &["host", "boot_id", "ts_ns", "pid", "tid", "connection_id", "endpoint", "model"],
     indexes: &["wall_ns"],
+    added: &[],
 };
 
 #[cfg(test)]

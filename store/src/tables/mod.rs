@@ -44,7 +44,7 @@ pub use process_events::{ProcessEventKind, ProcessEventRow};
 pub use row::SqliteRow;
 pub use session_edges::{edge_relation, SessionEdgeRow};
 pub use session_nodes::{node_kind, SessionNodeRow};
-pub use spec::TableSpec;
+pub use spec::{Added, TableSpec};
 pub use tls_stacks::TlsStackRow;
 
 /// The activity tables of migration 2, whose DDL is rendered from their spec.
@@ -73,7 +73,8 @@ use crate::clickhouse::Dialect;
 
 /// One schema change, for both backends. Applied in `id` order, once each,
 /// recorded in `schema_migrations`; every statement is idempotent
-/// (`IF NOT EXISTS`), so two aggregators starting at once cannot break it.
+/// (`IF NOT EXISTS`, and a column to add that is there already is taken as
+/// added), so two processes opening the store at once cannot break it.
 pub struct Migration {
     pub id: u32,
     pub name: &'static str,
@@ -96,32 +97,38 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: 2,
         name: "file, network, DNS, IPC and container tables",
-        clickhouse: |d| ACTIVITY_TABLES.iter().map(|t| t.clickhouse_ddl(d)).collect(),
-        sqlite: || ACTIVITY_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
+        clickhouse: |d| ACTIVITY_TABLES.iter().map(|t| t.clickhouse_ddl(d, 2)).collect(),
+        sqlite: || ACTIVITY_TABLES.iter().map(|t| t.sqlite_ddl(2)).collect(),
     },
     Migration {
         id: 3,
         name: "LLM calls, agent processes and TLS stacks",
-        clickhouse: |d| LLM_TABLES.iter().map(|t| t.clickhouse_ddl(d)).collect(),
-        sqlite: || LLM_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
+        clickhouse: |d| LLM_TABLES.iter().map(|t| t.clickhouse_ddl(d, 3)).collect(),
+        sqlite: || LLM_TABLES.iter().map(|t| t.sqlite_ddl(3)).collect(),
     },
     Migration {
         id: 4,
         name: "NCCL calls, CUDA calls and collective verdicts",
-        clickhouse: |d| GPU_TABLES.iter().map(|t| t.clickhouse_ddl(d)).collect(),
-        sqlite: || GPU_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
+        clickhouse: |d| GPU_TABLES.iter().map(|t| t.clickhouse_ddl(d, 4)).collect(),
+        sqlite: || GPU_TABLES.iter().map(|t| t.sqlite_ddl(4)).collect(),
     },
     Migration {
         id: 5,
         name: "kernel launches summed per batch",
-        clickhouse: |d| vec![kernel_launches::SPEC.clickhouse_ddl(d)],
-        sqlite: || vec![kernel_launches::SPEC.sqlite_ddl()],
+        clickhouse: |d| vec![kernel_launches::SPEC.clickhouse_ddl(d, 5)],
+        sqlite: || vec![kernel_launches::SPEC.sqlite_ddl(5)],
     },
     Migration {
         id: 6,
         name: "agent sessions: nodes, edges and findings",
-        clickhouse: |d| SESSION_TABLES.iter().map(|t| t.clickhouse_ddl(d)).collect(),
-        sqlite: || SESSION_TABLES.iter().map(|t| t.sqlite_ddl()).collect(),
+        clickhouse: |d| SESSION_TABLES.iter().map(|t| t.clickhouse_ddl(d, 6)).collect(),
+        sqlite: || SESSION_TABLES.iter().map(|t| t.sqlite_ddl(6)).collect(),
+    },
+    Migration {
+        id: 7,
+        name: "GPU ranks as the job numbers them, communicator roles and verdict causes",
+        clickhouse: |d| GPU_TABLES.iter().flat_map(|t| t.clickhouse_added(d, 7)).collect(),
+        sqlite: || GPU_TABLES.iter().flat_map(|t| t.sqlite_added(7)).collect(),
     },
 ];
 
@@ -153,7 +160,7 @@ mod tests {
             (&findings::SPEC, FindingRow::COLUMNS),
         ];
         for (spec, columns) in rows {
-            let from_spec: Vec<&str> = spec.all_columns().map(|(name, _)| *name).collect();
+            let from_spec: Vec<&str> = spec.all_columns().map(|(name, _)| name).collect();
             assert_eq!(from_spec, columns, "{}", spec.name);
         }
         assert_eq!(rows.len(), ACTIVITY_TABLES.len() + LLM_TABLES.len() + GPU_TABLES.len() + 1 + SESSION_TABLES.len());

@@ -6,7 +6,7 @@
 //! timeline reads one narrow range of the table.
 
 use super::row::activity_row;
-use super::spec::{Col, TableSpec};
+use super::spec::{Added, Col, TableSpec};
 
 activity_row! {
     pub struct NcclCallRow {
@@ -36,6 +36,11 @@ activity_row! {
         /// Of a split: the parent communicator and the color.
         pub parent_communicator: u64,
         pub color: i32,
+        /// The process's rank in the job (`NcclCall.global_rank`); -1
+        /// unknown. `rank` is the communicator's own.
+        pub global_rank: i32,
+        /// The job's size (`NcclCall.world_size`); -1 unknown.
+        pub world_size: i32,
     }
 }
 
@@ -64,4 +69,5 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["job", "rank", "ts_ns", "host", "boot_id", "pid", "tid", "op", "comm_handle", "seq"],
     indexes: &["job, rank, wall_ns", "host, pid, wall_ns"],
+    added: &[Added { migration: 7, columns: &[("global_rank", Col::I32, "-1"), ("world_size", Col::I32, "-1")] }],
 };

@@ -59,4 +59,5 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["host", "boot_id", "ts_ns", "sock_id", "direction"],
     indexes: &["wall_ns", "sock_id"],
+    added: &[],
 };

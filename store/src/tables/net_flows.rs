@@ -38,4 +38,5 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["host", "boot_id", "sock_id", "ts_ns"],
     indexes: &["wall_ns", "sock_id"],
+    added: &[],
 };

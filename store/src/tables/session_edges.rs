@@ -45,4 +45,5 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["session", "from_node", "to_node"],
     indexes: &["session, to_node"],
+    added: &[],
 };

@@ -56,4 +56,5 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["session", "ts_ns", "node"],
     indexes: &["session, wall_ns", "host, pid, wall_ns"],
+    added: &[],
 };

@@ -52,6 +52,15 @@ pub struct TableSpec {
     pub key: &'static [&'static str],
     /// Extra SQLite indexes (column lists) for the views' filters.
     pub indexes: &'static [&'static str],
+    /// Columns later migrations added, after [`Self::columns`] in the row.
+    pub added: &'static [Added],
+}
+
+/// Columns one migration added to a table that already existed, each with
+/// the value rows written before it read as (an SQL literal).
+pub struct Added {
+    pub migration: u32,
+    pub columns: &'static [(&'static str, Col, &'static str)],
 }
 
 /// Columns every activity row starts with: who did it, and when.
@@ -68,19 +77,26 @@ pub const WHO_AND_WHEN: [(&str, Col); 8] = [
 
 impl TableSpec {
     /// Every column, in row order.
-    pub fn all_columns(&self) -> impl Iterator<Item = &(&'static str, Col)> {
+    pub fn all_columns(&self) -> impl Iterator<Item = (&'static str, Col)> + '_ {
+        self.columns_at(u32::MAX)
+    }
+
+    /// The columns the table has once migration `migration` is applied.
+    fn columns_at(&self, migration: u32) -> impl Iterator<Item = (&'static str, Col)> + '_ {
         let who: &[(&str, Col)] = if self.activity { &WHO_AND_WHEN } else { &[] };
-        who.iter().chain(self.columns)
+        let added = self.added.iter().filter(move |a| a.migration <= migration);
+        who.iter().chain(self.columns).copied().chain(added.flat_map(|a| a.columns.iter().map(|&(n, c, _)| (n, c))))
     }
 
     /// ReplacingMergeTree on the key, partitioned by day of `wall_ns`, with
-    /// the server's codecs and TTL when it has them.
-    pub fn clickhouse_ddl(&self, d: &Dialect) -> String {
+    /// the server's codecs and TTL when it has them: the table as migration
+    /// `migration` creates it (columns later ones add are left to them).
+    pub fn clickhouse_ddl(&self, d: &Dialect, migration: u32) -> String {
         let columns: Vec<String> = self
-            .all_columns()
+            .columns_at(migration)
             .map(|(name, col)| {
                 let codec = match (name, col) {
-                    (&"ts_ns" | &"wall_ns", _) => d.codec("DoubleDelta, ZSTD(1)"),
+                    ("ts_ns" | "wall_ns", _) => d.codec("DoubleDelta, ZSTD(1)"),
                     (_, Col::LongText) => d.codec("ZSTD(3)"),
                     _ => String::new(),
                 };
@@ -108,9 +124,10 @@ impl TableSpec {
         time_first.chain(self.key.iter().filter(|c| **c != "ts_ns")).copied().collect()
     }
 
-    pub fn sqlite_ddl(&self) -> String {
+    /// The table as migration `migration` creates it.
+    pub fn sqlite_ddl(&self, migration: u32) -> String {
         let columns: Vec<String> =
-            self.all_columns().map(|(name, col)| format!("{name} {} NOT NULL", col.sqlite())).collect();
+            self.columns_at(migration).map(|(name, col)| format!("{name} {} NOT NULL", col.sqlite())).collect();
         let mut ddl = format!(
             "CREATE TABLE IF NOT EXISTS {} (\n    {},\n    PRIMARY KEY ({})\n) WITHOUT ROWID;\n",
             self.name,
@@ -121,5 +138,28 @@ impl TableSpec {
             ddl.push_str(&format!("CREATE INDEX IF NOT EXISTS {}_{i} ON {} ({index});\n", self.name, self.name));
         }
         ddl
+    }
+}
+
+impl TableSpec {
+    /// The ALTER statements of the columns migration `migration` added.
+    pub fn clickhouse_added(&self, d: &Dialect, migration: u32) -> Vec<String> {
+        self.added_at(migration)
+            .map(|(name, col, default)| {
+                format!("ALTER TABLE {} ADD COLUMN {name} {} DEFAULT {default}", self.name, col.clickhouse(d))
+            })
+            .collect()
+    }
+
+    pub fn sqlite_added(&self, migration: u32) -> Vec<String> {
+        self.added_at(migration)
+            .map(|(name, col, default)| {
+                format!("ALTER TABLE {} ADD COLUMN {name} {} NOT NULL DEFAULT {default}", self.name, col.sqlite())
+            })
+            .collect()
+    }
+
+    fn added_at(&self, migration: u32) -> impl Iterator<Item = &(&'static str, Col, &'static str)> {
+        self.added.iter().filter(move |a| a.migration == migration).flat_map(|a| a.columns.iter())
     }
 }

@@ -22,4 +22,5 @@ pub const SPEC: TableSpec = TableSpec {
     columns: &[("library", Col::Label), ("path", Col::Text), ("hooked", Col::U8), ("reason", Col::Text)],
     key: &["host", "boot_id", "pid", "process_start_key_ns", "library", "path", "ts_ns"],
     indexes: &["wall_ns"],
+    added: &[],
 };
