@@ -1,13 +1,18 @@
 //! Training jobs diagnosed on the fleet road: a simulated job's hosts send
-//! what their node agents would (NCCL calls keyed by communicator, the rest
-//! by host, each host on its own clock) → Kafka (tansu) → aggregator (the
-//! collective join) → ClickHouse → query service → `plumb gpu`. Needs
-//! PLUMBLINE_TEST_KAFKA and PLUMBLINE_TEST_CLICKHOUSE (scripts/test.sh
-//! provides them).
+//! what their node agents would (NCCL calls keyed by job, the rest by host,
+//! each host on its own clock, heartbeats after the last step) → Kafka
+//! (tansu) → aggregator (the collective join) → ClickHouse → query service →
+//! `plumb gpu`. Needs PLUMBLINE_TEST_KAFKA and PLUMBLINE_TEST_CLICKHOUSE
+//! (scripts/test.sh provides them).
 //!
-//! Every test plays its own job (8 hosts × 8 GPUs, 50 all-reduces) into one
-//! shared aggregator and query service, then polls until the join has judged
-//! the whole job before reading its verdicts.
+//! Every test plays its own job (8 hosts × 8 GPUs, 50 steps) into one shared
+//! aggregator and query service, then polls until the join has judged the
+//! whole job before reading its verdicts. Two shapes: one all-reduce over
+//! every rank per step, and 3-D parallel (tensor groups of a host's 8 GPUs,
+//! 2 pipeline stages, data groups of 4 hosts: all-gather, all-reduce,
+//! send/recv, reduce-scatter per step), where answers name the job's ranks,
+//! causes before consequences, and hosts that went silent. Some jobs are
+//! played while the aggregator is stopped, so it meets them as a backlog.
 
 mod support;
 
@@ -20,7 +25,8 @@ use std::{
 };
 
 use plumbline_bench::gpu_fleet::{
-    play_into_kafka, Hang, JobSpec, Mismatch, MismatchField, Schedule, Straggler, COUNT, DATATYPE,
+    play_into_kafka, Group, Hang, JobSpec, Mismatch, MismatchField, Parallel, Schedule, Silent, Straggler, COUNT,
+    DATATYPE,
 };
 use serde_json::Value;
 use support::*;
@@ -54,7 +60,33 @@ impl Fleet {
     fn play(&self, spec: &JobSpec) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let produced = runtime.block_on(play_into_kafka(spec, &kafka_brokers(), &self.topic)).unwrap();
-        assert_eq!(produced.events, Schedule::new(spec).events());
+        let mut expected = Schedule::new(spec).events();
+        if let Some(silent) = spec.silent {
+            expected -= silent_events(spec, silent);
+        }
+        assert_eq!(produced.events, expected);
+    }
+
+    /// Plays the job with the aggregator stopped (SIGSTOP), then lets it go
+    /// on: it meets the whole job, heartbeats and all, as a backlog.
+    fn play_as_backlog(&self, spec: &JobSpec) {
+        let pid = self.services.lock().unwrap().aggregator.pid().to_string();
+        let signal =
+            |name: &str| assert!(std::process::Command::new("kill").args([name, &pid]).status().unwrap().success());
+        signal("-STOP");
+        self.play(spec);
+        signal("-CONT");
+    }
+
+    /// `plumb gpu hang`: the hangs (causes first) and the silent hosts, once
+    /// the job has `hangs` hang verdicts.
+    fn hang_view(&self, job: &str, hangs: u64) -> (Vec<Value>, Vec<Value>) {
+        self.await_view("jobs", job, &[], |jobs| {
+            jobs.as_array().and_then(|j| j.first()).is_some_and(|j| j["hangs"].as_u64() >= Some(hangs))
+        });
+        let answer = self.await_view("hang", job, &[], |_| true);
+        let list = |key: &str| answer[key].as_array().cloned().unwrap_or_default();
+        (list("hangs"), list("silent"))
     }
 
     /// `plumb gpu <view> --job <job> <args> -o json`, polled until `ready`
@@ -167,8 +199,8 @@ fn a_hang_names_the_next_sequence_and_exactly_the_missing_ranks(skew_ns: u64) {
     fleet.play(&spec);
 
     // Sequences 0..=31 complete, then 32 hangs once the timeout passed.
-    let hangs = fleet.await_view("hang", &spec.job, &[], |h| h.as_array().is_some_and(|h| !h.is_empty()));
-    let hangs = hangs.as_array().unwrap();
+    let (hangs, silent) = fleet.hang_view(&spec.job, 1);
+    assert!(silent.is_empty(), "{silent:?}");
     assert_eq!(hangs.len(), 1, "one communicator, one hang: {hangs:?}");
     let hang = &hangs[0];
     assert_eq!(hang["seq"], after_seq + 1, "{hang}");
@@ -256,10 +288,11 @@ fn a_healthy_job_has_no_verdicts(skew_ns: u64) {
         (Some(0), Some(0), Some(0)),
         "{job}"
     );
-    for view in ["stragglers", "hang", "mismatches"] {
+    for view in ["stragglers", "mismatches"] {
         let answer = fleet.view(view, &spec.job, &[]);
         assert!(answer.is_empty(), "plumb gpu {view}: {answer:?}");
     }
+    assert_eq!(fleet.hang_view(&spec.job, 0), (vec![], vec![]));
 }
 
 #[test]
@@ -303,4 +336,170 @@ fn a_ranks_kernels_and_timeline_read_back_what_it_launched_and_called() {
         calls.iter().filter(|c| c["call"] == "ALL_REDUCE").map(|c| c["seq"].as_u64().unwrap()).collect();
     assert_eq!(all_reduces, (0..COLLECTIVES).collect::<Vec<_>>());
     assert!(calls.iter().all(|c| c["rank"] == rank && c["device"] == JobSpec::device_of(rank)), "{timeline}");
+}
+
+// ---- 3-D parallel jobs ------------------------------------------------------
+
+/// 2 pipeline stages of 4 hosts: tensor groups inside hosts, data groups of
+/// 4 hosts.
+fn job_3d(name: &str, skew_ns: u64) -> JobSpec {
+    JobSpec { parallel: Some(Parallel { pp: 2 }), ..job(name, skew_ns) }
+}
+
+/// The job's collectives (communicator, sequence): those every member
+/// called, and those some member called and another never did.
+fn collectives(spec: &JobSpec) -> (u64, u64) {
+    let schedule = Schedule::new(spec);
+    let (mut complete, mut hung) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+    for rank in 0..spec.ranks() {
+        for step in 0..spec.collectives {
+            for (phase, p) in schedule.phases().iter().enumerate() {
+                if matches!(p.group, Group::Pipeline) || !schedule.calls(rank, step, phase) {
+                    continue;
+                }
+                let id = (schedule.membership(rank, p.group).id_hash, schedule.seq(step, phase));
+                if schedule.members(rank, p.group).iter().all(|&m| schedule.calls(m, step, phase)) {
+                    complete.insert(id);
+                } else {
+                    hung.insert(id);
+                }
+            }
+        }
+    }
+    (complete.len() as u64, hung.len() as u64)
+}
+
+/// Events a silent host's agent never sent.
+fn silent_events(spec: &JobSpec, silent: Silent) -> u64 {
+    let schedule = Schedule::new(spec);
+    let mut events = 0;
+    for rank in silent.host * 8..silent.host * 8 + 8 {
+        for step in silent.after_seq + 1..spec.collectives {
+            let calls = (0..schedule.phases().len()).filter(|&p| schedule.calls(rank, step, p)).count() as u64;
+            events += calls + if calls > 0 { u64::from(spec.kernels_per_step) } else { 0 };
+        }
+    }
+    events
+}
+
+fn a_healthy_3d_job_has_no_verdicts(backlog: bool) {
+    let fleet = fleet();
+    let spec = job_3d("healthy-3d", SKEW);
+    if backlog {
+        fleet.play_as_backlog(&spec);
+    } else {
+        fleet.play(&spec);
+    }
+    let (complete, hung) = collectives(&spec);
+    assert_eq!((complete, hung), (8 * 50 + 16 * 100, 0));
+    let job = fleet.judged(&spec.job, complete);
+    assert_eq!(
+        (job["stragglers"].as_u64(), job["hangs"].as_u64(), job["mismatches"].as_u64()),
+        (Some(0), Some(0), Some(0)),
+        "{job}"
+    );
+    for view in ["stragglers", "mismatches"] {
+        let answer = fleet.view(view, &spec.job, &[]);
+        assert!(answer.is_empty(), "plumb gpu {view}: {answer:?}");
+    }
+    assert_eq!(fleet.hang_view(&spec.job, 0), (vec![], vec![]));
+}
+
+#[test]
+fn a_healthy_3d_job_under_clock_skew_has_no_verdicts() {
+    a_healthy_3d_job_has_no_verdicts(false);
+}
+
+#[test]
+fn a_healthy_3d_job_met_as_a_backlog_has_no_verdicts() {
+    a_healthy_3d_job_has_no_verdicts(true);
+}
+
+#[test]
+fn a_3d_straggler_is_named_by_its_job_rank_and_its_tensor_peers_are_its_victims_not_stragglers() {
+    let fleet = fleet();
+    let rank = 45;
+    let straggler = Straggler { rank, late_ns: 30 * MS, fraction: 0.4 };
+    let spec = JobSpec { straggler: Some(straggler), ..job_3d("straggler-3d", SKEW) };
+    fleet.play(&spec);
+    let (complete, _) = collectives(&spec);
+    let job = fleet.judged(&spec.job, complete);
+    assert_eq!((job["hangs"].as_u64(), job["mismatches"].as_u64()), (Some(0), Some(0)), "{job}");
+    let stragglers = fleet.view("stragglers", &spec.job, &[]);
+    assert_eq!(stragglers.len(), 1, "the straggler alone, not the peers it held up: {stragglers:?}");
+    let s = &stragglers[0];
+    assert_eq!((s["rank"].as_u64(), s["device"].as_i64()), (Some(u64::from(rank)), Some(5)), "{s}");
+    assert_eq!(s["host"], spec.host_of_rank(rank), "{s}");
+    let late_steps = (0..COLLECTIVES).filter(|&step| Schedule::new(&spec).straggles_at(step)).count() as u64;
+    // Last in its tensor group at every late step (a host's clock is the
+    // same for all its GPUs), and in its data group's reduce-scatter once
+    // its host's clock offset is known; its 7 tensor peers, held up, were
+    // last in theirs: its victims, not stragglers.
+    let (times_last, victims) = (s["times_last"].as_u64().unwrap(), s["victims"].as_u64().unwrap());
+    assert!((late_steps..=2 * late_steps).contains(&times_last), "{s}");
+    assert!(victims > 0 && victims <= 7 * late_steps && victims % 7 == 0, "{s}");
+}
+
+#[test]
+fn a_3d_hang_names_the_stopped_rank_s_first_collective_as_the_cause_and_the_rest_as_its_consequences() {
+    let fleet = fleet();
+    let (rank, after_seq) = (45u32, 20u64);
+    let spec = JobSpec { hang: Some(Hang { ranks: vec![rank], after_seq }), ..job_3d("hang-3d", SKEW) };
+    fleet.play_as_backlog(&spec);
+    let (_, hung) = collectives(&spec);
+    // Its data group's all-gather, its host's tensor all-reduce, and the
+    // tensor all-reduces of its data peers' hosts, whose ranks wait in the
+    // all-gather: the whole stage stops behind one rank.
+    assert_eq!(hung, 5);
+    let (hangs, silent) = fleet.hang_view(&spec.job, hung);
+    assert!(silent.is_empty(), "{silent:?}");
+    let root = &hangs[0];
+    let schedule = Schedule::new(&spec);
+    let data = schedule.membership(rank, Group::Data);
+    assert_eq!(root["communicator"], data.id_hash, "its data group's all-gather comes first: {root}");
+    assert_eq!((root["seq"].as_u64(), root["op"].as_str()), (Some(2 * (after_seq + 1)), Some("ALL_GATHER")), "{root}");
+    assert_eq!((root["cause_rank"].as_i64(), root["role"].as_str()), (Some(-1), Some("dp")), "the cause: {root}");
+    let missing = root["missing"].as_array().unwrap();
+    assert_eq!(missing.len(), 1, "{root}");
+    assert_eq!((missing[0]["global_rank"].as_u64(), missing[0]["blocked"].as_bool()), (Some(45), Some(false)));
+    assert_eq!(missing[0]["host"], spec.host_of_rank(rank));
+    assert_eq!(hangs.len(), 5, "{hangs:?}");
+    for h in &hangs[1..] {
+        assert_eq!(h["cause_rank"], 45, "every other hang follows from it: {h}");
+        assert_eq!((h["cause_communicator"].as_u64(), h["cause_seq"].as_u64()), (Some(data.id_hash), Some(42)), "{h}");
+    }
+    let job = fleet.judged(&spec.job, collectives(&spec).0 + hung);
+    assert_eq!((job["stragglers"].as_u64(), job["mismatches"].as_u64()), (Some(0), Some(0)), "{job}");
+}
+
+#[test]
+fn a_3d_mismatch_names_the_job_rank_its_host_and_gpu() {
+    let fleet = fleet();
+    let (rank, seq) = (45u32, 17u64);
+    let field = MismatchField::Count(1000);
+    let spec = JobSpec { mismatch: Some(Mismatch { rank, seq, field }), ..job_3d("mismatch-3d", SKEW) };
+    fleet.play(&spec);
+    let job = fleet.judged(&spec.job, collectives(&spec).0);
+    assert_eq!((job["mismatches"].as_u64(), job["hangs"].as_u64()), (Some(1), Some(0)), "{job}");
+    let mismatches = fleet.view("mismatches", &spec.job, &[]);
+    let m = &mismatches[0];
+    assert_eq!((m["field"].as_str(), m["seq"].as_u64(), m["role"].as_str()), (Some("count"), Some(35), Some("dp")));
+    assert_eq!(ranks_of(&m["global_ranks"]), [u64::from(rank)], "{m}");
+    assert_eq!(ranks_of(&m["ranks"]), [1], "its rank in the data group: {m}");
+    assert_eq!((m["hosts"][0].as_str(), m["devices"][0].as_i64()), (Some(spec.host_of_rank(rank).as_str()), Some(5)));
+}
+
+#[test]
+fn a_host_whose_agent_went_silent_is_named_and_nothing_is_called_hung() {
+    let fleet = fleet();
+    let silent = Silent { host: 6, after_seq: 20 };
+    let spec = JobSpec { silent: Some(silent), ..job_3d("silent-3d", SKEW) };
+    fleet.play(&spec);
+    let answer = fleet.await_view("hang", &spec.job, &[], |a| a["silent"].as_array().is_some_and(|s| !s.is_empty()));
+    assert_eq!(answer["silent"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(answer["silent"][0]["host"], spec.host_name(6), "{answer}");
+    assert!(answer["hangs"].as_array().is_none_or(|h| h.is_empty()), "{answer}");
+    let job =
+        fleet.judged(&spec.job, fleet.await_view("jobs", &spec.job, &[], |_| true)[0]["collectives"].as_u64().unwrap());
+    assert_eq!((job["hangs"].as_u64(), job["stragglers"].as_u64()), (Some(0), Some(0)), "{job}");
 }

@@ -1,11 +1,13 @@
 //! Answers of the GPU views: the request's filter, and store rows turned
-//! into `plumbline.v1` messages (hangs grouped per communicator, straggler
-//! counts set against the job's collectives).
+//! into `plumbline.v1` messages (hangs grouped per communicator, causes
+//! first, with the silent hosts; straggler counts set against the job's
+//! collectives, each with the victims it made late).
 
 use std::collections::{BTreeMap, HashMap};
 
 use plumbline_proto::v1::{
-    GpuCallView, GpuHangView, GpuJobView, GpuKernelView, GpuMismatchView, GpuMissingRank, GpuRequest, GpuStragglerView,
+    GpuCallView, GpuHangResponse, GpuHangView, GpuJobView, GpuKernelView, GpuMismatchView, GpuMissingRank, GpuRequest,
+    GpuSilentHost, GpuStragglerView,
 };
 use plumbline_store::{CollectiveVerdictRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow, Store};
 
@@ -47,15 +49,25 @@ pub fn job(row: GpuJobRow) -> GpuJobView {
     }
 }
 
-/// Stragglers, each with the number of collectives judged for its job.
+/// Stragglers on their own account, each with the number of collectives
+/// judged for its job and of its victims (ranks late because they waited
+/// for it).
 pub async fn stragglers(store: &dyn Store, filter: &GpuFilter) -> Result<Vec<GpuStragglerView>, QueryError> {
     let rows: Vec<GpuStragglerRow> = store.gpu_stragglers(filter).await?;
     let jobs = GpuFilter { limit: MAX_LIMIT, ..filter.clone() };
     let totals: HashMap<String, u64> =
         store.list_gpu_jobs(&jobs).await?.into_iter().map(|j| (j.job, j.collectives)).collect();
+    let all = GpuFilter { limit: HANG_ROWS, ..filter.clone() };
+    let mut victims: HashMap<(String, i32), u64> = HashMap::new();
+    for row in store.list_collective_verdicts(&all, "straggler").await?.into_iter().filter(|r| r.cause_rank >= 0) {
+        *victims.entry((row.job, row.cause_rank)).or_default() += 1;
+    }
     Ok(rows
         .into_iter()
         .map(|r| GpuStragglerView {
+            victims: victims.get(&(r.job.clone(), r.rank)).copied().unwrap_or(0),
+            comm_rank: r.comm_rank,
+            role: r.role,
             collectives: totals.get(&r.job).copied().unwrap_or(r.collectives),
             job: r.job,
             rank: r.rank,
@@ -70,8 +82,10 @@ pub async fn stragglers(store: &dyn Store, filter: &GpuFilter) -> Result<Vec<Gpu
         .collect())
 }
 
-/// Per communicator, its first hung collective with the missing ranks.
-pub async fn hangs(store: &dyn Store, filter: &GpuFilter) -> Result<Vec<GpuHangView>, QueryError> {
+/// Per communicator, its first hung collective with the missing ranks:
+/// root causes first (earliest first), then their consequences; and the
+/// hosts that went silent.
+pub async fn hangs(store: &dyn Store, filter: &GpuFilter) -> Result<GpuHangResponse, QueryError> {
     let all = GpuFilter { limit: HANG_ROWS, ..filter.clone() };
     let rows = store.list_collective_verdicts(&all, "hang").await?;
     // Rows come in (job, communicator, seq) order: the first of each is the hang.
@@ -94,6 +108,9 @@ pub async fn hangs(store: &dyn Store, filter: &GpuFilter) -> Result<Vec<GpuHangV
                 last_completed_seq: m.last_completed_seq.map_or(-1, |s| s as i64),
                 host: m.host,
                 device: m.device,
+                global_rank: m.global_rank,
+                blocked: m.blocked,
+                silent: m.silent,
             })
             .collect();
         hangs.push(GpuHangView {
@@ -106,16 +123,35 @@ pub async fn hangs(store: &dyn Store, filter: &GpuFilter) -> Result<Vec<GpuHangV
             missing,
             first_wall_ns: row.wall_ns,
             later_hung,
+            role: row.role,
+            cause_communicator: row.cause_communicator,
+            cause_seq: row.cause_seq,
+            cause_rank: row.cause_rank,
         });
     }
-    hangs.sort_by(|a, b| b.first_wall_ns.cmp(&a.first_wall_ns).then(a.communicator.cmp(&b.communicator)));
+    let consequence = |h: &GpuHangView| h.cause_communicator != 0 || h.cause_rank >= 0;
+    hangs.sort_by_key(|h| (consequence(h), h.first_wall_ns, h.communicator));
     hangs.truncate(filter.limit as usize);
-    Ok(hangs)
+    let silent = store
+        .list_collective_verdicts(filter, "silent")
+        .await?
+        .into_iter()
+        .map(|r| GpuSilentHost { job: r.job, host: r.host, last_heard_wall_ns: r.wall_ns })
+        .collect();
+    Ok(GpuHangResponse { hangs, silent })
 }
 
 pub fn mismatch(row: CollectiveVerdictRow) -> Result<GpuMismatchView, QueryError> {
-    let (ranks, values) = row.differing_list()?.into_iter().map(|d| (d.rank as i32, d.value)).unzip();
+    let differing = row.differing_list()?;
+    let global_ranks = differing.iter().map(|d| d.global_rank).collect();
+    let hosts = differing.iter().map(|d| d.host.clone()).collect();
+    let devices = differing.iter().map(|d| d.device).collect();
+    let (ranks, values) = differing.into_iter().map(|d| (d.rank as i32, d.value)).unzip();
     Ok(GpuMismatchView {
+        global_ranks,
+        hosts,
+        devices,
+        role: row.role,
         job: row.job,
         communicator: row.communicator,
         seq: row.seq,

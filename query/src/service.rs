@@ -216,7 +216,7 @@ impl QueryService for QueryServiceImpl {
 
     async fn gpu_hang(&self, request: Request<GpuRequest>) -> Result<Response<GpuHangResponse>, Status> {
         let filter = gpu::gpu_filter(request.get_ref())?;
-        Ok(Response::new(GpuHangResponse { hangs: gpu::hangs(self.store.as_ref(), &filter).await? }))
+        Ok(Response::new(gpu::hangs(self.store.as_ref(), &filter).await?))
     }
 
     async fn gpu_mismatches(&self, request: Request<GpuRequest>) -> Result<Response<GpuMismatchesResponse>, Status> {

@@ -55,6 +55,9 @@ table_row! {
         pub max_late_ns: u64,
         pub last_seq: u64,
         pub last_wall_ns: u64,
+        /// At the latest such collective: its rank there and the role.
+        pub comm_rank: i32,
+        pub role: String,
     }
 }
 
@@ -201,25 +204,29 @@ pub fn gpu_jobs_sql(d: SqlDialect, filter: &GpuFilter) -> Sql {
     sql
 }
 
-/// Ranks by how often they were the straggler, then by how late on average.
-/// `collectives` is left 0: the job totals come from [`gpu_jobs_sql`]
-/// (ClickHouse 18.16 joins only with a strictness keyword SQLite lacks).
+/// Ranks by how often they were the straggler on their own account (a
+/// consequence, late because it waited for another rank, is left out),
+/// then by how late on average. `collectives` is left 0: the job totals
+/// come from [`gpu_jobs_sql`] (ClickHouse 18.16 joins only with a
+/// strictness keyword SQLite lacks).
 pub fn gpu_stragglers_sql(d: SqlDialect, filter: &GpuFilter) -> Sql {
     let mut sql = Sql::default();
     let where_ = gpu_where(filter, CollectiveVerdictRow::COLUMNS, &mut sql);
     sql.text = format!(
         "SELECT job, rank, s_host AS host, s_device AS device, times_last, collectives, mean_late_ns, max_late_ns,
-            last_seq, s_last AS last_wall_ns
+            last_seq, s_last AS last_wall_ns, s_comm_rank AS comm_rank, s_role AS role
         FROM (
             SELECT job, rank, {host} AS s_host, {device} AS s_device, {times} AS times_last, {zero} AS collectives,
                 {mean} AS mean_late_ns, {max_late} AS max_late_ns, {last_seq} AS last_seq,
-                max(wall_ns) AS s_last
-            FROM collective_verdicts{final_} WHERE {where_} AND verdict = 'straggler'
+                max(wall_ns) AS s_last, {comm_rank} AS s_comm_rank, {role} AS s_role
+            FROM collective_verdicts{final_} WHERE {where_} AND verdict = 'straggler' AND cause_rank < 0
             GROUP BY job, rank
         )
         ORDER BY times_last DESC, mean_late_ns DESC, job, rank{limit}",
         host = d.latest("host", "wall_ns"),
         device = d.to_i32(&d.latest("device", "wall_ns")),
+        comm_rank = d.to_i32(&d.latest("comm_rank", "wall_ns")),
+        role = d.latest("role", "wall_ns"),
         times = d.to_u64("count(*)"),
         zero = d.u64_zero(),
         mean = d.to_u64("sum(late_ns) / count(*)"),

@@ -1510,12 +1510,15 @@ pub struct ListGpuJobsResponse {
     #[prost(message, repeated, tag = "1")]
     pub jobs: ::prost::alloc::vec::Vec<GpuJobView>,
 }
+/// A rank that arrived last and late at collectives on its own account;
+/// ranks that were late only because they waited for it are its victims.
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GpuStragglerView {
     #[prost(string, tag = "1")]
     pub job: ::prost::alloc::string::String,
+    /// The job's rank (as its launcher numbered it; else the communicator's).
     #[prost(int32, tag = "2")]
     pub rank: i32,
     #[prost(string, tag = "3")]
@@ -1537,6 +1540,16 @@ pub struct GpuStragglerView {
     pub last_seq: u64,
     #[prost(uint64, tag = "10")]
     pub last_wall_ns: u64,
+    /// Its rank inside the communicator and that communicator's role ("tp",
+    /// "dp", "world"; empty unknown) at the latest such collective.
+    #[prost(int32, tag = "11")]
+    pub comm_rank: i32,
+    #[prost(string, tag = "12")]
+    pub role: ::prost::alloc::string::String,
+    /// Collectives where another rank was last and late because it had waited
+    /// for this one.
+    #[prost(uint64, tag = "13")]
+    pub victims: u64,
 }
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
@@ -1549,6 +1562,7 @@ pub struct GpuStragglersResponse {
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GpuMissingRank {
+    /// The rank inside the communicator.
     #[prost(int32, tag = "1")]
     pub rank: i32,
     /// The last sequence this rank completed; -1 when it completed none.
@@ -1559,6 +1573,15 @@ pub struct GpuMissingRank {
     pub host: ::prost::alloc::string::String,
     #[prost(int32, tag = "4")]
     pub device: i32,
+    /// The job's rank; -1 unknown.
+    #[prost(int32, tag = "5")]
+    pub global_rank: i32,
+    /// It waits in another collective that never completed: not the cause.
+    #[prost(bool, tag = "6")]
+    pub blocked: bool,
+    /// Its host went silent: nothing is known of it.
+    #[prost(bool, tag = "7")]
+    pub silent: bool,
 }
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
@@ -1586,13 +1609,41 @@ pub struct GpuHangView {
     /// Later sequences also judged hung on this communicator.
     #[prost(uint64, tag = "9")]
     pub later_hung: u64,
+    /// "tp", "dp", "world" or empty.
+    #[prost(string, tag = "10")]
+    pub role: ::prost::alloc::string::String,
+    /// A consequence: the root hang it follows from (communicator, sequence)
+    /// and the rank that caused it. All 0 / -1 on a root cause.
+    #[prost(uint64, tag = "11")]
+    pub cause_communicator: u64,
+    #[prost(uint64, tag = "12")]
+    pub cause_seq: u64,
+    #[prost(int32, tag = "13")]
+    pub cause_rank: i32,
+}
+/// A host of a job whose agent stopped reporting while collectives waited
+/// for its ranks: nothing is known of them, so nothing is called hung.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuSilentHost {
+    #[prost(string, tag = "1")]
+    pub job: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub host: ::prost::alloc::string::String,
+    /// The last moment it had reported everything up to.
+    #[prost(uint64, tag = "3")]
+    pub last_heard_wall_ns: u64,
 }
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GpuHangResponse {
+    /// Root causes first, then their consequences.
     #[prost(message, repeated, tag = "1")]
     pub hangs: ::prost::alloc::vec::Vec<GpuHangView>,
+    #[prost(message, repeated, tag = "2")]
+    pub silent: ::prost::alloc::vec::Vec<GpuSilentHost>,
 }
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
@@ -1619,6 +1670,16 @@ pub struct GpuMismatchView {
     pub nranks: u32,
     #[prost(uint64, tag = "9")]
     pub first_wall_ns: u64,
+    /// The differing ranks' job ranks, hosts and GPUs (same order as ranks,
+    /// which are the communicator's).
+    #[prost(int32, repeated, tag = "10")]
+    pub global_ranks: ::prost::alloc::vec::Vec<i32>,
+    #[prost(string, repeated, tag = "11")]
+    pub hosts: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(int32, repeated, tag = "12")]
+    pub devices: ::prost::alloc::vec::Vec<i32>,
+    #[prost(string, tag = "13")]
+    pub role: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]

@@ -517,7 +517,11 @@ async fn gpu(cli: &Cli, client: &mut QueryServiceClient<Channel>, command: &GpuC
         }
         GpuCommand::Hang { scope } => {
             let response = client.gpu_hang(scope.request(None, None)).await.map_err(status_error)?;
-            output(cli, &response.into_inner().hangs, render_gpu::hangs)
+            let response = response.into_inner();
+            match cli.output {
+                Output::Json => json(&response),
+                Output::Table => Ok(render_gpu::hangs(&response)),
+            }
         }
         GpuCommand::Mismatches { scope } => {
             let response = client.gpu_mismatches(scope.request(None, None)).await.map_err(status_error)?;
