@@ -167,10 +167,12 @@ pub struct GpuJoinConfig {
     /// ... and at least this many times the median rank's distance from the
     /// median. Default 4.
     pub straggler_spread_factor: u64,
-    /// Ranks still missing this long after a collective's first call reached
-    /// the aggregator make it a hang. Default 30000.
+    /// Ranks still missing once every live host of the job reported this
+    /// far past a collective's first arrival (event time) make it a hang; a
+    /// host this far behind the job's newest report is silent. Default 30000.
     pub hang_after_ms: u64,
-    /// How often open collectives are checked for hangs. Default 1000.
+    /// Open collectives are checked for hangs with every delivery and, with
+    /// none, this often. Default 1000.
     pub hang_check_interval_ms: u64,
     /// The largest clock offset between hosts that the join estimates and
     /// takes out; a whole host uniformly late by less looks like an offset.
