@@ -6,8 +6,10 @@
 //! several runs).
 //!
 //! Each job carries a straggler (late at 2 % of its collectives), a count
-//! mismatch halfway and a hang at its last collective, so every view has
-//! something to find, and the answers are checked against what was played.
+//! mismatch halfway and, flat, a hang at its last collective, so every view
+//! has something to find, and the answers are checked against what was
+//! played. With `--pp N` the jobs are 3-D parallel (tensor groups of a
+//! host's 8 GPUs, N pipeline stages, data groups over the rest).
 
 use std::{
     net::SocketAddr,
@@ -18,7 +20,7 @@ use std::{
 use anyhow::{bail, Context};
 use plumbline_aggregator::{AggregatorConfig, GpuJoinConfig, PipelineConfig};
 use plumbline_bench::gpu_fleet::{
-    produce, Hang, JobBatches, JobSpec, Mismatch, MismatchField, Schedule, Straggler, IN_FLIGHT,
+    produce, Hang, JobBatches, JobSpec, Mismatch, MismatchField, Parallel, Schedule, Straggler, IN_FLIGHT,
 };
 use plumbline_proto::v1::{query_service_client::QueryServiceClient, GpuRequest};
 use plumbline_store::{ClickHouseConfig, StoreConfig};
@@ -72,6 +74,11 @@ pub struct Args {
     /// timeout must outlast that, or complete collectives are judged hung.
     #[arg(long, default_value_t = 120_000)]
     hang_after_ms: u64,
+    /// Pipeline stages: above 1, each job is 3-D parallel (tensor groups of
+    /// a host's 8 GPUs, this many stages, data groups over the rest) and
+    /// carries no hang (its verdicts are counted once the run settles).
+    #[arg(long, default_value_t = 1)]
+    pp: u32,
     /// Keep each size's database instead of dropping it afterwards.
     #[arg(long)]
     keep: bool,
@@ -90,8 +97,19 @@ fn job_spec(size: JobSize, args: &Args, name: &str) -> JobSpec {
         flush_events: args.flush_events,
         straggler: Some(Straggler { rank: ranks / 3, late_ns: 25 * MS, fraction: 0.02 }),
         mismatch: Some(Mismatch { rank: ranks / 2, seq: c / 2, field: MismatchField::Count(1000) }),
-        hang: Some(Hang { ranks: vec![ranks - 1], after_seq: c - 2 }),
+        hang: (args.pp <= 1).then(|| Hang { ranks: vec![ranks - 1], after_seq: c - 2 }),
+        parallel: (args.pp > 1).then_some(Parallel { pp: args.pp }),
         ..JobSpec::new(name, ranks / 8, c)
+    }
+}
+
+/// Collective verdicts the job yields once judged whole: flat, one per
+/// step up to the hang's; 3-D, each tensor group's all-reduce and each data
+/// group's all-gather and reduce-scatter per step.
+fn verdicts_expected(spec: &JobSpec, schedule: &Schedule) -> u64 {
+    match spec.parallel {
+        None => schedule.last_seq_of_job() + 1,
+        Some(p) => spec.collectives * (u64::from(spec.hosts) + 8 * u64::from(p.pp) * 2),
     }
 }
 
@@ -293,7 +311,7 @@ async fn run_size(size: JobSize, args: &Args) -> anyhow::Result<Measured> {
     eprintln!("{job}: produced in {:.1} s (building batches {:.1} s)", produced.as_secs_f64(), generated.as_secs_f64());
     // Every event but the processes' (seen) is a call.
     let calls = warm_up_calls + events - u64::from(spec.ranks());
-    let last_seq = schedule.last_seq_of_job();
+    let expected = verdicts_expected(&spec, &schedule);
     let (mut stored, mut judged) = (None, None);
     let (mut progress, mut progressed) = ((0, 0), Instant::now());
     let hang_named = loop {
@@ -303,17 +321,17 @@ async fn run_size(size: JobSize, args: &Args) -> anyhow::Result<Measured> {
             eprintln!("{job}: every call stored after {:.1} s", started.elapsed().as_secs_f64());
         }
         let so_far = fleet.judged(&job).await?;
-        if judged.is_none() && so_far >= last_seq {
+        if judged.is_none() && so_far + u64::from(spec.hang.is_some()) >= expected {
             judged = Some(started.elapsed());
             eprintln!("{job}: every completed collective judged after {:.1} s", started.elapsed().as_secs_f64());
         }
-        if stored.is_some() && so_far > last_seq {
+        if stored.is_some() && so_far >= expected {
             break started.elapsed();
         }
         if (rows, so_far) != progress {
             (progress, progressed) = ((rows, so_far), Instant::now());
         } else if progressed.elapsed() > STALLED {
-            bail!("stalled: {rows} of {calls} calls stored, {so_far} of {} collectives judged", last_seq + 1);
+            bail!("stalled: {rows} of {calls} calls stored, {so_far} of {expected} collectives judged");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
@@ -359,8 +377,11 @@ async fn measure_queries(
             out.push(($name, latencies));
         }};
     }
+    // The largest communicator judged: every rank flat, a data group 3-D.
+    let largest = spec.ranks() / spec.pp_dp().0;
+    let largest = if spec.parallel.is_some() { (largest / 8).max(8) } else { largest };
     timed!("jobs", client.list_gpu_jobs(request(job, None)), |a: &plumbline_proto::v1::ListGpuJobsResponse| {
-        check(a.jobs.len() == 1 && a.jobs[0].ranks == spec.ranks(), || format!("{:?}", a.jobs))
+        check(a.jobs.len() == 1 && a.jobs[0].ranks == largest, || format!("{:?}", a.jobs))
     });
     timed!(
         "stragglers",
@@ -370,15 +391,19 @@ async fn measure_queries(
         }
     );
     timed!("hang", client.gpu_hang(request(job, None)), |a: &plumbline_proto::v1::GpuHangResponse| {
-        let hang = spec.hang.as_ref().expect("benchmarked jobs have one");
-        check(a.hangs.len() == 1 && a.hangs[0].seq == hang.after_seq + 1, || format!("{:?}", a.hangs))
+        match spec.hang.as_ref() {
+            Some(hang) => {
+                check(a.hangs.len() == 1 && a.hangs[0].seq == hang.after_seq + 1, || format!("{:?}", a.hangs))
+            }
+            None => check(a.hangs.is_empty() && a.silent.is_empty(), || format!("{a:?}")),
+        }
     });
     timed!(
         "mismatches",
         client.gpu_mismatches(request(job, None)),
         |a: &plumbline_proto::v1::GpuMismatchesResponse| {
             let mismatch = spec.mismatch.expect("benchmarked jobs have one");
-            check(a.mismatches.len() == 1 && a.mismatches[0].ranks == [mismatch.rank as i32], || {
+            check(a.mismatches.len() == 1 && a.mismatches[0].global_ranks == [mismatch.rank as i32], || {
                 format!("{:?}", a.mismatches)
             })
         }

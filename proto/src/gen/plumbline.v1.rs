@@ -1732,6 +1732,7 @@ pub struct GpuCallView {
     pub host: ::prost::alloc::string::String,
     #[prost(uint32, tag = "4")]
     pub pid: u32,
+    /// The job's rank where known, else the communicator's.
     #[prost(int32, tag = "5")]
     pub rank: i32,
     #[prost(int32, tag = "6")]

@@ -168,10 +168,10 @@ pub fn kernels(kernels: &[GpuKernelView]) -> String {
 fn detail(c: &GpuCallView) -> String {
     match (c.library.as_str(), c.call.as_str()) {
         ("nccl", _) if c.communicator != 0 => format!(
-            "comm {:016x} seq {} count {} dtype {} rank {}/{}",
-            c.communicator, c.seq, c.count, c.datatype, c.rank, c.nranks
+            "comm {:016x} ({} ranks) seq {} count {} dtype {}",
+            c.communicator, c.nranks, c.seq, c.count, c.datatype
         ),
-        ("nccl", _) => format!("count {} dtype {} rank {}/{}", c.count, c.datatype, c.rank, c.nranks),
+        ("nccl", _) => format!("count {} dtype {} ({} ranks)", c.count, c.datatype, c.nranks),
         (_, "LAUNCH_KERNEL" | "LAUNCH_KERNEL_EX") => {
             format!("{} grid {} block {} smem {}", or_dash(&c.kernel), c.grid, c.block, c.bytes)
         }
