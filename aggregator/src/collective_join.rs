@@ -57,6 +57,10 @@ const JUDGED_MEMORY: usize = 4096;
 const LATENESS_WINDOW: usize = 64;
 /// A rank held up by another one explains its own lateness for this long.
 const HELD_UP_FOR_NS: u64 = 10_000_000_000;
+/// Hold-ups remembered per rank: a collective can complete after later
+/// ones of the same rank (its last member's host reports later), so the
+/// hold-up that explains it may not be the newest.
+const HELD_UP_MEMORY: usize = 64;
 
 /// One rank's call of one collective.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,7 +332,7 @@ struct JobState {
     /// communicator's.
     world: u32,
     world_from_launcher: bool,
-    held_up: HashMap<Proc, HeldUp>,
+    held_up: HashMap<Proc, VecDeque<HeldUp>>,
     /// Stuck ranks and the root hang named for each.
     hang_roots: HashMap<Proc, Cause>,
     silent_reported: HashSet<String>,
@@ -503,17 +507,22 @@ fn attribute_straggler(job: &mut JobState, judged: &mut Judged, calls: &[&RankCa
     let arrival = offsets.corrected(&last_call.host, last_call.entry_ns);
     let proc: Proc = (last_call.host.clone(), last_call.pid);
     let slack = last.late_ns / 2 + 5_000_000;
-    if let Some(held) = job.held_up.get(&proc) {
-        let recent = held.until_ns <= arrival && arrival - held.until_ns <= HELD_UP_FOR_NS;
-        if recent && last.late_ns <= held.late_ns + slack {
+    // The latest hold-up that ended before this arrival.
+    let held =
+        job.held_up.get(&proc).and_then(|h| h.iter().filter(|h| h.until_ns <= arrival).max_by_key(|h| h.until_ns));
+    if let Some(held) = held {
+        if arrival - held.until_ns <= HELD_UP_FOR_NS && last.late_ns <= held.late_ns + slack {
             judged.cause = Some(held.cause);
         }
     }
     let cause =
         judged.cause.unwrap_or(Cause { communicator: judged.communicator, seq: judged.seq, rank: job_rank(&last.at) });
     for call in calls.iter().filter(|c| c.rank != last.at.rank) {
-        let held = HeldUp { cause, until_ns: arrival, late_ns: last.late_ns };
-        job.held_up.insert((call.host.clone(), call.pid), held);
+        let held = job.held_up.entry((call.host.clone(), call.pid)).or_default();
+        held.push_back(HeldUp { cause, until_ns: arrival, late_ns: last.late_ns });
+        if held.len() > HELD_UP_MEMORY {
+            held.pop_front();
+        }
     }
 }
 

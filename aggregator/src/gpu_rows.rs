@@ -49,7 +49,7 @@ fn nccl_row(reader: &BatchReader<'_>, event: &EventRef<'_>, call: &NcclCall) -> 
         job: reader.str(event.index, call.job_sid)?.to_string(),
         communicator: call.comm_id_hash,
         comm_handle: call.comm_handle,
-        rank: call.rank,
+        rank: call.global_rank.unwrap_or(call.rank),
         nranks: call.nranks,
         seq: call.seq,
         op: op_name(call.op),
@@ -63,8 +63,9 @@ fn nccl_row(reader: &BatchReader<'_>, event: &EventRef<'_>, call: &NcclCall) -> 
         device: call.device,
         parent_communicator: call.parent_comm_id_hash,
         color: call.color,
-        global_rank: call.global_rank.unwrap_or(-1),
+        comm_rank: call.rank,
         world_size: call.world_size.unwrap_or(-1),
+        rank_in_job: u8::from(call.global_rank.is_some()),
     }))
 }
 
@@ -163,7 +164,12 @@ const COLLECTIVES: [nccl_call::Op; 5] = [
 /// communicator and rank that the library accepted; `None` otherwise.
 pub fn rank_call(row: &NcclCallRow) -> Option<(u64, RankCall)> {
     let op = COLLECTIVES.iter().find(|op| op_name(**op as i32) == row.op)?;
-    if row.communicator == 0 || row.rank < 0 || row.nranks <= 0 || row.result != 0 {
+    // Rows from before migration 7 hold the communicator's rank in `rank`.
+    let (comm_rank, global_rank) = match row.rank_in_job {
+        1 => (row.comm_rank, row.rank),
+        _ => (row.rank, -1),
+    };
+    if row.communicator == 0 || comm_rank < 0 || row.nranks <= 0 || row.result != 0 {
         return None;
     }
     Some((
@@ -173,8 +179,8 @@ pub fn rank_call(row: &NcclCallRow) -> Option<(u64, RankCall)> {
             host: row.host.clone(),
             pid: row.pid,
             device: row.device,
-            rank: row.rank as u32,
-            global_rank: row.global_rank,
+            rank: comm_rank as u32,
+            global_rank,
             world_size: row.world_size,
             nranks: row.nranks as u32,
             seq: row.seq,

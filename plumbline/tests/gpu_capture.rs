@@ -126,7 +126,7 @@ fn a_training_step_through_the_real_libraries_reads_back_with_kernel_device_and_
 
     let init = find(&calls, "COMM_INIT");
     assert_eq!(init.library, "nccl");
-    assert_eq!((init.rank, init.nranks), (2, 4), "{init:?}");
+    assert_eq!((init.rank, init.nranks), (GLOBAL_RANK, 4), "the job's rank (RANK), of a 4-rank communicator: {init:?}");
     // xxh3 of the ncclUniqueId bytes, below 2^63 like every id the agent sends.
     let id_hash = xxhash_rust::xxh3::xxh3_64(&unique_id()) & (u64::MAX >> 1);
     assert_eq!(init.communicator, id_hash, "the hash of the ncclUniqueId bytes");
@@ -134,7 +134,8 @@ fn a_training_step_through_the_real_libraries_reads_back_with_kernel_device_and_
     let all_reduce = find(&calls, "ALL_REDUCE");
     assert_eq!((all_reduce.count, all_reduce.datatype), (1024, 7), "1024 ncclFloat32: {all_reduce:?}");
     assert_eq!(i64::from(all_reduce.result), said["all_reduce"].as_i64().unwrap());
-    assert_eq!((all_reduce.communicator, all_reduce.rank), (0, -1), "its NULL communicator is none the agent knows");
+    assert_eq!(all_reduce.communicator, 0, "its NULL communicator is none the agent knows: {all_reduce:?}");
+    assert_eq!(all_reduce.rank, GLOBAL_RANK, "yet the job's rank is known: {all_reduce:?}");
 
     let kernels = bed.until(|bed| Some(bed.kernels(&job)).filter(|k| !k.is_empty()));
     assert_eq!(kernels.len(), 1, "{kernels:#?}");

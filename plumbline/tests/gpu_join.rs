@@ -282,17 +282,22 @@ fn a_healthy_job_has_no_verdicts(skew_ns: u64) {
     fleet.play(&spec);
 
     // Every collective judged: none is left open to hang later.
-    let job = fleet.judged(&spec.job, COLLECTIVES);
+    assert_no_verdicts(&fleet, &spec.job, COLLECTIVES);
+}
+
+/// Once `collectives` are judged, the job has no verdict in any view.
+fn assert_no_verdicts(fleet: &Fleet, job: &str, collectives: u64) {
+    let judged = fleet.judged(job, collectives);
     assert_eq!(
-        (job["stragglers"].as_u64(), job["hangs"].as_u64(), job["mismatches"].as_u64()),
+        (judged["stragglers"].as_u64(), judged["hangs"].as_u64(), judged["mismatches"].as_u64()),
         (Some(0), Some(0), Some(0)),
-        "{job}"
+        "{judged}"
     );
     for view in ["stragglers", "mismatches"] {
-        let answer = fleet.view(view, &spec.job, &[]);
+        let answer = fleet.view(view, job, &[]);
         assert!(answer.is_empty(), "plumb gpu {view}: {answer:?}");
     }
-    assert_eq!(fleet.hang_view(&spec.job, 0), (vec![], vec![]));
+    assert_eq!(fleet.hang_view(job, 0), (vec![], vec![]));
 }
 
 #[test]
@@ -392,17 +397,7 @@ fn a_healthy_3d_job_has_no_verdicts(backlog: bool) {
     }
     let (complete, hung) = collectives(&spec);
     assert_eq!((complete, hung), (8 * 50 + 16 * 100, 0));
-    let job = fleet.judged(&spec.job, complete);
-    assert_eq!(
-        (job["stragglers"].as_u64(), job["hangs"].as_u64(), job["mismatches"].as_u64()),
-        (Some(0), Some(0), Some(0)),
-        "{job}"
-    );
-    for view in ["stragglers", "mismatches"] {
-        let answer = fleet.view(view, &spec.job, &[]);
-        assert!(answer.is_empty(), "plumb gpu {view}: {answer:?}");
-    }
-    assert_eq!(fleet.hang_view(&spec.job, 0), (vec![], vec![]));
+    assert_no_verdicts(&fleet, &spec.job, complete);
 }
 
 #[test]

@@ -140,18 +140,9 @@ impl SqlDialect {
     }
 }
 
-/// A call's rank as users name it: the job's where known, else the
-/// communicator's (`nccl_calls`; CUDA calls carry the job's already).
-const NCCL_JOB_RANK: &str = "(CASE WHEN global_rank >= 0 THEN global_rank ELSE rank END)";
-
 /// The WHERE clause of a GPU table for `filter`: filters on columns the
 /// table lacks do not apply.
 fn gpu_where(filter: &GpuFilter, columns: &[&str], sql: &mut Sql) -> String {
-    gpu_where_ranked(filter, columns, "rank", sql)
-}
-
-/// The same, with the rank filter on `rank` (a column or an expression).
-fn gpu_where_ranked(filter: &GpuFilter, columns: &[&str], rank: &str, sql: &mut Sql) -> String {
     let mut clauses = vec!["1 = 1".to_string()];
     if let Some(job) = &filter.job {
         clauses.push("job = ?".into());
@@ -161,9 +152,9 @@ fn gpu_where_ranked(filter: &GpuFilter, columns: &[&str], rank: &str, sql: &mut 
         clauses.push("host = ?".into());
         sql.args.push(SqlArg::Str(host.clone()));
     }
-    if let Some(value) = filter.rank.filter(|_| columns.contains(&"pid")) {
-        clauses.push(format!("{rank} = ?"));
-        sql.args.push(SqlArg::U64(value.into()));
+    if let Some(rank) = filter.rank.filter(|_| columns.contains(&"pid")) {
+        clauses.push("rank = ?".into());
+        sql.args.push(SqlArg::U64(rank.into()));
     }
     if let Some(pid) = filter.pid.filter(|_| columns.contains(&"pid")) {
         clauses.push("pid = ?".into());
@@ -298,7 +289,7 @@ pub fn gpu_kernels_sql(d: SqlDialect, filter: &GpuFilter) -> Sql {
 /// A rank's (or a process's) NCCL and CUDA calls, oldest first.
 pub fn gpu_timeline_sql(d: SqlDialect, filter: &GpuFilter) -> Sql {
     let mut sql = Sql::default();
-    let nccl_where = gpu_where_ranked(filter, crate::tables::NcclCallRow::COLUMNS, NCCL_JOB_RANK, &mut sql);
+    let nccl_where = gpu_where(filter, crate::tables::NcclCallRow::COLUMNS, &mut sql);
     let cuda_where = gpu_where(filter, crate::tables::CudaCallRow::COLUMNS, &mut sql);
     let (empty, zero_u64, zero_i32) = match d {
         SqlDialect::ClickHouse => ("''", "toUInt64(0)", "toInt32(0)"),
@@ -307,8 +298,7 @@ pub fn gpu_timeline_sql(d: SqlDialect, filter: &GpuFilter) -> Sql {
     let u64_zero = d.u64_zero();
     sql.text = format!(
         "SELECT {columns} FROM (
-            SELECT wall_ns, duration_ns, host, pid, {job_rank} AS rank, device, 'nccl' AS library, op AS call,
-                {empty} AS kernel,
+            SELECT wall_ns, duration_ns, host, pid, rank, device, 'nccl' AS library, op AS call, {empty} AS kernel,
                 communicator, seq, count, datatype, {zero_u64} AS bytes, result, stream, nranks, peer,
                 {empty} AS grid, {empty} AS block, {zero_i32} AS memcpy_kind, job, ts_ns
             FROM nccl_calls{final_} WHERE {nccl_where}
@@ -321,7 +311,6 @@ pub fn gpu_timeline_sql(d: SqlDialect, filter: &GpuFilter) -> Sql {
         )
         ORDER BY wall_ns, host, pid, ts_ns, library, call{limit}",
         columns = GpuCallRow::COLUMNS.join(", "),
-        job_rank = d.to_i32(NCCL_JOB_RANK),
         grid = d.triple("grid_x", "grid_y", "grid_z"),
         block = d.triple("block_x", "block_y", "block_z"),
         final_ = d.final_(),

@@ -331,7 +331,7 @@ async fn a_database_from_before_the_gpu_rank_columns_is_upgraded_on_open() {
         .await
         .unwrap();
     assert_eq!((cause_rank, comm_rank), (-1, -1), "rows from before read as unknown");
-    let global: u64 = old.query("SELECT count() FROM nccl_calls WHERE global_rank >= 1000").fetch_one().await.unwrap();
+    let global: u64 = old.query("SELECT count() FROM nccl_calls WHERE rank_in_job = 1").fetch_one().await.unwrap();
     assert!(global > 0);
 
     // The same on SQLite.
@@ -356,6 +356,6 @@ async fn a_database_from_before_the_gpu_rank_columns_is_upgraded_on_open() {
     drop(sqlite);
     let connection = rusqlite::Connection::open(&path).unwrap();
     let global: i64 =
-        connection.query_row("SELECT count(*) FROM nccl_calls WHERE global_rank >= 1000", [], |r| r.get(0)).unwrap();
+        connection.query_row("SELECT count(*) FROM nccl_calls WHERE rank_in_job = 1", [], |r| r.get(0)).unwrap();
     assert!(global > 0);
 }

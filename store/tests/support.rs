@@ -547,8 +547,9 @@ pub fn generated_gpu(seed: u64, collectives: u64) -> plumbline_store::RowSet {
                 device: (rank % 8) as i32,
                 parent_communicator: 0,
                 color: 0,
-                global_rank: 1000 + rank as i32,
+                comm_rank: rank as i32,
                 world_size: 32,
+                rank_in_job: u8::from(rank % 2 == 0),
             });
             let (h, b, pid, ts, wall) = who(ts_ns - 1_000_000);
             rows.cuda_calls.push(CudaCallRow {

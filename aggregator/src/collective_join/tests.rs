@@ -235,11 +235,15 @@ fn a_host_that_went_silent_is_reported_once_not_as_hangs_of_its_collectives() {
     assert!(back.iter().all(|j| j.verdict == Verdict::Complete));
 }
 
-#[test]
-fn a_peer_that_waited_for_the_straggler_names_it_as_its_cause() {
+/// Tensor groups of 4 inside 4 hosts, data groups across them: rank 6
+/// (host 1) is 20 ms late at odd steps' tensor all-reduce; its host peers,
+/// left as late, reach their data all-reduce late. Each host's calls in
+/// time order, and (`host_major`) each host's whole run at once, hosts in
+/// reverse: a host reports in its own order, never the fleet's.
+fn victims_played(host_major: bool) -> Vec<Judged> {
     let mut join = CollectiveJoin::new(JoinSettings::default());
     let (hosts, tp) = (4u32, 4u32);
-    let mut judged = Vec::new();
+    let mut calls = Vec::new();
     for step in 0..10u64 {
         let t = 1_000 + step * 100;
         for host in 0..hosts {
@@ -261,24 +265,34 @@ fn a_peer_that_waited_for_the_straggler_names_it_as_its_cause() {
                     entry_ns: at * MS + u64::from(global % 3) * 100_000,
                     exit_ns: at * MS,
                 };
-                // Rank 6 (host 1) is 20 ms late at odd steps' tensor
-                // all-reduce; its host peers leave it 20 ms late too, and so
-                // reach their data all-reduce late.
                 let slow_step = step % 2 == 1 && host == 1;
                 let tp_at = t + if slow_step && local == 2 { 20 } else { 0 };
-                judged.extend(join.add(1_000 + u64::from(host), base(step, local, tp, tp_at)));
+                calls.push((1_000 + u64::from(host), base(step, local, tp, tp_at)));
                 let dp_at = t + 50 + if slow_step { 20 } else { 0 };
-                judged.extend(join.add(2_000 + u64::from(local), base(step, host, hosts, dp_at)));
+                calls.push((2_000 + u64::from(local), base(step, host, hosts, dp_at)));
             }
         }
     }
-    let stragglers: Vec<&Judged> = judged.iter().filter(|j| j.verdict == Verdict::Straggler).collect();
-    let roots: HashSet<i32> =
-        stragglers.iter().filter(|j| j.cause.is_none()).map(|j| j.last.as_ref().unwrap().at.global_rank).collect();
-    assert_eq!(roots, HashSet::from([6]), "{stragglers:?}");
-    let victims: Vec<&&Judged> = stragglers.iter().filter(|j| j.cause.is_some()).collect();
-    assert_eq!(victims.len(), 5 * 3, "three peers at five slow steps: {victims:?}");
-    assert!(victims.iter().all(|j| j.cause.unwrap().rank == 6 && j.role == "dp"), "{victims:#?}");
+    if host_major {
+        calls.sort_by_key(|(_, c)| (std::cmp::Reverse(c.host.clone()), c.entry_ns));
+    } else {
+        calls.sort_by_key(|(_, c)| c.entry_ns);
+    }
+    calls.into_iter().filter_map(|(comm, call)| join.add(comm, call)).collect()
+}
+
+#[test]
+fn a_peer_that_waited_for_the_straggler_names_it_as_its_cause_in_any_host_order() {
+    for host_major in [false, true] {
+        let judged = victims_played(host_major);
+        let stragglers: Vec<&Judged> = judged.iter().filter(|j| j.verdict == Verdict::Straggler).collect();
+        let roots: HashSet<i32> =
+            stragglers.iter().filter(|j| j.cause.is_none()).map(|j| j.last.as_ref().unwrap().at.global_rank).collect();
+        assert_eq!(roots, HashSet::from([6]), "host-major {host_major}: {stragglers:?}");
+        let victims: Vec<&&Judged> = stragglers.iter().filter(|j| j.cause.is_some()).collect();
+        assert_eq!(victims.len(), 5 * 3, "three peers at five slow steps: {victims:?}");
+        assert!(victims.iter().all(|j| j.cause.unwrap().rank == 6 && j.role == "dp"), "{victims:#?}");
+    }
 }
 
 #[test]

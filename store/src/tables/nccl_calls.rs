@@ -17,7 +17,9 @@ activity_row! {
         pub communicator: u64,
         /// `ncclComm_t` within the process.
         pub comm_handle: u64,
-        /// -1 when unknown.
+        /// The rank as users name it: the job's (as its launcher numbered
+        /// it) when `rank_in_job`, else the communicator's; -1 unknown.
+        /// Leading the key, so one rank's timeline reads one narrow range.
         pub rank: i32,
         pub nranks: i32,
         pub seq: u64,
@@ -36,11 +38,13 @@ activity_row! {
         /// Of a split: the parent communicator and the color.
         pub parent_communicator: u64,
         pub color: i32,
-        /// The process's rank in the job (`NcclCall.global_rank`); -1
-        /// unknown. `rank` is the communicator's own.
-        pub global_rank: i32,
+        /// The rank inside the communicator; -1 unknown.
+        pub comm_rank: i32,
         /// The job's size (`NcclCall.world_size`); -1 unknown.
         pub world_size: i32,
+        /// 1 when `rank` is the job's rank, 0 when it is the communicator's
+        /// (the launcher's rank unknown, or a row from before migration 7).
+        pub rank_in_job: u8,
     }
 }
 
@@ -69,5 +73,8 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     key: &["job", "rank", "ts_ns", "host", "boot_id", "pid", "tid", "op", "comm_handle", "seq"],
     indexes: &["job, rank, wall_ns", "host, pid, wall_ns"],
-    added: &[Added { migration: 7, columns: &[("global_rank", Col::I32, "-1"), ("world_size", Col::I32, "-1")] }],
+    added: &[Added {
+        migration: 7,
+        columns: &[("comm_rank", Col::I32, "-1"), ("world_size", Col::I32, "-1"), ("rank_in_job", Col::U8, "0")],
+    }],
 };
