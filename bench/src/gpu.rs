@@ -5,7 +5,8 @@
 //! judged, and the latency of each diagnosis query over gRPC (median of
 //! several runs).
 //!
-//! Each job carries a straggler (late at 2 % of its collectives), a count
+//! Each job carries a straggler (late at 2 % of its collectives, at least
+//! five), a count
 //! mismatch halfway and, flat, a hang at its last collective, so every view
 //! has something to find, and the answers are checked against what was
 //! played. With `--pp N` the jobs are 3-D parallel (tensor groups of a
@@ -68,11 +69,9 @@ pub struct Args {
     /// Runs of each query; the median is reported.
     #[arg(long, default_value_t = 5)]
     query_runs: usize,
-    /// The aggregator's hang timeout. Replayed at full speed, one window of
-    /// collectives takes its hosts' whole flush to arrive (seconds at
-    /// thousands of ranks), where live agents flush every 250 ms: the
-    /// timeout must outlast that, or complete collectives are judged hung.
-    #[arg(long, default_value_t = 120_000)]
+    /// The aggregator's hang timeout, in event time (the simulated hosts
+    /// keep reporting for 40 s after the job's last step).
+    #[arg(long, default_value_t = 20_000)]
     hang_after_ms: u64,
     /// Pipeline stages: above 1, each job is 3-D parallel (tensor groups of
     /// a host's 8 GPUs, this many stages, data groups over the rest) and
@@ -95,7 +94,12 @@ fn job_spec(size: JobSize, args: &Args, name: &str) -> JobSpec {
     JobSpec {
         kernels_per_step: args.kernels_per_step,
         flush_events: args.flush_events,
-        straggler: Some(Straggler { rank: ranks / 3, late_ns: 25 * MS, fraction: 0.02 }),
+        // 2 % of the steps, and at least a few in a short job.
+        straggler: Some(Straggler {
+            rank: ranks / 3,
+            late_ns: 25 * MS,
+            fraction: (0.02f64).max(5.0 / c as f64).min(1.0),
+        }),
         mismatch: Some(Mismatch { rank: ranks / 2, seq: c / 2, field: MismatchField::Count(1000) }),
         hang: (args.pp <= 1).then(|| Hang { ranks: vec![ranks - 1], after_seq: c - 2 }),
         parallel: (args.pp > 1).then_some(Parallel { pp: args.pp }),
