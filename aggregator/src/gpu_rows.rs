@@ -150,20 +150,22 @@ pub fn kernel_launches(cuda_calls: &[CudaCallRow]) -> Vec<KernelLaunchesRow> {
     groups
 }
 
-/// Ops joined across ranks: every rank of the communicator calls them, in
-/// the same order. (Send and Recv pair two ranks and are not joined.)
-const COLLECTIVES: [nccl_call::Op; 5] = [
-    nccl_call::Op::AllReduce,
-    nccl_call::Op::AllGather,
-    nccl_call::Op::ReduceScatter,
-    nccl_call::Op::Broadcast,
-    nccl_call::Op::Reduce,
+/// Ops joined across ranks, by their stored name ([`op_name`]): every rank
+/// of the communicator calls them, in the same order. (Send and Recv pair
+/// two ranks and are not joined.) Matched as written, without building a
+/// name per row: the join reads every NCCL row.
+const COLLECTIVES: [(&str, nccl_call::Op); 5] = [
+    ("ALL_REDUCE", nccl_call::Op::AllReduce),
+    ("ALL_GATHER", nccl_call::Op::AllGather),
+    ("REDUCE_SCATTER", nccl_call::Op::ReduceScatter),
+    ("BROADCAST", nccl_call::Op::Broadcast),
+    ("REDUCE", nccl_call::Op::Reduce),
 ];
 
 /// The stored call as the join's input: a collective of a known
 /// communicator and rank that the library accepted; `None` otherwise.
 pub fn rank_call(row: &NcclCallRow) -> Option<(u64, RankCall)> {
-    let op = COLLECTIVES.iter().find(|op| op_name(**op as i32) == row.op)?;
+    let (_, op) = COLLECTIVES.iter().find(|(name, _)| *name == row.op)?;
     // Rows from before migration 7 hold the communicator's rank in `rank`.
     let (comm_rank, global_rank) = match row.rank_in_job {
         1 => (row.comm_rank, row.rank),
@@ -290,6 +292,13 @@ pub fn silent_seq(host: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_joined_ops_are_named_as_rows_store_them() {
+        for (name, op) in COLLECTIVES {
+            assert_eq!(op_name(op as i32), name);
+        }
+    }
 
     fn launch(pid: u32, rank: i32, kernel: &str, ts_ns: u64, grid_x: u32, result: i32) -> CudaCallRow {
         CudaCallRow {
