@@ -84,11 +84,14 @@ impl ClickHouseStore {
         if rows.is_empty() {
             return Ok(());
         }
+        let t0 = std::time::Instant::now();
         let mut insert = self.client.insert::<T>(table).await?;
         for row in rows {
             insert.write(row).await?;
         }
+        let t1 = t0.elapsed();
         insert.end().await?;
+        tracing::debug!(table, rows = rows.len(), write = ?t1, end = ?(t0.elapsed() - t1), "INSERT");
         Ok(())
     }
 }
@@ -136,13 +139,11 @@ impl Store for ClickHouseStore {
     }
 
     async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError> {
-        self.insert("process_events", &rows.process_events).await?;
-        self.insert("dead_letters", &rows.dead_letters).await?;
         let mut inserts = Inserts { store: self, pending: Vec::new() };
+        inserts.pending.push(Box::pin(self.insert("process_events", &rows.process_events)));
+        inserts.pending.push(Box::pin(self.insert("dead_letters", &rows.dead_letters)));
         rows.visit_tables(&mut inserts)?;
-        for insert in inserts.pending {
-            insert.await?;
-        }
+        futures::future::try_join_all(inserts.pending).await?;
         Ok(())
     }
 
