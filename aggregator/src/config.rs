@@ -49,8 +49,13 @@ impl Validate for AggregatorConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
-    /// Deliveries (agent batches) per store write. Default 64.
+    /// Deliveries (agent batches) per store write at most. Default 1024.
     pub max_batches: usize,
+    /// Payload bytes (encoded batches) per store write at most; a write
+    /// stops gathering once past it. Default 16 MiB: a write is large enough
+    /// for ClickHouse (each insert makes a part) and its rows stay well
+    /// under a gigabyte of memory.
+    pub max_bytes: usize,
     /// How long to wait for more deliveries once one arrived. Default 200.
     pub linger_ms: u64,
     /// `[pipeline.gpu]`: how NCCL collectives are judged across ranks.
@@ -62,7 +67,13 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        Self { max_batches: 64, linger_ms: 200, gpu: GpuJoinConfig::default(), sessions: SessionsConfig::default() }
+        Self {
+            max_batches: 1024,
+            max_bytes: 16 << 20,
+            linger_ms: 200,
+            gpu: GpuJoinConfig::default(),
+            sessions: SessionsConfig::default(),
+        }
     }
 }
 
@@ -208,6 +219,9 @@ impl PipelineConfig {
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         if self.max_batches == 0 {
             return Err(invalid(&format!("{prefix}.max_batches"), "must be above 0"));
+        }
+        if self.max_bytes == 0 {
+            return Err(invalid(&format!("{prefix}.max_bytes"), "must be above 0"));
         }
         if self.gpu.hang_after_ms == 0 {
             return Err(invalid(&format!("{prefix}.gpu.hang_after_ms"), "must be above 0"));

@@ -36,7 +36,7 @@ pub async fn run(config: &AggregatorConfig, shutdown: CancellationToken) -> anyh
     if source_config.create_topic {
         kafka::spawn_topic_creation(source_config.topic_spec());
     }
-    let mut source = kafka::KafkaSource::new(source_config).context("creating the Kafka consumer")?;
+    let source = kafka::KafkaSource::new(source_config).context("creating the Kafka consumer")?;
     tracing::info!(topic = %source_config.topic, group = %source_config.group_id, "consuming");
     let stats = std::sync::Arc::new(AggregatorStats::default());
     if !config.metrics.listen.is_empty() {
@@ -48,7 +48,7 @@ pub async fn run(config: &AggregatorConfig, shutdown: CancellationToken) -> anyh
             }
         });
     }
-    pipeline::run_pipeline(&mut source, store.as_ref(), &config.pipeline, &stats, &shutdown).await?;
+    pipeline::run_pipeline(&source, store, &config.pipeline, stats.clone(), &shutdown).await?;
     let snapshot = stats.snapshot();
     tracing::info!(?snapshot, "aggregator stopped");
     Ok(snapshot)

@@ -6,7 +6,8 @@
 use std::{sync::Arc, time::Duration};
 
 use plumbline_store::{RowSet, Store, StoreError};
-use plumbline_transport::{BatchSource, Delivery, SourceError};
+use plumbline_transport::{BatchSource, Delivery, Gather, SourceError};
+use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -50,39 +51,72 @@ fn count_derived(derived: &RowSet, stats: &AggregatorStats) {
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
+/// A store write of deliveries' rows, running while the next deliveries are
+/// received and turned into rows.
+type Writing = JoinHandle<anyhow::Result<Written>>;
+
+/// Deliveries whose rows a write took; `stored` is false when shutdown came
+/// first.
+struct Written {
+    deliveries: Vec<Delivery>,
+    stored: bool,
+}
+
 /// Runs until the source closes (the in-process channel) or `shutdown`.
+///
+/// One write is in flight at a time: while the store takes one set of
+/// deliveries, the next set is received, decoded and judged. Offsets are
+/// committed in order, each set's after its rows were stored.
 pub async fn run_pipeline(
-    source: &mut dyn BatchSource,
-    store: &dyn Store,
+    source: &dyn BatchSource,
+    store: Arc<dyn Store>,
     config: &PipelineConfig,
-    stats: &AggregatorStats,
+    stats: Arc<AggregatorStats>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let linger = Duration::from_millis(config.linger_ms);
+    let limits = Gather {
+        max_deliveries: config.max_batches,
+        max_bytes: config.max_bytes,
+        linger: Duration::from_millis(config.linger_ms),
+    };
     let mut stages =
         Stages { collectives: CollectiveStage::new(&config.gpu), sessions: SessionStage::new(&config.sessions) };
     let mut hang_check = tokio::time::interval(Duration::from_millis(config.gpu.hang_check_interval_ms));
     hang_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut writing: Option<Writing> = None;
     loop {
-        // The receive runs across hang checks, never dropped half-way: a
-        // source gathering deliveries would lose those it already took.
-        let mut receiving = source.recv(config.max_batches, linger);
+        // The receive runs across hang checks and the write's end, never
+        // dropped half-way: a source gathering deliveries would lose those
+        // it already took.
+        let receiving = source.recv(limits);
+        tokio::pin!(receiving);
         let deliveries = loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
+                _ = shutdown.cancelled() => {
+                    finish(source, writing.take(), &stats).await?;
+                    return Ok(());
+                }
+                written = async { writing.as_mut().expect("polled only while writing").await }, if writing.is_some() => {
+                    writing = None;
+                    if !commit(source, written, &stats).await? {
+                        return Ok(());
+                    }
+                }
                 _ = hang_check.tick() => {
-                    let derived = stages.tick(now_wall_ns(), stats);
-                    if !derived.is_empty() && !store_derived(derived, store, stats, shutdown).await? {
+                    let derived = stages.tick(now_wall_ns(), &stats);
+                    if !derived.is_empty() && !store_derived(derived, store.as_ref(), &stats, shutdown).await? {
                         return Ok(());
                     }
                 }
                 received = &mut receiving => break received,
             }
         };
-        drop(receiving);
         let deliveries = match deliveries {
             Ok(deliveries) => deliveries,
-            Err(SourceError::Closed) => return Ok(()),
+            Err(SourceError::Closed) => {
+                finish(source, writing.take(), &stats).await?;
+                return Ok(());
+            }
             Err(err) => {
                 tracing::warn!(%err, "receiving failed; retrying");
                 tokio::time::sleep(FIRST_BACKOFF).await;
@@ -90,19 +124,41 @@ pub async fn run_pipeline(
             }
         };
         AggregatorStats::add(&stats.deliveries, deliveries.len() as u64);
-        let started = std::time::Instant::now();
-        if !store_deliveries(&deliveries, store, &mut stages, stats, shutdown).await? {
+        let rows = delivered_rows(&deliveries, &mut stages, &stats);
+        if !finish(source, writing.take(), &stats).await? {
             return Ok(()); // shutting down before the rows were stored: no commit
         }
-        let stored = started.elapsed();
-        let committed = source.commit(&deliveries).await;
-        tracing::debug!(deliveries = deliveries.len(), ?stored, commit = ?(started.elapsed() - stored), "stored and committed");
-        if let Err(err) = committed {
-            // Harmless but worth knowing: these will be delivered again.
-            AggregatorStats::add(&stats.commit_failures, 1);
-            tracing::warn!(%err, "committing offsets failed");
-        }
+        let write = store_deliveries(deliveries, rows, Arc::clone(&store), Arc::clone(&stats), shutdown.clone());
+        writing = Some(tokio::spawn(write));
     }
+}
+
+/// Waits for the write in flight, if any, and commits it. False when
+/// shutdown interrupted the write.
+async fn finish(source: &dyn BatchSource, writing: Option<Writing>, stats: &AggregatorStats) -> anyhow::Result<bool> {
+    match writing {
+        Some(write) => commit(source, write.await, stats).await,
+        None => Ok(true),
+    }
+}
+
+/// Commits a finished write's deliveries. False when the write was
+/// interrupted by shutdown (nothing to commit); an error when it failed.
+async fn commit(
+    source: &dyn BatchSource,
+    written: Result<anyhow::Result<Written>, JoinError>,
+    stats: &AggregatorStats,
+) -> anyhow::Result<bool> {
+    let written = written.map_err(|err| anyhow::anyhow!("the store write failed: {err}"))??;
+    if !written.stored {
+        return Ok(false);
+    }
+    if let Err(err) = source.commit(&written.deliveries).await {
+        // Harmless but worth knowing: these will be delivered again.
+        AggregatorStats::add(&stats.commit_failures, 1);
+        tracing::warn!(%err, "committing offsets failed");
+    }
+    Ok(true)
 }
 
 /// Writes rows derived outside a delivery's (hangs, judged turns). False
@@ -125,16 +181,18 @@ async fn store_derived(
     }
 }
 
-/// Stores the rows of every delivery. False when shutdown interrupted it.
-/// Transient store errors are retried; rows the store refuses become dead
-/// letters; any other store error stops the aggregator.
-async fn store_deliveries(
-    deliveries: &[Delivery],
-    store: &dyn Store,
-    stages: &mut Stages,
-    stats: &AggregatorStats,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<bool> {
+/// The rows of a set of deliveries, and those the stages derived from them.
+struct DeliveredRows {
+    /// Every row, the derived included.
+    all: RowSet,
+    derived: RowSet,
+    /// When they were decoded: dead letters of a re-decode carry the same.
+    now: u64,
+}
+
+/// Decodes every delivery and feeds the rows to the stages, once: a
+/// delivery re-decoded after a refused write does not feed them again.
+fn delivered_rows(deliveries: &[Delivery], stages: &mut Stages, stats: &AggregatorStats) -> DeliveredRows {
     let now = now_wall_ns();
     let mut all = RowSet::default();
     let mut senders = Vec::new();
@@ -146,51 +204,80 @@ async fn store_deliveries(
         AggregatorStats::add(&stats.dead_letters, rows.dead_letters.len() as u64);
         all.extend(rows);
     }
-    // Derived once: a delivery re-decoded below does not feed the stages again.
     let derived = stages.derive(&all, &senders, now, stats);
     all.extend(derived.clone());
     for letter in &all.dead_letters {
         tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
     }
+    DeliveredRows { all, derived, now }
+}
+
+/// Stores the rows of every delivery. Transient store errors are retried;
+/// rows the store refuses become dead letters; any other store error stops
+/// the aggregator.
+async fn store_deliveries(
+    deliveries: Vec<Delivery>,
+    rows: DeliveredRows,
+    store: Arc<dyn Store>,
+    stats: Arc<AggregatorStats>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Written> {
+    let DeliveredRows { all, derived, now } = rows;
+    let (store, stats, shutdown) = (store.as_ref(), stats.as_ref(), &shutdown);
     let all = Arc::new(all);
-    match write_retrying(store, &all, stats, shutdown).await {
+    let stored = match write_retrying(store, &all, stats, shutdown).await {
         Ok(stored) => {
             if stored {
                 AggregatorStats::add(&stats.rows_written, all.len() as u64);
             }
-            Ok(stored)
+            stored
         }
         // One delivery's rows are refused: find it, keep the others.
         Err(err) if err.is_caused_by_rows() => {
             tracing::warn!(%err, deliveries = deliveries.len(), "the store refused a write; writing deliveries one by one");
-            // Rare: decoding again is cheaper than keeping a copy of every row.
-            for delivery in deliveries {
-                let rows = Arc::new(delivery_rows(delivery, now).rows);
-                let refused = match write_retrying(store, &rows, stats, shutdown).await {
-                    Ok(true) => {
-                        AggregatorStats::add(&stats.rows_written, rows.len() as u64);
-                        continue;
-                    }
-                    Ok(false) => return Ok(false),
-                    Err(err) if err.is_caused_by_rows() => err,
-                    Err(err) => return Err(stopping(err)),
-                };
-                let letter = dead_letter(delivery, &format!("the store refused its rows: {refused}"), now);
-                tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
-                let letters = Arc::new(RowSet { dead_letters: vec![letter], ..Default::default() });
-                match write_retrying(store, &letters, stats, shutdown).await {
-                    Ok(true) => AggregatorStats::add(&stats.dead_letters, 1),
-                    Ok(false) => return Ok(false),
-                    Err(err) => anyhow::bail!("the store refuses even dead letters: {err}"),
-                }
-            }
-            if derived.is_empty() {
-                return Ok(true);
-            }
-            store_derived(derived, store, stats, shutdown).await
+            store_one_by_one(&deliveries, derived, now, store, stats, shutdown).await?
         }
-        Err(err) => Err(stopping(err)),
+        Err(err) => return Err(stopping(err)),
+    };
+    Ok(Written { deliveries, stored })
+}
+
+/// Writes each delivery's rows on its own, setting aside as a dead letter
+/// each one the store refuses, then the derived rows. False when shutdown
+/// interrupted it.
+async fn store_one_by_one(
+    deliveries: &[Delivery],
+    derived: RowSet,
+    now: u64,
+    store: &dyn Store,
+    stats: &AggregatorStats,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<bool> {
+    // Rare: decoding again is cheaper than keeping a copy of every row.
+    for delivery in deliveries {
+        let rows = Arc::new(delivery_rows(delivery, now).rows);
+        let refused = match write_retrying(store, &rows, stats, shutdown).await {
+            Ok(true) => {
+                AggregatorStats::add(&stats.rows_written, rows.len() as u64);
+                continue;
+            }
+            Ok(false) => return Ok(false),
+            Err(err) if err.is_caused_by_rows() => err,
+            Err(err) => return Err(stopping(err)),
+        };
+        let letter = dead_letter(delivery, &format!("the store refused its rows: {refused}"), now);
+        tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
+        let letters = Arc::new(RowSet { dead_letters: vec![letter], ..Default::default() });
+        match write_retrying(store, &letters, stats, shutdown).await {
+            Ok(true) => AggregatorStats::add(&stats.dead_letters, 1),
+            Ok(false) => return Ok(false),
+            Err(err) => anyhow::bail!("the store refuses even dead letters: {err}"),
+        }
     }
+    if derived.is_empty() {
+        return Ok(true);
+    }
+    store_derived(derived, store, stats, shutdown).await
 }
 
 /// A store error that is neither passing nor about the rows (a missing
@@ -397,23 +484,23 @@ mod tests {
         }
     }
 
-    async fn gated(busy: u32) -> GatedStore {
-        GatedStore {
+    async fn gated(busy: u32) -> Arc<GatedStore> {
+        Arc::new(GatedStore {
             inner: SqliteStore::in_memory().await.unwrap(),
             busy: AtomicU32::new(busy),
             written: Mutex::default(),
-        }
+        })
     }
 
-    async fn run_to_end(store: &GatedStore, batches: Vec<OutgoingBatch>) -> crate::AggregatorSnapshot {
-        let (sink, mut source) = channel::pair(16);
+    async fn run_to_end(store: &Arc<GatedStore>, batches: Vec<OutgoingBatch>) -> crate::AggregatorSnapshot {
+        let (sink, source) = channel::pair(16);
         for batch in &batches {
             sink.send(batch).await.unwrap();
         }
         drop(sink);
-        let stats = AggregatorStats::default();
+        let stats = Arc::new(AggregatorStats::default());
         let config = PipelineConfig { max_batches: 16, linger_ms: 10, ..Default::default() };
-        run_pipeline(&mut source, store, &config, &stats, &CancellationToken::new()).await.unwrap();
+        run_pipeline(&source, store.clone(), &config, stats.clone(), &CancellationToken::new()).await.unwrap();
         stats.snapshot()
     }
 

@@ -138,7 +138,7 @@ fn config() -> PipelineConfig {
 /// `done` holds for the store.
 async fn deliver(store: &Arc<dyn Store>, job: &Job, done: impl AsyncFn(&dyn Store) -> bool) {
     let batches = job.batches();
-    let (sink, mut source) = channel::pair(batches.len().max(1));
+    let (sink, source) = channel::pair(batches.len().max(1));
     for batch in &batches {
         sink.send(batch).await.unwrap();
     }
@@ -146,8 +146,8 @@ async fn deliver(store: &Arc<dyn Store>, job: &Job, done: impl AsyncFn(&dyn Stor
     let pipeline = {
         let (store, shutdown) = (Arc::clone(store), shutdown.clone());
         tokio::spawn(async move {
-            let stats = AggregatorStats::default();
-            run_pipeline(&mut source, store.as_ref(), &config(), &stats, &shutdown).await.unwrap();
+            let stats = Arc::new(AggregatorStats::default());
+            run_pipeline(&source, store, &config(), stats, &shutdown).await.unwrap();
         })
     };
     while !done(store.as_ref()).await {

@@ -105,15 +105,15 @@ impl Host {
 }
 
 /// Runs the aggregator's pipeline over `batches` into `store`.
-async fn deliver(store: &dyn Store, batches: &[OutgoingBatch]) -> AggregatorSnapshot {
-    let (sink, mut source) = channel::pair(batches.len().max(1));
+async fn deliver(store: &Arc<dyn Store>, batches: &[OutgoingBatch]) -> AggregatorSnapshot {
+    let (sink, source) = channel::pair(batches.len().max(1));
     for batch in batches {
         sink.send(batch).await.unwrap();
     }
     drop(sink);
-    let stats = AggregatorStats::default();
+    let stats = Arc::new(AggregatorStats::default());
     let config = PipelineConfig { max_batches: 64, linger_ms: 10, ..Default::default() };
-    run_pipeline(&mut source, store, &config, &stats, &CancellationToken::new()).await.unwrap();
+    run_pipeline(&source, Arc::clone(store), &config, Arc::clone(&stats), &CancellationToken::new()).await.unwrap();
     stats.snapshot()
 }
 
@@ -149,7 +149,7 @@ fn known_batches() -> Vec<OutgoingBatch> {
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_are_summed_per_hour_agent_provider_and_model() {
     for (name, store) in stores("llm").await {
-        deliver(store.as_ref(), &known_batches()).await;
+        deliver(&store, &known_batches()).await;
         let usage = store.token_usage(&all()).await.unwrap();
         let row = |hour: u64, agent: &str, model: (&str, &str), calls, tokens: (u64, u64, u64)| TokenUsageHourRow {
             hour_wall_ns: FIRST_HOUR + hour * HOUR,
@@ -179,7 +179,7 @@ async fn tokens_are_summed_per_hour_agent_provider_and_model() {
 #[tokio::test(flavor = "multi_thread")]
 async fn mapped_agents_and_discovered_callers_are_told_apart_with_their_calls() {
     for (name, store) in stores("llm").await {
-        deliver(store.as_ref(), &known_batches()).await;
+        deliver(&store, &known_batches()).await;
         let agents = store.list_agents(&all()).await.unwrap();
         let summary: Vec<(u32, &str, &str, u64, u64, u64)> = agents
             .iter()
@@ -217,7 +217,7 @@ async fn mapped_agents_and_discovered_callers_are_told_apart_with_their_calls() 
 #[tokio::test(flavor = "multi_thread")]
 async fn calls_and_tls_stacks_read_back_whole_newest_first() {
     for (name, store) in stores("llm").await {
-        deliver(store.as_ref(), &known_batches()).await;
+        deliver(&store, &known_batches()).await;
         let calls = store.list_llm_calls(&all()).await.unwrap();
         let times: Vec<u64> = calls.iter().map(|c| c.wall_ns - WALL_AT_BOOT).collect();
         assert_eq!(times, [2400, 80, 40, 30, 20].map(|t| t * S), "{name}");
@@ -301,7 +301,7 @@ async fn generated_calls_add_up_per_hour_in_both_stores() {
     });
     assert!(expected.iter().map(|r| r.hour_wall_ns).collect::<std::collections::BTreeSet<_>>().len() >= 5);
     for (name, store) in stores("llm").await {
-        let stats = deliver(store.as_ref(), &batches).await;
+        let stats = deliver(&store, &batches).await;
         assert_eq!((stats.events, stats.events_unsupported, stats.dead_letters), (2000, 0, 0), "{name}");
         assert_eq!(store.token_usage(&all()).await.unwrap(), expected, "{name}");
     }
@@ -312,7 +312,7 @@ async fn a_second_delivery_of_the_same_batches_changes_no_answer() {
     let (mut batches, _) = generated(5, 600);
     batches.extend(known_batches());
     for (name, store) in stores("llm").await {
-        deliver(store.as_ref(), &batches).await;
+        deliver(&store, &batches).await;
         let answers = |store: Arc<dyn Store>| async move {
             (
                 store.list_llm_calls(&all()).await.unwrap(),
@@ -324,7 +324,7 @@ async fn a_second_delivery_of_the_same_batches_changes_no_answer() {
         let once = answers(store.clone()).await;
         assert_eq!(once.0.len(), 605, "{name}: every call once");
         // A crash before the commit: the same batches again.
-        deliver(store.as_ref(), &batches).await;
+        deliver(&store, &batches).await;
         assert_eq!(answers(store.clone()).await, once, "{name}");
     }
 }

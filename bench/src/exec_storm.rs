@@ -65,12 +65,12 @@ struct Traced {
 
 async fn start_traced(db: &std::path::Path) -> anyhow::Result<Traced> {
     let store = Arc::new(SqliteStore::open(db).await?);
-    let (sink, mut source) = channel::pair(256);
+    let (sink, source) = channel::pair(256);
     let aggregator_store = store.clone();
     let aggregator = tokio::spawn(async move {
-        let stats = AggregatorStats::default();
+        let stats = Arc::new(AggregatorStats::default());
         let config = PipelineConfig::default();
-        run_pipeline(&mut source, aggregator_store.as_ref(), &config, &stats, &CancellationToken::new()).await
+        run_pipeline(&source, aggregator_store, &config, stats, &CancellationToken::new()).await
     });
     let stop = CancellationToken::new();
     let agent_stop = stop.clone();

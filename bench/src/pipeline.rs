@@ -125,19 +125,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let (sink, pipeline): (Box<dyn BatchSink>, tokio::task::JoinHandle<anyhow::Result<()>>) = match args.road {
         Road::Embedded => {
             store = Arc::new(plumbline_store::sqlite::SqliteStore::open(&dir.path().join("bench.db")).await?);
-            let (sink, mut source) = channel::pair(64);
+            let (sink, source) = channel::pair(64);
             let aggregator_store = store.clone();
             let aggregator_stop = stop.clone();
             let task = tokio::spawn(async move {
-                let stats = AggregatorStats::default();
-                run_pipeline(
-                    &mut source,
-                    aggregator_store.as_ref(),
-                    &PipelineConfig::default(),
-                    &stats,
-                    &aggregator_stop,
-                )
-                .await
+                let stats = Arc::new(AggregatorStats::default());
+                run_pipeline(&source, aggregator_store, &PipelineConfig::default(), stats, &aggregator_stop).await
             });
             (Box::new(sink), task)
         }

@@ -74,7 +74,7 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
     let query = tokio::spawn(plumbline_query::serve(store.clone(), listener, stop_query.clone()));
     tracing::info!(%addr, db = %config.sqlite.path.display(), "query service listening");
 
-    let (sink, mut source) = channel::pair(config.batch.queue_batches);
+    let (sink, source) = channel::pair(config.batch.queue_batches);
     let aggregator_store = store.clone();
     let pipeline = config.pipeline.clone();
     let stats = Arc::new(AggregatorStats::default());
@@ -84,7 +84,7 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
         // Ends when the agent is gone and the channel is empty, so nothing
         // the agent sent is left unstored.
         let result =
-            run_pipeline(&mut source, aggregator_store.as_ref(), &pipeline, &stats, &CancellationToken::new()).await;
+            run_pipeline(&source, aggregator_store, &pipeline, Arc::clone(&stats), &CancellationToken::new()).await;
         tracing::info!(snapshot = ?stats.snapshot(), "aggregator stopped");
         result
     });

@@ -3,11 +3,10 @@
 //! would read from Kafka.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{gather, BatchSink, BatchSource, Delivery, Origin, OutgoingBatch, SinkError, SourceError};
+use crate::{gather, BatchSink, BatchSource, Delivery, Gather, Origin, OutgoingBatch, SinkError, SourceError};
 
 /// A connected sink and source holding at most `capacity` batches in between.
 pub fn pair(capacity: usize) -> (ChannelSink, ChannelSource) {
@@ -53,14 +52,14 @@ impl ChannelSource {
 
 #[async_trait]
 impl BatchSource for ChannelSource {
-    async fn recv(&mut self, max: usize, linger: Duration) -> Result<Vec<Delivery>, SourceError> {
+    async fn recv(&self, limits: Gather) -> Result<Vec<Delivery>, SourceError> {
         let receiver = &self.receiver;
-        gather(max, linger, || async { receiver.recv_async().await.map_err(|_| SourceError::Closed) }).await
+        gather(limits, || async { receiver.recv_async().await.map_err(|_| SourceError::Closed) }).await
     }
 
     /// In-process: a batch lives only as long as the process, so there is
     /// nothing to remember once it is stored.
-    async fn commit(&mut self, _deliveries: &[Delivery]) -> Result<(), SourceError> {
+    async fn commit(&self, _deliveries: &[Delivery]) -> Result<(), SourceError> {
         Ok(())
     }
 
@@ -73,6 +72,8 @@ impl BatchSource for ChannelSource {
 mod tests {
     use bytes::Bytes;
 
+    use std::time::Duration;
+
     use super::*;
 
     fn batch(n: u8) -> OutgoingBatch {
@@ -80,25 +81,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_gather_stops_once_past_its_bytes() {
+        let (sink, source) = pair(8);
+        for size in [3, 3, 3, 3] {
+            sink.send(&OutgoingBatch { key: "h".into(), payload: Bytes::from(vec![0; size]), events: 1 }).await.unwrap();
+        }
+        let limits = Gather { max_deliveries: 10, max_bytes: 5, linger: Duration::from_millis(10) };
+        assert_eq!(source.recv(limits).await.unwrap().len(), 2, "3 bytes, then 6: past 5");
+        assert_eq!(source.recv(limits).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
     async fn batches_arrive_in_order_and_are_gathered_up_to_max() {
-        let (sink, mut source) = pair(8);
+        let (sink, source) = pair(8);
         for n in 0..5 {
             sink.send(&batch(n)).await.unwrap();
         }
-        let got = source.recv(3, Duration::from_millis(10)).await.unwrap();
+        let got = source.recv(Gather::deliveries(3, Duration::from_millis(10))).await.unwrap();
         assert_eq!(got.iter().map(|d| d.payload[0]).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert_eq!(got[2].origin, Origin::Channel { sequence: 2 });
-        let got = source.recv(10, Duration::from_millis(10)).await.unwrap();
+        let got = source.recv(Gather::deliveries(10, Duration::from_millis(10))).await.unwrap();
         assert_eq!(got.len(), 2);
     }
 
     #[tokio::test]
     async fn source_reports_closed_when_every_sink_is_gone() {
-        let (sink, mut source) = pair(1);
+        let (sink, source) = pair(1);
         sink.send(&batch(1)).await.unwrap();
         drop(sink);
-        assert_eq!(source.recv(10, Duration::from_millis(10)).await.unwrap().len(), 1);
-        assert!(matches!(source.recv(10, Duration::from_millis(10)).await, Err(SourceError::Closed)));
+        assert_eq!(source.recv(Gather::deliveries(10, Duration::from_millis(10))).await.unwrap().len(), 1);
+        assert!(matches!(
+            source.recv(Gather::deliveries(10, Duration::from_millis(10))).await,
+            Err(SourceError::Closed)
+        ));
     }
 
     #[tokio::test]

@@ -76,31 +76,52 @@ pub enum SourceError {
     Transport { source_name: &'static str, message: String },
 }
 
+/// How many deliveries one `recv` gathers: up to `max_deliveries` or
+/// `max_bytes` of payload (whichever comes first), waiting at most `linger`
+/// after the first for the rest.
+#[derive(Debug, Clone, Copy)]
+pub struct Gather {
+    pub max_deliveries: usize,
+    pub max_bytes: usize,
+    pub linger: Duration,
+}
+
+impl Gather {
+    /// Up to `max_deliveries`, any size.
+    pub fn deliveries(max_deliveries: usize, linger: Duration) -> Self {
+        Self { max_deliveries, max_bytes: usize::MAX, linger }
+    }
+}
+
 #[async_trait]
-pub trait BatchSource: Send {
-    /// Waits for a delivery, then gathers up to `max` in all, waiting at most
-    /// `linger` for the rest.
-    async fn recv(&mut self, max: usize, linger: Duration) -> Result<Vec<Delivery>, SourceError>;
+pub trait BatchSource: Send + Sync {
+    /// Waits for a delivery, then gathers more within `limits`.
+    async fn recv(&self, limits: Gather) -> Result<Vec<Delivery>, SourceError>;
 
     /// Everything received up to and including `deliveries` has been stored:
     /// the transport may forget it. Called only after the store acknowledged.
-    async fn commit(&mut self, deliveries: &[Delivery]) -> Result<(), SourceError>;
+    async fn commit(&self, deliveries: &[Delivery]) -> Result<(), SourceError>;
 
     fn name(&self) -> &'static str;
 }
 
-/// Waits for the first item from `next`, then takes more until `max` or
-/// until `linger` has passed. Shared by the sources so they batch alike.
-pub(crate) async fn gather<T, F, Fut, E>(max: usize, linger: Duration, mut next: F) -> Result<Vec<T>, E>
+/// Waits for the first delivery from `next`, then takes more until a limit
+/// or until the linger has passed. Shared by the sources so they batch
+/// alike.
+pub(crate) async fn gather<F, Fut, E>(limits: Gather, mut next: F) -> Result<Vec<Delivery>, E>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
+    Fut: std::future::Future<Output = Result<Delivery, E>>,
 {
     let mut items = vec![next().await?];
-    let deadline = tokio::time::Instant::now() + linger;
-    while items.len() < max {
+    let mut bytes = items[0].payload.len();
+    let deadline = tokio::time::Instant::now() + limits.linger;
+    while items.len() < limits.max_deliveries && bytes < limits.max_bytes {
         match tokio::time::timeout_at(deadline, next()).await {
-            Ok(Ok(item)) => items.push(item),
+            Ok(Ok(item)) => {
+                bytes += item.payload.len();
+                items.push(item);
+            }
             Ok(Err(err)) if items.is_empty() => return Err(err),
             Ok(Err(_)) | Err(_) => break,
         }

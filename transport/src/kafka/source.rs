@@ -14,7 +14,7 @@ use rdkafka::{
 };
 
 use super::{client_config, KafkaSourceConfig};
-use crate::{gather, BatchSource, Delivery, Origin, SourceError};
+use crate::{gather, BatchSource, Delivery, Gather, Origin, SourceError};
 
 /// Logs partition assignments: a rebalance is worth a line in an incident.
 struct RebalanceLogger;
@@ -62,9 +62,9 @@ impl KafkaSource {
 
 #[async_trait]
 impl BatchSource for KafkaSource {
-    async fn recv(&mut self, max: usize, linger: Duration) -> Result<Vec<Delivery>, SourceError> {
+    async fn recv(&self, limits: Gather) -> Result<Vec<Delivery>, SourceError> {
         let consumer = &self.consumer;
-        gather(max, linger, || async {
+        gather(limits, || async {
             loop {
                 match consumer.recv().await {
                     Ok(message) => {
@@ -90,7 +90,7 @@ impl BatchSource for KafkaSource {
         .await
     }
 
-    async fn commit(&mut self, deliveries: &[Delivery]) -> Result<(), SourceError> {
+    async fn commit(&self, deliveries: &[Delivery]) -> Result<(), SourceError> {
         let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for delivery in deliveries {
             if let Origin::Kafka { topic, partition, offset } = &delivery.origin {
@@ -142,17 +142,17 @@ mod tests {
         }
         let config = KafkaSourceConfig { brokers, topic: "t".into(), group_id: "g".into(), ..Default::default() };
 
-        let mut first = KafkaSource::new(&config).unwrap();
+        let first = KafkaSource::new(&config).unwrap();
         let mut got = Vec::new();
         while got.len() < 3 {
-            got.extend(first.recv(3, Duration::from_millis(100)).await.unwrap());
+            got.extend(first.recv(Gather::deliveries(3, Duration::from_millis(100))).await.unwrap());
         }
         assert_eq!(got.iter().map(|d| d.payload[0]).collect::<Vec<_>>(), vec![0, 1, 2]);
         first.commit(&got[..2]).await.unwrap();
         drop(first);
 
-        let mut second = KafkaSource::new(&config).unwrap();
-        let resumed = second.recv(1, Duration::from_millis(100)).await.unwrap();
+        let second = KafkaSource::new(&config).unwrap();
+        let resumed = second.recv(Gather::deliveries(1, Duration::from_millis(100))).await.unwrap();
         assert_eq!(resumed[0].payload[0], 2, "resumes after the committed offset, not before or beyond");
         assert_eq!(resumed[0].key.as_deref(), Some("h"));
     }
