@@ -42,7 +42,9 @@
 //! of its collectives, by less than the bound, looks like a clock offset; its
 //! own ranks' collectives inside the host still show who made it late.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 /// A collective needs ranks on this many hosts to tell hosts' offsets.
 pub const MIN_HOSTS_FOR_OFFSET: usize = 3;

@@ -32,13 +32,13 @@ pub fn push_gpu_row(
 /// does not know.
 pub fn op_name(op: i32) -> String {
     nccl_call::Op::try_from(op)
-        .map(|o| o.as_str_name().trim_start_matches("OP_").to_string())
+        .map(|o| o.as_str_name().strip_prefix("OP_").unwrap_or(o.as_str_name()).to_string())
         .unwrap_or_else(|_| op.to_string())
 }
 
 fn api_name(api: i32) -> String {
     cuda_call::Api::try_from(api)
-        .map(|a| a.as_str_name().trim_start_matches("API_").to_string())
+        .map(|a| a.as_str_name().strip_prefix("API_").unwrap_or(a.as_str_name()).to_string())
         .unwrap_or_else(|_| api.to_string())
 }
 

@@ -29,6 +29,11 @@ mod tls;
 
 use clap::{Parser, Subcommand};
 
+/// The allocator the `plumbline` binary runs with, so the roads measured
+/// here allocate as the deployed aggregator does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "plumbline-bench")]
 struct Cli {

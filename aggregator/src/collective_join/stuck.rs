@@ -2,7 +2,7 @@
 //! job has reported far enough past them, a hang's cause named before its
 //! consequences, and hosts gone silent named instead of hangs.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 use super::{
     job_rank, sorted_calls, summarise, Cause, JobState, JoinSettings, Judged, Missing, Offsets, Proc, Verdict,
@@ -139,7 +139,7 @@ fn hang_cause(
     }
     // Every missing rank waits elsewhere (or is silent): follow the first
     // blocked one to where it waits, and on, to a collective with a stuck rank.
-    let mut seen = HashSet::from([(id, seq)]);
+    let mut seen: HashSet<(u64, u64)> = [(id, seq)].into_iter().collect();
     let (mut at_id, mut at_seq) = (id, seq);
     let mut proc = missing.iter().find(|(m, _)| m.blocked).and_then(|(_, p)| p.clone())?;
     loop {

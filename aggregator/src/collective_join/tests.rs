@@ -1,3 +1,5 @@
+use std::collections::HashSet;
+
 use super::*;
 
 const MS: u64 = 1_000_000;
