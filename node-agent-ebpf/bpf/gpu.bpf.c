@@ -486,6 +486,7 @@ int plb_nccl_comm_split(struct pt_regs *ctx)
 	nccl_call(&call, PLB_NCCL_COMM_SPLIT);
 	call.rec.parent_comm = ctx->di;
 	call.rec.color = (__s32)ctx->si;
+	call.rec.peer = (__s32)ctx->dx; /* the key: orders the new ranks */
 	call.comm_out = ctx->cx;
 	return nccl_enter(&call);
 }

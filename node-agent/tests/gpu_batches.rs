@@ -92,7 +92,7 @@ fn a_jobs_nccl_calls_travel_in_its_own_batch_with_heartbeats_and_the_rest_with_t
     let pid = program.pid();
     let events = loop {
         let events = kept.gpu_events(pid);
-        if events.len() >= 6 {
+        if events.len() >= 7 {
             break events;
         }
         assert!(!agent.is_finished(), "the agent stopped");
@@ -120,6 +120,10 @@ fn a_jobs_nccl_calls_travel_in_its_own_batch_with_heartbeats_and_the_rest_with_t
             Body::Nccl(call) if call.op == nccl_call::Op::CommInit as i32 => {
                 assert_eq!(key, &job_key, "the init goes with its job");
                 assert_eq!((call.comm_id_hash, call.rank, call.nranks, call.global_rank), (id_hash, 2, 4, global));
+            }
+            Body::Nccl(call) if call.op == nccl_call::Op::CommSplit as i32 => {
+                assert_eq!((key, call.color, call.peer), (&job_key, 3, 9), "color 3, key 9");
+                assert_eq!(call.parent_comm_id_hash, 0, "of a communicator the agent does not know");
             }
             Body::Nccl(call) => {
                 assert_eq!(call.op, nccl_call::Op::AllReduce as i32);

@@ -95,13 +95,14 @@ fn a_training_step_through_the_real_libraries_reads_back_with_kernel_device_and_
     let (pid, said) = (program.pid(), program.said.clone());
 
     // cudaMalloc, cudaMemcpy, cudaLaunchKernel, cudaStreamSynchronize,
-    // ncclCommInitRank, ncclAllReduce; cudaSetDevice only sets the device.
-    let calls = bed.until(|bed| Some(bed.timeline(pid)).filter(|calls| calls.len() >= 6));
+    // ncclCommInitRank, ncclAllReduce, ncclCommSplit; cudaSetDevice only
+    // sets the device.
+    let calls = bed.until(|bed| Some(bed.timeline(pid)).filter(|calls| calls.len() >= 7));
     program.stop();
     let order: Vec<&str> = calls.iter().map(|c| c.call.as_str()).collect();
     assert_eq!(
         order,
-        ["MALLOC", "MEMCPY", "LAUNCH_KERNEL", "STREAM_SYNCHRONIZE", "COMM_INIT", "ALL_REDUCE"],
+        ["MALLOC", "MEMCPY", "LAUNCH_KERNEL", "STREAM_SYNCHRONIZE", "COMM_INIT", "ALL_REDUCE", "COMM_SPLIT"],
         "{calls:#?}"
     );
     for call in &calls {
@@ -136,6 +137,9 @@ fn a_training_step_through_the_real_libraries_reads_back_with_kernel_device_and_
     assert_eq!(i64::from(all_reduce.result), said["all_reduce"].as_i64().unwrap());
     assert_eq!(all_reduce.communicator, 0, "its NULL communicator is none the agent knows: {all_reduce:?}");
     assert_eq!(all_reduce.rank, GLOBAL_RANK, "yet the job's rank is known: {all_reduce:?}");
+    let split = find(&calls, "COMM_SPLIT");
+    assert_eq!(split.peer, 9, "the split's key, which orders the new ranks: {split:?}");
+    assert_eq!(i64::from(split.result), said["comm_split"].as_i64().unwrap());
 
     let kernels = bed.until(|bed| Some(bed.kernels(&job)).filter(|k| !k.is_empty()));
     assert_eq!(kernels.len(), 1, "{kernels:#?}");

@@ -467,7 +467,8 @@ struct plb_nccl_call {
 	__s32 result;       /* ncclResult_t */
 	__s32 datatype;     /* ncclDataType_t */
 	__s32 reduce_op;    /* ncclRedOp_t */
-	__s32 peer;         /* send/recv: the peer; broadcast/reduce: the root */
+	__s32 peer;         /* send/recv: the peer; broadcast/reduce: the root;
+	                       split: the key */
 	__s32 nranks;       /* init */
 	__s32 rank;         /* init */
 	__s32 color;        /* split */

@@ -280,10 +280,13 @@ impl GpuCapture {
                 known = id != 0;
             }
             nccl_op::COMM_SPLIT => {
-                (call.comm_id_hash, call.parent_comm_id_hash) =
-                    process.split(event.parent_comm, event.color, event.comm);
+                let split = process.split(event.parent_comm, event.color, event.comm);
+                if let Some(s) = split {
+                    (call.comm_id_hash, call.parent_comm_id_hash) = (s.id_hash, s.parent_id_hash);
+                    (call.rank, call.nranks, call.seq) = (s.parent_rank, s.parent_nranks, s.nth);
+                }
                 call.color = event.color;
-                known = call.parent_comm_id_hash != 0;
+                known = split.is_some();
             }
             nccl_op::COMM_DESTROY => match process.communicators.remove(&event.comm) {
                 Some(comm) => (call.comm_id_hash, call.rank, call.nranks) = (comm.id_hash, comm.rank, comm.nranks),
@@ -471,10 +474,11 @@ mod tests {
         (init.rank, init.nranks) = (0, 8);
         let parent = gpu.nccl(&init, &id, 7).unwrap().call.comm_id_hash;
         let mut split = nccl(nccl_op::COMM_SPLIT, 0x20);
-        (split.parent_comm, split.color) = (0x10, 1);
+        (split.parent_comm, split.color, split.peer) = (0x10, 1, 5);
         let event = gpu.nccl(&split, &[], 7).unwrap();
         assert_eq!(event.call.parent_comm_id_hash, parent);
-        assert_eq!(event.call.color, 1);
+        assert_eq!((event.call.color, event.call.peer), (1, 5), "the color and the key");
+        assert_eq!((event.call.rank, event.call.nranks, event.call.seq), (0, 8, 0), "the caller in the parent");
         assert_eq!(event.call.comm_id_hash, process_state::split_id_hash(parent, 1, 0));
         let on_split = gpu.nccl(&nccl(nccl_op::ALL_GATHER, 0x20), &[], 7).unwrap();
         assert_eq!(

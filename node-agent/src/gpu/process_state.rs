@@ -26,6 +26,22 @@ pub fn split_id_hash(parent: u64, color: i32, nth: u64) -> u64 {
     xxhash_rust::xxh3::xxh3_64(&bytes) & ID_MASK
 }
 
+/// One process's part in a communicator split. The new communicator's rank
+/// and size are not the caller's to know: every rank of the parent takes
+/// part, and the aggregator numbers each color's members from all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// 0 for a negative color (NCCL_SPLIT_NOCOLOR), which joins none.
+    pub id_hash: u64,
+    pub parent_id_hash: u64,
+    /// The caller's rank in the parent, and the parent's size (-1 when the
+    /// parent is itself a split).
+    pub parent_rank: i32,
+    pub parent_nranks: i32,
+    /// Which of the parent's splits, from 0.
+    pub nth: u64,
+}
+
 /// Environment variables naming a training job, first set wins.
 const JOB_VARIABLES: [&str; 3] = ["PLUMBLINE_JOB", "TORCHELASTIC_RUN_ID", "SLURM_JOB_ID"];
 /// Environment variables holding the process's rank in the job as its
@@ -132,27 +148,32 @@ impl GpuProcess {
         }
     }
 
-    /// A split of `parent` asking for `color`: the new communicator's id hash
-    /// and the parent's (0 when unknown; the new one is also 0 for a negative
-    /// color, NCCL_SPLIT_NOCOLOR, which joins none), registered under
-    /// `handle` when one was created.
-    pub fn split(&mut self, parent: u64, color: i32, handle: u64) -> (u64, u64) {
-        let Some(parent) = self.communicators.get_mut(&parent) else { return (0, 0) };
+    /// A split of `parent` asking for `color`, registered under `handle`
+    /// when one was created; None when the parent is not known.
+    pub fn split(&mut self, parent: u64, color: i32, handle: u64) -> Option<Split> {
+        let parent = self.communicators.get_mut(&parent)?;
         // Every rank of the parent takes part in every split: the count agrees.
         let nth = parent.splits;
         parent.splits += 1;
-        let parent_id = parent.id_hash;
+        let mut split = Split {
+            id_hash: 0,
+            parent_id_hash: parent.id_hash,
+            parent_rank: parent.rank,
+            parent_nranks: parent.nranks,
+            nth,
+        };
         if color < 0 {
-            return (0, parent_id);
+            return Some(split);
         }
-        let id_hash = split_id_hash(parent_id, color, nth);
+        split.id_hash = split_id_hash(split.parent_id_hash, color, nth);
         if handle != 0 {
+            let id_hash = split.id_hash;
             self.communicators.insert(
                 handle,
                 Communicator { id_hash, rank: -1, nranks: -1, next_seq: 0, next_p2p_seq: 0, splits: 0 },
             );
         }
-        (id_hash, parent_id)
+        Some(split)
     }
 
     /// A collective (or, `point_to_point`, a send or receive) on `handle`:
@@ -249,16 +270,28 @@ mod tests {
         let (mut rank0, mut rank1) = (GpuProcess::new(1), GpuProcess::new(1));
         rank0.joined(0x10, 0xaaa, 0, 2);
         rank1.joined(0x77, 0xaaa, 1, 2);
-        let first = rank0.split(0x10, 3, 0x11);
-        assert_eq!(first, rank1.split(0x77, 3, 0x78), "same parent, color and order: same id");
-        assert_eq!(first.1, 0xaaa);
-        let second = rank0.split(0x10, 3, 0x12);
-        assert_ne!(second.0, first.0, "the next split of the parent is another communicator");
-        assert_ne!(rank1.split(0x77, 4, 0x79).0, second.0, "another color, another communicator");
+        let id = |split: Option<Split>| split.unwrap().id_hash;
+        let first = rank0.split(0x10, 3, 0x11).unwrap();
+        let first1 = rank1.split(0x77, 3, 0x78).unwrap();
+        assert_eq!(first.id_hash, first1.id_hash, "same parent, color and order: same id");
+        assert_eq!((first.parent_id_hash, first.nth), (0xaaa, 0));
+        assert_eq!(
+            (first.parent_rank, first.parent_nranks, first1.parent_rank),
+            (0, 2, 1),
+            "each caller in the parent"
+        );
+        let second = id(rank0.split(0x10, 3, 0x12));
+        assert_ne!(second, first.id_hash, "the next split of the parent is another communicator");
+        assert_ne!(id(rank1.split(0x77, 4, 0x79)), second, "another color, another communicator");
         let (communicator, _) = rank0.collective(0x11, false).unwrap();
-        assert_eq!((communicator.id_hash, communicator.rank, communicator.nranks), (first.0, -1, -1));
-        assert_eq!(rank0.split(0x99, 3, 0x13), (0, 0), "an unknown parent names nothing");
-        assert_eq!(rank0.split(0x10, -1, 0), (0, 0xaaa), "no color, no communicator");
-        assert_ne!(rank0.split(0x10, 3, 0x14).0, second.0, "yet it was a split of the parent");
+        assert_eq!((communicator.id_hash, communicator.rank, communicator.nranks), (first.id_hash, -1, -1));
+        assert_eq!(rank0.split(0x99, 3, 0x13), None, "an unknown parent names nothing");
+        let no_color = rank0.split(0x10, -1, 0).unwrap();
+        assert_eq!(
+            (no_color.id_hash, no_color.parent_id_hash, no_color.nth),
+            (0, 0xaaa, 2),
+            "no color, no communicator"
+        );
+        assert_ne!(id(rank0.split(0x10, 3, 0x14)), second, "yet it was a split of the parent");
     }
 }

@@ -36,6 +36,7 @@ typedef struct {
 } nccl_unique_id;
 typedef int (*comm_init_fn)(void **, int, nccl_unique_id, int);
 typedef int (*all_reduce_fn)(const void *, void *, size_t, int, int, void *, void *);
+typedef int (*comm_split_fn)(void *, int, int, void **, void *);
 
 static void *symbol(void *library, const char *name)
 {
@@ -79,10 +80,13 @@ int main(int argc, char **argv)
 	int init = ((comm_init_fn)symbol(nccl, "ncclCommInitRank"))(&comm, 4, id, 2);
 	// 7: ncclFloat32, 0: ncclSum; a NULL communicator (the init failed).
 	int all_reduce = ((all_reduce_fn)symbol(nccl, "ncclAllReduce"))(host, host, 1024, 7, 0, NULL, NULL);
+	// Color 3, key 9, of the same NULL communicator.
+	void *split = NULL;
+	int comm_split = ((comm_split_fn)symbol(nccl, "ncclCommSplit"))(NULL, 3, 9, &split, NULL);
 
 	printf("{\"pid\": %d, \"set_device\": %d, \"malloc\": %d, \"memcpy\": %d, \"launch\": %d, "
-	       "\"stream_synchronize\": %d, \"comm_init_rank\": %d, \"all_reduce\": %d}\n",
-	       getpid(), set_device, malloc_rc, memcpy_rc, launch, sync, init, all_reduce);
+	       "\"stream_synchronize\": %d, \"comm_init_rank\": %d, \"all_reduce\": %d, \"comm_split\": %d}\n",
+	       getpid(), set_device, malloc_rc, memcpy_rc, launch, sync, init, all_reduce, comm_split);
 	fflush(stdout);
 	char buf[64];
 	while (read(0, buf, sizeof(buf)) > 0) {

@@ -1004,7 +1004,11 @@ pub struct NcclCall {
     /// The device the calling process last selected (cudaSetDevice); -1 unknown.
     #[prost(int32, tag = "15")]
     pub device: i32,
-    /// Comm split: the parent communicator's id hash, and the color asked for.
+    /// Comm split: the parent communicator's id hash, and the color asked for;
+    /// `rank` and `nranks` are then the caller's in the parent, `seq` which of
+    /// the parent's splits (from 0) and `peer` the key ordering the new ranks.
+    /// A call on a split communicator has `rank` and `nranks` -1: they are
+    /// numbered from every member's split.
     #[prost(uint64, tag = "16")]
     pub parent_comm_id_hash: u64,
     #[prost(int32, tag = "17")]
