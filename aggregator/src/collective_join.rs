@@ -338,6 +338,7 @@ struct JobState {
     /// Stuck ranks and the root hang named for each.
     hang_roots: HashMap<Proc, Cause>,
     silent_reported: HashSet<String>,
+    splits: Splits,
 }
 
 /// Per host, its recent distances from collectives' median arrivals, and
@@ -457,6 +458,26 @@ impl CollectiveJoin {
             attribute_straggler(job_mut(&mut self.jobs, &judged.job), &mut judged, &calls, &self.offsets);
         }
         Some(judged)
+    }
+
+    /// One rank's part in a split; returns the verdicts of collectives that
+    /// the calls it let be numbered completed.
+    pub fn split(&mut self, job: &str, part: SplitPart) -> Vec<Judged> {
+        let released = self.jobs.entry(job.to_string()).or_default().splits.part(part);
+        released.into_iter().filter_map(|(communicator, call)| self.add(communicator, call)).collect()
+    }
+
+    /// A call on a communicator made by a split, whose rank and size its
+    /// host did not know: added once the split's members are numbered.
+    pub fn add_on_split(&mut self, communicator: u64, call: RankCall) -> Option<Judged> {
+        let splits = &mut self.jobs.entry(call.job.clone()).or_default().splits;
+        let call = splits.number(communicator, call)?;
+        self.add(communicator, call)
+    }
+
+    /// Calls on split communicators held until their splits are complete.
+    pub fn held_for_splits(&self) -> usize {
+        self.jobs.values().map(|j| j.splits.held()).sum()
     }
 
     /// A batch from `host` for `job` (its NCCL calls, or a heartbeat): the
@@ -645,7 +666,11 @@ fn majority<'a>(calls: &[&'a RankCall], value: fn(&RankCall) -> i64) -> (i64, Ve
     (expected, differing)
 }
 
+mod splits;
 mod stuck;
+
+pub use splits::SplitPart;
+use splits::Splits;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use plumbline_store::{CollectiveVerdictRow, RowSet};
 use crate::batch_rows::Sender;
 use crate::collective_join::{CollectiveJoin, Judged};
 use crate::config::GpuJoinConfig;
-use crate::gpu_rows::{rank_call, verdict_row};
+use crate::gpu_rows::{join_input, verdict_row, JoinInput};
 
 pub struct CollectiveStage {
     join: CollectiveJoin,
@@ -26,11 +26,14 @@ impl CollectiveStage {
     pub fn judge(&mut self, rows: &RowSet, senders: &[Sender], now_wall_ns: u64) -> Vec<CollectiveVerdictRow> {
         let mut order: Vec<usize> = (0..rows.nccl_calls.len()).collect();
         order.sort_by_key(|&i| rows.nccl_calls[i].wall_ns);
-        let mut judged: Vec<Judged> = order
-            .into_iter()
-            .filter_map(|i| rank_call(&rows.nccl_calls[i]))
-            .filter_map(|(communicator, call)| self.join.add(communicator, call))
-            .collect();
+        let mut judged: Vec<Judged> = Vec::new();
+        for input in order.into_iter().filter_map(|i| join_input(&rows.nccl_calls[i])) {
+            match input {
+                JoinInput::Call(communicator, call) => judged.extend(self.join.add(communicator, call)),
+                JoinInput::OnSplit(communicator, call) => judged.extend(self.join.add_on_split(communicator, call)),
+                JoinInput::Split(job, part) => judged.extend(self.join.split(&job, part)),
+            }
+        }
         for sender in senders {
             for job in &sender.jobs {
                 self.join.heard(job, &sender.host, sender.clock_wall_ns, sender.oldest_event_wall_ns);

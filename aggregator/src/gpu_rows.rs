@@ -10,7 +10,7 @@ use plumbline_store::{
 };
 
 use crate::activity_rows::{activity_row, who};
-use crate::collective_join::{job_rank, Field, Judged, RankCall, Verdict};
+use crate::collective_join::{job_rank, Field, Judged, RankCall, SplitPart, Verdict};
 
 /// Adds the row for `body` to `rows`; false when the kind is not one of the
 /// GPU tables'.
@@ -162,37 +162,67 @@ const COLLECTIVES: [(&str, nccl_call::Op); 5] = [
     ("REDUCE", nccl_call::Op::Reduce),
 ];
 
+/// A stored NCCL call as the join takes it.
+pub enum JoinInput {
+    /// A collective of a communicator whose rank and size the host knew.
+    Call(u64, RankCall),
+    /// A collective of a communicator made by a split: rank and size to be
+    /// numbered from the split.
+    OnSplit(u64, RankCall),
+    /// A rank's part in a split.
+    Split(String, SplitPart),
+}
+
 /// The stored call as the join's input: a collective of a known
-/// communicator and rank that the library accepted; `None` otherwise.
-pub fn rank_call(row: &NcclCallRow) -> Option<(u64, RankCall)> {
-    let (_, op) = COLLECTIVES.iter().find(|(name, _)| *name == row.op)?;
+/// communicator that the library accepted, or a split; `None` otherwise.
+pub fn join_input(row: &NcclCallRow) -> Option<JoinInput> {
+    if row.communicator == 0 && row.parent_communicator == 0 || row.result != 0 {
+        return None;
+    }
     // Rows from before migration 7 hold the communicator's rank in `rank`.
     let (comm_rank, global_rank) = match row.rank_in_job {
         1 => (row.comm_rank, row.rank),
         _ => (row.rank, -1),
     };
-    if row.communicator == 0 || comm_rank < 0 || row.nranks <= 0 || row.result != 0 {
-        return None;
-    }
-    Some((
-        row.communicator,
-        RankCall {
-            job: row.job.clone(),
+    if row.op == "COMM_SPLIT" {
+        let part = SplitPart {
+            parent: row.parent_communicator,
+            nth: row.seq,
+            parent_rank: comm_rank,
+            parent_nranks: row.nranks,
+            color: row.color,
+            key: row.peer,
+            communicator: row.communicator,
             host: row.host.clone(),
             pid: row.pid,
-            device: row.device,
-            rank: comm_rank as u32,
-            global_rank,
-            world_size: row.world_size,
-            nranks: row.nranks as u32,
-            seq: row.seq,
-            op: *op as i32,
-            count: row.count,
-            datatype: row.datatype,
-            entry_ns: row.wall_ns,
-            exit_ns: row.wall_ns.saturating_add(row.duration_ns),
-        },
-    ))
+        };
+        return Some(JoinInput::Split(row.job.clone(), part));
+    }
+    let (_, op) = COLLECTIVES.iter().find(|(name, _)| *name == row.op)?;
+    if row.communicator == 0 {
+        return None;
+    }
+    let call = RankCall {
+        job: row.job.clone(),
+        host: row.host.clone(),
+        pid: row.pid,
+        device: row.device,
+        rank: comm_rank.max(0) as u32,
+        global_rank,
+        world_size: row.world_size,
+        nranks: row.nranks.max(0) as u32,
+        seq: row.seq,
+        op: *op as i32,
+        count: row.count,
+        datatype: row.datatype,
+        entry_ns: row.wall_ns,
+        exit_ns: row.wall_ns.saturating_add(row.duration_ns),
+    };
+    match (comm_rank, row.nranks) {
+        (0.., 1..) => Some(JoinInput::Call(row.communicator, call)),
+        (..0, _) => Some(JoinInput::OnSplit(row.communicator, call)),
+        _ => None,
+    }
 }
 
 /// The stored form of a judged collective.

@@ -78,6 +78,11 @@ pub struct Args {
     /// carries no hang (its verdicts are counted once the run settles).
     #[arg(long, default_value_t = 1)]
     pp: u32,
+    /// With `--pp`: the tensor, data and pipeline groups are split from the
+    /// world communicator (ncclCommSplit), so the aggregator numbers their
+    /// ranks from the splits.
+    #[arg(long)]
+    split: bool,
     /// Keep each size's database instead of dropping it afterwards.
     #[arg(long)]
     keep: bool,
@@ -102,7 +107,7 @@ fn job_spec(size: JobSize, args: &Args, name: &str) -> JobSpec {
         }),
         mismatch: Some(Mismatch { rank: ranks / 2, seq: c / 2, field: MismatchField::Count(1000) }),
         hang: (args.pp <= 1).then(|| Hang { ranks: vec![ranks - 1], after_seq: c - 2 }),
-        parallel: (args.pp > 1).then_some(Parallel { pp: args.pp }),
+        parallel: (args.pp > 1).then_some(Parallel { pp: args.pp, split: args.split }),
         ..JobSpec::new(name, ranks / 8, c)
     }
 }

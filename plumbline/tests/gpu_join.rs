@@ -348,7 +348,13 @@ fn a_ranks_kernels_and_timeline_read_back_what_it_launched_and_called() {
 /// 2 pipeline stages of 4 hosts: tensor groups inside hosts, data groups of
 /// 4 hosts.
 fn job_3d(name: &str, skew_ns: u64) -> JobSpec {
-    JobSpec { parallel: Some(Parallel { pp: 2 }), ..job(name, skew_ns) }
+    JobSpec { parallel: Some(Parallel { pp: 2, split: false }), ..job(name, skew_ns) }
+}
+
+/// The same, its tensor, data and pipeline groups split from the world
+/// communicator: their calls carry no rank or size.
+fn job_3d_split(name: &str, skew_ns: u64) -> JobSpec {
+    JobSpec { parallel: Some(Parallel { pp: 2, split: true }), ..job(name, skew_ns) }
 }
 
 /// The job's collectives (communicator, sequence): those every member
@@ -411,6 +417,18 @@ fn a_healthy_3d_job_met_as_a_backlog_has_no_verdicts() {
 }
 
 #[test]
+fn a_healthy_3d_job_whose_groups_are_split_from_the_world_is_judged_whole_with_no_verdicts() {
+    let fleet = fleet();
+    let spec = job_3d_split("healthy-split", SKEW);
+    fleet.play_as_backlog(&spec);
+    let (complete, hung) = collectives(&spec);
+    assert_eq!((complete, hung), (8 * 50 + 16 * 100, 0));
+    // Every collective of every split group judged: their ranks were
+    // numbered from the splits.
+    assert_no_verdicts(&fleet, &spec.job, complete);
+}
+
+#[test]
 fn a_3d_straggler_is_named_by_its_job_rank_and_its_tensor_peers_are_its_victims_not_stragglers() {
     let fleet = fleet();
     let rank = 45;
@@ -437,9 +455,18 @@ fn a_3d_straggler_is_named_by_its_job_rank_and_its_tensor_peers_are_its_victims_
 
 #[test]
 fn a_3d_hang_names_the_stopped_rank_s_first_collective_as_the_cause_and_the_rest_as_its_consequences() {
+    a_3d_hang_is_named_with_cause_and_consequences(job_3d("hang-3d", SKEW));
+}
+
+#[test]
+fn a_3d_hang_in_groups_split_from_the_world_is_named_with_cause_and_consequences() {
+    a_3d_hang_is_named_with_cause_and_consequences(job_3d_split("hang-split", SKEW));
+}
+
+fn a_3d_hang_is_named_with_cause_and_consequences(spec: JobSpec) {
     let fleet = fleet();
     let (rank, after_seq) = (45u32, 20u64);
-    let spec = JobSpec { hang: Some(Hang { ranks: vec![rank], after_seq }), ..job_3d("hang-3d", SKEW) };
+    let spec = JobSpec { hang: Some(Hang { ranks: vec![rank], after_seq }), ..spec };
     fleet.play_as_backlog(&spec);
     let (_, hung) = collectives(&spec);
     // Its data group's all-gather, its host's tensor all-reduce, and the

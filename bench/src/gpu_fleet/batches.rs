@@ -197,12 +197,15 @@ impl JobBatches {
             let (who_h, who_j) = (process.who(comm_h), process.who(comm_j));
             let memberships: Vec<Membership> =
                 schedule.groups().iter().map(|&g| schedule.membership(rank, g)).collect();
+            let split = spec.parallel.is_some_and(|p| p.split);
+            // A split's own calls say nothing of its ranks: the agent cannot know them.
+            let on_split = |index: usize| split && index > 0;
             let nccl = |op: nccl_call::Op, m: &Membership, index: usize| NcclCall {
                 op: op as i32,
                 comm_handle: process.comm_handle + index as u64 * 0x1000,
                 comm_id_hash: m.id_hash,
-                rank: m.rank as i32,
-                nranks: m.nranks as i32,
+                rank: if on_split(index) { -1 } else { m.rank as i32 },
+                nranks: if on_split(index) { -1 } else { m.nranks as i32 },
                 job_sid: job_j,
                 device: device as i32,
                 global_rank: Some(rank as i32),
@@ -228,7 +231,22 @@ impl JobBatches {
                 };
                 hb.push(process.start_ns + 1_000_000, process.pid, process.pid, 0, Body::Seen(exec));
                 for (index, m) in memberships.iter().enumerate() {
-                    let init = NcclCall { duration_ns: 450_000_000, ..nccl(nccl_call::Op::CommInit, m, index) };
+                    let init = if on_split(index) {
+                        // Split from the world (index 0): this rank's part, as its agent reports it.
+                        let world = &memberships[0];
+                        NcclCall {
+                            duration_ns: 50_000_000,
+                            parent_comm_id_hash: world.id_hash,
+                            color: schedule.members(rank, m.group)[0] as i32,
+                            peer: rank as i32,
+                            rank: world.rank as i32,
+                            nranks: world.nranks as i32,
+                            seq: index as u64 - 1,
+                            ..nccl(nccl_call::Op::CommSplit, m, index)
+                        }
+                    } else {
+                        NcclCall { duration_ns: 450_000_000, ..nccl(nccl_call::Op::CommInit, m, index) }
+                    };
                     let at = agent.boot_ns(schedule.comm_init_wall_ns() + index as u64 * MS);
                     jb.push_by(at, &who_j, Body::Nccl(init));
                 }

@@ -59,6 +59,12 @@ pub struct JobSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parallel {
     pub pp: u32,
+    /// The tensor, data and pipeline groups are split from the world
+    /// communicator (`ncclCommSplit`, as PyTorch's eagerly initialised
+    /// process groups make them) rather than made with their own ids: their
+    /// calls carry no rank or size, which the aggregator numbers from every
+    /// rank's split.
+    pub split: bool,
 }
 
 /// Host `host`'s agent sends nothing after step `after_seq` (its ranks go on).

@@ -382,7 +382,7 @@ mod tests {
     #[test]
     fn three_d_groups_are_a_host_a_stride_of_hosts_and_a_stride_of_stages() {
         // 2 stages × 4 data indices = 8 hosts, 64 ranks.
-        let spec = JobSpec { parallel: Some(Parallel { pp: 2 }), ..JobSpec::new("3d", 8, 10) };
+        let spec = JobSpec { parallel: Some(Parallel { pp: 2, split: false }), ..JobSpec::new("3d", 8, 10) };
         let schedule = Schedule::new(&spec);
         assert_eq!(schedule.coordinates(45), (5, 1, 1));
         assert_eq!(schedule.members(45, Group::Tensor), (40..48).collect::<Vec<_>>());
@@ -398,7 +398,8 @@ mod tests {
     #[test]
     fn a_three_d_hang_stops_its_stage_behind_the_stopped_rank_and_leaves_the_other_stage_running() {
         let hang = Hang { ranks: vec![45], after_seq: 4 };
-        let spec = JobSpec { parallel: Some(Parallel { pp: 2 }), hang: Some(hang), ..JobSpec::new("3d", 8, 10) };
+        let spec =
+            JobSpec { parallel: Some(Parallel { pp: 2, split: false }), hang: Some(hang), ..JobSpec::new("3d", 8, 10) };
         let schedule = Schedule::new(&spec);
         // Rank 45 makes no call of step 5; its data group waits in step 5's
         // all-gather; its tensor peers get past the all-gather and wait in
