@@ -84,7 +84,9 @@ mod tests {
     async fn a_gather_stops_once_past_its_bytes() {
         let (sink, source) = pair(8);
         for size in [3, 3, 3, 3] {
-            sink.send(&OutgoingBatch { key: "h".into(), payload: Bytes::from(vec![0; size]), events: 1 }).await.unwrap();
+            sink.send(&OutgoingBatch { key: "h".into(), payload: Bytes::from(vec![0; size]), events: 1 })
+                .await
+                .unwrap();
         }
         let limits = Gather { max_deliveries: 10, max_bytes: 5, linger: Duration::from_millis(10) };
         assert_eq!(source.recv(limits).await.unwrap().len(), 2, "3 bytes, then 6: past 5");
