@@ -519,6 +519,11 @@ impl CollectiveJoin {
     pub fn host_offset_ns(&self, host: &str) -> i64 {
         self.offsets.of(host)
     }
+
+    /// Every host's estimated offset, ns.
+    pub fn host_offsets_ns(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.offsets.hosts.iter().map(|(host, o)| (host.as_str(), o.offset_ns))
+    }
 }
 
 fn job_mut<'a>(jobs: &'a mut HashMap<String, JobState>, name: &str) -> &'a mut JobState {

@@ -10,6 +10,7 @@ use crate::batch_rows::Sender;
 use crate::collective_join::{CollectiveJoin, Judged};
 use crate::config::GpuJoinConfig;
 use crate::gpu_rows::{join_input, verdict_row, JoinInput};
+use crate::stats::AggregatorStats;
 
 pub struct CollectiveStage {
     join: CollectiveJoin,
@@ -41,6 +42,15 @@ impl CollectiveStage {
         }
         judged.extend(self.join.stuck());
         judged.iter().map(|j| verdict_row(j, now_wall_ns)).collect()
+    }
+
+    /// What the join holds, on the aggregator's metrics: open collectives,
+    /// calls held for splits, each host's clock offset.
+    pub fn report(&self, stats: &AggregatorStats) {
+        AggregatorStats::set(&stats.collectives_open, self.join.open_instances() as u64);
+        AggregatorStats::set(&stats.calls_held_for_splits, self.join.held_for_splits() as u64);
+        let mut offsets = stats.clock_offsets_ns.lock().unwrap_or_else(|e| e.into_inner());
+        offsets.extend(self.join.host_offsets_ns().map(|(host, ns)| (host.to_string(), ns)));
     }
 
     /// Collectives now known to be stuck (nothing changes between batches;

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{extract::State, routing::get, Router};
 use prometheus_client::{
     encoding::text::encode,
-    metrics::{counter::Counter, gauge::Gauge},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 use tokio_util::sync::CancellationToken;
@@ -44,6 +44,27 @@ pub fn render(stats: &AggregatorStats) -> String {
         "session_lateness_max_seconds",
         "The most a row was behind the newest row of its host when it arrived",
         lateness,
+    );
+    for (name, help, value) in [
+        ("collectives_open", "NCCL collective instances waiting for ranks (not judged hung)", s.collectives_open),
+        (
+            "calls_held_for_splits",
+            "NCCL calls on split communicators held until every rank of the parent reported its split",
+            s.calls_held_for_splits,
+        ),
+    ] {
+        let metric = Gauge::<i64>::default();
+        metric.set(value as i64);
+        registry.register(name, help, metric);
+    }
+    let offsets = Family::<Vec<(String, String)>, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    for (host, ns) in stats.clock_offsets_ns.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        offsets.get_or_create(&vec![("host".to_string(), host.clone())]).set(*ns as f64 / 1e9);
+    }
+    registry.register(
+        "clock_offset_seconds",
+        "Each host's clock offset from its collectives' median arrivals, as the collective join estimates and removes it (positive: ahead)",
+        offsets,
     );
     let mut out = String::new();
     encode(&mut out, &registry).expect("formatting into a String");

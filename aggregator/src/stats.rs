@@ -1,6 +1,10 @@
 //! The aggregator's own counters.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::collections::BTreeMap;
+use std::sync::{
+    atomic::{AtomicU64, Ordering::Relaxed},
+    Mutex,
+};
 
 #[derive(Debug, Default)]
 pub struct AggregatorStats {
@@ -26,6 +30,13 @@ pub struct AggregatorStats {
     pub session_rows_late: AtomicU64,
     /// The most a row was behind the newest row of its host when it arrived.
     pub session_lateness_max_ns: AtomicU64,
+    /// Collective instances waiting for ranks (not yet judged hung).
+    pub collectives_open: AtomicU64,
+    /// Calls on split communicators held until their splits are complete.
+    pub calls_held_for_splits: AtomicU64,
+    /// Each host's clock offset as the collective join estimates it, ns
+    /// (positive: ahead of the fleet).
+    pub clock_offsets_ns: Mutex<BTreeMap<String, i64>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,11 +52,17 @@ pub struct AggregatorSnapshot {
     pub findings: u64,
     pub session_rows_late: u64,
     pub session_lateness_max_ns: u64,
+    pub collectives_open: u64,
+    pub calls_held_for_splits: u64,
 }
 
 impl AggregatorStats {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
+    }
+
+    pub fn set(gauge: &AtomicU64, n: u64) {
+        gauge.store(n, Relaxed);
     }
 
     /// Raises a high-water mark.
@@ -66,6 +83,8 @@ impl AggregatorStats {
             findings: self.findings.load(Relaxed),
             session_rows_late: self.session_rows_late.load(Relaxed),
             session_lateness_max_ns: self.session_lateness_max_ns.load(Relaxed),
+            collectives_open: self.collectives_open.load(Relaxed),
+            calls_held_for_splits: self.calls_held_for_splits.load(Relaxed),
         }
     }
 }

@@ -152,6 +152,13 @@ fn job(name: &str, skew_ns: u64) -> JobSpec {
     JobSpec { clock_skew_ns: skew_ns, first_host, ..JobSpec::new(&unique(name), HOSTS, COLLECTIVES) }
 }
 
+/// `plumbline_aggregator_clock_offset_seconds` of `host`, ns.
+fn clock_offset_ns(metrics: &str, host: &str) -> Option<i64> {
+    let series = format!("plumbline_aggregator_clock_offset_seconds{{host=\"{host}\"}} ");
+    let line = metrics.lines().find(|l| l.starts_with(&series))?;
+    Some((line[series.len()..].trim().parse::<f64>().ok()? * 1e9).round() as i64)
+}
+
 fn ranks_of(values: &Value) -> Vec<u64> {
     values.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect()
 }
@@ -298,6 +305,27 @@ fn assert_no_verdicts(fleet: &Fleet, job: &str, collectives: u64) {
         assert!(answer.is_empty(), "plumb gpu {view}: {answer:?}");
     }
     assert_eq!(fleet.hang_view(job, 0), (vec![], vec![]));
+}
+
+#[test]
+fn each_host_s_clock_offset_is_estimated_and_shown_on_the_aggregator_s_metrics() {
+    let fleet = fleet();
+    let spec = job("clocks", SKEW);
+    fleet.play(&spec);
+    fleet.judged(&spec.job, COLLECTIVES);
+    let metrics = metrics_at(&fleet.services.lock().unwrap().aggregator_metrics);
+    let offsets: Vec<i64> = (0..HOSTS)
+        .map(|h| clock_offset_ns(&metrics, &spec.host_name(h)).unwrap_or_else(|| panic!("host {h}:\n{metrics}")))
+        .collect();
+    // Offsets are measured from the collectives' median arrival: each
+    // host's against the first's is what the clocks were set apart by.
+    for h in 1..HOSTS {
+        let (estimated, set) = (offsets[h as usize] - offsets[0], spec.host_skew_ns(h) - spec.host_skew_ns(0));
+        assert!(
+            (estimated - set).abs() < 2 * MS as i64,
+            "host {h}: {estimated} ns estimated, {set} ns set: {offsets:?}"
+        );
+    }
 }
 
 #[test]
