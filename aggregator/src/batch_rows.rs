@@ -103,12 +103,31 @@ fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
         let event = event?;
         out.events += 1;
         let body = event.event.body.as_ref().expect("BatchReader::events refuses events without a body");
-        match process_row(&reader, &event, body)? {
-            Some(row) => out.rows.process_events.push(row),
-            None if push_activity_row(&reader, &event, body, &mut out.rows)? => {}
-            None if push_llm_row(&reader, &event, body, &mut out.rows)? => {}
-            None if push_gpu_row(&reader, &event, body, &mut out.rows)? => {}
-            None => out.unsupported += 1,
+        // Every kind named: a new one does not compile until it is stored
+        // or said not to be.
+        let stored = match body {
+            Body::Exec(_) | Body::Seen(_) | Body::Fork(_) | Body::Exit(_) | Body::ExecFailed(_) => {
+                out.rows.process_events.extend(process_row(&reader, &event, body)?);
+                true
+            }
+            Body::Container(_)
+            | Body::File(_)
+            | Body::FileWrites(_)
+            | Body::Connect(_)
+            | Body::Flow(_)
+            | Body::Dns(_)
+            | Body::Ipc(_)
+            | Body::Loss(_) => push_activity_row(&reader, &event, body, &mut out.rows)?,
+            Body::LlmCall(_) | Body::Agent(_) | Body::TlsStack(_) => {
+                push_llm_row(&reader, &event, body, &mut out.rows)?
+            }
+            Body::Cuda(_) | Body::Nccl(_) => push_gpu_row(&reader, &event, body, &mut out.rows)?,
+            // Kinds the agent does not send: it reads plaintext into LLM
+            // calls on the node, and findings are the aggregator's to judge.
+            Body::Tls(_) | Body::Finding(_) => false,
+        };
+        if !stored {
+            out.unsupported += 1;
         }
     }
     out.rows.kernel_launches = kernel_launches(&out.rows.cuda_calls);
