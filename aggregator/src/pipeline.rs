@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use plumbline_store::{RowSet, Store, StoreError};
+use plumbline_store::{now_wall_ns, RowSet, Store, StoreError};
 use plumbline_transport::{BatchSource, Delivery, Gather, SourceError};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -315,10 +315,6 @@ async fn write_retrying(
     }
 }
 
-/// Nanoseconds since the Unix epoch.
-pub(crate) fn now_wall_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
 
 #[cfg(test)]
 mod tests {

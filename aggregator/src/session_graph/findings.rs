@@ -7,7 +7,7 @@ use plumbline_store::{finding_kind, FindingRow, LlmCallRow};
 use serde_json::json;
 
 use crate::claims::{reported, Reported};
-use crate::pipeline::now_wall_ns;
+use plumbline_store::now_wall_ns;
 
 use super::{
     excerpt, lost_between, Closing, Effect, Expected, GraphRows, GuardrailJson, Loss, OutOfScope, Session,

@@ -40,7 +40,7 @@ pub async fn migrate(client: &Client, dialect: &Dialect, server_version: &str) -
             .write(&AppliedMigration {
                 id: migration.id,
                 name: migration.name.to_string(),
-                applied_wall_ns: crate::clickhouse::now_wall_ns(),
+                applied_wall_ns: crate::now_wall_ns(),
                 server_version: server_version.to_string(),
             })
             .await?;

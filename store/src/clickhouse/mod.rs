@@ -128,9 +128,6 @@ impl<'a> TableVisitor<'a> for Inserts<'a> {
     }
 }
 
-pub(crate) fn now_wall_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
-}
 
 #[async_trait]
 impl Store for ClickHouseStore {

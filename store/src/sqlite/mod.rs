@@ -95,7 +95,7 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
         }
         tx.execute(
             "INSERT INTO schema_migrations (id, name, applied_wall_ns) VALUES (?1, ?2, ?3)",
-            params![migration.id, migration.name, crate::clickhouse::now_wall_ns() as i64],
+            params![migration.id, migration.name, crate::now_wall_ns() as i64],
         )?;
         tracing::info!(id = migration.id, name = migration.name, "applied SQLite migration");
     }
