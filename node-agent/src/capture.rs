@@ -2,19 +2,8 @@
 //! they happened, turn them into events (the encoder keeps the process table
 //! and what things are called), sweep the kernel's accounting maps, fill
 //! batches and queue them for delivery. One straight road, one task.
-//!
-//! Events go into the host's batch, keyed by host, except NCCL calls of a
-//! known training job: those go into the job's own batch, keyed
-//! `job-<name>`, so that every rank of a job, on whatever host and in
-//! whatever communicator, lands on one partition and so one aggregator, which
-//! joins its collectives and tells a hang's cause from its consequences. A
-//! host with a live rank of a job sends the job's batch at least every
-//! [`JOB_HEARTBEAT`], empty if its ranks called nothing: that is how the
-//! aggregator knows, in event time, that a rank which called nothing is
-//! stuck rather than not heard from yet.
 
 use std::{
-    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -33,6 +22,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    batches::{job_key, JobBatches},
     config::{BatchConfig, CaptureConfig},
     encoder::Encoder,
     event_order::EventOrder,
@@ -43,53 +33,6 @@ use crate::{
     stats::AgentStats,
     sweeps::{IoSweep, RepeatSweep},
 };
-
-/// A job with a live rank here sends its batch at least this often.
-pub const JOB_HEARTBEAT: Duration = Duration::from_secs(1);
-
-/// NCCL calls by training job, one batch each, and when each job's batch
-/// last left.
-#[derive(Default)]
-pub struct JobBatches {
-    batches: HashMap<String, BatchBuilder>,
-    last_sent: HashMap<String, Instant>,
-}
-
-impl JobBatches {
-    /// Where an NCCL call of `job` goes: its batch, or `host` when the job
-    /// is not known yet (empty).
-    pub fn route<'a>(&'a mut self, job: &str, host: &'a mut BatchBuilder) -> &'a mut BatchBuilder {
-        if job.is_empty() {
-            return host;
-        }
-        if !self.batches.contains_key(job) {
-            self.batches.insert(job.to_string(), BatchBuilder::new());
-        }
-        self.batches.get_mut(job).expect("inserted above")
-    }
-
-    /// Of `live` jobs, those whose batch has not left for a heartbeat.
-    fn heartbeats_due<'a>(&'a self, live: &'a [String]) -> impl Iterator<Item = &'a String> + 'a {
-        live.iter().filter(|job| self.last_sent.get(*job).is_none_or(|at| at.elapsed() >= JOB_HEARTBEAT))
-    }
-
-    fn len(&self) -> usize {
-        self.batches.values().map(BatchBuilder::len).sum()
-    }
-
-    fn approx_bytes(&self) -> usize {
-        self.batches.values().map(BatchBuilder::approx_bytes).sum()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.batches.values().all(BatchBuilder::is_empty)
-    }
-}
-
-/// The Kafka key of a training job's batches.
-pub fn job_key(job: &str) -> String {
-    format!("job-{job}")
-}
 
 /// Everything between the kernel and the delivery queue.
 pub struct Capture {
@@ -285,40 +228,26 @@ impl Capture {
     pub fn take_batches(&mut self) -> Vec<OutgoingBatch> {
         self.first_event_at = None;
         let clock = node::clock_anchor();
-        let live = self.live_jobs();
-        let due: Vec<String> = self.job_batches.heartbeats_due(&live).cloned().collect();
-        let mut batches = Vec::new();
-        let jobs = &mut self.job_batches;
-        for job in &due {
-            jobs.batches.entry(job.clone()).or_default();
-        }
-        let host = std::iter::once((None, &mut self.batch));
-        let job_builders = jobs.batches.iter_mut().map(|(job, builder)| (Some(job), builder));
-        for (job, builder) in host.chain(job_builders) {
-            let heartbeat = job.is_some_and(|job| due.contains(job));
-            if builder.is_empty() && !heartbeat {
-                continue;
-            }
-            let key = match job {
-                Some(job) => {
-                    jobs.last_sent.insert(job.clone(), Instant::now());
-                    job_key(job)
-                }
-                None => self.node.host.clone(),
-            };
+        let jobs = self.job_batches.take(&self.live_jobs());
+        let mut seal = |key: String, builder: &mut BatchBuilder| {
             self.sequence += 1;
-            let batch = builder.finish(BatchHeader {
+            let header = BatchHeader {
                 node: self.node.clone(),
                 clock,
                 agent_run_id: self.run_id.clone(),
                 sequence: self.sequence,
-            });
+            };
+            let batch = builder.finish(header);
             let events = batch.events.len();
-            batches.push(OutgoingBatch { key, payload: Bytes::from(batch.encode_to_vec()), events });
+            OutgoingBatch { key, payload: Bytes::from(batch.encode_to_vec()), events }
+        };
+        let mut batches = Vec::new();
+        if !self.batch.is_empty() {
+            batches.push(seal(self.node.host.clone(), &mut self.batch));
         }
-        // A job's batch is made again when it has events or a heartbeat.
-        jobs.batches.clear();
-        jobs.last_sent.retain(|job, _| live.contains(job));
+        for (job, mut builder) in jobs {
+            batches.push(seal(job_key(&job), &mut builder));
+        }
         batches
     }
 }

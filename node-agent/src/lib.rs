@@ -11,6 +11,7 @@
 //! acknowledged. [`metrics`] serves the agent's counters to Prometheus.
 
 pub mod activity_events;
+pub mod batches;
 pub mod capture;
 pub mod cgroups;
 pub mod config;
