@@ -315,7 +315,6 @@ async fn write_retrying(
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::sync::{

@@ -15,7 +15,29 @@ use plumbline_proto::{
     BatchBuilder,
 };
 
-use crate::{dns::sockaddr_ip, encoder::Encoder};
+use crate::{
+    dns::{sockaddr_ip, DnsTracker},
+    file_paths::PathCache,
+    intent::IntentCapture,
+    process_table::ProcessTable,
+};
+
+/// What encoding these records needs of the encoder's state.
+pub struct Activity<'a> {
+    pub table: &'a ProcessTable,
+    pub paths: &'a mut PathCache,
+    pub dns: &'a mut DnsTracker,
+    /// Told of connections, to find LLM endpoints; None when TLS capture is off.
+    pub intent: Option<&'a mut IntentCapture>,
+    /// Keyed hash for socket ids: kernel addresses stay on the node.
+    pub sock_seed: u64,
+}
+
+/// A socket's id on this node: the kernel's pointer, hashed with a key of
+/// this run, kept below 2^63.
+pub fn sock_id(seed: u64, raw: u64) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(&raw.to_le_bytes(), seed) & (u64::MAX >> 1)
+}
 
 fn ip_bytes(ip: IpAddr) -> Vec<u8> {
     match ip {
@@ -66,7 +88,7 @@ fn data_bytes(close: &NetClose) -> (u64, u64) {
 }
 
 /// Adds the event `record` describes. Process, TLS and GPU records are not handled here.
-pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) {
+pub fn encode(enc: &mut Activity<'_>, record: &Record<'_>, batch: &mut BatchBuilder) {
     let h = *record.header();
     match record {
         Record::FileOpen { event, path } => {
@@ -85,7 +107,7 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
                 mode: event.mode,
                 path_truncated: event.path.truncated != 0,
             });
-            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            let who = enc.table.who(h.pid, h.tid, h.cgroup_id, batch);
             batch.push_by(h.ts_boot_ns, &who, body);
         }
         Record::FileUnlink { event, path } => {
@@ -98,7 +120,7 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
                 path_truncated: event.path.truncated != 0,
                 ..Default::default()
             });
-            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            let who = enc.table.who(h.pid, h.tid, h.cgroup_id, batch);
             batch.push_by(h.ts_boot_ns, &who, body);
         }
         Record::FileRename { event, from, to } => {
@@ -112,7 +134,7 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
                 path_truncated: event.from.truncated != 0 || event.to.truncated != 0,
                 ..Default::default()
             });
-            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            let who = enc.table.who(h.pid, h.tid, h.cgroup_id, batch);
             batch.push_by(h.ts_boot_ns, &who, body);
         }
         Record::NetConnect(event) => {
@@ -125,13 +147,13 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
                 remote: Some(socket_address(&event.remote)),
                 result: event.result,
                 latency_ns: event.latency_ns,
-                socket_cookie: enc.sock_id(event.sock_id),
+                socket_cookie: sock_id(enc.sock_seed, event.sock_id),
                 remote_name_sid: batch.intern(&name),
                 ..Default::default()
             });
-            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            let who = enc.table.who(h.pid, h.tid, h.cgroup_id, batch);
             batch.push_by(h.ts_boot_ns, &who, body);
-            if let Some(intent) = &mut enc.intent {
+            if let Some(intent) = enc.intent.as_deref_mut() {
                 if event.result == 0 && event.transport == transport::TCP && event.direction == direction::CONNECT {
                     let local = sockaddr_ip(&event.local.addr, event.local.family);
                     intent.note_connect(
@@ -154,11 +176,11 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
                 bytes_received: data_bytes(event).1,
                 established_ns: event.established_ns,
                 duration_ns: if event.established_ns == 0 { 0 } else { event.closed_ns - event.established_ns },
-                socket_cookie: enc.sock_id(event.sock_id),
+                socket_cookie: sock_id(enc.sock_seed, event.sock_id),
                 remote_name_sid: batch.intern(&name),
                 direction: direction_of(event.direction) as i32,
             });
-            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            let who = enc.table.who(h.pid, h.tid, h.cgroup_id, batch);
             batch.push_by(h.ts_boot_ns, &who, body);
         }
         Record::UnixConnect { event, path } => {
@@ -184,7 +206,7 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
                 peer_inode: event.peer_ino,
                 ..Default::default()
             });
-            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            let who = enc.table.who(h.pid, h.tid, h.cgroup_id, batch);
             batch.push_by(h.ts_boot_ns, &who, body);
         }
         Record::Dns { event, message } => {
@@ -201,7 +223,7 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
                 }),
                 latency_ns: lookup.latency_ns,
             });
-            let who = enc.who(lookup.pid, lookup.tid, 0, batch);
+            let who = enc.table.who(lookup.pid, lookup.tid, 0, batch);
             batch.push_by(lookup.ts_ns, &who, body);
         }
         Record::Shm(event) => {
@@ -217,7 +239,7 @@ pub fn encode(enc: &mut Encoder, record: &Record<'_>, batch: &mut BatchBuilder) 
                 result: event.result,
                 ..Default::default()
             });
-            let who = enc.who(h.pid, h.tid, h.cgroup_id, batch);
+            let who = enc.table.who(h.pid, h.tid, h.cgroup_id, batch);
             batch.push_by(h.ts_boot_ns, &who, body);
         }
         Record::ProcExec { .. }

@@ -6,8 +6,16 @@ use plumbline_ebpf::record::Record;
 use plumbline_proto::{v1::event::Body, BatchBuilder, Who};
 
 use crate::{
-    activity_events, capture::JobBatches, containers::ContainerAnnouncer, dns::DnsTracker, file_paths::PathCache,
-    gpu::GpuCapture, intent::IntentCapture, kernel_events, kernel_events::Encoded, process_table::ProcessTable,
+    activity_events::{self, Activity},
+    batches::JobBatches,
+    containers::ContainerAnnouncer,
+    dns::DnsTracker,
+    file_paths::PathCache,
+    gpu::GpuCapture,
+    intent::IntentCapture,
+    kernel_events,
+    kernel_events::Encoded,
+    process_table::ProcessTable,
 };
 
 pub struct Encoder {
@@ -94,7 +102,14 @@ impl Encoder {
                         gpu.file_opened(h.pid, &path.to_path());
                     }
                 }
-                activity_events::encode(self, record, batch);
+                let mut activity = Activity {
+                    table: &self.table,
+                    paths: &mut self.paths,
+                    dns: &mut self.dns,
+                    intent: self.intent.as_mut(),
+                    sock_seed: self.sock_seed,
+                };
+                activity_events::encode(&mut activity, record, batch);
                 Encoded::Event
             }
         }
@@ -167,16 +182,6 @@ impl Encoder {
     /// Who `pid` is, from the process table; `cgroup_id` 0 takes the
     /// process's own.
     pub fn who(&mut self, pid: u32, tid: u32, cgroup_id: u64, batch: &mut BatchBuilder) -> Who {
-        let known = self.table.get(pid);
-        let cgroup_id = if cgroup_id != 0 { cgroup_id } else { known.map_or(0, |p| p.cgroup_id) };
-        let comm_sid = batch.intern(known.map_or("", |p| p.comm.as_str()));
-        let process_start_ns = known.map_or(0, |p| p.start_ns);
-        Who { pid, tid, cgroup_id, comm_sid, process_start_ns }
-    }
-
-    /// A socket's id on this node: the kernel's pointer, hashed with a key of
-    /// this run, kept below 2^63.
-    pub fn sock_id(&self, raw: u64) -> u64 {
-        xxhash_rust::xxh3::xxh3_64_with_seed(&raw.to_le_bytes(), self.sock_seed) & (u64::MAX >> 1)
+        self.table.who(pid, tid, cgroup_id, batch)
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use foldhash::HashMap;
+use plumbline_proto::{BatchBuilder, Who};
 
 /// One process as the agent knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,6 +34,15 @@ pub struct ProcessTable {
 }
 
 impl ProcessTable {
+    /// Who `pid` is, from the table; `cgroup_id` 0 takes the process's own.
+    pub fn who(&self, pid: u32, tid: u32, cgroup_id: u64, batch: &mut BatchBuilder) -> Who {
+        let known = self.get(pid);
+        let cgroup_id = if cgroup_id != 0 { cgroup_id } else { known.map_or(0, |p| p.cgroup_id) };
+        let comm_sid = batch.intern(known.map_or("", |p| p.comm.as_str()));
+        let process_start_ns = known.map_or(0, |p| p.start_ns);
+        Who { pid, tid, cgroup_id, comm_sid, process_start_ns }
+    }
+
     pub fn len(&self) -> usize {
         self.by_pid.len()
     }

@@ -128,7 +128,6 @@ impl<'a> TableVisitor<'a> for Inserts<'a> {
     }
 }
 
-
 #[async_trait]
 impl Store for ClickHouseStore {
     fn describe(&self) -> String {
