@@ -9,6 +9,7 @@
 pub mod activity;
 pub mod clickhouse;
 mod config;
+mod dialect;
 mod error;
 pub mod gpu;
 pub mod llm;

@@ -4,7 +4,6 @@
 //! that the 18.16 servers we test against lack. Row structs therefore must
 //! match their columns by hand, which `tables/` keeps next to the DDL.
 
-mod dialect;
 mod migrations;
 mod process_sql;
 
@@ -13,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use clickhouse::Client;
 
-pub use dialect::{Capabilities, Dialect, ServerVersion};
+pub use crate::dialect::{Capabilities, Dialect, ServerVersion};
 
 use crate::activity::{self, Sql, SqlArg, SqlDialect};
 use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};

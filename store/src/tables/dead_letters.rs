@@ -6,7 +6,7 @@
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use crate::clickhouse::Dialect;
+use crate::dialect::Dialect;
 
 #[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
 pub struct DeadLetterRow {

@@ -3,7 +3,7 @@
 
 use super::row::table_row;
 
-use crate::clickhouse::Dialect;
+use crate::dialect::Dialect;
 
 table_row! {
     pub struct LossMarkerRow {

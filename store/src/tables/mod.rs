@@ -69,7 +69,7 @@ pub const GPU_TABLES: [&TableSpec; 3] = [&nccl_calls::SPEC, &cuda_calls::SPEC, &
 /// The causal graph of agent sessions and its findings (migration 6).
 pub const SESSION_TABLES: [&TableSpec; 3] = [&session_nodes::SPEC, &session_edges::SPEC, &findings::SPEC];
 
-use crate::clickhouse::Dialect;
+use crate::dialect::Dialect;
 
 /// One schema change, for both backends. Applied in `id` order, once each,
 /// recorded in `schema_migrations`; every statement is idempotent

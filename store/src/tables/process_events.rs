@@ -7,7 +7,7 @@
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-use crate::clickhouse::Dialect;
+use crate::dialect::Dialect;
 
 /// `kind` column values (an `Enum8` in ClickHouse, an integer in SQLite).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! A table described once and rendered as DDL for both backends: for the
 //! activity tables, whose columns are plain scalars and strings.
 
-use crate::clickhouse::Dialect;
+use crate::dialect::Dialect;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Col {
