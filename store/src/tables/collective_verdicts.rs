@@ -120,6 +120,7 @@ impl CollectiveVerdictRow {
 pub const SPEC: TableSpec = TableSpec {
     name: "collective_verdicts",
     activity: false,
+    day_of: "wall_ns",
     columns: &[
         ("job", Col::Label),
         ("communicator", Col::U64),

@@ -23,6 +23,7 @@ table_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "containers",
     activity: false,
+    day_of: "wall_ns",
     columns: &[
         ("host", Col::Label),
         ("boot_id", Col::Label),

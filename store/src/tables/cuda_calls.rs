@@ -39,6 +39,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "cuda_calls",
     activity: true,
+    day_of: "wall_ns",
     columns: &[
         ("tid", Col::U32),
         ("job", Col::Label),

@@ -18,6 +18,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "dns_queries",
     activity: true,
+    day_of: "wall_ns",
     columns: &[
         ("name", Col::Text),
         ("qtype", Col::U16),

@@ -33,6 +33,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "file_events",
     activity: true,
+    day_of: "wall_ns",
     columns: &[
         ("op", Col::U8),
         ("path", Col::Text),

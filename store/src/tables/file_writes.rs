@@ -18,6 +18,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "file_writes",
     activity: true,
+    day_of: "wall_ns",
     columns: &[
         ("path", Col::Text),
         ("dev", Col::U64),

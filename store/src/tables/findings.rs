@@ -51,6 +51,7 @@ table_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "findings",
     activity: false,
+    day_of: "wall_ns",
     columns: &[
         ("session", Col::Text),
         ("agent", Col::Label),

@@ -41,6 +41,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "ipc_events",
     activity: true,
+    day_of: "wall_ns",
     columns: &[
         ("kind", Col::U8),
         ("op", Col::U8),

@@ -35,6 +35,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "kernel_launches",
     activity: true,
+    day_of: "wall_ns",
     columns: &[
         ("job", Col::Label),
         ("rank", Col::I32),

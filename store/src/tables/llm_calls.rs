@@ -118,6 +118,7 @@ impl LlmCallRow {
 pub const SPEC: TableSpec = TableSpec {
     name: "llm_calls",
     activity: true,
+    day_of: "wall_ns",
     columns: &[
         ("tid", Col::U32),
         ("agent", Col::Label),

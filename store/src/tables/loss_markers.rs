@@ -2,8 +2,7 @@
 //! the gap. Keyed by what was lost and when, so re-delivery keeps one row.
 
 use super::row::table_row;
-
-use crate::dialect::Dialect;
+use super::spec::{Col, TableSpec};
 
 table_row! {
     pub struct LossMarkerRow {
@@ -22,40 +21,23 @@ table_row! {
     }
 }
 
-pub(crate) fn clickhouse_ddl(d: &Dialect) -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS loss_markers (
-            host {lc_string},
-            boot_id {lc_string},
-            kind {lc_string},
-            reason UInt8,
-            cpu Int32,
-            count UInt64,
-            from_ns UInt64,
-            to_ns UInt64,
-            from_wall_ns UInt64,
-            to_wall_ns UInt64,
-            day Date MATERIALIZED toDate(toDateTime(intDiv(to_wall_ns, 1000000000)))
-        ) ENGINE = ReplacingMergeTree
-        PARTITION BY day
-        ORDER BY (host, boot_id, kind, reason, cpu, from_ns){ttl}",
-        lc_string = d.low_cardinality("String"),
-        ttl = d.ttl("day"),
-    )
-}
-
-pub(crate) const SQLITE_DDL: &str = "
-CREATE TABLE IF NOT EXISTS loss_markers (
-    host TEXT NOT NULL,
-    boot_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    reason INTEGER NOT NULL,
-    cpu INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    from_ns INTEGER NOT NULL,
-    to_ns INTEGER NOT NULL,
-    from_wall_ns INTEGER NOT NULL,
-    to_wall_ns INTEGER NOT NULL,
-    PRIMARY KEY (host, boot_id, kind, reason, cpu, from_ns)
-) WITHOUT ROWID;
-";
+pub const SPEC: TableSpec = TableSpec {
+    name: "loss_markers",
+    activity: false,
+    day_of: "to_wall_ns",
+    columns: &[
+        ("host", Col::Label),
+        ("boot_id", Col::Label),
+        ("kind", Col::Label),
+        ("reason", Col::U8),
+        ("cpu", Col::I32),
+        ("count", Col::U64),
+        ("from_ns", Col::U64),
+        ("to_ns", Col::U64),
+        ("from_wall_ns", Col::U64),
+        ("to_wall_ns", Col::U64),
+    ],
+    key: &["host", "boot_id", "kind", "reason", "cpu", "from_ns"],
+    indexes: &[],
+    added: &[],
+};

@@ -88,10 +88,14 @@ pub const MIGRATIONS: &[Migration] = &[
         id: 1,
         name: "process_events, loss_markers, dead_letters",
         clickhouse: |d| {
-            vec![process_events::clickhouse_ddl(d), loss_markers::clickhouse_ddl(d), dead_letters::clickhouse_ddl(d)]
+            vec![
+                process_events::clickhouse_ddl(d),
+                loss_markers::SPEC.clickhouse_ddl(d, 1),
+                dead_letters::clickhouse_ddl(d),
+            ]
         },
         sqlite: || {
-            [process_events::SQLITE_DDL, loss_markers::SQLITE_DDL, dead_letters::SQLITE_DDL].map(String::from).to_vec()
+            vec![process_events::SQLITE_DDL.into(), loss_markers::SPEC.sqlite_ddl(1), dead_letters::SQLITE_DDL.into()]
         },
     },
     Migration {
@@ -140,7 +144,8 @@ mod tests {
     /// table's columns would store values in the wrong columns.
     #[test]
     fn every_spec_rendered_table_has_its_row_type_s_columns_in_order() {
-        let rows: [(&TableSpec, &[&str]); 17] = [
+        let rows: [(&TableSpec, &[&str]); 18] = [
+            (&loss_markers::SPEC, LossMarkerRow::COLUMNS),
             (&file_events::SPEC, FileEventRow::COLUMNS),
             (&file_writes::SPEC, FileWriteRow::COLUMNS),
             (&net_connections::SPEC, NetConnectionRow::COLUMNS),
@@ -163,6 +168,9 @@ mod tests {
             let from_spec: Vec<&str> = spec.all_columns().map(|(name, _)| name).collect();
             assert_eq!(from_spec, columns, "{}", spec.name);
         }
-        assert_eq!(rows.len(), ACTIVITY_TABLES.len() + LLM_TABLES.len() + GPU_TABLES.len() + 1 + SESSION_TABLES.len());
+        assert_eq!(
+            rows.len(),
+            1 + ACTIVITY_TABLES.len() + LLM_TABLES.len() + GPU_TABLES.len() + 1 + SESSION_TABLES.len()
+        );
     }
 }

@@ -51,6 +51,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "nccl_calls",
     activity: true,
+    day_of: "wall_ns",
     columns: &[
         ("tid", Col::U32),
         ("job", Col::Label),

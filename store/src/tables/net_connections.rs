@@ -41,6 +41,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "net_connections",
     activity: true,
+    day_of: "wall_ns",
     columns: &[
         ("direction", Col::U8),
         ("transport", Col::U8),

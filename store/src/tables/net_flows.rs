@@ -23,6 +23,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "net_flows",
     activity: true,
+    day_of: "wall_ns",
     columns: &[
         ("direction", Col::U8),
         ("local_addr", Col::Text),

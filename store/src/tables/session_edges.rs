@@ -35,6 +35,7 @@ table_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "session_edges",
     activity: false,
+    day_of: "wall_ns",
     columns: &[
         ("session", Col::Text),
         ("from_node", Col::U64),

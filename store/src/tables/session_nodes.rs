@@ -45,6 +45,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "session_nodes",
     activity: true,
+    day_of: "wall_ns",
     columns: &[
         ("session", Col::Text),
         ("agent", Col::Label),

@@ -46,6 +46,8 @@ pub struct TableSpec {
     pub name: &'static str,
     /// The row starts with [`WHO_AND_WHEN`] (an activity of a process).
     pub activity: bool,
+    /// The wall-clock column whose day partitions the table in ClickHouse.
+    pub day_of: &'static str,
     /// In the order of the row struct's fields (after [`WHO_AND_WHEN`]).
     pub columns: &'static [(&'static str, Col)],
     /// The de-duplication key: a re-delivered row has the same key.
@@ -107,7 +109,7 @@ impl TableSpec {
             "CREATE TABLE IF NOT EXISTS {} (\n    {},\n    day Date MATERIALIZED toDate(toDateTime(intDiv({}, 1000000000)))\n) ENGINE = ReplacingMergeTree\nPARTITION BY day\nORDER BY ({}){}",
             self.name,
             columns.join(",\n    "),
-            "wall_ns",
+            self.day_of,
             self.key.join(", "),
             d.ttl("day"),
         )

@@ -19,6 +19,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "tls_stacks",
     activity: true,
+    day_of: "wall_ns",
     columns: &[("library", Col::Label), ("path", Col::Text), ("hooked", Col::U8), ("reason", Col::Text)],
     key: &["host", "boot_id", "pid", "process_start_key_ns", "library", "path", "ts_ns"],
     indexes: &["wall_ns"],
