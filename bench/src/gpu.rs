@@ -165,7 +165,10 @@ impl Fleet {
             tokio::spawn(async move { plumbline_aggregator::run(&config, aggregator_stop).await.map(drop) });
         let (listener, addr) = plumbline_query::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let query_stop = stop.clone();
-        let query = tokio::spawn(async move { Ok(plumbline_query::serve(store, listener, query_stop).await?) });
+        let query =
+            tokio::spawn(
+                async move { Ok(plumbline_query::serve(store, listener, Default::default(), query_stop).await?) },
+            );
         let clickhouse = clickhouse::Client::default().with_url(&args.clickhouse).with_validation(false);
         Ok(Self {
             query: QueryServiceClient::connect(format!("http://{addr}")).await?,

@@ -71,7 +71,9 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
     let (listener, addr) =
         plumbline_query::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let stop_query = CancellationToken::new();
-    let query = tokio::spawn(plumbline_query::serve(store.clone(), listener, stop_query.clone()));
+    let query_metrics = Arc::new(plumbline_query::QueryMetrics::default());
+    let query =
+        tokio::spawn(plumbline_query::serve(store.clone(), listener, Arc::clone(&query_metrics), stop_query.clone()));
     tracing::info!(%addr, db = %config.sqlite.path.display(), "query service listening");
 
     let (sink, source) = channel::pair(config.batch.queue_batches);
@@ -79,7 +81,12 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
     let pipeline = config.pipeline.clone();
     let stats = Arc::new(AggregatorStats::default());
     let aggregator_stats = stats.clone();
-    let more_metrics = MoreMetrics(Arc::new(move || plumbline_aggregator::metrics::render(&aggregator_stats)));
+    let more_metrics = MoreMetrics(Arc::new(move || {
+        // One exposition ends with `# EOF`: the aggregator's gives it up to the query service's.
+        let aggregator = plumbline_aggregator::metrics::render(&aggregator_stats);
+        let aggregator = aggregator.trim_end().strip_suffix("# EOF").unwrap_or(&aggregator).to_string();
+        aggregator + &query_metrics.render()
+    }));
     let aggregator = tokio::spawn(async move {
         // Ends when the agent is gone and the channel is empty, so nothing
         // the agent sent is left unstored.

@@ -47,6 +47,10 @@ fn a_shell_run_on_this_host_is_listed_with_parent_argv_exit_code_and_in_the_proc
         .and_then(|v| v.parse::<u64>().ok());
     assert!(written.is_some_and(|n| n > 0), "{metrics}");
     assert!(metrics.contains("plumbline_aggregator_session_rows_late_total"), "{metrics}");
+    // The query service's, per RPC: `plumb stats` asked PipelineStats.
+    let metrics = metrics_at(&fleet.services.query_metrics);
+    assert!(metrics.contains(r#"plumbline_query_requests_total{rpc="PipelineStats",code="Ok"}"#), "{metrics}");
+    assert!(metrics.contains(r#"plumbline_query_request_duration_seconds_count{rpc="ListProcesses"}"#), "{metrics}");
 
     for component in [&mut fleet.agent, &mut fleet.services.aggregator, &mut fleet.services.query] {
         assert!(component.is_running(), "{} crashed:\n{}", component.name, component.log());

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use plumbline_config::{ConfigError, Validate};
+use plumbline_config::{ConfigError, MetricsConfig, Validate};
 use plumbline_store::StoreConfig;
 use serde::{Deserialize, Serialize};
 
@@ -19,17 +19,24 @@ pub struct QueryConfig {
     pub listen: SocketAddr,
     /// `[store]`: what to answer from.
     pub store: StoreConfig,
+    /// `[metrics]`: requests and latency per RPC. Default `127.0.0.1:9466`.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        Self { listen: DEFAULT_LISTEN.parse().unwrap(), store: StoreConfig::default() }
+        Self {
+            listen: DEFAULT_LISTEN.parse().unwrap(),
+            store: StoreConfig::default(),
+            metrics: MetricsConfig::at("127.0.0.1:9466"),
+        }
     }
 }
 
 impl Validate for QueryConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        self.store.validate("store")
+        self.store.validate("store")?;
+        self.metrics.validate("metrics")
     }
 }
 

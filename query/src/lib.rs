@@ -9,6 +9,7 @@ mod error;
 mod gpu;
 mod ipc_edges;
 mod llm;
+pub mod metrics;
 pub mod process_tree;
 mod request;
 pub mod service;
@@ -22,15 +23,21 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::QueryConfig;
 pub use error::QueryError;
+pub use metrics::QueryMetrics;
 
-/// Serves the query API on `listener` until `shutdown`.
+use metrics::MetricsLayer;
+
+/// Serves the query API on `listener` until `shutdown`, counting every RPC
+/// into `metrics`.
 pub async fn serve(
     store: Arc<dyn Store>,
     listener: tokio::net::TcpListener,
+    metrics: Arc<QueryMetrics>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
+        .layer(MetricsLayer(metrics))
         .add_service(QueryServiceServer::new(service::QueryServiceImpl::new(store)))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
@@ -51,6 +58,16 @@ pub async fn run(config: &QueryConfig, shutdown: CancellationToken) -> anyhow::R
     };
     let (listener, addr) = bind(config.listen).await?;
     tracing::info!(%addr, store = %store.describe(), "query service listening");
-    serve(store, listener, shutdown).await?;
+    let metrics = Arc::new(QueryMetrics::default());
+    if !config.metrics.listen.is_empty() {
+        let listen = config.metrics.listen.parse()?;
+        let server = metrics::serve(listen, Arc::clone(&metrics), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(err) = server.await {
+                tracing::error!(%err, "the metrics endpoint stopped");
+            }
+        });
+    }
+    serve(store, listener, metrics, shutdown).await?;
     Ok(())
 }

@@ -61,7 +61,7 @@ async fn serve() -> QueryServiceClient<tonic::transport::Channel> {
     store.write(Arc::new(RowSet { process_events: world(), ..Default::default() })).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(store);
     let (listener, addr) = plumbline_query::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    tokio::spawn(plumbline_query::serve(store, listener, CancellationToken::new()));
+    tokio::spawn(plumbline_query::serve(store, listener, Default::default(), CancellationToken::new()));
     QueryServiceClient::connect(format!("http://{addr}")).await.unwrap()
 }
 

@@ -127,7 +127,7 @@ async fn serve() -> String {
     store.write(Arc::new(rows())).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(store);
     let (listener, addr) = plumbline_query::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    tokio::spawn(plumbline_query::serve(store, listener, CancellationToken::new()));
+    tokio::spawn(plumbline_query::serve(store, listener, Default::default(), CancellationToken::new()));
     format!("http://{addr}")
 }
 

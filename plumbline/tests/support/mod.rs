@@ -113,6 +113,8 @@ pub struct FleetServices {
     pub addr: String,
     /// The aggregator's `/metrics` address.
     pub aggregator_metrics: String,
+    /// The query service's `/metrics` address.
+    pub query_metrics: String,
     pub aggregator: Component,
     pub query: Component,
     /// Holds the logs: dropped after the components, which print theirs
@@ -129,6 +131,7 @@ impl FleetServices {
         let database = unique(&format!("plumbline_{name}"));
         let port = free_port();
         let aggregator_metrics = format!("127.0.0.1:{}", free_port());
+        let query_metrics = format!("127.0.0.1:{}", free_port());
         let (brokers, clickhouse) = (kafka_brokers(), clickhouse_url());
         let store = format!("[store]\nkind = \"clickhouse\"\nurl = \"{clickhouse}\"\ndatabase = \"{database}\"\n");
         let aggregator_toml = write_config(
@@ -139,11 +142,16 @@ impl FleetServices {
                  session_timeout_ms = 6000\n[metrics]\nlisten = \"{aggregator_metrics}\"\n{store}{aggregator_extra}"
             ),
         );
-        let query_toml = write_config(dir.path(), "query.toml", &format!("listen = \"127.0.0.1:{port}\"\n{store}"));
+        let query_toml = write_config(
+            dir.path(),
+            "query.toml",
+            &format!("listen = \"127.0.0.1:{port}\"\n[metrics]\nlisten = \"{query_metrics}\"\n{store}"),
+        );
         let aggregator =
             Component::start("aggregator", dir.path(), &["aggregator", "run", "--config", &aggregator_toml]);
         let query = Component::start("query", dir.path(), &["query", "run", "--config", &query_toml]);
-        FleetServices { topic, addr: format!("http://127.0.0.1:{port}"), aggregator_metrics, aggregator, query, dir }
+        let addr = format!("http://127.0.0.1:{port}");
+        FleetServices { topic, addr, aggregator_metrics, query_metrics, aggregator, query, dir }
     }
 }
 
