@@ -39,15 +39,9 @@ pub async fn run(config: &AggregatorConfig, shutdown: CancellationToken) -> anyh
     let source = kafka::KafkaSource::new(source_config).context("creating the Kafka consumer")?;
     tracing::info!(topic = %source_config.topic, group = %source_config.group_id, "consuming");
     let stats = std::sync::Arc::new(AggregatorStats::default());
-    if !config.metrics.listen.is_empty() {
-        let listen = config.metrics.listen.parse().context("metrics.listen")?;
-        let server = metrics::serve(listen, stats.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            if let Err(err) = server.await {
-                tracing::error!(%err, "the metrics endpoint stopped");
-            }
-        });
-    }
+    let exposition = stats.clone();
+    let render = std::sync::Arc::new(move || metrics::render(&exposition));
+    plumbline_metrics::spawn(&config.metrics.listen, render, shutdown.clone()).context("metrics.listen")?;
     pipeline::run_pipeline(&source, store, &config.pipeline, stats.clone(), &shutdown).await?;
     let snapshot = stats.snapshot();
     tracing::info!(?snapshot, "aggregator stopped");

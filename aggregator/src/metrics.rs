@@ -2,15 +2,11 @@
 //! decoded, wrote and set aside, what it judged, and how late rows reached
 //! the session graph.
 
-use std::{net::SocketAddr, sync::Arc};
-
-use axum::{extract::State, routing::get, Router};
 use prometheus_client::{
     encoding::text::encode,
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::stats::AggregatorStats;
 
@@ -69,20 +65,6 @@ pub fn render(stats: &AggregatorStats) -> String {
     let mut out = String::new();
     encode(&mut out, &registry).expect("formatting into a String");
     out
-}
-
-/// Serves `GET /metrics` on `listen` until `shutdown`.
-pub async fn serve(
-    listen: SocketAddr,
-    stats: Arc<AggregatorStats>,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/metrics", get(|State(stats): State<Arc<AggregatorStats>>| async move { render(&stats) }))
-        .with_state(stats);
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, "metrics at /metrics");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 
 #[cfg(test)]

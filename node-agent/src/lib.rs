@@ -117,16 +117,8 @@ pub async fn run(
     capture.seed_from_proc();
     tracing::info!(host = %node.host, boot_id = %node.boot_id, sink = sink.name(), "capturing");
 
-    if !config.metrics.listen.is_empty() {
-        let listen = config.metrics.listen.parse().context("metrics.listen")?;
-        let server =
-            metrics::serve(listen, stats.clone(), gauges.clone(), config.more_metrics.cloned(), shutdown.clone());
-        tokio::spawn(async move {
-            if let Err(err) = server.await {
-                tracing::error!(%err, "the metrics endpoint stopped");
-            }
-        });
-    }
+    let render = metrics::exposition(stats.clone(), gauges.clone(), config.more_metrics.cloned());
+    plumbline_metrics::spawn(&config.metrics.listen, render, shutdown.clone()).context("metrics.listen")?;
 
     let (queue, queued) = mpsc::channel(config.batch.queue_batches);
     let give_up = CancellationToken::new();

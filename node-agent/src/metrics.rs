@@ -3,21 +3,16 @@
 //! collapsed ...), the agent's own counters, its queue depth and process
 //! table size, and its CPU time and memory.
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
-        Arc, Mutex,
-    },
+use std::sync::{
+    atomic::{AtomicU64, Ordering::Relaxed},
+    Arc, Mutex,
 };
 
-use axum::{extract::State, routing::get, Router};
 use prometheus_client::{
     encoding::{text::encode, EncodeLabelSet},
     metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::{kernel_counters::CounterTotal, stats::AgentStats};
 
@@ -155,32 +150,16 @@ pub fn render(stats: &AgentStats, gauges: &Gauges) -> String {
     out
 }
 
-/// Serves `GET /metrics` on `listen` until `shutdown`.
-pub async fn serve(
-    listen: SocketAddr,
-    stats: Arc<AgentStats>,
-    gauges: Arc<Gauges>,
-    more: Option<MoreMetrics>,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    type Sources = (Arc<AgentStats>, Arc<Gauges>, Option<MoreMetrics>);
-    let app = Router::new()
-        .route(
-            "/metrics",
-            get(|State((stats, gauges, more)): State<Sources>| async move {
-                let mut text = render(&stats, &gauges);
-                if let Some(more) = more {
-                    // One exposition ends with `# EOF`; the appended one keeps its own.
-                    text.truncate(text.trim_end().strip_suffix("# EOF").map_or(text.len(), str::len));
-                    text.push_str(&(more.0)());
-                }
-                text
-            }),
-        )
-        .with_state((stats, gauges, more));
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, "metrics at /metrics");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+/// The agent's exposition, with `more` (a single-host run's aggregator
+/// and query service) after it.
+pub fn exposition(stats: Arc<AgentStats>, gauges: Arc<Gauges>, more: Option<MoreMetrics>) -> plumbline_metrics::Render {
+    Arc::new(move || {
+        let text = render(&stats, &gauges);
+        match &more {
+            Some(more) => plumbline_metrics::join(&text, &(more.0)()),
+            None => text,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -59,15 +59,9 @@ pub async fn run(config: &QueryConfig, shutdown: CancellationToken) -> anyhow::R
     let (listener, addr) = bind(config.listen).await?;
     tracing::info!(%addr, store = %store.describe(), "query service listening");
     let metrics = Arc::new(QueryMetrics::default());
-    if !config.metrics.listen.is_empty() {
-        let listen = config.metrics.listen.parse()?;
-        let server = metrics::serve(listen, Arc::clone(&metrics), shutdown.clone());
-        tokio::spawn(async move {
-            if let Err(err) = server.await {
-                tracing::error!(%err, "the metrics endpoint stopped");
-            }
-        });
-    }
+    let exposition = Arc::clone(&metrics);
+    let render = Arc::new(move || exposition.render());
+    plumbline_metrics::spawn(&config.metrics.listen, render, shutdown.clone())?;
     serve(store, listener, metrics, shutdown).await?;
     Ok(())
 }

@@ -4,14 +4,12 @@
 
 use std::{
     future::Future,
-    net::SocketAddr,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
 
-use axum::{extract::State, routing::get, Router};
 use prometheus_client::{
     encoding::text::encode,
     metrics::{
@@ -21,7 +19,6 @@ use prometheus_client::{
     },
     registry::Registry,
 };
-use tokio_util::sync::CancellationToken;
 
 type Labels = Vec<(String, String)>;
 
@@ -106,16 +103,6 @@ where
             response
         })
     }
-}
-
-/// Serves `GET /metrics` on `listen` until `shutdown`.
-pub async fn serve(listen: SocketAddr, metrics: Arc<QueryMetrics>, shutdown: CancellationToken) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/metrics", get(|State(metrics): State<Arc<QueryMetrics>>| async move { metrics.render() }))
-        .with_state(metrics);
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, "metrics at /metrics");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
 }
 
 #[cfg(test)]

@@ -1,0 +1,54 @@
+//! Every Plumbline daemon's `GET /metrics`: one server for whatever text
+//! exposition the daemon renders, and the joining of two expositions into
+//! one (a single-host `plumbline run` shows its aggregator's and query
+//! service's after its agent's).
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{extract::State, routing::get, Router};
+use tokio_util::sync::CancellationToken;
+
+/// Renders the exposition as of now.
+pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Serves `GET /metrics` with `render`'s text on `listen` until `shutdown`.
+pub async fn serve(listen: SocketAddr, render: Render, shutdown: CancellationToken) -> std::io::Result<()> {
+    let app =
+        Router::new().route("/metrics", get(|State(render): State<Render>| async move { render() })).with_state(render);
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "metrics at /metrics");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+/// Serves on `listen` in the background, logging when the endpoint stops;
+/// an empty `listen` serves nothing.
+pub fn spawn(listen: &str, render: Render, shutdown: CancellationToken) -> Result<(), std::net::AddrParseError> {
+    if listen.is_empty() {
+        return Ok(());
+    }
+    let server = serve(listen.parse()?, render, shutdown);
+    tokio::spawn(async move {
+        if let Err(err) = server.await {
+            tracing::error!(%err, "the metrics endpoint stopped");
+        }
+    });
+    Ok(())
+}
+
+/// `first` followed by `then`: an OpenMetrics exposition ends with one
+/// `# EOF`, so `first` gives its own up.
+pub fn join(first: &str, then: &str) -> String {
+    let first = first.trim_end().strip_suffix("# EOF").unwrap_or(first);
+    format!("{first}{then}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_expositions_end_with_one_eof() {
+        let joined = join("# TYPE a counter\na_total 1\n# EOF\n", "# TYPE b counter\nb_total 2\n# EOF\n");
+        assert_eq!(joined, "# TYPE a counter\na_total 1\n# TYPE b counter\nb_total 2\n# EOF\n");
+    }
+}
