@@ -47,7 +47,8 @@ impl Encoder {
     }
 
     /// Adds the event(s) `record` describes to `batch`, or an NCCL call of a
-    /// known communicator to that communicator's batch.
+    /// known job to that job's batch. Every kind of record is named: a new
+    /// one does not compile until it is handled here.
     pub fn record(&mut self, record: &Record<'_>, batch: &mut BatchBuilder, comms: &mut JobBatches) -> Encoded {
         let h = *record.header();
         self.containers.announce(h.cgroup_id, h.pid, h.ts_boot_ns, batch);
@@ -96,7 +97,14 @@ impl Encoder {
                 Encoded::Event
             }
             Record::Unknown(h) => Encoded::UnknownKind(h.kind),
-            _ => {
+            Record::FileOpen { .. }
+            | Record::FileUnlink { .. }
+            | Record::FileRename { .. }
+            | Record::NetConnect(_)
+            | Record::NetClose(_)
+            | Record::UnixConnect { .. }
+            | Record::Dns { .. }
+            | Record::Shm(_) => {
                 if let (Record::FileOpen { event, path }, Some(gpu)) = (record, &mut self.gpu) {
                     if event.result >= 0 {
                         gpu.file_opened(h.pid, &path.to_path());
