@@ -108,7 +108,7 @@ impl Capture {
             let pids: Vec<u32> = self.encoder.table.iter().map(|p| p.pid).collect();
             for pid in pids {
                 let Some(process) = self.encoder.table.get(pid).cloned() else { continue };
-                let who = self.encoder.who(pid, pid, process.cgroup_id, &mut self.batch);
+                let who = self.encoder.table.who(pid, pid, process.cgroup_id, &mut self.batch);
                 let identity = self.encoder.containers.identity(process.cgroup_id, pid);
                 if let Some(intent) = &mut self.encoder.intent {
                     intent.process_started(&process, identity, &who, now, true, &mut self.batch);

@@ -65,7 +65,7 @@ impl Encoder {
                 let Some(mut cuda) = gpu.cuda(event, start_ns) else { return Encoded::Event };
                 cuda.call.function_sid = batch.intern(&cuda.kernel);
                 cuda.call.job_sid = batch.intern(&cuda.job);
-                let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
+                let who = self.table.who(h.pid, h.tid, h.cgroup_id, batch);
                 batch.push_by(h.ts_boot_ns, &who, Body::Cuda(cuda.call));
                 Encoded::Event
             }
@@ -75,12 +75,12 @@ impl Encoder {
                 let Some(mut nccl) = gpu.nccl(event, unique_id, start_ns) else { return Encoded::Event };
                 let batch = comms.route(&nccl.job, batch);
                 nccl.call.job_sid = batch.intern(&nccl.job);
-                let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
+                let who = self.table.who(h.pid, h.tid, h.cgroup_id, batch);
                 batch.push_by(h.ts_boot_ns, &who, Body::Nccl(nccl.call));
                 Encoded::Event
             }
             Record::TlsData { event, data } => {
-                let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
+                let who = self.table.who(h.pid, h.tid, h.cgroup_id, batch);
                 if let Some(intent) = &mut self.intent {
                     let dns = &self.dns;
                     let name =
@@ -142,7 +142,7 @@ impl Encoder {
         let h = *record.header();
         match record {
             Record::ProcExec { .. } | Record::ProcFork(_) => {
-                let who = self.who(h.pid, h.tid, h.cgroup_id, batch);
+                let who = self.table.who(h.pid, h.tid, h.cgroup_id, batch);
                 let Some(intent) = &mut self.intent else { return };
                 let Some(process) = self.table.get(h.pid).cloned() else { return };
                 let identity = self.containers.identity(process.cgroup_id, process.pid);
@@ -185,11 +185,5 @@ impl Encoder {
             batch,
         );
         self.intent = Some(intent);
-    }
-
-    /// Who `pid` is, from the process table; `cgroup_id` 0 takes the
-    /// process's own.
-    pub fn who(&mut self, pid: u32, tid: u32, cgroup_id: u64, batch: &mut BatchBuilder) -> Who {
-        self.table.who(pid, tid, cgroup_id, batch)
     }
 }

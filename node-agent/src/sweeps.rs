@@ -139,7 +139,7 @@ fn report(enc: &mut Encoder, batch: &mut BatchBuilder, key: &IoKey, now: &IoStat
             })
         }
     };
-    let who = enc.who(key.tgid, key.tgid, 0, batch);
+    let who = enc.table.who(key.tgid, key.tgid, 0, batch);
     batch.push_by(ts_ns, &who, body);
     Some(ts_ns)
 }
@@ -186,7 +186,7 @@ impl RepeatSweep {
                     ..Default::default()
                 });
                 let ts_ns = repeats.last_ns.max(last_ts + 1);
-                let who = enc.who(key.tgid, key.tgid, 0, batch);
+                let who = enc.table.who(key.tgid, key.tgid, 0, batch);
                 batch.push_by(ts_ns, &who, body);
                 still.insert(key, (repeats.repeats, ts_ns));
             }
