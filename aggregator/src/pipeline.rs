@@ -30,12 +30,12 @@ impl Stages {
     fn derive(&mut self, rows: &RowSet, senders: &[Sender], now_wall_ns: u64, stats: &AggregatorStats) -> RowSet {
         let mut derived = self.sessions.observe(rows, senders, stats);
         derived.collective_verdicts = self.collectives.judge(rows, senders, now_wall_ns);
-        self.collectives.report(stats);
         count_derived(&derived, stats);
         derived
     }
 
-    /// Rows judged on the timer: hangs, turns whose time is up.
+    /// Rows judged on the timer: hangs, turns whose time is up. The join's
+    /// gauges are refreshed here too, off the write path.
     fn tick(&mut self, now_wall_ns: u64, stats: &AggregatorStats) -> RowSet {
         let mut derived = self.sessions.tick();
         derived.collective_verdicts = self.collectives.stuck(now_wall_ns);

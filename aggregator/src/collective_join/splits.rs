@@ -5,6 +5,8 @@
 //! its part in the split, and holds the calls made on a split communicator
 //! until then. A split of a split takes the parent's numbering from here.
 
+use std::collections::VecDeque;
+
 use foldhash::HashMap;
 
 use super::{Proc, RankCall};
@@ -41,7 +43,7 @@ pub struct Splits {
     /// Every numbered split communicator: its members' (rank, size).
     numbered: HashMap<u64, HashMap<Proc, (u32, u32)>>,
     /// Calls on split communicators not numbered yet.
-    waiting: HashMap<u64, Vec<RankCall>>,
+    waiting: HashMap<u64, VecDeque<RankCall>>,
 }
 
 impl Splits {
@@ -96,9 +98,9 @@ impl Splits {
             None => {
                 let waiting = self.waiting.entry(communicator).or_default();
                 if waiting.len() >= WAITING_MAX {
-                    waiting.remove(0);
+                    waiting.pop_front();
                 }
-                waiting.push(call);
+                waiting.push_back(call);
                 None
             }
         }
@@ -106,7 +108,7 @@ impl Splits {
 
     /// Calls held for splits not yet complete.
     pub fn held(&self) -> usize {
-        self.waiting.values().map(Vec::len).sum()
+        self.waiting.values().map(VecDeque::len).sum()
     }
 }
 
