@@ -1,12 +1,35 @@
-//! Every Plumbline daemon's `GET /metrics`: one server for whatever text
-//! exposition the daemon renders, and the joining of two expositions into
-//! one (a single-host `plumbline run` shows its aggregator's and query
-//! service's after its agent's).
+//! Every Plumbline daemon's telemetry, one pattern for all:
+//!
+//! - [`series`]: each daemon declares what it reports once, as a table of
+//!   [`Series`] (name in base units, kind, help, labels) in its `metrics.rs`;
+//! - [`InternalEvent`]: each occurrence worth reporting is one type whose
+//!   `emit` logs it at its level and counts it, in one place (Vector's
+//!   internal events);
+//! - [`values`]: the declared series' values, rendered as Prometheus text;
+//! - [`reference`]: `docs/metrics.md`, rendered from the same declarations;
+//! - [`serve`]/[`spawn`]: `GET /metrics`, and [`join`] of two expositions
+//!   into one (a single-host `plumbline run` shows its aggregator's and
+//!   query service's after its agent's).
+
+pub mod reference;
+pub mod series;
+pub mod values;
 
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{extract::State, routing::get, Router};
 use tokio_util::sync::CancellationToken;
+
+pub use reference::{reference, Daemon};
+pub use series::{check, Kind, Series};
+pub use values::{Level, Metrics, Total};
+
+/// Something a daemon reports. `emit` logs it (at the level it deserves)
+/// and counts it into `to` together, so neither is forgotten or worded
+/// twice.
+pub trait InternalEvent<To: ?Sized> {
+    fn emit(self, to: &To);
+}
 
 /// Renders the exposition as of now.
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
