@@ -93,6 +93,27 @@ impl Gather {
     }
 }
 
+/// How far behind one partition's consumer is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// The partition's high watermark minus the consumer's position.
+    pub messages: i64,
+}
+
+/// What a source reports about itself for the aggregator's metrics. The
+/// in-process channel has neither rebalances nor partitions: it reports
+/// nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceStatus {
+    /// Partition assignments the consumer group has made since the source
+    /// started (the first join counts).
+    pub rebalances: u64,
+    /// Per assigned partition, as of the client's latest statistics.
+    pub lag: Vec<PartitionLag>,
+}
+
 #[async_trait]
 pub trait BatchSource: Send + Sync {
     /// Waits for a delivery, then gathers more within `limits`.
@@ -103,6 +124,11 @@ pub trait BatchSource: Send + Sync {
     async fn commit(&self, deliveries: &[Delivery]) -> Result<(), SourceError>;
 
     fn name(&self) -> &'static str;
+
+    /// Rebalances and lag so far; nothing for a source without them.
+    fn status(&self) -> SourceStatus {
+        SourceStatus::default()
+    }
 }
 
 /// Waits for the first delivery from `next`, then takes more until a limit

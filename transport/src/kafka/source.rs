@@ -2,7 +2,14 @@
 //! Offsets are committed only for deliveries the store has acknowledged, so a
 //! crash re-delivers rather than loses (the store makes re-delivery harmless).
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -10,21 +17,33 @@ use rdkafka::{
     consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
     error::KafkaError,
     message::Message,
+    statistics::Statistics,
     ClientContext, Offset, TopicPartitionList,
 };
 
 use super::{client_config, KafkaSourceConfig};
-use crate::{gather, BatchSource, Delivery, Gather, Origin, SourceError};
+use crate::{gather, BatchSource, Delivery, Gather, Origin, PartitionLag, SourceError, SourceStatus};
 
-/// Logs partition assignments: a rebalance is worth a line in an incident.
-struct RebalanceLogger;
+/// The consumer's view of itself: partition assignments are logged and
+/// counted (a rebalance is worth a line in an incident), and librdkafka's
+/// periodic statistics give each assigned partition's lag.
+#[derive(Default)]
+struct ConsumerHealth {
+    rebalances: AtomicU64,
+    lag: Mutex<Vec<PartitionLag>>,
+}
 
-impl ClientContext for RebalanceLogger {}
+impl ClientContext for ConsumerHealth {
+    fn stats(&self, statistics: Statistics) {
+        *self.lag.lock().unwrap_or_else(|e| e.into_inner()) = partition_lag(&statistics);
+    }
+}
 
-impl ConsumerContext for RebalanceLogger {
+impl ConsumerContext for ConsumerHealth {
     fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
+                self.rebalances.fetch_add(1, Relaxed);
                 tracing::info!(partitions = ?partitions(list), "Kafka partitions assigned")
             }
             Rebalance::Revoke(list) => {
@@ -39,8 +58,28 @@ fn partitions(list: &TopicPartitionList) -> Vec<String> {
     list.elements().iter().map(|e| format!("{}/{}", e.topic(), e.partition())).collect()
 }
 
+/// High watermark minus position, per partition this consumer fetches. The
+/// position is the offset after the last message handed to the pipeline;
+/// before the first, the committed offset. A partition whose offsets are
+/// not known yet (negative: librdkafka's "invalid") is left out.
+fn partition_lag(statistics: &Statistics) -> Vec<PartitionLag> {
+    let mut lag = Vec::new();
+    for (topic, t) in &statistics.topics {
+        for (&partition, p) in &t.partitions {
+            let position = if p.app_offset >= 0 { p.app_offset } else { p.committed_offset };
+            // -1 is librdkafka's internal "unassigned" partition.
+            if partition < 0 || p.fetch_state == "none" || p.hi_offset < 0 || position < 0 {
+                continue;
+            }
+            lag.push(PartitionLag { topic: topic.clone(), partition, messages: (p.hi_offset - position).max(0) });
+        }
+    }
+    lag.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    lag
+}
+
 pub struct KafkaSource {
-    consumer: Arc<StreamConsumer<RebalanceLogger>>,
+    consumer: Arc<StreamConsumer<ConsumerHealth>>,
 }
 
 impl KafkaSource {
@@ -52,9 +91,11 @@ impl KafkaSource {
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
             ("session.timeout.ms", session_timeout.as_str()),
+            // Each partition's lag comes from the client's statistics.
+            ("statistics.interval.ms", "5000"),
         ];
-        let consumer: StreamConsumer<RebalanceLogger> =
-            client_config(&config.brokers, &defaults, &config.librdkafka).create_with_context(RebalanceLogger)?;
+        let consumer: StreamConsumer<ConsumerHealth> = client_config(&config.brokers, &defaults, &config.librdkafka)
+            .create_with_context(ConsumerHealth::default())?;
         consumer.subscribe(&[config.topic.as_str()])?;
         Ok(Self { consumer: Arc::new(consumer) })
     }
@@ -116,11 +157,22 @@ impl BatchSource for KafkaSource {
     fn name(&self) -> &'static str {
         "kafka"
     }
+
+    fn status(&self) -> SourceStatus {
+        let health = self.consumer.context();
+        SourceStatus {
+            rebalances: health.rebalances.load(Relaxed),
+            lag: health.lag.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use rdkafka::mocking::MockCluster;
+    use rdkafka::{
+        mocking::MockCluster,
+        statistics::{Partition, Topic},
+    };
 
     use super::*;
     use crate::kafka::{KafkaSink, KafkaSinkConfig};
@@ -155,5 +207,36 @@ mod tests {
         let resumed = second.recv(Gather::deliveries(1, Duration::from_millis(100))).await.unwrap();
         assert_eq!(resumed[0].payload[0], 2, "resumes after the committed offset, not before or beyond");
         assert_eq!(resumed[0].key.as_deref(), Some("h"));
+        assert!(second.status().rebalances >= 1, "joining the group is an assignment: {:?}", second.status());
+    }
+
+    #[test]
+    fn lag_is_the_high_watermark_minus_the_position_of_each_fetched_partition() {
+        let partition = |partition: i32, fetch_state: &str, app_offset: i64, committed_offset: i64, hi_offset: i64| {
+            let p = Partition {
+                partition,
+                fetch_state: fetch_state.into(),
+                app_offset,
+                committed_offset,
+                hi_offset,
+                ..Default::default()
+            };
+            (partition, p)
+        };
+        let partitions = [
+            partition(0, "active", 40, 30, 100),     // after the last message handed over
+            partition(1, "active", -1001, 7, 10),    // nothing handed over yet: the committed offset
+            partition(2, "none", 5, 5, 50),          // not fetched by this consumer
+            partition(3, "active", -1001, -1001, 9), // not known yet
+            partition(-1, "none", -1, -1, -1),       // librdkafka's unassigned partition
+        ];
+        let topic = Topic { topic: "t".into(), partitions: partitions.into_iter().collect(), ..Default::default() };
+        let statistics = Statistics { topics: [("t".to_string(), topic)].into_iter().collect(), ..Default::default() };
+        let lag = partition_lag(&statistics);
+        let expected = [
+            PartitionLag { topic: "t".into(), partition: 0, messages: 60 },
+            PartitionLag { topic: "t".into(), partition: 1, messages: 3 },
+        ];
+        assert_eq!(lag, expected);
     }
 }
