@@ -77,10 +77,12 @@ pub async fn run(
     let mut io = None;
     let mut repeats = None;
     for object in &mut objects {
-        match object.name {
-            "io" => io = Some(sweeps::IoSweep::new(HashMap::try_from(object.take_map("io_stats")?)?)),
-            "file" => repeats = Some(sweeps::RepeatSweep::new(HashMap::try_from(object.take_map("open_repeats")?)?)),
-            _ => {}
+        for sweep in object.spec.sweeps {
+            let map = object.take_map(sweep.map())?;
+            match sweep {
+                probes::SweepMap::IoStats => io = Some(sweeps::IoSweep::new(HashMap::try_from(map)?)),
+                probes::SweepMap::OpenRepeats => repeats = Some(sweeps::RepeatSweep::new(HashMap::try_from(map)?)),
+            }
         }
     }
     let mut rings = Vec::new();
@@ -89,14 +91,13 @@ pub async fn run(
     let mut attached = Vec::new();
     let mut tls = None;
     let mut gpu = None;
-    for probes::LoadedObject { name, ebpf, ring, counters } in objects {
+    for probes::LoadedObject { spec, ebpf, ring, counters } in objects {
         rings.extend(ring);
-        counter_maps.push((name, counters));
-        // The TLS and GPU objects' uprobes are attached as their libraries are found.
-        match name {
-            "tls" => tls = Some(intent::attach::TlsProbes::new(ebpf)),
-            "gpu" => gpu = Some(file_probes::FileProbes::new(ebpf)),
-            _ => attached.push(ebpf),
+        counter_maps.push((spec.object.name, counters));
+        match spec.libraries {
+            None => attached.push(ebpf),
+            Some(probes::Libraries::Tls) => tls = Some(intent::attach::TlsProbes::new(ebpf)),
+            Some(probes::Libraries::Gpu) => gpu = Some(file_probes::FileProbes::new(ebpf)),
         }
     }
     let stats = Arc::new(AgentStats::default());

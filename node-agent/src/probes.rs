@@ -67,11 +67,79 @@ pub enum Attach {
     Uprobe,
 }
 
-/// One object: its ring buffer (if it has one) and its programs.
+/// One object, declared once: its ring buffer (if it has one), the
+/// settings it takes before loading, the maps the agent sweeps, its
+/// programs, and who attaches its uprobes.
 pub struct ObjectSpec {
     pub object: BpfObject,
-    pub ring: Option<&'static str>,
+    pub ring: Option<Ring>,
+    /// Set in `.rodata` before loading, besides the settings every object takes.
+    pub globals: &'static [Global],
+    /// Maps of totals the agent reads periodically.
+    pub sweeps: &'static [SweepMap],
     pub programs: &'static [(&'static str, Attach)],
+    /// `None`: every program is attached at load. Otherwise its uprobes are
+    /// attached to each file that holds these libraries, as such files are found.
+    pub libraries: Option<Libraries>,
+}
+
+/// An object's ring buffer: its map and the setting that sizes it.
+pub struct Ring {
+    pub map: &'static str,
+    pub kib: fn(&CaptureConfig) -> u32,
+}
+
+/// A setting of one object, written to its `.rodata` before it loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Global {
+    /// `plb_open_window_ns`: repeated opens of a file within it are counted, not sent.
+    OpenWindowNs,
+    /// `plb_dns_port`: the port whose UDP packets are read as DNS.
+    DnsPort,
+    /// `plb_tls_max_bytes`: plaintext copied per TLS call at most.
+    TlsMaxBytes,
+}
+
+impl Global {
+    /// Its name in the object and its value there (the bytes the loader writes).
+    fn value(self, capture: &CaptureConfig) -> (&'static str, Vec<u8>) {
+        match self {
+            Global::OpenWindowNs => {
+                ("plb_open_window_ns", (capture.open_collapse_ms * 1_000_000).to_ne_bytes().to_vec())
+            }
+            Global::DnsPort => ("plb_dns_port", capture.dns_port.to_ne_bytes().to_vec()),
+            Global::TlsMaxBytes => {
+                ("plb_tls_max_bytes", (capture.intent.max_capture_kib * 1024).to_ne_bytes().to_vec())
+            }
+        }
+    }
+}
+
+/// A map of totals the kernel accumulates and the agent sweeps (see `sweeps`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepMap {
+    /// `io_stats`: bytes and blocked time per file and IPC channel.
+    IoStats,
+    /// `open_repeats`: opens folded into an earlier one's count.
+    OpenRepeats,
+}
+
+impl SweepMap {
+    pub fn map(self) -> &'static str {
+        match self {
+            SweepMap::IoStats => "io_stats",
+            SweepMap::OpenRepeats => "open_repeats",
+        }
+    }
+}
+
+/// The libraries an object's uprobes are attached to, each by its own capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Libraries {
+    /// OpenSSL and Go's crypto/tls (see `intent::attach`).
+    Tls,
+    /// libcudart and libnccl (see `gpu`).
+    Gpu,
 }
 
 const fn sys(name: &'static str) -> Attach {
@@ -80,7 +148,9 @@ const fn sys(name: &'static str) -> Attach {
 
 pub const PROCESS: ObjectSpec = ObjectSpec {
     object: plumbline_ebpf::PROCESS,
-    ring: Some("proc_events"),
+    ring: Some(Ring { map: "proc_events", kib: |c| c.ring_buffer_kib }),
+    globals: &[],
+    sweeps: &[],
     programs: &[
         ("plb_sched_process_exec", Attach::BtfTracepoint("sched_process_exec")),
         ("plb_sched_process_fork", Attach::BtfTracepoint("sched_process_fork")),
@@ -90,11 +160,14 @@ pub const PROCESS: ObjectSpec = ObjectSpec {
         ("plb_sys_exit_execve", sys("sys_exit_execve")),
         ("plb_sys_exit_execveat", sys("sys_exit_execveat")),
     ],
+    libraries: None,
 };
 
 pub const FILE: ObjectSpec = ObjectSpec {
     object: plumbline_ebpf::FILE,
-    ring: Some("file_events"),
+    ring: Some(Ring { map: "file_events", kib: |c| c.file_ring_kib }),
+    globals: &[Global::OpenWindowNs],
+    sweeps: &[SweepMap::OpenRepeats],
     programs: &[
         ("plb_exit_open", sys("sys_exit_open")),
         ("plb_exit_creat", sys("sys_exit_creat")),
@@ -107,11 +180,14 @@ pub const FILE: ObjectSpec = ObjectSpec {
         ("plb_exit_renameat", sys("sys_exit_renameat")),
         ("plb_exit_renameat2", sys("sys_exit_renameat2")),
     ],
+    libraries: None,
 };
 
 pub const IO: ObjectSpec = ObjectSpec {
     object: plumbline_ebpf::IO,
     ring: None,
+    globals: &[],
+    sweeps: &[SweepMap::IoStats],
     programs: &[
         ("plb_enter_read", sys("sys_enter_read")),
         ("plb_exit_read", sys("sys_exit_read")),
@@ -134,11 +210,14 @@ pub const IO: ObjectSpec = ObjectSpec {
         ("plb_enter_sendmsg", sys("sys_enter_sendmsg")),
         ("plb_exit_sendmsg", sys("sys_exit_sendmsg")),
     ],
+    libraries: None,
 };
 
 pub const NET: ObjectSpec = ObjectSpec {
     object: plumbline_ebpf::NET,
-    ring: Some("net_events"),
+    ring: Some(Ring { map: "net_events", kib: |c| c.net_ring_kib }),
+    globals: &[Global::DnsPort],
+    sweeps: &[],
     programs: &[
         ("plb_inet_sock_set_state", Attach::Tracepoint("sock", "inet_sock_set_state")),
         ("plb_enter_connect", sys("sys_enter_connect")),
@@ -151,22 +230,28 @@ pub const NET: ObjectSpec = ObjectSpec {
         ("plb_dns_egress", Attach::CgroupSkb(CgroupSkbAttachType::Egress)),
         ("plb_dns_ingress", Attach::CgroupSkb(CgroupSkbAttachType::Ingress)),
     ],
+    libraries: None,
 };
 
 pub const IPC: ObjectSpec = ObjectSpec {
     object: plumbline_ebpf::IPC,
-    ring: Some("ipc_events"),
+    ring: Some(Ring { map: "ipc_events", kib: |c| c.ipc_ring_kib }),
+    globals: &[],
+    sweeps: &[],
     programs: &[
         ("plb_enter_shmget", sys("sys_enter_shmget")),
         ("plb_exit_shmget", sys("sys_exit_shmget")),
         ("plb_enter_shmat", sys("sys_enter_shmat")),
         ("plb_exit_shmat", sys("sys_exit_shmat")),
     ],
+    libraries: None,
 };
 
 pub const TLS: ObjectSpec = ObjectSpec {
     object: plumbline_ebpf::TLS,
-    ring: Some("tls_events"),
+    ring: Some(Ring { map: "tls_events", kib: |c| c.intent.ring_kib }),
+    globals: &[Global::TlsMaxBytes],
+    sweeps: &[],
     programs: &[
         ("plb_ssl_write", Attach::Uprobe),
         ("plb_ssl_read", Attach::Uprobe),
@@ -182,11 +267,14 @@ pub const TLS: ObjectSpec = ObjectSpec {
         ("plb_tls_fd_sendto", sys("sys_enter_sendto")),
         ("plb_tls_fd_recvfrom", sys("sys_enter_recvfrom")),
     ],
+    libraries: Some(Libraries::Tls),
 };
 
 pub const GPU: ObjectSpec = ObjectSpec {
     object: plumbline_ebpf::GPU,
-    ring: Some("gpu_events"),
+    ring: Some(Ring { map: "gpu_events", kib: |c| c.gpu.ring_kib }),
+    globals: &[],
+    sweeps: &[],
     programs: &[
         ("plb_cuda_launch_kernel", Attach::Uprobe),
         ("plb_cuda_launch_kernel_ex", Attach::Uprobe),
@@ -213,11 +301,12 @@ pub const GPU: ObjectSpec = ObjectSpec {
         ("plb_nccl_comm_destroy", Attach::Uprobe),
         ("plb_nccl_return", Attach::Uprobe),
     ],
+    libraries: Some(Libraries::Gpu),
 };
 
 /// An object loaded and attached.
 pub struct LoadedObject {
-    pub name: &'static str,
+    pub spec: &'static ObjectSpec,
     /// Holds the programs and their links: dropping it detaches everything.
     pub ebpf: Ebpf,
     pub ring: Option<RingBuf<MapData>>,
@@ -227,7 +316,7 @@ pub struct LoadedObject {
 impl LoadedObject {
     /// Takes one of the object's maps (for the agent to read).
     pub fn take_map(&mut self, map: &'static str) -> Result<Map, ProbeError> {
-        self.ebpf.take_map(map).ok_or(ProbeError::MissingMap { object: self.name, map })
+        self.ebpf.take_map(map).ok_or(ProbeError::MissingMap { object: self.spec.object.name, map })
     }
 }
 
@@ -263,19 +352,8 @@ pub fn attach_all(capture: &CaptureConfig, filters: &Filters) -> Result<Vec<Load
     enabled(capture).into_iter().map(|spec| attach(spec, capture, filters, &btf, cgroup_root.as_deref())).collect()
 }
 
-fn ring_kib(spec: &ObjectSpec, capture: &CaptureConfig) -> u32 {
-    match spec.object.name {
-        "file" => capture.file_ring_kib,
-        "net" => capture.net_ring_kib,
-        "ipc" => capture.ipc_ring_kib,
-        "tls" => capture.intent.ring_kib,
-        "gpu" => capture.gpu.ring_kib,
-        _ => capture.ring_buffer_kib,
-    }
-}
-
 fn attach(
-    spec: &ObjectSpec,
+    spec: &'static ObjectSpec,
     capture: &CaptureConfig,
     filters: &Filters,
     btf: &Btf,
@@ -283,29 +361,20 @@ fn attach(
 ) -> Result<LoadedObject, ProbeError> {
     let name = spec.object.name;
     let wakeup_bytes = u64::from(capture.wakeup_kib) * 1024;
-    let open_window_ns = capture.open_collapse_ms * 1_000_000;
-    let tls_max_bytes = capture.intent.max_capture_kib * 1024;
     let flags = filters.flags();
+    let globals: Vec<(&str, Vec<u8>)> = spec.globals.iter().map(|global| global.value(capture)).collect();
     let mut loader = EbpfLoader::new();
     loader
         .btf(Some(btf))
         .override_global("plb_wakeup_bytes", &wakeup_bytes, true)
         .override_global("plb_filter_flags", &flags, true)
         .override_global("plb_ignored_tgid", &filters.ignored_tgid, true);
-    if let Some(ring) = spec.ring {
-        loader.map_max_entries(ring, ring_kib(spec, capture) * 1024);
+    let ring_kib = spec.ring.as_ref().map(|ring| (ring.kib)(capture));
+    if let Some(ring) = &spec.ring {
+        loader.map_max_entries(ring.map, (ring.kib)(capture) * 1024);
     }
-    match name {
-        "file" => {
-            loader.override_global("plb_open_window_ns", &open_window_ns, true);
-        }
-        "net" => {
-            loader.override_global("plb_dns_port", &capture.dns_port, true);
-        }
-        "tls" => {
-            loader.override_global("plb_tls_max_bytes", &tls_max_bytes, true);
-        }
-        _ => {}
+    for (global, value) in &globals {
+        loader.override_global(global, value.as_slice(), true);
     }
     let mut ebpf = loader.load(spec.object.bytes()?).map_err(|source| ProbeError::Load { object: name, source })?;
     fill_filters(&mut ebpf, name, filters)?;
@@ -324,20 +393,15 @@ fn attach(
         }
     }
     let ring = match spec.ring {
-        Some(map) => {
+        Some(Ring { map, .. }) => {
             Some(RingBuf::try_from(take(&mut ebpf, name, map)?).map_err(|source| ProbeError::Map { map, source })?)
         }
         None => None,
     };
     let counters = PerCpuArray::try_from(take(&mut ebpf, name, "plb_counters")?)
         .map_err(|source| ProbeError::Map { map: "plb_counters", source })?;
-    tracing::info!(
-        object = name,
-        programs = attached,
-        ring_kib = ring.as_ref().map(|_| ring_kib(spec, capture)),
-        "attached"
-    );
-    Ok(LoadedObject { name, ebpf, ring, counters })
+    tracing::info!(object = name, programs = attached, ring_kib, "attached");
+    Ok(LoadedObject { spec, ebpf, ring, counters })
 }
 
 /// Attaches one program; false when it was skipped (no cgroup v2 mount).
@@ -433,4 +497,40 @@ fn ensure_tracefs() -> Result<(), ProbeError> {
     }
     tracing::info!("mounted tracefs at /sys/kernel/tracing");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [&ObjectSpec; 7] = [&PROCESS, &FILE, &IO, &NET, &IPC, &TLS, &GPU];
+
+    #[test]
+    fn objects_with_uprobes_name_the_libraries_they_attach_to() {
+        for spec in ALL {
+            let uprobes = spec.programs.iter().any(|(_, how)| matches!(how, Attach::Uprobe));
+            assert_eq!(uprobes, spec.libraries.is_some(), "object `{}`", spec.object.name);
+        }
+    }
+
+    #[test]
+    fn each_object_is_declared_once_under_its_own_name() {
+        let mut names: Vec<_> = ALL.iter().map(|spec| spec.object.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+    }
+
+    #[test]
+    fn ring_sizes_come_from_their_objects_settings() {
+        let capture = CaptureConfig::default();
+        let kib = |spec: &ObjectSpec| spec.ring.as_ref().map(|ring| (ring.kib)(&capture));
+        assert_eq!(kib(&PROCESS), Some(capture.ring_buffer_kib));
+        assert_eq!(kib(&FILE), Some(capture.file_ring_kib));
+        assert_eq!(kib(&IO), None);
+        assert_eq!(kib(&NET), Some(capture.net_ring_kib));
+        assert_eq!(kib(&IPC), Some(capture.ipc_ring_kib));
+        assert_eq!(kib(&TLS), Some(capture.intent.ring_kib));
+        assert_eq!(kib(&GPU), Some(capture.gpu.ring_kib));
+    }
 }

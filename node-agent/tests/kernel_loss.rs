@@ -33,9 +33,9 @@ fn a_full_ring_counts_every_lost_record_and_reports_it_once() {
     let mut objects = attach_all(&capture, &Filters::default()).expect("attach (as root)");
     assert_eq!(objects.len(), 1, "process capture only");
     // The programs stay attached while `_ebpf` lives.
-    let LoadedObject { name, ebpf: _ebpf, ring, counters } = objects.remove(0);
+    let LoadedObject { spec, ebpf: _ebpf, ring, counters } = objects.remove(0);
     let mut ring = ring.expect("the process object has a ring");
-    let mut counters = KernelCounters::new(vec![(name, counters)], node::boot_ns());
+    let mut counters = KernelCounters::new(vec![(spec.object.name, counters)], node::boot_ns());
 
     // Each process writes fork + exec (with argv) + exit records: far more
     // than a 4 KiB ring holds while nobody reads.
