@@ -10,13 +10,14 @@ use crate::collective_join::JoinSettings;
 
 pub const ENV_PREFIX: &str = "PLUMBLINE_AGGREGATOR_";
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AggregatorConfig {
     /// `[source]`: the Kafka topic and consumer group.
     pub source: KafkaSourceConfig,
     /// `[store]`: where rows go.
     pub store: StoreConfig,
+    /// `[pipeline]`: how deliveries become store writes, and the joins.
     pub pipeline: PipelineConfig,
     /// `[metrics]`: `GET /metrics`. Default `127.0.0.1:9465`.
     pub metrics: MetricsConfig,
@@ -46,7 +47,7 @@ impl Validate for AggregatorConfig {
 }
 
 /// `[pipeline]`: how deliveries are grouped into store writes.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
     /// Deliveries (agent batches) per store write at most. Default 1024.
@@ -80,7 +81,7 @@ impl Default for PipelineConfig {
 /// `[pipeline.sessions]`: the causal graph of agent sessions and the
 /// thresholds of its findings. Node agents key batches by host, so one
 /// aggregator sees every event of a session.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionsConfig {
     /// How long after an LLM response its tool calls may take effect; effects
@@ -105,7 +106,8 @@ pub struct SessionsConfig {
     pub blocked_share: f64,
     /// ... when at least this long. Default 2000.
     pub blocked_min_ms: u64,
-    /// Path substrings that mark a secret.
+    /// Path substrings that mark a secret; a session's read of one is an
+    /// out-of-scope effect.
     pub secret_paths: Vec<String>,
     /// File names that are secrets (also with any suffix: `.env.local`).
     pub secret_names: Vec<String>,
@@ -169,7 +171,7 @@ impl SessionsConfig {
 /// collective hung. One aggregator must see every rank of a communicator:
 /// node agents key NCCL batches by communicator, so Kafka puts them on one
 /// partition.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GpuJoinConfig {
     /// The last rank is a straggler when it arrived at least this long after

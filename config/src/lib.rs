@@ -5,7 +5,7 @@
 //! TOML file (optional: defaults alone are a valid configuration), then
 //! overridden by environment variables with the component's prefix, nested
 //! keys joined by `__`:
-//! `PLUMBLINE_AGENT_SINK__KAFKA__BROKERS=10.0.0.1:9092` sets `sink.kafka.brokers`.
+//! `PLUMBLINE_AGENT_SINK__BROKERS=10.0.0.1:9092` sets `sink.brokers`.
 //! Unknown keys, from the file or the environment, are errors naming the key.
 //! After parsing, [`Validate`] checks values that serde cannot.
 
@@ -62,11 +62,13 @@ pub fn from_toml<T: DeserializeOwned + Validate>(toml: &str) -> Result<T, Config
 }
 
 /// `[metrics]`: a daemon's Prometheus endpoint (`GET /metrics`).
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
-    /// Address of `GET /metrics`; empty turns it off. Default: the node
-    /// agent's `127.0.0.1:9464` (the aggregator's is `127.0.0.1:9465`).
+    /// Address of `GET /metrics`; empty turns it off. Default
+    /// `127.0.0.1:9464` for the node agent and `plumbline run`,
+    /// `127.0.0.1:9465` for the aggregator, `127.0.0.1:9466` for the query
+    /// service.
     pub listen: String,
 }
 

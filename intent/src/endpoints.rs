@@ -21,7 +21,7 @@ use crate::llm::Format;
 /// path_prefix = "/v1/chat/completions"
 /// format = "openai_chat"
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
     /// Who serves it: "openai", "anthropic", ...
@@ -34,6 +34,7 @@ pub struct Endpoint {
     /// matches `/v1/chat` and `/v1/chat/x`, not `/v1/chatter`); the query
     /// string is not part of the path.
     pub path_prefix: String,
+    /// The wire format the endpoint speaks.
     pub format: Format,
 }
 

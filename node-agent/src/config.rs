@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// Environment variables overriding the agent's configuration start with this.
 pub const ENV_PREFIX: &str = "PLUMBLINE_AGENT_";
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
     pub node: NodeConfig,
@@ -61,14 +61,20 @@ pub struct CaptureSettings<'a> {
 /// `[filter]`: what never leaves the kernel. Deny rules always apply; a
 /// non-empty allow list keeps only what it names. Cgroups are paths under the
 /// cgroup v2 mount (`/system.slice/ssh.service`) and cover their descendants.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilterConfig {
+    /// Keep only these process ids (when not empty). Default empty.
     pub allow_pids: Vec<u32>,
+    /// Never capture these process ids. Default empty.
     pub deny_pids: Vec<u32>,
+    /// Keep only processes with these names (comm, when not empty). Default empty.
     pub allow_comms: Vec<String>,
+    /// Never capture processes with these names (comm). Default empty.
     pub deny_comms: Vec<String>,
+    /// Keep only processes in these cgroups or below them (when not empty). Default empty.
     pub allow_cgroups: Vec<String>,
+    /// Never capture processes in these cgroups or below them. Default empty.
     pub deny_cgroups: Vec<String>,
     /// Leave the agent's own process out (its sends to the sink would
     /// otherwise be captured and sent again). Default true.
@@ -90,7 +96,7 @@ impl Default for FilterConfig {
 }
 
 /// `[node]`: who this node is.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
     /// Name the node's events carry. Default: the kernel's host name.
@@ -98,7 +104,7 @@ pub struct NodeConfig {
 }
 
 /// `[capture]`: the kernel side.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaptureConfig {
     /// Size of the process-lifecycle ring buffer, KiB; a power of two, at
@@ -126,7 +132,7 @@ pub struct CaptureConfig {
     /// `[capture.intent]`: what TLS capture keeps and how it reads it.
     pub intent: crate::intent::config::IntentConfig,
     /// CUDA runtime and NCCL calls: `gpu = false` turns them off, a
-    /// `[capture.gpu]` table says how (see `gpu::config`). Default on.
+    /// `[capture.gpu]` table says how. Default on.
     #[serde(deserialize_with = "crate::gpu::config::bool_or_table")]
     pub gpu: crate::gpu::config::GpuConfig,
     /// Repeats of an open of the same file by the same process within this
@@ -213,7 +219,7 @@ impl CaptureConfig {
 }
 
 /// `[batch]`: how events are grouped on their way out.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BatchConfig {
     /// Send a batch once it holds this many events. Default 4096.
@@ -250,9 +256,11 @@ impl BatchConfig {
 }
 
 /// `[sink]`: where batches go; `kind = "kafka"` (default) or `"stdout"`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SinkConfig {
+    /// A Kafka topic: batches keyed by host (NCCL calls by job), acknowledged
+    /// before they are forgotten.
     Kafka(KafkaSinkConfig),
     /// One JSON line per event, for a quick look.
     Stdout,

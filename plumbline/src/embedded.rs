@@ -23,7 +23,7 @@ pub const ENV_PREFIX: &str = "PLUMBLINE_RUN_";
 
 /// `plumbline.toml`: the agent's sections, the aggregator's pipeline, the
 /// SQLite file and the query service's address.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedConfig {
     pub node: NodeConfig,

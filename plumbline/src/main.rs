@@ -4,6 +4,8 @@
 //! - `plumbline agent run`, `plumbline aggregator run`, `plumbline query run`:
 //!   the fleet components, each with `validate` to check its configuration.
 
+#[cfg(test)]
+mod config_reference;
 mod embedded;
 
 use std::{path::PathBuf, process::ExitCode};

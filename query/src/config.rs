@@ -12,7 +12,7 @@ pub const ENV_PREFIX: &str = "PLUMBLINE_QUERY_";
 /// Where `plumb` and the service meet unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueryConfig {
     /// gRPC listen address. Default `127.0.0.1:50051`.

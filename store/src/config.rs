@@ -6,10 +6,12 @@ use plumbline_config::{invalid, ConfigError};
 use serde::{Deserialize, Serialize};
 
 /// `[store]`, with `kind = "clickhouse"` or `kind = "sqlite"`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum StoreConfig {
+    /// ClickHouse over HTTP: the fleet's store.
     Clickhouse(ClickHouseConfig),
+    /// An SQLite file: one host's store.
     Sqlite(SqliteConfig),
 }
 
@@ -28,16 +30,17 @@ impl StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `[store]` with `kind = "clickhouse"`.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseConfig {
     /// HTTP endpoint. Default `http://127.0.0.1:8123`.
     pub url: String,
     /// Database, created when missing. Default `plumbline`.
     pub database: String,
-    /// Default `default`.
+    /// User to connect as. Default `default`.
     pub user: String,
-    /// Default empty.
+    /// That user's password. Default empty.
     pub password: String,
     /// Days to keep events, enforced by table TTL on servers that have it
     /// (19.6 and later); 0 keeps everything. Default 30.
@@ -69,7 +72,8 @@ impl ClickHouseConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `[store]` with `kind = "sqlite"`, or `[sqlite]` of `plumbline run`.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SqliteConfig {
     /// Database file, created when missing. Default `/var/lib/plumbline/plumbline.db`.

@@ -37,7 +37,7 @@ const MAX_CITATIONS: usize = 256;
 
 /// The wire format an endpoint speaks; the serde names are what
 /// configuration uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Format {
     /// `/v1/chat/completions` and every API that copies it.
     #[serde(rename = "openai_chat")]

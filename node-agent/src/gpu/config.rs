@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use plumbline_config::{invalid, ConfigError};
 use serde::{Deserialize, Deserializer, Serialize};
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct GpuConfig {
     /// Capture CUDA runtime (libcudart) and NCCL calls. Default true.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::process_table::{ProcessInfo, ProcessTable};
 
 /// What a rule matches on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MatchField {
     ProcessName,
@@ -40,7 +40,7 @@ impl MatchField {
 
 /// `[[capture.intent.agents]]`: processes whose `field` matches `pattern`
 /// belong to `agent`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentRule {
     /// The agent's name, as queries show it.
@@ -51,6 +51,7 @@ pub struct AgentRule {
     /// Higher wins when several rules match. Default 0.
     #[serde(default)]
     pub priority: i32,
+    /// The field of the process the pattern is searched in.
     pub field: MatchField,
     /// A regular expression, searched (not anchored) in the field.
     pub pattern: String,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::agents::AgentRule;
 
 /// How much of prompts, completions and tool results leaves the node.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PromptCapture {
     /// The text, secrets redacted.
@@ -22,7 +22,7 @@ pub enum PromptCapture {
     Off,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct IntentConfig {
     /// Plaintext bytes copied per TLS call, KiB; at most 4096. Bytes past it
@@ -33,14 +33,17 @@ pub struct IntentConfig {
     /// Longest HTTP body kept per message, KiB (the rest is counted, the
     /// message marked truncated). Default 1024.
     pub max_body_kib: u32,
-    /// `full`, `hashed` or `off`. Default `full`.
+    /// How much of prompts, completions and tool results leaves the node:
+    /// `full` (the text, secrets redacted), `hashed` (`sha256:<hex>` of the
+    /// redacted text: equal prompts can be matched, none can be read) or
+    /// `off`. Default `full`.
     pub prompt_capture: PromptCapture,
     /// LLM endpoints beyond the built-in nine providers (checked first).
     pub endpoints: Vec<Endpoint>,
     /// Agent mapping rules (highest priority first).
     pub agents: Vec<AgentRule>,
     /// A TOML file of more `[[agents]]` rules, re-read when it changes, so
-    /// rules can change while the agent runs.
+    /// rules can change while the agent runs. Default unset.
     pub agent_rules_file: Option<PathBuf>,
     /// A connection with no plaintext for this long is closed out (a body
     /// that runs until the connection closes is finished). Default 30000.

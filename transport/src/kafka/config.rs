@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 const COMPRESSIONS: &[&str] = &["zstd", "lz4", "gzip", "snappy", "none"];
 
-/// `[sink.kafka]` of the agent.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The agent's `[sink]` with `kind = "kafka"`.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaSinkConfig {
     /// Bootstrap brokers, comma separated. Default `127.0.0.1:9092`.
@@ -62,8 +62,8 @@ impl KafkaSinkConfig {
     }
 }
 
-/// `[source.kafka]` of the aggregator.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// The aggregator's `[source]`.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaSourceConfig {
     /// Bootstrap brokers, comma separated. Default `127.0.0.1:9092`.
