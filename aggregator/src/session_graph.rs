@@ -339,6 +339,12 @@ impl SessionGraph {
         out
     }
 
+    /// Sessions held, on every host: until a session's process has exited
+    /// and it has been quiet past its last turn.
+    pub fn open_sessions(&self) -> usize {
+        self.hosts.values().flat_map(|boots| boots.values()).map(|host| host.sessions.len()).sum()
+    }
+
     fn host(&mut self, host: &str, boot_id: &str) -> &mut Host {
         if self.hosts.get(host).is_none_or(|boots| !boots.contains_key(boot_id)) {
             self.hosts.entry(host.to_string()).or_default().insert(boot_id.to_string(), Host::default());

@@ -76,6 +76,11 @@ impl SessionStage {
         self.graph.observe(&released, now)
     }
 
+    /// Sessions the graph holds, for the aggregator's metrics.
+    pub fn open_sessions(&self) -> usize {
+        self.graph.open_sessions()
+    }
+
     fn hold(&mut self, rows: &RowSet, stats: &AggregatorStats) {
         macro_rules! hold {
             ($table:ident, $ts:expr) => {

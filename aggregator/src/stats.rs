@@ -1,4 +1,6 @@
-//! The aggregator's own counters.
+//! The aggregator's own counters: handles on the series declared in
+//! [`metrics`](crate::metrics), so a stage counts without a lookup and a
+//! run can return what it counted.
 
 use std::collections::BTreeMap;
 use std::sync::{
@@ -6,39 +8,69 @@ use std::sync::{
     Mutex,
 };
 
-#[derive(Debug, Default)]
+use plumbline_metrics::{Level, Metrics, Total};
+use prometheus_client::metrics::histogram::Histogram;
+
+use crate::metrics as m;
+
+#[derive(Debug)]
 pub struct AggregatorStats {
-    /// Payloads received from the source.
-    pub deliveries: AtomicU64,
-    /// Events decoded from valid batches.
-    pub events: AtomicU64,
-    /// Events of kinds this version does not store yet (counted, skipped).
-    pub events_unsupported: AtomicU64,
-    pub rows_written: AtomicU64,
-    /// Payloads set aside in `dead_letters`.
-    pub dead_letters: AtomicU64,
-    /// Store writes retried after a transient error.
-    pub store_retries: AtomicU64,
-    /// Offset commits that failed (the batches will be re-delivered).
-    pub commit_failures: AtomicU64,
-    /// NCCL collectives judged across their ranks (any verdict).
-    pub collective_verdicts: AtomicU64,
-    /// Findings about agent sessions (any kind).
-    pub findings: AtomicU64,
+    /// Every declared series' values, as `/metrics` shows them.
+    pub metrics: Metrics,
+    pub deliveries: Total,
+    pub events: Total,
+    pub events_unsupported: Total,
+    pub rows_written: Total,
+    pub dead_letters: Total,
+    pub store_retries: Total,
+    pub commit_failures: Total,
+    pub collective_verdicts: Total,
+    pub findings: Total,
     /// Rows that reached the session graph after their host's watermark had
     /// passed them (taken late, not dropped): `reorder_ms` is too short.
-    pub session_rows_late: AtomicU64,
-    /// The most a row was behind the newest row of its host when it arrived.
+    pub session_rows_late: Total,
+    /// The most a row was behind the newest row of its host when it arrived,
+    /// ns (shown in seconds).
     pub session_lateness_max_ns: AtomicU64,
-    /// Collective instances waiting for ranks (not yet judged hung).
-    pub collectives_open: AtomicU64,
-    /// Calls on split communicators held until their splits are complete.
-    pub calls_held_for_splits: AtomicU64,
+    pub sessions_open: Level,
+    pub collectives_open: Level,
+    pub calls_held_for_splits: Level,
     /// Each host's clock offset as the collective join estimates it, ns
-    /// (positive: ahead of the fleet).
+    /// (positive: ahead of the fleet; shown in seconds).
     pub clock_offsets_ns: Mutex<BTreeMap<String, i64>>,
+    pub store_write_duration: Histogram,
+    pub rebalances: Total,
 }
 
+impl Default for AggregatorStats {
+    fn default() -> Self {
+        let metrics = Metrics::new(m::SERIES);
+        let counter = |series| metrics.counter(series, &[]);
+        let gauge = |series| metrics.gauge(series, &[]);
+        Self {
+            deliveries: counter(&m::DELIVERIES),
+            events: counter(&m::EVENTS),
+            events_unsupported: counter(&m::EVENTS_UNSUPPORTED),
+            rows_written: counter(&m::ROWS_WRITTEN),
+            dead_letters: counter(&m::DEAD_LETTERS),
+            store_retries: counter(&m::STORE_RETRIES),
+            commit_failures: counter(&m::COMMIT_FAILURES),
+            collective_verdicts: counter(&m::COLLECTIVE_VERDICTS),
+            findings: counter(&m::FINDINGS),
+            session_rows_late: counter(&m::SESSION_ROWS_LATE),
+            session_lateness_max_ns: AtomicU64::new(0),
+            sessions_open: gauge(&m::SESSIONS_OPEN),
+            collectives_open: gauge(&m::COLLECTIVES_OPEN),
+            calls_held_for_splits: gauge(&m::CALLS_HELD_FOR_SPLITS),
+            clock_offsets_ns: Mutex::default(),
+            store_write_duration: metrics.histogram(&m::STORE_WRITE_DURATION, &[]),
+            rebalances: counter(&m::REBALANCES),
+            metrics,
+        }
+    }
+}
+
+/// The counters at one moment, for a run's result and its last log line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AggregatorSnapshot {
     pub deliveries: u64,
@@ -52,17 +84,19 @@ pub struct AggregatorSnapshot {
     pub findings: u64,
     pub session_rows_late: u64,
     pub session_lateness_max_ns: u64,
+    pub sessions_open: u64,
     pub collectives_open: u64,
     pub calls_held_for_splits: u64,
+    pub rebalances: u64,
 }
 
 impl AggregatorStats {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Relaxed);
+    pub fn add(counter: &Total, n: u64) {
+        counter.inc_by(n);
     }
 
-    pub fn set(gauge: &AtomicU64, n: u64) {
-        gauge.store(n, Relaxed);
+    pub fn set(gauge: &Level, n: u64) {
+        gauge.set(n as f64);
     }
 
     /// Raises a high-water mark.
@@ -72,19 +106,21 @@ impl AggregatorStats {
 
     pub fn snapshot(&self) -> AggregatorSnapshot {
         AggregatorSnapshot {
-            deliveries: self.deliveries.load(Relaxed),
-            events: self.events.load(Relaxed),
-            events_unsupported: self.events_unsupported.load(Relaxed),
-            rows_written: self.rows_written.load(Relaxed),
-            dead_letters: self.dead_letters.load(Relaxed),
-            store_retries: self.store_retries.load(Relaxed),
-            commit_failures: self.commit_failures.load(Relaxed),
-            collective_verdicts: self.collective_verdicts.load(Relaxed),
-            findings: self.findings.load(Relaxed),
-            session_rows_late: self.session_rows_late.load(Relaxed),
+            deliveries: self.deliveries.get(),
+            events: self.events.get(),
+            events_unsupported: self.events_unsupported.get(),
+            rows_written: self.rows_written.get(),
+            dead_letters: self.dead_letters.get(),
+            store_retries: self.store_retries.get(),
+            commit_failures: self.commit_failures.get(),
+            collective_verdicts: self.collective_verdicts.get(),
+            findings: self.findings.get(),
+            session_rows_late: self.session_rows_late.get(),
             session_lateness_max_ns: self.session_lateness_max_ns.load(Relaxed),
-            collectives_open: self.collectives_open.load(Relaxed),
-            calls_held_for_splits: self.calls_held_for_splits.load(Relaxed),
+            sessions_open: self.sessions_open.get() as u64,
+            collectives_open: self.collectives_open.get() as u64,
+            calls_held_for_splits: self.calls_held_for_splits.get() as u64,
+            rebalances: self.rebalances.get(),
         }
     }
 }
