@@ -113,7 +113,7 @@ async fn deliver(store: &Arc<dyn Store>, batches: &[OutgoingBatch]) -> Aggregato
     drop(sink);
     let stats = Arc::new(AggregatorStats::default());
     let config = PipelineConfig { max_batches: 64, linger_ms: 10, ..Default::default() };
-    run_pipeline(&source, Arc::clone(store), &config, Arc::clone(&stats), &CancellationToken::new()).await.unwrap();
+    run_pipeline(&source, store.clone(), &config, Arc::clone(&stats), &CancellationToken::new()).await.unwrap();
     stats.snapshot()
 }
 

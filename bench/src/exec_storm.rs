@@ -12,7 +12,7 @@ use std::{
 use hdrhistogram::Histogram;
 use plumbline_aggregator::{pipeline::run_pipeline, AggregatorStats, PipelineConfig};
 use plumbline_node_agent::AgentConfig;
-use plumbline_store::{sqlite::SqliteStore, ProcessFilter, Store};
+use plumbline_store::{sqlite::SqliteStore, ProcessFilter, StoreRead};
 use plumbline_transport::channel;
 use tokio_util::sync::CancellationToken;
 

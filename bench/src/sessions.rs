@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use plumbline_aggregator::{session_graph::SessionGraph, SessionsConfig};
 use plumbline_bench::agent_host::{connect, file, llm_call, process, MS};
-use plumbline_store::{ProcessEventKind, RowSet, Store};
+use plumbline_store::{ProcessEventKind, RowSet, StoreWrite};
 
 const PROMPT: &str = "Run the tests and fix what fails";
 

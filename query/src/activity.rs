@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use plumbline_proto::v1::{loss_marker::Reason, ActivityRequest, Container, DnsLookup, FileActivity, LossRecord};
-use plumbline_store::{ActivityFilter, ContainerRow, DnsQueryRow, FileActivityRow, LossMarkerRow, Store};
+use plumbline_store::{ActivityFilter, ContainerRow, DnsQueryRow, FileActivityRow, LossMarkerRow, StoreRead};
 
 use crate::error::QueryError;
 use crate::request::{self, non_empty};
@@ -27,7 +27,7 @@ pub fn activity_filter(request: &ActivityRequest) -> Result<ActivityFilter, Quer
 pub struct ContainerIds(HashMap<(String, u64), String>);
 
 impl ContainerIds {
-    pub async fn load(store: &dyn Store, filter: &ActivityFilter) -> Result<Self, QueryError> {
+    pub async fn load(store: &dyn StoreRead, filter: &ActivityFilter) -> Result<Self, QueryError> {
         let all = ActivityFilter { host: filter.host.clone(), limit: MAX_LIMIT, ..Default::default() };
         let rows = store.list_containers(&all).await?;
         Ok(Self(rows.into_iter().map(|c| ((c.host, c.cgroup_id), c.container_id)).collect()))

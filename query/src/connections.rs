@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use plumbline_proto::v1::Connection;
-use plumbline_store::{direction, transport, ActivityFilter, NetConnectionRow, NetFlowRow, Store};
+use plumbline_store::{direction, transport, ActivityFilter, NetConnectionRow, NetFlowRow, StoreRead};
 
 use crate::{activity::ContainerIds, error::QueryError};
 
@@ -140,7 +140,7 @@ impl<'a> Closes<'a> {
     }
 }
 
-pub async fn connections(store: &dyn Store, filter: &ActivityFilter) -> Result<Vec<Connection>, QueryError> {
+pub async fn connections(store: &dyn StoreRead, filter: &ActivityFilter) -> Result<Vec<Connection>, QueryError> {
     let containers = ContainerIds::load(store, filter).await?;
     let connects = store.list_connections(filter).await?;
     // The closes of the connections listed, whenever they happened ...

@@ -9,7 +9,9 @@ use plumbline_proto::v1::{
     GpuCallView, GpuHangResponse, GpuHangView, GpuJobView, GpuKernelView, GpuMismatchView, GpuMissingRank, GpuRequest,
     GpuSilentHost, GpuStragglerView,
 };
-use plumbline_store::{CollectiveVerdictRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow, Store};
+use plumbline_store::{
+    CollectiveVerdictRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow, StoreRead,
+};
 
 use crate::error::QueryError;
 use crate::request;
@@ -52,7 +54,7 @@ pub fn job(row: GpuJobRow) -> GpuJobView {
 /// Stragglers on their own account, each with the number of collectives
 /// judged for its job and of its victims (ranks late because they waited
 /// for it).
-pub async fn stragglers(store: &dyn Store, filter: &GpuFilter) -> Result<Vec<GpuStragglerView>, QueryError> {
+pub async fn stragglers(store: &dyn StoreRead, filter: &GpuFilter) -> Result<Vec<GpuStragglerView>, QueryError> {
     let rows: Vec<GpuStragglerRow> = store.gpu_stragglers(filter).await?;
     let jobs = GpuFilter { limit: MAX_LIMIT, ..filter.clone() };
     let totals: HashMap<String, u64> =
@@ -85,7 +87,7 @@ pub async fn stragglers(store: &dyn Store, filter: &GpuFilter) -> Result<Vec<Gpu
 /// Per communicator, its first hung collective with the missing ranks:
 /// root causes first (earliest first), then their consequences; and the
 /// hosts that went silent.
-pub async fn hangs(store: &dyn Store, filter: &GpuFilter) -> Result<GpuHangResponse, QueryError> {
+pub async fn hangs(store: &dyn StoreRead, filter: &GpuFilter) -> Result<GpuHangResponse, QueryError> {
     let all = GpuFilter { limit: HANG_ROWS, ..filter.clone() };
     let rows = store.list_collective_verdicts(&all, "hang").await?;
     // Rows come in (job, communicator, seq) order: the first of each is the hang.

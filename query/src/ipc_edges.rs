@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use plumbline_proto::v1::IpcEdge;
-use plumbline_store::{ipc_kind, ipc_op, ActivityFilter, FileActivityRow, IpcUsageRow, Store};
+use plumbline_store::{ipc_kind, ipc_op, ActivityFilter, FileActivityRow, IpcUsageRow, StoreRead};
 
 use crate::error::QueryError;
 
@@ -127,7 +127,7 @@ pub fn edges(usage: &[IpcUsageRow], shm_files: &[FileActivityRow]) -> Vec<IpcEdg
     out
 }
 
-pub async fn ipc_edges(store: &dyn Store, filter: &ActivityFilter) -> Result<Vec<IpcEdge>, QueryError> {
+pub async fn ipc_edges(store: &dyn StoreRead, filter: &ActivityFilter) -> Result<Vec<IpcEdge>, QueryError> {
     // A process's edges include its peers' rows: read the host's usage, then
     // keep the edges that touch the process asked about.
     let wide = ActivityFilter { pid: None, limit: filter.limit.max(1000) * 10, ..filter.clone() };

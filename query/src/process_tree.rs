@@ -1,7 +1,7 @@
 //! A process with its ancestors and descendants, assembled level by level
 //! from the store's process reads.
 
-use plumbline_store::{ProcessFilter, ProcessRecord, Store};
+use plumbline_store::{ProcessFilter, ProcessRecord, StoreRead};
 
 use crate::error::QueryError;
 
@@ -25,7 +25,7 @@ pub struct ProcessTree {
 /// The tree around (`host`, `pid`): the most recent process with that pid,
 /// or the one started at `start_key_ns` when given.
 pub async fn process_tree(
-    store: &dyn Store,
+    store: &dyn StoreRead,
     host: &str,
     pid: u32,
     start_key_ns: Option<u64>,
@@ -49,7 +49,7 @@ pub async fn process_tree(
     Ok(ProcessTree { ancestors, root })
 }
 
-async fn ancestors(store: &dyn Store, process: &ProcessRecord) -> Result<Vec<ProcessRecord>, QueryError> {
+async fn ancestors(store: &dyn StoreRead, process: &ProcessRecord) -> Result<Vec<ProcessRecord>, QueryError> {
     let mut chain = Vec::new();
     let mut child = process.clone();
     while child.ppid != 0 && chain.len() < MAX_ANCESTORS {
@@ -74,7 +74,7 @@ async fn ancestors(store: &dyn Store, process: &ProcessRecord) -> Result<Vec<Pro
     Ok(chain)
 }
 
-async fn descendants(store: &dyn Store, root: ProcessRecord, max_depth: u32) -> Result<TreeNode, QueryError> {
+async fn descendants(store: &dyn StoreRead, root: ProcessRecord, max_depth: u32) -> Result<TreeNode, QueryError> {
     // Levels of processes; each child records the index of its parent in
     // the level above.
     let mut levels: Vec<Vec<(ProcessRecord, usize)>> = vec![vec![(root, 0)]];

@@ -1,4 +1,4 @@
-//! The gRPC `QueryService`, answering from any [`Store`].
+//! The gRPC `QueryService`, answering from any store's read side ([`StoreRead`]).
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use plumbline_proto::v1::{
     Process, ProcessTreeNode, ProcessTreeRequest, ProcessTreeResponse, SessionRequest, SessionTimelineResponse,
     TokenUsageResponse, WhyRequest, WhyResponse,
 };
-use plumbline_store::{ProcessFilter, ProcessRecord, Store};
+use plumbline_store::{ProcessFilter, ProcessRecord, StoreRead};
 use tonic::{Request, Response, Status};
 
 use crate::request::{self, non_empty};
@@ -27,11 +27,11 @@ const DEFAULT_DEPTH: u32 = 16;
 const MAX_DEPTH: u32 = 64;
 
 pub struct QueryServiceImpl {
-    store: Arc<dyn Store>,
+    store: Arc<dyn StoreRead>,
 }
 
 impl QueryServiceImpl {
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn StoreRead>) -> Self {
         Self { store }
     }
 }

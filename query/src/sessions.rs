@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use plumbline_proto::v1::{
     FindingView, SessionEdgeView, SessionNodeView, SessionRequest, SessionView, WhyChain, WhyRequest,
 };
-use plumbline_store::{EffectFilter, FindingRow, SessionEdgeRow, SessionFilter, SessionNodeRow, SessionRow, Store};
+use plumbline_store::{EffectFilter, FindingRow, SessionEdgeRow, SessionFilter, SessionNodeRow, SessionRow, StoreRead};
 
 use crate::error::QueryError;
 use crate::request::{self, non_empty};
@@ -36,7 +36,7 @@ pub fn session_filter(request: &SessionRequest) -> Result<SessionFilter, QueryEr
 }
 
 /// Sessions, each with how many findings it has.
-pub async fn sessions(store: &dyn Store, filter: &SessionFilter) -> Result<Vec<SessionView>, QueryError> {
+pub async fn sessions(store: &dyn StoreRead, filter: &SessionFilter) -> Result<Vec<SessionView>, QueryError> {
     let rows = store.list_sessions(filter).await?;
     let counts: HashMap<String, u64> =
         store.finding_counts(filter).await?.into_iter().map(|c| (c.session, c.findings)).collect();
@@ -62,7 +62,7 @@ fn session(row: SessionRow, findings: &HashMap<String, u64>) -> SessionView {
 
 /// One session: its summary, nodes and edges.
 pub async fn timeline(
-    store: &dyn Store,
+    store: &dyn StoreRead,
     request: &SessionRequest,
 ) -> Result<(Option<SessionView>, Vec<SessionNodeView>, Vec<SessionEdgeView>), QueryError> {
     if request.session.is_empty() {
@@ -126,7 +126,7 @@ pub fn finding(row: FindingRow) -> FindingView {
 /// Each effect the request names, with the nodes it follows from: the tool
 /// call that named it and the LLM call that asked for it, or the call it
 /// followed in its process tree.
-pub async fn why(store: &dyn Store, request: &WhyRequest) -> Result<Vec<WhyChain>, QueryError> {
+pub async fn why(store: &dyn StoreRead, request: &WhyRequest) -> Result<Vec<WhyChain>, QueryError> {
     if request.pid == 0 && request.contains.is_empty() {
         return Err(QueryError::InvalidArgument("name an effect: a pid, or a path or address it contains".into()));
     }

@@ -8,7 +8,7 @@ use plumbline_proto::v1::{
     query_service_client::QueryServiceClient, ListProcessesRequest, PipelineStatsRequest, ProcessTreeNode,
     ProcessTreeRequest,
 };
-use plumbline_store::{sqlite::SqliteStore, ProcessEventKind, ProcessEventRow, RowSet, Store};
+use plumbline_store::{sqlite::SqliteStore, ProcessEventKind, ProcessEventRow, RowSet, Store, StoreWrite};
 use tokio_util::sync::CancellationToken;
 
 const S: u64 = 1_000_000_000;

@@ -9,7 +9,7 @@ use plumbline_proto::v1::{query_service_client::QueryServiceClient, ActivityRequ
 use plumbline_query::cli::{self, Cli};
 use plumbline_store::{
     sqlite::SqliteStore, to_json_column, AgentProcessRow, ContainerRow, LlmCallRow, LlmFinding, LlmToolCall,
-    LlmToolResult, RowSet, Store, TlsStackRow,
+    LlmToolResult, RowSet, Store, StoreWrite, TlsStackRow,
 };
 use tokio_util::sync::CancellationToken;
 

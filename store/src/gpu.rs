@@ -7,10 +7,10 @@
 //! kernel view reads launches summed per batch (`kernel_launches`), and the
 //! timeline reads the call tables within one job and rank or one process.
 
-use crate::activity::{limit_clause, range_clauses, Sql, SqlArg, SqlDialect};
+use crate::filter::TimeRange;
+use crate::sql::{limit_clause, range_clauses, Sql, SqlArg, SqlDialect};
 use crate::tables::row::{table_row, SqliteRow};
 use crate::tables::CollectiveVerdictRow;
-use crate::TimeRange;
 
 /// What a GPU view asks for. Empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -2,10 +2,11 @@
 //! result rows and their SQL, written once for both backends with the few
 //! differences behind [`SqlDialect`].
 
-use crate::activity::{activity_where, limit, rows_by_key_sql, ActivityFilter, Sql, SqlArg, SqlDialect};
+use crate::filter::ActivityFilter;
+use crate::filter::TimeRange;
+use crate::sql::{activity_where, limit, rows_by_key_sql, Sql, SqlArg, SqlDialect};
 use crate::tables::row::table_row;
 use crate::tables::{LlmCallRow, TlsStackRow, LLM_TABLES};
-use crate::TimeRange;
 
 const HOUR_NS: u64 = 3_600_000_000_000;
 

@@ -3,12 +3,7 @@
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
-/// Wall-clock ns since the epoch; `None` leaves a side open.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TimeRange {
-    pub start_ns: Option<u64>,
-    pub end_ns: Option<u64>,
-}
+use crate::filter::TimeRange;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcessFilter {

@@ -2,10 +2,10 @@
 //! findings, the nodes of an effect), their filter, their result rows and
 //! their SQL, written once for both backends.
 
-use crate::activity::{limit_clause as limit, range_clauses, Sql, SqlArg, SqlDialect};
+use crate::filter::TimeRange;
+use crate::sql::{limit_clause as limit, range_clauses, Sql, SqlArg, SqlDialect};
 use crate::tables::row::{table_row, SqliteRow};
 use crate::tables::{node_kind, FindingRow, SessionEdgeRow, SessionNodeRow};
-use crate::TimeRange;
 
 /// What a session view asks for. Empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -8,7 +8,7 @@ mod support;
 
 use plumbline_store::{
     clickhouse::ClickHouseStore, sqlite::SqliteStore, ActivityFilter, ClickHouseConfig, DeadLetterRow, LossMarkerRow,
-    ProcessFilter, RowSet, Store, TimeRange,
+    ProcessFilter, RowSet, Store, StoreRead, StoreWrite, TimeRange,
 };
 use support::*;
 

@@ -15,7 +15,7 @@ use std::{
 use plumbline_store::{
     clickhouse::{list_processes_sql, schema_ddl, ServerVersion},
     sqlite::SqliteStore,
-    ActivityFilter, ProcessFilter, RowSet, Store, TimeRange,
+    ActivityFilter, ProcessFilter, RowSet, StoreRead, StoreWrite, TimeRange,
 };
 use serde_json::{json, Value};
 use support::*;
@@ -121,7 +121,7 @@ fn assert_same_answer(what: &str, actual: &[Value], expected: &[Value]) {
 
 #[tokio::test]
 async fn the_activity_views_on_current_clickhouse_answer_like_the_embedded_store() {
-    use plumbline_store::activity::{self, SqlDialect::ClickHouse};
+    use plumbline_store::{activity, sql::SqlDialect::ClickHouse};
 
     let rows = generated_activity(5, 800);
     let filters = [
@@ -129,7 +129,7 @@ async fn the_activity_views_on_current_clickhouse_answer_like_the_embedded_store
         ActivityFilter { host: Some("gpu-02".into()), contains: Some("api".into()), limit: 50, ..Default::default() },
         ActivityFilter { container: Some("trainer-2-1".into()), limit: 10_000, ..Default::default() },
     ];
-    type View = fn(plumbline_store::activity::SqlDialect, &ActivityFilter) -> activity::Sql;
+    type View = fn(plumbline_store::sql::SqlDialect, &ActivityFilter) -> plumbline_store::sql::Sql;
     let views: [(&str, View); 7] = [
         ("file activity", activity::file_activity_sql),
         ("connections", activity::connections_sql),
@@ -195,7 +195,7 @@ async fn the_llm_views_on_current_clickhouse_answer_like_the_embedded_store() {
             ..Default::default()
         },
     ];
-    type View = fn(plumbline_store::activity::SqlDialect, &ActivityFilter) -> plumbline_store::activity::Sql;
+    type View = fn(plumbline_store::sql::SqlDialect, &ActivityFilter) -> plumbline_store::sql::Sql;
     let views: [(&str, View); 4] = [
         ("llm calls", llm::llm_calls_sql),
         ("agents", llm::agents_sql),
@@ -205,7 +205,7 @@ async fn the_llm_views_on_current_clickhouse_answer_like_the_embedded_store() {
     let mut queries = Vec::new();
     for filter in &filters {
         for (_, view) in &views {
-            queries.push(inline_args(&view(plumbline_store::activity::SqlDialect::ClickHouse, filter)));
+            queries.push(inline_args(&view(plumbline_store::sql::SqlDialect::ClickHouse, filter)));
         }
     }
     let response = chdb(&json!({
@@ -242,12 +242,12 @@ fn json_rows<T: serde::Serialize>(rows: Result<Vec<T>, plumbline_store::StoreErr
 }
 
 /// The SQL with its arguments written in, as the clickhouse crate binds them.
-fn inline_args(sql: &plumbline_store::activity::Sql) -> String {
+fn inline_args(sql: &plumbline_store::sql::Sql) -> String {
     let mut query = clickhouse::Client::default().query(&sql.text);
     for arg in &sql.args {
         query = match arg {
-            plumbline_store::activity::SqlArg::Str(v) => query.bind(v.as_str()),
-            plumbline_store::activity::SqlArg::U64(v) => query.bind(*v),
+            plumbline_store::sql::SqlArg::Str(v) => query.bind(v.as_str()),
+            plumbline_store::sql::SqlArg::U64(v) => query.bind(*v),
         };
     }
     query.sql_display().to_string()
@@ -255,7 +255,7 @@ fn inline_args(sql: &plumbline_store::activity::Sql) -> String {
 
 #[tokio::test]
 async fn the_gpu_views_on_current_clickhouse_answer_like_the_embedded_store() {
-    use plumbline_store::{activity::SqlDialect::ClickHouse, gpu, GpuFilter};
+    use plumbline_store::{gpu, sql::SqlDialect::ClickHouse, GpuFilter};
 
     let rows = generated_gpu(7, 300);
     let job = |limit| GpuFilter { job: Some("llama".into()), limit, ..Default::default() };
@@ -321,7 +321,7 @@ async fn the_gpu_views_on_current_clickhouse_answer_like_the_embedded_store() {
 
 #[tokio::test]
 async fn the_session_views_on_current_clickhouse_answer_like_the_embedded_store() {
-    use plumbline_store::{activity::SqlDialect::ClickHouse, sessions, EffectFilter, SessionFilter};
+    use plumbline_store::{sessions, sql::SqlDialect::ClickHouse, EffectFilter, SessionFilter};
 
     let rows = generated_sessions(40);
     let session = format!("s{:012x}", 5);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 mod support;
 
-use plumbline_store::{sqlite::SqliteStore, ProcessFilter, RowSet, Store, TimeRange};
+use plumbline_store::{sqlite::SqliteStore, ProcessFilter, RowSet, StoreRead, StoreWrite, TimeRange};
 use support::*;
 
 async fn store_with(rows: Vec<plumbline_store::ProcessEventRow>) -> SqliteStore {

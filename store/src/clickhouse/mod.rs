@@ -14,16 +14,12 @@ use clickhouse::Client;
 
 pub use crate::dialect::{Capabilities, Dialect, ServerVersion};
 
-use crate::activity::{self, Sql, SqlArg, SqlDialect};
-use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
-use crate::llm;
-use crate::sessions::{self, EffectFilter, SessionFilter, SessionFindingsRow, SessionRow};
-use crate::tables::CollectiveVerdictRow;
-use crate::tables::{FindingRow, SessionEdgeRow, SessionNodeRow};
+use crate::read::Backend;
+use crate::sql::{Sql, SqlArg, SqlDialect};
+use crate::tables::row::ViewRow;
 use crate::{
-    ActivityFilter, AgentActivityRow, ClickHouseConfig, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow,
-    LlmCallRow, LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, RowSet,
-    SqliteRow, Store, StoreError, TableVisitor, TlsStackRow, TokenUsageHourRow,
+    ClickHouseConfig, PipelineStats, ProcessFilter, ProcessRecord, RowSet, SqliteRow, StoreError, StoreWrite,
+    TableVisitor,
 };
 
 pub struct ClickHouseStore {
@@ -59,21 +55,6 @@ impl ClickHouseStore {
     /// Ids of the migrations this open applied (empty when up to date).
     pub fn migrated_at_open(&self) -> &[u32] {
         &self.migrated_at_open
-    }
-
-    /// Runs a view's SQL with its arguments bound in order.
-    async fn fetch<T>(&self, sql: Sql) -> Result<Vec<T>, StoreError>
-    where
-        T: clickhouse::RowOwned + clickhouse::RowRead,
-    {
-        let mut query = self.client.query(&sql.text);
-        for arg in sql.args {
-            query = match arg {
-                SqlArg::Str(v) => query.bind(v),
-                SqlArg::U64(v) => query.bind(v),
-            };
-        }
-        Ok(query.fetch_all().await?)
     }
 
     async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<(), StoreError>
@@ -128,11 +109,7 @@ impl<'a> TableVisitor<'a> for Inserts<'a> {
 }
 
 #[async_trait]
-impl Store for ClickHouseStore {
-    fn describe(&self) -> String {
-        format!("clickhouse {}", self.version)
-    }
-
+impl StoreWrite for ClickHouseStore {
     async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError> {
         let mut inserts = Inserts { store: self, pending: Vec::new() };
         inserts.pending.push(Box::pin(self.insert("process_events", &rows.process_events)));
@@ -141,104 +118,35 @@ impl Store for ClickHouseStore {
         futures::future::try_join_all(inserts.pending).await?;
         Ok(())
     }
+}
 
-    async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
+#[async_trait]
+impl Backend for ClickHouseStore {
+    fn describe(&self) -> String {
+        format!("clickhouse {}", self.version)
+    }
+
+    fn dialect(&self) -> SqlDialect {
+        SqlDialect::ClickHouse
+    }
+
+    /// Runs a view's SQL with its arguments bound in order.
+    async fn fetch<T: ViewRow>(&self, sql: Sql) -> Result<Vec<T>, StoreError> {
+        let mut query = self.client.query(&sql.text);
+        for arg in sql.args {
+            query = match arg {
+                SqlArg::Str(v) => query.bind(v),
+                SqlArg::U64(v) => query.bind(v),
+            };
+        }
+        Ok(query.fetch_all().await?)
+    }
+
+    async fn fold_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
         process_sql::list(&self.client, filter).await
     }
 
-    async fn list_file_activity(&self, filter: &ActivityFilter) -> Result<Vec<FileActivityRow>, StoreError> {
-        self.fetch(activity::file_activity_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_connections(&self, filter: &ActivityFilter) -> Result<Vec<NetConnectionRow>, StoreError> {
-        self.fetch(activity::connections_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_flows(&self, filter: &ActivityFilter) -> Result<Vec<NetFlowRow>, StoreError> {
-        self.fetch(activity::flows_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_dns_queries(&self, filter: &ActivityFilter) -> Result<Vec<DnsQueryRow>, StoreError> {
-        self.fetch(activity::dns_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_ipc_usage(&self, filter: &ActivityFilter) -> Result<Vec<IpcUsageRow>, StoreError> {
-        self.fetch(activity::ipc_usage_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_containers(&self, filter: &ActivityFilter) -> Result<Vec<ContainerRow>, StoreError> {
-        self.fetch(activity::containers_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_loss_markers(&self, filter: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError> {
-        self.fetch(activity::losses_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_llm_calls(&self, filter: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError> {
-        self.fetch(llm::llm_calls_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_agents(&self, filter: &ActivityFilter) -> Result<Vec<AgentActivityRow>, StoreError> {
-        self.fetch(llm::agents_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn token_usage(&self, filter: &ActivityFilter) -> Result<Vec<TokenUsageHourRow>, StoreError> {
-        self.fetch(llm::token_usage_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_tls_stacks(&self, filter: &ActivityFilter) -> Result<Vec<TlsStackRow>, StoreError> {
-        self.fetch(llm::tls_stacks_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_gpu_jobs(&self, filter: &GpuFilter) -> Result<Vec<GpuJobRow>, StoreError> {
-        self.fetch(gpu::gpu_jobs_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn gpu_stragglers(&self, filter: &GpuFilter) -> Result<Vec<GpuStragglerRow>, StoreError> {
-        self.fetch(gpu::gpu_stragglers_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_collective_verdicts(
-        &self,
-        filter: &GpuFilter,
-        verdict: &str,
-    ) -> Result<Vec<CollectiveVerdictRow>, StoreError> {
-        self.fetch(gpu::gpu_verdicts_sql(SqlDialect::ClickHouse, filter, verdict)).await
-    }
-
-    async fn gpu_kernels(&self, filter: &GpuFilter) -> Result<Vec<GpuKernelRow>, StoreError> {
-        self.fetch(gpu::gpu_kernels_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn gpu_timeline(&self, filter: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError> {
-        self.fetch(gpu::gpu_timeline_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRow>, StoreError> {
-        self.fetch(sessions::sessions_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn session_nodes(&self, session: &str, limit: u32) -> Result<Vec<SessionNodeRow>, StoreError> {
-        self.fetch(sessions::session_nodes_sql(SqlDialect::ClickHouse, session, limit)).await
-    }
-
-    async fn session_edges(&self, session: &str) -> Result<Vec<SessionEdgeRow>, StoreError> {
-        self.fetch(sessions::session_edges_sql(SqlDialect::ClickHouse, session)).await
-    }
-
-    async fn finding_counts(&self, filter: &SessionFilter) -> Result<Vec<SessionFindingsRow>, StoreError> {
-        self.fetch(sessions::finding_counts_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn list_findings(&self, filter: &SessionFilter) -> Result<Vec<FindingRow>, StoreError> {
-        self.fetch(sessions::findings_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn effect_nodes(&self, filter: &EffectFilter) -> Result<Vec<SessionNodeRow>, StoreError> {
-        self.fetch(sessions::effect_nodes_sql(SqlDialect::ClickHouse, filter)).await
-    }
-
-    async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {
+    async fn count_pipeline(&self) -> Result<PipelineStats, StoreError> {
         // FINAL: count what queries see, after de-duplication of re-deliveries.
         let process_events = self.client.query("SELECT count() FROM process_events FINAL").fetch_one().await?;
         let dead_letters = self.client.query("SELECT count() FROM dead_letters FINAL").fetch_one().await?;

@@ -9,18 +9,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection};
 
-use crate::activity::{self, Sql, SqlArg, SqlDialect};
-use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
-use crate::llm;
-use crate::sessions::{self, EffectFilter, SessionFilter, SessionFindingsRow, SessionRow};
-use crate::tables::CollectiveVerdictRow;
+use crate::read::Backend;
+use crate::sql::{Sql, SqlArg, SqlDialect};
+use crate::tables::row::ViewRow;
 use crate::tables::MIGRATIONS;
-use crate::tables::{FindingRow, SessionEdgeRow, SessionNodeRow};
-use crate::{
-    ActivityFilter, AgentActivityRow, ContainerRow, DnsQueryRow, FileActivityRow, IpcUsageRow, LlmCallRow,
-    LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter, ProcessRecord, RowSet, SqliteRow, Store,
-    StoreError, TableVisitor, TlsStackRow, TokenUsageHourRow,
-};
+use crate::{PipelineStats, ProcessFilter, ProcessRecord, RowSet, SqliteRow, StoreError, StoreWrite, TableVisitor};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -46,10 +39,6 @@ impl SqliteStore {
         let store = Self { connection: Arc::new(Mutex::new(connection)) };
         store.run(migrate).await?;
         Ok(store)
-    }
-
-    async fn view<T: SqliteRow + Send + 'static>(&self, sql: Sql) -> Result<Vec<T>, StoreError> {
-        self.run(move |c| fetch(c, &sql)).await
     }
 
     /// Runs `work` on the connection off the async threads.
@@ -206,113 +195,32 @@ fn stats(connection: &mut Connection) -> Result<PipelineStats, StoreError> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl StoreWrite for SqliteStore {
+    async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError> {
+        self.run(move |c| write_rows(c, &rows)).await
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteStore {
     fn describe(&self) -> String {
         format!("sqlite {}", rusqlite::version())
     }
 
-    async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError> {
-        self.run(move |c| write_rows(c, &rows)).await
+    fn dialect(&self) -> SqlDialect {
+        SqlDialect::Sqlite
     }
 
-    async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
+    async fn fetch<T: ViewRow>(&self, sql: Sql) -> Result<Vec<T>, StoreError> {
+        self.run(move |c| fetch(c, &sql)).await
+    }
+
+    async fn fold_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
         let filter = filter.clone();
         self.run(move |c| process_sql::list(c, &filter)).await
     }
 
-    async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {
+    async fn count_pipeline(&self) -> Result<PipelineStats, StoreError> {
         self.run(stats).await
-    }
-
-    async fn list_file_activity(&self, filter: &ActivityFilter) -> Result<Vec<FileActivityRow>, StoreError> {
-        self.view(activity::file_activity_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_connections(&self, filter: &ActivityFilter) -> Result<Vec<NetConnectionRow>, StoreError> {
-        self.view(activity::connections_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_flows(&self, filter: &ActivityFilter) -> Result<Vec<NetFlowRow>, StoreError> {
-        self.view(activity::flows_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_dns_queries(&self, filter: &ActivityFilter) -> Result<Vec<DnsQueryRow>, StoreError> {
-        self.view(activity::dns_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_ipc_usage(&self, filter: &ActivityFilter) -> Result<Vec<IpcUsageRow>, StoreError> {
-        self.view(activity::ipc_usage_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_containers(&self, filter: &ActivityFilter) -> Result<Vec<ContainerRow>, StoreError> {
-        self.view(activity::containers_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_loss_markers(&self, filter: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError> {
-        self.view(activity::losses_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_llm_calls(&self, filter: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError> {
-        self.view(llm::llm_calls_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_agents(&self, filter: &ActivityFilter) -> Result<Vec<AgentActivityRow>, StoreError> {
-        self.view(llm::agents_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn token_usage(&self, filter: &ActivityFilter) -> Result<Vec<TokenUsageHourRow>, StoreError> {
-        self.view(llm::token_usage_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_tls_stacks(&self, filter: &ActivityFilter) -> Result<Vec<TlsStackRow>, StoreError> {
-        self.view(llm::tls_stacks_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_gpu_jobs(&self, filter: &GpuFilter) -> Result<Vec<GpuJobRow>, StoreError> {
-        self.view(gpu::gpu_jobs_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn gpu_stragglers(&self, filter: &GpuFilter) -> Result<Vec<GpuStragglerRow>, StoreError> {
-        self.view(gpu::gpu_stragglers_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_collective_verdicts(
-        &self,
-        filter: &GpuFilter,
-        verdict: &str,
-    ) -> Result<Vec<CollectiveVerdictRow>, StoreError> {
-        self.view(gpu::gpu_verdicts_sql(SqlDialect::Sqlite, filter, verdict)).await
-    }
-
-    async fn gpu_kernels(&self, filter: &GpuFilter) -> Result<Vec<GpuKernelRow>, StoreError> {
-        self.view(gpu::gpu_kernels_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn gpu_timeline(&self, filter: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError> {
-        self.view(gpu::gpu_timeline_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRow>, StoreError> {
-        self.view(sessions::sessions_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn session_nodes(&self, session: &str, limit: u32) -> Result<Vec<SessionNodeRow>, StoreError> {
-        self.view(sessions::session_nodes_sql(SqlDialect::Sqlite, session, limit)).await
-    }
-
-    async fn session_edges(&self, session: &str) -> Result<Vec<SessionEdgeRow>, StoreError> {
-        self.view(sessions::session_edges_sql(SqlDialect::Sqlite, session)).await
-    }
-
-    async fn finding_counts(&self, filter: &SessionFilter) -> Result<Vec<SessionFindingsRow>, StoreError> {
-        self.view(sessions::finding_counts_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn list_findings(&self, filter: &SessionFilter) -> Result<Vec<FindingRow>, StoreError> {
-        self.view(sessions::findings_sql(SqlDialect::Sqlite, filter)).await
-    }
-
-    async fn effect_nodes(&self, filter: &EffectFilter) -> Result<Vec<SessionNodeRow>, StoreError> {
-        self.view(sessions::effect_nodes_sql(SqlDialect::Sqlite, filter)).await
     }
 }

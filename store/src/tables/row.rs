@@ -69,3 +69,9 @@ macro_rules! activity_row {
 }
 
 pub(crate) use {activity_row, table_row};
+
+/// A row both backends read a view into: SQLite by column name, ClickHouse
+/// by position.
+pub trait ViewRow: SqliteRow + ::clickhouse::RowOwned + ::clickhouse::RowRead + Send + 'static {}
+
+impl<T: SqliteRow + ::clickhouse::RowOwned + ::clickhouse::RowRead + Send + 'static> ViewRow for T {}
