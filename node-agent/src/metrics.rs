@@ -1,18 +1,14 @@
-//! The agent's Prometheus endpoint (`GET /metrics`): the BPF programs' counters
-//! per object, kind and outcome (emitted, lost to a full ring, filtered,
-//! collapsed ...), the agent's own counters, its queue depth and process
-//! table size, and its CPU time and memory.
+//! What the agent reports on `GET /metrics`, declared once: the BPF
+//! programs' counters per object, kind and outcome (emitted, lost to a full
+//! ring, filtered, collapsed ...), the agent's own counters, its queue depth
+//! and process table size, and its CPU time and memory.
 
 use std::sync::{
     atomic::{AtomicU64, Ordering::Relaxed},
     Arc, Mutex,
 };
 
-use prometheus_client::{
-    encoding::{text::encode, EncodeLabelSet},
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
-    registry::Registry,
-};
+use plumbline_metrics::{Metrics, Series};
 
 use crate::{kernel_counters::CounterTotal, stats::AgentStats};
 
@@ -58,103 +54,147 @@ impl Gauges {
     }
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct BpfLabels {
-    object: String,
-    kind: String,
-    outcome: String,
-}
+pub static BPF_EVENTS: Series = Series::counter(
+    "plumbline_agent_bpf_events_total",
+    "Events the BPF programs handled, by object, kind and outcome (emitted, ringbuf_full, read_failed, map_full, filtered, collapsed)",
+)
+.labels(&["object", "kind", "outcome"]);
+pub static RECORDS: Series = Series::counter("plumbline_agent_records_total", "Records read from the ring buffers");
+pub static RECORDS_MALFORMED: Series =
+    Series::counter("plumbline_agent_records_malformed_total", "Records that did not parse, dropped");
+pub static RECORDS_UNKNOWN_KIND: Series =
+    Series::counter("plumbline_agent_records_unknown_kind_total", "Records of kinds this agent does not know, skipped");
+pub static RECORDS_LATE: Series =
+    Series::counter("plumbline_agent_records_late_total", "Records read after later ones were turned into events");
+pub static IO_TABLE_FULL: Series = Series::counter(
+    "plumbline_agent_io_table_full_total",
+    "Sweeps that found the IO accounting table full (totals may be lost)",
+);
+pub static KERNEL_LOST_EVENTS: Series =
+    Series::counter("plumbline_agent_kernel_lost_events_total", "Events the kernel could not write (ring buffer full)");
+pub static BATCHES_SENT: Series =
+    Series::counter("plumbline_agent_batches_sent_total", "Batches the sink acknowledged");
+pub static EVENTS_SENT: Series = Series::counter("plumbline_agent_events_sent_total", "Events in acknowledged batches");
+pub static BYTES_SENT: Series =
+    Series::counter("plumbline_agent_bytes_sent_total", "Encoded bytes in acknowledged batches");
+pub static SEND_RETRIES: Series =
+    Series::counter("plumbline_agent_send_retries_total", "Sends retried after the sink could not take a batch yet");
+pub static BATCHES_LOST: Series =
+    Series::counter("plumbline_agent_batches_lost_total", "Batches given up on (refused, or unsent at shutdown)");
+pub static EVENTS_LOST: Series = Series::counter("plumbline_agent_events_lost_total", "Events in batches given up on");
+pub static TLS_EXCHANGES: Series =
+    Series::counter("plumbline_agent_tls_exchanges_total", "HTTP exchanges read from TLS plaintext");
+pub static LLM_CALLS: Series =
+    Series::counter("plumbline_agent_llm_calls_total", "Exchanges with an LLM endpoint, sent as LLM calls");
+pub static TLS_BYTES_LOST: Series = Series::counter(
+    "plumbline_agent_tls_bytes_lost_total",
+    "TLS plaintext known lost (refused pieces, bytes past the capture limit)",
+);
+pub static GPU_CUDA_CALLS: Series = Series::counter("plumbline_agent_gpu_cuda_calls_total", "CUDA runtime calls read");
+pub static GPU_NCCL_CALLS: Series = Series::counter("plumbline_agent_gpu_nccl_calls_total", "NCCL calls read");
+pub static GPU_NCCL_UNKNOWN_COMMUNICATOR: Series = Series::counter(
+    "plumbline_agent_gpu_nccl_unknown_communicator_total",
+    "NCCL calls on a communicator whose creation was not seen (sent with the host's events)",
+);
+pub static GPU_KERNELS_UNNAMED: Series =
+    Series::counter("plumbline_agent_gpu_kernels_unnamed_total", "Kernel launches whose function could not be named");
+pub static GPU_LIBRARIES_HOOKED: Series =
+    Series::gauge("plumbline_agent_gpu_libraries_hooked", "libcudart and libnccl files hooked");
+pub static QUEUE_DEPTH: Series = Series::gauge("plumbline_agent_queue_depth", "Batches waiting for the sink");
+pub static PROCESS_TABLE: Series = Series::gauge("plumbline_agent_process_table", "Processes the agent knows");
+pub static CPU_MILLISECONDS: Series =
+    Series::counter("plumbline_agent_cpu_milliseconds_total", "CPU time the agent used");
+pub static RESIDENT_MEMORY: Series =
+    Series::gauge("plumbline_agent_resident_memory_bytes", "The agent's resident memory");
 
-fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
-    let metric = Counter::<u64>::default();
-    metric.inc_by(value);
-    registry.register(name, help, metric);
-}
+/// Everything the agent reports, in the order `/metrics` shows it.
+pub static SERIES: &[&Series] = &[
+    &BPF_EVENTS,
+    &RECORDS,
+    &RECORDS_MALFORMED,
+    &RECORDS_UNKNOWN_KIND,
+    &RECORDS_LATE,
+    &IO_TABLE_FULL,
+    &KERNEL_LOST_EVENTS,
+    &BATCHES_SENT,
+    &EVENTS_SENT,
+    &BYTES_SENT,
+    &SEND_RETRIES,
+    &BATCHES_LOST,
+    &EVENTS_LOST,
+    &TLS_EXCHANGES,
+    &LLM_CALLS,
+    &TLS_BYTES_LOST,
+    &GPU_CUDA_CALLS,
+    &GPU_NCCL_CALLS,
+    &GPU_NCCL_UNKNOWN_COMMUNICATOR,
+    &GPU_KERNELS_UNNAMED,
+    &GPU_LIBRARIES_HOOKED,
+    &QUEUE_DEPTH,
+    &PROCESS_TABLE,
+    &CPU_MILLISECONDS,
+    &RESIDENT_MEMORY,
+];
 
-fn gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {
-    let metric = Gauge::<i64>::default();
-    metric.set(value);
-    registry.register(name, help, metric);
-}
-
-/// The text exposition of everything, as of now.
-pub fn render(stats: &AgentStats, gauges: &Gauges) -> String {
-    let mut registry = Registry::with_prefix("plumbline_agent");
-    let bpf = Family::<BpfLabels, Counter<u64>>::default();
+/// The text exposition of everything, as of now. The agent's counts are
+/// kept where they happen (the BPF maps, [`AgentStats`], the capture loop's
+/// [`Gauges`]): each is brought into its declared series first.
+pub fn render(metrics: &Metrics, stats: &AgentStats, gauges: &Gauges) -> String {
     for total in gauges.kernel.lock().unwrap().iter() {
-        let labels = BpfLabels { object: total.object.into(), kind: total.kind.into(), outcome: total.outcome.into() };
-        bpf.get_or_create(&labels).inc_by(total.value);
+        metrics.counter(&BPF_EVENTS, &[total.object, total.kind, total.outcome]).catch_up(total.value);
     }
-    registry.register(
-        "bpf_events",
-        "Events the BPF programs handled, by object, kind and outcome (emitted, ringbuf_full, read_failed, map_full, filtered, collapsed)",
-        bpf,
-    );
     let s = stats.snapshot();
-    for (name, help, value) in [
-        ("records", "Records read from the ring buffers", s.records),
-        ("records_malformed", "Records that did not parse, dropped", s.records_malformed),
-        ("records_unknown_kind", "Records of kinds this agent does not know, skipped", s.records_unknown_kind),
-        ("records_late", "Records read after later ones were turned into events", s.records_late),
-        ("io_table_full", "Sweeps that found the IO accounting table full (totals may be lost)", s.io_table_full),
-        ("kernel_lost_events", "Events the kernel could not write (ring buffer full)", s.kernel_lost),
-        ("batches_sent", "Batches the sink acknowledged", s.batches_sent),
-        ("events_sent", "Events in acknowledged batches", s.events_sent),
-        ("bytes_sent", "Encoded bytes in acknowledged batches", s.bytes_sent),
-        ("send_retries", "Sends retried after the sink could not take a batch yet", s.send_retries),
-        ("batches_lost", "Batches given up on (refused, or unsent at shutdown)", s.batches_lost),
-        ("events_lost", "Events in batches given up on", s.events_lost),
-    ] {
-        counter(&mut registry, name, help, value);
-    }
     let intent = *gauges.intent.lock().unwrap();
-    for (name, help, value) in [
-        ("tls_exchanges", "HTTP exchanges read from TLS plaintext", intent.exchanges),
-        ("llm_calls", "Exchanges with an LLM endpoint, sent as LLM calls", intent.llm_calls),
-        (
-            "tls_bytes_lost",
-            "TLS plaintext known lost (refused pieces, bytes past the capture limit)",
-            intent.bytes_lost,
-        ),
-    ] {
-        counter(&mut registry, name, help, value);
-    }
     let gpu = *gauges.gpu.lock().unwrap();
-    for (name, help, value) in [
-        ("gpu_cuda_calls", "CUDA runtime calls read", gpu.cuda_calls),
-        ("gpu_nccl_calls", "NCCL calls read", gpu.nccl_calls),
-        (
-            "gpu_nccl_unknown_communicator",
-            "NCCL calls on a communicator whose creation was not seen (sent with the host's events)",
-            gpu.nccl_unknown_communicator,
-        ),
-        ("gpu_kernels_unnamed", "Kernel launches whose function could not be named", gpu.kernels_unnamed),
+    for (series, total) in [
+        (&RECORDS, s.records),
+        (&RECORDS_MALFORMED, s.records_malformed),
+        (&RECORDS_UNKNOWN_KIND, s.records_unknown_kind),
+        (&RECORDS_LATE, s.records_late),
+        (&IO_TABLE_FULL, s.io_table_full),
+        (&KERNEL_LOST_EVENTS, s.kernel_lost),
+        (&BATCHES_SENT, s.batches_sent),
+        (&EVENTS_SENT, s.events_sent),
+        (&BYTES_SENT, s.bytes_sent),
+        (&SEND_RETRIES, s.send_retries),
+        (&BATCHES_LOST, s.batches_lost),
+        (&EVENTS_LOST, s.events_lost),
+        (&TLS_EXCHANGES, intent.exchanges),
+        (&LLM_CALLS, intent.llm_calls),
+        (&TLS_BYTES_LOST, intent.bytes_lost),
+        (&GPU_CUDA_CALLS, gpu.cuda_calls),
+        (&GPU_NCCL_CALLS, gpu.nccl_calls),
+        (&GPU_NCCL_UNKNOWN_COMMUNICATOR, gpu.nccl_unknown_communicator),
+        (&GPU_KERNELS_UNNAMED, gpu.kernels_unnamed),
     ] {
-        counter(&mut registry, name, help, value);
+        metrics.counter(series, &[]).catch_up(total);
     }
-    gauge(&mut registry, "gpu_libraries_hooked", "libcudart and libnccl files hooked", gpu.libraries_hooked as i64);
-    gauge(&mut registry, "queue_depth", "Batches waiting for the sink", gauges.queue_depth.load(Relaxed) as i64);
-    gauge(&mut registry, "process_table", "Processes the agent knows", gauges.process_table.load(Relaxed) as i64);
+    for (series, level) in [
+        (&GPU_LIBRARIES_HOOKED, gpu.libraries_hooked),
+        (&QUEUE_DEPTH, gauges.queue_depth.load(Relaxed)),
+        (&PROCESS_TABLE, gauges.process_table.load(Relaxed)),
+    ] {
+        metrics.gauge(series, &[]).set(level as f64);
+    }
 
     let pid = sysinfo::Pid::from_u32(std::process::id());
     if let Ok(mut system) = sysinfo::System::new() {
         let refresh = sysinfo::ProcessRefreshKind::nothing().with_cpu().with_memory();
         system.refresh_processes_specifics(sysinfo::ProcessesToUpdate::Some(&[pid]), false, refresh);
         if let Some(process) = system.process(pid) {
-            counter(&mut registry, "cpu_milliseconds", "CPU time the agent used", process.accumulated_cpu_time());
-            gauge(&mut registry, "resident_memory_bytes", "The agent's resident memory", process.memory() as i64);
+            metrics.counter(&CPU_MILLISECONDS, &[]).catch_up(process.accumulated_cpu_time());
+            metrics.gauge(&RESIDENT_MEMORY, &[]).set(process.memory() as f64);
         }
     }
-    let mut out = String::new();
-    encode(&mut out, &registry).expect("formatting into a String");
-    out
+    metrics.render()
 }
 
 /// The agent's exposition, with `more` (a single-host run's aggregator
 /// and query service) after it.
 pub fn exposition(stats: Arc<AgentStats>, gauges: Arc<Gauges>, more: Option<MoreMetrics>) -> plumbline_metrics::Render {
+    let metrics = Metrics::new(SERIES);
     Arc::new(move || {
-        let text = render(&stats, &gauges);
+        let text = render(&metrics, &stats, &gauges);
         match &more {
             Some(more) => plumbline_metrics::join(&text, &(more.0)()),
             None => text,
@@ -167,6 +207,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_declarations_follow_the_naming_rules() {
+        plumbline_metrics::check("plumbline_agent_", SERIES).unwrap();
+    }
+
+    #[test]
     fn the_exposition_names_every_counter_and_the_bpf_outcomes() {
         let stats = AgentStats::default();
         AgentStats::add(&stats.records, 5);
@@ -177,7 +222,7 @@ mod tests {
             outcome: "ringbuf_full",
             value: 7,
         }]);
-        let text = render(&stats, &gauges);
+        let text = render(&Metrics::new(SERIES), &stats, &gauges);
         assert!(text.contains("plumbline_agent_records_total 5"), "{text}");
         assert!(
             text.contains(
