@@ -1,6 +1,5 @@
 //! Compiles every `bpf/*.bpf.c` with clang-19 into `$OUT_DIR/<name>.bpf.o`
-//! (CO-RE, with BTF from `-g`), and builds and runs `bpf/abi_layout.c` so the
-//! layout test can compare the Rust ABI mirror with what the C compiler did.
+//! (CO-RE, with BTF from `-g`).
 
 use std::{env, path::PathBuf, process::Command};
 
@@ -39,21 +38,6 @@ fn main() {
             &clang,
         );
     }
-
-    let layout_bin = out_dir.join("abi_layout");
-    run(
-        Command::new(&clang)
-            .args(["-O0", "-Wall", "-Werror"])
-            .arg("-I")
-            .arg(&include_dir)
-            .arg(bpf_dir.join("abi_layout.c"))
-            .arg("-o")
-            .arg(&layout_bin),
-        &clang,
-    );
-    let layout = Command::new(&layout_bin).output().expect("run abi_layout");
-    assert!(layout.status.success(), "abi_layout failed");
-    std::fs::write(out_dir.join("abi_layout.txt"), layout.stdout).unwrap();
 }
 
 fn run(cmd: &mut Command, clang: &str) {

@@ -77,7 +77,7 @@ impl PathCache {
             self.failed_opens.insert(*key, path);
             return;
         }
-        let file = (key.dev, key.ino, key.gen);
+        let file = (key.dev, key.ino, key.gen_);
         if let Some((opener, earlier)) = self.by_file.insert(file, (key.tgid, Arc::clone(&path))) {
             if earlier != path {
                 if opener != key.tgid {
@@ -99,7 +99,7 @@ impl PathCache {
     pub fn open(&self, key: &OpenKey) -> Option<&str> {
         let path = match key.dev {
             0 => self.failed_opens.get(key),
-            dev => self.opened_by(key.tgid, (dev, key.ino, key.gen)),
+            dev => self.opened_by(key.tgid, (dev, key.ino, key.gen_)),
         };
         path.map(|p| &**p)
     }
@@ -157,7 +157,7 @@ mod tests {
     use super::*;
 
     fn open_key(tgid: u32, ino: u64, gen: u32) -> OpenKey {
-        OpenKey { tgid, flags: 1, dev: 8 << 20, ino, result: 0, gen }
+        OpenKey { tgid, flags: 1, dev: 8 << 20, ino, result: 0, gen_: gen }
     }
 
     #[test]
@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn an_open_is_named_by_its_key_failed_or_not() {
         let mut cache = PathCache::default();
-        let failed = OpenKey { tgid: 10, flags: 0, dev: 0, ino: 0xfeed, result: -2, gen: 0 };
+        let failed = OpenKey { tgid: 10, flags: 0, dev: 0, ino: 0xfeed, result: -2, gen_: 0 };
         cache.remember_open(&failed, "/w/missing");
         cache.remember_open(&open_key(10, 5, 9), "/w/a.txt");
         cache.remember_open(&open_key(10, 5, 9), "/w/b.txt"); // renamed, opened again by the same process

@@ -63,7 +63,7 @@ impl IoSweep {
             let before = self.reported.get(&key).filter(|r| r.stats.first_ns == now.first_ns).copied();
             if key.kind == io_kind::FILE && before.is_none() {
                 // Its descriptor may be closed by the time it is reported.
-                enc.paths.learn_unseen((key.dev, key.ino, key.gen), key.tgid);
+                enc.paths.learn_unseen((key.dev, key.ino, key.gen_), key.tgid);
             }
             if now.first_ns > ordered_to {
                 continue; // the records before its first call are not all read yet
@@ -104,7 +104,7 @@ fn report(enc: &mut Encoder, batch: &mut BatchBuilder, key: &IoKey, now: &IoStat
     let window_start_ns = if before.read_ns == 0 { now.first_ns } else { before.read_ns };
     let body = match key.kind {
         io_kind::FILE => {
-            let file = (key.dev, key.ino, key.gen);
+            let file = (key.dev, key.ino, key.gen_);
             let path_sid = match enc.paths.file(file, key.tgid) {
                 Some(path) => batch.intern(path),
                 None => batch.intern(&unseen_name(file)),

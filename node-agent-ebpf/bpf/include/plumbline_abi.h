@@ -5,9 +5,12 @@
  * Every record a BPF program writes to a ring buffer starts with
  * struct plb_event_header; the header's kind says which struct follows and
  * size says how many bytes the whole record holds, so a reader can skip kinds
- * it does not know. Types are fixed-width and padding is explicit: the Rust
- * mirror (node-agent-ebpf/src/abi.rs) derives bytemuck::Pod, which refuses
- * implicit padding, and a layout test compares every offset with this file.
+ * it does not know. Types are fixed-width and padding is explicit: bindgen
+ * writes the Rust mirror (node-agent-ebpf/src/abi/generated.rs) from this
+ * file, with bytemuck::Pod, which refuses implicit padding, and compile-time
+ * checks of every offset. After a change, regenerate it:
+ *   PLUMBLINE_BLESS=1 cargo test -p plumbline-ebpf --test generated_abi_is_fresh
+ * Values of a new enum need an entry in that test's ENUMS (module, Rust type).
  *
  * Bump PLB_ABI_VERSION on any change; the agent refuses an object whose
  * version differs from the one it was built against.
