@@ -1,5 +1,5 @@
 //! Compiles every `bpf/*.bpf.c` with clang-19 into `$OUT_DIR/<name>.bpf.o`
-//! (CO-RE, with BTF from `-g`).
+//! (CO-RE, with BTF from `-g`), for the architecture cargo builds for.
 
 use std::{env, path::PathBuf, process::Command};
 
@@ -9,6 +9,7 @@ fn main() {
     let bpf_dir = manifest_dir.join("bpf");
     let include_dir = bpf_dir.join("include");
     let clang = env::var("PLUMBLINE_CLANG").unwrap_or_else(|_| "clang-19".to_string());
+    let target_arch = format!("-D__TARGET_ARCH_{}", bpf_target_arch());
 
     println!("cargo:rerun-if-env-changed=PLUMBLINE_CLANG");
     println!("cargo:rerun-if-changed={}", bpf_dir.display());
@@ -28,7 +29,7 @@ fn main() {
         let object = out_dir.join(format!("{stem}.o"));
         run(
             Command::new(&clang)
-                .args(["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall", "-Werror"])
+                .args(["-O2", "-g", "-target", "bpf", &target_arch, "-Wall", "-Werror"])
                 .arg("-I")
                 .arg(&include_dir)
                 .arg("-c")
@@ -37,6 +38,19 @@ fn main() {
                 .arg(&object),
             &clang,
         );
+    }
+}
+
+/// libbpf's name for the target architecture, which `bpf_tracing.h` needs to
+/// know. The programs read x86-64 registers by name (`struct pt_regs` in
+/// `kernel_types.h`; gpu.bpf.c, tls.bpf.c and file.bpf.c take arguments from
+/// it), so an arm64 build compiles but its uprobe and syscall-argument
+/// programs fail to load until those are ported.
+fn bpf_target_arch() -> &'static str {
+    match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("x86_64") => "x86",
+        Ok("aarch64") => "arm64",
+        other => panic!("no eBPF build for target architecture {other:?} (x86_64 and aarch64 are known)"),
     }
 }
 
