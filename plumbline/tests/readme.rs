@@ -1,18 +1,43 @@
-//! The README's commands and configuration examples stay true: every `plumb`
-//! and `plumbline` command in it parses, every script it names exists, and
-//! every TOML example validates with the component it is for.
+//! The README's and docs/'s commands and configuration examples stay true:
+//! every `plumb` and `plumbline` command in them parses, every script they
+//! name exists, and every TOML example validates with the component it is for.
 
-use std::{path::Path, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use clap::Parser;
 
-const README: &str = include_str!("../../README.md");
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
 
-/// (language, body) of every fenced block.
-fn code_blocks() -> Vec<(String, String)> {
+/// README.md and every docs/*.md, read when the test runs so a new page is
+/// checked without being named here.
+fn pages() -> Vec<(PathBuf, String)> {
+    let mut paths = vec![root().join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root().join("docs"))
+        .expect("docs/ exists")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
+        .collect();
+    docs.sort();
+    paths.extend(docs);
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            (path.strip_prefix(root()).unwrap().to_path_buf(), text)
+        })
+        .collect()
+}
+
+/// (language, body) of every fenced block of one page.
+fn code_blocks(page: &str) -> Vec<(String, String)> {
     let mut blocks = Vec::new();
     let mut current: Option<(String, String)> = None;
-    for line in README.lines() {
+    for line in page.lines() {
         match (&mut current, line.strip_prefix("```")) {
             (None, Some(lang)) => current = Some((lang.trim().to_string(), String::new())),
             (Some(_), Some(_)) => blocks.push(current.take().unwrap()),
@@ -57,68 +82,96 @@ fn words(line: &str) -> Vec<String> {
     words
 }
 
-fn shell_commands() -> Vec<Vec<String>> {
-    code_blocks()
-        .into_iter()
-        .filter(|(lang, _)| lang == "sh")
-        .flat_map(|(_, body)| body.lines().map(words).filter(|w| !w.is_empty()).collect::<Vec<_>>())
-        .collect()
+/// (page, words) of every line of every `sh` block.
+fn shell_commands() -> Vec<(PathBuf, Vec<String>)> {
+    let mut commands = Vec::new();
+    for (page, text) in pages() {
+        for (_, body) in code_blocks(&text).into_iter().filter(|(lang, _)| lang == "sh") {
+            commands.extend(body.lines().map(words).filter(|w| !w.is_empty()).map(|w| (page.clone(), w)));
+        }
+    }
+    commands
+}
+
+fn is_plumb(words: &[String]) -> bool {
+    words[0] == "plumb" || words[0].ends_with("/plumb")
 }
 
 #[test]
-fn every_plumb_command_in_the_readme_parses() {
-    let commands: Vec<Vec<String>> =
-        shell_commands().into_iter().filter(|w| w[0] == "plumb" || w[0].ends_with("/plumb")).collect();
-    assert!(commands.len() >= 6, "the README shows plumb: {commands:?}");
-    for words in commands {
+fn every_plumb_command_in_the_readme_and_docs_parses() {
+    let commands: Vec<_> = shell_commands().into_iter().filter(|(_, w)| is_plumb(w)).collect();
+    let in_readme = commands.iter().filter(|(page, _)| page == Path::new("README.md")).count();
+    assert!(in_readme >= 6, "the README shows plumb: {commands:?}");
+    assert!(commands.len() > in_readme, "docs/ shows plumb too: {commands:?}");
+    for (page, words) in commands {
         if let Err(err) = plumbline_query::cli::Cli::try_parse_from(&words) {
-            panic!("README command {words:?} does not parse: {err}");
+            panic!("{} command {words:?} does not parse: {err}", page.display());
         }
     }
 }
 
 #[test]
-fn every_plumbline_command_and_script_in_the_readme_exists() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+fn every_plumbline_command_and_script_in_the_readme_and_docs_exists() {
     let mut checked = 0;
-    for words in shell_commands() {
+    for (page, words) in shell_commands() {
         if words[0] == "plumbline" {
             let output =
                 Command::new(env!("CARGO_BIN_EXE_plumbline")).args(&words[1..]).arg("--help").output().unwrap();
-            assert!(output.status.success(), "README command {words:?}: {}", String::from_utf8_lossy(&output.stderr));
+            assert!(
+                output.status.success(),
+                "{} command {words:?}: {}",
+                page.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
             checked += 1;
         } else if words[0].starts_with("scripts/") {
-            let script = root.join(&words[0]);
-            let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&script).unwrap().permissions());
+            let script = root().join(&words[0]);
+            let metadata = std::fs::metadata(&script)
+                .unwrap_or_else(|err| panic!("{} names {}: {err}", page.display(), script.display()));
+            let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions());
             assert!(mode & 0o111 != 0, "{} is executable", script.display());
             checked += 1;
         }
     }
-    assert!(checked >= 5, "the README's run, test and component commands were found ({checked})");
+    assert!(checked >= 5, "the run, test and component commands were found ({checked})");
 }
 
 #[test]
-fn every_toml_example_in_the_readme_validates() {
+fn every_toml_example_in_the_readme_and_docs_validates() {
     let dir = tempfile::tempdir().unwrap();
     let mut validated = Vec::new();
-    for (lang, body) in code_blocks().into_iter().filter(|(lang, _)| lang == "toml") {
-        let name = body.lines().next().and_then(|l| l.strip_prefix("# ")).unwrap_or_default();
-        let name = name.split(':').next().unwrap().trim().to_string();
-        let command: &[&str] = match name.as_str() {
-            "agent.toml" => &["agent", "validate"],
-            "aggregator.toml" => &["aggregator", "validate"],
-            "query.toml" => &["query", "validate"],
-            "plumbline.toml" => &["validate"],
-            other => panic!("a {lang} block must start with `# <component>.toml`, not {other:?}"),
-        };
-        let path = dir.path().join(&name);
-        std::fs::write(&path, &body).unwrap();
-        let output =
-            Command::new(env!("CARGO_BIN_EXE_plumbline")).args(command).arg("--config").arg(&path).output().unwrap();
-        assert!(output.status.success(), "README's {name} is invalid: {}", String::from_utf8_lossy(&output.stderr));
-        validated.push(name);
+    for (page, text) in pages() {
+        for (lang, body) in code_blocks(&text).into_iter().filter(|(lang, _)| lang == "toml") {
+            let name = body.lines().next().and_then(|l| l.strip_prefix("# ")).unwrap_or_default();
+            let name = name.split(':').next().unwrap().trim().to_string();
+            let command: &[&str] = match name.as_str() {
+                "agent.toml" => &["agent", "validate"],
+                "aggregator.toml" => &["aggregator", "validate"],
+                "query.toml" => &["query", "validate"],
+                "plumbline.toml" => &["validate"],
+                other => {
+                    panic!("{}: a {lang} block must start with `# <component>.toml`, not {other:?}", page.display())
+                }
+            };
+            let path = dir.path().join(&name);
+            std::fs::write(&path, &body).unwrap();
+            let output = Command::new(env!("CARGO_BIN_EXE_plumbline"))
+                .args(command)
+                .arg("--config")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}'s {name} is invalid: {}",
+                page.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            validated.push(name);
+        }
     }
     validated.sort();
+    validated.dedup();
     assert_eq!(validated, ["agent.toml", "aggregator.toml", "plumbline.toml", "query.toml"]);
 }
 
