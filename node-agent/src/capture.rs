@@ -24,15 +24,49 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     batches::{job_key, JobBatches},
     config::{BatchConfig, CaptureConfig},
-    encoder::Encoder,
+    encoder::{Encoder, Followers},
     event_order::EventOrder,
+    file_probes::FileProbes,
+    gpu::GpuCapture,
+    intent::{attach::TlsProbes, IntentCapture},
     kernel_counters::KernelCounters,
-    kernel_events::{encode_loss, encode_seen, Encoded},
+    kernel_events::{encode_loss, Encoded},
     metrics::Gauges,
     node, proc_scan,
     stats::AgentStats,
-    sweeps::{IoSweep, RepeatSweep},
+    sweeps::Sweeps,
 };
+
+/// What the capture reads of the kernel besides the rings.
+pub struct KernelSide {
+    /// Each object's counters of what it emitted and lost.
+    pub counters: KernelCounters,
+    pub sweeps: Sweeps,
+    pub uprobes: UprobeObjects,
+}
+
+/// The objects whose uprobes are attached as the libraries they hook are
+/// found; `None` when their capture is off.
+#[derive(Default)]
+pub struct UprobeObjects {
+    /// Hooks TLS libraries, for intent capture.
+    pub tls: Option<TlsProbes>,
+    /// Hooks libcudart and libnccl, for GPU capture.
+    pub gpu: Option<FileProbes<Vec<&'static str>>>,
+}
+
+/// Where the capture counts what it does.
+#[derive(Clone)]
+pub struct Telemetry {
+    pub stats: Arc<AgentStats>,
+    pub gauges: Arc<Gauges>,
+}
+
+/// The configuration the capture runs by.
+pub struct Settings {
+    pub capture: CaptureConfig,
+    pub batch: BatchConfig,
+}
 
 /// Everything between the kernel and the delivery queue.
 pub struct Capture {
@@ -42,37 +76,21 @@ pub struct Capture {
     batch: BatchBuilder,
     job_batches: JobBatches,
     first_event_at: Option<Instant>,
-    pub encoder: Encoder,
+    encoder: Encoder,
     counters: KernelCounters,
-    io: Option<IoSweep>,
-    repeats: Option<RepeatSweep>,
-    stats: Arc<AgentStats>,
-    gauges: Arc<Gauges>,
-    capture_config: CaptureConfig,
-    batch_config: BatchConfig,
+    sweeps: Sweeps,
+    telemetry: Telemetry,
+    settings: Settings,
 }
 
 impl Capture {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        node: NodeIdentity,
-        counters: KernelCounters,
-        io: Option<IoSweep>,
-        repeats: Option<RepeatSweep>,
-        stats: Arc<AgentStats>,
-        gauges: Arc<Gauges>,
-        capture_config: CaptureConfig,
-        batch_config: BatchConfig,
-        tls: Option<crate::intent::attach::TlsProbes>,
-        gpu: Option<crate::file_probes::FileProbes<Vec<&'static str>>>,
-    ) -> Self {
-        let mut encoder = Encoder::new(capture_config.exited_process_ttl_ms * 1_000_000);
-        if capture_config.tls {
-            encoder.intent = Some(crate::intent::IntentCapture::new(capture_config.intent.clone(), tls));
-        }
-        if capture_config.gpu.enabled {
-            encoder.gpu = Some(crate::gpu::GpuCapture::new(capture_config.gpu.clone(), gpu, node::boot_ns()));
-        }
+    pub fn new(node: NodeIdentity, kernel: KernelSide, telemetry: Telemetry, settings: Settings) -> Self {
+        let KernelSide { counters, sweeps, uprobes } = kernel;
+        let capture = &settings.capture;
+        let followers = Followers {
+            intent: capture.tls.then(|| IntentCapture::new(capture.intent.clone(), uprobes.tls)),
+            gpu: capture.gpu.enabled.then(|| GpuCapture::new(capture.gpu.clone(), uprobes.gpu, node::boot_ns())),
+        };
         Self {
             node,
             run_id: uuid::Uuid::new_v4().to_string(),
@@ -80,14 +98,11 @@ impl Capture {
             batch: BatchBuilder::new(),
             job_batches: JobBatches::default(),
             first_event_at: None,
-            encoder,
+            encoder: Encoder::new(capture.exited_process_ttl_ms * 1_000_000, followers),
             counters,
-            io,
-            repeats,
-            stats,
-            gauges,
-            capture_config,
-            batch_config,
+            sweeps,
+            telemetry,
+            settings,
         }
     }
 
@@ -96,31 +111,10 @@ impl Capture {
     pub fn seed_from_proc(&mut self) {
         let now = node::boot_ns();
         let running = proc_scan::running_processes();
-        for info in &running {
-            self.encoder.containers.announce(info.cgroup_id, info.pid, now, &mut self.batch);
-            encode_seen(info, now, &mut self.batch);
-        }
+        self.encoder.announce_running(&running, now, &mut self.batch);
         self.note_events();
-        for info in running {
-            self.encoder.table.seed(info);
-        }
-        if self.encoder.intent.is_some() {
-            let pids: Vec<u32> = self.encoder.table.iter().map(|p| p.pid).collect();
-            for pid in pids {
-                let Some(process) = self.encoder.table.get(pid).cloned() else { continue };
-                let who = self.encoder.table.who(pid, pid, process.cgroup_id, &mut self.batch);
-                let identity = self.encoder.containers.identity(process.cgroup_id, pid);
-                if let Some(intent) = &mut self.encoder.intent {
-                    intent.process_started(&process, identity, &who, now, true, &mut self.batch);
-                }
-            }
-        }
-        if let Some(gpu) = &mut self.encoder.gpu {
-            for process in self.encoder.table.iter() {
-                gpu.process_started(process.pid, now, true);
-            }
-        }
-        tracing::info!(processes = self.encoder.table.len(), "seeded the process table from /proc");
+        self.encoder.seed(running, now, &mut self.batch);
+        tracing::info!(processes = self.encoder.host.table.len(), "seeded the process table from /proc");
     }
 
     /// Turns one ring-buffer record into events.
@@ -129,12 +123,12 @@ impl Capture {
             Ok(record) => match self.encoder.record(&record, &mut self.batch, &mut self.job_batches) {
                 Encoded::Event => self.note_events(),
                 Encoded::UnknownKind(kind) => {
-                    AgentStats::add(&self.stats.records_unknown_kind, 1);
+                    AgentStats::add(&self.telemetry.stats.records_unknown_kind, 1);
                     tracing::debug!(kind, "skipped a record of an unknown kind");
                 }
             },
             Err(err) => {
-                AgentStats::add(&self.stats.records_malformed, 1);
+                AgentStats::add(&self.telemetry.stats.records_malformed, 1);
                 tracing::warn!(%err, "dropped a malformed ring-buffer record");
             }
         }
@@ -147,7 +141,7 @@ impl Capture {
         match self.counters.losses(now) {
             Ok(losses) => {
                 for loss in &losses {
-                    AgentStats::add(&self.stats.kernel_lost, loss.count);
+                    AgentStats::add(&self.telemetry.stats.kernel_lost, loss.count);
                     tracing::warn!(
                         kind = loss.kind,
                         cpu = loss.cpu,
@@ -163,16 +157,16 @@ impl Capture {
             Err(err) => tracing::warn!(%err, "reading the kernel's counters failed"),
         }
         match self.counters.totals() {
-            Ok(totals) => self.gauges.set_kernel_totals(totals),
+            Ok(totals) => self.telemetry.gauges.set_kernel_totals(totals),
             Err(err) => tracing::warn!(%err, "reading the kernel's counters failed"),
         }
-        self.encoder.table.evict(now);
-        self.gauges.set_process_table(self.encoder.table.len());
-        if let Some(intent) = &self.encoder.intent {
-            self.gauges.set_intent(intent.counts);
+        self.encoder.host.table.evict(now);
+        self.telemetry.gauges.set_process_table(self.encoder.host.table.len());
+        if let Some(counts) = self.encoder.intent_counts() {
+            self.telemetry.gauges.set_intent(counts);
         }
-        if let Some(gpu) = &self.encoder.gpu {
-            self.gauges.set_gpu(gpu.counts);
+        if let Some(counts) = self.encoder.gpu_counts() {
+            self.telemetry.gauges.set_gpu(counts);
         }
     }
 
@@ -181,19 +175,12 @@ impl Capture {
     /// drain comes first).
     pub fn sweep(&mut self, ordered_to: u64) {
         let now = node::boot_ns();
-        if let Some(io) = &mut self.io {
-            if !io.sweep(&mut self.encoder, &mut self.batch, now, ordered_to) {
-                AgentStats::add(&self.stats.io_table_full, 1);
-                tracing::warn!("the IO accounting table is full: totals written since the last sweep may be lost");
-            }
+        let host = &mut self.encoder.host;
+        if !self.sweeps.sweep(&host.table, &mut host.paths, &mut self.batch, now, ordered_to) {
+            AgentStats::add(&self.telemetry.stats.io_table_full, 1);
+            tracing::warn!("the IO accounting table is full: totals written since the last sweep may be lost");
         }
-        if let Some(repeats) = &mut self.repeats {
-            repeats.sweep(&mut self.encoder, &mut self.batch, ordered_to);
-        }
-        self.encoder.intent_tick(now, &mut self.batch);
-        if let Some(gpu) = &mut self.encoder.gpu {
-            gpu.tick(now);
-        }
+        self.encoder.tick(now, &mut self.batch);
         self.note_events();
     }
 
@@ -205,21 +192,23 @@ impl Capture {
 
     /// The batches hold as many events or bytes as a batch may.
     pub fn batch_full(&self) -> bool {
-        self.batch.len() + self.job_batches.len() >= self.batch_config.max_events
-            || self.batch.approx_bytes() + self.job_batches.approx_bytes() >= self.batch_config.max_bytes
+        self.batch.len() + self.job_batches.len() >= self.settings.batch.max_events
+            || self.batch.approx_bytes() + self.job_batches.approx_bytes() >= self.settings.batch.max_bytes
     }
 
     /// The batch is full, its first event is as old as a batch may wait, or
     /// a live job's heartbeat is due.
     pub fn batch_due(&self) -> bool {
         self.batch_full()
-            || self.first_event_at.is_some_and(|t| t.elapsed() >= Duration::from_millis(self.batch_config.max_delay_ms))
+            || self
+                .first_event_at
+                .is_some_and(|t| t.elapsed() >= Duration::from_millis(self.settings.batch.max_delay_ms))
             || self.job_batches.heartbeats_due(&self.live_jobs()).next().is_some()
     }
 
     /// Jobs with a rank alive on this host.
     fn live_jobs(&self) -> Vec<String> {
-        self.encoder.gpu.as_ref().map(|gpu| gpu.live_jobs()).unwrap_or_default()
+        self.encoder.live_jobs()
     }
 
     /// The host's batch and each job's, encoded; empty ones are left out,
@@ -281,7 +270,7 @@ pub async fn run_loop(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick
     };
-    let config = &capture.capture_config;
+    let config = &capture.settings.capture;
     let mut order = EventOrder::new(config.order_slack_ms * 1_000_000);
     let mut drain_tick = interval(config.drain_interval_ms);
     let mut counters_tick = interval(config.counters_interval_ms);
@@ -307,7 +296,7 @@ pub async fn run_loop(
             }
             Wake::Shutdown => break,
         }
-        capture.gauges.set_queue_depth(queue.max_capacity() - queue.capacity());
+        capture.telemetry.gauges.set_queue_depth(queue.max_capacity() - queue.capacity());
         if capture.batch_due() {
             send(&mut capture, queue).await?;
         }
@@ -340,9 +329,9 @@ async fn drain(
     let started = node::boot_ns();
     for ring in rings.iter_mut() {
         while let Some(item) = ring.get_mut().next() {
-            AgentStats::add(&capture.stats.records, 1);
+            AgentStats::add(&capture.telemetry.stats.records, 1);
             if order.hold(&item) {
-                AgentStats::add(&capture.stats.records_late, 1);
+                AgentStats::add(&capture.telemetry.stats.records_late, 1);
             }
         }
     }

@@ -2,13 +2,14 @@
 //! buffers, keeps the process table and publishes `plumbline.v1` batches to a
 //! sink (Kafka, the in-process channel, or stdout).
 //!
-//! The road: [`probes`] attach → [`capture`] drains records, put in
-//! [`event_order`] across the rings; the [`encoder`]
-//! keeps the [`process_table`] and turns records into events
+//! The road: [`probes`] load each object as its spec declares and attach →
+//! [`capture`] drains records, put in [`event_order`] across the rings; the
+//! [`encoder`] keeps the [`process_table`] and turns records into events
 //! ([`kernel_events`], [`activity_events`], [`intent`] for TLS, [`gpu`] for
-//! CUDA and NCCL); [`sweeps`] report what the kernel
-//! accumulates in maps → [`delivery`] hands each batch to the sink until it is
-//! acknowledged. [`metrics`] serves the agent's counters to Prometheus.
+//! CUDA and NCCL, which hear of processes through [`process_hooks`]);
+//! [`sweeps`] report what the kernel accumulates in maps → [`delivery`]
+//! hands each batch to the sink until it is acknowledged. [`metrics`] serves
+//! the agent's counters to Prometheus.
 
 pub mod activity_events;
 pub mod batches;
@@ -31,16 +32,21 @@ pub mod metrics;
 pub mod node;
 pub mod probes;
 pub mod proc_scan;
+pub mod process_hooks;
 pub mod process_table;
 pub mod stats;
 pub mod sweeps;
 
 use std::{sync::Arc, time::Duration};
 
-use aya::maps::HashMap;
+use aya::{
+    maps::{HashMap, MapData, RingBuf},
+    Ebpf,
+};
 
 use anyhow::Context;
 use plumbline_transport::{kafka, stdout::StdoutSink, BatchSink};
+use probes::{Libraries, SweepMap};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -72,49 +78,13 @@ pub async fn run(
 ) -> anyhow::Result<StatsSnapshot> {
     let node = node::identity(config.node.host.as_deref()).context("reading the node's identity")?;
     let filters = filters::Filters::resolve(config.filter, std::process::id())?;
-    let mut objects = probes::attach_all(config.capture, &filters)?;
-    let now = node::boot_ns();
-    let mut io = None;
-    let mut repeats = None;
-    for object in &mut objects {
-        for sweep in object.spec.sweeps {
-            let map = object.take_map(sweep.map())?;
-            match sweep {
-                probes::SweepMap::IoStats => io = Some(sweeps::IoSweep::new(HashMap::try_from(map)?)),
-                probes::SweepMap::OpenRepeats => repeats = Some(sweeps::RepeatSweep::new(HashMap::try_from(map)?)),
-            }
-        }
-    }
-    let mut rings = Vec::new();
-    let mut counter_maps = Vec::new();
-    // The programs stay attached until this function returns.
-    let mut attached = Vec::new();
-    let mut tls = None;
-    let mut gpu = None;
-    for probes::LoadedObject { spec, ebpf, ring, counters } in objects {
-        rings.extend(ring);
-        counter_maps.push((spec.object.name, counters));
-        match spec.libraries {
-            None => attached.push(ebpf),
-            Some(probes::Libraries::Tls) => tls = Some(intent::attach::TlsProbes::new(ebpf)),
-            Some(probes::Libraries::Gpu) => gpu = Some(file_probes::FileProbes::new(ebpf)),
-        }
-    }
-    let stats = Arc::new(AgentStats::default());
-    let gauges = Arc::new(metrics::Gauges::default());
-    let counters = kernel_counters::KernelCounters::new(counter_maps, now);
-    let mut capture = capture::Capture::new(
-        node.clone(),
-        counters,
-        io,
-        repeats,
-        stats.clone(),
-        gauges.clone(),
-        config.capture.clone(),
-        config.batch.clone(),
-        tls,
-        gpu,
-    );
+    let objects = probes::attach_all(config.capture, &filters)?;
+    let Parted { kernel, rings, attached } = part(objects, node::boot_ns())?;
+    let telemetry =
+        capture::Telemetry { stats: Arc::new(AgentStats::default()), gauges: Arc::new(metrics::Gauges::default()) };
+    let capture::Telemetry { stats, gauges } = telemetry.clone();
+    let settings = capture::Settings { capture: config.capture.clone(), batch: config.batch.clone() };
+    let mut capture = capture::Capture::new(node.clone(), kernel, telemetry, settings);
     capture.seed_from_proc();
     tracing::info!(host = %node.host, boot_id = %node.boot_id, sink = sink.name(), "capturing");
 
@@ -135,4 +105,42 @@ pub async fn run(
     let snapshot = stats.snapshot();
     tracing::info!(?snapshot, "agent stopped");
     Ok(snapshot)
+}
+
+/// The loaded objects, parted by who reads what.
+struct Parted {
+    kernel: capture::KernelSide,
+    rings: Vec<RingBuf<MapData>>,
+    /// The objects whose programs all attached at load: they stay attached
+    /// while these live.
+    attached: Vec<Ebpf>,
+}
+
+/// Parts the objects as their specs declare: sweep maps to the sweeps,
+/// uprobe objects to the captures that attach them as libraries are found.
+fn part(objects: Vec<probes::LoadedObject>, now_ns: u64) -> anyhow::Result<Parted> {
+    let mut sweeps = sweeps::Sweeps::default();
+    let mut uprobes = capture::UprobeObjects::default();
+    let mut rings = Vec::new();
+    let mut counter_maps = Vec::new();
+    let mut attached = Vec::new();
+    for mut object in objects {
+        for sweep in object.spec.sweeps {
+            let map = object.take_map(sweep.map())?;
+            match sweep {
+                SweepMap::IoStats => sweeps.io = Some(sweeps::IoSweep::new(HashMap::try_from(map)?)),
+                SweepMap::OpenRepeats => sweeps.repeats = Some(sweeps::RepeatSweep::new(HashMap::try_from(map)?)),
+            }
+        }
+        let probes::LoadedObject { spec, ebpf, ring, counters } = object;
+        rings.extend(ring);
+        counter_maps.push((spec.object.name, counters));
+        match spec.libraries {
+            None => attached.push(ebpf),
+            Some(Libraries::Tls) => uprobes.tls = Some(intent::attach::TlsProbes::new(ebpf)),
+            Some(Libraries::Gpu) => uprobes.gpu = Some(file_probes::FileProbes::new(ebpf)),
+        }
+    }
+    let counters = kernel_counters::KernelCounters::new(counter_maps, now_ns);
+    Ok(Parted { kernel: capture::KernelSide { counters, sweeps, uprobes }, rings, attached })
 }

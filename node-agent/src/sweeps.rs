@@ -23,7 +23,38 @@ use plumbline_proto::{
     BatchBuilder,
 };
 
-use crate::{encoder::Encoder, file_paths::unseen_name};
+use crate::{
+    file_paths::{unseen_name, PathCache},
+    process_table::ProcessTable,
+};
+
+/// The sweeps of the objects that are loaded.
+#[derive(Default)]
+pub struct Sweeps {
+    /// IO accounting; `None` when neither file nor IPC capture is on.
+    pub io: Option<IoSweep>,
+    /// Open repeats; `None` when file capture is off.
+    pub repeats: Option<RepeatSweep>,
+}
+
+impl Sweeps {
+    /// Sweeps each map; returns false when the IO accounting map was full
+    /// (see [`IoSweep::sweep`]).
+    pub fn sweep(
+        &mut self,
+        table: &ProcessTable,
+        paths: &mut PathCache,
+        batch: &mut BatchBuilder,
+        now_ns: u64,
+        ordered_to: u64,
+    ) -> bool {
+        let room = self.io.as_mut().is_none_or(|io| io.sweep(table, paths, batch, now_ns, ordered_to));
+        if let Some(repeats) = &mut self.repeats {
+            repeats.sweep(table, paths, batch, ordered_to);
+        }
+        room
+    }
+}
 
 /// What was last reported of an accounting entry.
 #[derive(Clone, Copy, Default)]
@@ -52,7 +83,14 @@ impl IoSweep {
 
     /// Reports what changed; returns false when the map was full, so that
     /// totals written since the last sweep may have been pushed out.
-    pub fn sweep(&mut self, enc: &mut Encoder, batch: &mut BatchBuilder, now_ns: u64, ordered_to: u64) -> bool {
+    pub fn sweep(
+        &mut self,
+        table: &ProcessTable,
+        paths: &mut PathCache,
+        batch: &mut BatchBuilder,
+        now_ns: u64,
+        ordered_to: u64,
+    ) -> bool {
         let entries: Vec<(IoKey, IoStats)> = self.map.iter().filter_map(Result::ok).collect();
         let room = entries.len() < self.capacity;
         // Rebuilt from the map each time: an entry the kernel let go is forgotten.
@@ -63,13 +101,13 @@ impl IoSweep {
             let before = self.reported.get(&key).filter(|r| r.stats.first_ns == now.first_ns).copied();
             if key.kind == io_kind::FILE && before.is_none() {
                 // Its descriptor may be closed by the time it is reported.
-                enc.paths.learn_unseen((key.dev, key.ino, key.gen_), key.tgid);
+                paths.learn_unseen((key.dev, key.ino, key.gen_), key.tgid);
             }
             if now.first_ns > ordered_to {
                 continue; // the records before its first call are not all read yet
             }
             let before = before.unwrap_or_default();
-            match report(enc, batch, &key, &now, &before) {
+            match report(table, paths, batch, &key, &now, &before) {
                 Some(ts_ns) => {
                     reported.insert(key, Reported { stats: now, ts_ns, read_ns: now_ns });
                 }
@@ -77,7 +115,7 @@ impl IoSweep {
                     reported.insert(key, before);
                 }
             }
-            if enc.table.get(key.tgid).is_none_or(|p| p.exit_ns.is_some()) {
+            if table.get(key.tgid).is_none_or(|p| p.exit_ns.is_some()) {
                 gone.push(key);
             }
         }
@@ -92,7 +130,14 @@ impl IoSweep {
 
 /// Adds what changed in an entry since `before`; returns the report's time,
 /// or `None` when nothing did.
-fn report(enc: &mut Encoder, batch: &mut BatchBuilder, key: &IoKey, now: &IoStats, before: &Reported) -> Option<u64> {
+fn report(
+    table: &ProcessTable,
+    paths: &PathCache,
+    batch: &mut BatchBuilder,
+    key: &IoKey,
+    now: &IoStats,
+    before: &Reported,
+) -> Option<u64> {
     let was = &before.stats;
     let delta = |a: u64, b: u64| a.saturating_sub(b);
     let (written, read) = (delta(now.bytes_written, was.bytes_written), delta(now.bytes_read, was.bytes_read));
@@ -105,7 +150,7 @@ fn report(enc: &mut Encoder, batch: &mut BatchBuilder, key: &IoKey, now: &IoStat
     let body = match key.kind {
         io_kind::FILE => {
             let file = (key.dev, key.ino, key.gen_);
-            let path_sid = match enc.paths.file(file, key.tgid) {
+            let path_sid = match paths.file(file, key.tgid) {
                 Some(path) => batch.intern(path),
                 None => batch.intern(&unseen_name(file)),
             };
@@ -120,7 +165,7 @@ fn report(enc: &mut Encoder, batch: &mut BatchBuilder, key: &IoKey, now: &IoStat
         }
         kind => {
             let unix = kind == io_kind::UNIX;
-            let name = if unix { enc.paths.socket(key.ino).unwrap_or("").to_string() } else { String::new() };
+            let name = if unix { paths.socket(key.ino).unwrap_or("").to_string() } else { String::new() };
             Body::Ipc(IpcEvent {
                 kind: if unix { ipc_event::Kind::UnixSocket } else { ipc_event::Kind::Pipe } as i32,
                 op: ipc_event::Op::Io as i32,
@@ -139,7 +184,7 @@ fn report(enc: &mut Encoder, batch: &mut BatchBuilder, key: &IoKey, now: &IoStat
             })
         }
     };
-    let who = enc.table.who(key.tgid, key.tgid, 0, batch);
+    let who = table.who(key.tgid, key.tgid, 0, batch);
     batch.push_by(ts_ns, &who, body);
     Some(ts_ns)
 }
@@ -156,7 +201,7 @@ impl RepeatSweep {
         Self { map, reported: HashMap::default() }
     }
 
-    pub fn sweep(&mut self, enc: &mut Encoder, batch: &mut BatchBuilder, ordered_to: u64) {
+    pub fn sweep(&mut self, table: &ProcessTable, paths: &PathCache, batch: &mut BatchBuilder, ordered_to: u64) {
         let entries: Vec<(OpenKey, OpenRepeats)> = self.map.iter().filter_map(Result::ok).collect();
         // Rebuilt from the map each time: an entry the kernel let go is forgotten.
         let mut still = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
@@ -168,7 +213,7 @@ impl RepeatSweep {
             }
             still.insert(key, (reported, last_ts));
             if repeats.repeats > reported {
-                let path_sid = match enc.paths.open(&key) {
+                let path_sid = match paths.open(&key) {
                     Some(path) => batch.intern(path),
                     // The open that started the window is not read yet.
                     None if repeats.window_start_ns > ordered_to => continue,
@@ -186,11 +231,11 @@ impl RepeatSweep {
                     ..Default::default()
                 });
                 let ts_ns = repeats.last_ns.max(last_ts + 1);
-                let who = enc.table.who(key.tgid, key.tgid, 0, batch);
+                let who = table.who(key.tgid, key.tgid, 0, batch);
                 batch.push_by(ts_ns, &who, body);
                 still.insert(key, (repeats.repeats, ts_ns));
             }
-            if enc.table.get(key.tgid).is_none_or(|p| p.exit_ns.is_some()) {
+            if table.get(key.tgid).is_none_or(|p| p.exit_ns.is_some()) {
                 gone.push(key);
             }
         }

@@ -23,7 +23,10 @@ use std::{
 use plumbline_ebpf::abi::{self, cuda_api, nccl_op};
 use plumbline_proto::v1::{cuda_call, nccl_call, CudaCall, NcclCall};
 
-use crate::file_probes::{AttachFailed, FileProbes, ProbePoint};
+use crate::{
+    file_probes::{AttachFailed, FileProbes, ProbePoint},
+    process_hooks::{Host, ProcessAt, ProcessHooks},
+};
 use config::GpuConfig;
 use process_state::{comm_id_hash, GpuProcess};
 use symbols::KernelSymbols;
@@ -305,6 +308,20 @@ impl GpuCapture {
             self.counts.nccl_unknown_communicator += 1;
         }
         Some(NcclEvent { call, job: process.job() })
+    }
+}
+
+impl ProcessHooks for GpuCapture {
+    fn started(&mut self, at: ProcessAt, seeded: bool, _host: &mut Host<'_>) {
+        self.process_started(at.pid, at.ts_ns, seeded);
+    }
+
+    fn exited(&mut self, at: ProcessAt, start_ns: u64) {
+        self.process_exited(at.pid, start_ns, at.ts_ns);
+    }
+
+    fn tick(&mut self, now_ns: u64, _host: &mut Host<'_>) {
+        GpuCapture::tick(self, now_ns);
     }
 }
 

@@ -30,6 +30,7 @@ use plumbline_proto::{
 
 use crate::{
     cgroups::CgroupIdentity,
+    process_hooks::{Host, ProcessAt, ProcessHooks},
     process_table::{ProcessInfo, ProcessTable},
 };
 use agents::{AgentMapper, Membership, Placement};
@@ -334,15 +335,11 @@ impl IntentCapture {
 
     /// Periodic work: idle connections closed out, maps of new processes read
     /// again, the rules file re-read.
-    pub fn tick(
-        &mut self,
-        now_ns: u64,
-        table: &ProcessTable,
-        identify: impl Fn(&ProcessInfo) -> Option<CgroupIdentity>,
-        who: impl Fn(u32, &mut BatchBuilder) -> Who,
-        dns_name: impl Fn(u32, SocketAddr) -> Option<String>,
-        batch: &mut BatchBuilder,
-    ) {
+    pub fn tick(&mut self, now_ns: u64, host: &mut Host<'_>) {
+        let table = host.table;
+        let dns_name = |pid: u32, addr: SocketAddr| host.dns.name_for(pid, addr.ip(), now_ns).map(str::to_string);
+        let who = |pid: u32, batch: &mut BatchBuilder| table.who(pid, pid, 0, batch);
+        let batch = &mut *host.batch;
         // Exchanges that waited for their socket go now, named if it is known.
         let waiting: Vec<(u32, u64)> =
             self.connections.iter().filter(|(_, t)| !t.waiting.is_empty()).map(|(k, _)| *k).collect();
@@ -376,7 +373,10 @@ impl IntentCapture {
             }
         }
         if self.agents.reload_file() {
-            let changes = self.agents.remap_all(table, |p| placement(identify(p)));
+            // `remap_all` takes a shared closure; naming a cgroup may update its cache.
+            let containers = std::cell::RefCell::new(&mut *host.containers);
+            let changes =
+                self.agents.remap_all(table, |p| placement(containers.borrow_mut().identity(p.cgroup_id, p.pid)));
             for (process, membership) in changes {
                 let who = who(process.pid, batch);
                 push_membership(membership.as_ref(), &who, now_ns, batch);
@@ -461,6 +461,30 @@ impl IntentCapture {
         // Which file it came from is no longer known: the process may be gone.
         let examined = Examined { library, path: PathBuf::new(), hooked: true, reason: String::new() };
         self.report_stack(&process, &examined, who, node_now(), batch);
+    }
+}
+
+impl ProcessHooks for IntentCapture {
+    fn started(&mut self, at: ProcessAt, seeded: bool, host: &mut Host<'_>) {
+        let who = host.table.who(at.pid, at.tid, at.cgroup_id, host.batch);
+        let Some(process) = host.table.get(at.pid) else { return };
+        let identity = host.containers.identity(process.cgroup_id, process.pid);
+        self.process_started(process, identity, &who, at.ts_ns, seeded, host.batch);
+    }
+
+    fn forked(&mut self, at: ProcessAt, host: &mut Host<'_>) {
+        let who = host.table.who(at.pid, at.tid, at.cgroup_id, host.batch);
+        let Some(process) = host.table.get(at.pid) else { return };
+        let identity = host.containers.identity(process.cgroup_id, process.pid);
+        self.process_forked(process, identity, &who, at.ts_ns, host.batch);
+    }
+
+    fn exited(&mut self, at: ProcessAt, start_ns: u64) {
+        self.process_exited(at.pid, start_ns, at.ts_ns);
+    }
+
+    fn tick(&mut self, now_ns: u64, host: &mut Host<'_>) {
+        IntentCapture::tick(self, now_ns, host);
     }
 }
 
