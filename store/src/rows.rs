@@ -29,8 +29,7 @@ pub struct RowSet {
     pub findings: Vec<FindingRow>,
 }
 
-/// Visits the tables whose rows map to both stores generically (all but
-/// `process_events` and `dead_letters`, which each backend writes itself).
+/// Visits every table's rows, which map to both stores the same way.
 pub trait TableVisitor<'a> {
     type Error;
 
@@ -90,8 +89,10 @@ impl RowSet {
         self.findings.extend(other.findings);
     }
 
-    /// Each generic table's rows; a table is named like its field.
+    /// Each table's rows; a table is named like its field.
     pub fn visit_tables<'a, V: TableVisitor<'a>>(&'a self, visitor: &mut V) -> Result<(), V::Error> {
+        visitor.visit("process_events", &self.process_events)?;
+        visitor.visit("dead_letters", &self.dead_letters)?;
         visitor.visit("loss_markers", &self.loss_markers)?;
         visitor.visit("file_events", &self.file_events)?;
         visitor.visit("file_writes", &self.file_writes)?;

@@ -90,7 +90,7 @@ pub fn list_processes_sql(filter: &ProcessFilter) -> String {
 
 type PendingInsert<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
 
-/// Collects one INSERT per generic table, to run in order.
+/// Collects one INSERT per table, to run together.
 struct Inserts<'a> {
     store: &'a ClickHouseStore,
     pending: Vec<PendingInsert<'a>>,
@@ -112,8 +112,6 @@ impl<'a> TableVisitor<'a> for Inserts<'a> {
 impl StoreWrite for ClickHouseStore {
     async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError> {
         let mut inserts = Inserts { store: self, pending: Vec::new() };
-        inserts.pending.push(Box::pin(self.insert("process_events", &rows.process_events)));
-        inserts.pending.push(Box::pin(self.insert("dead_letters", &rows.dead_letters)));
         rows.visit_tables(&mut inserts)?;
         futures::future::try_join_all(inserts.pending).await?;
         Ok(())

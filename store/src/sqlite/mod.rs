@@ -94,60 +94,12 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
 
 fn write_rows(connection: &mut Connection, rows: &RowSet) -> Result<(), StoreError> {
     let tx = connection.transaction()?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO process_events (host, boot_id, pid, start_key_ns, kind, ts_ns, wall_ns,
-                start_wall_ns, ppid, uid, gid, comm, exe, argv, argv_truncated, cgroup_id, exit_code,
-                exit_signal, core_dumped, errno)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-        )?;
-        for r in &rows.process_events {
-            let argv = serde_json::to_string(&r.argv).map_err(|e| StoreError::Malformed(e.to_string()))?;
-            insert.execute(params![
-                r.host,
-                r.boot_id,
-                r.pid,
-                r.start_key_ns as i64,
-                r.kind,
-                r.ts_ns as i64,
-                r.wall_ns as i64,
-                r.start_wall_ns as i64,
-                r.ppid,
-                r.uid,
-                r.gid,
-                r.comm,
-                r.exe,
-                argv,
-                r.argv_truncated,
-                r.cgroup_id as i64,
-                r.exit_code,
-                r.exit_signal,
-                r.core_dumped,
-                r.errno,
-            ])?;
-        }
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO dead_letters (origin, payload_hash, received_wall_ns, error, key, payload)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for r in &rows.dead_letters {
-            // SQLite integers are signed: the hash is stored bit for bit.
-            insert.execute(params![
-                r.origin,
-                r.payload_hash as i64,
-                r.received_wall_ns as i64,
-                r.error,
-                r.key,
-                r.payload
-            ])?;
-        }
-    }
     rows.visit_tables(&mut Inserts { tx: &tx })?;
     tx.commit()?;
     Ok(())
 }
 
-/// INSERT OR IGNORE of a generic table's rows: the primary key is the
+/// INSERT OR IGNORE of a table's rows: the primary key is the
 /// de-duplication key, so a re-delivered row changes nothing.
 struct Inserts<'t> {
     tx: &'t rusqlite::Transaction<'t>,

@@ -19,9 +19,10 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "agent_processes",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[("agent", Col::Label), ("rule", Col::Label), ("matched_on", Col::Label)],
     key: &["host", "boot_id", "pid", "process_start_key_ns", "ts_ns"],
+    key_time_first: true,
     indexes: &["wall_ns"],
     added: &[],
 };

@@ -120,7 +120,7 @@ impl CollectiveVerdictRow {
 pub const SPEC: TableSpec = TableSpec {
     name: "collective_verdicts",
     activity: false,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("job", Col::Label),
         ("communicator", Col::U64),
@@ -146,6 +146,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("judged_wall_ns", Col::U64),
     ],
     key: &["job", "communicator", "seq"],
+    key_time_first: true,
     indexes: &["job, verdict, wall_ns"],
     added: &[Added {
         migration: 7,

@@ -23,7 +23,7 @@ table_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "containers",
     activity: false,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("host", Col::Label),
         ("boot_id", Col::Label),
@@ -37,6 +37,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("wall_ns", Col::U64),
     ],
     key: &["host", "boot_id", "cgroup_id"],
+    key_time_first: true,
     indexes: &["container_id"],
     added: &[],
 };

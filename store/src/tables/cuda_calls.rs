@@ -39,7 +39,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "cuda_calls",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("tid", Col::U32),
         ("job", Col::Label),
@@ -61,6 +61,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("handle", Col::U64),
     ],
     key: &["job", "rank", "ts_ns", "host", "boot_id", "pid", "tid", "api", "handle"],
+    key_time_first: true,
     indexes: &["job, rank, wall_ns", "host, pid, wall_ns"],
     added: &[],
 };

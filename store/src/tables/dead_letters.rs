@@ -3,21 +3,20 @@
 //! Keyed by origin (topic/partition@offset) and payload hash: a re-delivered
 //! payload is one row.
 
-use clickhouse::Row;
-use serde::{Deserialize, Serialize};
+use super::row::table_row;
+use super::spec::{Col, TableSpec};
 
-use crate::dialect::Dialect;
-
-#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
-pub struct DeadLetterRow {
-    pub origin: String,
-    pub payload_hash: u64,
-    pub received_wall_ns: u64,
-    pub error: String,
-    /// The message key (the sending host), when there was one.
-    pub key: String,
-    #[serde(with = "serde_bytes_as_string")]
-    pub payload: Vec<u8>,
+table_row! {
+    pub struct DeadLetterRow {
+        pub origin: String,
+        pub payload_hash: u64,
+        pub received_wall_ns: u64,
+        pub error: String,
+        /// The message key (the sending host), when there was one.
+        pub key: String,
+        #[serde(with = "serde_bytes_as_string")]
+        pub payload: Vec<u8>,
+    }
 }
 
 /// ClickHouse `String` holds arbitrary bytes; RowBinary sends them as a
@@ -34,29 +33,21 @@ mod serde_bytes_as_string {
     }
 }
 
-pub(crate) fn clickhouse_ddl(d: &Dialect) -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS dead_letters (
-            origin String,
-            payload_hash UInt64,
-            received_wall_ns UInt64,
-            error String,
-            key String,
-            payload String{zstd}
-        ) ENGINE = ReplacingMergeTree
-        ORDER BY (origin, payload_hash)",
-        zstd = d.codec("ZSTD(3)"),
-    )
-}
-
-pub(crate) const SQLITE_DDL: &str = "
-CREATE TABLE IF NOT EXISTS dead_letters (
-    origin TEXT NOT NULL,
-    payload_hash INTEGER NOT NULL,
-    received_wall_ns INTEGER NOT NULL,
-    error TEXT NOT NULL,
-    key TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    PRIMARY KEY (origin, payload_hash)
-) WITHOUT ROWID;
-";
+/// Kept until deleted: a dead letter waits for someone to look at it.
+pub const SPEC: TableSpec = TableSpec {
+    name: "dead_letters",
+    activity: false,
+    day_of: None,
+    columns: &[
+        ("origin", Col::Text),
+        ("payload_hash", Col::U64),
+        ("received_wall_ns", Col::U64),
+        ("error", Col::Text),
+        ("key", Col::Text),
+        ("payload", Col::Bytes),
+    ],
+    key: &["origin", "payload_hash"],
+    key_time_first: true,
+    indexes: &[],
+    added: &[],
+};

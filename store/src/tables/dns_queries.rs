@@ -18,7 +18,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "dns_queries",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("name", Col::Text),
         ("qtype", Col::U16),
@@ -28,6 +28,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("latency_ns", Col::U64),
     ],
     key: &["host", "boot_id", "ts_ns", "pid", "name", "qtype"],
+    key_time_first: true,
     indexes: &["wall_ns"],
     added: &[],
 };

@@ -33,7 +33,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "file_events",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("op", Col::U8),
         ("path", Col::Text),
@@ -48,6 +48,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("path_truncated", Col::U8),
     ],
     key: &["host", "boot_id", "pid", "ts_ns", "op", "path"],
+    key_time_first: true,
     // No index on path: the views look for substrings, which no index serves.
     indexes: &["wall_ns"],
     added: &[],

@@ -18,7 +18,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "file_writes",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("path", Col::Text),
         ("dev", Col::U64),
@@ -28,6 +28,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("window_start_wall_ns", Col::U64),
     ],
     key: &["host", "boot_id", "pid", "dev", "ino", "ts_ns"],
+    key_time_first: true,
     indexes: &["wall_ns"],
     added: &[],
 };

@@ -51,7 +51,7 @@ table_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "findings",
     activity: false,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("session", Col::Text),
         ("agent", Col::Label),
@@ -71,6 +71,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("found_wall_ns", Col::U64),
     ],
     key: &["session", "kind", "subject"],
+    key_time_first: true,
     indexes: &["kind, wall_ns", "agent, wall_ns"],
     added: &[],
 };

@@ -41,7 +41,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "ipc_events",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("kind", Col::U8),
         ("op", Col::U8),
@@ -59,6 +59,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("result", Col::I64),
     ],
     key: &["host", "boot_id", "pid", "kind", "object_id", "op", "ts_ns"],
+    key_time_first: true,
     indexes: &["wall_ns", "object_id"],
     added: &[],
 };

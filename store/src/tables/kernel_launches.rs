@@ -35,7 +35,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "kernel_launches",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("job", Col::Label),
         ("rank", Col::I32),
@@ -54,6 +54,7 @@ pub const SPEC: TableSpec = TableSpec {
     ],
     // A batch delivered again sums to the same row under the same key.
     key: &["job", "rank", "kernel", "host", "boot_id", "pid", "ts_ns"],
+    key_time_first: true,
     indexes: &["job, rank, wall_ns"],
     added: &[],
 };

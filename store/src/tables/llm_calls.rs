@@ -118,7 +118,7 @@ impl LlmCallRow {
 pub const SPEC: TableSpec = TableSpec {
     name: "llm_calls",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("tid", Col::U32),
         ("agent", Col::Label),
@@ -157,6 +157,7 @@ pub const SPEC: TableSpec = TableSpec {
     // One thread starts one request on a connection at a time; HTTP/2 can
     // start two in one write, which model and endpoint usually tell apart.
     key: &["host", "boot_id", "ts_ns", "pid", "tid", "connection_id", "endpoint", "model"],
+    key_time_first: true,
     indexes: &["wall_ns"],
     added: &[],
 };

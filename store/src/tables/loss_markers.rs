@@ -24,7 +24,7 @@ table_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "loss_markers",
     activity: false,
-    day_of: "to_wall_ns",
+    day_of: Some("to_wall_ns"),
     columns: &[
         ("host", Col::Label),
         ("boot_id", Col::Label),
@@ -38,6 +38,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("to_wall_ns", Col::U64),
     ],
     key: &["host", "boot_id", "kind", "reason", "cpu", "from_ns"],
+    key_time_first: true,
     indexes: &[],
     added: &[],
 };

@@ -1,5 +1,6 @@
-//! Every table: its row type and its DDL for ClickHouse and for SQLite, side
-//! by side, and the ordered list of schema migrations both backends apply.
+//! Every table: its row type and its spec (columns, key, partition), from
+//! which its DDL for ClickHouse and for SQLite is rendered, and the ordered
+//! list of schema migrations both backends apply.
 
 mod agent_processes;
 mod collective_verdicts;
@@ -47,6 +48,9 @@ pub use session_nodes::{node_kind, SessionNodeRow};
 pub use spec::{Added, TableSpec};
 pub use tls_stacks::TlsStackRow;
 
+/// Processes, what the pipeline lost and what it set aside (migration 1).
+pub const FIRST_TABLES: [&TableSpec; 3] = [&process_events::SPEC, &loss_markers::SPEC, &dead_letters::SPEC];
+
 /// The activity tables of migration 2, whose DDL is rendered from their spec.
 pub const ACTIVITY_TABLES: [&TableSpec; 7] = [
     &file_events::SPEC,
@@ -87,16 +91,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         id: 1,
         name: "process_events, loss_markers, dead_letters",
-        clickhouse: |d| {
-            vec![
-                process_events::clickhouse_ddl(d),
-                loss_markers::SPEC.clickhouse_ddl(d, 1),
-                dead_letters::clickhouse_ddl(d),
-            ]
-        },
-        sqlite: || {
-            vec![process_events::SQLITE_DDL.into(), loss_markers::SPEC.sqlite_ddl(1), dead_letters::SQLITE_DDL.into()]
-        },
+        clickhouse: |d| FIRST_TABLES.iter().map(|t| t.clickhouse_ddl(d, 1)).collect(),
+        sqlite: || FIRST_TABLES.iter().map(|t| t.sqlite_ddl(1)).collect(),
     },
     Migration {
         id: 2,
@@ -144,8 +140,10 @@ mod tests {
     /// table's columns would store values in the wrong columns.
     #[test]
     fn every_spec_rendered_table_has_its_row_type_s_columns_in_order() {
-        let rows: [(&TableSpec, &[&str]); 18] = [
+        let rows: [(&TableSpec, &[&str]); 20] = [
+            (&process_events::SPEC, ProcessEventRow::COLUMNS),
             (&loss_markers::SPEC, LossMarkerRow::COLUMNS),
+            (&dead_letters::SPEC, DeadLetterRow::COLUMNS),
             (&file_events::SPEC, FileEventRow::COLUMNS),
             (&file_writes::SPEC, FileWriteRow::COLUMNS),
             (&net_connections::SPEC, NetConnectionRow::COLUMNS),
@@ -170,7 +168,7 @@ mod tests {
         }
         assert_eq!(
             rows.len(),
-            1 + ACTIVITY_TABLES.len() + LLM_TABLES.len() + GPU_TABLES.len() + 1 + SESSION_TABLES.len()
+            FIRST_TABLES.len() + ACTIVITY_TABLES.len() + LLM_TABLES.len() + GPU_TABLES.len() + 1 + SESSION_TABLES.len()
         );
     }
 }

@@ -51,7 +51,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "nccl_calls",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("tid", Col::U32),
         ("job", Col::Label),
@@ -73,6 +73,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("color", Col::I32),
     ],
     key: &["job", "rank", "ts_ns", "host", "boot_id", "pid", "tid", "op", "comm_handle", "seq"],
+    key_time_first: true,
     indexes: &["job, rank, wall_ns", "host, pid, wall_ns"],
     added: &[Added {
         migration: 7,

@@ -41,7 +41,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "net_connections",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("direction", Col::U8),
         ("transport", Col::U8),
@@ -59,6 +59,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("peer_inode", Col::U64),
     ],
     key: &["host", "boot_id", "ts_ns", "sock_id", "direction"],
+    key_time_first: true,
     indexes: &["wall_ns", "sock_id"],
     added: &[],
 };

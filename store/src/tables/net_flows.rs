@@ -23,7 +23,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "net_flows",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("direction", Col::U8),
         ("local_addr", Col::Text),
@@ -38,6 +38,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("sock_id", Col::U64),
     ],
     key: &["host", "boot_id", "sock_id", "ts_ns"],
+    key_time_first: true,
     indexes: &["wall_ns", "sock_id"],
     added: &[],
 };

@@ -2,6 +2,8 @@
 //! `Row`, by position) and its SQLite mapping (by column name), generated
 //! from the same field list so they cannot drift apart.
 
+use rusqlite::types::{ToSqlOutput, Type, Value, ValueRef};
+
 /// Maps a row type to and from SQLite, column by column, by field name.
 pub trait SqliteRow: Sized {
     /// Column names, in field order (also the ClickHouse column order).
@@ -9,11 +11,82 @@ pub trait SqliteRow: Sized {
 
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
 
-    fn params(&self) -> Vec<&dyn rusqlite::ToSql>;
+    /// The row's values, in column order.
+    fn params(&self) -> Vec<ToSqlOutput<'_>>;
+}
+
+/// How one field's type is stored in SQLite. Unsigned 64-bit values (hashes,
+/// ids) are stored bit for bit in SQLite's signed integers; lists of strings
+/// as JSON arrays; bytes as BLOBs.
+pub trait SqliteValue: Sized {
+    fn to_sqlite(&self) -> ToSqlOutput<'_>;
+
+    fn from_sqlite(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<Self>;
+}
+
+macro_rules! sqlite_integer {
+    ($($ty:ty),*) => {$(
+        impl SqliteValue for $ty {
+            fn to_sqlite(&self) -> ToSqlOutput<'_> {
+                ToSqlOutput::Owned(Value::Integer(i64::from(*self)))
+            }
+
+            fn from_sqlite(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<Self> {
+                row.get(column)
+            }
+        }
+    )*};
+}
+
+sqlite_integer!(bool, u8, u16, u32, i32, i64);
+
+impl SqliteValue for u64 {
+    fn to_sqlite(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Owned(Value::Integer(*self as i64))
+    }
+
+    fn from_sqlite(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<Self> {
+        row.get::<_, i64>(column).map(|v| v as u64)
+    }
+}
+
+impl SqliteValue for String {
+    fn to_sqlite(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Borrowed(ValueRef::Text(self.as_bytes()))
+    }
+
+    fn from_sqlite(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<Self> {
+        row.get(column)
+    }
+}
+
+impl SqliteValue for Vec<u8> {
+    fn to_sqlite(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Borrowed(ValueRef::Blob(self))
+    }
+
+    fn from_sqlite(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<Self> {
+        row.get(column)
+    }
+}
+
+impl SqliteValue for Vec<String> {
+    fn to_sqlite(&self) -> ToSqlOutput<'_> {
+        let json = serde_json::to_string(self).expect("a list of strings is JSON");
+        ToSqlOutput::Owned(Value::Text(json))
+    }
+
+    fn from_sqlite(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<Self> {
+        let json: String = row.get(column)?;
+        serde_json::from_str(&json).map_err(|err| {
+            let index = row.as_ref().column_index(column).unwrap_or_default();
+            rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(err))
+        })
+    }
 }
 
 /// Declares a row struct with its ClickHouse and SQLite mappings. Field types
-/// must be plain scalars or `String` (both stores take them as they are).
+/// are those [`SqliteValue`] knows.
 macro_rules! table_row {
     (
         $(#[$meta:meta])*
@@ -31,11 +104,13 @@ macro_rules! table_row {
             const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),*];
 
             fn from_row(row: &::rusqlite::Row<'_>) -> ::rusqlite::Result<Self> {
-                Ok(Self { $( $field: row.get(stringify!($field))? ),* })
+                use $crate::tables::row::SqliteValue;
+                Ok(Self { $( $field: <$ty>::from_sqlite(row, stringify!($field))? ),* })
             }
 
-            fn params(&self) -> Vec<&dyn ::rusqlite::ToSql> {
-                vec![$( &self.$field ),*]
+            fn params(&self) -> Vec<::rusqlite::types::ToSqlOutput<'_>> {
+                use $crate::tables::row::SqliteValue;
+                vec![$( self.$field.to_sqlite() ),*]
             }
         }
     };

@@ -35,7 +35,7 @@ table_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "session_edges",
     activity: false,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("session", Col::Text),
         ("from_node", Col::U64),
@@ -45,6 +45,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("wall_ns", Col::U64),
     ],
     key: &["session", "from_node", "to_node"],
+    key_time_first: true,
     indexes: &["session, to_node"],
     added: &[],
 };

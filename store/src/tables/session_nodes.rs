@@ -45,7 +45,7 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "session_nodes",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[
         ("session", Col::Text),
         ("agent", Col::Label),
@@ -56,6 +56,7 @@ pub const SPEC: TableSpec = TableSpec {
         ("tokens", Col::U64),
     ],
     key: &["session", "ts_ns", "node"],
+    key_time_first: true,
     indexes: &["session, wall_ns", "host, pid, wall_ns"],
     added: &[],
 };

@@ -1,5 +1,4 @@
-//! A table described once and rendered as DDL for both backends: for the
-//! activity tables, whose columns are plain scalars and strings.
+//! A table described once and rendered as DDL for both backends.
 
 use crate::dialect::Dialect;
 
@@ -18,6 +17,13 @@ pub enum Col {
     U64,
     I32,
     I64,
+    /// A small integer that names one of a fixed set of values: an `Enum8`
+    /// of these `'name' = value` pairs in ClickHouse, the value in SQLite.
+    Kind(&'static str),
+    /// A list of strings: an array in ClickHouse, a JSON array in SQLite.
+    Strings,
+    /// Arbitrary bytes: a ClickHouse `String`, a SQLite BLOB.
+    Bytes,
 }
 
 impl Col {
@@ -31,13 +37,17 @@ impl Col {
             Col::U64 => "UInt64".into(),
             Col::I32 => "Int32".into(),
             Col::I64 => "Int64".into(),
+            Col::Kind(values) => format!("Enum8({values})"),
+            Col::Strings => "Array(String)".into(),
+            Col::Bytes => "String".into(),
         }
     }
 
     fn sqlite(self) -> &'static str {
         match self {
-            Col::Label | Col::Text | Col::LongText => "TEXT",
-            _ => "INTEGER",
+            Col::Label | Col::Text | Col::LongText | Col::Strings => "TEXT",
+            Col::Bytes => "BLOB",
+            Col::U8 | Col::U16 | Col::U32 | Col::U64 | Col::I32 | Col::I64 | Col::Kind(_) => "INTEGER",
         }
     }
 }
@@ -46,12 +56,17 @@ pub struct TableSpec {
     pub name: &'static str,
     /// The row starts with [`WHO_AND_WHEN`] (an activity of a process).
     pub activity: bool,
-    /// The wall-clock column whose day partitions the table in ClickHouse.
-    pub day_of: &'static str,
+    /// The wall-clock column whose day partitions the table in ClickHouse
+    /// (and, where the server has TTL, expires it); `None`: one partition,
+    /// kept until deleted.
+    pub day_of: Option<&'static str>,
     /// In the order of the row struct's fields (after [`WHO_AND_WHEN`]).
     pub columns: &'static [(&'static str, Col)],
     /// The de-duplication key: a re-delivered row has the same key.
     pub key: &'static [&'static str],
+    /// SQLite orders the key with `ts_ns` first (see [`Self::sqlite_key`]);
+    /// `false` for a table read by its leading key columns.
+    pub key_time_first: bool,
     /// Extra SQLite indexes (column lists) for the views' filters.
     pub indexes: &'static [&'static str],
     /// Columns later migrations added, after [`Self::columns`] in the row.
@@ -94,24 +109,28 @@ impl TableSpec {
     /// the server's codecs and TTL when it has them: the table as migration
     /// `migration` creates it (columns later ones add are left to them).
     pub fn clickhouse_ddl(&self, d: &Dialect, migration: u32) -> String {
-        let columns: Vec<String> = self
+        let mut columns: Vec<String> = self
             .columns_at(migration)
             .map(|(name, col)| {
                 let codec = match (name, col) {
-                    ("ts_ns" | "wall_ns", _) => d.codec("DoubleDelta, ZSTD(1)"),
-                    (_, Col::LongText) => d.codec("ZSTD(3)"),
+                    ("ts_ns" | "wall_ns" | "start_wall_ns", _) => d.codec("DoubleDelta, ZSTD(1)"),
+                    (_, Col::LongText | Col::Strings | Col::Bytes) => d.codec("ZSTD(3)"),
                     _ => String::new(),
                 };
                 format!("{name} {}{codec}", col.clickhouse(d))
             })
             .collect();
+        let mut partition = String::new();
+        if let Some(day_of) = self.day_of {
+            columns.push(format!("day Date MATERIALIZED toDate(toDateTime(intDiv({day_of}, 1000000000)))"));
+            partition = "\nPARTITION BY day".into();
+        }
         format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    {},\n    day Date MATERIALIZED toDate(toDateTime(intDiv({}, 1000000000)))\n) ENGINE = ReplacingMergeTree\nPARTITION BY day\nORDER BY ({}){}",
+            "CREATE TABLE IF NOT EXISTS {} (\n    {}\n) ENGINE = ReplacingMergeTree{partition}\nORDER BY ({}){}",
             self.name,
             columns.join(",\n    "),
-            self.day_of,
             self.key.join(", "),
-            d.ttl("day"),
+            if self.day_of.is_some() { d.ttl("day") } else { String::new() },
         )
     }
 
@@ -122,6 +141,9 @@ impl TableSpec {
     /// descent comparing long equal strings, and SQLite the embedded
     /// road's bottleneck.) Same columns, so the same de-duplication.
     pub fn sqlite_key(&self) -> Vec<&'static str> {
+        if !self.key_time_first {
+            return self.key.to_vec();
+        }
         let time_first = self.key.iter().filter(|c| **c == "ts_ns");
         time_first.chain(self.key.iter().filter(|c| **c != "ts_ns")).copied().collect()
     }

@@ -19,9 +19,10 @@ activity_row! {
 pub const SPEC: TableSpec = TableSpec {
     name: "tls_stacks",
     activity: true,
-    day_of: "wall_ns",
+    day_of: Some("wall_ns"),
     columns: &[("library", Col::Label), ("path", Col::Text), ("hooked", Col::U8), ("reason", Col::Text)],
     key: &["host", "boot_id", "pid", "process_start_key_ns", "library", "path", "ts_ns"],
+    key_time_first: true,
     indexes: &["wall_ns"],
     added: &[],
 };
