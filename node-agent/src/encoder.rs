@@ -142,29 +142,25 @@ impl Encoder {
     pub fn record(&mut self, record: &Record<'_>, batch: &mut BatchBuilder, jobs: &mut JobBatches) -> Encoded {
         let h = *record.header();
         let at = ProcessAt { pid: h.pid, tid: h.tid, cgroup_id: h.cgroup_id, ts_ns: h.ts_boot_ns };
-        let exited_ttl_ns = self.exited_ttl_ns;
         let host = &mut self.host;
         host.containers.announce(h.cgroup_id, h.pid, h.ts_boot_ns, batch);
-        let process = |host: &mut HostState, batch: &mut BatchBuilder| {
-            kernel_events::encode_record(record, &mut host.table, batch, exited_ttl_ns)
-        };
         match record {
             Record::ProcExec { .. } => {
-                let encoded = process(host, batch);
+                let encoded = self.process(record, batch);
                 self.process_changed(Change::Started { seeded: false }, at, batch);
                 encoded
             }
             Record::ProcFork(_) => {
-                let encoded = process(host, batch);
+                let encoded = self.process(record, batch);
                 self.process_changed(Change::Forked, at, batch);
                 encoded
             }
             Record::ProcExit(event) => {
-                let encoded = process(host, batch);
+                let encoded = self.process(record, batch);
                 self.process_changed(Change::Exited { start_ns: event.start_boot_ns }, at, batch);
                 encoded
             }
-            Record::ProcExecFailed { .. } => process(host, batch),
+            Record::ProcExecFailed { .. } => self.process(record, batch),
             Record::Cuda(event) => {
                 if let Some(gpu) = &mut self.followers.gpu {
                     encode_cuda(gpu, &host.table, &h, event, batch);
@@ -210,6 +206,11 @@ impl Encoder {
             | Record::Dns { .. }
             | Record::Shm(_) => self.activity(record, batch),
         }
+    }
+
+    /// A process record: its event, and the table kept current.
+    fn process(&mut self, record: &Record<'_>, batch: &mut BatchBuilder) -> Encoded {
+        kernel_events::encode_record(record, &mut self.host.table, batch, self.exited_ttl_ns)
     }
 
     /// Tells the followers of a process's change: the one place they hear of it.
