@@ -3,9 +3,13 @@
 //! makes a re-delivery harmless. Undecodable payloads and rows the store
 //! refuses are set aside as dead letters, so the rest keeps flowing.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use plumbline_store::{now_wall_ns, RowSet, Store, StoreError};
+use plumbline_metrics::InternalEvent;
+use plumbline_store::{now_wall_ns, RowSet, StoreError, StoreWrite};
 use plumbline_transport::{BatchSource, Delivery, Gather, SourceError};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -14,6 +18,7 @@ use crate::{
     batch_rows::{dead_letter, delivery_rows, DeliveryRows, Sender},
     collectives::CollectiveStage,
     config::PipelineConfig,
+    metrics::{CommitFailed, DeadLettered, Judged, Received, SourceReported, StoreRetried, StoreWritten},
     sessions::SessionStage,
     stats::AggregatorStats,
 };
@@ -40,14 +45,14 @@ impl Stages {
         let mut derived = self.sessions.tick();
         derived.collective_verdicts = self.collectives.stuck(now_wall_ns);
         self.collectives.report(stats);
+        AggregatorStats::set(&stats.sessions_open, self.sessions.open_sessions() as u64);
         count_derived(&derived, stats);
         derived
     }
 }
 
 fn count_derived(derived: &RowSet, stats: &AggregatorStats) {
-    AggregatorStats::add(&stats.collective_verdicts, derived.collective_verdicts.len() as u64);
-    AggregatorStats::add(&stats.findings, derived.findings.len() as u64);
+    Judged { collective_verdicts: derived.collective_verdicts.len(), findings: derived.findings.len() }.emit(stats);
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -71,7 +76,7 @@ struct Written {
 /// committed in order, each set's after its rows were stored.
 pub async fn run_pipeline(
     source: &dyn BatchSource,
-    store: Arc<dyn Store>,
+    store: Arc<dyn StoreWrite>,
     config: &PipelineConfig,
     stats: Arc<AggregatorStats>,
     shutdown: &CancellationToken,
@@ -105,6 +110,7 @@ pub async fn run_pipeline(
                     }
                 }
                 _ = hang_check.tick() => {
+                    SourceReported(source.status()).emit(&stats);
                     let derived = stages.tick(now_wall_ns(), &stats);
                     if !derived.is_empty() && !store_derived(derived, store.as_ref(), &stats, shutdown).await? {
                         return Ok(());
@@ -125,7 +131,6 @@ pub async fn run_pipeline(
                 continue;
             }
         };
-        AggregatorStats::add(&stats.deliveries, deliveries.len() as u64);
         let rows = delivered_rows(&deliveries, &mut stages, &stats);
         if !finish(source, writing.take(), &stats).await? {
             return Ok(()); // shutting down before the rows were stored: no commit
@@ -155,10 +160,8 @@ async fn commit(
     if !written.stored {
         return Ok(false);
     }
-    if let Err(err) = source.commit(&written.deliveries).await {
-        // Harmless but worth knowing: these will be delivered again.
-        AggregatorStats::add(&stats.commit_failures, 1);
-        tracing::warn!(%err, "committing offsets failed");
+    if let Err(error) = source.commit(&written.deliveries).await {
+        CommitFailed { error: &error }.emit(stats);
     }
     Ok(true)
 }
@@ -167,20 +170,12 @@ async fn commit(
 /// when shutdown interrupted it.
 async fn store_derived(
     derived: RowSet,
-    store: &dyn Store,
+    store: &dyn StoreWrite,
     stats: &AggregatorStats,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
     let rows = Arc::new(derived);
-    match write_retrying(store, &rows, stats, shutdown).await {
-        Ok(stored) => {
-            if stored {
-                AggregatorStats::add(&stats.rows_written, rows.len() as u64);
-            }
-            Ok(stored)
-        }
-        Err(err) => Err(stopping(err)),
-    }
+    write_retrying(store, &rows, stats, shutdown).await.map_err(stopping)
 }
 
 /// The rows of a set of deliveries, and those the stages derived from them.
@@ -198,19 +193,19 @@ fn delivered_rows(deliveries: &[Delivery], stages: &mut Stages, stats: &Aggregat
     let now = now_wall_ns();
     let mut all = RowSet::default();
     let mut senders = Vec::new();
+    let (mut events, mut unsupported) = (0, 0);
     for delivery in deliveries {
-        let DeliveryRows { rows, sender, events, unsupported } = delivery_rows(delivery, now);
+        let DeliveryRows { rows, sender, events: e, unsupported: u } = delivery_rows(delivery, now);
         senders.extend(sender);
-        AggregatorStats::add(&stats.events, events);
-        AggregatorStats::add(&stats.events_unsupported, unsupported);
-        AggregatorStats::add(&stats.dead_letters, rows.dead_letters.len() as u64);
+        (events, unsupported) = (events + e, unsupported + u);
         all.extend(rows);
+    }
+    Received { deliveries: deliveries.len(), events, unsupported }.emit(stats);
+    for letter in &all.dead_letters {
+        DeadLettered { origin: &letter.origin, error: &letter.error }.emit(stats);
     }
     let derived = stages.derive(&all, &senders, now, stats);
     all.extend(derived.clone());
-    for letter in &all.dead_letters {
-        tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
-    }
     DeliveredRows { all, derived, now }
 }
 
@@ -220,7 +215,7 @@ fn delivered_rows(deliveries: &[Delivery], stages: &mut Stages, stats: &Aggregat
 async fn store_deliveries(
     deliveries: Vec<Delivery>,
     rows: DeliveredRows,
-    store: Arc<dyn Store>,
+    store: Arc<dyn StoreWrite>,
     stats: Arc<AggregatorStats>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Written> {
@@ -228,12 +223,7 @@ async fn store_deliveries(
     let (store, stats, shutdown) = (store.as_ref(), stats.as_ref(), &shutdown);
     let all = Arc::new(all);
     let stored = match write_retrying(store, &all, stats, shutdown).await {
-        Ok(stored) => {
-            if stored {
-                AggregatorStats::add(&stats.rows_written, all.len() as u64);
-            }
-            stored
-        }
+        Ok(stored) => stored,
         // One delivery's rows are refused: find it, keep the others.
         Err(err) if err.is_caused_by_rows() => {
             tracing::warn!(%err, deliveries = deliveries.len(), "the store refused a write; writing deliveries one by one");
@@ -251,7 +241,7 @@ async fn store_one_by_one(
     deliveries: &[Delivery],
     derived: RowSet,
     now: u64,
-    store: &dyn Store,
+    store: &dyn StoreWrite,
     stats: &AggregatorStats,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
@@ -259,19 +249,18 @@ async fn store_one_by_one(
     for delivery in deliveries {
         let rows = Arc::new(delivery_rows(delivery, now).rows);
         let refused = match write_retrying(store, &rows, stats, shutdown).await {
-            Ok(true) => {
-                AggregatorStats::add(&stats.rows_written, rows.len() as u64);
-                continue;
-            }
+            Ok(true) => continue,
             Ok(false) => return Ok(false),
             Err(err) if err.is_caused_by_rows() => err,
             Err(err) => return Err(stopping(err)),
         };
         let letter = dead_letter(delivery, &format!("the store refused its rows: {refused}"), now);
-        tracing::warn!(origin = %letter.origin, error = %letter.error, "set a payload aside as a dead letter");
         let letters = Arc::new(RowSet { dead_letters: vec![letter], ..Default::default() });
         match write_retrying(store, &letters, stats, shutdown).await {
-            Ok(true) => AggregatorStats::add(&stats.dead_letters, 1),
+            Ok(true) => {
+                let letter = &letters.dead_letters[0];
+                DeadLettered { origin: &letter.origin, error: &letter.error }.emit(stats);
+            }
             Ok(false) => return Ok(false),
             Err(err) => anyhow::bail!("the store refuses even dead letters: {err}"),
         }
@@ -292,18 +281,21 @@ fn stopping(err: StoreError) -> anyhow::Error {
 /// Writes, retrying transient errors (server down) with backoff. Ok(false)
 /// when shutdown came first; Err for errors a retry cannot fix.
 async fn write_retrying(
-    store: &dyn Store,
+    store: &dyn StoreWrite,
     rows: &Arc<RowSet>,
     stats: &AggregatorStats,
     shutdown: &CancellationToken,
 ) -> Result<bool, StoreError> {
     let mut backoff = FIRST_BACKOFF;
     loop {
+        let started = Instant::now();
         match store.write(Arc::clone(rows)).await {
-            Ok(()) => return Ok(true),
-            Err(err) if err.is_transient() => {
-                AggregatorStats::add(&stats.store_retries, 1);
-                tracing::warn!(%err, retry_in = ?backoff, "store unavailable; holding the rows and retrying");
+            Ok(()) => {
+                StoreWritten { rows: rows.len(), took: started.elapsed() }.emit(stats);
+                return Ok(true);
+            }
+            Err(error) if error.is_transient() => {
+                StoreRetried { error: &error, retry_in: backoff }.emit(stats);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.cancelled() => return Ok(false),
@@ -328,13 +320,7 @@ mod tests {
         v1::{event::Body, ClockAnchor, NodeIdentity, ProcessExec},
         BatchBuilder, BatchHeader,
     };
-    use plumbline_store::{
-        sqlite::SqliteStore, ActivityFilter, AgentActivityRow, CollectiveVerdictRow, ContainerRow, DnsQueryRow,
-        EffectFilter, FileActivityRow, FindingRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow,
-        IpcUsageRow, LlmCallRow, LossMarkerRow, NetConnectionRow, NetFlowRow, PipelineStats, ProcessFilter,
-        ProcessRecord, SessionEdgeRow, SessionFilter, SessionFindingsRow, SessionNodeRow, SessionRow, TlsStackRow,
-        TokenUsageHourRow,
-    };
+    use plumbline_store::{sqlite::SqliteStore, StoreRead};
     use plumbline_transport::{channel, BatchSink, OutgoingBatch};
     use prost::Message;
 
@@ -362,11 +348,7 @@ mod tests {
     }
 
     #[async_trait]
-    impl Store for GatedStore {
-        fn describe(&self) -> String {
-            "gated".into()
-        }
-
+    impl StoreWrite for GatedStore {
         async fn write(&self, rows: Arc<RowSet>) -> Result<(), StoreError> {
             if self.busy.load(Ordering::SeqCst) > 0 {
                 self.busy.fetch_sub(1, Ordering::SeqCst);
@@ -378,106 +360,6 @@ mod tests {
             }
             self.written.lock().unwrap().push(rows.len());
             self.inner.write(rows).await
-        }
-
-        async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
-            self.inner.list_processes(filter).await
-        }
-
-        async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {
-            self.inner.pipeline_stats().await
-        }
-
-        async fn list_file_activity(&self, f: &ActivityFilter) -> Result<Vec<FileActivityRow>, StoreError> {
-            self.inner.list_file_activity(f).await
-        }
-
-        async fn list_connections(&self, f: &ActivityFilter) -> Result<Vec<NetConnectionRow>, StoreError> {
-            self.inner.list_connections(f).await
-        }
-
-        async fn list_flows(&self, f: &ActivityFilter) -> Result<Vec<NetFlowRow>, StoreError> {
-            self.inner.list_flows(f).await
-        }
-
-        async fn list_dns_queries(&self, f: &ActivityFilter) -> Result<Vec<DnsQueryRow>, StoreError> {
-            self.inner.list_dns_queries(f).await
-        }
-
-        async fn list_ipc_usage(&self, f: &ActivityFilter) -> Result<Vec<IpcUsageRow>, StoreError> {
-            self.inner.list_ipc_usage(f).await
-        }
-
-        async fn list_containers(&self, f: &ActivityFilter) -> Result<Vec<ContainerRow>, StoreError> {
-            self.inner.list_containers(f).await
-        }
-
-        async fn list_loss_markers(&self, f: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError> {
-            self.inner.list_loss_markers(f).await
-        }
-
-        async fn list_llm_calls(&self, f: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError> {
-            self.inner.list_llm_calls(f).await
-        }
-
-        async fn list_agents(&self, f: &ActivityFilter) -> Result<Vec<AgentActivityRow>, StoreError> {
-            self.inner.list_agents(f).await
-        }
-
-        async fn token_usage(&self, f: &ActivityFilter) -> Result<Vec<TokenUsageHourRow>, StoreError> {
-            self.inner.token_usage(f).await
-        }
-
-        async fn list_tls_stacks(&self, f: &ActivityFilter) -> Result<Vec<TlsStackRow>, StoreError> {
-            self.inner.list_tls_stacks(f).await
-        }
-
-        async fn list_gpu_jobs(&self, f: &GpuFilter) -> Result<Vec<GpuJobRow>, StoreError> {
-            self.inner.list_gpu_jobs(f).await
-        }
-
-        async fn list_sessions(&self, f: &SessionFilter) -> Result<Vec<SessionRow>, StoreError> {
-            self.inner.list_sessions(f).await
-        }
-
-        async fn session_nodes(&self, s: &str, limit: u32) -> Result<Vec<SessionNodeRow>, StoreError> {
-            self.inner.session_nodes(s, limit).await
-        }
-
-        async fn session_edges(&self, s: &str) -> Result<Vec<SessionEdgeRow>, StoreError> {
-            self.inner.session_edges(s).await
-        }
-
-        async fn finding_counts(&self, f: &SessionFilter) -> Result<Vec<SessionFindingsRow>, StoreError> {
-            self.inner.finding_counts(f).await
-        }
-
-        async fn list_findings(&self, f: &SessionFilter) -> Result<Vec<FindingRow>, StoreError> {
-            self.inner.list_findings(f).await
-        }
-
-        async fn effect_nodes(&self, f: &EffectFilter) -> Result<Vec<SessionNodeRow>, StoreError> {
-            self.inner.effect_nodes(f).await
-        }
-
-        async fn gpu_stragglers(&self, f: &GpuFilter) -> Result<Vec<GpuStragglerRow>, StoreError> {
-            self.inner.gpu_stragglers(f).await
-        }
-
-        async fn list_collective_verdicts(
-            &self,
-            f: &GpuFilter,
-            verdict: &str,
-        ) -> Result<Vec<CollectiveVerdictRow>, StoreError> {
-            self.inner.list_collective_verdicts(f, verdict).await
-        }
-
-        async fn gpu_kernels(&self, f: &GpuFilter) -> Result<Vec<GpuKernelRow>, StoreError> {
-            self.inner.gpu_kernels(f).await
-        }
-
-        async fn gpu_timeline(&self, f: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError> {
-            self.inner.gpu_timeline(f).await
         }
     }
 
@@ -507,7 +389,7 @@ mod tests {
         let garbage = OutgoingBatch { key: "x".into(), payload: Bytes::from_static(b"\xde\xad\xbe\xef"), events: 0 };
         let stats = run_to_end(&store, vec![batch_from("a", 1), garbage, batch_from("b", 2)]).await;
         assert_eq!((stats.deliveries, stats.dead_letters, stats.events), (3, 1, 2));
-        let stored = store.pipeline_stats().await.unwrap();
+        let stored = store.inner.pipeline_stats().await.unwrap();
         assert_eq!((stored.process_events, stored.dead_letters), (2, 1));
     }
 
@@ -516,7 +398,7 @@ mod tests {
         let store = gated(3).await;
         let stats = run_to_end(&store, vec![batch_from("a", 1), batch_from("a", 2)]).await;
         assert_eq!(stats.store_retries, 3);
-        assert_eq!(store.pipeline_stats().await.unwrap().process_events, 2);
+        assert_eq!(store.inner.pipeline_stats().await.unwrap().process_events, 2);
     }
 
     #[tokio::test(start_paused = true)]
@@ -524,7 +406,7 @@ mod tests {
         let store = gated(0).await;
         let stats = run_to_end(&store, vec![batch_from("a", 1), batch_from("poison", 2), batch_from("b", 3)]).await;
         assert_eq!(stats.dead_letters, 1);
-        let stored = store.pipeline_stats().await.unwrap();
+        let stored = store.inner.pipeline_stats().await.unwrap();
         assert_eq!((stored.process_events, stored.dead_letters), (2, 1));
         assert_eq!(stored.hosts, vec!["a", "b"]);
     }

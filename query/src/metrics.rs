@@ -1,6 +1,7 @@
-//! The query service's Prometheus endpoint (`GET /metrics`): requests per
-//! RPC and gRPC code, and how long they took. Counted by one layer around
-//! every RPC, so a new RPC is counted without a line of its own.
+//! What the query service reports on `GET /metrics`, declared once:
+//! requests per RPC and gRPC code, and how long they took. Counted by one
+//! layer around every RPC, so a new RPC is counted without a line of its
+//! own.
 
 use std::{
     future::Future,
@@ -10,46 +11,56 @@ use std::{
     time::Instant,
 };
 
-use prometheus_client::{
-    encoding::text::encode,
-    metrics::{
-        counter::Counter,
-        family::Family,
-        histogram::{exponential_buckets, Histogram},
-    },
-    registry::Registry,
-};
+use plumbline_metrics::{InternalEvent, Metrics, Series};
 
-type Labels = Vec<(String, String)>;
+/// 0.5 ms to about 16 s, doubling.
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
+
+pub static REQUESTS: Series =
+    Series::counter("plumbline_query_requests_total", "RPCs answered, by RPC and gRPC code").labels(&["rpc", "code"]);
+pub static REQUEST_DURATION: Series =
+    Series::histogram("plumbline_query_request_duration_seconds", "How long an RPC took to answer", LATENCY_BUCKETS)
+        .labels(&["rpc"]);
+
+/// Everything the query service reports, in the order `/metrics` shows it.
+pub static SERIES: &[&Series] = &[&REQUESTS, &REQUEST_DURATION];
 
 /// Requests and their latency, by RPC (and, for requests, by gRPC code).
-pub struct QueryMetrics {
-    requests: Family<Labels, Counter>,
-    latency: Family<Labels, Histogram, fn() -> Histogram>,
-}
+#[derive(Debug)]
+pub struct QueryMetrics(Metrics);
 
 impl Default for QueryMetrics {
     fn default() -> Self {
-        let buckets: fn() -> Histogram = || Histogram::new(exponential_buckets(0.000_5, 2.0, 16));
-        Self { requests: Family::default(), latency: Family::new_with_constructor(buckets) }
+        Self(Metrics::new(SERIES))
+    }
+}
+
+/// One RPC answered.
+pub struct RpcAnswered<'a> {
+    pub rpc: &'a str,
+    /// The gRPC code's name: `Ok`, `InvalidArgument` ...
+    pub code: &'a str,
+    pub seconds: f64,
+}
+
+impl InternalEvent<QueryMetrics> for RpcAnswered<'_> {
+    fn emit(self, metrics: &QueryMetrics) {
+        // Errors are logged where they are mapped to a status (error.rs).
+        tracing::debug!(rpc = self.rpc, code = self.code, seconds = self.seconds, "answered");
+        metrics.0.counter(&REQUESTS, &[self.rpc, self.code]).inc();
+        metrics.0.histogram(&REQUEST_DURATION, &[self.rpc]).observe(self.seconds);
     }
 }
 
 impl QueryMetrics {
     fn observe(&self, rpc: &str, code: &str, seconds: f64) {
-        let labels = vec![("rpc".to_string(), rpc.to_string()), ("code".to_string(), code.to_string())];
-        self.requests.get_or_create(&labels).inc();
-        self.latency.get_or_create(&vec![("rpc".to_string(), rpc.to_string())]).observe(seconds);
+        RpcAnswered { rpc, code, seconds }.emit(self);
     }
 
     /// The text exposition, as of now.
     pub fn render(&self) -> String {
-        let mut registry = Registry::with_prefix("plumbline_query");
-        registry.register("requests", "RPCs answered, by RPC and gRPC code", self.requests.clone());
-        registry.register("request_duration_seconds", "How long an RPC took to answer", self.latency.clone());
-        let mut out = String::new();
-        encode(&mut out, &registry).expect("formatting into a String");
-        out
+        self.0.render()
     }
 }
 
@@ -108,6 +119,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_declarations_follow_the_naming_rules() {
+        plumbline_metrics::check("plumbline_query_", SERIES).unwrap();
+    }
 
     #[test]
     fn the_exposition_counts_requests_by_rpc_and_code_in_seconds() {
