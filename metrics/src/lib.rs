@@ -20,7 +20,7 @@ use std::{net::SocketAddr, sync::Arc};
 use axum::{extract::State, routing::get, Router};
 use tokio_util::sync::CancellationToken;
 
-pub use reference::{reference, Daemon};
+pub use reference::{reference, Daemon, REGENERATE};
 pub use series::{check, Kind, Series};
 pub use values::{Level, Metrics, Total};
 
