@@ -13,7 +13,7 @@ use crate::tables::{
     CollectiveVerdictRow, ContainerRow, DnsQueryRow, FindingRow, LlmCallRow, LossMarkerRow, NetConnectionRow,
     NetFlowRow, SessionEdgeRow, SessionNodeRow, TlsStackRow,
 };
-use crate::{activity, llm, AgentActivityRow, FileActivityRow, IpcUsageRow, TokenUsageHourRow};
+use crate::{activity, llm, process_query, AgentActivityRow, FileActivityRow, IpcUsageRow, TokenUsageHourRow};
 use crate::{PipelineStats, ProcessFilter, ProcessRecord, StoreError};
 
 /// The views, as the query service asks for them.
@@ -92,8 +92,7 @@ pub trait StoreRead: Send + Sync {
 }
 
 /// What a backend gives the views: its dialect and a way to run one query.
-/// Folding process lifecycle rows and the pipeline's counts are the two
-/// reads whose SQL differs beyond the dialect, so each backend writes them.
+/// The pipeline's counts are the one read each backend writes itself.
 #[async_trait]
 pub trait Backend: Send + Sync {
     /// The server or library and its version.
@@ -103,8 +102,6 @@ pub trait Backend: Send + Sync {
 
     /// Runs `sql` with its arguments bound in order; columns map to `T`.
     async fn fetch<T: ViewRow>(&self, sql: Sql) -> Result<Vec<T>, StoreError>;
-
-    async fn fold_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError>;
 
     async fn count_pipeline(&self) -> Result<PipelineStats, StoreError>;
 }
@@ -116,7 +113,7 @@ impl<B: Backend> StoreRead for B {
     }
 
     async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
-        self.fold_processes(filter).await
+        self.fetch(process_query::list_sql(self.dialect(), filter)).await
     }
 
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {

@@ -5,7 +5,6 @@
 //! match their columns by hand, which `tables/` keeps next to the DDL.
 
 mod migrations;
-mod process_sql;
 
 use std::sync::Arc;
 
@@ -17,10 +16,7 @@ pub use crate::dialect::{Capabilities, Dialect, ServerVersion};
 use crate::read::Backend;
 use crate::sql::{Sql, SqlArg, SqlDialect};
 use crate::tables::row::ViewRow;
-use crate::{
-    ClickHouseConfig, PipelineStats, ProcessFilter, ProcessRecord, RowSet, SqliteRow, StoreError, StoreWrite,
-    TableVisitor,
-};
+use crate::{ClickHouseConfig, PipelineStats, ProcessFilter, RowSet, SqliteRow, StoreError, StoreWrite, TableVisitor};
 
 pub struct ClickHouseStore {
     client: Client,
@@ -83,9 +79,22 @@ pub fn schema_ddl(version: ServerVersion, retention_days: u32) -> Vec<String> {
     crate::tables::MIGRATIONS.iter().flat_map(|m| (m.clickhouse)(&dialect)).collect()
 }
 
+/// A view's SQL with its arguments bound in order.
+fn bound(client: &Client, sql: Sql) -> clickhouse::query::Query {
+    let mut query = client.query(&sql.text);
+    for arg in sql.args {
+        query = match arg {
+            SqlArg::Str(v) => query.bind(v),
+            SqlArg::U64(v) => query.bind(v),
+        };
+    }
+    query
+}
+
 /// The SQL `list_processes` sends for `filter`, values bound.
 pub fn list_processes_sql(filter: &ProcessFilter) -> String {
-    process_sql::list_query(&Client::default(), filter).sql_display().to_string()
+    let sql = crate::process_query::list_sql(SqlDialect::ClickHouse, filter);
+    bound(&Client::default(), sql).sql_display().to_string()
 }
 
 type PendingInsert<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'a>>;
@@ -128,20 +137,8 @@ impl Backend for ClickHouseStore {
         SqlDialect::ClickHouse
     }
 
-    /// Runs a view's SQL with its arguments bound in order.
     async fn fetch<T: ViewRow>(&self, sql: Sql) -> Result<Vec<T>, StoreError> {
-        let mut query = self.client.query(&sql.text);
-        for arg in sql.args {
-            query = match arg {
-                SqlArg::Str(v) => query.bind(v),
-                SqlArg::U64(v) => query.bind(v),
-            };
-        }
-        Ok(query.fetch_all().await?)
-    }
-
-    async fn fold_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
-        process_sql::list(&self.client, filter).await
+        Ok(bound(&self.client, sql).fetch_all().await?)
     }
 
     async fn count_pipeline(&self) -> Result<PipelineStats, StoreError> {

@@ -1,8 +1,6 @@
 //! The single-host store: an embedded SQLite file (rusqlite, bundled), so
 //! `plumbline run` needs no server. Same tables and answers as ClickHouse.
 
-mod process_sql;
-
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +11,7 @@ use crate::read::Backend;
 use crate::sql::{Sql, SqlArg, SqlDialect};
 use crate::tables::row::ViewRow;
 use crate::tables::MIGRATIONS;
-use crate::{PipelineStats, ProcessFilter, ProcessRecord, RowSet, SqliteRow, StoreError, StoreWrite, TableVisitor};
+use crate::{PipelineStats, RowSet, SqliteRow, StoreError, StoreWrite, TableVisitor};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -165,11 +163,6 @@ impl Backend for SqliteStore {
 
     async fn fetch<T: ViewRow>(&self, sql: Sql) -> Result<Vec<T>, StoreError> {
         self.run(move |c| fetch(c, &sql)).await
-    }
-
-    async fn fold_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError> {
-        let filter = filter.clone();
-        self.run(move |c| process_sql::list(c, &filter)).await
     }
 
     async fn count_pipeline(&self) -> Result<PipelineStats, StoreError> {
