@@ -11,7 +11,7 @@ build_packages=(
   clang-19        # compiles the eBPF programs (clang 14 output fails the verifier)
   libclang1-19    # bindgen loads it in the test that keeps the Rust ABI mirror fresh (node-agent-ebpf)
   libbpf-dev      # bpf_helpers.h, bpf_core_read.h, bpf_tracing.h
-  linux-libc-dev  # linux/types.h for the ABI layout check
+  linux-libc-dev  # the linux/ headers libbpf-dev's headers include
 )
 test_packages=(
   clickhouse-server clickhouse-client
