@@ -166,7 +166,15 @@ pub fn write_config(dir: &Path, name: &str, text: &str) -> String {
 /// service may not be up yet).
 pub fn plumb_json(addr: &str, args: &[&str]) -> Option<Value> {
     let output = plumb(addr, &[args, &["-o", "json"]].concat());
-    output.status.success().then(|| serde_json::from_slice(&output.stdout).expect("plumb -o json prints JSON"))
+    output.status.success().then(|| {
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+            panic!(
+                "plumb {args:?} -o json printed no JSON ({err}):\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+    })
 }
 
 pub fn plumb(addr: &str, args: &[&str]) -> Output {
