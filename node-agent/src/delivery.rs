@@ -5,6 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use plumbline_retry::Backoff;
 use plumbline_transport::{BatchSink, OutgoingBatch, SinkError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +38,7 @@ async fn deliver_one(
     stats: &AgentStats,
     give_up: &CancellationToken,
 ) -> bool {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         if give_up.is_cancelled() {
             tracing::error!(sink = sink.name(), events = batch.events, "shutting down with an undelivered batch");
@@ -56,12 +57,9 @@ async fn deliver_one(
             }
             Err(err @ SinkError::Retriable { .. }) => {
                 AgentStats::add(&stats.send_retries, 1);
-                tracing::warn!(%err, retry_in = ?backoff, "batch not delivered yet");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = give_up.cancelled() => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                tracing::warn!(%err, retry_in = ?backoff.next_delay(), "batch not delivered yet");
+                // Given up while waiting: said and counted at the top.
+                backoff.wait(give_up).await;
             }
         }
     }

@@ -27,6 +27,9 @@ pub mod tables;
 mod write;
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use plumbline_retry::Backoff;
 
 pub use activity::{FileActivityRow, IpcUsageRow};
 pub use config::{ClickHouseConfig, SqliteConfig, StoreConfig};
@@ -58,7 +61,7 @@ pub async fn open_when_ready(
     config: &StoreConfig,
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> Result<Option<Arc<dyn Store>>, StoreError> {
-    let mut backoff = std::time::Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
         match open(config).await {
             Ok(store) => {
@@ -66,12 +69,10 @@ pub async fn open_when_ready(
                 return Ok(Some(store));
             }
             Err(err) if err.is_transient() => {
-                tracing::warn!(%err, retry_in = ?backoff, "store unreachable; waiting");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.cancelled() => return Ok(None),
+                tracing::warn!(%err, retry_in = ?backoff.next_delay(), "store unreachable; waiting");
+                if !backoff.wait(shutdown).await {
+                    return Ok(None);
                 }
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
             }
             Err(err) => return Err(err),
         }
