@@ -47,6 +47,25 @@ fn a_shell_run_on_this_host_is_listed_with_parent_argv_exit_code_and_in_the_proc
         .and_then(|v| v.parse::<u64>().ok());
     assert!(written.is_some_and(|n| n > 0), "{metrics}");
     assert!(metrics.contains("plumbline_aggregator_session_rows_late_total"), "{metrics}");
+    // How the store and the Kafka consumer are doing: the writes were timed,
+    // joining the group was an assignment, and librdkafka's statistics give
+    // the topic's partitions' lag (refreshed every few seconds).
+    let lag = format!("plumbline_aggregator_consumer_lag_messages{{topic=\"{}\",partition=\"", fleet.services.topic);
+    eventually_showing("the aggregator's store, Kafka and session series", || {
+        let metrics = metrics_at(&fleet.services.aggregator_metrics);
+        let value = |name: &str| metrics.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok());
+        let ok = value("plumbline_aggregator_store_write_duration_seconds_count ").is_some_and(|n| n > 0.0)
+            && value("plumbline_aggregator_rebalances_total ").is_some_and(|n| n >= 1.0)
+            && metrics.lines().any(|l| l.starts_with(&lag))
+            && value("plumbline_aggregator_sessions_open ").is_some()
+            && value("plumbline_aggregator_collective_verdicts_total ").is_some()
+            && value("plumbline_aggregator_findings_total ").is_some();
+        if ok {
+            Ok(())
+        } else {
+            Err(metrics)
+        }
+    });
     // The query service's, per RPC: `plumb stats` asked PipelineStats.
     let metrics = metrics_at(&fleet.services.query_metrics);
     assert!(metrics.contains(r#"plumbline_query_requests_total{rpc="PipelineStats",code="Ok"}"#), "{metrics}");
