@@ -60,13 +60,15 @@ fn partitions(list: &TopicPartitionList) -> Vec<String> {
 
 /// High watermark minus position, per partition this consumer fetches. The
 /// position is the offset after the last message handed to the pipeline;
-/// before the first, the committed offset. A partition whose offsets are
+/// before the first, the committed offset, or where fetching started (a
+/// partition nothing was ever committed on). A partition whose offsets are
 /// not known yet (negative: librdkafka's "invalid") is left out.
 fn partition_lag(statistics: &Statistics) -> Vec<PartitionLag> {
     let mut lag = Vec::new();
     for (topic, t) in &statistics.topics {
         for (&partition, p) in &t.partitions {
-            let position = if p.app_offset >= 0 { p.app_offset } else { p.committed_offset };
+            let position =
+                [p.app_offset, p.committed_offset, p.next_offset].into_iter().find(|&o| o >= 0).unwrap_or(-1);
             // -1 is librdkafka's internal "unassigned" partition.
             if partition < 0 || p.fetch_state == "none" || p.hi_offset < 0 || position < 0 {
                 continue;
@@ -213,22 +215,25 @@ mod tests {
     #[test]
     fn lag_is_the_high_watermark_minus_the_position_of_each_fetched_partition() {
         let partition = |partition: i32, fetch_state: &str, app_offset: i64, committed_offset: i64, hi_offset: i64| {
+            let next_offset = if partition == 4 { 12 } else { -1001 };
             let p = Partition {
                 partition,
                 fetch_state: fetch_state.into(),
                 app_offset,
                 committed_offset,
+                next_offset,
                 hi_offset,
                 ..Default::default()
             };
             (partition, p)
         };
         let partitions = [
-            partition(0, "active", 40, 30, 100),     // after the last message handed over
-            partition(1, "active", -1001, 7, 10),    // nothing handed over yet: the committed offset
-            partition(2, "none", 5, 5, 50),          // not fetched by this consumer
-            partition(3, "active", -1001, -1001, 9), // not known yet
-            partition(-1, "none", -1, -1, -1),       // librdkafka's unassigned partition
+            partition(0, "active", 40, 30, 100),      // after the last message handed over
+            partition(1, "active", -1001, 7, 10),     // nothing handed over yet: the committed offset
+            partition(2, "none", 5, 5, 50),           // not fetched by this consumer
+            partition(3, "active", -1001, -1001, 9),  // not known yet
+            partition(4, "active", -1001, -1001, 12), // never committed: where fetching started
+            partition(-1, "none", -1, -1, -1),        // librdkafka's unassigned partition
         ];
         let topic = Topic { topic: "t".into(), partitions: partitions.into_iter().collect(), ..Default::default() };
         let statistics = Statistics { topics: [("t".to_string(), topic)].into_iter().collect(), ..Default::default() };
@@ -236,6 +241,7 @@ mod tests {
         let expected = [
             PartitionLag { topic: "t".into(), partition: 0, messages: 60 },
             PartitionLag { topic: "t".into(), partition: 1, messages: 3 },
+            PartitionLag { topic: "t".into(), partition: 4, messages: 0 },
         ];
         assert_eq!(lag, expected);
     }
