@@ -33,23 +33,32 @@ pub struct Series {
     /// One sentence, no trailing period.
     pub help: &'static str,
     pub labels: &'static [&'static str],
+    /// A counter counted in whole fractions of its base unit (1000 for a
+    /// count of milliseconds shown in seconds); 1 for whole units.
+    pub counted_per_unit: u64,
 }
 
 impl Series {
     pub const fn counter(name: &'static str, help: &'static str) -> Self {
-        Self { name, kind: Kind::Counter, help, labels: &[] }
+        Self { name, kind: Kind::Counter, help, labels: &[], counted_per_unit: 1 }
     }
 
     pub const fn gauge(name: &'static str, help: &'static str) -> Self {
-        Self { name, kind: Kind::Gauge, help, labels: &[] }
+        Self { name, kind: Kind::Gauge, help, labels: &[], counted_per_unit: 1 }
     }
 
     pub const fn histogram(name: &'static str, help: &'static str, buckets: &'static [f64]) -> Self {
-        Self { name, kind: Kind::Histogram { buckets }, help, labels: &[] }
+        Self { name, kind: Kind::Histogram { buckets }, help, labels: &[], counted_per_unit: 1 }
     }
 
     pub const fn labels(self, labels: &'static [&'static str]) -> Self {
         Self { labels, ..self }
+    }
+
+    /// A counter kept in `per_unit`ths of its base unit (a count of
+    /// milliseconds for a `_seconds_total`), shown in the base unit.
+    pub const fn counted_per_unit(self, per_unit: u64) -> Self {
+        Self { counted_per_unit: per_unit, ..self }
     }
 
     /// The name `prometheus_client` registers: it appends `_total` to a
@@ -87,6 +96,9 @@ pub fn check(prefix: &str, series: &[&Series]) -> Result<(), String> {
         }
         if s.help.is_empty() || s.help.ends_with('.') || s.help.contains('\n') {
             problems.push(format!("{name}: help is one sentence without a trailing period"));
+        }
+        if s.counted_per_unit == 0 || (s.counted_per_unit != 1 && s.kind != Kind::Counter) {
+            problems.push(format!("{name}: only a counter is counted in fractions of its unit, and never in 0ths"));
         }
         if let Kind::Histogram { buckets } = s.kind {
             if buckets.is_empty() || buckets.windows(2).any(|w| w[0] >= w[1]) {

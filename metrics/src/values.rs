@@ -21,9 +21,19 @@ use crate::series::{Kind, Series};
 
 type Labels = Vec<(String, String)>;
 
-/// A counter's value. Cloning shares it.
-#[derive(Debug, Clone, Default)]
-pub struct Total(Arc<AtomicU64>);
+/// A counter's value, counted in `per_unit`ths of the series' unit.
+/// Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct Total {
+    count: Arc<AtomicU64>,
+    per_unit: u64,
+}
+
+impl Default for Total {
+    fn default() -> Self {
+        Self { count: Arc::default(), per_unit: 1 }
+    }
+}
 
 impl Total {
     pub fn inc(&self) {
@@ -31,17 +41,18 @@ impl Total {
     }
 
     pub fn inc_by(&self, n: u64) {
-        self.0.fetch_add(n, Relaxed);
+        self.count.fetch_add(n, Relaxed);
     }
 
     /// Brings the counter up to `total`, a count kept elsewhere (the BPF
     /// maps, the Kafka client) that only grows.
     pub fn catch_up(&self, total: u64) {
-        self.0.fetch_max(total, Relaxed);
+        self.count.fetch_max(total, Relaxed);
     }
 
+    /// The count, in the series' fractions of its unit.
     pub fn get(&self) -> u64 {
-        self.0.load(Relaxed)
+        self.count.load(Relaxed)
     }
 }
 
@@ -51,7 +62,10 @@ impl TypedMetric for Total {
 
 impl EncodeMetric for Total {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None)
+        match self.per_unit {
+            1 => encoder.encode_counter::<NoLabelSet, _, u64>(&self.get(), None),
+            per_unit => encoder.encode_counter::<NoLabelSet, _, u64>(&(self.get() as f64 / per_unit as f64), None),
+        }
     }
 
     fn metric_type(&self) -> MetricType {
@@ -95,6 +109,16 @@ impl EncodeMetric for Level {
 
     fn metric_type(&self) -> MetricType {
         Self::TYPE
+    }
+}
+
+/// Makes a series' counters in its declared fractions of a unit.
+#[derive(Debug, Clone, Copy)]
+struct PerUnit(u64);
+
+impl MetricConstructor<Total> for PerUnit {
+    fn new_metric(&self) -> Total {
+        Total { count: Arc::default(), per_unit: self.0 }
     }
 }
 
@@ -147,7 +171,7 @@ where
 }
 
 enum Slot {
-    Counter(Values<Total>),
+    Counter(Values<Total, PerUnit>),
     Gauge(Values<Level>),
     Histogram(Values<Histogram, Buckets>),
 }
@@ -173,7 +197,10 @@ impl Metrics {
         let mut series = Vec::with_capacity(declared.len());
         for &s in declared {
             let slot = match s.kind {
-                Kind::Counter => Slot::Counter(values(&mut registry, s, Total::default(), Total::default as fn() -> _)),
+                Kind::Counter => {
+                    let per_unit = PerUnit(s.counted_per_unit);
+                    Slot::Counter(values(&mut registry, s, per_unit.new_metric(), per_unit))
+                }
                 Kind::Gauge => Slot::Gauge(values(&mut registry, s, Level::default(), Level::default as fn() -> _)),
                 Kind::Histogram { buckets } => {
                     Slot::Histogram(values(&mut registry, s, Buckets(buckets).new_metric(), Buckets(buckets)))
@@ -247,6 +274,7 @@ mod tests {
     static LAG: Series = Series::gauge("p_lag_messages", "Behind the end").labels(&["topic", "partition"]);
     static LATENESS: Series = Series::gauge("p_lateness_seconds", "How late");
     static WRITE: Series = Series::histogram("p_write_duration_seconds", "How long", &[0.1, 1.0]);
+    static CPU: Series = Series::counter("p_cpu_seconds_total", "CPU time").counted_per_unit(1000);
 
     #[test]
     fn declared_series_are_shown_in_order_with_their_values() {
@@ -274,5 +302,12 @@ mod tests {
         total.catch_up(7);
         total.catch_up(5);
         assert_eq!(total.get(), 7);
+    }
+
+    #[test]
+    fn a_counter_kept_in_milliseconds_is_shown_in_seconds() {
+        let metrics = Metrics::new(&[&CPU]);
+        metrics.counter(&CPU, &[]).catch_up(1_250);
+        assert!(metrics.render().contains("p_cpu_seconds_total 1.25\n"), "{}", metrics.render());
     }
 }

@@ -12,6 +12,7 @@ use aya::maps::{MapData, RingBuf};
 use bytes::Bytes;
 use futures::future::select_all;
 use plumbline_ebpf::record::Record;
+use plumbline_metrics::InternalEvent;
 use plumbline_proto::{v1::NodeIdentity, BatchBuilder, BatchHeader};
 use plumbline_transport::OutgoingBatch;
 use prost::Message;
@@ -26,6 +27,7 @@ use crate::{
     config::{BatchConfig, CaptureConfig},
     encoder::{Encoder, Followers},
     event_order::EventOrder,
+    events::{IoTableFull, KernelDropped, RecordMalformed, RecordOfUnknownKind, RecordRead},
     file_probes::FileProbes,
     gpu::GpuCapture,
     intent::{attach::TlsProbes, IntentCapture},
@@ -122,15 +124,9 @@ impl Capture {
         match Record::parse(bytes) {
             Ok(record) => match self.encoder.record(&record, &mut self.batch, &mut self.job_batches) {
                 Encoded::Event => self.note_events(),
-                Encoded::UnknownKind(kind) => {
-                    AgentStats::add(&self.telemetry.stats.records_unknown_kind, 1);
-                    tracing::debug!(kind, "skipped a record of an unknown kind");
-                }
+                Encoded::UnknownKind(kind) => RecordOfUnknownKind { kind }.emit(&self.telemetry.stats),
             },
-            Err(err) => {
-                AgentStats::add(&self.telemetry.stats.records_malformed, 1);
-                tracing::warn!(%err, "dropped a malformed ring-buffer record");
-            }
+            Err(error) => RecordMalformed { error: &error }.emit(&self.telemetry.stats),
         }
     }
 
@@ -141,13 +137,7 @@ impl Capture {
         match self.counters.losses(now) {
             Ok(losses) => {
                 for loss in &losses {
-                    AgentStats::add(&self.telemetry.stats.kernel_lost, loss.count);
-                    tracing::warn!(
-                        kind = loss.kind,
-                        cpu = loss.cpu,
-                        count = loss.count,
-                        "kernel dropped events: ring buffer full"
-                    );
+                    KernelDropped { loss }.emit(&self.telemetry.stats);
                     encode_loss(loss, &mut self.batch);
                 }
                 if !losses.is_empty() {
@@ -177,8 +167,7 @@ impl Capture {
         let now = node::boot_ns();
         let host = &mut self.encoder.host;
         if !self.sweeps.sweep(&host.table, &mut host.paths, &mut self.batch, now, ordered_to) {
-            AgentStats::add(&self.telemetry.stats.io_table_full, 1);
-            tracing::warn!("the IO accounting table is full: totals written since the last sweep may be lost");
+            IoTableFull.emit(&self.telemetry.stats);
         }
         self.encoder.tick(now, &mut self.batch);
         self.note_events();
@@ -329,10 +318,7 @@ async fn drain(
     let started = node::boot_ns();
     for ring in rings.iter_mut() {
         while let Some(item) = ring.get_mut().next() {
-            AgentStats::add(&capture.telemetry.stats.records, 1);
-            if order.hold(&item) {
-                AgentStats::add(&capture.telemetry.stats.records_late, 1);
-            }
+            RecordRead { late: order.hold(&item) }.emit(&capture.telemetry.stats);
         }
     }
     let released = match until {

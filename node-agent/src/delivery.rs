@@ -5,11 +5,13 @@
 
 use std::{sync::Arc, time::Duration};
 
+use plumbline_metrics::InternalEvent;
 use plumbline_retry::Backoff;
 use plumbline_transport::{BatchSink, OutgoingBatch, SinkError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::{BatchLost, BatchSent, SendRetried, Undelivered};
 use crate::stats::AgentStats;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -24,40 +26,24 @@ pub async fn deliver(
     give_up: CancellationToken,
 ) {
     while let Some(batch) = queue.recv().await {
-        if !deliver_one(sink.as_ref(), &batch, &stats, &give_up).await {
-            AgentStats::add(&stats.batches_lost, 1);
-            AgentStats::add(&stats.events_lost, batch.events as u64);
-        }
+        deliver_one(sink.as_ref(), &batch, &stats, &give_up).await;
     }
 }
 
-/// True once delivered, false when given up.
-async fn deliver_one(
-    sink: &dyn BatchSink,
-    batch: &OutgoingBatch,
-    stats: &AgentStats,
-    give_up: &CancellationToken,
-) -> bool {
+/// Sends `batch` until the sink takes it, refuses it for good, or `give_up`.
+async fn deliver_one(sink: &dyn BatchSink, batch: &OutgoingBatch, stats: &AgentStats, give_up: &CancellationToken) {
     let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         if give_up.is_cancelled() {
-            tracing::error!(sink = sink.name(), events = batch.events, "shutting down with an undelivered batch");
-            return false;
+            return BatchLost { batch, why: Undelivered::ShuttingDown { sink: sink.name() } }.emit(stats);
         }
         match sink.send(batch).await {
-            Ok(()) => {
-                AgentStats::add(&stats.batches_sent, 1);
-                AgentStats::add(&stats.events_sent, batch.events as u64);
-                AgentStats::add(&stats.bytes_sent, batch.payload.len() as u64);
-                return true;
+            Ok(()) => return BatchSent { batch }.emit(stats),
+            Err(error @ SinkError::Fatal { .. }) => {
+                return BatchLost { batch, why: Undelivered::Refused(&error) }.emit(stats);
             }
-            Err(err @ SinkError::Fatal { .. }) => {
-                tracing::error!(%err, events = batch.events, "batch refused for good; counted as lost");
-                return false;
-            }
-            Err(err @ SinkError::Retriable { .. }) => {
-                AgentStats::add(&stats.send_retries, 1);
-                tracing::warn!(%err, retry_in = ?backoff.next_delay(), "batch not delivered yet");
+            Err(error @ SinkError::Retriable { .. }) => {
+                SendRetried { error: &error, retry_in: backoff.next_delay() }.emit(stats);
                 // Given up while waiting: said and counted at the top.
                 backoff.wait(give_up).await;
             }

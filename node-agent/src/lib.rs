@@ -21,6 +21,7 @@ pub mod delivery;
 pub mod dns;
 pub mod encoder;
 pub mod event_order;
+pub mod events;
 pub mod file_paths;
 pub mod file_probes;
 pub mod filters;

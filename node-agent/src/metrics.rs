@@ -102,8 +102,9 @@ pub static GPU_LIBRARIES_HOOKED: Series =
     Series::gauge("plumbline_agent_gpu_libraries_hooked", "libcudart and libnccl files hooked");
 pub static QUEUE_DEPTH: Series = Series::gauge("plumbline_agent_queue_depth", "Batches waiting for the sink");
 pub static PROCESS_TABLE: Series = Series::gauge("plumbline_agent_process_table", "Processes the agent knows");
-pub static CPU_MILLISECONDS: Series =
-    Series::counter("plumbline_agent_cpu_milliseconds_total", "CPU time the agent used");
+/// sysinfo gives the agent's CPU time in milliseconds.
+pub static CPU_SECONDS: Series =
+    Series::counter("plumbline_agent_cpu_seconds_total", "CPU time the agent used").counted_per_unit(1000);
 pub static RESIDENT_MEMORY: Series =
     Series::gauge("plumbline_agent_resident_memory_bytes", "The agent's resident memory");
 
@@ -132,7 +133,7 @@ pub static SERIES: &[&Series] = &[
     &GPU_LIBRARIES_HOOKED,
     &QUEUE_DEPTH,
     &PROCESS_TABLE,
-    &CPU_MILLISECONDS,
+    &CPU_SECONDS,
     &RESIDENT_MEMORY,
 ];
 
@@ -182,7 +183,7 @@ pub fn render(metrics: &Metrics, stats: &AgentStats, gauges: &Gauges) -> String 
         let refresh = sysinfo::ProcessRefreshKind::nothing().with_cpu().with_memory();
         system.refresh_processes_specifics(sysinfo::ProcessesToUpdate::Some(&[pid]), false, refresh);
         if let Some(process) = system.process(pid) {
-            metrics.counter(&CPU_MILLISECONDS, &[]).catch_up(process.accumulated_cpu_time());
+            metrics.counter(&CPU_SECONDS, &[]).catch_up(process.accumulated_cpu_time());
             metrics.gauge(&RESIDENT_MEMORY, &[]).set(process.memory() as f64);
         }
     }
