@@ -9,6 +9,7 @@ use std::{
 };
 
 use plumbline_metrics::InternalEvent;
+use plumbline_retry::Backoff;
 use plumbline_store::{now_wall_ns, RowSet, StoreError, StoreWrite};
 use plumbline_transport::{BatchSource, Delivery, Gather, SourceError};
 use tokio::task::{JoinError, JoinHandle};
@@ -286,7 +287,7 @@ async fn write_retrying(
     stats: &AggregatorStats,
     shutdown: &CancellationToken,
 ) -> Result<bool, StoreError> {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         let started = Instant::now();
         match store.write(Arc::clone(rows)).await {
@@ -295,12 +296,10 @@ async fn write_retrying(
                 return Ok(true);
             }
             Err(error) if error.is_transient() => {
-                StoreRetried { error: &error, retry_in: backoff }.emit(stats);
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.cancelled() => return Ok(false),
+                StoreRetried { error: &error, retry_in: backoff.next_delay() }.emit(stats);
+                if !backoff.wait(shutdown).await {
+                    return Ok(false);
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             Err(err) => return Err(err),
         }

@@ -3,6 +3,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use plumbline_retry::Backoff;
 use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
@@ -58,14 +59,13 @@ pub async fn ensure_topic(spec: &TopicSpec) -> Result<(), TopicError> {
 /// exiting; its producer or consumer retries meanwhile.
 pub fn spawn_topic_creation(spec: TopicSpec) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut backoff = Duration::from_secs(1);
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
         loop {
             match ensure_topic(&spec).await {
                 Ok(()) => return,
                 Err(err) => {
-                    tracing::warn!(%err, retry_in = ?backoff, "topic not ensured yet");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    tracing::warn!(%err, retry_in = ?backoff.next_delay(), "topic not ensured yet");
+                    backoff.sleep().await;
                 }
             }
         }
