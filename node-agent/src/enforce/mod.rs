@@ -1,0 +1,9 @@
+//! Per-workload kernel enforcement. A policy file names roles (which
+//! executables a workload may run, which files it may read or write, where it
+//! may connect) and selects the processes each role confines; every rule is
+//! in `audit` mode (the event says `would_deny`, nothing is blocked) or
+//! `enforce` mode. [`policy`] parses, validates and compiles the file into
+//! the form the BPF maps are filled from, and decides in user space exactly
+//! as the kernel side must, so the two can be tested against each other.
+
+pub mod policy;
