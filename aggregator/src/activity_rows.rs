@@ -9,8 +9,8 @@ use plumbline_proto::{
     BatchError, BatchReader, EventRef,
 };
 use plumbline_store::{
-    ContainerRow, DnsQueryRow, FileEventRow, FileWriteRow, IpcEventRow, LossMarkerRow, NetConnectionRow, NetFlowRow,
-    RowSet,
+    ContainerRow, DnsQueryRow, EnforcementDecisionRow, FileEventRow, FileWriteRow, IpcEventRow, LossMarkerRow,
+    NetConnectionRow, NetFlowRow, RowSet,
 };
 
 /// The who-and-when columns every activity row starts with.
@@ -212,6 +212,22 @@ pub fn push_activity_row(
             pod_name: reader.str(i, container.pod_name_sid)?.to_string(),
             wall_ns: reader.wall_ns(event.ts_ns),
         }),
+        Body::Enforcement(decision) => {
+            let w = who(reader, event)?;
+            let remote = decision.remote.as_ref();
+            rows.enforcement_decisions.push(activity_row!(EnforcementDecisionRow, w, {
+                decision: decision.decision as u8,
+                mechanism: decision.mechanism as u8,
+                family: decision.family as u8,
+                operation: reader.str(i, decision.operation_sid)?.to_string(),
+                role: reader.str(i, decision.role_sid)?.to_string(),
+                pod: decision.pod,
+                remote_addr: ip_text(remote),
+                remote_port: port(remote),
+                transport: decision.transport as u8,
+                path: reader.str(i, decision.path_sid)?.to_string(),
+            }));
+        }
         _ => return Ok(false),
     }
     Ok(true)

@@ -117,6 +117,7 @@ fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
             | Body::Flow(_)
             | Body::Dns(_)
             | Body::Ipc(_)
+            | Body::Enforcement(_)
             | Body::Loss(_) => push_activity_row(&reader, &event, body, &mut out.rows)?,
             Body::LlmCall(_) | Body::Agent(_) | Body::TlsStack(_) => {
                 push_llm_row(&reader, &event, body, &mut out.rows)?

@@ -40,6 +40,7 @@ pub mod kind {
             TLS_SNI => "tls_sni",
             CUDA => "cuda",
             NCCL => "nccl",
+            ENFORCE_NET => "enforce_net",
             _ => return None,
         })
     }
@@ -84,3 +85,7 @@ unsafe impl aya::Pod for OpenRepeats {}
 unsafe impl aya::Pod for IoKey {}
 unsafe impl aya::Pod for IoStats {}
 unsafe impl aya::Pod for CommKey {}
+unsafe impl aya::Pod for Pod {}
+unsafe impl aya::Pod for Role {}
+unsafe impl aya::Pod for NetRuleAddr {}
+unsafe impl aya::Pod for NetRule {}

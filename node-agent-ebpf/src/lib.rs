@@ -56,5 +56,11 @@ pub const TLS: BpfObject =
 pub const GPU: BpfObject =
     BpfObject { name: "gpu", bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/gpu.bpf.o")) };
 
+/// Workload policy without BPF LSM: network decided at the cgroup2 root
+/// (connect, unconnected send), roles inherited at fork. Loaded only when a
+/// policy is configured.
+pub const ENFORCE: BpfObject =
+    BpfObject { name: "enforce", bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/enforce.bpf.o")) };
+
 /// Every object the agent loads.
 pub const OBJECTS: [BpfObject; 7] = [PROCESS, FILE, IO, NET, IPC, TLS, GPU];

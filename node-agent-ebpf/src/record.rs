@@ -6,7 +6,7 @@ use std::mem::size_of;
 use bytemuck::{pod_read_unaligned, Pod};
 
 use crate::abi::{
-    kind, CudaCall, DnsPacket, EventHeader, FileOpen, FileRename, FileUnlink, NcclCall, NetClose, NetConnect, PathLens,
+    kind, CudaCall, DnsPacket, EnforceNet, EventHeader, FileOpen, FileRename, FileUnlink, NcclCall, NetClose, NetConnect, PathLens,
     ProcExec, ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, TlsSni, UnixConnect,
 };
 
@@ -63,6 +63,9 @@ pub enum Record<'a> {
         event: NcclCall,
         unique_id: &'a [u8],
     },
+    /// A connect or send a workload's role does not allow: refused, or
+    /// recorded in audit.
+    EnforceNet(EnforceNet),
     /// A kind this agent does not know (a newer object); skipped, counted.
     Unknown(EventHeader),
 }
@@ -196,6 +199,7 @@ impl<'a> Record<'a> {
                 let unique_id = tail(bytes, size_of::<NcclCall>(), event.id_len, header.kind)?;
                 Record::Nccl { event, unique_id }
             }
+            kind::ENFORCE_NET => Record::EnforceNet(read(bytes, header.kind)?),
             _ => Record::Unknown(header),
         })
     }
@@ -218,6 +222,7 @@ impl<'a> Record<'a> {
             Record::TlsSni(e) => &e.hdr,
             Record::Cuda(e) => &e.hdr,
             Record::Nccl { event, .. } => &event.hdr,
+            Record::EnforceNet(e) => &e.hdr,
             Record::Unknown(h) => h,
         }
     }

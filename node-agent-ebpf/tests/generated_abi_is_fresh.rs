@@ -30,6 +30,10 @@ const ENUMS: &[(&str, &str, &[&str], &str)] = &[
     ("plb_tls_direction", "tls_direction", &["PLB_TLS_"], "u8"),
     ("plb_cuda_api", "cuda_api", &["PLB_CUDA_"], "u16"),
     ("plb_nccl_op", "nccl_op", &["PLB_NCCL_"], "u16"),
+    ("plb_mode", "mode", &["PLB_MODE_"], "u8"),
+    ("plb_decision", "decision", &["PLB_DECISION_"], "u8"),
+    ("plb_mechanism", "mechanism", &["PLB_MECH_"], "u8"),
+    ("plb_net_op", "net_op", &["PLB_NET_OP_"], "u8"),
 ];
 
 /// Derives beyond `Pod`/`Zeroable` for the BPF map keys and values the agent
@@ -39,6 +43,7 @@ const EXTRA_DERIVES: &[(&str, &[&str])] = &[
     ("IoKey", &["PartialEq", "Eq", "Hash"]),
     ("IoStats", &["PartialEq", "Eq", "Default"]),
     ("CommKey", &["PartialEq", "Eq", "Hash"]),
+    ("NetRuleAddr", &["PartialEq", "Eq", "Hash"]),
 ];
 
 /// Struct names bindgen's `plb_snake_case` → `CamelCase` would spell otherwise.

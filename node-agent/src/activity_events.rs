@@ -46,7 +46,7 @@ fn ip_bytes(ip: IpAddr) -> Vec<u8> {
     }
 }
 
-fn socket_address(addr: &SockAddr) -> SocketAddress {
+pub(crate) fn socket_address(addr: &SockAddr) -> SocketAddress {
     SocketAddress { ip: ip_bytes(sockaddr_ip(&addr.addr, addr.family)), port: addr.port.into(), path_sid: 0 }
 }
 
@@ -250,6 +250,7 @@ pub fn encode(enc: &mut Activity<'_>, record: &Record<'_>, batch: &mut BatchBuil
         | Record::TlsSni(_)
         | Record::Cuda(_)
         | Record::Nccl { .. }
+        | Record::EnforceNet(_)
         | Record::Unknown(_) => {}
     }
 }

@@ -15,6 +15,7 @@ use crate::{
     batches::JobBatches,
     containers::ContainerAnnouncer,
     dns::DnsTracker,
+    enforcement_events::{self, RoleNames},
     file_paths::PathCache,
     gpu::{GpuCapture, GpuCounts},
     intent::{IntentCapture, IntentCounts},
@@ -82,11 +83,18 @@ pub struct Encoder {
     followers: Followers,
     /// How long an exited process stays in the table.
     exited_ttl_ns: u64,
+    /// The enforced roles' names, by the ids policy decisions carry.
+    roles: RoleNames,
 }
 
 impl Encoder {
     pub fn new(exited_ttl_ns: u64, followers: Followers) -> Self {
-        Self { host: HostState::new(), followers, exited_ttl_ns }
+        Self { host: HostState::new(), followers, exited_ttl_ns, roles: RoleNames::default() }
+    }
+
+    /// The roles in force changed (a policy was loaded).
+    pub fn set_roles(&mut self, roles: RoleNames) {
+        self.roles = roles;
     }
 
     pub fn intent_counts(&self) -> Option<IntentCounts> {
@@ -187,6 +195,10 @@ impl Encoder {
                 if let Some(intent) = &mut self.followers.intent {
                     server_name(intent, &h, event);
                 }
+                Encoded::Event
+            }
+            Record::EnforceNet(event) => {
+                enforcement_events::encode_net(event, &self.roles, &host.table, batch);
                 Encoded::Event
             }
             Record::Unknown(h) => Encoded::UnknownKind(h.kind),

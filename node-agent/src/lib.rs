@@ -20,6 +20,7 @@ pub mod containers;
 pub mod delivery;
 pub mod dns;
 pub mod encoder;
+pub mod enforcement_events;
 pub mod enforce;
 pub mod event_order;
 pub mod events;

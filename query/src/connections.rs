@@ -29,7 +29,7 @@ fn direction_name(d: u8) -> &'static str {
     }
 }
 
-fn transport_name(t: u8) -> &'static str {
+pub(crate) fn transport_name(t: u8) -> &'static str {
     match t {
         transport::TCP => "tcp",
         transport::UDP => "udp",

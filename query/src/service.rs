@@ -5,11 +5,11 @@ use std::sync::Arc;
 use plumbline_proto::v1::{
     query_service_server::QueryService, ActivityRequest, GpuHangResponse, GpuKernelsResponse, GpuMismatchesResponse,
     GpuRequest, GpuStragglersResponse, GpuTimelineResponse, ListAgentsResponse, ListConnectionsResponse,
-    ListContainersResponse, ListDnsQueriesResponse, ListFileActivityResponse, ListFindingsResponse,
-    ListGpuJobsResponse, ListIpcEdgesResponse, ListLlmCallsResponse, ListLossMarkersResponse, ListProcessesRequest,
-    ListProcessesResponse, ListSessionsResponse, ListTlsStacksResponse, PipelineStatsRequest, PipelineStatsResponse,
-    Process, ProcessTreeNode, ProcessTreeRequest, ProcessTreeResponse, SessionRequest, SessionTimelineResponse,
-    TokenUsageResponse, WhyRequest, WhyResponse,
+    ListContainersResponse, ListDnsQueriesResponse, ListEnforcementResponse, ListFileActivityResponse,
+    ListFindingsResponse, ListGpuJobsResponse, ListIpcEdgesResponse, ListLlmCallsResponse, ListLossMarkersResponse,
+    ListProcessesRequest, ListProcessesResponse, ListSessionsResponse, ListTlsStacksResponse, PipelineStatsRequest,
+    PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest, ProcessTreeResponse, SessionRequest,
+    SessionTimelineResponse, TokenUsageResponse, WhyRequest, WhyResponse,
 };
 use plumbline_store::{ProcessFilter, ProcessRecord, StoreRead};
 use tonic::{Request, Response, Status};
@@ -168,6 +168,15 @@ impl QueryService for QueryServiceImpl {
         let filter = activity::activity_filter(request.get_ref())?;
         let rows = self.store.list_loss_markers(&filter).await.map_err(QueryError::from)?;
         Ok(Response::new(ListLossMarkersResponse { losses: rows.into_iter().map(activity::loss).collect() }))
+    }
+
+    async fn list_enforcement(
+        &self,
+        request: Request<ActivityRequest>,
+    ) -> Result<Response<ListEnforcementResponse>, Status> {
+        let filter = activity::activity_filter(request.get_ref())?;
+        let rows = self.store.list_enforcement(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(ListEnforcementResponse { decisions: rows.into_iter().map(activity::enforcement).collect() }))
     }
 
     async fn list_llm_calls(

@@ -4,7 +4,7 @@
 use crate::filter::{ActivityFilter, TimeRange};
 use crate::sql::{activity_where, limit, rows_sql, Sql, SqlDialect};
 use crate::tables::row::table_row;
-use crate::tables::{ContainerRow, DnsQueryRow, LossMarkerRow, NetConnectionRow, NetFlowRow};
+use crate::tables::{ContainerRow, DnsQueryRow, EnforcementDecisionRow, LossMarkerRow, NetConnectionRow, NetFlowRow};
 
 table_row! {
     /// Files touched by one process: opens, failures, unlinks, renames and
@@ -80,6 +80,12 @@ pub fn containers_sql(d: SqlDialect, filter: &ActivityFilter) -> Sql {
     // When a container was described says nothing about when it ran.
     let filter = ActivityFilter { range: TimeRange::default(), ..filter.clone() };
     rows_sql::<ContainerRow>(d, "containers", "wall_ns", &["container_id", "pod_name", "cgroup_path"], &filter)
+}
+
+/// Workload policy decisions; `contains` looks at the address, the path and
+/// the role.
+pub fn enforcement_sql(d: SqlDialect, filter: &ActivityFilter) -> Sql {
+    rows_sql::<EnforcementDecisionRow>(d, "enforcement_decisions", "wall_ns", &["remote_addr", "path", "role"], filter)
 }
 
 pub fn losses_sql(d: SqlDialect, filter: &ActivityFilter) -> Sql {

@@ -42,11 +42,11 @@ pub use read::StoreRead;
 pub use rows::{RowSet, TableVisitor};
 pub use sessions::{EffectFilter, SessionFilter, SessionFindingsRow, SessionRow};
 pub use tables::{
-    direction, edge_relation, file_op, finding_kind, ipc_kind, ipc_op, node_kind, to_json_column, transport,
-    AgentProcessRow, CollectiveVerdictRow, ContainerRow, CudaCallRow, DeadLetterRow, DnsQueryRow, FileEventRow,
-    FileWriteRow, FindingRow, IpcEventRow, KernelLaunchesRow, LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult,
-    LossMarkerRow, MissingRank, NcclCallRow, NetConnectionRow, NetFlowRow, ProcessEventKind, ProcessEventRow,
-    RankValue, SessionEdgeRow, SessionNodeRow, SqliteRow, TlsStackRow,
+    decision, direction, edge_relation, family, file_op, finding_kind, ipc_kind, ipc_op, mechanism, node_kind,
+    to_json_column, transport, AgentProcessRow, CollectiveVerdictRow, ContainerRow, CudaCallRow, DeadLetterRow,
+    DnsQueryRow, EnforcementDecisionRow, FileEventRow, FileWriteRow, FindingRow, IpcEventRow, KernelLaunchesRow,
+    LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult, LossMarkerRow, MissingRank, NcclCallRow, NetConnectionRow,
+    NetFlowRow, ProcessEventKind, ProcessEventRow, RankValue, SessionEdgeRow, SessionNodeRow, SqliteRow, TlsStackRow,
 };
 pub use write::StoreWrite;
 

@@ -10,8 +10,8 @@ use crate::sessions::{self, EffectFilter, SessionFilter, SessionFindingsRow, Ses
 use crate::sql::{Sql, SqlDialect};
 use crate::tables::row::ViewRow;
 use crate::tables::{
-    CollectiveVerdictRow, ContainerRow, DnsQueryRow, FindingRow, LlmCallRow, LossMarkerRow, NetConnectionRow,
-    NetFlowRow, SessionEdgeRow, SessionNodeRow, TlsStackRow,
+    CollectiveVerdictRow, ContainerRow, DnsQueryRow, EnforcementDecisionRow, FindingRow, LlmCallRow, LossMarkerRow,
+    NetConnectionRow, NetFlowRow, SessionEdgeRow, SessionNodeRow, TlsStackRow,
 };
 use crate::{activity, llm, process_query, AgentActivityRow, FileActivityRow, IpcUsageRow, TokenUsageHourRow};
 use crate::{PipelineStats, ProcessFilter, ProcessRecord, StoreError};
@@ -40,6 +40,9 @@ pub trait StoreRead: Send + Sync {
     async fn list_containers(&self, filter: &ActivityFilter) -> Result<Vec<ContainerRow>, StoreError>;
 
     async fn list_loss_markers(&self, filter: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError>;
+
+    /// Workload policy decisions, newest first.
+    async fn list_enforcement(&self, filter: &ActivityFilter) -> Result<Vec<EnforcementDecisionRow>, StoreError>;
 
     /// LLM calls, newest first.
     async fn list_llm_calls(&self, filter: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError>;
@@ -146,6 +149,10 @@ impl<B: Backend> StoreRead for B {
 
     async fn list_loss_markers(&self, filter: &ActivityFilter) -> Result<Vec<LossMarkerRow>, StoreError> {
         self.fetch(activity::losses_sql(self.dialect(), filter)).await
+    }
+
+    async fn list_enforcement(&self, filter: &ActivityFilter) -> Result<Vec<EnforcementDecisionRow>, StoreError> {
+        self.fetch(activity::enforcement_sql(self.dialect(), filter)).await
     }
 
     async fn list_llm_calls(&self, filter: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError> {

@@ -60,6 +60,7 @@ row_set! {
     session_nodes: SessionNodeRow,
     session_edges: SessionEdgeRow,
     findings: FindingRow,
+    enforcement_decisions: EnforcementDecisionRow,
 }
 
 impl RowSet {

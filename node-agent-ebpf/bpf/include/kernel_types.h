@@ -35,7 +35,11 @@ enum {
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_LPM_TRIE = 11,
 	BPF_MAP_TYPE_RINGBUF = 27,
+};
+enum {
+	BPF_F_NO_PREALLOC = 1,
 };
 enum {
 	BPF_ANY = 0,
@@ -101,6 +105,18 @@ struct __sk_buff {
 
 struct bpf_sock {
 	__u32 bound_dev_if;
+	__u32 family;
+	__u32 type;
+	__u32 protocol;
+};
+
+/* The context of cgroup/connect* and cgroup/sendmsg* (uapi, up to what is
+ * read). Addresses and the port are in network byte order. */
+struct bpf_sock_addr {
+	__u32 user_family;
+	__u32 user_ip4;
+	__u32 user_ip6[4];
+	__u32 user_port;
 	__u32 family;
 	__u32 type;
 	__u32 protocol;

@@ -18,7 +18,7 @@
 #ifndef PLUMBLINE_ABI_H
 #define PLUMBLINE_ABI_H
 
-#define PLB_ABI_VERSION 7
+#define PLB_ABI_VERSION 8
 
 #define PLB_COMM_LEN 16
 #define PLB_FILENAME_MAX 256
@@ -69,6 +69,8 @@ enum plb_event_kind {
 	PLB_EV_TLS_SNI = 41,
 	PLB_EV_CUDA = 50,
 	PLB_EV_NCCL = 51,
+	/* A workload policy decision about a connect or a send. */
+	PLB_EV_ENFORCE_NET = 60,
 	PLB_EV_KIND_MAX = 64,
 };
 
@@ -479,6 +481,87 @@ struct plb_nccl_call {
 	__u16 id_len;       /* 0, or PLB_NCCL_ID_BYTES after an init */
 };
 
+/* ---- Enforcement: workload policy decisions ----------------------------- */
+
+/* How a family of a role's rules acts on what they do not allow. */
+enum plb_mode {
+	PLB_MODE_OFF = 0,     /* the family is not restricted */
+	PLB_MODE_AUDIT = 1,   /* allowed, and recorded as would_deny */
+	PLB_MODE_ENFORCE = 2, /* refused */
+};
+
+/* What a decision did, as far as the kernel let it. */
+enum plb_decision {
+	PLB_DECISION_DENIED = 1,       /* refused before the effect (EPERM) */
+	PLB_DECISION_KILLED_AFTER = 2, /* SIGKILL once the effect had begun */
+	PLB_DECISION_WOULD_DENY = 3,   /* audit: allowed and recorded */
+};
+
+/* The hook that decided. */
+enum plb_mechanism {
+	PLB_MECH_CGROUP_SOCK_ADDR = 1, /* cgroup/connect4|6, cgroup/sendmsg4|6 at the cgroup2 root */
+	PLB_MECH_SIGNAL = 2,           /* bpf_send_signal(SIGKILL) from a tracepoint */
+	PLB_MECH_LSM = 3,              /* a BPF LSM hook's return value */
+};
+
+/* The network operation decided on. */
+enum plb_net_op {
+	PLB_NET_OP_CONNECT = 1,
+	PLB_NET_OP_SENDMSG = 2,
+};
+
+#define PLB_ROLES_MAX 256
+#define PLB_NET_RULE_PORTS 8
+
+/* A role's modes per family (array map indexed by role id). */
+struct plb_role {
+	__u8 net_mode;  /* enum plb_mode */
+	__u8 exec_mode;
+	__u8 file_mode;
+	__u8 _pad0;
+};
+
+/* The workload a process belongs to (map value keyed by thread-group id);
+ * inherited by every process it forks, kept across exec. */
+struct plb_pod {
+	__u32 role;
+	__u32 pod; /* the enrolment: one per wrap or matched process tree */
+};
+
+/* What the network allow-list (an LPM trie) is keyed by: the role, then the
+ * address as IPv6 (IPv4 as ::ffff:a.b.c.d). */
+struct plb_net_rule_addr {
+	__u32 role;
+	__u8 addr[16];
+};
+
+/* The trie's key: prefixlen counts the role's 32 bits plus the address's
+ * prefix. */
+struct plb_net_rule_key {
+	__u32 prefixlen;
+	struct plb_net_rule_addr data;
+};
+
+/* The ports allowed at an address prefix (every rule covering it merged). */
+struct plb_net_rule {
+	__u16 ports[PLB_NET_RULE_PORTS]; /* host byte order */
+	__u16 nports;                    /* 0: any port */
+	__u16 _pad0[3];
+};
+
+/* A connect or send a role does not allow: refused, or recorded in audit. */
+struct plb_enforce_net {
+	struct plb_event_header hdr;
+	struct plb_sockaddr remote;
+	__u32 role;
+	__u32 pod;
+	__u8 decision;  /* enum plb_decision */
+	__u8 mechanism; /* enum plb_mechanism */
+	__u8 op;        /* enum plb_net_op */
+	__u8 protocol;  /* IPPROTO_TCP, IPPROTO_UDP */
+	__u32 _pad0;
+};
+
 /* ---- Filters (maps the agent fills) ------------------------------------ */
 
 struct plb_comm_key {
@@ -505,6 +588,9 @@ _Static_assert(sizeof(struct plb_tls_data) == 72, "plb_tls_data size");
 _Static_assert(sizeof(struct plb_tls_sni) == 304, "plb_tls_sni size");
 _Static_assert(sizeof(struct plb_cuda_call) == 104, "plb_cuda_call size");
 _Static_assert(sizeof(struct plb_nccl_call) == 104, "plb_nccl_call size");
+_Static_assert(sizeof(struct plb_enforce_net) == 72, "plb_enforce_net size");
+_Static_assert(sizeof(struct plb_net_rule_key) == 24, "plb_net_rule_key size");
+_Static_assert(sizeof(struct plb_net_rule) == 24, "plb_net_rule size");
 _Static_assert((PLB_TLS_CHUNK & (PLB_TLS_CHUNK - 1)) == 0, "PLB_TLS_CHUNK is a power of two");
 _Static_assert((PLB_ARGS_MAX & (PLB_ARGS_MAX - 1)) == 0, "PLB_ARGS_MAX is a power of two");
 

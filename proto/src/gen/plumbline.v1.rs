@@ -79,7 +79,7 @@ pub struct Event {
     pub process_start_ns: u64,
     #[prost(
         oneof = "event::Body",
-        tags = "10, 11, 12, 13, 14, 15, 20, 21, 30, 31, 32, 40, 50, 51, 52, 53, 60, 61, 90, 91"
+        tags = "10, 11, 12, 13, 14, 15, 20, 21, 30, 31, 32, 40, 50, 51, 52, 53, 60, 61, 70, 90, 91"
     )]
     pub body: ::core::option::Option<event::Body>,
 }
@@ -129,6 +129,8 @@ pub mod event {
         Cuda(super::CudaCall),
         #[prost(message, tag = "61")]
         Nccl(super::NcclCall),
+        #[prost(message, tag = "70")]
+        Enforcement(super::EnforcementDecision),
         #[prost(message, tag = "90")]
         Loss(super::LossMarker),
         #[prost(message, tag = "91")]
@@ -1098,6 +1100,179 @@ pub mod nccl_call {
         }
     }
 }
+/// What a workload's policy did about something its role does not allow.
+/// Says exactly what the kernel gave: refused before the effect, killed
+/// after it began, or only recorded (audit).
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct EnforcementDecision {
+    #[prost(enumeration = "enforcement_decision::Decision", tag = "1")]
+    pub decision: i32,
+    #[prost(enumeration = "enforcement_decision::Mechanism", tag = "2")]
+    pub mechanism: i32,
+    #[prost(enumeration = "enforcement_decision::Family", tag = "3")]
+    pub family: i32,
+    /// What was attempted: connect, sendmsg, exec, open.
+    #[prost(uint32, tag = "4")]
+    pub operation_sid: u32,
+    /// The role the process's workload is enrolled in.
+    #[prost(uint32, tag = "5")]
+    pub role_sid: u32,
+    /// The enrolment (one per wrap or matched process tree).
+    #[prost(uint32, tag = "6")]
+    pub pod: u32,
+    /// Network: where the process tried to go, and over what.
+    #[prost(message, optional, tag = "7")]
+    pub remote: ::core::option::Option<SocketAddress>,
+    #[prost(enumeration = "Transport", tag = "8")]
+    pub transport: i32,
+    /// Exec and files: the path.
+    #[prost(uint32, tag = "9")]
+    pub path_sid: u32,
+}
+/// Nested message and enum types in `EnforcementDecision`.
+pub mod enforcement_decision {
+    #[allow(clippy::all)]
+    #[derive(serde::Serialize)]
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Decision {
+        Unspecified = 0,
+        /// Refused before the effect: the call failed with EPERM.
+        Denied = 1,
+        /// The process was killed once the effect had begun.
+        KilledAfter = 2,
+        /// Audit: allowed, and recorded.
+        WouldDeny = 3,
+    }
+    impl Decision {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unspecified => "DECISION_UNSPECIFIED",
+                Self::Denied => "DECISION_DENIED",
+                Self::KilledAfter => "DECISION_KILLED_AFTER",
+                Self::WouldDeny => "DECISION_WOULD_DENY",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "DECISION_UNSPECIFIED" => Some(Self::Unspecified),
+                "DECISION_DENIED" => Some(Self::Denied),
+                "DECISION_KILLED_AFTER" => Some(Self::KilledAfter),
+                "DECISION_WOULD_DENY" => Some(Self::WouldDeny),
+                _ => None,
+            }
+        }
+    }
+    /// The kernel hook that decided.
+    #[allow(clippy::all)]
+    #[derive(serde::Serialize)]
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Mechanism {
+        Unspecified = 0,
+        /// cgroup/connect4|6, cgroup/sendmsg4|6 at the cgroup2 root.
+        CgroupSockAddr = 1,
+        /// SIGKILL from a tracepoint.
+        Signal = 2,
+        /// A BPF LSM hook's return value.
+        Lsm = 3,
+    }
+    impl Mechanism {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unspecified => "MECHANISM_UNSPECIFIED",
+                Self::CgroupSockAddr => "MECHANISM_CGROUP_SOCK_ADDR",
+                Self::Signal => "MECHANISM_SIGNAL",
+                Self::Lsm => "MECHANISM_LSM",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "MECHANISM_UNSPECIFIED" => Some(Self::Unspecified),
+                "MECHANISM_CGROUP_SOCK_ADDR" => Some(Self::CgroupSockAddr),
+                "MECHANISM_SIGNAL" => Some(Self::Signal),
+                "MECHANISM_LSM" => Some(Self::Lsm),
+                _ => None,
+            }
+        }
+    }
+    #[allow(clippy::all)]
+    #[derive(serde::Serialize)]
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Family {
+        Unspecified = 0,
+        Exec = 1,
+        File = 2,
+        Network = 3,
+    }
+    impl Family {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unspecified => "FAMILY_UNSPECIFIED",
+                Self::Exec => "FAMILY_EXEC",
+                Self::File => "FAMILY_FILE",
+                Self::Network => "FAMILY_NETWORK",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "FAMILY_UNSPECIFIED" => Some(Self::Unspecified),
+                "FAMILY_EXEC" => Some(Self::Exec),
+                "FAMILY_FILE" => Some(Self::File),
+                "FAMILY_NETWORK" => Some(Self::Network),
+                _ => None,
+            }
+        }
+    }
+}
 /// Events the pipeline knows it lost between from_ns and to_ns: a timeline
 /// shows a gap here instead of pretending nothing happened.
 #[allow(clippy::all)]
@@ -2041,6 +2216,56 @@ pub struct ListLossMarkersResponse {
     #[prost(message, repeated, tag = "1")]
     pub losses: ::prost::alloc::vec::Vec<LossRecord>,
 }
+/// One decision of a workload's policy: what the kernel did (denied before
+/// the effect, killed after it began, or only recorded in audit), by which
+/// hook, to which process, about what.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct EnforcementView {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub boot_id: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "3")]
+    pub pid: u32,
+    #[prost(string, tag = "4")]
+    pub comm: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "5")]
+    pub wall_ns: u64,
+    /// denied, killed_after, would_deny.
+    #[prost(string, tag = "6")]
+    pub decision: ::prost::alloc::string::String,
+    /// cgroup_sock_addr, signal, lsm.
+    #[prost(string, tag = "7")]
+    pub mechanism: ::prost::alloc::string::String,
+    /// exec, file, network.
+    #[prost(string, tag = "8")]
+    pub family: ::prost::alloc::string::String,
+    /// connect, sendmsg, exec, open.
+    #[prost(string, tag = "9")]
+    pub operation: ::prost::alloc::string::String,
+    #[prost(string, tag = "10")]
+    pub role: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "11")]
+    pub pod: u32,
+    #[prost(string, tag = "12")]
+    pub remote_addr: ::prost::alloc::string::String,
+    #[prost(uint32, tag = "13")]
+    pub remote_port: u32,
+    /// tcp, udp.
+    #[prost(string, tag = "14")]
+    pub transport: ::prost::alloc::string::String,
+    #[prost(string, tag = "15")]
+    pub path: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListEnforcementResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub decisions: ::prost::alloc::vec::Vec<EnforcementView>,
+}
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -2709,6 +2934,32 @@ pub mod query_service_client {
                 .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListLossMarkers"));
             self.inner.unary(req, path, codec).await
         }
+        /// Workload policy decisions (denied, killed_after, would_deny), newest
+        /// first; `contains` looks at the address, path and role.
+        pub async fn list_enforcement(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListEnforcementResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListEnforcement",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListEnforcement"));
+            self.inner.unary(req, path, codec).await
+        }
         /// LLM API calls seen in TLS plaintext, newest first; `contains` matches
         /// the agent, model or provider.
         pub async fn list_llm_calls(
@@ -3149,6 +3400,15 @@ pub mod query_service_server {
             request: tonic::Request<super::ActivityRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ListLossMarkersResponse>,
+            tonic::Status,
+        >;
+        /// Workload policy decisions (denied, killed_after, would_deny), newest
+        /// first; `contains` looks at the address, path and role.
+        async fn list_enforcement(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListEnforcementResponse>,
             tonic::Status,
         >;
         /// LLM API calls seen in TLS plaintext, newest first; `contains` matches
@@ -3733,6 +3993,51 @@ pub mod query_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ListLossMarkersSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListEnforcement" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListEnforcementSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListEnforcementSvc<T> {
+                        type Response = super::ListEnforcementResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_enforcement(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListEnforcementSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

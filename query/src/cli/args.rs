@@ -102,6 +102,11 @@ pub enum Command {
         #[command(flatten)]
         scope: Scope,
     },
+    /// Workload policy decisions: what the kernel denied, killed after the fact, or (in audit) would have denied.
+    Enforcement {
+        #[command(flatten)]
+        scope: Scope,
+    },
     /// LLM API calls seen in TLS plaintext: agent, model, status, tokens, time to first token, tools called.
     Llm {
         #[command(flatten)]

@@ -93,6 +93,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<String> {
             let response = client.list_loss_markers(scope.request(None)).await.map_err(status_error)?;
             output(cli, &response.into_inner().losses, render::losses)
         }
+        Command::Enforcement { scope } => {
+            let response = client.list_enforcement(scope.request(None)).await.map_err(status_error)?;
+            output(cli, &response.into_inner().decisions, render::enforcement)
+        }
         Command::Llm { models } => {
             let response = client.list_llm_calls(models.request()).await.map_err(status_error)?;
             let calls = models.narrow(response.into_inner().calls, |c| (&c.agent, &c.model));

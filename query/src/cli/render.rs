@@ -3,8 +3,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use plumbline_proto::v1::{
-    AgentView, Connection, Container, DnsLookup, FileActivity, IpcEdge, LlmCallView, LossRecord, PipelineStatsResponse,
-    Process, ProcessTreeNode, ProcessTreeResponse, TlsStackView, TokenUsageRow,
+    AgentView, Connection, Container, DnsLookup, EnforcementView, FileActivity, IpcEdge, LlmCallView, LossRecord,
+    PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeResponse, TlsStackView, TokenUsageRow,
 };
 
 pub(super) fn time(wall_ns: u64) -> String {
@@ -225,6 +225,27 @@ pub fn losses(losses: &[LossRecord]) -> String {
             l.count.to_string(),
             time(l.from_wall_ns),
             time(l.to_wall_ns),
+        ]
+    })
+}
+
+pub fn enforcement(decisions: &[EnforcementView]) -> String {
+    table(&["TIME", "HOST", "PID", "COMM", "ROLE", "DECISION", "BY", "OPERATION", "OBJECT"], decisions, |d| {
+        let object = if d.remote_addr.is_empty() {
+            d.path.clone()
+        } else {
+            format!("{} {}", d.transport, crate::connections::endpoint(&d.remote_addr, d.remote_port, ""))
+        };
+        vec![
+            time(d.wall_ns),
+            d.host.clone(),
+            d.pid.to_string(),
+            d.comm.clone(),
+            d.role.clone(),
+            d.decision.clone(),
+            d.mechanism.clone(),
+            d.operation.clone(),
+            object,
         ]
     })
 }

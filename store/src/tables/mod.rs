@@ -8,6 +8,7 @@ mod containers;
 mod cuda_calls;
 mod dead_letters;
 mod dns_queries;
+mod enforcement_decisions;
 mod file_events;
 mod file_writes;
 mod findings;
@@ -31,6 +32,7 @@ pub use containers::ContainerRow;
 pub use cuda_calls::CudaCallRow;
 pub use dead_letters::DeadLetterRow;
 pub use dns_queries::DnsQueryRow;
+pub use enforcement_decisions::{decision, family, mechanism, EnforcementDecisionRow};
 pub use file_events::{file_op, FileEventRow};
 pub use file_writes::FileWriteRow;
 pub use findings::{finding_kind, FindingRow};
@@ -130,6 +132,12 @@ pub const MIGRATIONS: &[Migration] = &[
         clickhouse: |d| GPU_TABLES.iter().flat_map(|t| t.clickhouse_added(d, 7)).collect(),
         sqlite: || GPU_TABLES.iter().flat_map(|t| t.sqlite_added(7)).collect(),
     },
+    Migration {
+        id: 8,
+        name: "workload policy decisions",
+        clickhouse: |d| vec![enforcement_decisions::SPEC.clickhouse_ddl(d, 8)],
+        sqlite: || vec![enforcement_decisions::SPEC.sqlite_ddl(8)],
+    },
 ];
 
 #[cfg(test)]
@@ -140,7 +148,7 @@ mod tests {
     /// table's columns would store values in the wrong columns.
     #[test]
     fn every_spec_rendered_table_has_its_row_type_s_columns_in_order() {
-        let rows: [(&TableSpec, &[&str]); 20] = [
+        let rows: [(&TableSpec, &[&str]); 21] = [
             (&process_events::SPEC, ProcessEventRow::COLUMNS),
             (&loss_markers::SPEC, LossMarkerRow::COLUMNS),
             (&dead_letters::SPEC, DeadLetterRow::COLUMNS),
@@ -161,6 +169,7 @@ mod tests {
             (&session_nodes::SPEC, SessionNodeRow::COLUMNS),
             (&session_edges::SPEC, SessionEdgeRow::COLUMNS),
             (&findings::SPEC, FindingRow::COLUMNS),
+            (&enforcement_decisions::SPEC, EnforcementDecisionRow::COLUMNS),
         ];
         for (spec, columns) in rows {
             let from_spec: Vec<&str> = spec.all_columns().map(|(name, _)| name).collect();
@@ -168,7 +177,13 @@ mod tests {
         }
         assert_eq!(
             rows.len(),
-            FIRST_TABLES.len() + ACTIVITY_TABLES.len() + LLM_TABLES.len() + GPU_TABLES.len() + 1 + SESSION_TABLES.len()
+            FIRST_TABLES.len()
+                + ACTIVITY_TABLES.len()
+                + LLM_TABLES.len()
+                + GPU_TABLES.len()
+                + 1
+                + SESSION_TABLES.len()
+                + 1
         );
     }
 }
