@@ -3,12 +3,16 @@
 //! - `plumbline run`: everything on this host, no Kafka or ClickHouse needed.
 //! - `plumbline agent run`, `plumbline aggregator run`, `plumbline query run`:
 //!   the fleet components, each with `validate` to check its configuration.
+//! - `plumbline policy validate FILE`: check an enforcement policy file.
 
 #[cfg(test)]
 mod config_reference;
 mod embedded;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use clap::{Args, Parser, Subcommand};
 use plumbline_config::Validate;
@@ -52,6 +56,20 @@ enum Command {
     Query {
         #[command(subcommand)]
         command: ServiceCommand,
+    },
+    /// Enforcement policies: what each workload may execute, open and connect to.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Check a policy file: print what it confines, or the key at fault and exit non-zero.
+    Validate {
+        /// The policy file (TOML).
+        file: PathBuf,
     },
 }
 
@@ -129,7 +147,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Query { command: ServiceCommand::Validate(arg) } => {
             validate::<plumbline_query::QueryConfig>(&arg, plumbline_query::config::ENV_PREFIX)
         }
+        Command::Policy { command: PolicyCommand::Validate { file } } => validate_policy(&file),
     }
+}
+
+/// Prints what the policy does and its warnings, or fails naming the key at
+/// fault.
+fn validate_policy(file: &Path) -> anyhow::Result<()> {
+    use plumbline_node_agent::enforce::policy::{Policy, PolicyError};
+    let policy = Policy::load(file).map_err(|err| match err {
+        PolicyError::Read { .. } => anyhow::Error::new(err),
+        err => anyhow::anyhow!("{}: {err}", file.display()),
+    })?;
+    print!("{}", policy.summary());
+    for warning in policy.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    eprintln!("policy is valid");
+    Ok(())
 }
 
 fn load<T: DeserializeOwned + Validate>(arg: &ConfigArg, env_prefix: &str) -> anyhow::Result<T> {

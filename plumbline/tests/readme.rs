@@ -1,6 +1,7 @@
 //! The README's and docs/'s commands and configuration examples stay true:
 //! every `plumb` and `plumbline` command in them parses, every script they
-//! name exists, and every TOML example validates with the component it is for.
+//! name exists, and every TOML example validates with the component it is for
+//! (an enforcement policy, `# policy.toml`, with the policy parser).
 
 use std::{
     path::{Path, PathBuf},
@@ -144,6 +145,13 @@ fn every_toml_example_in_the_readme_and_docs_validates() {
         for (lang, body) in code_blocks(&text).into_iter().filter(|(lang, _)| lang == "toml") {
             let name = body.lines().next().and_then(|l| l.strip_prefix("# ")).unwrap_or_default();
             let name = name.split(':').next().unwrap().trim().to_string();
+            if name == "policy.toml" {
+                if let Err(err) = plumbline_node_agent::enforce::policy::Policy::parse(&body) {
+                    panic!("{}'s policy.toml is invalid: {err}", page.display());
+                }
+                validated.push(name);
+                continue;
+            }
             let command: &[&str] = match name.as_str() {
                 "agent.toml" => &["agent", "validate"],
                 "aggregator.toml" => &["aggregator", "validate"],
@@ -172,7 +180,7 @@ fn every_toml_example_in_the_readme_and_docs_validates() {
     }
     validated.sort();
     validated.dedup();
-    assert_eq!(validated, ["agent.toml", "aggregator.toml", "plumbline.toml", "query.toml"]);
+    assert_eq!(validated, ["agent.toml", "aggregator.toml", "plumbline.toml", "policy.toml", "query.toml"]);
 }
 
 #[test]
