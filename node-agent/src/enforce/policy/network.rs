@@ -2,15 +2,16 @@
 //! and a port) and host-name rules (an exact name or every name below a
 //! suffix, and a port).
 //!
-//! The kernel sees only addresses at connect. Address rules go straight to
-//! the BPF maps as 16-byte keys (IPv4 v4-mapped, `::ffff:a.b.c.d`, with 96
-//! added to the prefix length); host-name rules allow the addresses their
-//! names resolve to, by the agent's resolution ([`NetworkRules::hosts_to_resolve`])
-//! or by DNS answers the workload receives (the only way for `*.suffix`).
+//! The kernel sees only addresses at connect. Address rules are 16-byte
+//! keys (IPv4 v4-mapped, `::ffff:a.b.c.d`, with 96 added to the prefix
+//! length) in a longest-prefix-match trie ([`NetworkRules::prefixes`]);
+//! host-name rules allow the addresses their names resolve to, by the
+//! agent's resolution ([`NetworkRules::hosts_to_resolve`]) or by DNS answers
+//! the workload receives (the only way for `*.suffix`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use plumbline_intent::endpoints::EndpointCatalog;
 
 use super::{invalid, Decision, Mode, PolicyError};
@@ -33,10 +34,9 @@ pub struct AddressRule {
 
 impl AddressRule {
     /// The BPF key: the network's address as 16 bytes (IPv4 v4-mapped) and
-    /// its prefix length among those 128 bits. An IPv6 rule covering
-    /// `::ffff:0:0/96` (such as `::/0`) does not cover IPv4 destinations
-    /// (see [`AddressRule::matches`]): keep the two families apart in the
-    /// kernel too.
+    /// its prefix length among those 128 bits. Matching is done on these
+    /// keys, so an IPv6 rule covering `::ffff:0:0/96` (such as `::/0`) covers
+    /// IPv4 destinations too, as it does in the kernel's trie.
     pub fn key(&self) -> ([u8; 16], u8) {
         match self.net {
             IpNet::V4(net) => (net.network().to_ipv6_mapped().octets(), net.prefix_len() + 96),
@@ -44,13 +44,54 @@ impl AddressRule {
         }
     }
 
+    /// Written as IPv4 (or in v4-mapped form).
     pub fn is_ipv4(&self) -> bool {
         matches!(self.net, IpNet::V4(_))
     }
 
+    fn mapped_net(&self) -> Ipv6Net {
+        let (addr, len) = self.key();
+        Ipv6Net::new(addr.into(), len).expect("prefix length at most 128")
+    }
+
     /// `addr` is decided as IPv4 when it is v4-mapped.
     pub fn matches(&self, addr: IpAddr, port: u16) -> bool {
-        (self.port == 0 || self.port == port) && self.net.contains(&addr.to_canonical())
+        (self.port == 0 || self.port == port) && self.mapped_net().contains(&mapped(addr))
+    }
+}
+
+/// `addr` as 16 bytes: IPv4 (and v4-mapped IPv6) as `::ffff:a.b.c.d`.
+pub fn mapped(addr: IpAddr) -> Ipv6Addr {
+    match addr {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    }
+}
+
+/// One entry of the kernel's allow-list for a role: a longest-prefix-match
+/// trie over 16-byte addresses whose value is the ports allowed there. The
+/// kernel looks up only the longest prefix covering a destination, so each
+/// entry carries the ports of every entry covering it: then that one lookup
+/// decides as [`NetworkRules::decide`] does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixEntry {
+    /// The network address, IPv4 v4-mapped.
+    pub addr: [u8; 16],
+    /// 0 to 128.
+    pub prefix_len: u8,
+    /// `None`: any port; else sorted and once each (possibly more than the
+    /// kernel's value holds: the agent decides how to narrow it).
+    pub ports: Option<Vec<u16>>,
+}
+
+impl PrefixEntry {
+    fn net(&self) -> Ipv6Net {
+        Ipv6Net::new(self.addr.into(), self.prefix_len).expect("prefix length at most 128")
+    }
+
+    /// The destination is under this entry and its port is allowed.
+    pub fn allows(&self, addr: IpAddr, port: u16) -> bool {
+        self.net().contains(&mapped(addr)) && self.ports.as_ref().is_none_or(|ports| ports.contains(&port))
     }
 }
 
@@ -133,6 +174,37 @@ impl NetworkRules {
         Decision::Deny { rule: None, mode: self.mode, text: "network: no network.allow entry allows it".into() }
     }
 
+    /// The role's kernel allow-list: the address rules, plus `resolved`
+    /// (addresses a host-name rule allows, with that rule's port, 0 = any),
+    /// merged per prefix, each entry carrying the ports of the entries that
+    /// cover it. Sorted by address, then prefix length.
+    pub fn prefixes(&self, resolved: &[(IpAddr, u16)]) -> Vec<PrefixEntry> {
+        let mut entries: Vec<PrefixEntry> = Vec::new();
+        let written = self.addresses.iter().map(|rule| (rule.key(), rule.port));
+        let resolved = resolved.iter().map(|(addr, port)| ((mapped(*addr).octets(), 128), *port));
+        for ((addr, prefix_len), port) in written.chain(resolved) {
+            let ports = (port != 0).then(|| vec![port]);
+            match entries.iter_mut().find(|e| e.addr == addr && e.prefix_len == prefix_len) {
+                Some(entry) => entry.ports = merge(entry.ports.take(), ports.as_deref()),
+                None => entries.push(PrefixEntry { addr, prefix_len, ports }),
+            }
+        }
+        let covered: Vec<Option<Vec<u16>>> = entries
+            .iter()
+            .map(|entry| {
+                entries
+                    .iter()
+                    .filter(|outer| outer.prefix_len < entry.prefix_len && outer.net().contains(&entry.net()))
+                    .fold(entry.ports.clone(), |ports, outer| merge(ports, outer.ports.as_deref()))
+            })
+            .collect();
+        for (entry, ports) in entries.iter_mut().zip(covered) {
+            entry.ports = ports;
+        }
+        entries.sort_by_key(|e| (e.addr, e.prefix_len));
+        entries
+    }
+
     /// The exact host names (with their port, 0 = any) whose addresses the
     /// agent resolves and allows, once each.
     pub fn hosts_to_resolve(&self) -> Vec<(&str, u16)> {
@@ -144,6 +216,15 @@ impl NetworkRules {
         }
         hosts
     }
+}
+
+/// The union of two port sets (`None`: any port).
+fn merge(ports: Option<Vec<u16>>, more: Option<&[u16]>) -> Option<Vec<u16>> {
+    let (mut ports, more) = (ports?, more?);
+    ports.extend_from_slice(more);
+    ports.sort_unstable();
+    ports.dedup();
+    Some(ports)
 }
 
 /// One `network.allow` entry: what it allows, with ports.

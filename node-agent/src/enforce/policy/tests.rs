@@ -179,19 +179,86 @@ fn connects_are_decided_by_cidr_port_and_v4_mapped_addresses() {
 }
 
 #[test]
-fn an_ipv6_rule_does_not_cover_ipv4_unless_written_v4_mapped() {
-    let policy =
-        Policy::parse(&role_with("[roles.network]\nallow = [\"::/0\", \"[::ffff:192.168.0.0]/112:53\"]\n")).unwrap();
+fn ipv6_rules_cover_ipv4_only_through_the_v4_mapped_range() {
+    let policy = Policy::parse(&role_with(
+        "[roles.network]\nallow = [\"2001:db8::/32\", \"[::ffff:192.168.0.0]/112:53\"]\n\
+         [[roles]]\nname = \"any\"\n[roles.network]\nallow = [\"[::]/0:443\"]\n",
+    ))
+    .unwrap();
     let role = &policy.roles[0];
     assert_eq!(role.decide_connect(ip("2001:db8::1"), 443), Decision::Allow);
-    assert!(matches!(role.decide_connect(ip("8.8.8.8"), 443), Decision::Deny { .. }));
-    assert!(matches!(role.decide_connect(ip("::ffff:8.8.8.8"), 443), Decision::Deny { .. }));
-    assert_eq!(role.decide_connect(ip("192.168.1.1"), 53), Decision::Allow, "v4-mapped rule is IPv4");
+    assert!(matches!(role.decide_connect(ip("32.1.13.184"), 443), Decision::Deny { .. }), "not 2001:db8's bytes");
+    assert_eq!(role.decide_connect(ip("192.168.1.1"), 53), Decision::Allow, "a v4-mapped rule is IPv4");
+    assert_eq!(role.decide_connect(ip("::ffff:192.168.1.1"), 53), Decision::Allow);
     let net = role.network.as_ref().unwrap();
     assert!(!net.addresses[0].is_ipv4() && net.addresses[1].is_ipv4());
     let (bytes, len) = net.addresses[1].key();
     assert_eq!((bytes, len), ("::ffff:192.168.0.0".parse::<std::net::Ipv6Addr>().unwrap().octets(), 112));
-    assert_eq!(net.addresses[0].key(), ([0; 16], 0));
+    // `::/0` is every 16-byte address, IPv4 ones included, as in the kernel's trie.
+    let any = &policy.roles[1];
+    assert_eq!(any.decide_connect(ip("8.8.8.8"), 443), Decision::Allow);
+    assert_eq!(any.decide_connect(ip("2001:db8::1"), 443), Decision::Allow);
+    assert_eq!(any.network.as_ref().unwrap().addresses[0].key(), ([0; 16], 0));
+}
+
+/// The kernel's lookup: the longest prefix covering the destination, and
+/// its ports.
+fn trie_decides(entries: &[PrefixEntry], addr: IpAddr, port: u16) -> bool {
+    let target = mapped(addr);
+    entries
+        .iter()
+        .filter(|e| ipnet::Ipv6Net::new(e.addr.into(), e.prefix_len).unwrap().contains(&target))
+        .max_by_key(|e| e.prefix_len)
+        .is_some_and(|e| e.allows(addr, port))
+}
+
+#[test]
+fn the_kernels_longest_prefix_lookup_decides_as_the_rules_do() {
+    let policy = Policy::parse(&role_with(
+        "[roles.network]\nallow = [\"10.0.0.0/8\", \"10.1.0.0/16:443\", \"10.1.2.0/24:22\", \"10.1.2.0/24:23\", \
+         \"172.16.0.0/12:80\", \"172.16.5.0/24:443\", \"[fd00::]/8:8080\", \"fd00:1::/32\", \"api.example.com:443\"]\n",
+    ))
+    .unwrap();
+    let role = &policy.roles[0];
+    let net = role.network.as_ref().unwrap();
+    let resolved = [(ip("203.0.113.5"), 443), (ip("172.16.5.9"), 443), (ip("2001:db8::5"), 443)];
+    let entries = net.prefixes(&resolved);
+    let entry = |addr: &str, len: u8| {
+        let key = mapped(ip(addr)).octets();
+        entries.iter().find(|e| e.addr == key && e.prefix_len == len).unwrap().ports.clone()
+    };
+    assert_eq!(entry("10.1.0.0", 112), None, "covered by 10/8, any port");
+    assert_eq!(entry("172.16.5.0", 120), Some(vec![80, 443]), "its own port and its cover's");
+    assert_eq!(entry("172.16.5.9", 128), Some(vec![80, 443]), "a resolved address under a rule");
+    assert_eq!(entry("fd00:1::", 32), None);
+    assert_eq!(entries.len(), 10, "{entries:?}");
+    let names = ["api.example.com"];
+    for addr in [
+        "10.0.0.1",
+        "10.1.2.3",
+        "::ffff:10.1.2.3",
+        "10.1.3.1",
+        "11.0.0.1",
+        "172.16.0.1",
+        "172.16.5.1",
+        "172.16.5.9",
+        "172.31.255.255",
+        "172.32.0.0",
+        "fd00::1",
+        "fd00:1::1",
+        "fe80::1",
+        "203.0.113.5",
+        "203.0.113.6",
+        "2001:db8::5",
+    ] {
+        for port in [22, 23, 80, 443, 8080, 9] {
+            let addr = ip(addr);
+            let reference = role.decide_connect_named(addr, port, &[]) == Decision::Allow
+                || resolved.iter().any(|(a, p)| mapped(*a) == mapped(addr) && (*p == 0 || *p == port));
+            assert_eq!(trie_decides(&entries, addr, port), reference, "{addr} port {port}");
+        }
+    }
+    assert!(role.decide_connect_named(ip("203.0.113.5"), 443, &names) == Decision::Allow);
 }
 
 #[test]
