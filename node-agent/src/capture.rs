@@ -26,6 +26,7 @@ use crate::{
     batches::{job_key, JobBatches},
     config::{BatchConfig, CaptureConfig},
     encoder::{Encoder, Followers},
+    enforce::enforcer::{SharedEnforcer, WorkloadSelector},
     event_order::EventOrder,
     events::{IoTableFull, KernelDropped, RecordMalformed, RecordOfUnknownKind, RecordRead},
     file_probes::FileProbes,
@@ -45,6 +46,8 @@ pub struct KernelSide {
     pub counters: KernelCounters,
     pub sweeps: Sweeps,
     pub uprobes: UprobeObjects,
+    /// The workload policy in force, when one is configured.
+    pub enforcer: Option<SharedEnforcer>,
 }
 
 /// The objects whose uprobes are attached as the libraries they hook are
@@ -87,9 +90,11 @@ pub struct Capture {
 
 impl Capture {
     pub fn new(node: NodeIdentity, kernel: KernelSide, telemetry: Telemetry, settings: Settings) -> Self {
-        let KernelSide { counters, sweeps, uprobes } = kernel;
+        let KernelSide { counters, sweeps, uprobes, enforcer } = kernel;
         let capture = &settings.capture;
+        let role_names = enforcer.as_ref().map(|e| e.lock().unwrap_or_else(|p| p.into_inner()).role_names());
         let followers = Followers {
+            enforce: enforcer.map(WorkloadSelector),
             intent: capture.tls.then(|| IntentCapture::new(capture.intent.clone(), uprobes.tls)),
             gpu: capture.gpu.enabled.then(|| GpuCapture::new(capture.gpu.clone(), uprobes.gpu, node::boot_ns())),
         };
@@ -100,7 +105,7 @@ impl Capture {
             batch: BatchBuilder::new(),
             job_batches: JobBatches::default(),
             first_event_at: None,
-            encoder: Encoder::new(capture.exited_process_ttl_ms * 1_000_000, followers),
+            encoder: Encoder::new(capture.exited_process_ttl_ms * 1_000_000, followers, role_names.unwrap_or_default()),
             counters,
             sweeps,
             telemetry,

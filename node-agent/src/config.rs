@@ -135,6 +135,9 @@ pub struct CaptureConfig {
     /// `[capture.gpu]` table says how. Default on.
     #[serde(deserialize_with = "crate::gpu::config::bool_or_table")]
     pub gpu: crate::gpu::config::GpuConfig,
+    /// `[capture.enforce]`: a workload policy the kernel enforces. Off
+    /// unless a policy file is named.
+    pub enforce: crate::enforce::config::EnforceConfig,
     /// Repeats of an open of the same file by the same process within this
     /// window are counted in the kernel, not sent one by one. Default 1000.
     pub open_collapse_ms: u64,
@@ -173,6 +176,7 @@ impl Default for CaptureConfig {
             tls: true,
             intent: Default::default(),
             gpu: Default::default(),
+            enforce: Default::default(),
             open_collapse_ms: 1000,
             sweep_interval_ms: 1000,
             dns_port: 53,
@@ -211,6 +215,7 @@ impl CaptureConfig {
         }
         self.intent.validate(&format!("{prefix}.intent"))?;
         self.gpu.validate(&format!("{prefix}.gpu"))?;
+        self.enforce.validate(&format!("{prefix}.enforce"))?;
         if self.wakeup_kib >= self.intent.ring_kib || self.wakeup_kib >= self.gpu.ring_kib {
             return Err(invalid(&format!("{prefix}.wakeup_kib"), "must be below every ring's size"));
         }

@@ -15,7 +15,8 @@ use crate::{
     batches::JobBatches,
     containers::ContainerAnnouncer,
     dns::DnsTracker,
-    enforcement_events::{self, RoleNames},
+    enforce::enforcer::{RoleNames, WorkloadSelector},
+    enforcement_events,
     file_paths::PathCache,
     gpu::{GpuCapture, GpuCounts},
     intent::{IntentCapture, IntentCounts},
@@ -55,6 +56,8 @@ impl HostState {
 /// The captures that follow processes; `None` when turned off.
 #[derive(Default)]
 pub struct Followers {
+    /// Enrols the processes a workload rule selects, before the others hear of them.
+    pub enforce: Option<WorkloadSelector>,
     /// TLS plaintext into LLM calls.
     pub intent: Option<IntentCapture>,
     /// CUDA and NCCL calls.
@@ -62,11 +65,13 @@ pub struct Followers {
 }
 
 impl Followers {
-    /// Those that are on, in the order they hear of a process: intent, GPU.
+    /// Those that are on, in the order they hear of a process: enforcement,
+    /// intent, GPU.
     fn iter_mut(&mut self) -> impl Iterator<Item = &mut dyn ProcessHooks> {
+        let enforce = self.enforce.as_mut().map(|enforce| enforce as &mut dyn ProcessHooks);
         let intent = self.intent.as_mut().map(|intent| intent as &mut dyn ProcessHooks);
         let gpu = self.gpu.as_mut().map(|gpu| gpu as &mut dyn ProcessHooks);
-        intent.into_iter().chain(gpu)
+        enforce.into_iter().chain(intent).chain(gpu)
     }
 }
 
@@ -88,13 +93,8 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    pub fn new(exited_ttl_ns: u64, followers: Followers) -> Self {
-        Self { host: HostState::new(), followers, exited_ttl_ns, roles: RoleNames::default() }
-    }
-
-    /// The roles in force changed (a policy was loaded).
-    pub fn set_roles(&mut self, roles: RoleNames) {
-        self.roles = roles;
+    pub fn new(exited_ttl_ns: u64, followers: Followers, roles: RoleNames) -> Self {
+        Self { host: HostState::new(), followers, exited_ttl_ns, roles }
     }
 
     pub fn intent_counts(&self) -> Option<IntentCounts> {

@@ -12,20 +12,10 @@ use plumbline_proto::{
     BatchBuilder,
 };
 
-use crate::{activity_events::socket_address, process_table::ProcessTable};
+use crate::{activity_events::socket_address, enforce::enforcer::RoleNames, process_table::ProcessTable};
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
-
-/// The names of the roles in force, by the id the kernel knows them by.
-#[derive(Debug, Clone, Default)]
-pub struct RoleNames(pub Vec<String>);
-
-impl RoleNames {
-    fn of(&self, role: u32) -> String {
-        self.0.get(role as usize).cloned().unwrap_or_else(|| format!("role {role}"))
-    }
-}
 
 fn decision_of(value: u8) -> Decision {
     match value {

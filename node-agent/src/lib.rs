@@ -82,7 +82,15 @@ pub async fn run(
     let node = node::identity(config.node.host.as_deref()).context("reading the node's identity")?;
     let filters = filters::Filters::resolve(config.filter, std::process::id())?;
     let objects = probes::attach_all(config.capture, &filters)?;
-    let Parted { kernel, rings, attached } = part(objects, node::boot_ns())?;
+    let Parted { mut kernel, rings, attached, policy_maps } = part(objects, node::boot_ns())?;
+    if let Some(maps) = policy_maps {
+        let enforce = &config.capture.enforce;
+        let enforcer = Arc::new(std::sync::Mutex::new(enforce::enforcer::Enforcer::start(enforce, maps)?));
+        enforce::enforcer::Enforcer::spawn_upkeep(enforcer.clone(), shutdown.clone());
+        enforce::control::spawn(&enforce.control_socket, enforcer.clone(), shutdown.clone())
+            .with_context(|| format!("capture.enforce.control_socket {}", enforce.control_socket.display()))?;
+        kernel.enforcer = Some(enforcer);
+    }
     let telemetry =
         capture::Telemetry { stats: Arc::new(AgentStats::default()), gauges: Arc::new(metrics::Gauges::default()) };
     let capture::Telemetry { stats, gauges } = telemetry.clone();
@@ -117,6 +125,8 @@ struct Parted {
     /// The objects whose programs all attached at load: they stay attached
     /// while these live.
     attached: Vec<Ebpf>,
+    /// The workload policy's maps, when the enforce object is loaded.
+    policy_maps: Option<enforce::kernel::KernelPolicy>,
 }
 
 /// Parts the objects as their specs declare: sweep maps to the sweeps,
@@ -127,7 +137,11 @@ fn part(objects: Vec<probes::LoadedObject>, now_ns: u64) -> anyhow::Result<Parte
     let mut rings = Vec::new();
     let mut counter_maps = Vec::new();
     let mut attached = Vec::new();
+    let mut policy_maps = None;
     for mut object in objects {
+        if object.spec.holds_policy {
+            policy_maps = Some(enforce::kernel::KernelPolicy::new(&mut object.ebpf)?);
+        }
         for sweep in object.spec.sweeps {
             let map = object.take_map(sweep.map())?;
             match sweep {
@@ -145,5 +159,6 @@ fn part(objects: Vec<probes::LoadedObject>, now_ns: u64) -> anyhow::Result<Parte
         }
     }
     let counters = kernel_counters::KernelCounters::new(counter_maps, now_ns);
-    Ok(Parted { kernel: capture::KernelSide { counters, sweeps, uprobes }, rings, attached })
+    let kernel = capture::KernelSide { counters, sweeps, uprobes, enforcer: None };
+    Ok(Parted { kernel, rings, attached, policy_maps })
 }

@@ -11,7 +11,9 @@ use std::{fs::File, path::Path};
 
 use aya::{
     maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, TracePoint, UProbe},
+    programs::{
+        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, TracePoint, UProbe,
+    },
     Btf, Ebpf, EbpfLoader,
 };
 use plumbline_ebpf::{abi, BpfObject};
@@ -62,6 +64,9 @@ pub enum Attach {
     CgroupSkb(CgroupSkbAttachType),
     /// `cgroup/sock_create` on the cgroup v2 root.
     CgroupSock,
+    /// `cgroup/connect4|6`, `cgroup/sendmsg4|6` (the section names the hook)
+    /// on the cgroup v2 root.
+    CgroupSockAddr,
     /// `uprobe`/`uretprobe`: loaded now, attached later to each file that
     /// holds the library (see `file_probes`).
     Uprobe,
@@ -81,6 +86,8 @@ pub struct ObjectSpec {
     /// `None`: every program is attached at load. Otherwise its uprobes are
     /// attached to each file that holds these libraries, as such files are found.
     pub libraries: Option<Libraries>,
+    /// Holds the workload policy's maps (see `enforce::kernel`).
+    pub holds_policy: bool,
 }
 
 /// An object's ring buffer: its map and the setting that sizes it.
@@ -161,6 +168,7 @@ pub const PROCESS: ObjectSpec = ObjectSpec {
         ("plb_sys_exit_execveat", sys("sys_exit_execveat")),
     ],
     libraries: None,
+    holds_policy: false,
 };
 
 pub const FILE: ObjectSpec = ObjectSpec {
@@ -181,6 +189,7 @@ pub const FILE: ObjectSpec = ObjectSpec {
         ("plb_exit_renameat2", sys("sys_exit_renameat2")),
     ],
     libraries: None,
+    holds_policy: false,
 };
 
 pub const IO: ObjectSpec = ObjectSpec {
@@ -211,6 +220,7 @@ pub const IO: ObjectSpec = ObjectSpec {
         ("plb_exit_sendmsg", sys("sys_exit_sendmsg")),
     ],
     libraries: None,
+    holds_policy: false,
 };
 
 pub const NET: ObjectSpec = ObjectSpec {
@@ -231,6 +241,7 @@ pub const NET: ObjectSpec = ObjectSpec {
         ("plb_dns_ingress", Attach::CgroupSkb(CgroupSkbAttachType::Ingress)),
     ],
     libraries: None,
+    holds_policy: false,
 };
 
 pub const IPC: ObjectSpec = ObjectSpec {
@@ -245,6 +256,7 @@ pub const IPC: ObjectSpec = ObjectSpec {
         ("plb_exit_shmat", sys("sys_exit_shmat")),
     ],
     libraries: None,
+    holds_policy: false,
 };
 
 pub const TLS: ObjectSpec = ObjectSpec {
@@ -268,6 +280,7 @@ pub const TLS: ObjectSpec = ObjectSpec {
         ("plb_tls_fd_recvfrom", sys("sys_enter_recvfrom")),
     ],
     libraries: Some(Libraries::Tls),
+    holds_policy: false,
 };
 
 pub const GPU: ObjectSpec = ObjectSpec {
@@ -302,6 +315,27 @@ pub const GPU: ObjectSpec = ObjectSpec {
         ("plb_nccl_return", Attach::Uprobe),
     ],
     libraries: Some(Libraries::Gpu),
+    holds_policy: false,
+};
+
+/// Workload policy without BPF LSM (see `enforce`): pods inherited at fork,
+/// network decided at connect and unconnected send. Loaded only when a
+/// policy file is configured.
+pub const ENFORCE: ObjectSpec = ObjectSpec {
+    object: plumbline_ebpf::ENFORCE,
+    ring: Some(Ring { map: "enforce_events", kib: |_| 256 }),
+    globals: &[],
+    sweeps: &[],
+    programs: &[
+        ("plb_enforce_fork", Attach::BtfTracepoint("sched_process_fork")),
+        ("plb_enforce_exit", Attach::BtfTracepoint("sched_process_exit")),
+        ("plb_enforce_connect4", Attach::CgroupSockAddr),
+        ("plb_enforce_connect6", Attach::CgroupSockAddr),
+        ("plb_enforce_sendmsg4", Attach::CgroupSockAddr),
+        ("plb_enforce_sendmsg6", Attach::CgroupSockAddr),
+    ],
+    libraries: None,
+    holds_policy: true,
 };
 
 /// An object loaded and attached.
@@ -341,6 +375,9 @@ pub fn enabled(capture: &CaptureConfig) -> Vec<&'static ObjectSpec> {
     if capture.gpu.enabled {
         objects.push(&GPU);
     }
+    if capture.enforce.policy_file.is_some() {
+        objects.push(&ENFORCE);
+    }
     objects
 }
 
@@ -364,11 +401,16 @@ fn attach(
     let flags = filters.flags();
     let globals: Vec<(&str, Vec<u8>)> = spec.globals.iter().map(|global| global.value(capture)).collect();
     let mut loader = EbpfLoader::new();
-    loader
-        .btf(Some(btf))
-        .override_global("plb_wakeup_bytes", &wakeup_bytes, true)
-        .override_global("plb_filter_flags", &flags, true)
-        .override_global("plb_ignored_tgid", &filters.ignored_tgid, true);
+    loader.btf(Some(btf)).override_global("plb_wakeup_bytes", &wakeup_bytes, true);
+    // The policy is never filtered: a process the capture leaves out is still confined.
+    let filtered = !spec.holds_policy;
+    if filtered {
+        loader.override_global("plb_filter_flags", &flags, true).override_global(
+            "plb_ignored_tgid",
+            &filters.ignored_tgid,
+            true,
+        );
+    }
     let ring_kib = spec.ring.as_ref().map(|ring| (ring.kib)(capture));
     if let Some(ring) = &spec.ring {
         loader.map_max_entries(ring.map, (ring.kib)(capture) * 1024);
@@ -377,7 +419,9 @@ fn attach(
         loader.override_global(global, value.as_slice(), true);
     }
     let mut ebpf = loader.load(spec.object.bytes()?).map_err(|source| ProbeError::Load { object: name, source })?;
-    fill_filters(&mut ebpf, name, filters)?;
+    if filtered {
+        fill_filters(&mut ebpf, name, filters)?;
+    }
 
     let mut attached = 0;
     for (program, how) in spec.programs {
@@ -447,6 +491,18 @@ fn attach_program(
             let p: &mut CgroupSock = prog.try_into().map_err(fail(target.clone()))?;
             p.load().and_then(|()| p.attach(&cgroup, CgroupAttachMode::Single).map(drop)).map_err(fail(target))?;
         }
+        // Without cgroup v2 the network policy cannot be enforced: an error,
+        // not a silent skip.
+        Attach::CgroupSockAddr => {
+            let target = format!("{program} on the cgroup v2 root");
+            let root = cgroup_root.ok_or_else(|| {
+                let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no cgroup v2 mount");
+                fail(target.clone())(aya::programs::ProgramError::IOError(missing))
+            })?;
+            let cgroup = File::open(root).map_err(|e| fail(target.clone())(aya::programs::ProgramError::IOError(e)))?;
+            let p: &mut CgroupSockAddr = prog.try_into().map_err(fail(target.clone()))?;
+            p.load().and_then(|()| p.attach(&cgroup, CgroupAttachMode::Single).map(drop)).map_err(fail(target))?;
+        }
     }
     Ok(true)
 }
@@ -503,7 +559,7 @@ fn ensure_tracefs() -> Result<(), ProbeError> {
 mod tests {
     use super::*;
 
-    const ALL: [&ObjectSpec; 7] = [&PROCESS, &FILE, &IO, &NET, &IPC, &TLS, &GPU];
+    const ALL: [&ObjectSpec; 8] = [&PROCESS, &FILE, &IO, &NET, &IPC, &TLS, &GPU, &ENFORCE];
 
     #[test]
     fn objects_with_uprobes_name_the_libraries_they_attach_to() {

@@ -62,6 +62,28 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Run a workload under a role of the running agent's policy.
+    Enforce {
+        #[command(subcommand)]
+        command: EnforceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EnforceCommand {
+    /// Enrol this process in ROLE through the agent, then run COMMAND in it:
+    /// COMMAND and everything it starts are confined by ROLE from their
+    /// first instruction.
+    Wrap {
+        /// A role of the agent's policy.
+        role: String,
+        /// The agent's enrolment socket (`[capture.enforce] control_socket`).
+        #[arg(long, default_value = "/run/plumbline/enforce.sock")]
+        socket: PathBuf,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,7 +170,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
             validate::<plumbline_query::QueryConfig>(&arg, plumbline_query::config::ENV_PREFIX)
         }
         Command::Policy { command: PolicyCommand::Validate { file } } => validate_policy(&file),
+        Command::Enforce { command: EnforceCommand::Wrap { role, socket, command } } => wrap(&role, &socket, &command),
     }
+}
+
+/// Enrols this process in `role`, then becomes `command` (exec keeps the
+/// enrolment). Returns only on failure.
+fn wrap(role: &str, socket: &Path, command: &[String]) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let pod = plumbline_node_agent::enforce::control::enroll_self(socket, role)
+        .map_err(|reason| anyhow::anyhow!("enrolling in role {role:?}: {reason}"))?;
+    tracing::debug!(role, pod, "enrolled");
+    let err = std::process::Command::new(&command[0]).args(&command[1..]).exec();
+    Err(anyhow::Error::new(err).context(format!("running {:?}", command[0])))
 }
 
 /// Prints what the policy does and its warnings, or fails naming the key at

@@ -6,4 +6,8 @@
 //! the form the BPF maps are filled from, and decides in user space exactly
 //! as the kernel side must, so the two can be tested against each other.
 
+pub mod config;
+pub mod control;
+pub mod enforcer;
+pub mod kernel;
 pub mod policy;

@@ -106,6 +106,9 @@ pub enum Command {
     Enforcement {
         #[command(flatten)]
         scope: Scope,
+        /// The address, path or role contains this.
+        #[arg(long)]
+        object: Option<String>,
     },
     /// LLM API calls seen in TLS plaintext: agent, model, status, tokens, time to first token, tools called.
     Llm {

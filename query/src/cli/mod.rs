@@ -93,8 +93,8 @@ pub async fn run(cli: &Cli) -> anyhow::Result<String> {
             let response = client.list_loss_markers(scope.request(None)).await.map_err(status_error)?;
             output(cli, &response.into_inner().losses, render::losses)
         }
-        Command::Enforcement { scope } => {
-            let response = client.list_enforcement(scope.request(None)).await.map_err(status_error)?;
+        Command::Enforcement { scope, object } => {
+            let response = client.list_enforcement(scope.request(object.as_ref())).await.map_err(status_error)?;
             output(cli, &response.into_inner().decisions, render::enforcement)
         }
         Command::Llm { models } => {

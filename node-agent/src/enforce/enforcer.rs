@@ -1,0 +1,211 @@
+//! The policy in force on this node: the file, what its host names resolve
+//! to, and the kernel maps they are written to; who is enrolled in which
+//! role, by a `[[workloads]]` rule or by `plumbline enforce wrap`.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex, RwLock},
+    time::Duration,
+};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    config::EnforceConfig,
+    kernel::KernelPolicy,
+    policy::{is_exempt, Policy, PolicyFile, Reload, RoleId},
+};
+use crate::{
+    intent::agents::MatchField,
+    process_hooks::{Host, ProcessAt, ProcessHooks},
+};
+
+/// How often the policy file is looked at.
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+/// How often the policy's host names are resolved again.
+const RESOLVE_EVERY: Duration = Duration::from_secs(60);
+
+/// The enforced roles' names, by the id the kernel knows each by (0: none).
+/// Cloning shares them: a reloaded policy renames for every holder.
+#[derive(Debug, Clone, Default)]
+pub struct RoleNames(Arc<RwLock<Vec<String>>>);
+
+impl RoleNames {
+    pub fn of(&self, role: u32) -> String {
+        let names = self.0.read().unwrap_or_else(|e| e.into_inner());
+        names.get(role as usize).filter(|n| !n.is_empty()).cloned().unwrap_or_else(|| format!("role {role}"))
+    }
+
+    fn set(&self, policy: &Policy) {
+        let names = std::iter::once(String::new()).chain(policy.roles.iter().map(|r| r.name.clone())).collect();
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = names;
+    }
+}
+
+/// The policy in force and the kernel maps that hold it.
+pub struct Enforcer {
+    file: PolicyFile,
+    kernel: KernelPolicy,
+    resolved: HashMap<String, Vec<IpAddr>>,
+    names: RoleNames,
+}
+
+/// An [`Enforcer`] shared by the capture (workload rules), the control
+/// socket (wrap) and the reload task.
+pub type SharedEnforcer = Arc<Mutex<Enforcer>>;
+
+impl Enforcer {
+    /// Loads the policy file (a broken one at start is an error: nothing
+    /// would be in force) and writes it to the kernel.
+    pub fn start(config: &EnforceConfig, kernel: KernelPolicy) -> anyhow::Result<Self> {
+        let path = config.policy_file.as_ref().context("capture.enforce.policy_file is not set")?;
+        let file = PolicyFile::open(path).with_context(|| format!("capture.enforce.policy_file {}", path.display()))?;
+        let mut enforcer = Self { file, kernel, resolved: HashMap::new(), names: RoleNames::default() };
+        enforcer.resolved = resolve_blocking(&enforcer.file.policy().hosts_to_resolve());
+        enforcer.apply()?;
+        for warning in enforcer.file.policy().warnings() {
+            tracing::warn!(warning, "enforcement policy");
+        }
+        Ok(enforcer)
+    }
+
+    /// The names decisions carry, kept current across reloads.
+    pub fn role_names(&self) -> RoleNames {
+        self.names.clone()
+    }
+
+    fn apply(&mut self) -> anyhow::Result<()> {
+        let policy = Arc::clone(self.file.policy());
+        self.kernel.apply(&policy, &self.resolved)?;
+        self.names.set(&policy);
+        tracing::info!(file = %self.file.path().display(), roles = policy.roles.len(), "enforcement policy written to the kernel");
+        Ok(())
+    }
+
+    /// Re-reads the policy file; a changed, valid one replaces the policy in
+    /// the kernel, a broken one keeps the last good one (said once).
+    pub fn reload(&mut self) {
+        match self.file.reload() {
+            Reload::Unchanged => {}
+            Reload::Replaced => {
+                if let Err(err) = self.apply() {
+                    tracing::error!(
+                        error = format!("{err:#}"),
+                        "the new enforcement policy could not be written to the kernel"
+                    );
+                }
+            }
+            Reload::Broken(err) => {
+                tracing::error!(%err, "the enforcement policy file is broken; the last good policy stays in force")
+            }
+        }
+    }
+
+    /// Enrols `tgid` in the role named `role`: the process and everything
+    /// it forks from now on. Returns the enrolment's pod number.
+    pub fn enroll_named(&mut self, tgid: u32, role: &str) -> Result<u32, String> {
+        let policy = Arc::clone(self.file.policy());
+        let role = policy.role_named(role).ok_or_else(|| format!("no role named {role:?} in the policy"))?;
+        if is_exempt(tgid) {
+            return Err("the agent's own process is never enforced".into());
+        }
+        let pod = self.kernel.enroll(tgid, role.id).map_err(|err| format!("{err:#}"))?;
+        tracing::info!(pid = tgid, role = %role.name, pod, "enrolled");
+        Ok(pod)
+    }
+
+    /// Enrols a process a `[[workloads]]` rule selects, unless it already
+    /// belongs to a workload (its own, or inherited at fork).
+    fn select(&mut self, tgid: u32, field: impl Fn(MatchField) -> String) {
+        if is_exempt(tgid) || self.kernel.role_of(tgid).is_some() {
+            return;
+        }
+        let policy = Arc::clone(self.file.policy());
+        let Some(role) = policy.select(|f| std::borrow::Cow::Owned(field(f))) else { return };
+        let RoleId(id) = role.id;
+        match self.kernel.enroll(tgid, role.id) {
+            Ok(pod) => tracing::info!(pid = tgid, role = %role.name, role_id = id, pod, "selected by a workload rule"),
+            Err(err) => tracing::warn!(pid = tgid, error = format!("{err:#}"), "enrolling a selected process failed"),
+        }
+    }
+
+    async fn refresh_names(shared: &SharedEnforcer) {
+        let hosts: Vec<String> = {
+            let enforcer = shared.lock().unwrap_or_else(|e| e.into_inner());
+            enforcer.file.policy().hosts_to_resolve().into_iter().map(str::to_string).collect()
+        };
+        let mut resolved = HashMap::new();
+        for host in hosts {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await.map(|addrs| addrs.map(|a| a.ip()).collect());
+            match found {
+                Ok(addrs) => {
+                    resolved.insert(host, addrs);
+                }
+                Err(err) => tracing::warn!(host, %err, "a host name the policy allows did not resolve"),
+            }
+        }
+        let mut enforcer = shared.lock().unwrap_or_else(|e| e.into_inner());
+        if resolved != enforcer.resolved {
+            enforcer.resolved = resolved;
+            if let Err(err) = enforcer.apply() {
+                tracing::error!(error = format!("{err:#}"), "re-resolved names could not be written to the kernel");
+            }
+        }
+    }
+
+    /// Re-reads the file every second and resolves its names every minute,
+    /// until `shutdown`.
+    pub fn spawn_upkeep(shared: SharedEnforcer, shutdown: CancellationToken) {
+        tokio::spawn(async move {
+            let mut reload = tokio::time::interval(RELOAD_EVERY);
+            let mut resolve = tokio::time::interval(RESOLVE_EVERY);
+            resolve.tick().await; // resolved at start already
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = reload.tick() => shared.lock().unwrap_or_else(|e| e.into_inner()).reload(),
+                    _ = resolve.tick() => Self::refresh_names(&shared).await,
+                }
+            }
+        });
+    }
+}
+
+fn resolve_blocking(hosts: &[&str]) -> HashMap<String, Vec<IpAddr>> {
+    use std::net::ToSocketAddrs;
+    let mut resolved = HashMap::new();
+    for host in hosts {
+        match (*host, 0).to_socket_addrs() {
+            Ok(addrs) => {
+                resolved.insert(host.to_string(), addrs.map(|a| a.ip()).collect());
+            }
+            Err(err) => tracing::warn!(host, %err, "a host name the policy allows did not resolve"),
+        }
+    }
+    resolved
+}
+
+/// Enrols the processes `[[workloads]]` rules select, as they start.
+pub struct WorkloadSelector(pub SharedEnforcer);
+
+impl ProcessHooks for WorkloadSelector {
+    fn started(&mut self, process: ProcessAt, _seeded: bool, host: &mut Host<'_>) {
+        let Some(info) = host.table.get(process.pid) else { return };
+        let field = |f: MatchField| match f {
+            MatchField::ProcessName => info.comm.clone(),
+            MatchField::ExecutablePath => info.exe.clone(),
+            MatchField::CommandLine => info.argv.join(" "),
+            // Not known to the process table; rules on them select nothing yet.
+            MatchField::K8sPod | MatchField::K8sNamespace | MatchField::ContainerId | MatchField::Cgroup => {
+                String::new()
+            }
+        };
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).select(process.pid, field);
+    }
+
+    fn exited(&mut self, _process: ProcessAt, _start_ns: u64) {}
+
+    fn tick(&mut self, _now_ns: u64, _host: &mut Host<'_>) {}
+}

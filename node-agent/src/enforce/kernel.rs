@@ -1,0 +1,152 @@
+//! The policy in the kernel: the enforce object's maps (`pods`, `roles`,
+//! `net_rules`), written from a compiled [`Policy`].
+//!
+//! The network allow-list is an LPM trie keyed by role and address: the
+//! kernel finds the most specific prefix that holds a destination and
+//! checks its ports, so each prefix's entry carries the ports of every rule
+//! of its role that covers it (`NetworkRules::prefixes`).
+
+use std::{collections::HashMap, net::IpAddr};
+
+use anyhow::{bail, Context};
+use aya::{
+    maps::{lpm_trie::Key, Array, HashMap as BpfHashMap, LpmTrie, MapData},
+    Ebpf,
+};
+use plumbline_ebpf::abi::{self, mode, NetRule, NetRuleAddr, Pod, NET_RULE_PORTS, ROLES_MAX};
+
+use super::policy::{Mode, Policy, PrefixEntry, Role, RoleId};
+
+/// The kernel allow-list entries of `role`: its address rules, and the
+/// addresses its host names resolved to, with their rules' ports.
+fn role_prefixes(role: &Role, resolved: &HashMap<String, Vec<IpAddr>>) -> Vec<PrefixEntry> {
+    let Some(network) = &role.network else { return Vec::new() };
+    let mut addresses = Vec::new();
+    for (host, port) in network.hosts_to_resolve() {
+        addresses.extend(resolved.get(host).into_iter().flatten().map(|addr| (*addr, port)));
+    }
+    network.prefixes(&addresses)
+}
+
+fn mode_value(mode: Mode) -> u8 {
+    match mode {
+        Mode::Audit => mode::AUDIT,
+        Mode::Enforce => mode::ENFORCE,
+    }
+}
+
+/// The enforce object's maps.
+pub struct KernelPolicy {
+    pods: BpfHashMap<MapData, u32, Pod>,
+    roles: Array<MapData, abi::Role>,
+    net_rules: LpmTrie<MapData, NetRuleAddr, NetRule>,
+    /// The trie keys written by the last [`KernelPolicy::apply`].
+    written: Vec<Key<NetRuleAddr>>,
+    next_pod: u32,
+}
+
+impl KernelPolicy {
+    /// Takes the maps out of the loaded enforce object.
+    pub fn new(ebpf: &mut Ebpf) -> anyhow::Result<Self> {
+        let mut take =
+            |name: &str| ebpf.take_map(name).with_context(|| format!("the enforce object has no map {name}"));
+        Ok(Self {
+            pods: BpfHashMap::try_from(take("pods")?)?,
+            roles: Array::try_from(take("roles")?)?,
+            net_rules: LpmTrie::try_from(take("net_rules")?)?,
+            written: Vec::new(),
+            next_pod: 1,
+        })
+    }
+
+    /// Writes `policy`'s roles and network allow-lists, replacing the last
+    /// ones; `resolved` holds what the policy's host names resolve to.
+    pub fn apply(&mut self, policy: &Policy, resolved: &HashMap<String, Vec<IpAddr>>) -> anyhow::Result<()> {
+        if policy.roles.len() >= ROLES_MAX {
+            bail!("the policy has {} roles; the kernel takes {}", policy.roles.len(), ROLES_MAX - 1);
+        }
+        let mut entries = Vec::new();
+        for role in &policy.roles {
+            for prefix in role_prefixes(role, resolved) {
+                let rule = net_rule(prefix.ports.as_deref()).with_context(|| {
+                    format!("role {:?}: more than {NET_RULE_PORTS} ports at one address", role.name)
+                })?;
+                entries.push((role.id, (prefix.addr, prefix.prefix_len), rule));
+            }
+        }
+        for key in self.written.drain(..) {
+            let _ = self.net_rules.remove(&key);
+        }
+        for (RoleId(role), (addr, len), rule) in entries {
+            let key = Key::new(32 + u32::from(len), NetRuleAddr { role, addr });
+            self.net_rules.insert(&key, rule, 0).context("writing the network allow-list")?;
+            self.written.push(key);
+        }
+        for id in 1..ROLES_MAX as u32 {
+            let modes = policy.role(RoleId(id)).map_or(bytemuck::Zeroable::zeroed(), |role| abi::Role {
+                net_mode: role.network.as_ref().map_or(mode::OFF, |n| mode_value(n.mode)),
+                exec_mode: role.exec.as_ref().map_or(mode::OFF, |e| mode_value(e.mode)),
+                file_mode: role.files.as_ref().map_or(mode::OFF, |f| mode_value(f.mode)),
+                _pad0: 0,
+            });
+            self.roles.set(id, modes, 0).context("writing the roles")?;
+        }
+        Ok(())
+    }
+
+    /// Enrols the process `tgid` (and, from now on, everything it forks) in
+    /// `role`; returns the enrolment's pod number.
+    pub fn enroll(&mut self, tgid: u32, role: RoleId) -> anyhow::Result<u32> {
+        let pod = self.next_pod;
+        self.next_pod += 1;
+        self.pods.insert(tgid, Pod { role: role.0, pod }, 0).context("enrolling the process")?;
+        Ok(pod)
+    }
+
+    /// The role `tgid` is enrolled in, if any.
+    pub fn role_of(&self, tgid: u32) -> Option<RoleId> {
+        self.pods.get(&tgid, 0).ok().map(|pod| RoleId(pod.role))
+    }
+}
+
+/// The kernel's value for a prefix's ports (`None`: any); `None` when there
+/// are more than it holds.
+fn net_rule(ports: Option<&[u16]>) -> Option<NetRule> {
+    let mut rule: NetRule = bytemuck::Zeroable::zeroed();
+    if let Some(ports) = ports {
+        if ports.len() > NET_RULE_PORTS {
+            return None;
+        }
+        rule.ports[..ports.len()].copy_from_slice(ports);
+        rule.nports = ports.len() as u16;
+    }
+    Some(rule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolved_names_join_the_address_rules_with_their_rule_s_port() {
+        let policy = Policy::parse(
+            "[[roles]]\nname = \"r\"\n[roles.network]\nallow = [\"api.example.test:443\", \"10.0.0.0/8\"]\n\
+             [[workloads]]\nrole = \"r\"\nfield = \"PROCESS_NAME\"\npattern = \"x\"\n",
+        )
+        .unwrap();
+        let resolved = HashMap::from([("api.example.test".to_string(), vec!["192.0.2.7".parse().unwrap()])]);
+        let prefixes = role_prefixes(&policy.roles[0], &resolved);
+        let host = std::net::Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped().octets();
+        let entry = prefixes.iter().find(|p| p.addr == host).expect("the resolved address");
+        assert_eq!((entry.prefix_len, entry.ports.as_deref()), (128, Some(&[443][..])));
+        assert_eq!(prefixes.len(), 2);
+    }
+
+    #[test]
+    fn a_prefix_holds_at_most_the_kernel_s_ports() {
+        assert_eq!(net_rule(None).unwrap().nports, 0);
+        let rule = net_rule(Some(&[80, 443])).unwrap();
+        assert_eq!((rule.nports, &rule.ports[..2]), (2, &[80, 443][..]));
+        assert!(net_rule(Some(&[1, 2, 3, 4, 5, 6, 7, 8, 9])).is_none());
+    }
+}

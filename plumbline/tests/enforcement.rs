@@ -1,0 +1,211 @@
+//! Workload policy on this host's kernel (the fallback tier: no BPF LSM, so
+//! the network is decided by cgroup sock_addr programs at the cgroup2 root).
+//! A real `plumbline run` loads the policy; workloads are started with
+//! `plumbline enforce wrap`; what they see is the syscalls' own results, and
+//! what Plumbline says is read back with `plumb enforcement`.
+
+mod support;
+
+use std::{
+    net::{TcpListener, UdpSocket},
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use serde_json::Value;
+use support::*;
+
+/// A policy file and the enrolment socket of one `plumbline run`.
+struct Enforced {
+    plumbline: Embedded,
+    policy: PathBuf,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Enforced {
+    fn start(policy: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, socket) = (dir.path().join("policy.toml"), dir.path().join("enforce.sock"));
+        std::fs::write(&path, policy).unwrap();
+        let plumbline = Embedded::start(&format!(
+            "[capture.enforce]\npolicy_file = \"{}\"\ncontrol_socket = \"{}\"\n",
+            path.display(),
+            socket.display()
+        ));
+        Enforced { plumbline, policy: path, socket, _dir: dir }
+    }
+
+    /// Runs `python3 -c script` wrapped in `role`.
+    fn wrap(&self, role: &str, script: &str) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_plumbline"))
+            .args(["enforce", "wrap", role, "--socket"])
+            .arg(&self.socket)
+            .args(["--", python3(), "-c", script])
+            .output()
+            .unwrap()
+    }
+
+    /// The decisions about `addr`, once `count` are stored.
+    fn decisions(&self, addr: &str, count: usize) -> Vec<Value> {
+        eventually_showing(&format!("{count} decisions about {addr}"), || {
+            let rows = self.plumbline.view("enforcement", &["--object", addr]);
+            if rows.len() >= count {
+                Ok(rows)
+            } else {
+                Err(format!("{rows:?}"))
+            }
+        })
+    }
+}
+
+fn policy(mode: &str, allow: &str) -> String {
+    format!(
+        "[[roles]]\nname = \"net\"\nmode = \"{mode}\"\n[roles.network]\nallow = [{allow}]\n\
+         [[workloads]]\nrole = \"net\"\nfield = \"COMMAND_LINE\"\npattern = \"never-matches-{}\"\n",
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Connects (TCP) to each address; one line per attempt: OK or the errno name.
+fn connect_script(targets: &[(&str, u16, bool)]) -> String {
+    let mut script = String::from("import errno, os, socket\n");
+    script.push_str(
+        "def attempt(family, addr):\n    s = socket.socket(family, socket.SOCK_STREAM)\n    s.settimeout(5)\n    try:\n        s.connect(addr)\n        return 'OK'\n    except OSError as e:\n        return errno.errorcode.get(e.errno, str(e.errno))\n    finally:\n        s.close()\n",
+    );
+    for (host, port, v6) in targets {
+        let family = if *v6 { "socket.AF_INET6" } else { "socket.AF_INET" };
+        script.push_str(&format!("print(attempt({family}, ('{host}', {port})))\n"));
+    }
+    script
+}
+
+fn lines(output: &Output) -> Vec<String> {
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).lines().map(str::to_string).collect()
+}
+
+fn listener(addr: &str) -> (TcpListener, u16) {
+    let listener = TcpListener::bind((addr, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+#[test]
+fn a_wrapped_workload_connects_where_its_role_allows_and_nowhere_else() {
+    let (_allowed, allowed_port) = listener("127.0.0.1");
+    let (_denied, denied_port) = listener("127.0.0.2");
+    let run = Enforced::start(&policy("enforce", &format!("\"127.0.0.1:{allowed_port}\"")));
+
+    let output = run.wrap(
+        "net",
+        &connect_script(&[
+            ("127.0.0.1", allowed_port, false),
+            ("127.0.0.2", denied_port, false),
+            // IPv4-mapped IPv6 reaches connect6; it is still 127.0.0.2.
+            ("::ffff:127.0.0.2", denied_port, true),
+            ("::ffff:127.0.0.1", allowed_port, true),
+        ]),
+    );
+    assert_eq!(lines(&output), ["OK", "EPERM", "EPERM", "OK"]);
+
+    let decisions = run.decisions("127.0.0.2", 2);
+    for d in &decisions {
+        assert_eq!(
+            (d["decision"].as_str(), d["mechanism"].as_str(), d["operation"].as_str(), d["role"].as_str()),
+            (Some("denied"), Some("cgroup_sock_addr"), Some("connect"), Some("net")),
+            "{d}"
+        );
+        assert_eq!(d["remote_port"], denied_port, "{d}");
+        assert_eq!(d["family"], "network", "{d}");
+    }
+    let addrs: Vec<&str> = decisions.iter().map(|d| d["remote_addr"].as_str().unwrap()).collect();
+    assert!(addrs.contains(&"127.0.0.2") && addrs.contains(&"::ffff:127.0.0.2"), "{addrs:?}");
+    assert!(
+        run.plumbline.view("enforcement", &["--object", "127.0.0.1"]).is_empty(),
+        "allowed connects are not decisions"
+    );
+}
+
+#[test]
+fn udp_sends_and_connects_are_judged_too() {
+    let receiver = UdpSocket::bind("127.0.0.2:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let run = Enforced::start(&policy("enforce", "\"127.0.0.1:53\""));
+    let script = format!(
+        "import errno, socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         try:\n    s.sendto(b'x', ('127.0.0.2', {port})); print('SENT')\n\
+         except OSError as e: print(errno.errorcode[e.errno])\n\
+         c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         try:\n    c.connect(('127.0.0.2', {port})); print('CONNECTED')\n\
+         except OSError as e: print(errno.errorcode[e.errno])\n"
+    );
+    assert_eq!(lines(&run.wrap("net", &script)), ["EPERM", "EPERM"]);
+    let ops: Vec<String> = run
+        .decisions("127.0.0.2", 2)
+        .iter()
+        .map(|d| format!("{} {}", d["operation"].as_str().unwrap(), d["transport"].as_str().unwrap()))
+        .collect();
+    assert!(ops.contains(&"sendmsg udp".to_string()) && ops.contains(&"connect udp".to_string()), "{ops:?}");
+}
+
+#[test]
+fn children_and_grandchildren_inherit_the_role() {
+    let (_denied, port) = listener("127.0.0.2");
+    let run = Enforced::start(&policy("enforce", "\"127.0.0.1:53\""));
+    let child = connect_script(&[("127.0.0.2", port, false)]);
+    let script = format!(
+        "import subprocess, sys\n\
+         child = {child:?}\n\
+         grandchild = 'import subprocess, sys; subprocess.run([sys.executable, \"-c\", ' + repr(child) + '])'\n\
+         subprocess.run([sys.executable, '-c', child])\n\
+         subprocess.run([sys.executable, '-c', grandchild])\n"
+    );
+    assert_eq!(lines(&run.wrap("net", &script)), ["EPERM", "EPERM"]);
+    let pids: std::collections::BTreeSet<u64> =
+        run.decisions("127.0.0.2", 2).iter().map(|d| d["pid"].as_u64().unwrap()).collect();
+    assert_eq!(pids.len(), 2, "two processes were refused: {pids:?}");
+}
+
+#[test]
+fn audit_blocks_nothing_and_records_what_it_would_deny() {
+    let (denied, port) = listener("127.0.0.2");
+    let run = Enforced::start(&policy("audit", "\"127.0.0.1:53\""));
+    assert_eq!(lines(&run.wrap("net", &connect_script(&[("127.0.0.2", port, false)]))), ["OK"]);
+    drop(denied);
+    let decision = &run.decisions("127.0.0.2", 1)[0];
+    assert_eq!(decision["decision"], "would_deny", "{decision}");
+}
+
+#[test]
+fn a_broken_policy_keeps_the_last_good_one_and_a_fixed_one_replaces_it() {
+    let (_denied, port) = listener("127.0.0.2");
+    let run = Enforced::start(&policy("enforce", "\"127.0.0.1:53\""));
+    std::fs::write(&run.policy, "[[roles]]\nname = \"net\"\nmode = \"sometimes\"\n").unwrap();
+    // Still the last good policy: the role exists and still refuses.
+    let refused = || lines(&run.wrap("net", &connect_script(&[("127.0.0.2", port, false)])));
+    assert_eq!(refused(), ["EPERM"]);
+
+    let renamed = policy("enforce", &format!("\"127.0.0.2:{port}\"")).replace("\"net\"", "\"net2\"");
+    std::fs::write(&run.policy, renamed).unwrap();
+    eventually_showing("the fixed policy in force", || {
+        let output = run.wrap("net2", &connect_script(&[("127.0.0.2", port, false)]));
+        match output.status.success() {
+            true if lines(&output) == ["OK"] => Ok(()),
+            _ => Err(format!("{output:?}")),
+        }
+    });
+}
+
+#[test]
+fn wrapping_in_a_role_the_policy_does_not_have_fails_and_runs_nothing() {
+    let run = Enforced::start(&policy("enforce", "\"127.0.0.1:53\""));
+    let marker = tempfile::NamedTempFile::new().unwrap();
+    std::fs::remove_file(marker.path()).unwrap();
+    let output = run.wrap("no-such-role", &format!("open({:?}, 'w')", marker.path().display().to_string()));
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no role named \"no-such-role\""), "{stderr}");
+    assert!(!Path::new(marker.path()).exists(), "the command did not run");
+}
