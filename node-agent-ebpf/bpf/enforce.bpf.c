@@ -45,6 +45,27 @@ struct {
 	__type(value, struct plb_role);
 } roles SEC(".maps");
 
+/* What each role may execute: files and directory trees, by inode. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct plb_exec_key);
+	__type(value, __u8);
+} exec_allow SEC(".maps");
+
+/* The exec record, with room for its path. */
+struct exec_scratch {
+	struct plb_enforce_exec e;
+	char path[PLB_EXEC_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct exec_scratch);
+} exec_scratch SEC(".maps");
+
 /* What each role may reach: address prefixes and their ports. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -68,6 +89,77 @@ int BPF_PROG(plb_enforce_fork, struct task_struct *parent, struct task_struct *c
 	pod = bpf_map_lookup_elem(&pods, &parent_tgid);
 	if (pod)
 		bpf_map_update_elem(&pods, &child_tgid, pod, BPF_ANY);
+	return 0;
+}
+
+/* The executable itself is listed, or a directory above it is listed as a
+ * tree. Walks at most PLB_EXEC_DEPTH directories, within the file's mount. */
+static __always_inline bool exec_allowed(__u32 role, struct file *file)
+{
+	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+	struct plb_exec_key key = { .role = role };
+	__u8 *cover;
+
+	key.dev = BPF_CORE_READ(dentry, d_inode, i_sb, s_dev);
+	key.ino = BPF_CORE_READ(dentry, d_inode, i_ino);
+	if (bpf_map_lookup_elem(&exec_allow, &key))
+		return true;
+#pragma unroll
+	for (int i = 0; i < PLB_EXEC_DEPTH; i++) {
+		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+
+		if (!parent || parent == dentry)
+			break;
+		dentry = parent;
+		key.ino = BPF_CORE_READ(dentry, d_inode, i_ino);
+		cover = bpf_map_lookup_elem(&exec_allow, &key);
+		if (cover && *cover == PLB_EXEC_TREE)
+			return true;
+	}
+	return false;
+}
+
+/* Runs once the exec succeeded and before the new image runs: a role that
+ * does not allow the file kills the process (SIGKILL is delivered on the
+ * way back to user space), or in audit records it. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(plb_enforce_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid), zero = 0;
+	struct exec_scratch *s;
+	struct plb_role *role;
+	struct plb_pod *pod;
+	__u32 path_len;
+	long len;
+
+	pod = bpf_map_lookup_elem(&pods, &tgid);
+	if (!pod)
+		return 0;
+	role = bpf_map_lookup_elem(&roles, &pod->role);
+	if (!role || role->exec_mode == PLB_MODE_OFF || exec_allowed(pod->role, BPF_CORE_READ(bprm, file)))
+		return 0;
+	if (role->exec_mode == PLB_MODE_ENFORCE)
+		bpf_send_signal(9);
+
+	s = bpf_map_lookup_elem(&exec_scratch, &zero);
+	if (!s)
+		return 0;
+	len = bpf_probe_read_kernel_str(s->path, sizeof(s->path), BPF_CORE_READ(bprm, filename));
+	path_len = len > 0 ? (len - 1) & (PLB_EXEC_PATH_MAX - 1) : 0; /* without the NUL */
+	s->e.hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
+	s->e.hdr.cgroup_id = bpf_get_current_cgroup_id();
+	s->e.hdr.pid = tgid;
+	s->e.hdr.tid = BPF_CORE_READ(task, pid);
+	s->e.hdr.kind = PLB_EV_ENFORCE_EXEC;
+	s->e.hdr.size = sizeof(s->e) + path_len;
+	s->e.hdr._pad0 = 0;
+	s->e.role = pod->role;
+	s->e.pod = pod->pod;
+	s->e.decision = role->exec_mode == PLB_MODE_ENFORCE ? PLB_DECISION_KILLED_AFTER : PLB_DECISION_WOULD_DENY;
+	s->e.mechanism = PLB_MECH_SIGNAL;
+	s->e.path_len = path_len;
+	s->e._pad0 = 0;
+	plb_emit(&enforce_events, s, sizeof(s->e) + path_len, PLB_EV_ENFORCE_EXEC);
 	return 0;
 }
 

@@ -41,6 +41,7 @@ pub mod kind {
             CUDA => "cuda",
             NCCL => "nccl",
             ENFORCE_NET => "enforce_net",
+            ENFORCE_EXEC => "enforce_exec",
             _ => return None,
         })
     }
@@ -89,3 +90,4 @@ unsafe impl aya::Pod for Pod {}
 unsafe impl aya::Pod for Role {}
 unsafe impl aya::Pod for NetRuleAddr {}
 unsafe impl aya::Pod for NetRule {}
+unsafe impl aya::Pod for ExecKey {}

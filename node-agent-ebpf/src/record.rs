@@ -6,7 +6,7 @@ use std::mem::size_of;
 use bytemuck::{pod_read_unaligned, Pod};
 
 use crate::abi::{
-    kind, CudaCall, DnsPacket, EnforceNet, EventHeader, FileOpen, FileRename, FileUnlink, NcclCall, NetClose, NetConnect, PathLens,
+    kind, CudaCall, DnsPacket, EnforceExec, EnforceNet, EventHeader, FileOpen, FileRename, FileUnlink, NcclCall, NetClose, NetConnect, PathLens,
     ProcExec, ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, TlsSni, UnixConnect,
 };
 
@@ -66,6 +66,12 @@ pub enum Record<'a> {
     /// A connect or send a workload's role does not allow: refused, or
     /// recorded in audit.
     EnforceNet(EnforceNet),
+    /// An exec a workload's role does not allow, after it succeeded: the
+    /// process was killed before running the new image, or (audit) recorded.
+    EnforceExec {
+        event: EnforceExec,
+        path: &'a [u8],
+    },
     /// A kind this agent does not know (a newer object); skipped, counted.
     Unknown(EventHeader),
 }
@@ -200,6 +206,11 @@ impl<'a> Record<'a> {
                 Record::Nccl { event, unique_id }
             }
             kind::ENFORCE_NET => Record::EnforceNet(read(bytes, header.kind)?),
+            kind::ENFORCE_EXEC => {
+                let event: EnforceExec = read(bytes, header.kind)?;
+                let path = tail(bytes, size_of::<EnforceExec>(), event.path_len, header.kind)?;
+                Record::EnforceExec { event, path }
+            }
             _ => Record::Unknown(header),
         })
     }
@@ -223,6 +234,7 @@ impl<'a> Record<'a> {
             Record::Cuda(e) => &e.hdr,
             Record::Nccl { event, .. } => &event.hdr,
             Record::EnforceNet(e) => &e.hdr,
+            Record::EnforceExec { event, .. } => &event.hdr,
             Record::Unknown(h) => h,
         }
     }

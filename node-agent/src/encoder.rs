@@ -201,6 +201,10 @@ impl Encoder {
                 enforcement_events::encode_net(event, &self.roles, &host.table, batch);
                 Encoded::Event
             }
+            Record::EnforceExec { event, path } => {
+                enforcement_events::encode_exec(event, path, &self.roles, &host.table, batch);
+                Encoded::Event
+            }
             Record::Unknown(h) => Encoded::UnknownKind(h.kind),
             Record::FileOpen { event, path } => {
                 if let Some(gpu) = &mut self.followers.gpu {

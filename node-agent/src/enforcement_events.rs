@@ -2,7 +2,7 @@
 //! the effect, killed after it began, or recorded in audit), by which hook,
 //! to which process, about what, under which role.
 
-use plumbline_ebpf::abi::{decision, mechanism, net_op, EnforceNet};
+use plumbline_ebpf::abi::{decision, mechanism, net_op, EnforceExec, EnforceNet};
 use plumbline_proto::{
     v1::{
         enforcement_decision::{Decision, Family, Mechanism},
@@ -58,6 +58,30 @@ pub fn encode_net(event: &EnforceNet, roles: &RoleNames, table: &ProcessTable, b
         remote: Some(socket_address(&event.remote)),
         transport: transport as i32,
         path_sid: 0,
+    });
+    let who = table.who(h.pid, h.tid, h.cgroup_id, batch);
+    batch.push_by(h.ts_boot_ns, &who, body);
+}
+
+/// An exec the process's role does not allow, seen once it succeeded.
+pub fn encode_exec(
+    event: &EnforceExec,
+    path: &[u8],
+    roles: &RoleNames,
+    table: &ProcessTable,
+    batch: &mut BatchBuilder,
+) {
+    let h = event.hdr;
+    let body = Body::Enforcement(EnforcementDecision {
+        decision: decision_of(event.decision) as i32,
+        mechanism: mechanism_of(event.mechanism) as i32,
+        family: Family::Exec as i32,
+        operation_sid: batch.intern("exec"),
+        role_sid: batch.intern(&roles.of(event.role)),
+        pod: event.pod,
+        remote: None,
+        transport: Transport::Unspecified as i32,
+        path_sid: batch.intern(&String::from_utf8_lossy(path)),
     });
     let who = table.who(h.pid, h.tid, h.cgroup_id, batch);
     batch.push_by(h.ts_boot_ns, &who, body);

@@ -329,6 +329,7 @@ pub const ENFORCE: ObjectSpec = ObjectSpec {
     programs: &[
         ("plb_enforce_fork", Attach::BtfTracepoint("sched_process_fork")),
         ("plb_enforce_exit", Attach::BtfTracepoint("sched_process_exit")),
+        ("plb_enforce_exec", Attach::BtfTracepoint("sched_process_exec")),
         ("plb_enforce_connect4", Attach::CgroupSockAddr),
         ("plb_enforce_connect6", Attach::CgroupSockAddr),
         ("plb_enforce_sendmsg4", Attach::CgroupSockAddr),

@@ -209,3 +209,53 @@ fn wrapping_in_a_role_the_policy_does_not_have_fails_and_runs_nothing() {
     assert!(stderr.contains("no role named \"no-such-role\""), "{stderr}");
     assert!(!Path::new(marker.path()).exists(), "the command did not run");
 }
+
+/// A role that may run only the Python the tests use, in `mode`.
+fn exec_policy(mode: &str) -> String {
+    let python = std::fs::canonicalize(python3()).unwrap();
+    format!(
+        "[[roles]]\nname = \"exec\"\nmode = \"{mode}\"\n[roles.exec]\nallow = [\"{}\"]\n\
+         [[workloads]]\nrole = \"exec\"\nfield = \"COMMAND_LINE\"\npattern = \"never-matches-{}\"\n",
+        python.parent().unwrap().display(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Runs `touch marker` and the allowed Python from a wrapped Python; prints
+/// each one's exit status.
+fn exec_script(marker: &Path) -> String {
+    format!(
+        "import subprocess, sys\n\
+         print(subprocess.run(['/usr/bin/touch', {marker:?}]).returncode)\n\
+         r = subprocess.run([sys.executable, '-c', 'print(\"child ran\")'], capture_output=True, text=True)\n\
+         print(r.returncode, r.stdout.strip())\n",
+        marker = marker.display().to_string()
+    )
+}
+
+#[test]
+fn an_exec_the_role_does_not_allow_is_killed_before_the_program_runs() {
+    let run = Enforced::start(&exec_policy("enforce"));
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("touched");
+    // SIGKILL (-9): the exec had succeeded, and touch never ran an instruction.
+    assert_eq!(lines(&run.wrap("exec", &exec_script(&marker))), ["-9", "0 child ran"]);
+    assert!(!marker.exists(), "touch did not run");
+    let decision = &run.decisions("/usr/bin/touch", 1)[0];
+    assert_eq!(
+        (decision["decision"].as_str(), decision["mechanism"].as_str(), decision["family"].as_str()),
+        (Some("killed_after"), Some("signal"), Some("exec")),
+        "{decision}"
+    );
+    assert_eq!((decision["operation"].as_str(), decision["path"].as_str()), (Some("exec"), Some("/usr/bin/touch")));
+}
+
+#[test]
+fn an_exec_in_audit_runs_and_is_recorded_as_would_deny() {
+    let run = Enforced::start(&exec_policy("audit"));
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("touched");
+    assert_eq!(lines(&run.wrap("exec", &exec_script(&marker))), ["0", "0 child ran"]);
+    assert!(marker.exists(), "touch ran");
+    assert_eq!(run.decisions("/usr/bin/touch", 1)[0]["decision"], "would_deny");
+}

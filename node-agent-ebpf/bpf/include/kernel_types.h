@@ -301,6 +301,7 @@ struct task_struct___pre_5_5 {
 };
 
 struct linux_binprm {
+	struct file *file;
 	const char *filename;
 };
 

@@ -71,6 +71,8 @@ enum plb_event_kind {
 	PLB_EV_NCCL = 51,
 	/* A workload policy decision about a connect or a send. */
 	PLB_EV_ENFORCE_NET = 60,
+	/* A workload ran an executable its role does not allow. */
+	PLB_EV_ENFORCE_EXEC = 61,
 	PLB_EV_KIND_MAX = 64,
 };
 
@@ -510,7 +512,17 @@ enum plb_net_op {
 	PLB_NET_OP_SENDMSG = 2,
 };
 
+/* How an executable allow-list entry covers: the file itself, or every file
+ * below a directory. */
+enum plb_exec_cover {
+	PLB_EXEC_FILE = 1,
+	PLB_EXEC_TREE = 2,
+};
+
 #define PLB_ROLES_MAX 256
+/* Directories walked up from an executable to find an allowed tree. */
+#define PLB_EXEC_DEPTH 16
+#define PLB_EXEC_PATH_MAX 256
 #define PLB_NET_RULE_PORTS 8
 
 /* A role's modes per family (array map indexed by role id). */
@@ -547,6 +559,27 @@ struct plb_net_rule {
 	__u16 ports[PLB_NET_RULE_PORTS]; /* host byte order */
 	__u16 nports;                    /* 0: any port */
 	__u16 _pad0[3];
+};
+
+/* An allowed executable or directory of a role (hash map key; the value is
+ * an enum plb_exec_cover). dev is the kernel's (MAJOR << 20 | MINOR). */
+struct plb_exec_key {
+	__u32 role;
+	__u32 dev;
+	__u64 ino;
+};
+
+/* An exec a role does not allow, seen once it succeeded: the process was
+ * killed before the new image ran an instruction, or (audit) recorded.
+ * Followed by path_len bytes of the file name as the caller gave it. */
+struct plb_enforce_exec {
+	struct plb_event_header hdr;
+	__u32 role;
+	__u32 pod;
+	__u8 decision;  /* enum plb_decision */
+	__u8 mechanism; /* enum plb_mechanism */
+	__u16 path_len;
+	__u32 _pad0;
 };
 
 /* A connect or send a role does not allow: refused, or recorded in audit. */
@@ -589,6 +622,8 @@ _Static_assert(sizeof(struct plb_tls_sni) == 304, "plb_tls_sni size");
 _Static_assert(sizeof(struct plb_cuda_call) == 104, "plb_cuda_call size");
 _Static_assert(sizeof(struct plb_nccl_call) == 104, "plb_nccl_call size");
 _Static_assert(sizeof(struct plb_enforce_net) == 72, "plb_enforce_net size");
+_Static_assert(sizeof(struct plb_enforce_exec) == 48, "plb_enforce_exec size");
+_Static_assert(sizeof(struct plb_exec_key) == 16, "plb_exec_key size");
 _Static_assert(sizeof(struct plb_net_rule_key) == 24, "plb_net_rule_key size");
 _Static_assert(sizeof(struct plb_net_rule) == 24, "plb_net_rule size");
 _Static_assert((PLB_TLS_CHUNK & (PLB_TLS_CHUNK - 1)) == 0, "PLB_TLS_CHUNK is a power of two");

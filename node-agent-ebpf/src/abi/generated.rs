@@ -19,6 +19,8 @@ pub const TLS_MAX_CHUNKS: usize = 256;
 pub const TLS_SNI_MAX: usize = 256;
 pub const NCCL_ID_BYTES: usize = 128;
 pub const ROLES_MAX: usize = 256;
+pub const EXEC_DEPTH: usize = 16;
+pub const EXEC_PATH_MAX: usize = 256;
 pub const NET_RULE_PORTS: usize = 8;
 pub mod kind {
     #[allow(unused_imports)]
@@ -42,6 +44,7 @@ pub mod kind {
     pub const CUDA: u16 = 50;
     pub const NCCL: u16 = 51;
     pub const ENFORCE_NET: u16 = 60;
+    pub const ENFORCE_EXEC: u16 = 61;
     pub const MAX: u16 = 64;
 }
 pub mod outcome {
@@ -1012,6 +1015,12 @@ pub mod net_op {
     pub const CONNECT: u8 = 1;
     pub const SENDMSG: u8 = 2;
 }
+pub mod exec_cover {
+    #[allow(unused_imports)]
+    use super::*;
+    pub const FILE: u8 = 1;
+    pub const TREE: u8 = 2;
+}
 #[repr(C)]
 #[derive(Debug, Copy, Clone, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Role {
@@ -1098,6 +1107,58 @@ const _: () = {
     [
         "Offset of field: NetRule::_pad0",
     ][::std::mem::offset_of!(NetRule, _pad0) - 18usize];
+};
+#[repr(C)]
+#[derive(Debug, Copy, Clone, bytemuck::Pod, bytemuck::Zeroable, PartialEq, Eq, Hash)]
+pub struct ExecKey {
+    pub role: u32,
+    pub dev: u32,
+    pub ino: u64,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of ExecKey"][::std::mem::size_of::<ExecKey>() - 16usize];
+    ["Alignment of ExecKey"][::std::mem::align_of::<ExecKey>() - 8usize];
+    ["Offset of field: ExecKey::role"][::std::mem::offset_of!(ExecKey, role) - 0usize];
+    ["Offset of field: ExecKey::dev"][::std::mem::offset_of!(ExecKey, dev) - 4usize];
+    ["Offset of field: ExecKey::ino"][::std::mem::offset_of!(ExecKey, ino) - 8usize];
+};
+#[repr(C)]
+#[derive(Debug, Copy, Clone, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct EnforceExec {
+    pub hdr: EventHeader,
+    pub role: u32,
+    pub pod: u32,
+    pub decision: u8,
+    pub mechanism: u8,
+    pub path_len: u16,
+    pub _pad0: u32,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of EnforceExec"][::std::mem::size_of::<EnforceExec>() - 48usize];
+    ["Alignment of EnforceExec"][::std::mem::align_of::<EnforceExec>() - 8usize];
+    [
+        "Offset of field: EnforceExec::hdr",
+    ][::std::mem::offset_of!(EnforceExec, hdr) - 0usize];
+    [
+        "Offset of field: EnforceExec::role",
+    ][::std::mem::offset_of!(EnforceExec, role) - 32usize];
+    [
+        "Offset of field: EnforceExec::pod",
+    ][::std::mem::offset_of!(EnforceExec, pod) - 36usize];
+    [
+        "Offset of field: EnforceExec::decision",
+    ][::std::mem::offset_of!(EnforceExec, decision) - 40usize];
+    [
+        "Offset of field: EnforceExec::mechanism",
+    ][::std::mem::offset_of!(EnforceExec, mechanism) - 41usize];
+    [
+        "Offset of field: EnforceExec::path_len",
+    ][::std::mem::offset_of!(EnforceExec, path_len) - 42usize];
+    [
+        "Offset of field: EnforceExec::_pad0",
+    ][::std::mem::offset_of!(EnforceExec, _pad0) - 44usize];
 };
 #[repr(C)]
 #[derive(Debug, Copy, Clone, bytemuck::Pod, bytemuck::Zeroable)]

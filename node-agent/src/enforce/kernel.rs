@@ -1,21 +1,32 @@
 //! The policy in the kernel: the enforce object's maps (`pods`, `roles`,
-//! `net_rules`), written from a compiled [`Policy`].
+//! `net_rules`, `exec_allow`), written from a compiled [`Policy`].
+//!
+//! Executables are allowed by (device, inode): each `exec.allow` path that
+//! exists is a file, or a directory whose whole tree is allowed; the kernel
+//! walks up from the executed file. A glob is expanded to the paths it names
+//! when the policy is written (and again every minute, as names are
+//! resolved). Rules name where executables really are: an exec follows
+//! symbolic links before the kernel sees the file.
 //!
 //! The network allow-list is an LPM trie keyed by role and address: the
 //! kernel finds the most specific prefix that holds a destination and
 //! checks its ports, so each prefix's entry carries the ports of every rule
 //! of its role that covers it (`NetworkRules::prefixes`).
 
-use std::{collections::HashMap, net::IpAddr};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Context};
 use aya::{
     maps::{lpm_trie::Key, Array, HashMap as BpfHashMap, LpmTrie, MapData},
     Ebpf,
 };
-use plumbline_ebpf::abi::{self, mode, NetRule, NetRuleAddr, Pod, NET_RULE_PORTS, ROLES_MAX};
+use plumbline_ebpf::abi::{self, exec_cover, mode, ExecKey, NetRule, NetRuleAddr, Pod, NET_RULE_PORTS, ROLES_MAX};
 
-use super::policy::{Mode, Policy, PrefixEntry, Role, RoleId};
+use super::policy::{ExecPattern, Mode, Policy, PrefixEntry, Role, RoleId};
 
 /// The kernel allow-list entries of `role`: its address rules, and the
 /// addresses its host names resolved to, with their rules' ports.
@@ -26,6 +37,58 @@ fn role_prefixes(role: &Role, resolved: &HashMap<String, Vec<IpAddr>>) -> Vec<Pr
         addresses.extend(resolved.get(host).into_iter().flatten().map(|addr| (*addr, port)));
     }
     network.prefixes(&addresses)
+}
+
+/// How an allowed executable path appears to the kernel: its file, or the
+/// tree below a directory, by (device, inode) as the kernel numbers them.
+fn exec_entry(path: &Path) -> Option<(u32, u64, u8)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let dev = meta.dev();
+    // The kernel's dev_t is MAJOR << 20 | MINOR, not stat's encoding.
+    let kernel_dev = (libc::major(dev) << 20) | libc::minor(dev);
+    let cover = if meta.is_dir() { exec_cover::TREE } else { exec_cover::FILE };
+    Some((kernel_dev, meta.ino(), cover))
+}
+
+/// Most paths one glob is expanded to; the rest are left out, said once.
+const GLOB_PATHS_MAX: usize = 4096;
+
+/// The existing paths `pattern` names: a path as it is, a glob expanded from
+/// its literal directory (`**` down to 16 levels).
+fn exec_paths(pattern: &ExecPattern) -> Vec<PathBuf> {
+    match pattern {
+        ExecPattern::Prefix(path) => vec![PathBuf::from(path)],
+        ExecPattern::Glob { glob, matcher } => {
+            let literal: Vec<&str> = glob.split('/').take_while(|part| !part.contains(['*', '?', '[', '{'])).collect();
+            let base = PathBuf::from(if literal.len() <= 1 { "/".to_string() } else { literal.join("/") });
+            let depth = if glob.contains("**") { 16 } else { glob.split('/').count() - literal.len() };
+            let mut found = Vec::new();
+            let mut dirs = vec![(base, 0)];
+            while let Some((dir, level)) = dirs.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if matcher.is_match(&path) {
+                        found.push(path.clone());
+                    }
+                    if level + 1 < depth && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        dirs.push((path, level + 1));
+                    }
+                }
+                if found.len() >= GLOB_PATHS_MAX {
+                    tracing::warn!(
+                        glob,
+                        limit = GLOB_PATHS_MAX,
+                        "an exec glob names too many paths; the rest are not allowed"
+                    );
+                    found.truncate(GLOB_PATHS_MAX);
+                    break;
+                }
+            }
+            found
+        }
+    }
 }
 
 fn mode_value(mode: Mode) -> u8 {
@@ -40,8 +103,11 @@ pub struct KernelPolicy {
     pods: BpfHashMap<MapData, u32, Pod>,
     roles: Array<MapData, abi::Role>,
     net_rules: LpmTrie<MapData, NetRuleAddr, NetRule>,
+    exec_allow: BpfHashMap<MapData, ExecKey, u8>,
     /// The trie keys written by the last [`KernelPolicy::apply`].
     written: Vec<Key<NetRuleAddr>>,
+    /// The exec allow-list keys written by the last apply.
+    written_exec: Vec<ExecKey>,
     next_pod: u32,
 }
 
@@ -54,7 +120,9 @@ impl KernelPolicy {
             pods: BpfHashMap::try_from(take("pods")?)?,
             roles: Array::try_from(take("roles")?)?,
             net_rules: LpmTrie::try_from(take("net_rules")?)?,
+            exec_allow: BpfHashMap::try_from(take("exec_allow")?)?,
             written: Vec::new(),
+            written_exec: Vec::new(),
             next_pod: 1,
         })
     }
@@ -81,6 +149,28 @@ impl KernelPolicy {
             let key = Key::new(32 + u32::from(len), NetRuleAddr { role, addr });
             self.net_rules.insert(&key, rule, 0).context("writing the network allow-list")?;
             self.written.push(key);
+        }
+        let mut exec_entries = Vec::new();
+        for role in &policy.roles {
+            for rule in role.exec.iter().flat_map(|exec| &exec.rules) {
+                for path in exec_paths(&rule.pattern) {
+                    match exec_entry(&path) {
+                        Some((dev, ino, cover)) => {
+                            exec_entries.push((ExecKey { role: role.id.0, dev, ino }, cover));
+                        }
+                        None => {
+                            tracing::debug!(role = %role.name, path = %path.display(), "an allowed executable path does not exist")
+                        }
+                    }
+                }
+            }
+        }
+        for key in self.written_exec.drain(..) {
+            let _ = self.exec_allow.remove(&key);
+        }
+        for (key, cover) in exec_entries {
+            self.exec_allow.insert(key, cover, 0).context("writing the exec allow-list")?;
+            self.written_exec.push(key);
         }
         for id in 1..ROLES_MAX as u32 {
             let modes = policy.role(RoleId(id)).map_or(bytemuck::Zeroable::zeroed(), |role| abi::Role {
