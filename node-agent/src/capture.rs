@@ -105,7 +105,12 @@ impl Capture {
             batch: BatchBuilder::new(),
             job_batches: JobBatches::default(),
             first_event_at: None,
-            encoder: Encoder::new(capture.exited_process_ttl_ms * 1_000_000, followers, role_names.unwrap_or_default()),
+            encoder: Encoder::new(
+                capture.exited_process_ttl_ms * 1_000_000,
+                followers,
+                role_names.unwrap_or_default(),
+                telemetry.gauges.decisions(),
+            ),
             counters,
             sweeps,
             telemetry,

@@ -16,7 +16,7 @@ use crate::{
     containers::ContainerAnnouncer,
     dns::DnsTracker,
     enforce::enforcer::{RoleNames, WorkloadSelector},
-    enforcement_events,
+    enforcement_events::{self, DecisionCounts},
     file_paths::PathCache,
     gpu::{GpuCapture, GpuCounts},
     intent::{IntentCapture, IntentCounts},
@@ -90,11 +90,13 @@ pub struct Encoder {
     exited_ttl_ns: u64,
     /// The enforced roles' names, by the ids policy decisions carry.
     roles: RoleNames,
+    /// Policy decisions made so far, for `/metrics`.
+    decisions: DecisionCounts,
 }
 
 impl Encoder {
-    pub fn new(exited_ttl_ns: u64, followers: Followers, roles: RoleNames) -> Self {
-        Self { host: HostState::new(), followers, exited_ttl_ns, roles }
+    pub fn new(exited_ttl_ns: u64, followers: Followers, roles: RoleNames, decisions: DecisionCounts) -> Self {
+        Self { host: HostState::new(), followers, exited_ttl_ns, roles, decisions }
     }
 
     pub fn intent_counts(&self) -> Option<IntentCounts> {
@@ -198,11 +200,11 @@ impl Encoder {
                 Encoded::Event
             }
             Record::EnforceNet(event) => {
-                enforcement_events::encode_net(event, &self.roles, &host.table, batch);
+                enforcement_events::encode_net(event, &self.roles, &self.decisions, &host.table, batch);
                 Encoded::Event
             }
             Record::EnforceExec { event, path } => {
-                enforcement_events::encode_exec(event, path, &self.roles, &host.table, batch);
+                enforcement_events::encode_exec(event, path, &self.roles, &self.decisions, &host.table, batch);
                 Encoded::Event
             }
             Record::Unknown(h) => Encoded::UnknownKind(h.kind),

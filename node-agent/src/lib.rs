@@ -83,6 +83,7 @@ pub async fn run(
     let filters = filters::Filters::resolve(config.filter, std::process::id())?;
     let objects = probes::attach_all(config.capture, &filters)?;
     let Parted { mut kernel, rings, attached, policy_maps } = part(objects, node::boot_ns())?;
+    let tier = enforce::tier::TierReport::detect(policy_maps.is_some());
     if let Some(maps) = policy_maps {
         let enforce = &config.capture.enforce;
         let enforcer = Arc::new(std::sync::Mutex::new(enforce::enforcer::Enforcer::start(enforce, maps)?));
@@ -94,6 +95,7 @@ pub async fn run(
     let telemetry =
         capture::Telemetry { stats: Arc::new(AgentStats::default()), gauges: Arc::new(metrics::Gauges::default()) };
     let capture::Telemetry { stats, gauges } = telemetry.clone();
+    gauges.set_tier(tier);
     let settings = capture::Settings { capture: config.capture.clone(), batch: config.batch.clone() };
     let mut capture = capture::Capture::new(node.clone(), kernel, telemetry, settings);
     capture.seed_from_proc();

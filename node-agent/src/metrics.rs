@@ -10,7 +10,9 @@ use std::sync::{
 
 use plumbline_metrics::{Metrics, Series};
 
-use crate::{kernel_counters::CounterTotal, stats::AgentStats};
+use crate::{
+    enforce::tier::TierReport, enforcement_events::DecisionCounts, kernel_counters::CounterTotal, stats::AgentStats,
+};
 
 /// Another component's exposition, appended to the agent's.
 #[derive(Clone)]
@@ -30,6 +32,8 @@ pub struct Gauges {
     process_table: AtomicU64,
     intent: Mutex<crate::intent::IntentCounts>,
     gpu: Mutex<crate::gpu::GpuCounts>,
+    tier: Mutex<Option<TierReport>>,
+    decisions: DecisionCounts,
 }
 
 impl Gauges {
@@ -51,6 +55,15 @@ impl Gauges {
 
     pub fn set_gpu(&self, counts: crate::gpu::GpuCounts) {
         *self.gpu.lock().unwrap() = counts;
+    }
+
+    pub fn set_tier(&self, tier: TierReport) {
+        *self.tier.lock().unwrap() = Some(tier);
+    }
+
+    /// Where the encoder counts the policy decisions it sees.
+    pub fn decisions(&self) -> DecisionCounts {
+        self.decisions.clone()
     }
 }
 
@@ -100,6 +113,20 @@ pub static GPU_KERNELS_UNNAMED: Series =
     Series::counter("plumbline_agent_gpu_kernels_unnamed_total", "Kernel launches whose function could not be named");
 pub static GPU_LIBRARIES_HOOKED: Series =
     Series::gauge("plumbline_agent_gpu_libraries_hooked", "libcudart and libnccl files hooked");
+pub static ENFORCEMENT_TIER: Series = Series::gauge(
+    "plumbline_agent_enforcement_tier",
+    "1 for what this node enforces with: fallback (network refused before any packet, execs killed before the program runs) or observe (no policy)",
+)
+.labels(&["tier"]);
+pub static BPF_LSM_LISTED: Series = Series::gauge(
+    "plumbline_agent_bpf_lsm_listed",
+    "1 when the kernel lists bpf among its active LSMs (listed is not proof that LSM programs run)",
+);
+pub static ENFORCEMENT_DECISIONS: Series = Series::counter(
+    "plumbline_agent_enforcement_decisions_total",
+    "Workload policy decisions seen, by role, family (exec, file, network) and decision (denied, killed_after, would_deny)",
+)
+.labels(&["role", "family", "decision"]);
 pub static QUEUE_DEPTH: Series = Series::gauge("plumbline_agent_queue_depth", "Batches waiting for the sink");
 pub static PROCESS_TABLE: Series = Series::gauge("plumbline_agent_process_table", "Processes the agent knows");
 /// sysinfo gives the agent's CPU time in milliseconds.
@@ -131,6 +158,9 @@ pub static SERIES: &[&Series] = &[
     &GPU_NCCL_UNKNOWN_COMMUNICATOR,
     &GPU_KERNELS_UNNAMED,
     &GPU_LIBRARIES_HOOKED,
+    &ENFORCEMENT_TIER,
+    &BPF_LSM_LISTED,
+    &ENFORCEMENT_DECISIONS,
     &QUEUE_DEPTH,
     &PROCESS_TABLE,
     &CPU_SECONDS,
@@ -169,6 +199,13 @@ pub fn render(metrics: &Metrics, stats: &AgentStats, gauges: &Gauges) -> String 
         (&GPU_KERNELS_UNNAMED, gpu.kernels_unnamed),
     ] {
         metrics.counter(series, &[]).catch_up(total);
+    }
+    if let Some(report) = *gauges.tier.lock().unwrap() {
+        metrics.gauge(&ENFORCEMENT_TIER, &[report.tier.name()]).set(1.0);
+        metrics.gauge(&BPF_LSM_LISTED, &[]).set(f64::from(u8::from(report.bpf_lsm_listed)));
+    }
+    for ((role, family, decision), total) in gauges.decisions.totals() {
+        metrics.counter(&ENFORCEMENT_DECISIONS, &[&role, family, decision]).catch_up(total);
     }
     for (series, level) in [
         (&GPU_LIBRARIES_HOOKED, gpu.libraries_hooked),

@@ -125,6 +125,12 @@ fn a_wrapped_workload_connects_where_its_role_allows_and_nowhere_else() {
         run.plumbline.view("enforcement", &["--object", "127.0.0.1"]).is_empty(),
         "allowed connects are not decisions"
     );
+
+    // The node says what it enforces with, and counts what it decided.
+    let metrics = run.plumbline.metrics();
+    assert!(metrics.contains("plumbline_agent_enforcement_tier{tier=\"fallback\"} 1\n"), "{metrics}");
+    let denied = "plumbline_agent_enforcement_decisions_total{role=\"net\",family=\"network\",decision=\"denied\"} 2\n";
+    assert!(metrics.contains(denied), "{metrics}");
 }
 
 #[test]

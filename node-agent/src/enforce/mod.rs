@@ -11,3 +11,4 @@ pub mod control;
 pub mod enforcer;
 pub mod kernel;
 pub mod policy;
+pub mod tier;
