@@ -22,10 +22,13 @@ use crate::{activity_events::socket_address, enforce::enforcer::RoleNames, proce
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 
+/// Which decisions a count is of: role, family, decision.
+pub type DecisionKind = (String, &'static str, &'static str);
+
 /// Decisions made on this node, by role, family and decision, for `/metrics`.
 /// Cloning shares them.
 #[derive(Debug, Clone, Default)]
-pub struct DecisionCounts(Arc<Mutex<BTreeMap<(String, &'static str, &'static str), u64>>>);
+pub struct DecisionCounts(Arc<Mutex<BTreeMap<DecisionKind, u64>>>);
 
 impl DecisionCounts {
     fn add(&self, role: String, family: Family, decision: Decision) {
@@ -45,7 +48,7 @@ impl DecisionCounts {
     }
 
     /// Every (role, family, decision) with its count so far.
-    pub fn totals(&self) -> Vec<((String, &'static str, &'static str), u64)> {
+    pub fn totals(&self) -> Vec<(DecisionKind, u64)> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 }
