@@ -5,6 +5,10 @@
 //!   alternating rounds; report spawn latency ratios and the end-to-end rate
 //!   at which the kernel's events became queryable (agent → channel →
 //!   aggregator → SQLite).
+//! - `enforce` (root): what workload enforcement costs the processes it
+//!   confines: a connect loop and an exec storm with the agent capturing and
+//!   no policy, against the agent enforcing a policy this process is
+//!   enrolled in, in alternating rounds.
 //! - `pipeline`: push synthetic batches through the transport and store
 //!   alone (channel + SQLite, or Kafka + ClickHouse) to find their ceiling.
 //! - `overhead` (root): what capture costs the traced machine, next to
@@ -20,6 +24,7 @@
 //! - `sessions`: the causal graph of agent sessions against storing the
 //!   same rows: what the aggregator's session stage costs per row.
 
+mod enforce;
 mod exec_storm;
 mod gpu;
 mod overhead;
@@ -44,6 +49,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     ExecStorm(exec_storm::Args),
+    Enforce(enforce::Args),
+    /// (internal) the measured child of `enforce`.
+    #[command(hide = true)]
+    EnforceWorkload(enforce::WorkloadArgs),
     Pipeline(pipeline::Args),
     Overhead(overhead::Args),
     Tls(tls::Args),
@@ -59,14 +68,18 @@ fn main() -> anyhow::Result<()> {
     let command = match command {
         Command::Overhead(args) => return overhead::run(args),
         Command::Tls(args) => return tls::run(args),
+        Command::EnforceWorkload(args) => return enforce::workload(args),
         other => other,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match command {
         Command::ExecStorm(args) => runtime.block_on(exec_storm::run(args)),
+        Command::Enforce(args) => runtime.block_on(enforce::run(args)),
         Command::Pipeline(args) => runtime.block_on(pipeline::run(args)),
         Command::Gpu(args) => runtime.block_on(gpu::run(args)),
         Command::Sessions(args) => runtime.block_on(sessions::run(args)),
-        Command::Overhead(_) | Command::Tls(_) => unreachable!("run without a runtime above"),
+        Command::Overhead(_) | Command::Tls(_) | Command::EnforceWorkload(_) => {
+            unreachable!("run without a runtime above")
+        }
     }
 }
