@@ -6,8 +6,8 @@ use std::mem::size_of;
 use bytemuck::{pod_read_unaligned, Pod};
 
 use crate::abi::{
-    kind, CudaCall, DnsPacket, EnforceExec, EnforceNet, EventHeader, FileOpen, FileRename, FileUnlink, NcclCall, NetClose, NetConnect, PathLens,
-    ProcExec, ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, TlsSni, UnixConnect,
+    kind, CudaCall, DnsPacket, EnforceExec, EnforceNet, EventHeader, FileOpen, FileRename, FileUnlink, NcclCall,
+    NetClose, NetConnect, PathLens, ProcExec, ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, TlsSni, UnixConnect,
 };
 
 /// A record read from a ring buffer.
