@@ -12,6 +12,7 @@ pub mod claims;
 pub mod collective_join;
 mod collectives;
 pub mod config;
+pub mod events;
 mod gpu_rows;
 mod llm_rows;
 pub mod metrics;
@@ -40,7 +41,7 @@ pub async fn run(config: &AggregatorConfig, shutdown: CancellationToken) -> anyh
     tracing::info!(topic = %source_config.topic, group = %source_config.group_id, "consuming");
     let stats = std::sync::Arc::new(AggregatorStats::default());
     let exposition = stats.clone();
-    let render = std::sync::Arc::new(move || metrics::render(&exposition));
+    let render = std::sync::Arc::new(move || stats::render(&exposition));
     plumbline_metrics::spawn(&config.metrics.listen, render, shutdown.clone()).context("metrics.listen")?;
     pipeline::run_pipeline(&source, store, &config.pipeline, stats.clone(), &shutdown).await?;
     let snapshot = stats.snapshot();

@@ -19,7 +19,7 @@ use crate::{
     batch_rows::{dead_letter, delivery_rows, DeliveryRows, Sender},
     collectives::CollectiveStage,
     config::PipelineConfig,
-    metrics::{CommitFailed, DeadLettered, Judged, Received, SourceReported, StoreRetried, StoreWritten},
+    events::{CommitFailed, DeadLettered, Judged, Received, SourceReported, StoreRetried, StoreWritten},
     sessions::SessionStage,
     stats::AggregatorStats,
 };

@@ -124,3 +124,57 @@ impl AggregatorStats {
         }
     }
 }
+
+/// The text exposition, as of now: the values kept elsewhere (the session
+/// stage's lateness mark, the collective join's clock offsets) are sampled
+/// into their series first.
+pub fn render(stats: &AggregatorStats) -> String {
+    let lateness_ns = stats.session_lateness_max_ns.load(std::sync::atomic::Ordering::Relaxed);
+    stats.metrics.gauge(&m::SESSION_LATENESS_MAX, &[]).set(lateness_ns as f64 / 1e9);
+    let offsets = stats.clock_offsets_ns.lock().unwrap_or_else(|e| e.into_inner());
+    stats.metrics.clear(&m::CLOCK_OFFSET);
+    for (host, ns) in offsets.iter() {
+        stats.metrics.gauge(&m::CLOCK_OFFSET, &[host]).set(*ns as f64 / 1e9);
+    }
+    drop(offsets);
+    stats.metrics.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use plumbline_transport::PartitionLag;
+
+    use std::time::Duration;
+
+    use plumbline_metrics::InternalEvent;
+    use plumbline_transport::SourceStatus;
+
+    use super::*;
+    use crate::events::{SourceReported, StoreWritten};
+
+    #[test]
+    fn the_exposition_names_late_rows_and_their_lateness() {
+        let stats = AggregatorStats::default();
+        AggregatorStats::add(&stats.session_rows_late, 3);
+        AggregatorStats::raise(&stats.session_lateness_max_ns, 1_500_000_000);
+        let text = render(&stats);
+        assert!(text.contains("plumbline_aggregator_session_rows_late_total 3"), "{text}");
+        assert!(text.contains("plumbline_aggregator_session_lateness_max_seconds 1.5"), "{text}");
+        assert!(text.contains("plumbline_aggregator_dead_letters_total 0"), "{text}");
+    }
+
+    #[test]
+    fn writes_are_timed_and_the_kafka_consumers_lag_follows_its_latest_statistics() {
+        let stats = AggregatorStats::default();
+        StoreWritten { rows: 10, took: Duration::from_millis(3) }.emit(&stats);
+        let lag = |partition, messages| PartitionLag { topic: "t".into(), partition, messages };
+        SourceReported(SourceStatus { rebalances: 2, lag: vec![lag(0, 5), lag(1, 0)] }).emit(&stats);
+        SourceReported(SourceStatus { rebalances: 3, lag: vec![lag(1, 7)] }).emit(&stats);
+        let text = render(&stats);
+        assert!(text.contains("plumbline_aggregator_rows_written_total 10"), "{text}");
+        assert!(text.contains("plumbline_aggregator_store_write_duration_seconds_bucket{le=\"0.004\"} 1"), "{text}");
+        assert!(text.contains("plumbline_aggregator_rebalances_total 3"), "{text}");
+        assert!(text.contains("plumbline_aggregator_consumer_lag_messages{topic=\"t\",partition=\"1\"} 7"), "{text}");
+        assert!(!text.contains("partition=\"0\""), "a revoked partition's lag is gone: {text}");
+    }
+}

@@ -82,7 +82,7 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
     let stats = Arc::new(AggregatorStats::default());
     let aggregator_stats = stats.clone();
     let more_metrics = MoreMetrics(Arc::new(move || {
-        plumbline_metrics::join(&plumbline_aggregator::metrics::render(&aggregator_stats), &query_metrics.render())
+        plumbline_metrics::join(&plumbline_aggregator::stats::render(&aggregator_stats), &query_metrics.render())
     }));
     let aggregator = tokio::spawn(async move {
         // Ends when the agent is gone and the channel is empty, so nothing

@@ -3,13 +3,8 @@
 
 use std::collections::HashMap;
 
-use plumbline_proto::v1::{
-    loss_marker::Reason, ActivityRequest, Container, DnsLookup, EnforcementView, FileActivity, LossRecord,
-};
-use plumbline_store::{
-    decision, family, mechanism, ActivityFilter, ContainerRow, DnsQueryRow, EnforcementDecisionRow, FileActivityRow,
-    LossMarkerRow, StoreRead,
-};
+use plumbline_proto::v1::{loss_marker::Reason, ActivityRequest, Container, DnsLookup, FileActivity, LossRecord};
+use plumbline_store::{ActivityFilter, ContainerRow, DnsQueryRow, FileActivityRow, LossMarkerRow, StoreRead};
 
 use crate::error::QueryError;
 use crate::request::{self, non_empty};
@@ -121,25 +116,5 @@ pub fn loss(row: LossMarkerRow) -> LossRecord {
         count: row.count,
         from_wall_ns: row.from_wall_ns,
         to_wall_ns: row.to_wall_ns,
-    }
-}
-
-pub fn enforcement(row: EnforcementDecisionRow) -> EnforcementView {
-    EnforcementView {
-        decision: decision::name(row.decision).to_string(),
-        mechanism: mechanism::name(row.mechanism).to_string(),
-        family: family::name(row.family).to_string(),
-        transport: crate::connections::transport_name(row.transport).to_string(),
-        host: row.host,
-        boot_id: row.boot_id,
-        pid: row.pid,
-        comm: row.comm,
-        wall_ns: row.wall_ns,
-        operation: row.operation,
-        role: row.role,
-        pod: row.pod,
-        remote_addr: row.remote_addr,
-        remote_port: row.remote_port,
-        path: row.path,
     }
 }

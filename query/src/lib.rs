@@ -5,6 +5,7 @@ mod activity;
 pub mod cli;
 pub mod config;
 mod connections;
+mod enforcement;
 mod error;
 mod gpu;
 mod ipc_edges;

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use crate::request::{self, non_empty};
 use crate::{
-    activity, connections,
+    activity, connections, enforcement,
     error::QueryError,
     gpu, ipc_edges, llm,
     process_tree::{process_tree, TreeNode},
@@ -176,7 +176,7 @@ impl QueryService for QueryServiceImpl {
     ) -> Result<Response<ListEnforcementResponse>, Status> {
         let filter = activity::activity_filter(request.get_ref())?;
         let rows = self.store.list_enforcement(&filter).await.map_err(QueryError::from)?;
-        Ok(Response::new(ListEnforcementResponse { decisions: rows.into_iter().map(activity::enforcement).collect() }))
+        Ok(Response::new(ListEnforcementResponse { decisions: rows.into_iter().map(enforcement::view).collect() }))
     }
 
     async fn list_llm_calls(
