@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
 /*
- * Enforcement without BPF LSM: a workload's network policy, decided before
- * any packet leaves.
+ * Workload policy in the kernel: network, exec and files.
  *
  * A workload is a process tree enrolled into a role by the agent (a pod in
  * `pods`, keyed by thread-group id); every process it forks inherits the
@@ -13,6 +12,16 @@
  * the same. IPv4-mapped IPv6 destinations reach connect6 and are matched as
  * the IPv4 address they are. Returning 0 makes the syscall fail with EPERM;
  * in audit the call goes on and the decision is recorded as would_deny.
+ *
+ * Exec and files are decided by inode: the file, then each directory above
+ * it (crossing mounts to the mount point), against the role's rules. Two
+ * sets of programs decide them, one per tier, and the agent loads one set:
+ * - lsm: bprm_check_security, file_open, path_mknod (O_CREAT and mknod),
+ *   path_unlink and path_rename return -EPERM before the effect;
+ * - fallback (no BPF LSM): sched_process_exec and the exit of the open
+ *   syscalls SIGKILL the process once the exec or the open succeeded
+ *   (killed_after: the open itself happened, with its O_CREAT/O_TRUNC
+ *   effects; io_uring opens pass no syscall and are not seen).
  */
 #include "kernel_types.h"
 #include <bpf/bpf_helpers.h>
@@ -21,6 +30,11 @@
 #include <bpf/bpf_endian.h>
 
 #include "emit.bpf.h"
+#include "task_files.bpf.h"
+#include "path.bpf.h"
+
+#define EPERM 1
+#define FMODE_WRITE 0x2
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -49,9 +63,39 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct plb_exec_key);
-	__type(value, __u8);
+	__type(key, struct plb_role_inode);
+	__type(value, __u8); /* enum plb_exec_cover */
 } exec_allow SEC(".maps");
+
+/* Each role's file entries, by inode (value: enum plb_file_access). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct plb_role_inode);
+	__type(value, __u8);
+} file_rules SEC(".maps");
+
+/* Proof that the LSM programs run: the agent writes its own tgid at [0]
+ * and opens a file; file_open counts its opens at [1]. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} lsm_probe SEC(".maps");
+
+/* The file record, with room for its path. */
+struct file_scratch {
+	struct plb_enforce_file e;
+	char path[PLB_PATH_BASE_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct file_scratch);
+} file_scratch SEC(".maps");
 
 /* The exec record, with room for its path. */
 struct exec_scratch {
@@ -92,75 +136,328 @@ int BPF_PROG(plb_enforce_fork, struct task_struct *parent, struct task_struct *c
 	return 0;
 }
 
-/* The executable itself is listed, or a directory above it is listed as a
- * tree. Walks at most PLB_EXEC_DEPTH directories, within the file's mount. */
-static __always_inline bool exec_allowed(__u32 role, struct file *file)
+/* A walk from a file up to the root, looking each inode up in a role's
+ * rules: the exec allow-list, or the file rules. */
+struct rule_walk {
+	struct dentry *dentry;
+	struct mount *mnt; /* NULL: the walk stays within the dentry's filesystem */
+	__u32 role;
+	__u8 exec;   /* look up exec_allow, else file_rules */
+	__u8 steps;
+	__u8 found;  /* exec: an entry covers the file; files: the nearest entry's access */
+	__u8 done;   /* reached the root, or decided */
+};
+
+static long rule_step(__u32 index, struct rule_walk *st)
 {
-	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
-	struct plb_exec_key key = { .role = role };
-	__u8 *cover;
+	/* Locals, not st->...: CO-RE relocations apply to kernel types only. */
+	struct dentry *dentry = st->dentry;
+	struct mount *mnt = st->mnt;
+	struct inode *inode = BPF_CORE_READ(dentry, d_inode);
+	struct plb_role_inode key = { .role = st->role };
+	struct dentry *parent;
+	__u8 *value;
 
-	key.dev = BPF_CORE_READ(dentry, d_inode, i_sb, s_dev);
-	key.ino = BPF_CORE_READ(dentry, d_inode, i_ino);
-	if (bpf_map_lookup_elem(&exec_allow, &key))
-		return true;
-#pragma unroll
-	for (int i = 0; i < PLB_EXEC_DEPTH; i++) {
-		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-
-		if (!parent || parent == dentry)
-			break;
-		dentry = parent;
-		key.ino = BPF_CORE_READ(dentry, d_inode, i_ino);
-		cover = bpf_map_lookup_elem(&exec_allow, &key);
-		if (cover && *cover == PLB_EXEC_TREE)
-			return true;
+	if (inode) {
+		key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		key.ino = BPF_CORE_READ(inode, i_ino);
+		value = bpf_map_lookup_elem(st->exec ? (void *)&exec_allow : (void *)&file_rules, &key);
+		if (value && st->exec && (st->steps == 0 || *value == PLB_EXEC_TREE)) {
+			st->found = 1;
+			goto done;
+		}
+		if (value && !st->exec) {
+			/* A deny anywhere above wins; else the nearest entry decides. */
+			if (*value == PLB_FILE_DENY) {
+				st->found = PLB_FILE_DENY;
+				goto done;
+			}
+			if (!st->found)
+				st->found = *value;
+		}
 	}
-	return false;
+	st->steps++;
+	if (mnt && dentry == BPF_CORE_READ(mnt, mnt.mnt_root)) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (mnt_parent == mnt)
+			goto done; /* the namespace root */
+		st->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		st->mnt = mnt_parent;
+		return 0;
+	}
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (!parent || parent == dentry)
+		goto done;
+	st->dentry = parent;
+	return 0;
+done:
+	st->done = 1;
+	return 1;
 }
 
-/* Runs once the exec succeeded and before the new image runs: a role that
- * does not allow the file kills the process (SIGKILL is delivered on the
- * way back to user space), or in audit records it. */
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(plb_enforce_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+/* The walk from (dentry, vfsmnt); vfsmnt may be NULL. */
+static __always_inline struct rule_walk walk_rules(__u32 role, bool exec, struct dentry *dentry,
+						    struct vfsmount *vfsmnt)
 {
-	__u32 tgid = BPF_CORE_READ(task, tgid), zero = 0;
-	struct exec_scratch *s;
-	struct plb_role *role;
-	struct plb_pod *pod;
-	__u32 path_len;
-	long len;
+	struct rule_walk st = {
+		.dentry = dentry,
+		.mnt = vfsmnt ? plb_real_mount(vfsmnt) : 0,
+		.role = role,
+		.exec = exec,
+	};
 
-	pod = bpf_map_lookup_elem(&pods, &tgid);
+	if (dentry)
+		bpf_loop(PLB_PATH_DEPTH, rule_step, &st, 0);
+	return st;
+}
+
+/* The role allows executing `file`: the file is listed, or a directory above
+ * it is listed as a tree. */
+static __always_inline bool exec_allowed(__u32 role, struct file *file)
+{
+	struct rule_walk walk = walk_rules(role, true, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt));
+
+	return walk.found;
+}
+
+/* The role allows the file at (dentry, vfsmnt), for writing when `write`: a
+ * deny covering it wins, else the nearest entry decides, and a file no entry
+ * covers is refused (so is one too deep to walk to the root). */
+static __always_inline bool file_allowed(__u32 role, struct dentry *dentry, struct vfsmount *vfsmnt, bool write)
+{
+	struct rule_walk walk = walk_rules(role, false, dentry, vfsmnt);
+
+	if (!walk.done || walk.found == 0 || walk.found == PLB_FILE_DENY)
+		return false;
+	return !(write && walk.found == PLB_FILE_READ_ONLY);
+}
+
+/* The current process's workload, when it has one. */
+static __always_inline bool current_pod(struct plb_pod *out)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct plb_pod *pod = bpf_map_lookup_elem(&pods, &tgid);
+
 	if (!pod)
-		return 0;
-	role = bpf_map_lookup_elem(&roles, &pod->role);
-	if (!role || role->exec_mode == PLB_MODE_OFF || exec_allowed(pod->role, BPF_CORE_READ(bprm, file)))
-		return 0;
-	if (role->exec_mode == PLB_MODE_ENFORCE)
-		bpf_send_signal(9);
+		return false;
+	*out = *pod;
+	return true;
+}
+
+/* What a role's mode makes of a refusal by `mechanism`. */
+static __always_inline __u8 decision_of(__u8 mode, __u8 mechanism)
+{
+	if (mode != PLB_MODE_ENFORCE)
+		return PLB_DECISION_WOULD_DENY;
+	return mechanism == PLB_MECH_LSM ? PLB_DECISION_DENIED : PLB_DECISION_KILLED_AFTER;
+}
+
+static __always_inline void emit_exec(struct plb_pod *pod, __u8 decision, __u8 mechanism, const char *filename)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct exec_scratch *s;
+	__u32 path_len, zero = 0;
+	long len;
 
 	s = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!s)
-		return 0;
-	len = bpf_probe_read_kernel_str(s->path, sizeof(s->path), BPF_CORE_READ(bprm, filename));
+		return;
+	len = bpf_probe_read_kernel_str(s->path, sizeof(s->path), filename);
 	path_len = len > 0 ? (len - 1) & (PLB_EXEC_PATH_MAX - 1) : 0; /* without the NUL */
-	s->e.hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
-	s->e.hdr.cgroup_id = bpf_get_current_cgroup_id();
-	s->e.hdr.pid = tgid;
-	s->e.hdr.tid = BPF_CORE_READ(task, pid);
-	s->e.hdr.kind = PLB_EV_ENFORCE_EXEC;
-	s->e.hdr.size = sizeof(s->e) + path_len;
-	s->e.hdr._pad0 = 0;
+	plb_fill_header(&s->e.hdr, PLB_EV_ENFORCE_EXEC, sizeof(s->e) + path_len, task);
 	s->e.role = pod->role;
 	s->e.pod = pod->pod;
-	s->e.decision = role->exec_mode == PLB_MODE_ENFORCE ? PLB_DECISION_KILLED_AFTER : PLB_DECISION_WOULD_DENY;
-	s->e.mechanism = PLB_MECH_SIGNAL;
+	s->e.decision = decision;
+	s->e.mechanism = mechanism;
 	s->e.path_len = path_len;
 	s->e._pad0 = 0;
 	plb_emit(&enforce_events, s, sizeof(s->e) + path_len, PLB_EV_ENFORCE_EXEC);
+}
+
+/* Decides an exec of the current process by `mechanism`: 0 lets it go on,
+ * -EPERM refuses it (LSM); the fallback kills the process instead. */
+static __always_inline int decide_exec(struct linux_binprm *bprm, __u8 mechanism)
+{
+	struct plb_role *role;
+	struct plb_pod pod;
+	__u8 mode;
+
+	if (!current_pod(&pod))
+		return 0;
+	role = bpf_map_lookup_elem(&roles, &pod.role);
+	if (!role || role->exec_mode == PLB_MODE_OFF || exec_allowed(pod.role, BPF_CORE_READ(bprm, file)))
+		return 0;
+	mode = role->exec_mode;
+	if (mode == PLB_MODE_ENFORCE && mechanism == PLB_MECH_SIGNAL)
+		bpf_send_signal(9);
+	emit_exec(&pod, decision_of(mode, mechanism), mechanism, BPF_CORE_READ(bprm, filename));
+	return mode == PLB_MODE_ENFORCE && mechanism == PLB_MECH_LSM ? -EPERM : 0;
+}
+
+static __always_inline void emit_file(struct plb_pod *pod, __u8 decision, __u8 mechanism, __u8 op, bool write,
+				      struct dentry *dentry, struct vfsmount *vfsmnt)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct plb_walked walked;
+	struct file_scratch *s;
+	__u32 len = 0, zero = 0;
+
+	s = bpf_map_lookup_elem(&file_scratch, &zero);
+	if (!s)
+		return;
+	walked = plb_walk_path(0, dentry, vfsmnt);
+	if (walked.start && walked.len) {
+		len = walked.len & (PLB_PATH_BASE_MAX - 1);
+		bpf_probe_read_kernel(s->path, len, walked.start);
+	}
+	plb_fill_header(&s->e.hdr, PLB_EV_ENFORCE_FILE, sizeof(s->e) + len, task);
+	s->e.role = pod->role;
+	s->e.pod = pod->pod;
+	s->e.decision = decision;
+	s->e.mechanism = mechanism;
+	s->e.op = op;
+	s->e.write = write;
+	s->e.path_len = len;
+	s->e.truncated = walked.truncated;
+	s->e._pad0 = 0;
+	plb_emit(&enforce_events, s, sizeof(s->e) + len, PLB_EV_ENFORCE_FILE);
+}
+
+/* Decides a file operation of the current process on (dentry, vfsmnt), as
+ * decide_exec does. */
+static __always_inline int decide_file(__u8 op, bool write, struct dentry *dentry, struct vfsmount *vfsmnt,
+				       __u8 mechanism)
+{
+	struct plb_role *role;
+	struct plb_pod pod;
+	__u8 mode;
+
+	if (!current_pod(&pod))
+		return 0;
+	role = bpf_map_lookup_elem(&roles, &pod.role);
+	if (!role || role->file_mode == PLB_MODE_OFF || file_allowed(pod.role, dentry, vfsmnt, write))
+		return 0;
+	mode = role->file_mode;
+	if (mode == PLB_MODE_ENFORCE && mechanism == PLB_MECH_SIGNAL)
+		bpf_send_signal(9);
+	emit_file(&pod, decision_of(mode, mechanism), mechanism, op, write, dentry, vfsmnt);
+	return mode == PLB_MODE_ENFORCE && mechanism == PLB_MECH_LSM ? -EPERM : 0;
+}
+
+/* ---- fallback tier: kill after the fact -------------------------------- */
+
+/* Runs once the exec succeeded and before the new image runs: SIGKILL is
+ * delivered on the way back to user space. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(plb_enforce_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	decide_exec(bprm, PLB_MECH_SIGNAL);
 	return 0;
+}
+
+/* An open that succeeded: the file it opened, for writing or not. */
+static __always_inline int open_exit(long fd)
+{
+	struct plb_pod pod;
+	struct file *file;
+
+	/* The fd table is read only for enrolled processes. */
+	if (fd < 0 || !current_pod(&pod))
+		return 0;
+	file = plb_current_fd_file(fd);
+	if (!file)
+		return 0;
+	decide_file(PLB_FILE_OP_OPEN, BPF_CORE_READ(file, f_mode) & FMODE_WRITE, BPF_CORE_READ(file, f_path.dentry),
+		    BPF_CORE_READ(file, f_path.mnt), PLB_MECH_SIGNAL);
+	return 0;
+}
+
+#define OPEN_EXIT(syscall)                                                   \
+	SEC("tracepoint/syscalls/sys_exit_" #syscall)                        \
+	int plb_enforce_exit_##syscall(struct plb_syscall_exit_ctx *ctx)     \
+	{                                                                    \
+		return open_exit(ctx->ret);                                  \
+	}
+
+OPEN_EXIT(open)
+OPEN_EXIT(creat)
+OPEN_EXIT(openat)
+OPEN_EXIT(openat2)
+
+/* ---- lsm tier: refuse before the effect -------------------------------- */
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(plb_lsm_exec, struct linux_binprm *bprm, int ret)
+{
+	return ret ?: decide_exec(bprm, PLB_MECH_LSM);
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(plb_lsm_file_open, struct file *file, int ret)
+{
+	__u32 probe = 0, hits = 1;
+	__u64 *tgid = bpf_map_lookup_elem(&lsm_probe, &probe);
+
+	if (tgid && *tgid == bpf_get_current_pid_tgid() >> 32) {
+		__u64 *count = bpf_map_lookup_elem(&lsm_probe, &hits);
+
+		if (count)
+			__sync_fetch_and_add(count, 1);
+	}
+	return ret ?: decide_file(PLB_FILE_OP_OPEN, BPF_CORE_READ(file, f_mode) & FMODE_WRITE,
+				  BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), PLB_MECH_LSM);
+}
+
+/* A new file (open with O_CREAT, mknod), before it exists. */
+SEC("lsm/path_mknod")
+int BPF_PROG(plb_lsm_mknod, const struct path *dir, struct dentry *dentry, umode_t mode, unsigned int dev, int ret)
+{
+	return ret ?: decide_file(PLB_FILE_OP_CREATE, true, dentry, BPF_CORE_READ(dir, mnt), PLB_MECH_LSM);
+}
+
+SEC("lsm/path_mkdir")
+int BPF_PROG(plb_lsm_mkdir, const struct path *dir, struct dentry *dentry, umode_t mode, int ret)
+{
+	return ret ?: decide_file(PLB_FILE_OP_CREATE, true, dentry, BPF_CORE_READ(dir, mnt), PLB_MECH_LSM);
+}
+
+SEC("lsm/path_symlink")
+int BPF_PROG(plb_lsm_symlink, const struct path *dir, struct dentry *dentry, const char *target, int ret)
+{
+	return ret ?: decide_file(PLB_FILE_OP_CREATE, true, dentry, BPF_CORE_READ(dir, mnt), PLB_MECH_LSM);
+}
+
+SEC("lsm/path_unlink")
+int BPF_PROG(plb_lsm_unlink, const struct path *dir, struct dentry *dentry, int ret)
+{
+	return ret ?: decide_file(PLB_FILE_OP_UNLINK, true, dentry, BPF_CORE_READ(dir, mnt), PLB_MECH_LSM);
+}
+
+SEC("lsm/path_rmdir")
+int BPF_PROG(plb_lsm_rmdir, const struct path *dir, struct dentry *dentry, int ret)
+{
+	return ret ?: decide_file(PLB_FILE_OP_UNLINK, true, dentry, BPF_CORE_READ(dir, mnt), PLB_MECH_LSM);
+}
+
+/* Both ends are changed: the name that goes and the one that comes. */
+SEC("lsm/path_rename")
+int BPF_PROG(plb_lsm_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry, unsigned int flags, int ret)
+{
+	return ret ?: decide_file(PLB_FILE_OP_RENAME, true, old_dentry, BPF_CORE_READ(old_dir, mnt), PLB_MECH_LSM)
+		?: decide_file(PLB_FILE_OP_RENAME, true, new_dentry, BPF_CORE_READ(new_dir, mnt), PLB_MECH_LSM);
+}
+
+/* A hard link would open a file under another name: the file must be
+ * writable where it is, and the new name writable too. */
+SEC("lsm/path_link")
+int BPF_PROG(plb_lsm_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry, int ret)
+{
+	struct vfsmount *mnt = BPF_CORE_READ(new_dir, mnt);
+
+	return ret ?: decide_file(PLB_FILE_OP_CREATE, true, old_dentry, mnt, PLB_MECH_LSM)
+		?: decide_file(PLB_FILE_OP_CREATE, true, new_dentry, mnt, PLB_MECH_LSM);
 }
 
 SEC("tp_btf/sched_process_exit")

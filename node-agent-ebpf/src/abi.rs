@@ -42,6 +42,7 @@ pub mod kind {
             NCCL => "nccl",
             ENFORCE_NET => "enforce_net",
             ENFORCE_EXEC => "enforce_exec",
+            ENFORCE_FILE => "enforce_file",
             _ => return None,
         })
     }
@@ -90,4 +91,4 @@ unsafe impl aya::Pod for Pod {}
 unsafe impl aya::Pod for Role {}
 unsafe impl aya::Pod for NetRuleAddr {}
 unsafe impl aya::Pod for NetRule {}
-unsafe impl aya::Pod for ExecKey {}
+unsafe impl aya::Pod for RoleInode {}

@@ -6,8 +6,9 @@ use std::mem::size_of;
 use bytemuck::{pod_read_unaligned, Pod};
 
 use crate::abi::{
-    kind, CudaCall, DnsPacket, EnforceExec, EnforceNet, EventHeader, FileOpen, FileRename, FileUnlink, NcclCall,
-    NetClose, NetConnect, PathLens, ProcExec, ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, TlsSni, UnixConnect,
+    kind, CudaCall, DnsPacket, EnforceExec, EnforceFile, EnforceNet, EventHeader, FileOpen, FileRename, FileUnlink,
+    NcclCall, NetClose, NetConnect, PathLens, ProcExec, ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, TlsSni,
+    UnixConnect,
 };
 
 /// A record read from a ring buffer.
@@ -70,6 +71,12 @@ pub enum Record<'a> {
     /// process was killed before running the new image, or (audit) recorded.
     EnforceExec {
         event: EnforceExec,
+        path: &'a [u8],
+    },
+    /// A file operation a workload's role does not allow: refused (LSM), the
+    /// process killed after the open (fallback), or (audit) recorded.
+    EnforceFile {
+        event: EnforceFile,
         path: &'a [u8],
     },
     /// A kind this agent does not know (a newer object); skipped, counted.
@@ -211,6 +218,11 @@ impl<'a> Record<'a> {
                 let path = tail(bytes, size_of::<EnforceExec>(), event.path_len, header.kind)?;
                 Record::EnforceExec { event, path }
             }
+            kind::ENFORCE_FILE => {
+                let event: EnforceFile = read(bytes, header.kind)?;
+                let path = tail(bytes, size_of::<EnforceFile>(), event.path_len, header.kind)?;
+                Record::EnforceFile { event, path }
+            }
             _ => Record::Unknown(header),
         })
     }
@@ -235,6 +247,7 @@ impl<'a> Record<'a> {
             Record::Nccl { event, .. } => &event.hdr,
             Record::EnforceNet(e) => &e.hdr,
             Record::EnforceExec { event, .. } => &event.hdr,
+            Record::EnforceFile { event, .. } => &event.hdr,
             Record::Unknown(h) => h,
         }
     }

@@ -35,6 +35,8 @@ const ENUMS: &[(&str, &str, &[&str], &str)] = &[
     ("plb_mechanism", "mechanism", &["PLB_MECH_"], "u8"),
     ("plb_net_op", "net_op", &["PLB_NET_OP_"], "u8"),
     ("plb_exec_cover", "exec_cover", &["PLB_EXEC_"], "u8"),
+    ("plb_file_op", "file_op", &["PLB_FILE_OP_"], "u8"),
+    ("plb_file_access", "file_access", &["PLB_FILE_"], "u8"),
 ];
 
 /// Derives beyond `Pod`/`Zeroable` for the BPF map keys and values the agent
@@ -45,7 +47,7 @@ const EXTRA_DERIVES: &[(&str, &[&str])] = &[
     ("IoStats", &["PartialEq", "Eq", "Default"]),
     ("CommKey", &["PartialEq", "Eq", "Hash"]),
     ("NetRuleAddr", &["PartialEq", "Eq", "Hash"]),
-    ("ExecKey", &["PartialEq", "Eq", "Hash"]),
+    ("RoleInode", &["PartialEq", "Eq", "Hash"]),
 ];
 
 /// Struct names bindgen's `plb_snake_case` → `CamelCase` would spell otherwise.

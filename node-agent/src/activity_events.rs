@@ -252,6 +252,7 @@ pub fn encode(enc: &mut Activity<'_>, record: &Record<'_>, batch: &mut BatchBuil
         | Record::Nccl { .. }
         | Record::EnforceNet(_)
         | Record::EnforceExec { .. }
+        | Record::EnforceFile { .. }
         | Record::Unknown(_) => {}
     }
 }

@@ -207,6 +207,10 @@ impl Encoder {
                 enforcement_events::encode_exec(event, path, &self.roles, &self.decisions, &host.table, batch);
                 Encoded::Event
             }
+            Record::EnforceFile { event, path } => {
+                enforcement_events::encode_file(event, path, &self.roles, &self.decisions, &host.table, batch);
+                Encoded::Event
+            }
             Record::Unknown(h) => Encoded::UnknownKind(h.kind),
             Record::FileOpen { event, path } => {
                 if let Some(gpu) = &mut self.followers.gpu {

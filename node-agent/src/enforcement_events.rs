@@ -7,7 +7,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use plumbline_ebpf::abi::{decision, mechanism, net_op, EnforceExec, EnforceNet};
+use plumbline_ebpf::abi::{
+    decision, file_op, mechanism, net_op, EnforceExec, EnforceFile, EnforceNet, EventHeader, SockAddr,
+};
 use plumbline_proto::{
     v1::{
         enforcement_decision::{Decision, Family, Mechanism},
@@ -71,6 +73,42 @@ fn mechanism_of(value: u8) -> Mechanism {
     }
 }
 
+/// One decision as an event: the parts every family shares, then its own.
+struct Decided<'a> {
+    hdr: EventHeader,
+    role: u32,
+    pod: u32,
+    decision: u8,
+    mechanism: u8,
+    family: Family,
+    operation: &'static str,
+    remote: Option<SockAddr>,
+    transport: Transport,
+    path: &'a [u8],
+}
+
+impl Decided<'_> {
+    fn push(self, names: &RoleNames, counts: &DecisionCounts, table: &ProcessTable, batch: &mut BatchBuilder) {
+        let role = names.of(self.role);
+        counts.add(role.clone(), self.family, decision_of(self.decision));
+        let path_sid = if self.path.is_empty() { 0 } else { batch.intern(&String::from_utf8_lossy(self.path)) };
+        let body = Body::Enforcement(EnforcementDecision {
+            decision: decision_of(self.decision) as i32,
+            mechanism: mechanism_of(self.mechanism) as i32,
+            family: self.family as i32,
+            operation_sid: batch.intern(self.operation),
+            role_sid: batch.intern(&role),
+            pod: self.pod,
+            remote: self.remote.as_ref().map(socket_address),
+            transport: self.transport as i32,
+            path_sid,
+        });
+        let h = self.hdr;
+        let who = table.who(h.pid, h.tid, h.cgroup_id, batch);
+        batch.push_by(h.ts_boot_ns, &who, body);
+    }
+}
+
 /// A connect or send the process's role does not allow.
 pub fn encode_net(
     event: &EnforceNet,
@@ -79,9 +117,6 @@ pub fn encode_net(
     table: &ProcessTable,
     batch: &mut BatchBuilder,
 ) {
-    let h = event.hdr;
-    let role = names.of(event.role);
-    counts.add(role.clone(), Family::Network, decision_of(event.decision));
     let operation = match event.op {
         net_op::CONNECT => "connect",
         net_op::SENDMSG => "sendmsg",
@@ -92,22 +127,23 @@ pub fn encode_net(
         IPPROTO_UDP => Transport::Udp,
         _ => Transport::Unspecified,
     };
-    let body = Body::Enforcement(EnforcementDecision {
-        decision: decision_of(event.decision) as i32,
-        mechanism: mechanism_of(event.mechanism) as i32,
-        family: Family::Network as i32,
-        operation_sid: batch.intern(operation),
-        role_sid: batch.intern(&role),
+    Decided {
+        hdr: event.hdr,
+        role: event.role,
         pod: event.pod,
-        remote: Some(socket_address(&event.remote)),
-        transport: transport as i32,
-        path_sid: 0,
-    });
-    let who = table.who(h.pid, h.tid, h.cgroup_id, batch);
-    batch.push_by(h.ts_boot_ns, &who, body);
+        decision: event.decision,
+        mechanism: event.mechanism,
+        family: Family::Network,
+        operation,
+        remote: Some(event.remote),
+        transport,
+        path: &[],
+    }
+    .push(names, counts, table, batch);
 }
 
-/// An exec the process's role does not allow, seen once it succeeded.
+/// An exec the process's role does not allow: refused (LSM), or seen once it
+/// succeeded (fallback).
 pub fn encode_exec(
     event: &EnforceExec,
     path: &[u8],
@@ -116,20 +152,50 @@ pub fn encode_exec(
     table: &ProcessTable,
     batch: &mut BatchBuilder,
 ) {
-    let h = event.hdr;
-    let role = names.of(event.role);
-    counts.add(role.clone(), Family::Exec, decision_of(event.decision));
-    let body = Body::Enforcement(EnforcementDecision {
-        decision: decision_of(event.decision) as i32,
-        mechanism: mechanism_of(event.mechanism) as i32,
-        family: Family::Exec as i32,
-        operation_sid: batch.intern("exec"),
-        role_sid: batch.intern(&role),
+    Decided {
+        hdr: event.hdr,
+        role: event.role,
         pod: event.pod,
+        decision: event.decision,
+        mechanism: event.mechanism,
+        family: Family::Exec,
+        operation: "exec",
         remote: None,
-        transport: Transport::Unspecified as i32,
-        path_sid: batch.intern(&String::from_utf8_lossy(path)),
-    });
-    let who = table.who(h.pid, h.tid, h.cgroup_id, batch);
-    batch.push_by(h.ts_boot_ns, &who, body);
+        transport: Transport::Unspecified,
+        path,
+    }
+    .push(names, counts, table, batch);
+}
+
+/// A file operation the process's role does not allow: refused (LSM), or
+/// seen once the open succeeded (fallback).
+pub fn encode_file(
+    event: &EnforceFile,
+    path: &[u8],
+    names: &RoleNames,
+    counts: &DecisionCounts,
+    table: &ProcessTable,
+    batch: &mut BatchBuilder,
+) {
+    let operation = match (event.op, event.write != 0) {
+        (file_op::OPEN, false) => "open",
+        (file_op::OPEN, true) => "open_write",
+        (file_op::CREATE, _) => "create",
+        (file_op::UNLINK, _) => "unlink",
+        (file_op::RENAME, _) => "rename",
+        _ => "unknown",
+    };
+    Decided {
+        hdr: event.hdr,
+        role: event.role,
+        pod: event.pod,
+        decision: event.decision,
+        mechanism: event.mechanism,
+        family: Family::File,
+        operation,
+        remote: None,
+        transport: Transport::Unspecified,
+        path,
+    }
+    .push(names, counts, table, batch);
 }

@@ -83,10 +83,10 @@ pub async fn run(
     let filters = filters::Filters::resolve(config.filter, std::process::id())?;
     let objects = probes::attach_all(config.capture, &filters)?;
     let Parted { mut kernel, rings, attached, policy_maps } = part(objects, node::boot_ns())?;
-    let tier = enforce::tier::TierReport::detect(policy_maps.is_some());
-    if let Some(maps) = policy_maps {
+    let tier = enforce::tier::TierReport::detect(policy_maps.as_ref().map(|(_, tier)| *tier));
+    if let Some((maps, _)) = policy_maps {
         let enforce = &config.capture.enforce;
-        let enforcer = Arc::new(std::sync::Mutex::new(enforce::enforcer::Enforcer::start(enforce, maps)?));
+        let enforcer = Arc::new(std::sync::Mutex::new(enforce::enforcer::Enforcer::start(enforce, maps, tier)?));
         enforce::enforcer::Enforcer::spawn_upkeep(enforcer.clone(), shutdown.clone());
         enforce::control::spawn(&enforce.control_socket, enforcer.clone(), shutdown.clone())
             .with_context(|| format!("capture.enforce.control_socket {}", enforce.control_socket.display()))?;
@@ -128,7 +128,7 @@ struct Parted {
     /// while these live.
     attached: Vec<Ebpf>,
     /// The workload policy's maps, when the enforce object is loaded.
-    policy_maps: Option<enforce::kernel::KernelPolicy>,
+    policy_maps: Option<(enforce::kernel::KernelPolicy, enforce::tier::Tier)>,
 }
 
 /// Parts the objects as their specs declare: sweep maps to the sweeps,
@@ -141,8 +141,8 @@ fn part(objects: Vec<probes::LoadedObject>, now_ns: u64) -> anyhow::Result<Parte
     let mut attached = Vec::new();
     let mut policy_maps = None;
     for mut object in objects {
-        if object.spec.holds_policy {
-            policy_maps = Some(enforce::kernel::KernelPolicy::new(&mut object.ebpf)?);
+        if let Some(tier) = object.spec.enforces {
+            policy_maps = Some((enforce::kernel::KernelPolicy::new(&mut object.ebpf)?, tier));
         }
         for sweep in object.spec.sweeps {
             let map = object.take_map(sweep.map())?;

@@ -12,13 +12,14 @@ use std::{fs::File, path::Path};
 use aya::{
     maps::{HashMap as BpfHashMap, Map, MapData, PerCpuArray, RingBuf},
     programs::{
-        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, TracePoint, UProbe,
+        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSock, CgroupSockAddr, Lsm, TracePoint,
+        UProbe,
     },
     Btf, Ebpf, EbpfLoader,
 };
 use plumbline_ebpf::{abi, BpfObject};
 
-use crate::{config::CaptureConfig, filters::Filters};
+use crate::{config::CaptureConfig, enforce::tier::Tier, filters::Filters};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
@@ -70,6 +71,8 @@ pub enum Attach {
     /// `uprobe`/`uretprobe`: loaded now, attached later to each file that
     /// holds the library (see `file_probes`).
     Uprobe,
+    /// `lsm/<hook>`: a BPF LSM program (needs `bpf` among the kernel's LSMs).
+    Lsm(&'static str),
 }
 
 /// One object, declared once: its ring buffer (if it has one), the
@@ -86,8 +89,9 @@ pub struct ObjectSpec {
     /// `None`: every program is attached at load. Otherwise its uprobes are
     /// attached to each file that holds these libraries, as such files are found.
     pub libraries: Option<Libraries>,
-    /// Holds the workload policy's maps (see `enforce::kernel`).
-    pub holds_policy: bool,
+    /// Holds the workload policy's maps (see `enforce::kernel`) and
+    /// enforces it at this tier.
+    pub enforces: Option<Tier>,
 }
 
 /// An object's ring buffer: its map and the setting that sizes it.
@@ -168,7 +172,7 @@ pub const PROCESS: ObjectSpec = ObjectSpec {
         ("plb_sys_exit_execveat", sys("sys_exit_execveat")),
     ],
     libraries: None,
-    holds_policy: false,
+    enforces: None,
 };
 
 pub const FILE: ObjectSpec = ObjectSpec {
@@ -189,7 +193,7 @@ pub const FILE: ObjectSpec = ObjectSpec {
         ("plb_exit_renameat2", sys("sys_exit_renameat2")),
     ],
     libraries: None,
-    holds_policy: false,
+    enforces: None,
 };
 
 pub const IO: ObjectSpec = ObjectSpec {
@@ -220,7 +224,7 @@ pub const IO: ObjectSpec = ObjectSpec {
         ("plb_exit_sendmsg", sys("sys_exit_sendmsg")),
     ],
     libraries: None,
-    holds_policy: false,
+    enforces: None,
 };
 
 pub const NET: ObjectSpec = ObjectSpec {
@@ -241,7 +245,7 @@ pub const NET: ObjectSpec = ObjectSpec {
         ("plb_dns_ingress", Attach::CgroupSkb(CgroupSkbAttachType::Ingress)),
     ],
     libraries: None,
-    holds_policy: false,
+    enforces: None,
 };
 
 pub const IPC: ObjectSpec = ObjectSpec {
@@ -256,7 +260,7 @@ pub const IPC: ObjectSpec = ObjectSpec {
         ("plb_exit_shmat", sys("sys_exit_shmat")),
     ],
     libraries: None,
-    holds_policy: false,
+    enforces: None,
 };
 
 pub const TLS: ObjectSpec = ObjectSpec {
@@ -280,7 +284,7 @@ pub const TLS: ObjectSpec = ObjectSpec {
         ("plb_tls_fd_recvfrom", sys("sys_enter_recvfrom")),
     ],
     libraries: Some(Libraries::Tls),
-    holds_policy: false,
+    enforces: None,
 };
 
 pub const GPU: ObjectSpec = ObjectSpec {
@@ -315,28 +319,67 @@ pub const GPU: ObjectSpec = ObjectSpec {
         ("plb_nccl_return", Attach::Uprobe),
     ],
     libraries: Some(Libraries::Gpu),
-    holds_policy: false,
+    enforces: None,
 };
 
-/// Workload policy without BPF LSM (see `enforce`): pods inherited at fork,
-/// network decided at connect and unconnected send. Loaded only when a
-/// policy file is configured.
-pub const ENFORCE: ObjectSpec = ObjectSpec {
+/// Workload policy (see `enforce`): pods inherited at fork, network decided
+/// at connect and unconnected send, on every tier.
+const ENFORCE_COMMON: [(&str, Attach); 6] = [
+    ("plb_enforce_fork", Attach::BtfTracepoint("sched_process_fork")),
+    ("plb_enforce_exit", Attach::BtfTracepoint("sched_process_exit")),
+    ("plb_enforce_connect4", Attach::CgroupSockAddr),
+    ("plb_enforce_connect6", Attach::CgroupSockAddr),
+    ("plb_enforce_sendmsg4", Attach::CgroupSockAddr),
+    ("plb_enforce_sendmsg6", Attach::CgroupSockAddr),
+];
+
+/// The common programs, then a tier's own.
+const fn enforce_programs<const N: usize, const ALL: usize>(
+    tier: [(&'static str, Attach); N],
+) -> [(&'static str, Attach); ALL] {
+    let mut all = [ENFORCE_COMMON[0]; ALL];
+    let mut i = 0;
+    while i < ALL {
+        all[i] = if i < ENFORCE_COMMON.len() { ENFORCE_COMMON[i] } else { tier[i - ENFORCE_COMMON.len()] };
+        i += 1;
+    }
+    all
+}
+
+/// Without BPF LSM: execs and opens the role does not allow kill the
+/// process once they succeeded. Loaded only when a policy file is configured.
+pub const ENFORCE_FALLBACK: ObjectSpec = ObjectSpec {
     object: plumbline_ebpf::ENFORCE,
     ring: Some(Ring { map: "enforce_events", kib: |_| 256 }),
     globals: &[],
     sweeps: &[],
-    programs: &[
-        ("plb_enforce_fork", Attach::BtfTracepoint("sched_process_fork")),
-        ("plb_enforce_exit", Attach::BtfTracepoint("sched_process_exit")),
+    programs: &enforce_programs::<5, 11>([
         ("plb_enforce_exec", Attach::BtfTracepoint("sched_process_exec")),
-        ("plb_enforce_connect4", Attach::CgroupSockAddr),
-        ("plb_enforce_connect6", Attach::CgroupSockAddr),
-        ("plb_enforce_sendmsg4", Attach::CgroupSockAddr),
-        ("plb_enforce_sendmsg6", Attach::CgroupSockAddr),
-    ],
+        ("plb_enforce_exit_open", Attach::Tracepoint("syscalls", "sys_exit_open")),
+        ("plb_enforce_exit_creat", Attach::Tracepoint("syscalls", "sys_exit_creat")),
+        ("plb_enforce_exit_openat", Attach::Tracepoint("syscalls", "sys_exit_openat")),
+        ("plb_enforce_exit_openat2", Attach::Tracepoint("syscalls", "sys_exit_openat2")),
+    ]),
     libraries: None,
-    holds_policy: true,
+    enforces: Some(Tier::Fallback),
+};
+
+/// With BPF LSM: execs and file operations the role does not allow are
+/// refused before the effect.
+pub const ENFORCE_LSM: ObjectSpec = ObjectSpec {
+    programs: &enforce_programs::<9, 15>([
+        ("plb_lsm_exec", Attach::Lsm("bprm_check_security")),
+        ("plb_lsm_file_open", Attach::Lsm("file_open")),
+        ("plb_lsm_mknod", Attach::Lsm("path_mknod")),
+        ("plb_lsm_mkdir", Attach::Lsm("path_mkdir")),
+        ("plb_lsm_symlink", Attach::Lsm("path_symlink")),
+        ("plb_lsm_unlink", Attach::Lsm("path_unlink")),
+        ("plb_lsm_rmdir", Attach::Lsm("path_rmdir")),
+        ("plb_lsm_rename", Attach::Lsm("path_rename")),
+        ("plb_lsm_link", Attach::Lsm("path_link")),
+    ]),
+    enforces: Some(Tier::Lsm),
+    ..ENFORCE_FALLBACK
 };
 
 /// An object loaded and attached.
@@ -377,7 +420,7 @@ pub fn enabled(capture: &CaptureConfig) -> Vec<&'static ObjectSpec> {
         objects.push(&GPU);
     }
     if capture.enforce.policy_file.is_some() {
-        objects.push(&ENFORCE);
+        objects.push(if crate::enforce::tier::bpf_lsm_listed() { &ENFORCE_LSM } else { &ENFORCE_FALLBACK });
     }
     objects
 }
@@ -387,7 +430,26 @@ pub fn attach_all(capture: &CaptureConfig, filters: &Filters) -> Result<Vec<Load
     ensure_tracefs()?;
     let btf = Btf::from_sys_fs().map_err(ProbeError::Btf)?;
     let cgroup_root = crate::cgroups::cgroup2_mount();
-    enabled(capture).into_iter().map(|spec| attach(spec, capture, filters, &btf, cgroup_root.as_deref())).collect()
+    let attach = |spec| attach(spec, capture, filters, &btf, cgroup_root.as_deref());
+    enabled(capture)
+        .into_iter()
+        .map(|spec| match spec.enforces {
+            // Listed is not proof: LSM programs attach and never run when
+            // `bpf` is missing from `lsm=`, or fail on a kernel without
+            // trampolines.
+            Some(Tier::Lsm) => attach(spec)
+                .map_err(anyhow::Error::from)
+                .and_then(|mut loaded| crate::enforce::tier::lsm_runs(&mut loaded.ebpf).map(|()| loaded))
+                .or_else(|err| {
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "BPF LSM is listed but its programs do not run here: enforcing at the fallback tier"
+                    );
+                    attach(&ENFORCE_FALLBACK)
+                }),
+            _ => attach(spec),
+        })
+        .collect()
 }
 
 fn attach(
@@ -404,7 +466,7 @@ fn attach(
     let mut loader = EbpfLoader::new();
     loader.btf(Some(btf)).override_global("plb_wakeup_bytes", &wakeup_bytes, true);
     // The policy is never filtered: a process the capture leaves out is still confined.
-    let filtered = !spec.holds_policy;
+    let filtered = spec.enforces.is_none();
     if filtered {
         loader.override_global("plb_filter_flags", &flags, true).override_global(
             "plb_ignored_tgid",
@@ -479,6 +541,11 @@ fn attach_program(
             p.load()
                 .and_then(|()| p.attach(&cgroup, direction, CgroupAttachMode::Single).map(drop))
                 .map_err(fail(target))?;
+        }
+        Attach::Lsm(hook) => {
+            let target = format!("lsm/{hook}");
+            let p: &mut Lsm = prog.try_into().map_err(fail(target.clone()))?;
+            p.load(hook, btf).and_then(|()| p.attach().map(drop)).map_err(fail(target))?;
         }
         Attach::Uprobe => {
             let p: &mut UProbe = prog.try_into().map_err(fail("uprobe".into()))?;
@@ -560,7 +627,7 @@ fn ensure_tracefs() -> Result<(), ProbeError> {
 mod tests {
     use super::*;
 
-    const ALL: [&ObjectSpec; 8] = [&PROCESS, &FILE, &IO, &NET, &IPC, &TLS, &GPU, &ENFORCE];
+    const ALL: [&ObjectSpec; 8] = [&PROCESS, &FILE, &IO, &NET, &IPC, &TLS, &GPU, &ENFORCE_FALLBACK];
 
     #[test]
     fn objects_with_uprobes_name_the_libraries_they_attach_to() {

@@ -265,3 +265,89 @@ fn an_exec_in_audit_runs_and_is_recorded_as_would_deny() {
     assert!(marker.exists(), "touch ran");
     assert_eq!(run.decisions("/usr/bin/touch", 1)[0]["decision"], "would_deny");
 }
+
+/// A role that may read everything, write only `rw`, and not touch `secret`.
+fn file_policy(mode: &str, rw: &Path, secret: &Path) -> String {
+    format!(
+        "[[roles]]\nname = \"files\"\nmode = \"{mode}\"\n[roles.files]\nread_only = [\"/\"]\n\
+         read_write = [\"{}\"]\ndeny = [\"{}\"]\n\
+         [[workloads]]\nrole = \"files\"\nfield = \"COMMAND_LINE\"\npattern = \"never-matches-{}\"\n",
+        rw.display(),
+        secret.display(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Each open in a child Python of its own; prints each child's exit status.
+fn open_script(opens: &[(&Path, &str)]) -> String {
+    let mut script = String::from("import subprocess, sys\n");
+    for (path, mode) in opens {
+        script.push_str(&format!(
+            "print(subprocess.run([sys.executable, '-c', 'open({:?}, {mode:?}).close()']).returncode)\n",
+            path.display().to_string()
+        ));
+    }
+    script
+}
+
+/// The files the file tests open: a writable directory with a secret in it,
+/// and a file elsewhere that the role may only read.
+struct Files {
+    _dir: tempfile::TempDir,
+    rw: PathBuf,
+    secret: PathBuf,
+    read_only: PathBuf,
+}
+
+impl Files {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (rw, other) = (dir.path().join("rw"), dir.path().join("other"));
+        std::fs::create_dir_all(rw.join("secrets")).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        let secret = rw.join("secrets");
+        std::fs::write(secret.join("key"), "SECRET").unwrap();
+        let read_only = other.join("notes");
+        std::fs::write(&read_only, "ORIGINAL").unwrap();
+        Files { _dir: dir, rw, secret, read_only }
+    }
+}
+
+#[test]
+fn an_open_the_role_does_not_allow_is_killed_and_reported_with_what_it_already_did() {
+    let files = Files::new();
+    let run = Enforced::start(&file_policy("enforce", &files.rw, &files.secret));
+    let key = files.secret.join("key");
+    let new = files.rw.join("new");
+    let opens = [
+        (files.read_only.as_path(), "r"),
+        (new.as_path(), "w"),
+        (key.as_path(), "r"),
+        (files.read_only.as_path(), "a"),
+        (files.read_only.as_path(), "w"),
+    ];
+    // Killed after the open: the open happened. Appending wrote nothing, but
+    // opening for writing had truncated the file before the kill.
+    assert_eq!(lines(&run.wrap("files", &open_script(&opens))), ["0", "0", "-9", "-9", "-9"]);
+    assert!(new.exists());
+    assert_eq!(std::fs::read_to_string(&files.read_only).unwrap(), "", "O_TRUNC took effect before the kill");
+    let decision = &run.decisions(&key.display().to_string(), 1)[0];
+    assert_eq!(
+        (decision["decision"].as_str(), decision["mechanism"].as_str(), decision["family"].as_str()),
+        (Some("killed_after"), Some("signal"), Some("file")),
+        "{decision}"
+    );
+    assert_eq!((decision["operation"].as_str(), decision["path"].as_str()), (Some("open"), key.to_str()));
+    let writes = run.decisions(&files.read_only.display().to_string(), 2);
+    assert!(writes.iter().all(|d| d["operation"] == "open_write"), "{writes:?}");
+}
+
+#[test]
+fn an_open_in_audit_goes_on_and_is_recorded_as_would_deny() {
+    let files = Files::new();
+    let run = Enforced::start(&file_policy("audit", &files.rw, &files.secret));
+    let key = files.secret.join("key");
+    assert_eq!(lines(&run.wrap("files", &open_script(&[(key.as_path(), "r")]))), ["0"]);
+    let decision = &run.decisions(&key.display().to_string(), 1)[0];
+    assert_eq!((decision["decision"].as_str(), decision["operation"].as_str()), (Some("would_deny"), Some("open")));
+}

@@ -196,6 +196,7 @@ struct file {
 	struct path f_path;
 	struct inode *f_inode;
 	unsigned int f_flags;
+	unsigned int f_mode;
 	void *private_data;
 };
 

@@ -18,7 +18,7 @@
 #ifndef PLUMBLINE_ABI_H
 #define PLUMBLINE_ABI_H
 
-#define PLB_ABI_VERSION 8
+#define PLB_ABI_VERSION 9
 
 #define PLB_COMM_LEN 16
 #define PLB_FILENAME_MAX 256
@@ -73,6 +73,9 @@ enum plb_event_kind {
 	PLB_EV_ENFORCE_NET = 60,
 	/* A workload ran an executable its role does not allow. */
 	PLB_EV_ENFORCE_EXEC = 61,
+	/* A workload opened, created, removed or renamed a file its role does
+	 * not allow. */
+	PLB_EV_ENFORCE_FILE = 62,
 	PLB_EV_KIND_MAX = 64,
 };
 
@@ -506,6 +509,21 @@ enum plb_mechanism {
 	PLB_MECH_LSM = 3,              /* a BPF LSM hook's return value */
 };
 
+/* The file operation decided on. */
+enum plb_file_op {
+	PLB_FILE_OP_OPEN = 1,
+	PLB_FILE_OP_CREATE = 2,
+	PLB_FILE_OP_UNLINK = 3,
+	PLB_FILE_OP_RENAME = 4,
+};
+
+/* What a role's file entry allows below it (the value of a file rule). */
+enum plb_file_access {
+	PLB_FILE_READ_ONLY = 1,
+	PLB_FILE_READ_WRITE = 2,
+	PLB_FILE_DENY = 3, /* wins over any entry below or above it */
+};
+
 /* The network operation decided on. */
 enum plb_net_op {
 	PLB_NET_OP_CONNECT = 1,
@@ -561,9 +579,10 @@ struct plb_net_rule {
 	__u16 _pad0[3];
 };
 
-/* An allowed executable or directory of a role (hash map key; the value is
- * an enum plb_exec_cover). dev is the kernel's (MAJOR << 20 | MINOR). */
-struct plb_exec_key {
+/* A file or directory a role's rule names, by inode: the key of the exec
+ * allow-list (value: enum plb_exec_cover) and of the file rules (value:
+ * enum plb_file_access). dev is the kernel's (MAJOR << 20 | MINOR). */
+struct plb_role_inode {
 	__u32 role;
 	__u32 dev;
 	__u64 ino;
@@ -580,6 +599,22 @@ struct plb_enforce_exec {
 	__u8 mechanism; /* enum plb_mechanism */
 	__u16 path_len;
 	__u32 _pad0;
+};
+
+/* A file operation a role does not allow: refused (LSM), the process killed
+ * once the open succeeded (fallback), or recorded in audit. Followed by
+ * path_len bytes of the path as the process sees it. */
+struct plb_enforce_file {
+	struct plb_event_header hdr;
+	__u32 role;
+	__u32 pod;
+	__u8 decision;  /* enum plb_decision */
+	__u8 mechanism; /* enum plb_mechanism */
+	__u8 op;        /* enum plb_file_op */
+	__u8 write;     /* opened for writing, or a change to the tree */
+	__u16 path_len;
+	__u8 truncated; /* the path's walk stopped at PLB_PATH_DEPTH */
+	__u8 _pad0;
 };
 
 /* A connect or send a role does not allow: refused, or recorded in audit. */
@@ -623,7 +658,8 @@ _Static_assert(sizeof(struct plb_cuda_call) == 104, "plb_cuda_call size");
 _Static_assert(sizeof(struct plb_nccl_call) == 104, "plb_nccl_call size");
 _Static_assert(sizeof(struct plb_enforce_net) == 72, "plb_enforce_net size");
 _Static_assert(sizeof(struct plb_enforce_exec) == 48, "plb_enforce_exec size");
-_Static_assert(sizeof(struct plb_exec_key) == 16, "plb_exec_key size");
+_Static_assert(sizeof(struct plb_enforce_file) == 48, "plb_enforce_file size");
+_Static_assert(sizeof(struct plb_role_inode) == 16, "plb_role_inode size");
 _Static_assert(sizeof(struct plb_net_rule_key) == 24, "plb_net_rule_key size");
 _Static_assert(sizeof(struct plb_net_rule) == 24, "plb_net_rule size");
 _Static_assert((PLB_TLS_CHUNK & (PLB_TLS_CHUNK - 1)) == 0, "PLB_TLS_CHUNK is a power of two");

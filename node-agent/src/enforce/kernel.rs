@@ -1,5 +1,6 @@
 //! The policy in the kernel: the enforce object's maps (`pods`, `roles`,
-//! `net_rules`, `exec_allow`), written from a compiled [`Policy`].
+//! `net_rules`, `exec_allow`, `file_rules`), written from a compiled
+//! [`Policy`].
 //!
 //! Executables are allowed by (device, inode): each `exec.allow` path that
 //! exists is a file, or a directory whose whole tree is allowed; the kernel
@@ -7,6 +8,12 @@
 //! when the policy is written (and again every minute, as names are
 //! resolved). Rules name where executables really are: an exec follows
 //! symbolic links before the kernel sees the file.
+//!
+//! File rules are by (device, inode) too: each entry's path that exists, with
+//! its access (read-only, read-write, deny); the kernel walks up from the
+//! file, across mounts, and a deny above wins over the nearest entry. A path
+//! that does not exist yet is written once it does (the policy is rewritten
+//! every minute).
 //!
 //! The network allow-list is an LPM trie keyed by role and address: the
 //! kernel finds the most specific prefix that holds a destination and
@@ -24,9 +31,11 @@ use aya::{
     maps::{lpm_trie::Key, Array, HashMap as BpfHashMap, LpmTrie, MapData},
     Ebpf,
 };
-use plumbline_ebpf::abi::{self, exec_cover, mode, ExecKey, NetRule, NetRuleAddr, Pod, NET_RULE_PORTS, ROLES_MAX};
+use plumbline_ebpf::abi::{
+    self, exec_cover, file_access, mode, NetRule, NetRuleAddr, Pod, RoleInode, NET_RULE_PORTS, ROLES_MAX,
+};
 
-use super::policy::{ExecPattern, Mode, Policy, PrefixEntry, Role, RoleId};
+use super::policy::{ExecPattern, FileAccess, Mode, Policy, PrefixEntry, Role, RoleId};
 
 /// The kernel allow-list entries of `role`: its address rules, and the
 /// addresses its host names resolved to, with their rules' ports.
@@ -39,16 +48,36 @@ fn role_prefixes(role: &Role, resolved: &HashMap<String, Vec<IpAddr>>) -> Vec<Pr
     network.prefixes(&addresses)
 }
 
-/// How an allowed executable path appears to the kernel: its file, or the
-/// tree below a directory, by (device, inode) as the kernel numbers them.
-fn exec_entry(path: &Path) -> Option<(u32, u64, u8)> {
+/// `path` of `role` as the kernel numbers it, and whether it is a directory.
+fn role_inode(role: RoleId, path: &Path) -> Option<(RoleInode, bool)> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
     let dev = meta.dev();
     // The kernel's dev_t is MAJOR << 20 | MINOR, not stat's encoding.
     let kernel_dev = (libc::major(dev) << 20) | libc::minor(dev);
-    let cover = if meta.is_dir() { exec_cover::TREE } else { exec_cover::FILE };
-    Some((kernel_dev, meta.ino(), cover))
+    Some((RoleInode { role: role.0, dev: kernel_dev, ino: meta.ino() }, meta.is_dir()))
+}
+
+/// Of two accesses to one inode, the one that allows less.
+fn stricter(a: u8, b: u8) -> u8 {
+    let rank = |access| match access {
+        file_access::DENY => 2,
+        file_access::READ_ONLY => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn access_value(access: FileAccess) -> u8 {
+    match access {
+        FileAccess::ReadOnly => file_access::READ_ONLY,
+        FileAccess::ReadWrite => file_access::READ_WRITE,
+        FileAccess::Deny => file_access::DENY,
+    }
 }
 
 /// Most paths one glob is expanded to; the rest are left out, said once.
@@ -103,11 +132,13 @@ pub struct KernelPolicy {
     pods: BpfHashMap<MapData, u32, Pod>,
     roles: Array<MapData, abi::Role>,
     net_rules: LpmTrie<MapData, NetRuleAddr, NetRule>,
-    exec_allow: BpfHashMap<MapData, ExecKey, u8>,
+    exec_allow: BpfHashMap<MapData, RoleInode, u8>,
+    file_rules: BpfHashMap<MapData, RoleInode, u8>,
     /// The trie keys written by the last [`KernelPolicy::apply`].
     written: Vec<Key<NetRuleAddr>>,
-    /// The exec allow-list keys written by the last apply.
-    written_exec: Vec<ExecKey>,
+    /// The exec allow-list and file rule keys written by the last apply.
+    written_exec: Vec<RoleInode>,
+    written_files: Vec<RoleInode>,
     next_pod: u32,
 }
 
@@ -121,8 +152,10 @@ impl KernelPolicy {
             roles: Array::try_from(take("roles")?)?,
             net_rules: LpmTrie::try_from(take("net_rules")?)?,
             exec_allow: BpfHashMap::try_from(take("exec_allow")?)?,
+            file_rules: BpfHashMap::try_from(take("file_rules")?)?,
             written: Vec::new(),
             written_exec: Vec::new(),
+            written_files: Vec::new(),
             next_pod: 1,
         })
     }
@@ -154,9 +187,9 @@ impl KernelPolicy {
         for role in &policy.roles {
             for rule in role.exec.iter().flat_map(|exec| &exec.rules) {
                 for path in exec_paths(&rule.pattern) {
-                    match exec_entry(&path) {
-                        Some((dev, ino, cover)) => {
-                            exec_entries.push((ExecKey { role: role.id.0, dev, ino }, cover));
+                    match role_inode(role.id, &path) {
+                        Some((key, is_dir)) => {
+                            exec_entries.push((key, if is_dir { exec_cover::TREE } else { exec_cover::FILE }));
                         }
                         None => {
                             tracing::debug!(role = %role.name, path = %path.display(), "an allowed executable path does not exist")
@@ -171,6 +204,30 @@ impl KernelPolicy {
         for (key, cover) in exec_entries {
             self.exec_allow.insert(key, cover, 0).context("writing the exec allow-list")?;
             self.written_exec.push(key);
+        }
+        // Two entries may name one inode (`/lib` and `/usr/lib`): the
+        // stricter access holds.
+        let mut file_entries: HashMap<RoleInode, u8> = HashMap::new();
+        for role in &policy.roles {
+            for rule in role.files.iter().flat_map(|files| &files.rules) {
+                match role_inode(role.id, Path::new(&rule.prefix)) {
+                    Some((key, _)) => {
+                        let access = access_value(rule.access);
+                        let held = file_entries.entry(key).or_insert(access);
+                        *held = stricter(*held, access);
+                    }
+                    None => {
+                        tracing::debug!(role = %role.name, path = %rule.prefix, "a file rule's path does not exist yet")
+                    }
+                }
+            }
+        }
+        for key in self.written_files.drain(..) {
+            let _ = self.file_rules.remove(&key);
+        }
+        for (key, access) in file_entries {
+            self.file_rules.insert(key, access, 0).context("writing the file rules")?;
+            self.written_files.push(key);
         }
         for id in 1..ROLES_MAX as u32 {
             let modes = policy.role(RoleId(id)).map_or(bytemuck::Zeroable::zeroed(), |role| abi::Role {
