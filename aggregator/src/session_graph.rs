@@ -9,7 +9,9 @@
 //! window elapsed), each tool call gets a verdict: verified, unverified (a
 //! finding) or unjudgeable. Secret reads, egress outside the allowlist,
 //! loops of near-identical calls, time blocked on another agent and
-//! guardrail hits are findings too.
+//! guardrail hits are findings too. A workload policy's decision on a
+//! session's process is a node of its own, linked like an effect
+//! ([`decisions`](self::decisions)); what it refused is not an effect.
 //!
 //! Rows are taken in event time, not in the order they arrived: one step's
 //! rows are sorted by when they happened (an LLM call when its response
@@ -21,8 +23,9 @@
 use std::collections::{HashMap, HashSet};
 
 use plumbline_store::{
-    direction, edge_relation, file_op, node_kind, DnsQueryRow, FileEventRow, IpcEventRow, LlmCallRow, LossMarkerRow,
-    NetConnectionRow, ProcessEventKind, ProcessEventRow, RowSet, SessionEdgeRow, SessionNodeRow,
+    direction, edge_relation, file_op, node_kind, DnsQueryRow, EnforcementDecisionRow, FileEventRow, IpcEventRow,
+    LlmCallRow, LossMarkerRow, NetConnectionRow, ProcessEventKind, ProcessEventRow, RowSet, SessionEdgeRow,
+    SessionNodeRow,
 };
 use serde::Deserialize;
 
@@ -164,6 +167,11 @@ struct Turn {
     tools: Vec<ToolIntent>,
     /// What the tree did in the turn, for evidence.
     seen: Vec<String>,
+    /// Effects a claim took, and the attempts a policy refused: a refusal
+    /// undoes the effect of the same process on the same object, whichever
+    /// of the two came first.
+    taken: Vec<Attempt>,
+    refused: Vec<Attempt>,
 }
 
 struct ToolIntent {
@@ -175,6 +183,8 @@ struct ToolIntent {
     /// For each effect the claim expects, the node of the first effect seen
     /// that is it.
     matched: Vec<Option<u64>>,
+    /// For each, the node of a policy decision that refused it.
+    refused: Vec<Option<u64>>,
     /// Other effects its claim named (a second run of the same program).
     also: Vec<u64>,
     /// Asked for after content fetched from outside entered the session.
@@ -248,6 +258,25 @@ struct Effect<'a> {
     /// Kept in the timeline even when no intent names it.
     notable: bool,
     who: Who<'a>,
+    /// Set when this is a policy's decision about the effect, not the effect.
+    policy: Option<Ruling>,
+}
+
+/// What a workload policy decided about an effect.
+struct Ruling {
+    /// `decision::*`: the relation of the decision's edge.
+    decision: u8,
+    /// "role agent (exec, enforce) does not allow exec /usr/bin/touch".
+    why: String,
+}
+
+/// An effect's node, or a decision's, by process and object (the file
+/// exec'd or opened, the address), to join the two.
+struct Attempt {
+    node: u64,
+    pid: u32,
+    object: String,
+    label: String,
 }
 
 /// The [`Who`] of an activity row (any row with the who-and-when columns).
@@ -282,6 +311,7 @@ enum Input<'a> {
     Dns(&'a DnsQueryRow),
     Connect(&'a NetConnectionRow),
     Ipc(&'a IpcEventRow),
+    Decision(&'a EnforcementDecisionRow),
     Loss(&'a LossMarkerRow),
 }
 
@@ -302,6 +332,7 @@ fn in_event_order(rows: &RowSet) -> Vec<Input<'_>> {
     inputs.extend(rows.dns_queries.iter().map(|d| (d.ts_ns, 2, Input::Dns(d))));
     inputs.extend(rows.net_connections.iter().map(|c| (c.ts_ns, 2, Input::Connect(c))));
     inputs.extend(rows.ipc_events.iter().map(|i| (i.ts_ns, 2, Input::Ipc(i))));
+    inputs.extend(rows.enforcement_decisions.iter().map(|d| (d.ts_ns, 2, Input::Decision(d))));
     // A loss is known before anything after its interval began is judged.
     inputs.extend(rows.loss_markers.iter().map(|l| (l.from_ns, 0, Input::Loss(l))));
     inputs.sort_by_key(|(ts, rank, _)| (*ts, *rank));
@@ -326,6 +357,7 @@ impl SessionGraph {
                 Input::Dns(d) => self.dns_query(d, now_ns, &mut out),
                 Input::Connect(c) => self.connection(c, now_ns, &mut out),
                 Input::Ipc(i) => self.ipc_event(i, now_ns),
+                Input::Decision(d) => self.enforcement_decision(d, now_ns, &mut out),
                 Input::Loss(l) => self.loss(l),
             }
         }
@@ -396,6 +428,7 @@ fn excerpt(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+mod decisions;
 mod effects;
 mod findings;
 mod turns;

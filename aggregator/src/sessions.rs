@@ -102,6 +102,7 @@ impl SessionStage {
         hold!(dns_queries, |r: &plumbline_store::DnsQueryRow| r.ts_ns);
         hold!(net_connections, |r: &plumbline_store::NetConnectionRow| r.ts_ns);
         hold!(ipc_events, |r: &plumbline_store::IpcEventRow| r.ts_ns);
+        hold!(enforcement_decisions, |r: &plumbline_store::EnforcementDecisionRow| r.ts_ns);
         hold!(loss_markers, |r: &plumbline_store::LossMarkerRow| r.from_ns);
     }
 
@@ -129,6 +130,7 @@ impl SessionStage {
             release!(dns_queries, |r: &plumbline_store::DnsQueryRow| r.ts_ns);
             release!(net_connections, |r: &plumbline_store::NetConnectionRow| r.ts_ns);
             release!(ipc_events, |r: &plumbline_store::IpcEventRow| r.ts_ns);
+            release!(enforcement_decisions, |r: &plumbline_store::EnforcementDecisionRow| r.ts_ns);
             release!(loss_markers, |r: &plumbline_store::LossMarkerRow| r.from_ns);
             held.released_to_ns = if quiet { newest } else { watermark };
         }

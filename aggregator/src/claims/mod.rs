@@ -59,6 +59,9 @@ impl Expected {
             (Expected::Run { run, .. }, Observed::Exec { exe, argv, self_made }) => {
                 exec_matches(run, exe, argv, *self_made)
             }
+            (Expected::Run { run, .. }, Observed::ExecAttempt { exe }) => {
+                same_program(run, &run.program, exe, exe, false)
+            }
             (Expected::File { path, write }, Observed::File { path: seen, target, wrote }) => {
                 (path_matches(path, seen) && (*wrote || !write)) || (!target.is_empty() && path_matches(path, target))
             }
@@ -84,6 +87,11 @@ pub enum Observed<'a> {
         exe: &'a str,
         argv: &'a [String],
         self_made: bool,
+    },
+    /// An exec a workload policy stopped, as its decision names it: the
+    /// file only. It is the claimed program whatever the arguments.
+    ExecAttempt {
+        exe: &'a str,
     },
     /// A file opened (`wrote`: for writing), removed, or renamed (onto
     /// `target`).
@@ -114,14 +122,7 @@ fn exec_matches(run: &ProgramRun, exe: &str, argv: &[String], self_made: bool) -
     let (seen_name, seen_args) = seen_run(exe, argv);
     let seen_words: Vec<Arg> = seen_args.iter().map(|w| Arg::Word(w.clone())).collect();
     let (seen_name, seen_args) = module_form(&seen_name, &seen_words);
-    let named_by_path = claimed_name == run.program && run.program.contains('/');
-    let same_program = if named_by_path {
-        let claimed = run.program.strip_prefix("./").unwrap_or(&run.program);
-        let seen = exe.strip_prefix("./").unwrap_or(exe);
-        seen == claimed || (!claimed.starts_with('/') && seen.ends_with(&format!("/{claimed}")))
-    } else {
-        exe.starts_with('/') && !self_made && same_name(base_name(&claimed_name), base_name(&seen_name))
-    };
+    let same_program = same_program(run, &claimed_name, &seen_name, exe, self_made);
     let seen_args: Vec<&str> = seen_args
         .iter()
         .map(|a| match a {
@@ -130,6 +131,20 @@ fn exec_matches(run: &ProgramRun, exe: &str, argv: &[String], self_made: bool) -
         })
         .collect();
     same_program && args_match(claimed_args, &seen_args)
+}
+
+/// Whether the file exec'd (`exe`, running `seen_name`) is the claimed
+/// program (`claimed_name`, after its module form): the file itself when the
+/// claim names a path, else one found through PATH that the session did not
+/// write.
+fn same_program(run: &ProgramRun, claimed_name: &str, seen_name: &str, exe: &str, self_made: bool) -> bool {
+    if claimed_name == run.program && run.program.contains('/') {
+        let claimed = run.program.strip_prefix("./").unwrap_or(&run.program);
+        let seen = exe.strip_prefix("./").unwrap_or(exe);
+        seen == claimed || (!claimed.starts_with('/') && seen.ends_with(&format!("/{claimed}")))
+    } else {
+        exe.starts_with('/') && !self_made && same_name(base_name(claimed_name), base_name(seen_name))
+    }
 }
 
 /// The program an exec ran and its arguments: the argv after the word that
@@ -236,6 +251,16 @@ mod tests {
         assert!(own.matches(&Observed::Exec { exe: "./run_tests.sh", argv: &seen, self_made: true }));
         let seen = argv("/bin/bash /w/run_tests.sh --fast");
         assert!(own.matches(&exec("/w/run_tests.sh", &seen)));
+    }
+
+    #[test]
+    fn an_exec_a_policy_stopped_is_the_claimed_program_whatever_its_arguments() {
+        let run = &runs("cd proj && python -m pytest -q")[0];
+        assert!(run.matches(&Observed::ExecAttempt { exe: "/usr/bin/python3.11" }));
+        assert!(!run.matches(&Observed::ExecAttempt { exe: "/usr/bin/touch" }));
+        assert!(!run.matches(&Observed::ExecAttempt { exe: "python3" }), "a bare name is not a file PATH found");
+        let own = &runs("./run_tests.sh --fast")[0];
+        assert!(own.matches(&Observed::ExecAttempt { exe: "/w/run_tests.sh" }));
     }
 
     #[test]

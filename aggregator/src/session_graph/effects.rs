@@ -1,7 +1,9 @@
 //! What a session's processes did, as the kernel saw it: process
 //! lifecycle, files, lookups, connections, IPC and losses, each linked to
-//! the tool call or LLM call it followed.
+//! the tool call or LLM call it followed. Policy decisions go the same way
+//! ([`decisions`](super::decisions)).
 
+use super::decisions::object_of;
 use super::*;
 
 impl SessionGraph {
@@ -41,6 +43,7 @@ impl SessionGraph {
             observed: Observed::Exec { exe: &p.exe, argv: &p.argv, self_made },
             notable: true,
             who,
+            policy: None,
         };
         self.effect(&p.host, &p.boot_id, key, effect, now_ns, out);
     }
@@ -78,6 +81,7 @@ impl SessionGraph {
             observed: Observed::File { path: &f.path, target: &f.target, wrote },
             notable: notable && !plumbing,
             who: who_of!(f),
+            policy: None,
         };
         self.effect(&f.host, &f.boot_id, key, effect, now_ns, out);
     }
@@ -99,6 +103,7 @@ impl SessionGraph {
             observed: Observed::Lookup { name: &d.name },
             notable: true,
             who: who_of!(d),
+            policy: None,
         };
         self.effect(&d.host, &d.boot_id, key, effect, now_ns, out);
     }
@@ -116,6 +121,7 @@ impl SessionGraph {
             observed: Observed::Connect { addr: &c.remote_addr, port, resolved_from: &resolved },
             notable: true,
             who: who_of!(c),
+            policy: None,
         };
         self.effect(&c.host, &c.boot_id, key, effect, now_ns, out);
     }
@@ -159,7 +165,9 @@ impl SessionGraph {
             return;
         }
         let secret = matches!(effect.observed, Observed::File { path, .. } if is_secret(settings, path));
-        let is_llm_endpoint = matches!(effect.observed, Observed::Connect { addr, port, .. }
+        // What a policy decided is kept, even about the LLM endpoint.
+        let is_llm_endpoint = effect.policy.is_none()
+            && matches!(effect.observed, Observed::Connect { addr, port, .. }
             if llm_endpoints.contains(&endpoint(addr, port)));
         let unlisted = match effect.observed {
             Observed::Connect { addr, port, resolved_from } => {
@@ -173,33 +181,61 @@ impl SessionGraph {
 
         // Which tool call of the open turn (or of a closing one) names it.
         let ts = effect.who.ts_ns;
+        let node = session.next_node;
+        let (pid, object) = (effect.who.pid, object_of(&effect.observed));
+        let refuses = effect.policy.as_ref().is_some_and(Ruling::refuses);
         // (why, the tool call's node, whether it was asked for after content
         // fetched from outside)
         let mut cause: Option<(String, u64, bool)> = None;
         let mut in_window = None;
+        // A decision of its turn refused this effect: it did not take place.
+        let mut refused = false;
         let turns = session.turn.iter_mut().chain(session.closing.iter_mut().map(|c| &mut c.turn));
         for turn in turns.filter(|t| (t.from_ts_ns..=t.until_ts_ns).contains(&ts)) {
             in_window.get_or_insert(turn.node);
             if turn.seen.len() < MAX_SEEN && effect.notable && !is_llm_endpoint {
                 turn.seen.push(effect.label.clone());
             }
+            let refused_by = if refuses {
+                let label = effect.label.clone();
+                turn.refuse(Attempt { node, pid, object: object.clone(), label });
+                Some(node)
+            } else if effect.policy.is_none() {
+                turn.refusal_of(pid, &object)
+            } else {
+                None
+            };
+            refused |= refused_by.is_some() && !refuses;
             if cause.is_some() {
                 continue;
             }
-            // The first claim still waiting for this effect takes it; one
-            // run does not verify two claims of it.
-            let node = session.next_node;
-            let waiting = turn.tools.iter_mut().find_map(|tool| {
-                let at = (0..tool.claim.expected.len())
-                    .find(|&i| tool.matched[i].is_none() && tool.claim.expected[i].matches(&effect.observed))?;
-                tool.matched[at] = Some(node);
+            // The first claim still waiting for this effect takes it, as seen
+            // or as refused; one run does not answer two claims of it. A
+            // decision in audit only names the tool call.
+            let takes = effect.policy.is_none() || refuses;
+            let waiting = turn.tools.iter_mut().filter(|_| takes).find_map(|tool| {
+                let at = (0..tool.claim.expected.len()).find(|&i| {
+                    tool.matched[i].is_none()
+                        && (refused_by.is_none() || tool.refused[i].is_none())
+                        && tool.claim.expected[i].matches(&effect.observed)
+                })?;
+                match refused_by {
+                    Some(by) => tool.refused[at] = Some(by),
+                    None => tool.matched[at] = Some(node),
+                }
+                if refused_by.is_some() && !refuses {
+                    tool.also.push(node);
+                }
                 Some((tool, at))
             });
+            let seen = waiting.is_some() && refused_by.is_none();
             let named = match waiting {
                 Some(found) => Some(found),
                 None => turn.tools.iter_mut().find_map(|tool| {
                     let at = tool.claim.expected.iter().position(|e| e.matches(&effect.observed))?;
-                    tool.also.push(node);
+                    if effect.policy.is_none() {
+                        tool.also.push(node);
+                    }
                     Some((tool, at))
                 }),
             };
@@ -207,24 +243,38 @@ impl SessionGraph {
                 let reason = format!("{} claimed {}", tool.name, tool.claim.expected[at].describe());
                 cause = Some((reason, tool.node, tool.tainted));
             }
+            if seen {
+                turn.taken.push(Attempt { node, pid, object: object.clone(), label: effect.label.clone() });
+            }
         }
         if cause.is_none() && (is_llm_endpoint || !effect.notable && !secret) {
             return;
         }
         let wall = effect.who.wall_ns;
         session.last_wall_ns = session.last_wall_ns.max(wall);
-        session.effects_since_call += 1;
+        if effect.policy.is_none() {
+            session.effects_since_call += 1;
+        }
         let node = session.push_node(out, effect.kind, effect.label.clone(), String::new(), 0, effect.who);
+        let (caused, followed) = match &effect.policy {
+            Some(ruling) => (ruling.relation(), ruling.relation()),
+            None => (edge_relation::CAUSED, edge_relation::FOLLOWED),
+        };
+        let with_why = |reason: String| match &effect.policy {
+            Some(ruling) => format!("{reason}; {}", ruling.why),
+            None => reason,
+        };
         if let Some((reason, tool_node, _)) = &cause {
-            session.link(out, *tool_node, node, edge_relation::CAUSED, reason, wall);
+            session.link(out, *tool_node, node, caused, &with_why(reason.clone()), wall);
         } else if let Some(call_node) = in_window {
             let reason = format!("in the process tree within {} s of the call", settings.window_ns / 1_000_000_000);
-            session.link(out, call_node, node, edge_relation::FOLLOWED, &reason, wall);
+            session.link(out, call_node, node, followed, &with_why(reason), wall);
         }
         // Egress a tool call asked for before any outside content came in is
-        // the session's intent; after it, or asked by nobody, it is not.
+        // the session's intent; after it, or asked by nobody, it is not. What
+        // a policy refused did not take place.
         let egress = unlisted && !matches!(cause, Some((_, _, false)));
-        if secret || egress {
+        if (secret || egress) && effect.policy.is_none() && !refused {
             let why = OutOfScope { secret, caused_by: cause.map(|(reason, _, _)| reason), llm_call: in_window };
             if let Some(finding) = session.out_of_scope_finding(&effect, why, settings) {
                 out.findings.push(finding);

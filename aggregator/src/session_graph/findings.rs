@@ -154,10 +154,12 @@ impl Session {
     }
 
     /// The verdict on each tool call of a closed turn: verified when every
-    /// effect its claim requires was seen; unjudgeable when one was not but
-    /// the kernel lost events of its kind in the turn's window (it may have
-    /// happened); else unverified, a finding unless its result itself
-    /// reported a failure.
+    /// effect its claim requires was seen; unverified and refused when a
+    /// workload policy refused one of them, a finding only if its result
+    /// claimed success; unjudgeable when one was not seen but the kernel
+    /// lost events of its kind in the turn's window (it may have happened);
+    /// else unverified, a finding unless its result itself reported a
+    /// failure.
     pub(super) fn judge_turn(&mut self, closing: &Closing, losses: &VecDeque<Loss>, out: &mut GraphRows) {
         let turn = &closing.turn;
         for tool in &turn.tools {
@@ -185,6 +187,17 @@ impl Session {
                 self.verdict(out, tool.node, who, format!("verified: {}", seen.join("; ")), turn.call_wall_ns);
                 continue;
             }
+            // What a policy refused did not take place, and what a command
+            // would have run after it could not: the claim is not supported,
+            // and the policy, not the agent, is why.
+            let mut refusals: Vec<String> =
+                missing.iter().filter_map(|&i| turn.refusal_label(tool.refused[i]?)).collect();
+            refusals.dedup();
+            let missing: Vec<&Expected> = missing.iter().map(|&i| &tool.claim.expected[i]).collect();
+            if !refusals.is_empty() {
+                self.judge_refused(closing, tool, &missing, &refusals, who, out);
+                continue;
+            }
             let kinds: Vec<&str> = missing.iter().flat_map(|e| e.kernel_kinds()).copied().collect();
             let (lost, lost_kinds) = lost_between(losses, &kinds, turn.from_ts_ns, turn.until_ts_ns);
             if lost > 0 {
@@ -201,9 +214,7 @@ impl Session {
             let said = result.map_or(Reported::Neither, |r| reported(r));
             let claims_success = said == Reported::Success;
             let reports_failure = said == Reported::Failure;
-            let expected: Vec<String> = missing.iter().map(|e| e.describe()).collect();
-            let expected =
-                expected.join(if missing.iter().all(|e| matches!(e, Expected::Run { .. })) { " and " } else { " or " });
+            let expected = described(&missing);
             let seen = &turn.seen;
             let observed = if seen.is_empty() {
                 "nothing in the session's process tree".to_string()
@@ -263,6 +274,58 @@ impl Session {
         }
     }
 
+    /// A tool call whose claimed effect a workload policy refused: its
+    /// verdict says so; a finding (unverified_claim) only when its result
+    /// claimed success all the same, since the agent then told its LLM what
+    /// the kernel did not let happen.
+    fn judge_refused(
+        &mut self,
+        closing: &Closing,
+        tool: &ToolIntent,
+        missing: &[&Expected],
+        refusals: &[String],
+        who: Who<'_>,
+        out: &mut GraphRows,
+    ) {
+        let turn = &closing.turn;
+        let expected = described(missing);
+        let refused = refusals.join("; ");
+        let result = closing.results.get(&tool.id);
+        let said = result.map_or(Reported::Neither, |r| reported(r));
+        let mut label = format!("unverified: no {expected}, refused by policy: {refused}");
+        match said {
+            Reported::Failure => label.push_str(", and its result reported a failure"),
+            Reported::Success => label.push_str(", yet its result reported success"),
+            Reported::Neither => {}
+        }
+        self.verdict(out, tool.node, who, label, turn.call_wall_ns);
+        let Some(result) = result.filter(|_| said == Reported::Success) else { return };
+        let summary = format!(
+            "{} claimed {expected}; the policy refused it ({refused}), yet its result reported success: \"{}\"",
+            tool.name,
+            excerpt(result, 80)
+        );
+        let evidence = json!({
+            "rule": rule(tool), "llm_call": turn.node,
+            "tool_call": {"id": tool.id, "name": tool.name, "arguments": tool.arguments},
+            "required": expected, "refused_by": refusals, "observed": turn.seen, "tool_result": result,
+            "next_llm_call": closing.next_node,
+        });
+        let row = self.finding(
+            finding_kind::UNVERIFIED_CLAIM,
+            "high",
+            tool.id.clone(),
+            turn.call_wall_ns,
+            summary,
+            turn.node,
+            expected,
+            format!("refused: {refused}"),
+            evidence,
+            0,
+        );
+        out.findings.push(row);
+    }
+
     /// Time blocked on IPC objects that another session also used.
     pub(super) fn judge_blocked(
         &mut self,
@@ -319,21 +382,30 @@ impl Session {
     }
 }
 
-/// What a tool call claimed and the kernel did not show: each required
-/// program not exec'd; or, when it named files or addresses, all of them
-/// if none was touched.
-fn missing(tool: &ToolIntent) -> Vec<&Expected> {
-    let claimed = tool.claim.expected.iter().zip(&tool.matched);
-    let mut missing: Vec<&Expected> = claimed
-        .clone()
-        .filter(|(e, m)| matches!(e, Expected::Run { required: true, .. }) && m.is_none())
-        .map(|(e, _)| e)
+/// What a tool call claimed and the kernel did not show, by index in its
+/// claim: each required program not exec'd; or, when it named files or
+/// addresses, all of them if none was touched.
+fn missing(tool: &ToolIntent) -> Vec<usize> {
+    let claimed = || tool.claim.expected.iter().zip(&tool.matched).enumerate();
+    let mut missing: Vec<usize> = claimed()
+        .filter(|(_, (e, m))| matches!(e, Expected::Run { required: true, .. }) && m.is_none())
+        .map(|(i, _)| i)
         .collect();
-    let others: Vec<(&Expected, &Option<u64>)> = claimed.filter(|(e, _)| !matches!(e, Expected::Run { .. })).collect();
-    if !others.is_empty() && others.iter().all(|(_, m)| m.is_none()) {
-        missing.extend(others.into_iter().map(|(e, _)| e));
+    let others: Vec<(usize, bool)> = claimed()
+        .filter(|(_, (e, _))| !matches!(e, Expected::Run { .. }))
+        .map(|(i, (_, m))| (i, m.is_some()))
+        .collect();
+    if !others.is_empty() && others.iter().all(|(_, seen)| !seen) {
+        missing.extend(others.into_iter().map(|(i, _)| i));
     }
     missing
+}
+
+/// "exec `make` and exec `./deploy`", "file a or file b": every program
+/// must run, any one file or address will do.
+fn described(missing: &[&Expected]) -> String {
+    let expected: Vec<String> = missing.iter().map(|e| e.describe()).collect();
+    expected.join(if missing.iter().all(|e| matches!(e, Expected::Run { .. })) { " and " } else { " or " })
 }
 
 /// The rule a tool call was judged by, in words a person can check.

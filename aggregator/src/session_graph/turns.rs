@@ -111,6 +111,7 @@ impl SessionGraph {
                 arguments: tool.arguments,
                 node: tool_node,
                 matched: vec![None; claim.expected.len()],
+                refused: vec![None; claim.expected.len()],
                 also: Vec::new(),
                 claim,
                 tainted,
@@ -127,6 +128,7 @@ impl SessionGraph {
                 arguments: announced.describe(),
                 node: node_id,
                 matched: vec![None],
+                refused: vec![None],
                 also: Vec::new(),
                 claim: Claim { expected: vec![announced], unjudgeable: Vec::new() },
                 tainted: !session.fetched.is_empty(),
@@ -142,6 +144,8 @@ impl SessionGraph {
             until_ts_ns: end_ts_ns.saturating_add(settings.window_ns),
             tools: intents,
             seen: Vec::new(),
+            taken: Vec::new(),
+            refused: Vec::new(),
         });
     }
 

@@ -16,6 +16,9 @@ pub mod edge_relation {
     pub const SENT_IN: &str = "sent_in";
     /// From a tool call to its verdict.
     pub const JUDGED: &str = "judged";
+    // To an enforcement node, from the tool call or LLM call it belongs to:
+    // the decision's own name (`decision::name`: denied, killed_after,
+    // would_deny).
 }
 
 table_row! {

@@ -19,6 +19,9 @@ pub mod node_kind {
     pub const FILE: &str = "file";
     pub const CONNECT: &str = "connect";
     pub const LOOKUP: &str = "lookup";
+    /// A workload policy's decision on one of the session's processes: an
+    /// exec, open or connect refused, killed, or (audit) recorded.
+    pub const ENFORCEMENT: &str = "enforcement";
     /// What the kernel's record says of a tool call: verified, unverified,
     /// or unjudgeable, with the rule and the evidence.
     pub const VERDICT: &str = "verdict";
