@@ -12,6 +12,7 @@ use crate::{
     activity_rows::push_activity_row,
     gpu_rows::{kernel_launches, push_gpu_row},
     llm_rows::push_llm_row,
+    policy_rows::policy_status_row,
 };
 use plumbline_transport::Delivery;
 use prost::Message;
@@ -123,6 +124,10 @@ fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
                 push_llm_row(&reader, &event, body, &mut out.rows)?
             }
             Body::Cuda(_) | Body::Nccl(_) => push_gpu_row(&reader, &event, body, &mut out.rows)?,
+            Body::PolicyStatus(status) => {
+                out.rows.policy_status.push(policy_status_row(&reader, &event, status)?);
+                true
+            }
             // Kinds the agent does not send: it reads plaintext into LLM
             // calls on the node, and findings are the aggregator's to judge.
             Body::Tls(_) | Body::Finding(_) => false,

@@ -17,6 +17,7 @@ mod gpu_rows;
 mod llm_rows;
 pub mod metrics;
 pub mod pipeline;
+mod policy_rows;
 pub mod session_graph;
 mod sessions;
 pub mod stats;

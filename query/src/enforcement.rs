@@ -1,8 +1,10 @@
-//! Workload policy decisions as the query service answers them: names for
-//! the stored codes.
+//! Workload enforcement as the query service answers it: the decisions, and
+//! the policy each node has in force, with names for the stored codes.
 
-use plumbline_proto::v1::EnforcementView;
-use plumbline_store::{decision, family, mechanism, EnforcementDecisionRow};
+use plumbline_proto::v1::{EnforcementView, PolicyFamilyView, PolicyRoleView, PolicyView};
+use plumbline_store::{
+    decision, enforcement_tier, family, mechanism, EnforcementDecisionRow, PolicyFamily, PolicyStatusRow, StoreError,
+};
 
 pub fn view(row: EnforcementDecisionRow) -> EnforcementView {
     EnforcementView {
@@ -22,4 +24,30 @@ pub fn view(row: EnforcementDecisionRow) -> EnforcementView {
         remote_port: row.remote_port,
         path: row.path,
     }
+}
+
+pub fn policy_view(row: PolicyStatusRow) -> Result<PolicyView, StoreError> {
+    let family = |f: Option<PolicyFamily>| f.map(|f| PolicyFamilyView { mode: f.mode, rules: f.rules });
+    let roles = row
+        .role_list()?
+        .into_iter()
+        .map(|r| PolicyRoleView {
+            name: r.name,
+            exec: family(r.exec),
+            files: family(r.files),
+            network: family(r.network),
+        })
+        .collect();
+    Ok(PolicyView {
+        tier: enforcement_tier::name(row.tier).to_string(),
+        bpf_lsm_listed: row.bpf_lsm_listed != 0,
+        host: row.host,
+        boot_id: row.boot_id,
+        wall_ns: row.wall_ns,
+        policy_file: row.policy_file,
+        policy_version: row.policy_version,
+        reload_error: row.reload_error,
+        roles,
+        caveats: row.caveats,
+    })
 }

@@ -17,6 +17,7 @@ mod error;
 mod filter;
 pub mod gpu;
 pub mod llm;
+pub mod policy;
 mod process_query;
 pub mod read;
 mod rows;
@@ -42,11 +43,12 @@ pub use read::StoreRead;
 pub use rows::{RowSet, TableVisitor};
 pub use sessions::{EffectFilter, SessionFilter, SessionFindingsRow, SessionRow};
 pub use tables::{
-    decision, direction, edge_relation, family, file_op, finding_kind, ipc_kind, ipc_op, mechanism, node_kind,
-    to_json_column, transport, AgentProcessRow, CollectiveVerdictRow, ContainerRow, CudaCallRow, DeadLetterRow,
-    DnsQueryRow, EnforcementDecisionRow, FileEventRow, FileWriteRow, FindingRow, IpcEventRow, KernelLaunchesRow,
-    LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult, LossMarkerRow, MissingRank, NcclCallRow, NetConnectionRow,
-    NetFlowRow, ProcessEventKind, ProcessEventRow, RankValue, SessionEdgeRow, SessionNodeRow, SqliteRow, TlsStackRow,
+    decision, direction, edge_relation, enforcement_tier, family, file_op, finding_kind, ipc_kind, ipc_op, mechanism,
+    node_kind, to_json_column, transport, AgentProcessRow, CollectiveVerdictRow, ContainerRow, CudaCallRow,
+    DeadLetterRow, DnsQueryRow, EnforcementDecisionRow, FileEventRow, FileWriteRow, FindingRow, IpcEventRow,
+    KernelLaunchesRow, LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult, LossMarkerRow, MissingRank, NcclCallRow,
+    NetConnectionRow, NetFlowRow, PolicyFamily, PolicyRole, PolicyStatusRow, ProcessEventKind, ProcessEventRow,
+    RankValue, SessionEdgeRow, SessionNodeRow, SqliteRow, TlsStackRow,
 };
 pub use write::StoreWrite;
 

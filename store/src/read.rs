@@ -11,9 +11,9 @@ use crate::sql::{Sql, SqlDialect};
 use crate::tables::row::ViewRow;
 use crate::tables::{
     CollectiveVerdictRow, ContainerRow, DnsQueryRow, EnforcementDecisionRow, FindingRow, LlmCallRow, LossMarkerRow,
-    NetConnectionRow, NetFlowRow, SessionEdgeRow, SessionNodeRow, TlsStackRow,
+    NetConnectionRow, NetFlowRow, PolicyStatusRow, SessionEdgeRow, SessionNodeRow, TlsStackRow,
 };
-use crate::{activity, llm, process_query, AgentActivityRow, FileActivityRow, IpcUsageRow, TokenUsageHourRow};
+use crate::{activity, llm, policy, process_query, AgentActivityRow, FileActivityRow, IpcUsageRow, TokenUsageHourRow};
 use crate::{PipelineStats, ProcessFilter, ProcessRecord, StoreError};
 
 /// The views, as the query service asks for them.
@@ -43,6 +43,9 @@ pub trait StoreRead: Send + Sync {
 
     /// Workload policy decisions, newest first.
     async fn list_enforcement(&self, filter: &ActivityFilter) -> Result<Vec<EnforcementDecisionRow>, StoreError>;
+
+    /// The workload policy each node last said it has in force, by host.
+    async fn list_policy(&self, filter: &ActivityFilter) -> Result<Vec<PolicyStatusRow>, StoreError>;
 
     /// LLM calls, newest first.
     async fn list_llm_calls(&self, filter: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError>;
@@ -153,6 +156,10 @@ impl<B: Backend> StoreRead for B {
 
     async fn list_enforcement(&self, filter: &ActivityFilter) -> Result<Vec<EnforcementDecisionRow>, StoreError> {
         self.fetch(activity::enforcement_sql(self.dialect(), filter)).await
+    }
+
+    async fn list_policy(&self, filter: &ActivityFilter) -> Result<Vec<PolicyStatusRow>, StoreError> {
+        self.fetch(policy::policy_status_sql(self.dialect(), filter)).await
     }
 
     async fn list_llm_calls(&self, filter: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError> {

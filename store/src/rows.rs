@@ -61,6 +61,7 @@ row_set! {
     session_edges: SessionEdgeRow,
     findings: FindingRow,
     enforcement_decisions: EnforcementDecisionRow,
+    policy_status: PolicyStatusRow,
 }
 
 impl RowSet {

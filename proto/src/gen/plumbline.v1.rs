@@ -79,7 +79,7 @@ pub struct Event {
     pub process_start_ns: u64,
     #[prost(
         oneof = "event::Body",
-        tags = "10, 11, 12, 13, 14, 15, 20, 21, 30, 31, 32, 40, 50, 51, 52, 53, 60, 61, 70, 90, 91"
+        tags = "10, 11, 12, 13, 14, 15, 20, 21, 30, 31, 32, 40, 50, 51, 52, 53, 60, 61, 70, 71, 90, 91"
     )]
     pub body: ::core::option::Option<event::Body>,
 }
@@ -131,6 +131,8 @@ pub mod event {
         Nccl(super::NcclCall),
         #[prost(message, tag = "70")]
         Enforcement(super::EnforcementDecision),
+        #[prost(message, tag = "71")]
+        PolicyStatus(super::PolicyStatus),
         #[prost(message, tag = "90")]
         Loss(super::LossMarker),
         #[prost(message, tag = "91")]
@@ -1273,6 +1275,158 @@ pub mod enforcement_decision {
         }
     }
 }
+/// The workload policy in force on a node and what the node's enforcement
+/// tier can do with it. Sent when the agent starts with a policy, when the
+/// policy in force changes or a reload of its file fails, and every minute
+/// (so a store that starts later learns it). Not tied to a process.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PolicyStatus {
+    #[prost(enumeration = "policy_status::Tier", tag = "1")]
+    pub tier: i32,
+    /// `bpf` is among the kernel's active LSMs (/sys/kernel/security/lsm).
+    #[prost(bool, tag = "2")]
+    pub bpf_lsm_listed: bool,
+    #[prost(uint32, tag = "3")]
+    pub policy_file_sid: u32,
+    /// SHA-256 (hex) of the policy file's text in force.
+    #[prost(uint32, tag = "4")]
+    pub policy_version_sid: u32,
+    /// Why the file's current text is not in force (a broken file names the
+    /// key at fault; the last good policy stays); 0 when it is.
+    #[prost(uint32, tag = "5")]
+    pub reload_error_sid: u32,
+    /// In the file's order.
+    #[prost(message, repeated, tag = "6")]
+    pub roles: ::prost::alloc::vec::Vec<PolicyRole>,
+    /// What this tier cannot cover, one sentence each.
+    #[prost(uint32, repeated, tag = "7")]
+    pub caveat_sids: ::prost::alloc::vec::Vec<u32>,
+}
+/// Nested message and enum types in `PolicyStatus`.
+pub mod policy_status {
+    #[allow(clippy::all)]
+    #[derive(serde::Serialize)]
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Tier {
+        Unspecified = 0,
+        /// BPF LSM hooks refuse exec and file opens before the effect.
+        Lsm = 1,
+        /// No BPF LSM programs: connects and sends refused by cgroup sock_addr
+        /// programs, execs killed once they succeeded.
+        Fallback = 2,
+        /// Nothing enforced: no policy is loaded.
+        Observe = 3,
+    }
+    impl Tier {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unspecified => "TIER_UNSPECIFIED",
+                Self::Lsm => "TIER_LSM",
+                Self::Fallback => "TIER_FALLBACK",
+                Self::Observe => "TIER_OBSERVE",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "TIER_UNSPECIFIED" => Some(Self::Unspecified),
+                "TIER_LSM" => Some(Self::Lsm),
+                "TIER_FALLBACK" => Some(Self::Fallback),
+                "TIER_OBSERVE" => Some(Self::Observe),
+                _ => None,
+            }
+        }
+    }
+}
+/// One role of a policy in force.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PolicyRole {
+    #[prost(uint32, tag = "1")]
+    pub name_sid: u32,
+    /// Unset: the role does not confine that family.
+    #[prost(message, optional, tag = "2")]
+    pub exec: ::core::option::Option<PolicyFamily>,
+    #[prost(message, optional, tag = "3")]
+    pub files: ::core::option::Option<PolicyFamily>,
+    #[prost(message, optional, tag = "4")]
+    pub network: ::core::option::Option<PolicyFamily>,
+}
+/// One family of a role's rules.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PolicyFamily {
+    #[prost(enumeration = "policy_family::Mode", tag = "1")]
+    pub mode: i32,
+    /// What the rules allow, in a few words ("2 allowed", "3 read-only,
+    /// 1 read-write, 1 deny"); anything else is denied.
+    #[prost(uint32, tag = "2")]
+    pub rules_sid: u32,
+}
+/// Nested message and enum types in `PolicyFamily`.
+pub mod policy_family {
+    #[allow(clippy::all)]
+    #[derive(serde::Serialize)]
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Mode {
+        Unspecified = 0,
+        /// Recorded as would_deny, nothing blocked.
+        Audit = 1,
+        Enforce = 2,
+    }
+    impl Mode {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unspecified => "MODE_UNSPECIFIED",
+                Self::Audit => "MODE_AUDIT",
+                Self::Enforce => "MODE_ENFORCE",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "MODE_UNSPECIFIED" => Some(Self::Unspecified),
+                "MODE_AUDIT" => Some(Self::Audit),
+                "MODE_ENFORCE" => Some(Self::Enforce),
+                _ => None,
+            }
+        }
+    }
+}
 /// Events the pipeline knows it lost between from_ns and to_ns: a timeline
 /// shows a gap here instead of pretending nothing happened.
 #[allow(clippy::all)]
@@ -2266,6 +2420,69 @@ pub struct ListEnforcementResponse {
     #[prost(message, repeated, tag = "1")]
     pub decisions: ::prost::alloc::vec::Vec<EnforcementView>,
 }
+/// The workload policy a node last said it has in force.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PolicyView {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub boot_id: ::prost::alloc::string::String,
+    /// When the node said so.
+    #[prost(uint64, tag = "3")]
+    pub wall_ns: u64,
+    /// lsm, fallback, observe.
+    #[prost(string, tag = "4")]
+    pub tier: ::prost::alloc::string::String,
+    #[prost(bool, tag = "5")]
+    pub bpf_lsm_listed: bool,
+    #[prost(string, tag = "6")]
+    pub policy_file: ::prost::alloc::string::String,
+    /// SHA-256 (hex) of the policy file's text in force.
+    #[prost(string, tag = "7")]
+    pub policy_version: ::prost::alloc::string::String,
+    /// Why the file's current text is not in force; empty when it is.
+    #[prost(string, tag = "8")]
+    pub reload_error: ::prost::alloc::string::String,
+    #[prost(message, repeated, tag = "9")]
+    pub roles: ::prost::alloc::vec::Vec<PolicyRoleView>,
+    /// What the tier cannot cover.
+    #[prost(string, repeated, tag = "10")]
+    pub caveats: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PolicyRoleView {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    /// Unset: the role does not confine that family.
+    #[prost(message, optional, tag = "2")]
+    pub exec: ::core::option::Option<PolicyFamilyView>,
+    #[prost(message, optional, tag = "3")]
+    pub files: ::core::option::Option<PolicyFamilyView>,
+    #[prost(message, optional, tag = "4")]
+    pub network: ::core::option::Option<PolicyFamilyView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PolicyFamilyView {
+    /// audit, enforce.
+    #[prost(string, tag = "1")]
+    pub mode: ::prost::alloc::string::String,
+    /// What the rules allow; anything else is denied.
+    #[prost(string, tag = "2")]
+    pub rules: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListPolicyResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub nodes: ::prost::alloc::vec::Vec<PolicyView>,
+}
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -2960,6 +3177,32 @@ pub mod query_service_client {
                 .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListEnforcement"));
             self.inner.unary(req, path, codec).await
         }
+        /// The workload policy each node last said it has in force, by host: its
+        /// enforcement tier, roles and what the tier cannot cover.
+        pub async fn list_policy(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListPolicyResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListPolicy",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListPolicy"));
+            self.inner.unary(req, path, codec).await
+        }
         /// LLM API calls seen in TLS plaintext, newest first; `contains` matches
         /// the agent, model or provider.
         pub async fn list_llm_calls(
@@ -3409,6 +3652,15 @@ pub mod query_service_server {
             request: tonic::Request<super::ActivityRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ListEnforcementResponse>,
+            tonic::Status,
+        >;
+        /// The workload policy each node last said it has in force, by host: its
+        /// enforcement tier, roles and what the tier cannot cover.
+        async fn list_policy(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListPolicyResponse>,
             tonic::Status,
         >;
         /// LLM API calls seen in TLS plaintext, newest first; `contains` matches
@@ -4038,6 +4290,51 @@ pub mod query_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ListEnforcementSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListPolicy" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListPolicySvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListPolicySvc<T> {
+                        type Response = super::ListPolicyResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_policy(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListPolicySvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -110,6 +110,12 @@ pub enum Command {
         #[arg(long)]
         object: Option<String>,
     },
+    /// The workload policy each node has in force: its enforcement tier, roles, modes, and what the tier cannot cover.
+    Policy {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+    },
     /// LLM API calls seen in TLS plaintext: agent, model, status, tokens, time to first token, tools called.
     Llm {
         #[command(flatten)]

@@ -3,6 +3,7 @@
 mod args;
 mod render;
 mod render_gpu;
+mod render_policy;
 mod render_sessions;
 mod time_arg;
 
@@ -10,8 +11,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use plumbline_proto::v1::{
-    query_service_client::QueryServiceClient, ListProcessesRequest, PipelineStatsRequest, ProcessTreeRequest,
-    SessionRequest, TimeRange, WhyRequest,
+    query_service_client::QueryServiceClient, ActivityRequest, ListProcessesRequest, PipelineStatsRequest,
+    ProcessTreeRequest, SessionRequest, TimeRange, WhyRequest,
 };
 use tonic::transport::Channel;
 
@@ -96,6 +97,12 @@ pub async fn run(cli: &Cli) -> anyhow::Result<String> {
         Command::Enforcement { scope, object } => {
             let response = client.list_enforcement(scope.request(object.as_ref())).await.map_err(status_error)?;
             output(cli, &response.into_inner().decisions, render::enforcement)
+        }
+        Command::Policy { host } => {
+            let host = host.clone().unwrap_or_default();
+            let request = ActivityRequest { host, limit: args::SERVICE_MAX_LIMIT, ..Default::default() };
+            let response = client.list_policy(request).await.map_err(status_error)?;
+            output(cli, &response.into_inner().nodes, render_policy::policy)
         }
         Command::Llm { models } => {
             let response = client.list_llm_calls(models.request()).await.map_err(status_error)?;

@@ -19,6 +19,7 @@ mod loss_markers;
 mod nccl_calls;
 mod net_connections;
 mod net_flows;
+mod policy_status;
 mod process_events;
 pub(crate) mod row;
 mod session_edges;
@@ -43,6 +44,7 @@ pub use loss_markers::LossMarkerRow;
 pub use nccl_calls::NcclCallRow;
 pub use net_connections::{direction, transport, NetConnectionRow};
 pub use net_flows::NetFlowRow;
+pub use policy_status::{enforcement_tier, PolicyFamily, PolicyRole, PolicyStatusRow};
 pub use process_events::{ProcessEventKind, ProcessEventRow};
 pub use row::SqliteRow;
 pub use session_edges::{edge_relation, SessionEdgeRow};
@@ -138,6 +140,12 @@ pub const MIGRATIONS: &[Migration] = &[
         clickhouse: |d| vec![enforcement_decisions::SPEC.clickhouse_ddl(d, 8)],
         sqlite: || vec![enforcement_decisions::SPEC.sqlite_ddl(8)],
     },
+    Migration {
+        id: 9,
+        name: "the workload policy each node has in force",
+        clickhouse: |d| vec![policy_status::SPEC.clickhouse_ddl(d, 9)],
+        sqlite: || vec![policy_status::SPEC.sqlite_ddl(9)],
+    },
 ];
 
 #[cfg(test)]
@@ -148,7 +156,7 @@ mod tests {
     /// table's columns would store values in the wrong columns.
     #[test]
     fn every_spec_rendered_table_has_its_row_type_s_columns_in_order() {
-        let rows: [(&TableSpec, &[&str]); 21] = [
+        let rows: [(&TableSpec, &[&str]); 22] = [
             (&process_events::SPEC, ProcessEventRow::COLUMNS),
             (&loss_markers::SPEC, LossMarkerRow::COLUMNS),
             (&dead_letters::SPEC, DeadLetterRow::COLUMNS),
@@ -170,6 +178,7 @@ mod tests {
             (&session_edges::SPEC, SessionEdgeRow::COLUMNS),
             (&findings::SPEC, FindingRow::COLUMNS),
             (&enforcement_decisions::SPEC, EnforcementDecisionRow::COLUMNS),
+            (&policy_status::SPEC, PolicyStatusRow::COLUMNS),
         ];
         for (spec, columns) in rows {
             let from_spec: Vec<&str> = spec.all_columns().map(|(name, _)| name).collect();
@@ -183,7 +192,7 @@ mod tests {
                 + GPU_TABLES.len()
                 + 1
                 + SESSION_TABLES.len()
-                + 1
+                + 2
         );
     }
 }
