@@ -60,6 +60,10 @@ table_row! {
 }
 
 const EFFECT_KINDS: [&str; 4] = [node_kind::EXEC, node_kind::FILE, node_kind::CONNECT, node_kind::LOOKUP];
+/// What `why` answers for: the effects, and what a policy decided about
+/// one (an attempt refused is not an effect, but its cause is asked for).
+const WHY_KINDS: [&str; 5] =
+    [node_kind::EXEC, node_kind::FILE, node_kind::CONNECT, node_kind::LOOKUP, node_kind::ENFORCEMENT];
 
 fn session_where(filter: &SessionFilter, with_kind: bool, sql: &mut Sql) -> String {
     let mut clauses = vec!["1 = 1".to_string()];
@@ -168,11 +172,11 @@ pub fn finding_counts_sql(d: SqlDialect, filter: &SessionFilter) -> Sql {
     sql
 }
 
-/// Effect nodes (processes, files, connections, lookups) an effect filter
-/// names, latest first.
+/// Effect nodes (processes, files, connections, lookups, policy decisions)
+/// an effect filter names, latest first.
 pub fn effect_nodes_sql(d: SqlDialect, filter: &EffectFilter) -> Sql {
     let mut sql = Sql::default();
-    let kinds: &[&str] = if filter.processes_only { &[node_kind::EXEC] } else { &EFFECT_KINDS };
+    let kinds: &[&str] = if filter.processes_only { &[node_kind::EXEC] } else { &WHY_KINDS };
     let kinds: Vec<String> = kinds.iter().map(|k| format!("'{k}'")).collect();
     let mut clauses = vec![format!("kind IN ({})", kinds.join(", "))];
     if let Some(host) = &filter.host {

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use plumbline_proto::v1::{FindingView, SessionTimelineResponse, SessionView, WhyChain};
+use plumbline_proto::v1::{FindingView, SessionNodeView, SessionTimelineResponse, SessionView, WhyChain};
+use plumbline_store::node_kind;
 
 use super::render::{or_dash, table, time};
 
@@ -31,7 +32,10 @@ pub fn sessions(sessions: &[SessionView]) -> String {
     })
 }
 
-/// Intent and effect interleaved, each node with the edges that reach it.
+/// Intent and effect interleaved, each node with the edges that reach it;
+/// a tool call's line also says what a workload policy decided about it
+/// ("read_file … → open /root/.ssh/id_rsa DENIED by role agent (file,
+/// enforce)").
 pub fn timeline(timeline: &SessionTimelineResponse) -> String {
     let mut out = String::new();
     if let Some(s) = &timeline.session {
@@ -53,6 +57,15 @@ pub fn timeline(timeline: &SessionTimelineResponse) -> String {
     for e in &timeline.edges {
         incoming.entry(e.to_node).or_default().push(format!("{} by #{} ({})", e.relation, e.from_node, e.reason));
     }
+    let nodes: HashMap<u64, &SessionNodeView> = timeline.nodes.iter().map(|n| (n.node, n)).collect();
+    let mut decided: HashMap<u64, Vec<&str>> = HashMap::new();
+    for e in &timeline.edges {
+        let (Some(from), Some(to)) = (nodes.get(&e.from_node), nodes.get(&e.to_node)) else { continue };
+        let intent = from.kind == node_kind::TOOL_CALL || from.kind == node_kind::ANNOUNCEMENT;
+        if intent && to.kind == node_kind::ENFORCEMENT {
+            decided.entry(e.from_node).or_default().push(&to.label);
+        }
+    }
     let header = ["#", "TIME", "PID", "KIND", "WHAT", "BECAUSE"];
     out.push_str(&table(&header, &timeline.nodes, |n| {
         vec![
@@ -60,7 +73,10 @@ pub fn timeline(timeline: &SessionTimelineResponse) -> String {
             time(n.wall_ns),
             n.pid.to_string(),
             n.kind.clone(),
-            n.label.clone(),
+            match decided.get(&n.node) {
+                Some(decisions) => format!("{} → {}", n.label, decisions.join("; ")),
+                None => n.label.clone(),
+            },
             incoming.get(&n.node).map_or_else(|| "-".into(), |e| e.join("; ")),
         ]
     }));
@@ -146,4 +162,43 @@ pub fn why(chains: &[WhyChain]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use plumbline_proto::v1::SessionEdgeView;
+
+    use super::*;
+
+    #[test]
+    fn a_tool_call_s_line_says_what_the_policy_decided_about_it() {
+        let node = |node, kind: &str, label: &str| SessionNodeView {
+            node,
+            kind: kind.into(),
+            label: label.into(),
+            ..Default::default()
+        };
+        let edge = |from_node, to_node, relation: &str| SessionEdgeView {
+            from_node,
+            to_node,
+            relation: relation.into(),
+            reason: "why".into(),
+            ..Default::default()
+        };
+        let decision = "open /root/.ssh/id_rsa DENIED by role agent (file, enforce)";
+        let response = SessionTimelineResponse {
+            nodes: vec![
+                node(1, "llm_call", "gpt → Read"),
+                node(2, "tool_call", "Read {\"file_path\": \"~/.ssh/id_rsa\"}"),
+                node(3, "enforcement", decision),
+            ],
+            edges: vec![edge(1, 2, "requested"), edge(2, 3, "denied")],
+            ..Default::default()
+        };
+        let text = timeline(&response);
+        let line = text.lines().find(|l| l.contains("tool_call")).unwrap();
+        assert!(line.contains(&format!("Read {{\"file_path\": \"~/.ssh/id_rsa\"}} → {decision}")), "{text}");
+        let line = text.lines().find(|l| l.contains("enforcement")).unwrap();
+        assert!(line.ends_with("denied by #2 (why)"), "{text}");
+    }
 }
