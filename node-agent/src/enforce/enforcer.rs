@@ -6,7 +6,7 @@ use std::{
     collections::HashMap,
     net::IpAddr,
     sync::{Arc, Mutex, RwLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context;
@@ -16,6 +16,8 @@ use super::{
     config::EnforceConfig,
     kernel::KernelPolicy,
     policy::{is_exempt, Policy, PolicyFile, Reload, RoleId},
+    status::StatusReport,
+    tier::TierReport,
 };
 use crate::{
     intent::agents::MatchField,
@@ -50,6 +52,8 @@ pub struct Enforcer {
     kernel: KernelPolicy,
     resolved: HashMap<String, Vec<IpAddr>>,
     names: RoleNames,
+    /// What the node says of its policy, and when it says it next.
+    status: StatusReport,
 }
 
 /// An [`Enforcer`] shared by the capture (workload rules), the control
@@ -59,10 +63,11 @@ pub type SharedEnforcer = Arc<Mutex<Enforcer>>;
 impl Enforcer {
     /// Loads the policy file (a broken one at start is an error: nothing
     /// would be in force) and writes it to the kernel.
-    pub fn start(config: &EnforceConfig, kernel: KernelPolicy) -> anyhow::Result<Self> {
+    pub fn start(config: &EnforceConfig, kernel: KernelPolicy, tier: TierReport) -> anyhow::Result<Self> {
         let path = config.policy_file.as_ref().context("capture.enforce.policy_file is not set")?;
         let file = PolicyFile::open(path).with_context(|| format!("capture.enforce.policy_file {}", path.display()))?;
-        let mut enforcer = Self { file, kernel, resolved: HashMap::new(), names: RoleNames::default() };
+        let status = StatusReport::new(tier);
+        let mut enforcer = Self { file, kernel, resolved: HashMap::new(), names: RoleNames::default(), status };
         enforcer.resolved = resolve_blocking(&enforcer.file.policy().hosts_to_resolve());
         enforcer.apply()?;
         for warning in enforcer.file.policy().warnings() {
@@ -89,16 +94,17 @@ impl Enforcer {
     pub fn reload(&mut self) {
         match self.file.reload() {
             Reload::Unchanged => {}
-            Reload::Replaced => {
-                if let Err(err) = self.apply() {
-                    tracing::error!(
-                        error = format!("{err:#}"),
-                        "the new enforcement policy could not be written to the kernel"
-                    );
+            Reload::Replaced => match self.apply() {
+                Ok(()) => self.status.applied(),
+                Err(err) => {
+                    let error = format!("{err:#}");
+                    tracing::error!(error, "the new enforcement policy could not be written to the kernel");
+                    self.status.failed(format!("writing it to the kernel: {error}"));
                 }
-            }
+            },
             Reload::Broken(err) => {
-                tracing::error!(%err, "the enforcement policy file is broken; the last good policy stays in force")
+                tracing::error!(%err, "the enforcement policy file is broken; the last good policy stays in force");
+                self.status.failed(err.to_string());
             }
         }
     }
@@ -207,5 +213,9 @@ impl ProcessHooks for WorkloadSelector {
 
     fn exited(&mut self, _process: ProcessAt, _start_ns: u64) {}
 
-    fn tick(&mut self, _now_ns: u64, _host: &mut Host<'_>) {}
+    /// Says what policy is in force, when that is due.
+    fn tick(&mut self, now_ns: u64, host: &mut Host<'_>) {
+        let enforcer = &mut *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        enforcer.status.send_when_due(&enforcer.file, Instant::now(), now_ns, host.batch);
+    }
 }

@@ -11,4 +11,5 @@ pub mod control;
 pub mod enforcer;
 pub mod kernel;
 pub mod policy;
+pub mod status;
 pub mod tier;

@@ -45,7 +45,7 @@ use std::{
 use regex::Regex;
 
 pub use file::{PolicyFile, Reload};
-pub use network::{mapped, AddressRule, HostRule, NetworkRules, PrefixEntry};
+pub use network::{mapped, AddressRule, HostRule, NameEntry, NetworkRules, PrefixEntry};
 pub use paths::{ExecPattern, ExecRule, ExecRules, FileAccess, FileRule, FileRules};
 pub use spec::{ExecSpec, FilesSpec, Mode, NetworkSpec, PolicySpec, RoleSpec, WorkloadSpec};
 
@@ -164,6 +164,24 @@ impl Role {
     /// process received): host-name rules that match one of them allow too.
     pub fn decide_connect_named(&self, addr: std::net::IpAddr, port: u16, names: &[&str]) -> Decision {
         self.network.as_ref().map_or(Decision::Allow, |rules| rules.decide(addr, port, names))
+    }
+
+    /// Each family's mode and what its rules allow, in a few words (anything
+    /// else is denied), in the order exec, files, network; `None`: the role
+    /// does not confine that family.
+    pub fn families(&self) -> [(&'static str, Option<(Mode, String)>); 3] {
+        let exec = self.exec.as_ref().map(|exec| (exec.mode, format!("{} allowed", exec.rules.len())));
+        let files = self.files.as_ref().map(|files| {
+            let count = |access| files.rules.iter().filter(|r| r.access == access).count();
+            let (read_only, read_write, deny) =
+                (count(FileAccess::ReadOnly), count(FileAccess::ReadWrite), count(FileAccess::Deny));
+            (files.mode, format!("{read_only} read-only, {read_write} read-write, {deny} deny"))
+        });
+        let network = self.network.as_ref().map(|net| {
+            let (addresses, hosts, resolved) = (net.addresses.len(), net.hosts.len(), net.hosts_to_resolve().len());
+            (net.mode, format!("{addresses} address rule(s), {hosts} host rule(s) ({resolved} resolved in advance)"))
+        });
+        [("exec", exec), ("files", files), ("network", network)]
     }
 
     /// The host names to resolve in advance and allow the addresses of, with
@@ -344,38 +362,11 @@ impl Policy {
         );
         for role in &self.roles {
             let _ = writeln!(out, "role {:?} (id {}): mode {}", role.name, role.id.0, role.mode.name());
-            match &role.exec {
-                Some(exec) => {
-                    let _ = writeln!(out, "  exec: {} allowed, else deny ({})", exec.rules.len(), exec.mode.name());
-                }
-                None => out.push_str("  exec: not confined\n"),
-            }
-            match &role.files {
-                Some(files) => {
-                    let count = |access| files.rules.iter().filter(|r| r.access == access).count();
-                    let _ = writeln!(
-                        out,
-                        "  files: {} read-only, {} read-write, {} deny, else deny ({})",
-                        count(FileAccess::ReadOnly),
-                        count(FileAccess::ReadWrite),
-                        count(FileAccess::Deny),
-                        files.mode.name()
-                    );
-                }
-                None => out.push_str("  files: not confined\n"),
-            }
-            match &role.network {
-                Some(net) => {
-                    let _ = writeln!(
-                        out,
-                        "  network: {} address rule(s), {} host rule(s) ({} resolved in advance), else deny ({})",
-                        net.addresses.len(),
-                        net.hosts.len(),
-                        net.hosts_to_resolve().len(),
-                        net.mode.name()
-                    );
-                }
-                None => out.push_str("  network: not confined\n"),
+            for (family, rules) in role.families() {
+                let _ = match rules {
+                    Some((mode, rules)) => writeln!(out, "  {family}: {rules}, else deny ({})", mode.name()),
+                    None => writeln!(out, "  {family}: not confined"),
+                };
             }
         }
         for (i, workload) in self.workloads.iter().enumerate() {

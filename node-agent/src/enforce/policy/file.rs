@@ -24,6 +24,8 @@ pub enum Reload {
 pub struct PolicyFile {
     path: PathBuf,
     policy: Arc<Policy>,
+    /// SHA-256 (hex) of the text of the policy in force.
+    version: String,
     /// The text last read (good or broken), or the read error's text.
     last_seen: Result<String, String>,
 }
@@ -35,7 +37,7 @@ impl PolicyFile {
         let path = path.into();
         let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read { path: path.clone(), source })?;
         let policy = Arc::new(Policy::parse(&text)?);
-        Ok(Self { path, policy, last_seen: Ok(text) })
+        Ok(Self { path, policy, version: version(&text), last_seen: Ok(text) })
     }
 
     pub fn path(&self) -> &Path {
@@ -45,6 +47,12 @@ impl PolicyFile {
     /// The policy in force.
     pub fn policy(&self) -> &Arc<Policy> {
         &self.policy
+    }
+
+    /// SHA-256 (hex) of the file's text in force: what `sha256sum` prints
+    /// for the file when it is the one in force.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// Re-reads the file; replaces the policy when the text changed and
@@ -59,10 +67,11 @@ impl PolicyFile {
         self.last_seen = seen;
         let parsed = read
             .map_err(|source| PolicyError::Read { path: self.path.clone(), source })
-            .and_then(|text| Policy::parse(&text));
+            .and_then(|text| Ok((Policy::parse(&text)?, version(&text))));
         match parsed {
-            Ok(policy) => {
+            Ok((policy, version)) => {
                 self.policy = Arc::new(policy);
+                self.version = version;
                 let roles = self.policy.roles.len();
                 tracing::info!(file = %self.path.display(), roles, "enforcement policy in force");
                 Reload::Replaced
@@ -74,4 +83,9 @@ impl PolicyFile {
             }
         }
     }
+}
+
+fn version(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
