@@ -18,6 +18,7 @@ fi
 
 scripts/services.sh install
 scripts/python-deps.sh
+scripts/guest.sh install
 trap 'scripts/services.sh stop' EXIT
 scripts/services.sh start
 eval "$(scripts/services.sh env)"
