@@ -351,3 +351,68 @@ fn an_open_in_audit_goes_on_and_is_recorded_as_would_deny() {
     let decision = &run.decisions(&key.display().to_string(), 1)[0];
     assert_eq!((decision["decision"].as_str(), decision["operation"].as_str()), (Some("would_deny"), Some("open")));
 }
+
+/// `plumb policy --host <ours> -o json`: this node's status, once it says so
+/// and `holds` is true of it.
+fn policy_status(run: &Enforced, what: &str, holds: impl Fn(&Value) -> bool) -> Value {
+    let host = run.plumbline.host.as_str();
+    eventually_showing(what, || {
+        let nodes = plumb_json(&run.plumbline.addr, &["policy", "--host", host]).unwrap_or_default();
+        match nodes.as_array().map(Vec::as_slice) {
+            Some([node]) if holds(node) => Ok(node.clone()),
+            _ => Err(nodes.to_string()),
+        }
+    })
+}
+
+#[test]
+fn plumb_policy_shows_the_roles_their_modes_and_the_tier_and_a_broken_reload_beside_the_roles_still_in_force() {
+    let text = format!(
+        "mode = \"audit\"\n\
+         [[roles]]\nname = \"coder\"\nmode = \"enforce\"\n[roles.exec]\nallow = [\"/usr/bin/\"]\nmode = \"audit\"\n\
+         [roles.network]\nallow = [\"127.0.0.1:53\", \"localhost:443\"]\n\
+         [[roles]]\nname = \"reviewer\"\n[roles.files]\nread_only = [\"/usr/\"]\ndeny = [\"/root/\"]\n\
+         [[workloads]]\nrole = \"coder\"\nfield = \"COMMAND_LINE\"\npattern = \"never-matches-{}\"\n",
+        uuid::Uuid::new_v4().simple()
+    );
+    let run = Enforced::start(&text);
+    let node = policy_status(&run, "this node's policy", |_| true);
+    // No BPF LSM on this host: the fallback tier, and what it cannot cover.
+    assert_eq!((node["tier"].as_str(), node["bpf_lsm_listed"].as_bool()), (Some("fallback"), Some(false)), "{node}");
+    assert_eq!(node["policy_file"], run.policy.display().to_string(), "{node}");
+    let sha256sum = Command::new("sha256sum").arg(&run.policy).output().unwrap();
+    let version = String::from_utf8(sha256sum.stdout).unwrap();
+    assert_eq!(node["policy_version"].as_str(), version.split_whitespace().next(), "{node}");
+    assert_eq!(node["reload_error"], "", "{node}");
+    let caveats: Vec<&str> = node["caveats"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert!(caveats.iter().any(|c| c.starts_with("exec: ") && c.contains("137")), "{caveats:?}");
+    assert!(caveats.iter().any(|c| c.starts_with("files: ") && c.contains("io_uring")), "{caveats:?}");
+    let roles = node["roles"].as_array().unwrap();
+    let modes = |role: &Value| {
+        ["exec", "files", "network"].map(|family| role[family]["mode"].as_str().unwrap_or("-").to_string())
+    };
+    assert_eq!(roles[0]["name"], "coder", "{node}");
+    assert_eq!(modes(&roles[0]), ["audit", "-", "enforce"], "{node}");
+    let network = roles[0]["network"]["rules"].as_str().unwrap();
+    assert!(network.starts_with("1 address rule(s), 1 host rule(s)"), "{node}");
+    assert_eq!(roles[1]["name"], "reviewer", "{node}");
+    assert_eq!(modes(&roles[1]), ["-", "audit", "-"], "{node}");
+    assert_eq!(roles[1]["files"]["rules"], "1 read-only, 0 read-write, 1 deny", "{node}");
+
+    let table = plumb(&run.plumbline.addr, &["policy", "--host", &run.plumbline.host]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("tier fallback  bpf lsm not listed"), "{table}");
+    assert!(table.contains("coder     audit: 1 allowed  -"), "{table}");
+
+    // A broken file: said at once, naming the key, while the roles in force stay.
+    std::fs::write(&run.policy, "[[roles]]\nname = \"coder\"\nmode = \"sometimes\"\n").unwrap();
+    let node = policy_status(&run, "the failed reload", |node| node["reload_error"] != "");
+    let error = node["reload_error"].as_str().unwrap();
+    assert!(error.starts_with("roles[0].mode: "), "{error}");
+    let names: Vec<&str> = node["roles"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["coder", "reviewer"], "the last good policy is still in force");
+    assert_eq!(node["policy_version"].as_str(), version.split_whitespace().next(), "{node}");
+    let table = plumb(&run.plumbline.addr, &["policy", "--host", &run.plumbline.host]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("reload failed, the last good policy stays in force: roles[0].mode: "), "{table}");
+}
