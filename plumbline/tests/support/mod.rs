@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod checks;
+pub mod guest;
 
 use std::{
     net::TcpListener,
