@@ -10,7 +10,7 @@
 #       static busybox; builds what a boot needs under target/guest/kernels/.
 #       Idempotent.
 #   scripts/guest.sh run KERNEL [--lsm LIST] [--share DIR]... [--results DIR]
-#                               [--console] -- CMD...
+#                               [--console] [--] CMD...
 #       boots KERNEL (6.1 or 6.12), runs `sh -c "CMD..."` in the host's
 #       current directory and prints its stdout and stderr; exits with its
 #       exit status.
@@ -373,7 +373,10 @@ install_all() {
   mkdir -p "$cache"
   exec 9>"$cache/install.lock"
   flock 9
-  rm -rf "$cache"/tmp.*
+  # Scratch of interrupted installs, and runs kept because their guest
+  # failed; old ones only, as guests may be running now.
+  find "$cache" -maxdepth 1 -name 'tmp.*' -mmin +60 -exec rm -rf {} +
+  [ ! -d "$cache/runs" ] || find "$cache/runs" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} +
   install_host_packages
   install_busybox
   [ "${PLUMBLINE_GUEST_APT:-}" != private ] || use_private_apt
@@ -408,7 +411,8 @@ run() {
       --results) results=${2:?--results needs a directory}; shift 2 ;;
       --console) console=1; shift ;;
       --) shift; break ;;
-      *) usage ;;
+      -*) usage ;;
+      *) break ;;
     esac
   done
   [ $# -gt 0 ] || usage
