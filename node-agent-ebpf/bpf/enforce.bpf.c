@@ -13,6 +13,13 @@
  * the IPv4 address they are. Returning 0 makes the syscall fail with EPERM;
  * in audit the call goes on and the decision is recorded as would_deny.
  *
+ * Host names are allowed by the addresses DNS answers give them: a query an
+ * enrolled process sends marks its socket, and the answer to it, read here
+ * before the process can read it, adds its addresses to the role's
+ * allow-list when the name is one the role allows. An address no rule and
+ * no answer allowed is refused (fail closed): an address from DNS over
+ * HTTPS or written into the program is not allowed.
+ *
  * Exec and files are decided by inode: the file, then each directory above
  * it (crossing mounts to the mount point), against the role's rules. Two
  * sets of programs decide them, one per tier, and the agent loads one set:
@@ -32,6 +39,7 @@
 #include "emit.bpf.h"
 #include "task_files.bpf.h"
 #include "path.bpf.h"
+#include "udp.bpf.h"
 
 #define EPERM 1
 #define FMODE_WRITE 0x2
@@ -66,6 +74,47 @@ struct {
 	__type(key, struct plb_role_inode);
 	__type(value, __u8); /* enum plb_exec_cover */
 } exec_allow SEC(".maps");
+
+/* The port DNS servers answer on (capture.dns_port). */
+const volatile __u16 plb_dns_port = 53;
+
+/* UDP sockets an enrolled process sent a DNS query on: cookie → role. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u32);
+} dns_socks SEC(".maps");
+
+/* The host names each role allows, and their ports. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct plb_dns_name);
+	__type(value, struct plb_net_rule);
+} dns_names SEC(".maps");
+
+/* The addresses DNS answers gave allowed names, with the names' ports; the
+ * least recently used go first when it is full (and are refused again). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct plb_net_rule_addr);
+	__type(value, struct plb_net_rule);
+} dns_answers SEC(".maps");
+
+/* A DNS answer's question name, and where its labels start. */
+struct dns_scratch {
+	__u8 name[256];
+	__u8 starts[64];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dns_scratch);
+} dns_scratch SEC(".maps");
 
 /* Each role's file entries, by inode (value: enum plb_file_access). */
 struct {
@@ -485,14 +534,27 @@ static __always_inline bool port_allowed(const struct plb_net_rule *rule, __u16 
 	return false;
 }
 
-/* 1 lets the call go on, 0 refuses it (EPERM). `addr` is IPv6 or IPv4-mapped. */
-static __always_inline int decide_net(const __u8 addr[16], __u16 port, __u16 family, __u8 op, __u32 protocol)
+/* The role allows `key`'s address at `port`: by a rule, or by a DNS answer
+ * for a name it allows. */
+static __always_inline bool net_allowed(struct plb_net_rule_key *key, __u16 port)
+{
+	struct plb_net_rule *rule = bpf_map_lookup_elem(&net_rules, key);
+
+	if (rule && port_allowed(rule, port))
+		return true;
+	rule = bpf_map_lookup_elem(&dns_answers, &key->data);
+	return rule && port_allowed(rule, port);
+}
+
+/* 1 lets the call go on, 0 refuses it (EPERM). `addr` is IPv6 or IPv4-mapped.
+ * A DNS query that goes on marks its socket, so its answer is read. */
+static __always_inline int decide_net(struct bpf_sock_addr *ctx, const __u8 addr[16], __u16 port, __u16 family,
+				      __u8 op, __u32 protocol)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct plb_net_rule_key key = { .prefixlen = 32 + 128 };
 	struct plb_enforce_net *e;
-	struct plb_net_rule *rule;
 	struct plb_role *role;
 	struct plb_pod *pod;
 	__u8 mode;
@@ -505,11 +567,15 @@ static __always_inline int decide_net(const __u8 addr[16], __u16 port, __u16 fam
 		return 1;
 	key.data.role = pod->role;
 	__builtin_memcpy(key.data.addr, addr, 16);
-	rule = bpf_map_lookup_elem(&net_rules, &key);
-	if (rule && port_allowed(rule, port))
+	mode = role->net_mode;
+	if (protocol == IPPROTO_UDP && port == plb_dns_port && (mode != PLB_MODE_ENFORCE || net_allowed(&key, port))) {
+		__u64 cookie = bpf_get_socket_cookie(ctx);
+
+		bpf_map_update_elem(&dns_socks, &cookie, &key.data.role, BPF_ANY);
+	}
+	if (net_allowed(&key, port))
 		return 1;
 
-	mode = role->net_mode;
 	e = plb_reserve(&enforce_events, sizeof(*e), PLB_EV_ENFORCE_NET);
 	if (e) {
 		e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
@@ -549,7 +615,7 @@ static __always_inline int decide_inet4(struct bpf_sock_addr *ctx, __u8 op)
 	addr[10] = 0xff;
 	addr[11] = 0xff;
 	__builtin_memcpy(&addr[12], &ip4, 4);
-	return decide_net(addr, bpf_ntohs(ctx->user_port), AF_INET, op, ctx->protocol);
+	return decide_net(ctx, addr, bpf_ntohs(ctx->user_port), AF_INET, op, ctx->protocol);
 }
 
 static __always_inline int decide_inet6(struct bpf_sock_addr *ctx, __u8 op)
@@ -566,7 +632,7 @@ static __always_inline int decide_inet6(struct bpf_sock_addr *ctx, __u8 op)
 	__builtin_memcpy(&addr[8], &word, 4);
 	word = ctx->user_ip6[3];
 	__builtin_memcpy(&addr[12], &word, 4);
-	return decide_net(addr, bpf_ntohs(ctx->user_port), AF_INET6, op, ctx->protocol);
+	return decide_net(ctx, addr, bpf_ntohs(ctx->user_port), AF_INET6, op, ctx->protocol);
 }
 
 SEC("cgroup/connect4")
@@ -592,4 +658,220 @@ SEC("cgroup/sendmsg6")
 int plb_enforce_sendmsg6(struct bpf_sock_addr *ctx)
 {
 	return decide_inet6(ctx, PLB_NET_OP_SENDMSG);
+}
+
+/* ---- host names: DNS answers ------------------------------------------ */
+
+struct dns_header {
+	__u16 id;
+	__u16 flags;
+	__u16 qdcount;
+	__u16 ancount;
+	__u16 nscount;
+	__u16 arcount;
+};
+
+/* The hash of the question name, from its last byte to its first; at each
+ * label's start, the name from there on is looked up: the whole name as a
+ * name rule, a name below it as a `*.` rule. The most specific match holds. */
+struct name_hash {
+	struct dns_scratch *s;
+	__u64 hash;
+	__u32 role;
+	__u32 at;    /* bytes left to hash */
+	__u32 label; /* labels whose start is not reached yet */
+	struct plb_dns_name match;
+	__u8 matched;
+};
+
+/* The question name's labels, from the first: where each starts. */
+struct name_labels {
+	struct dns_scratch *s;
+	__u32 avail; /* bytes of the name read */
+	__u32 pos;
+	__u32 count;
+	__u8 done; /* the final zero reached */
+};
+
+static long label_step(__u32 index, struct name_labels *st)
+{
+	__u32 pos = st->pos;
+	__u8 len = st->s->name[pos & 0xff];
+
+	if (len == 0) {
+		st->done = 1;
+		return 1;
+	}
+	if (len >= 0x40 || pos + len + 1 >= st->avail)
+		return 1; /* compressed, or longer than what was read */
+	st->s->starts[index & 63] = pos;
+	st->count = index + 1;
+	st->pos = pos + len + 1;
+	return 0;
+}
+
+static long name_hash_step(__u32 index, struct name_hash *st)
+{
+	struct plb_dns_name key;
+	__u8 byte;
+
+	if (st->at == 0)
+		return 1;
+	st->at--;
+	byte = st->s->name[st->at & 0xff];
+	if (byte >= 'A' && byte <= 'Z')
+		byte += 'a' - 'A';
+	st->hash = (st->hash ^ byte) * PLB_NAME_HASH_PRIME;
+	if (st->label == 0 || st->at != st->s->starts[(st->label - 1) & 63])
+		return 0;
+	st->label--;
+	key.hash = st->hash;
+	key.role = st->role;
+	key.below = st->label != 0;
+	if (bpf_map_lookup_elem(&dns_names, &key)) {
+		st->match = key;
+		st->matched = 1;
+	}
+	return 0;
+}
+
+/* Adds `addr` with `ports` to the role's answers. An address two names
+ * share keeps the ports of both when the second adds one port (the common
+ * case); otherwise the later answer's ports replace the earlier's. */
+static __always_inline void allow_answer(__u32 role, const __u8 *addr, __u32 len, struct plb_net_rule *ports)
+{
+	struct plb_net_rule_addr key = { .role = role };
+	struct plb_net_rule *held;
+	__u16 n;
+
+	if (len == 4) {
+		key.addr[10] = 0xff;
+		key.addr[11] = 0xff;
+		__builtin_memcpy(&key.addr[12], addr, 4);
+	} else {
+		__builtin_memcpy(key.addr, addr, 16);
+	}
+	held = bpf_map_lookup_elem(&dns_answers, &key);
+	if (held && held->nports == 0)
+		return;
+	if (held && ports->nports == 1) {
+		if (port_allowed(held, ports->ports[0]))
+			return;
+		n = held->nports;
+		barrier_var(n);
+		if (n < PLB_NET_RULE_PORTS) {
+			held->ports[n & (PLB_NET_RULE_PORTS - 1)] = ports->ports[0];
+			held->nports = n + 1;
+			return;
+		}
+	}
+	bpf_map_update_elem(&dns_answers, &key, ports, BPF_ANY);
+}
+
+/* Answers read per message. An answer's owner is a pointer to a name
+ * before it (as servers write it) or the question's name written out again;
+ * any other owner ends the reading (its addresses stay refused). */
+#define DNS_ANSWERS_MAX 8
+#define DNS_TYPE_A 1
+#define DNS_TYPE_AAAA 28
+
+struct dns_rr {
+	__u16 type;
+	__u16 class;
+	__u32 ttl;
+	__u16 len;
+} __attribute__((packed));
+
+/* A DNS answer (at `off` in the packet) to a socket of `role`: when its
+ * question names a host the role allows, its addresses are allowed. */
+static __always_inline void dns_answer(struct __sk_buff *skb, __u32 role, __u32 off)
+{
+	struct name_hash st = { .hash = PLB_NAME_HASH_BASIS, .role = role };
+	struct name_labels labels = {};
+	struct plb_net_rule ports;
+	struct plb_net_rule *rule;
+	struct dns_scratch *s;
+	struct dns_header h;
+	__u32 zero = 0, qoff = off + sizeof(h), avail, pos = 0, name_len, answers;
+
+	s = bpf_map_lookup_elem(&dns_scratch, &zero);
+	if (!s || bpf_skb_load_bytes(skb, off, &h, sizeof(h)))
+		return;
+	/* An answer (QR), without error (RCODE 0), to one question. */
+	if (!(bpf_ntohs(h.flags) & 0x8000) || (bpf_ntohs(h.flags) & 0xf) || bpf_ntohs(h.qdcount) != 1)
+		return;
+	if (skb->len <= qoff + 1)
+		return;
+	avail = skb->len - qoff;
+	if (avail > sizeof(s->name))
+		avail = sizeof(s->name);
+	/* 1 to 256, in a form the verifier follows. */
+	avail = ((avail - 1) & 0xff) + 1;
+	if (bpf_skb_load_bytes(skb, qoff, s->name, avail))
+		return;
+	/* The labels, forward: where each starts, and where the name ends. */
+	labels.s = s;
+	labels.avail = avail;
+	bpf_loop(64, label_step, &labels, 0);
+	if (!labels.done || labels.count == 0)
+		return; /* compressed, too long, or more than 64 labels */
+	pos = labels.pos;
+	st.s = s;
+	st.at = pos;
+	st.label = labels.count;
+	bpf_loop(sizeof(s->name), name_hash_step, &st, 0);
+	if (!st.matched)
+		return;
+	rule = bpf_map_lookup_elem(&dns_names, &st.match);
+	if (!rule)
+		return;
+	ports = *rule;
+
+	/* The answers: owner, type, class, TTL, length, data. */
+	name_len = pos;
+	pos = qoff + pos + 1 + 4;
+	answers = bpf_ntohs(h.ancount);
+#pragma unroll
+	for (int i = 0; i < DNS_ANSWERS_MAX; i++) {
+		struct dns_rr rr;
+		__u8 owner[2], data[16];
+		__u16 len;
+
+		if (i >= answers || bpf_skb_load_bytes(skb, pos, owner, 2))
+			return;
+		if ((owner[0] & 0xc0) == 0xc0)
+			pos += 2;
+		else if (owner[0] == s->name[0])
+			pos += name_len + 1; /* the question's name, written out again */
+		else
+			return;
+		if (bpf_skb_load_bytes(skb, pos, &rr, sizeof(rr)))
+			return;
+		pos += sizeof(rr);
+		len = bpf_ntohs(rr.len);
+		if (bpf_ntohs(rr.type) == DNS_TYPE_A && len == 4 && !bpf_skb_load_bytes(skb, pos, data, 4))
+			allow_answer(role, data, 4, &ports);
+		else if (bpf_ntohs(rr.type) == DNS_TYPE_AAAA && len == 16 && !bpf_skb_load_bytes(skb, pos, data, 16))
+			allow_answer(role, data, 16, &ports);
+		pos += len;
+	}
+}
+
+/* Answers arrive from the DNS port, on a socket an enrolled process queried
+ * on; read before the process can read them. Every packet goes on. */
+SEC("cgroup_skb/ingress")
+int plb_enforce_dns_answer(struct __sk_buff *skb)
+{
+	struct plb_sockaddr src = {}, dst = {};
+	struct plb_udp_header udp;
+	__u32 udp_off, *role;
+	__u64 cookie;
+
+	if (!plb_udp_packet(skb, &udp, &udp_off, &src, &dst) || src.port != plb_dns_port)
+		return 1;
+	cookie = bpf_get_socket_cookie(skb);
+	role = bpf_map_lookup_elem(&dns_socks, &cookie);
+	if (role)
+		dns_answer(skb, *role, udp_off + sizeof(udp));
+	return 1;
 }

@@ -22,6 +22,7 @@
 #include "emit.bpf.h"
 #include "filter.bpf.h"
 #include "task_files.bpf.h"
+#include "udp.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -448,35 +449,6 @@ int plb_sock_create(struct bpf_sock *ctx)
 	return 1;
 }
 
-struct plb_ipv4_header {
-	__u8 ver_ihl;
-	__u8 tos;
-	__u16 tot_len;
-	__u16 id;
-	__u16 frag_off;
-	__u8 ttl;
-	__u8 protocol;
-	__u16 check;
-	__u8 saddr[4];
-	__u8 daddr[4];
-};
-
-struct plb_ipv6_header {
-	__u32 ver_tc_flow;
-	__u16 payload_len;
-	__u8 nexthdr;
-	__u8 hop_limit;
-	__u8 saddr[16];
-	__u8 daddr[16];
-};
-
-struct plb_udp_header {
-	__u16 source;
-	__u16 dest;
-	__u16 len;
-	__u16 check;
-};
-
 /* Copies a DNS message (a UDP packet whose remote port is the DNS port) with
  * the process that owns the socket. Always lets the packet through. */
 static __always_inline int dns_packet(struct __sk_buff *skb, __u8 egress)
@@ -488,31 +460,8 @@ static __always_inline int dns_packet(struct __sk_buff *skb, __u8 egress)
 	__u64 cookie, *owner;
 	__u32 len;
 
-	if (skb->protocol == bpf_htons(0x0800)) {
-		struct plb_ipv4_header ip;
-
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) || ip.protocol != IPPROTO_UDP)
-			return 1;
-		udp_off = (ip.ver_ihl & 0x0f) * 4;
-		src.family = dst.family = AF_INET;
-		__builtin_memcpy(src.addr, ip.saddr, 4);
-		__builtin_memcpy(dst.addr, ip.daddr, 4);
-	} else if (skb->protocol == bpf_htons(0x86DD)) {
-		struct plb_ipv6_header ip;
-
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) || ip.nexthdr != IPPROTO_UDP)
-			return 1;
-		udp_off = sizeof(ip);
-		src.family = dst.family = AF_INET6;
-		__builtin_memcpy(src.addr, ip.saddr, 16);
-		__builtin_memcpy(dst.addr, ip.daddr, 16);
-	} else {
+	if (!plb_udp_packet(skb, &udp, &udp_off, &src, &dst))
 		return 1;
-	}
-	if (bpf_skb_load_bytes(skb, udp_off & 0xff, &udp, sizeof(udp)))
-		return 1;
-	src.port = bpf_ntohs(udp.source);
-	dst.port = bpf_ntohs(udp.dest);
 	/* Queries leave to port 53; answers arrive from it. */
 	if ((egress ? dst.port : src.port) != plb_dns_port)
 		return 1;

@@ -92,3 +92,4 @@ unsafe impl aya::Pod for Role {}
 unsafe impl aya::Pod for NetRuleAddr {}
 unsafe impl aya::Pod for NetRule {}
 unsafe impl aya::Pod for RoleInode {}
+unsafe impl aya::Pod for DnsName {}

@@ -48,6 +48,7 @@ const EXTRA_DERIVES: &[(&str, &[&str])] = &[
     ("CommKey", &["PartialEq", "Eq", "Hash"]),
     ("NetRuleAddr", &["PartialEq", "Eq", "Hash"]),
     ("RoleInode", &["PartialEq", "Eq", "Hash"]),
+    ("DnsName", &["PartialEq", "Eq", "Hash"]),
 ];
 
 /// Struct names bindgen's `plb_snake_case` → `CamelCase` would spell otherwise.
@@ -117,6 +118,7 @@ impl ParseCallbacks for Names {
         // Every other constant is a length in bytes or a count.
         Some(match name {
             "PLB_ABI_VERSION" => IntKind::U32,
+            "PLB_NAME_HASH_BASIS" | "PLB_NAME_HASH_PRIME" => IntKind::U64,
             _ => IntKind::Custom { name: "usize", is_signed: false },
         })
     }

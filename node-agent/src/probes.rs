@@ -323,14 +323,16 @@ pub const GPU: ObjectSpec = ObjectSpec {
 };
 
 /// Workload policy (see `enforce`): pods inherited at fork, network decided
-/// at connect and unconnected send, on every tier.
-const ENFORCE_COMMON: [(&str, Attach); 6] = [
+/// at connect and unconnected send, DNS answers to enrolled processes read
+/// for the host names their roles allow, on every tier.
+const ENFORCE_COMMON: [(&str, Attach); 7] = [
     ("plb_enforce_fork", Attach::BtfTracepoint("sched_process_fork")),
     ("plb_enforce_exit", Attach::BtfTracepoint("sched_process_exit")),
     ("plb_enforce_connect4", Attach::CgroupSockAddr),
     ("plb_enforce_connect6", Attach::CgroupSockAddr),
     ("plb_enforce_sendmsg4", Attach::CgroupSockAddr),
     ("plb_enforce_sendmsg6", Attach::CgroupSockAddr),
+    ("plb_enforce_dns_answer", Attach::CgroupSkb(CgroupSkbAttachType::Ingress)),
 ];
 
 /// The common programs, then a tier's own.
@@ -351,9 +353,9 @@ const fn enforce_programs<const N: usize, const ALL: usize>(
 pub const ENFORCE_FALLBACK: ObjectSpec = ObjectSpec {
     object: plumbline_ebpf::ENFORCE,
     ring: Some(Ring { map: "enforce_events", kib: |_| 256 }),
-    globals: &[],
+    globals: &[Global::DnsPort],
     sweeps: &[],
-    programs: &enforce_programs::<5, 11>([
+    programs: &enforce_programs::<5, 12>([
         ("plb_enforce_exec", Attach::BtfTracepoint("sched_process_exec")),
         ("plb_enforce_exit_open", Attach::Tracepoint("syscalls", "sys_exit_open")),
         ("plb_enforce_exit_creat", Attach::Tracepoint("syscalls", "sys_exit_creat")),
@@ -367,7 +369,7 @@ pub const ENFORCE_FALLBACK: ObjectSpec = ObjectSpec {
 /// With BPF LSM: execs and file operations the role does not allow are
 /// refused before the effect.
 pub const ENFORCE_LSM: ObjectSpec = ObjectSpec {
-    programs: &enforce_programs::<9, 15>([
+    programs: &enforce_programs::<9, 16>([
         ("plb_lsm_exec", Attach::Lsm("bprm_check_security")),
         ("plb_lsm_file_open", Attach::Lsm("file_open")),
         ("plb_lsm_mknod", Attach::Lsm("path_mknod")),
@@ -494,7 +496,12 @@ fn attach(
             // DNS needs cgroup v2; everything else still works without it.
             Err(err) if matches!(how, Attach::CgroupSkb(_) | Attach::CgroupSock) => {
                 let err = anyhow::Error::from(err);
-                tracing::warn!(error = format!("{err:#}"), program, "DNS capture is off");
+                let off = if spec.enforces.is_some() {
+                    "host names a policy allows are not learnt from DNS answers (their addresses are refused)"
+                } else {
+                    "DNS capture is off"
+                };
+                tracing::warn!(error = format!("{err:#}"), program, "{off}");
             }
             Err(err) => return Err(err),
         }

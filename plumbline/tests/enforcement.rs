@@ -38,10 +38,16 @@ impl Enforced {
 
     /// Runs `python3 -c script` wrapped in `role`.
     fn wrap(&self, role: &str, script: &str) -> Output {
+        self.wrap_command(role, &[python3(), "-c", script])
+    }
+
+    /// Runs `command` wrapped in `role`.
+    fn wrap_command(&self, role: &str, command: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_plumbline"))
             .args(["enforce", "wrap", role, "--socket"])
             .arg(&self.socket)
-            .args(["--", python3(), "-c", script])
+            .arg("--")
+            .args(command)
             .output()
             .unwrap()
     }
@@ -415,4 +421,37 @@ fn plumb_policy_shows_the_roles_their_modes_and_the_tier_and_a_broken_reload_bes
     let table = plumb(&run.plumbline.addr, &["policy", "--host", &run.plumbline.host]);
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.contains("reload failed, the last good policy stays in force: roles[0].mode: "), "{table}");
+}
+
+#[test]
+fn a_host_name_allowed_by_name_connects_after_a_real_lookup_and_its_neighbour_is_refused() {
+    // Only the kernel's reading of the DNS answer can allow `*.suffix` names:
+    // the agent cannot resolve every name below a suffix.
+    let tag = 1 + (std::process::id() % 200) as u8;
+    let (service, neighbour, resolver) = ([127, 78, tag, 9], [127, 78, tag, 10], [127, 54, tag, 53]);
+    let name = format!("api-{}.models.test", uuid::Uuid::new_v4().simple());
+    let (_service, port) = listener(&ip_text(service));
+    let _neighbour = TcpListener::bind((ip_text(neighbour).as_str(), port)).unwrap();
+    let _resolver = support::dns_server::start(resolver, &name, service);
+    let run = Enforced::start(&policy("enforce", &format!("\"*.models.test:{port}\", \"{}:53\"", ip_text(resolver))));
+
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(&resolv, format!("nameserver {}\noptions attempts:1 timeout:2\n", ip_text(resolver))).unwrap();
+    let mut script = connect_script(&[(&ip_text(neighbour), port, false)]);
+    script
+        .push_str(&format!("ip = socket.gethostbyname('{name}')\nprint(ip, attempt(socket.AF_INET, (ip, {port})))\n"));
+    // Our resolver in a private mount namespace: nothing else on this machine sees it.
+    let shell = format!("mount --bind {} /etc/resolv.conf && exec {} -c \"$0\"", resolv.display(), python3());
+    let output = run.wrap_command("net", &["unshare", "--mount", "sh", "-c", &shell, &script]);
+    // Refused before the lookup (no answer named it), allowed after it.
+    assert_eq!(lines(&output), ["EPERM".to_string(), format!("{} OK", ip_text(service))]);
+    let refused = &run.decisions(&ip_text(neighbour), 1)[0];
+    assert_eq!(refused["decision"], "denied", "{refused}");
+    let named = run.plumbline.view("enforcement", &["--object", &ip_text(service)]);
+    assert!(named.is_empty(), "the named address was allowed: {named:?}");
+}
+
+fn ip_text(ip: [u8; 4]) -> String {
+    std::net::Ipv4Addr::from(ip).to_string()
 }

@@ -579,6 +579,22 @@ struct plb_net_rule {
 	__u16 _pad0[3];
 };
 
+/* A host name a role allows, as its DNS answers are matched in the kernel:
+ * the hash (PLB_NAME_HASH) of the name in DNS wire form (length-prefixed
+ * labels, ASCII lower case, without the final zero), and whether the rule
+ * covers the names below it (`*.name`) rather than the name itself. The
+ * value is a struct plb_net_rule: the ports its rules allow. */
+struct plb_dns_name {
+	__u64 hash;
+	__u32 role;
+	__u32 below;
+};
+
+/* PLB_NAME_HASH: FNV-1a over the bytes from the last to the first, so the
+ * hash of every suffix is on the way to the hash of the whole name. */
+#define PLB_NAME_HASH_BASIS 0xcbf29ce484222325ULL
+#define PLB_NAME_HASH_PRIME 0x100000001b3ULL
+
 /* A file or directory a role's rule names, by inode: the key of the exec
  * allow-list (value: enum plb_exec_cover) and of the file rules (value:
  * enum plb_file_access). dev is the kernel's (MAJOR << 20 | MINOR). */
@@ -660,6 +676,7 @@ _Static_assert(sizeof(struct plb_enforce_net) == 72, "plb_enforce_net size");
 _Static_assert(sizeof(struct plb_enforce_exec) == 48, "plb_enforce_exec size");
 _Static_assert(sizeof(struct plb_enforce_file) == 48, "plb_enforce_file size");
 _Static_assert(sizeof(struct plb_role_inode) == 16, "plb_role_inode size");
+_Static_assert(sizeof(struct plb_dns_name) == 16, "plb_dns_name size");
 _Static_assert(sizeof(struct plb_net_rule_key) == 24, "plb_net_rule_key size");
 _Static_assert(sizeof(struct plb_net_rule) == 24, "plb_net_rule size");
 _Static_assert((PLB_TLS_CHUNK & (PLB_TLS_CHUNK - 1)) == 0, "PLB_TLS_CHUNK is a power of two");

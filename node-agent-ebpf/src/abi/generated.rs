@@ -22,6 +22,8 @@ pub const ROLES_MAX: usize = 256;
 pub const EXEC_DEPTH: usize = 16;
 pub const EXEC_PATH_MAX: usize = 256;
 pub const NET_RULE_PORTS: usize = 8;
+pub const NAME_HASH_BASIS: u64 = 14695981039346656037;
+pub const NAME_HASH_PRIME: u64 = 1099511628211;
 pub mod kind {
     #[allow(unused_imports)]
     use super::*;
@@ -1123,6 +1125,23 @@ const _: () = {
     [
         "Offset of field: NetRule::_pad0",
     ][::std::mem::offset_of!(NetRule, _pad0) - 18usize];
+};
+#[repr(C)]
+#[derive(Debug, Copy, Clone, bytemuck::Pod, bytemuck::Zeroable, PartialEq, Eq, Hash)]
+pub struct DnsName {
+    pub hash: u64,
+    pub role: u32,
+    pub below: u32,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of DnsName"][::std::mem::size_of::<DnsName>() - 16usize];
+    ["Alignment of DnsName"][::std::mem::align_of::<DnsName>() - 8usize];
+    ["Offset of field: DnsName::hash"][::std::mem::offset_of!(DnsName, hash) - 0usize];
+    ["Offset of field: DnsName::role"][::std::mem::offset_of!(DnsName, role) - 8usize];
+    [
+        "Offset of field: DnsName::below",
+    ][::std::mem::offset_of!(DnsName, below) - 12usize];
 };
 #[repr(C)]
 #[derive(Debug, Copy, Clone, bytemuck::Pod, bytemuck::Zeroable, PartialEq, Eq, Hash)]

@@ -94,14 +94,18 @@ impl Enforcer {
     pub fn reload(&mut self) {
         match self.file.reload() {
             Reload::Unchanged => {}
-            Reload::Replaced => match self.apply() {
-                Ok(()) => self.status.applied(),
-                Err(err) => {
-                    let error = format!("{err:#}");
-                    tracing::error!(error, "the new enforcement policy could not be written to the kernel");
-                    self.status.failed(format!("writing it to the kernel: {error}"));
+            Reload::Replaced => {
+                // Names the old policy allowed may not be allowed any more.
+                self.kernel.forget_dns_answers();
+                match self.apply() {
+                    Ok(()) => self.status.applied(),
+                    Err(err) => {
+                        let error = format!("{err:#}");
+                        tracing::error!(error, "the new enforcement policy could not be written to the kernel");
+                        self.status.failed(format!("writing it to the kernel: {error}"));
+                    }
                 }
-            },
+            }
             Reload::Broken(err) => {
                 tracing::error!(%err, "the enforcement policy file is broken; the last good policy stays in force");
                 self.status.failed(err.to_string());

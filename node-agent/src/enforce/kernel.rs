@@ -18,7 +18,10 @@
 //! The network allow-list is an LPM trie keyed by role and address: the
 //! kernel finds the most specific prefix that holds a destination and
 //! checks its ports, so each prefix's entry carries the ports of every rule
-//! of its role that covers it (`NetworkRules::prefixes`).
+//! of its role that covers it (`NetworkRules::prefixes`). Host names are
+//! also written as the kernel matches the DNS answers its workloads receive
+//! (`dns_names`, by [`name_hash`]); the addresses those answers allowed
+//! (`dns_answers`) are forgotten when the policy is replaced.
 
 use std::{
     collections::HashMap,
@@ -32,7 +35,8 @@ use aya::{
     Ebpf,
 };
 use plumbline_ebpf::abi::{
-    self, exec_cover, file_access, mode, NetRule, NetRuleAddr, Pod, RoleInode, NET_RULE_PORTS, ROLES_MAX,
+    self, exec_cover, file_access, mode, DnsName, NetRule, NetRuleAddr, Pod, RoleInode, NAME_HASH_BASIS,
+    NAME_HASH_PRIME, NET_RULE_PORTS, ROLES_MAX,
 };
 
 use super::policy::{ExecPattern, FileAccess, Mode, Policy, PrefixEntry, Role, RoleId};
@@ -127,6 +131,18 @@ fn mode_value(mode: Mode) -> u8 {
     }
 }
 
+/// The kernel's hash of `host` (`api.example.com`) in DNS wire form: each
+/// label after its length byte, lower case, hashed from the last byte to the
+/// first (`PLB_NAME_HASH` in the ABI header).
+pub fn name_hash(host: &str) -> u64 {
+    let mut wire = Vec::with_capacity(host.len() + 1);
+    for label in host.trim_end_matches('.').split('.') {
+        wire.push(label.len() as u8);
+        wire.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
+    }
+    wire.iter().rev().fold(NAME_HASH_BASIS, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(NAME_HASH_PRIME))
+}
+
 /// The enforce object's maps.
 pub struct KernelPolicy {
     pods: BpfHashMap<MapData, u32, Pod>,
@@ -134,11 +150,14 @@ pub struct KernelPolicy {
     net_rules: LpmTrie<MapData, NetRuleAddr, NetRule>,
     exec_allow: BpfHashMap<MapData, RoleInode, u8>,
     file_rules: BpfHashMap<MapData, RoleInode, u8>,
+    dns_names: BpfHashMap<MapData, DnsName, NetRule>,
+    dns_answers: BpfHashMap<MapData, NetRuleAddr, NetRule>,
     /// The trie keys written by the last [`KernelPolicy::apply`].
     written: Vec<Key<NetRuleAddr>>,
     /// The exec allow-list and file rule keys written by the last apply.
     written_exec: Vec<RoleInode>,
     written_files: Vec<RoleInode>,
+    written_names: Vec<DnsName>,
     next_pod: u32,
 }
 
@@ -153,9 +172,12 @@ impl KernelPolicy {
             net_rules: LpmTrie::try_from(take("net_rules")?)?,
             exec_allow: BpfHashMap::try_from(take("exec_allow")?)?,
             file_rules: BpfHashMap::try_from(take("file_rules")?)?,
+            dns_names: BpfHashMap::try_from(take("dns_names")?)?,
+            dns_answers: BpfHashMap::try_from(take("dns_answers")?)?,
             written: Vec::new(),
             written_exec: Vec::new(),
             written_files: Vec::new(),
+            written_names: Vec::new(),
             next_pod: 1,
         })
     }
@@ -229,6 +251,23 @@ impl KernelPolicy {
             self.file_rules.insert(key, access, 0).context("writing the file rules")?;
             self.written_files.push(key);
         }
+        let mut names = Vec::new();
+        for role in &policy.roles {
+            for name in role.network.iter().flat_map(|network| network.names()) {
+                let rule = net_rule(name.ports.as_deref()).with_context(|| {
+                    format!("role {:?}: more than {NET_RULE_PORTS} ports for {}", role.name, name.host)
+                })?;
+                let key = DnsName { hash: name_hash(&name.host), role: role.id.0, below: u32::from(name.below) };
+                names.push((key, rule));
+            }
+        }
+        for key in self.written_names.drain(..) {
+            let _ = self.dns_names.remove(&key);
+        }
+        for (key, rule) in names {
+            self.dns_names.insert(key, rule, 0).context("writing the allowed host names")?;
+            self.written_names.push(key);
+        }
         for id in 1..ROLES_MAX as u32 {
             let modes = policy.role(RoleId(id)).map_or(bytemuck::Zeroable::zeroed(), |role| abi::Role {
                 net_mode: role.network.as_ref().map_or(mode::OFF, |n| mode_value(n.mode)),
@@ -239,6 +278,15 @@ impl KernelPolicy {
             self.roles.set(id, modes, 0).context("writing the roles")?;
         }
         Ok(())
+    }
+
+    /// Forgets the addresses DNS answers allowed under the policy that was
+    /// in force (its names may not be allowed any more).
+    pub fn forget_dns_answers(&mut self) {
+        let keys: Vec<NetRuleAddr> = self.dns_answers.keys().filter_map(Result::ok).collect();
+        for key in keys {
+            let _ = self.dns_answers.remove(&key);
+        }
     }
 
     /// Enrols the process `tgid` (and, from now on, everything it forks) in
@@ -287,6 +335,23 @@ mod tests {
         let entry = prefixes.iter().find(|p| p.addr == host).expect("the resolved address");
         assert_eq!((entry.prefix_len, entry.ports.as_deref()), (128, Some(&[443][..])));
         assert_eq!(prefixes.len(), 2);
+    }
+
+    #[test]
+    fn a_suffix_s_hash_is_on_the_way_to_the_hash_of_every_name_below_it() {
+        // The kernel hashes a name from its end and looks up each label's
+        // start: the hash of `example.com` is met while hashing `api.example.com`.
+        let wire = b"\x03api\x07example\x03com";
+        let mut hash = NAME_HASH_BASIS;
+        let mut at_label = Vec::new();
+        for (i, byte) in wire.iter().enumerate().rev() {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(NAME_HASH_PRIME);
+            if i == 0 || i == 4 || i == 12 {
+                at_label.push(hash);
+            }
+        }
+        assert_eq!(at_label, [name_hash("com"), name_hash("Example.COM."), name_hash("api.example.com")]);
+        assert_ne!(name_hash("example.com"), name_hash("examplecom"));
     }
 
     #[test]

@@ -45,7 +45,7 @@ use std::{
 use regex::Regex;
 
 pub use file::{PolicyFile, Reload};
-pub use network::{mapped, AddressRule, HostRule, NetworkRules, PrefixEntry};
+pub use network::{mapped, AddressRule, HostRule, NameEntry, NetworkRules, PrefixEntry};
 pub use paths::{ExecPattern, ExecRule, ExecRules, FileAccess, FileRule, FileRules};
 pub use spec::{ExecSpec, FilesSpec, Mode, NetworkSpec, PolicySpec, RoleSpec, WorkloadSpec};
 

@@ -20,28 +20,6 @@ use super::{
 /// How often the status is sent when nothing changes.
 const RESEND_EVERY: Duration = Duration::from_secs(60);
 
-/// What a node at `tier` cannot cover, one sentence each.
-pub fn caveats(tier: Tier) -> &'static [&'static str] {
-    const NAMES: &str = "network: host names are allowed by the addresses they resolved to when the policy was \
-                         loaded and every minute since; `*.suffix` entries allow nothing yet (addresses are not taken \
-                         from DNS answers)";
-    const WORKLOADS: &str = "workloads: a [[workloads]] rule enrols a process a few milliseconds after its exec; \
-                             rules on K8S_POD, K8S_NAMESPACE, CONTAINER_ID and CGROUP select nothing yet";
-    match tier {
-        Tier::Lsm => &[NAMES, WORKLOADS],
-        Tier::Fallback => &[
-            "exec: a disallowed exec is killed once it succeeded (SIGKILL, exit status 137), not refused with EPERM; \
-             the new program runs no instruction",
-            "files: a disallowed open is killed once it succeeded: the open happened, with its O_CREAT and O_TRUNC \
-             effects",
-            "files: io_uring opens, unlink and rename are not covered",
-            NAMES,
-            WORKLOADS,
-        ],
-        Tier::Observe => &["nothing is enforced: no policy is loaded"],
-    }
-}
-
 /// When the status is next due, and what it says besides the policy: the
 /// tier and why the file's current text is not in force.
 #[derive(Debug)]
@@ -112,7 +90,7 @@ impl StatusReport {
             policy_version_sid: batch.intern(file.version()),
             reload_error_sid: batch.intern(self.reload_error.as_deref().unwrap_or("")),
             roles,
-            caveat_sids: caveats(self.tier.tier).iter().map(|caveat| batch.intern(caveat)).collect(),
+            caveat_sids: self.tier.tier.caveats().iter().map(|caveat| batch.intern(caveat)).collect(),
         }
     }
 }
@@ -170,7 +148,7 @@ mod tests {
             text(network.rules_sid)
         );
         let said: Vec<&str> = status.caveat_sids.iter().map(|&sid| text(sid)).collect();
-        assert_eq!(said, caveats(Tier::Fallback));
+        assert_eq!(said, Tier::Fallback.caveats());
         assert!(said.iter().any(|c| c.starts_with("exec: ") && c.contains("137")), "{said:?}");
     }
 

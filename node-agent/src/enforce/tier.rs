@@ -34,19 +34,45 @@ impl Tier {
         }
     }
 
-    /// What the tier does, and what it cannot cover.
+    /// What the tier enforces, in one sentence.
     pub fn summary(self) -> &'static str {
         match self {
             Tier::Lsm => {
-                "execs, opens, creations, removals and renames refused before the effect (BPF LSM, EPERM); network \
-                 connects and sends refused before any packet leaves"
+                "execs, opens, creations, removals, renames and links refused before the effect (BPF LSM, EPERM); \
+                 network connects and sends refused before any packet leaves"
             }
             Tier::Fallback => {
-                "network connects and sends refused before any packet leaves; execs killed before the new program \
-                 runs and opens killed once they succeeded (killed_after: the open happened, with its O_CREAT and \
-                 O_TRUNC effects); io_uring opens, unlink and rename not covered"
+                "network connects and sends refused before any packet leaves; execs and opens killed once they \
+                 succeeded (killed_after)"
             }
             Tier::Observe => "no enforcement policy: observing only",
+        }
+    }
+
+    /// What a node at this tier cannot cover, one sentence each.
+    pub fn caveats(self) -> &'static [&'static str] {
+        const NAMES: &str = "network: a host name is allowed by the addresses the agent resolved it to (at load and \
+                             every minute) and by those the DNS answers to the workload gave it, read in the kernel \
+                             before the workload sees them; an answer whose records the kernel cannot read (more than \
+                             8 answers, an owner name neither a pointer nor the question) leaves its addresses refused";
+        const FILES: &str = "files: a rule's path is matched by inode, so it must exist when the policy is written \
+                             (paths created later are added within a minute); a file is judged by the path it is \
+                             opened through";
+        const WORKLOADS: &str = "workloads: a [[workloads]] rule enrols a process a few milliseconds after its exec; \
+                                 rules on K8S_POD, K8S_NAMESPACE, CONTAINER_ID and CGROUP select nothing yet";
+        match self {
+            Tier::Lsm => &[FILES, NAMES, WORKLOADS],
+            Tier::Fallback => &[
+                "exec: a disallowed exec is killed once it succeeded (SIGKILL, exit status 137), not refused with \
+                 EPERM; the new program runs no instruction",
+                "files: a disallowed open is killed once it succeeded: the open happened, with its O_CREAT and \
+                 O_TRUNC effects",
+                "files: io_uring opens, unlink, rename and link are not covered",
+                FILES,
+                NAMES,
+                WORKLOADS,
+            ],
+            Tier::Observe => &["nothing is enforced: no policy is loaded"],
         }
     }
 }
@@ -89,6 +115,7 @@ impl TierReport {
             tier => tracing::info!(
                 tier = tier.name(),
                 bpf_lsm_listed = report.bpf_lsm_listed,
+                caveats = ?tier.caveats(),
                 "enforcement: {}",
                 tier.summary()
             ),

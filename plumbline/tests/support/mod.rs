@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod checks;
+pub mod dns_server;
 pub mod guest;
 
 use std::{

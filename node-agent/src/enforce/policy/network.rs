@@ -218,6 +218,34 @@ impl NetworkRules {
     }
 }
 
+/// A host name (or every name below a suffix) the kernel allows the
+/// addresses of, as DNS answers to the workload name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameEntry {
+    /// Lower case, without a trailing dot.
+    pub host: String,
+    /// `*.host`: the names below `host`.
+    pub below: bool,
+    /// `None`: any port; else sorted, once each.
+    pub ports: Option<Vec<u16>>,
+}
+
+impl NetworkRules {
+    /// Each host rule's name once, with the ports of every rule naming it.
+    pub fn names(&self) -> Vec<NameEntry> {
+        let mut names: Vec<NameEntry> = Vec::new();
+        for rule in &self.hosts {
+            let host = rule.host.trim_end_matches('.').to_ascii_lowercase();
+            let ports = (rule.port != 0).then(|| vec![rule.port]);
+            match names.iter_mut().find(|n| n.host == host && n.below == rule.suffix) {
+                Some(entry) => entry.ports = merge(entry.ports.take(), ports.as_deref()),
+                None => names.push(NameEntry { host, below: rule.suffix, ports }),
+            }
+        }
+        names
+    }
+}
+
 /// The union of two port sets (`None`: any port).
 fn merge(ports: Option<Vec<u16>>, more: Option<&[u16]>) -> Option<Vec<u16>> {
     let (mut ports, more) = (ports?, more?);
