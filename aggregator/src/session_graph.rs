@@ -23,9 +23,9 @@
 use std::collections::{HashMap, HashSet};
 
 use plumbline_store::{
-    direction, edge_relation, file_op, node_kind, DnsQueryRow, EnforcementDecisionRow, FileEventRow, IpcEventRow,
-    LlmCallRow, LossMarkerRow, NetConnectionRow, ProcessEventKind, ProcessEventRow, RowSet, SessionEdgeRow,
-    SessionNodeRow,
+    direction, edge_relation, file_op, node_kind, DnsQueryRow, EnforcementDecisionRow, FileEventRow, FindingRow,
+    IpcEventRow, LlmCallRow, LossMarkerRow, NetConnectionRow, ProcessEventKind, ProcessEventRow, RowSet,
+    SessionEdgeRow, SessionNodeRow,
 };
 use serde::Deserialize;
 
@@ -150,6 +150,8 @@ struct Session {
     /// own making.
     written: HashSet<String>,
     reported: HashSet<(String, String)>,
+    /// Out-of-scope findings and policy refusals of the settling time.
+    settling: Settling,
     next_node: u64,
     /// Processing-clock time it last saw a call or an effect.
     touched_ns: u64,
@@ -268,6 +270,18 @@ struct Ruling {
     decision: u8,
     /// "role agent (exec, enforce) does not allow exec /usr/bin/touch".
     why: String,
+}
+
+/// A policy decision may reach the graph just before or just after the
+/// effect it stopped (an open killed once it succeeded): an out-of-scope
+/// finding is held for the settling time, and a refusal remembered as long,
+/// so that what did not take place is never reported as done.
+#[derive(Default)]
+struct Settling {
+    /// (due on the processing clock, pid, object, the finding)
+    findings: Vec<(u64, u32, String, FindingRow)>,
+    /// (until on the processing clock, pid, object)
+    refusals: Vec<(u64, u32, String)>,
 }
 
 /// An effect's node, or a decision's, by process and object (the file

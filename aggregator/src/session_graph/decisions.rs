@@ -93,6 +93,36 @@ impl Turn {
     }
 }
 
+impl Session {
+    /// A refusal of what `pid` did to `object`: an out-of-scope finding held
+    /// for it is withdrawn, and one that would come is not made, until
+    /// `until_ns`.
+    pub(super) fn refused(&mut self, pid: u32, object: String, until_ns: u64) {
+        let reported = &mut self.reported;
+        self.settling.findings.retain(|(_, p, o, finding)| {
+            let withdrawn = *p == pid && *o == object;
+            if withdrawn {
+                reported.remove(&(finding.kind.clone(), finding.subject.clone()));
+            }
+            !withdrawn
+        });
+        self.settling.refusals.push((until_ns, pid, object));
+    }
+
+    pub(super) fn was_refused(&self, pid: u32, object: &str) -> bool {
+        self.settling.refusals.iter().any(|(_, p, o)| *p == pid && o == object)
+    }
+
+    /// Out-of-scope findings no refusal withdrew in their settling time.
+    pub(super) fn settled(&mut self, now_ns: u64, out: &mut GraphRows) {
+        let (due, held): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.settling.findings).into_iter().partition(|f| f.0 <= now_ns);
+        self.settling.findings = held;
+        out.findings.extend(due.into_iter().map(|(.., finding)| finding));
+        self.settling.refusals.retain(|(until, _, _)| *until > now_ns);
+    }
+}
+
 /// What an effect was done to, as its decision names it too: the file
 /// exec'd or opened, the address and port, the name looked up.
 pub(super) fn object_of(observed: &Observed<'_>) -> String {
@@ -164,6 +194,7 @@ mod tests {
     fn decided(pid: u32, decision: u8, family: u8, object: &str, at_ms: u64) -> EnforcementDecisionRow {
         let (operation, path, (addr, port)) = match family {
             family::NETWORK => ("connect", "", object.rsplit_once(':').map(|(a, p)| (a, p.parse().unwrap())).unwrap()),
+            family::FILE => ("open", object, ("", 0)),
             _ => ("exec", object, ("", 0)),
         };
         EnforcementDecisionRow {
@@ -218,7 +249,8 @@ mod tests {
             now += 10 * MS;
             rows.extend(graph.observe(&batch, now));
         }
-        rows.extend(graph.tick(now + 1_000 * MS));
+        // Past the window: a turn with no next call is judged too.
+        rows.extend(graph.tick(now + 61_000 * MS));
         // "(node N)" in a verdict names a node by its number.
         let numbered = |text: &str| {
             let mut text = text.to_string();
@@ -373,5 +405,51 @@ mod tests {
         let decision = "connect 10.9.9.9:9999 DENIED by role agent (network, enforce)";
         let linked: Vec<(&str, &str)> = enforced.edges.iter().map(|e| (&*e.1, &*e.2)).collect();
         assert!(linked.contains(&("denied", decision)), "followed the call it came after: {linked:?}");
+    }
+
+    #[test]
+    fn a_secret_open_the_policy_killed_is_no_secret_read_whichever_came_first() {
+        const KEY: &str = "/home/a/.ssh/id_rsa";
+        let read = ("r1", "read_file", r#"{"path": "~/.ssh/id_rsa"}"#);
+        // The agent itself opens the key and is killed there: no next call.
+        let opened = |decision: Option<u8>, decision_first: bool| {
+            let open = RowSet {
+                file_events: vec![FileEventRow {
+                    host: "h".into(),
+                    boot_id: "b".into(),
+                    pid: AGENT,
+                    ts_ns: 1100 * MS,
+                    wall_ns: WALL + 1100 * MS,
+                    op: file_op::OPEN,
+                    path: KEY.into(),
+                    result: 3,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let decided = RowSet {
+                enforcement_decisions: decision
+                    .map(|d| decided(AGENT, d, family::FILE, KEY, 1100))
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            };
+            let first = RowSet { llm_calls: vec![call(1000, &[read], &[])], ..Default::default() };
+            play(if decision_first { vec![first, decided, open] } else { vec![first, open, decided] })
+        };
+        let unrefused = opened(None, false);
+        let kinds: Vec<&str> = unrefused.findings.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(kinds, ["out_of_scope_effect"], "a key opened and not refused is read");
+
+        let killed = opened(Some(decision::KILLED_AFTER), false);
+        assert_eq!(killed, opened(Some(decision::KILLED_AFTER), true));
+        assert_eq!(killed.findings, [], "the open was killed before a byte was read");
+        let decision = format!("open {KEY} KILLED by role agent (file, enforce)");
+        assert_eq!(
+            killed.verdicts,
+            [format!("unverified: no file ~/.ssh/id_rsa, refused by policy: {decision} (node {decision:?})")]
+        );
+        let tool = format!("read_file {}", read.2);
+        assert!(killed.edges.iter().any(|e| e.0 == tool && e.1 == "killed_after" && e.2 == decision));
     }
 }

@@ -188,8 +188,6 @@ impl SessionGraph {
         // fetched from outside)
         let mut cause: Option<(String, u64, bool)> = None;
         let mut in_window = None;
-        // A decision of its turn refused this effect: it did not take place.
-        let mut refused = false;
         let turns = session.turn.iter_mut().chain(session.closing.iter_mut().map(|c| &mut c.turn));
         for turn in turns.filter(|t| (t.from_ts_ns..=t.until_ts_ns).contains(&ts)) {
             in_window.get_or_insert(turn.node);
@@ -205,7 +203,6 @@ impl SessionGraph {
             } else {
                 None
             };
-            refused |= refused_by.is_some() && !refuses;
             if cause.is_some() {
                 continue;
             }
@@ -274,10 +271,13 @@ impl SessionGraph {
         // the session's intent; after it, or asked by nobody, it is not. What
         // a policy refused did not take place.
         let egress = unlisted && !matches!(cause, Some((_, _, false)));
-        if (secret || egress) && effect.policy.is_none() && !refused {
+        let due_ns = now_ns + settings.settle_ns;
+        if refuses {
+            session.refused(pid, object, due_ns);
+        } else if (secret || egress) && effect.policy.is_none() && !session.was_refused(pid, &object) {
             let why = OutOfScope { secret, caused_by: cause.map(|(reason, _, _)| reason), llm_call: in_window };
             if let Some(finding) = session.out_of_scope_finding(&effect, why, settings) {
-                out.findings.push(finding);
+                session.settling.findings.push((due_ns, pid, object, finding));
             }
         }
     }

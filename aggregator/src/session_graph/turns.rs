@@ -180,6 +180,7 @@ impl SessionGraph {
                 if !session.blocked.is_empty() {
                     session.judge_blocked(settings, ipc_users, out);
                 }
+                session.settled(now_ns, out);
             }
             // A session whose process exited is forgotten once it has been
             // quiet past its last turn's window.
@@ -238,6 +239,7 @@ impl Session {
             blocked_reported: 0.0,
             written: HashSet::new(),
             reported: HashSet::new(),
+            settling: Settling::default(),
             next_node: 1,
             touched_ns: 0,
         }
