@@ -455,3 +455,41 @@ fn a_host_name_allowed_by_name_connects_after_a_real_lookup_and_its_neighbour_is
 fn ip_text(ip: [u8; 4]) -> String {
     std::net::Ipv4Addr::from(ip).to_string()
 }
+
+#[test]
+fn a_workload_rule_on_the_cgroup_enrols_a_process_started_in_that_cgroup() {
+    // Selected the way agent mapping rules select: by where the cgroup places
+    // the process (CGROUP here; CONTAINER_ID, K8S_POD and K8S_NAMESPACE come
+    // from the same cgroup path).
+    let root = PathBuf::from(
+        String::from_utf8(
+            Command::new("findmnt").args(["-n", "-o", "TARGET", "-t", "cgroup2"]).output().unwrap().stdout,
+        )
+        .unwrap()
+        .lines()
+        .next()
+        .expect("a cgroup2 mount")
+        .to_string(),
+    );
+    let name = format!("plb-enforce-{}", uuid::Uuid::new_v4().simple());
+    let cgroup = root.join(&name);
+    std::fs::create_dir(&cgroup).unwrap();
+    let run = Enforced::start(&format!(
+        "[[roles]]\nname = \"net\"\nmode = \"enforce\"\n[roles.network]\nallow = [\"127.0.0.1:1\"]\n\
+         [[workloads]]\nrole = \"net\"\nfield = \"CGROUP\"\npattern = \"{name}\"\n"
+    ));
+    // The rule enrols the process once the agent has read its exec: the
+    // program waits for its own enrolment before it tries.
+    let script = format!(
+        "import time\n{}\nfor _ in range(900):\n    if attempt(socket.AF_INET, ('127.0.0.2', 9)) == 'EPERM':\n        print('refused')\n        break\n    time.sleep(0.2)\nelse:\n    print('never refused')\n",
+        connect_script(&[]).trim_end()
+    );
+    let output = Command::new("sh")
+        .args(["-c", &format!("echo $$ > {}/cgroup.procs && exec {} -c \"$0\"", cgroup.display(), python3()), &script])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir(&cgroup);
+    assert_eq!(lines(&output), ["refused"]);
+    let decision = &run.decisions("127.0.0.2", 1)[0];
+    assert_eq!((decision["decision"].as_str(), decision["role"].as_str()), (Some("denied"), Some("net")), "{decision}");
+}

@@ -20,7 +20,7 @@ use super::{
     tier::TierReport,
 };
 use crate::{
-    intent::agents::MatchField,
+    intent::agents::{field_value, MatchField, Placement},
     process_hooks::{Host, ProcessAt, ProcessHooks},
 };
 
@@ -203,15 +203,10 @@ pub struct WorkloadSelector(pub SharedEnforcer);
 impl ProcessHooks for WorkloadSelector {
     fn started(&mut self, process: ProcessAt, _seeded: bool, host: &mut Host<'_>) {
         let Some(info) = host.table.get(process.pid) else { return };
-        let field = |f: MatchField| match f {
-            MatchField::ProcessName => info.comm.clone(),
-            MatchField::ExecutablePath => info.exe.clone(),
-            MatchField::CommandLine => info.argv.join(" "),
-            // Not known to the process table; rules on them select nothing yet.
-            MatchField::K8sPod | MatchField::K8sNamespace | MatchField::ContainerId | MatchField::Cgroup => {
-                String::new()
-            }
-        };
+        // The same fields as the agent mapping rules: the process table's,
+        // and where its cgroup places it (container, pod, namespace).
+        let placement = Placement::of(host.containers.identity(info.cgroup_id, process.pid));
+        let field = |f: MatchField| field_value(info, &placement, f).into_owned();
         self.0.lock().unwrap_or_else(|e| e.into_inner()).select(process.pid, field);
     }
 

@@ -58,8 +58,9 @@ impl Tier {
         const FILES: &str = "files: a rule's path is matched by inode, so it must exist when the policy is written \
                              (paths created later are added within a minute); a file is judged by the path it is \
                              opened through";
-        const WORKLOADS: &str = "workloads: a [[workloads]] rule enrols a process a few milliseconds after its exec; \
-                                 rules on K8S_POD, K8S_NAMESPACE, CONTAINER_ID and CGROUP select nothing yet";
+        const WORKLOADS: &str = "workloads: a [[workloads]] rule enrols a process a few milliseconds after its exec \
+                                 (what it did before is not confined); `plumbline enforce wrap` confines from the \
+                                 first instruction";
         match self {
             Tier::Lsm => &[FILES, NAMES, WORKLOADS],
             Tier::Fallback => &[

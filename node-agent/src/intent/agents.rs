@@ -9,7 +9,10 @@ use plumbline_config::{invalid, ConfigError};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::process_table::{ProcessInfo, ProcessTable};
+use crate::{
+    cgroups::CgroupIdentity,
+    process_table::{ProcessInfo, ProcessTable},
+};
 
 /// What a rule matches on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -74,6 +77,37 @@ pub struct Placement {
     pub container_id: String,
     pub pod_name: String,
     pub pod_namespace: String,
+}
+
+impl Placement {
+    /// Where a process runs, as its cgroup says (nothing known: all empty).
+    pub fn of(identity: Option<CgroupIdentity>) -> Self {
+        let identity = identity.unwrap_or_default();
+        Placement {
+            cgroup: identity.path,
+            container_id: identity.container_id,
+            pod_name: identity.pod_name,
+            pod_namespace: identity.pod_namespace,
+        }
+    }
+}
+
+/// The value of `field` for a process: what a mapping or workload rule
+/// matches its pattern against.
+pub fn field_value<'a>(
+    process: &'a ProcessInfo,
+    placement: &'a Placement,
+    field: MatchField,
+) -> std::borrow::Cow<'a, str> {
+    match field {
+        MatchField::ProcessName => process.comm.as_str().into(),
+        MatchField::ExecutablePath => process.exe.as_str().into(),
+        MatchField::CommandLine => process.argv.join(" ").into(),
+        MatchField::K8sPod => placement.pod_name.as_str().into(),
+        MatchField::K8sNamespace => placement.pod_namespace.as_str().into(),
+        MatchField::ContainerId => placement.container_id.as_str().into(),
+        MatchField::Cgroup => placement.cgroup.as_str().into(),
+    }
 }
 
 /// A process's agent, and why.
@@ -157,23 +191,11 @@ impl AgentMapper {
         true
     }
 
-    fn field<'a>(process: &'a ProcessInfo, placement: &'a Placement, field: MatchField) -> std::borrow::Cow<'a, str> {
-        match field {
-            MatchField::ProcessName => process.comm.as_str().into(),
-            MatchField::ExecutablePath => process.exe.as_str().into(),
-            MatchField::CommandLine => process.argv.join(" ").into(),
-            MatchField::K8sPod => placement.pod_name.as_str().into(),
-            MatchField::K8sNamespace => placement.pod_namespace.as_str().into(),
-            MatchField::ContainerId => placement.container_id.as_str().into(),
-            MatchField::Cgroup => placement.cgroup.as_str().into(),
-        }
-    }
-
     /// The membership `process` should have: its own best rule, else its
     /// parent's agent.
     fn decide(&self, process: &ProcessInfo, placement: &Placement) -> Option<Membership> {
         for compiled in &self.rules {
-            let value = Self::field(process, placement, compiled.rule.field);
+            let value = field_value(process, placement, compiled.rule.field);
             if !value.is_empty() && compiled.regex.is_match(&value) {
                 return Some(Membership {
                     agent: compiled.rule.agent.clone(),

@@ -376,7 +376,7 @@ impl IntentCapture {
             // `remap_all` takes a shared closure; naming a cgroup may update its cache.
             let containers = std::cell::RefCell::new(&mut *host.containers);
             let changes =
-                self.agents.remap_all(table, |p| placement(containers.borrow_mut().identity(p.cgroup_id, p.pid)));
+                self.agents.remap_all(table, |p| Placement::of(containers.borrow_mut().identity(p.cgroup_id, p.pid)));
             for (process, membership) in changes {
                 let who = who(process.pid, batch);
                 push_membership(membership.as_ref(), &who, now_ns, batch);
@@ -392,7 +392,7 @@ impl IntentCapture {
         now_ns: u64,
         batch: &mut BatchBuilder,
     ) {
-        if let Some(change) = self.agents.place(process, &placement(identity)) {
+        if let Some(change) = self.agents.place(process, &Placement::of(identity)) {
             push_membership(change.as_ref(), who, now_ns, batch);
         }
     }
@@ -513,16 +513,6 @@ fn shown_path(process: &ProcessInfo, path: &std::path::Path) -> PathBuf {
         return PathBuf::from(rest);
     }
     path.to_path_buf()
-}
-
-fn placement(identity: Option<CgroupIdentity>) -> Placement {
-    let identity = identity.unwrap_or_default();
-    Placement {
-        cgroup: identity.path,
-        container_id: identity.container_id,
-        pod_name: identity.pod_name,
-        pod_namespace: identity.pod_namespace,
-    }
 }
 
 fn push_membership(membership: Option<&Membership>, who: &Who, now_ns: u64, batch: &mut BatchBuilder) {
