@@ -87,6 +87,25 @@ struct Decided<'a> {
     path: &'a [u8],
 }
 
+/// The parts every decision record carries (`EnforceNet`, `EnforceExec`,
+/// `EnforceFile`), with no remote end and no path.
+macro_rules! decided {
+    ($event:expr, $family:expr, $operation:expr) => {
+        Decided {
+            hdr: $event.hdr,
+            role: $event.role,
+            pod: $event.pod,
+            decision: $event.decision,
+            mechanism: $event.mechanism,
+            family: $family,
+            operation: $operation,
+            remote: None,
+            transport: Transport::Unspecified,
+            path: &[],
+        }
+    };
+}
+
 impl Decided<'_> {
     fn push(self, names: &RoleNames, counts: &DecisionCounts, table: &ProcessTable, batch: &mut BatchBuilder) {
         let role = names.of(self.role);
@@ -127,19 +146,8 @@ pub fn encode_net(
         IPPROTO_UDP => Transport::Udp,
         _ => Transport::Unspecified,
     };
-    Decided {
-        hdr: event.hdr,
-        role: event.role,
-        pod: event.pod,
-        decision: event.decision,
-        mechanism: event.mechanism,
-        family: Family::Network,
-        operation,
-        remote: Some(event.remote),
-        transport,
-        path: &[],
-    }
-    .push(names, counts, table, batch);
+    Decided { remote: Some(event.remote), transport, ..decided!(event, Family::Network, operation) }
+        .push(names, counts, table, batch);
 }
 
 /// An exec the process's role does not allow: refused (LSM), or seen once it
@@ -152,19 +160,7 @@ pub fn encode_exec(
     table: &ProcessTable,
     batch: &mut BatchBuilder,
 ) {
-    Decided {
-        hdr: event.hdr,
-        role: event.role,
-        pod: event.pod,
-        decision: event.decision,
-        mechanism: event.mechanism,
-        family: Family::Exec,
-        operation: "exec",
-        remote: None,
-        transport: Transport::Unspecified,
-        path,
-    }
-    .push(names, counts, table, batch);
+    Decided { path, ..decided!(event, Family::Exec, "exec") }.push(names, counts, table, batch);
 }
 
 /// A file operation the process's role does not allow: refused (LSM), or
@@ -185,17 +181,5 @@ pub fn encode_file(
         (file_op::RENAME, _) => "rename",
         _ => "unknown",
     };
-    Decided {
-        hdr: event.hdr,
-        role: event.role,
-        pod: event.pod,
-        decision: event.decision,
-        mechanism: event.mechanism,
-        family: Family::File,
-        operation,
-        remote: None,
-        transport: Transport::Unspecified,
-        path,
-    }
-    .push(names, counts, table, batch);
+    Decided { path, ..decided!(event, Family::File, operation) }.push(names, counts, table, batch);
 }
