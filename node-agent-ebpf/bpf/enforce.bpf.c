@@ -226,14 +226,16 @@ static long rule_step(__u32 index, struct rule_walk *st)
 		}
 	}
 	st->steps++;
-	if (mnt && dentry == BPF_CORE_READ(mnt, mnt.mnt_root)) {
-		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+	if (mnt) {
+		int crossed = plb_cross_mount(&dentry, &mnt);
 
-		if (mnt_parent == mnt)
+		if (crossed < 0)
 			goto done; /* the namespace root */
-		st->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		st->mnt = mnt_parent;
-		return 0;
+		if (crossed) {
+			st->dentry = dentry;
+			st->mnt = mnt;
+			return 0;
+		}
 	}
 	parent = BPF_CORE_READ(dentry, d_parent);
 	if (!parent || parent == dentry)

@@ -3,7 +3,8 @@
  * Absolute paths from dentries, written backwards into a per-CPU buffer: the
  * same walk as the kernel's d_path (dentry to parent, crossing mounts to the
  * mount point), bounded for the verifier. The result is relative to the
- * task's mount namespace root, as the process sees it.
+ * current task's root (its chroot, else its mount namespace's root), as
+ * the process sees it.
  */
 #ifndef PLUMBLINE_PATH_BPF_H
 #define PLUMBLINE_PATH_BPF_H
@@ -38,11 +39,29 @@ static __always_inline struct mount *plb_real_mount(struct vfsmount *vfsmnt)
 	return (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
 }
 
+/* At the root of its mount, (dentry, mnt) moves across to the mount point
+ * in the parent mount: 1. Not at a mount's root: 0. At the root of the
+ * namespace: -1. */
+static __always_inline int plb_cross_mount(struct dentry **dentry, struct mount **mnt)
+{
+	struct mount *at = *mnt, *parent;
+
+	if (*dentry != BPF_CORE_READ(at, mnt.mnt_root))
+		return 0;
+	parent = BPF_CORE_READ(at, mnt_parent);
+	if (parent == at)
+		return -1;
+	*dentry = BPF_CORE_READ(at, mnt_mountpoint);
+	*mnt = parent;
+	return 1;
+}
+
 /* State of one walk, carried through bpf_loop. */
 struct plb_walk_state {
 	struct plb_walk *walk;
 	struct dentry *dentry;
 	struct mount *mnt;
+	struct path root; /* the current task's: the walk ends there */
 	__u32 off;
 	__u8 truncated;
 	__u8 done;
@@ -58,17 +77,18 @@ static long plb_walk_step(__u32 index, struct plb_walk_state *st)
 	struct dentry *dentry = st->dentry;
 	struct mount *mnt = st->mnt;
 	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-	struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
 	struct qstr name;
 	__u32 len, off;
+	int crossed;
 
-	if (dentry == mnt_root) {
-		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-
-		if (mnt_parent == mnt)
-			goto done; /* the namespace root */
-		st->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		st->mnt = mnt_parent;
+	if (dentry == st->root.dentry && &mnt->mnt == st->root.mnt)
+		goto done;
+	crossed = plb_cross_mount(&dentry, &mnt);
+	if (crossed < 0)
+		goto done; /* the namespace root */
+	if (crossed) {
+		st->dentry = dentry;
+		st->mnt = mnt;
 		return 0;
 	}
 	if (dentry == parent)
@@ -98,10 +118,12 @@ static __always_inline struct plb_walked plb_walk_path(__u32 slot, struct dentry
 	struct plb_walked out = {};
 	struct plb_walk *walk = bpf_map_lookup_elem(&plb_walks, &slot);
 	__u32 end = PLB_PATH_BASE_MAX - 1;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct plb_walk_state st = {
 		.walk = walk,
 		.dentry = dentry,
 		.mnt = plb_real_mount(vfsmnt),
+		.root = BPF_CORE_READ(task, fs, root),
 		.off = end,
 	};
 
