@@ -1,8 +1,10 @@
 //! What enforcement costs the workloads it confines: a TCP connect loop and an
 //! exec storm, each run with the agent capturing but enforcing nothing, and
 //! with the agent enforcing a policy this very process is enrolled in (every
-//! connect and exec then goes through the role's lookups and is allowed).
-//! Rounds alternate; the ratio of the two is the price of the fallback hooks.
+//! connect, exec and open then goes through the role's lookups and is
+//! allowed). Rounds alternate; the ratio of the two is the price of the hooks
+//! of the node's tier (`fallback` here; `lsm` where the kernel has BPF LSM,
+//! e.g. in a guest: `scripts/guest.sh run 6.12 -- plumbline-bench enforce`).
 
 use std::{
     io::Write,
@@ -126,6 +128,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     write!(
         file,
         "mode = \"enforce\"\n[[roles]]\nname = \"bench\"\n[roles.exec]\nallow = [\"/usr/\", \"/bin/\", \"/lib/\"]\n\
+         [roles.files]\nread_only = [\"/\"]\nread_write = [\"/tmp\", \"/dev\"]\ndeny = [\"/root/.ssh\"]\n\
          [roles.network]\nallow = [\"127.0.0.1:{port}\", \"10.0.0.0/8:443\", \"[::1]:8080\"]\n\
          [[workloads]]\nrole = \"bench\"\nfield = \"COMMAND_LINE\"\npattern = \"never-{}\"\n",
         uuid::Uuid::new_v4().simple()
