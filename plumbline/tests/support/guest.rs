@@ -87,7 +87,7 @@ impl Guest {
         if let Some(lsm) = &self.lsm {
             command.args(["--lsm", lsm]);
         }
-        for dir in &self.shares {
+        for dir in self.shares.iter().chain(&hidden_workspace()) {
             command.arg("--share").arg(dir);
         }
         let harness = command
@@ -115,6 +115,15 @@ impl Guest {
             stderr: text(read("stderr")),
         }
     }
+}
+
+/// The workspace (its binaries, the tests' current directory), when the
+/// guest's own tmpfs on /tmp, /var/tmp, /run or /dev/shm would hide it — a
+/// clone under /tmp, as CI may make: shared, so the guest sees it.
+fn hidden_workspace() -> Option<PathBuf> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?.to_path_buf();
+    let hidden = ["/tmp", "/var/tmp", "/run", "/dev/shm"].iter().any(|tmpfs| workspace.starts_with(tmpfs));
+    hidden.then_some(workspace)
 }
 
 fn guest_sh() -> PathBuf {
