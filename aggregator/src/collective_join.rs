@@ -57,12 +57,13 @@ const OFFSET_REFRESH: u32 = 8;
 const JUDGED_MEMORY: usize = 4096;
 /// Batches a host's lateness is the largest of.
 const LATENESS_WINDOW: usize = 64;
-/// A rank held up by another one explains its own lateness for this long.
-const HELD_UP_FOR_NS: u64 = 10_000_000_000;
 /// Hold-ups remembered per rank: a collective can complete after later
 /// ones of the same rank (its last member's host reports later), so the
 /// hold-up that explains it may not be the newest.
 const HELD_UP_MEMORY: usize = 64;
+/// Entries of its joined calls remembered per rank, to tell which call
+/// came right after a hold-up.
+const ENTRY_MEMORY: usize = 64;
 
 /// One rank's call of one collective.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,12 +318,15 @@ struct HostClock {
     lateness: VecDeque<u64>,
 }
 
-/// A rank made late by waiting for another.
+/// A rank made late by waiting for another: it explains the lateness of
+/// the rank's next joined call, and of no later one.
 #[derive(Debug, Clone, Copy)]
 struct HeldUp {
     cause: Cause,
-    /// When the rank it waited for arrived (offsets taken out), and how late.
-    until_ns: u64,
+    /// The held rank's own entry into the collective it waited in, on its
+    /// host's clock.
+    entry_ns: u64,
+    /// How late the rank it waited for was.
     late_ns: u64,
 }
 
@@ -335,6 +339,8 @@ struct JobState {
     world: u32,
     world_from_launcher: bool,
     held_up: HashMap<Proc, VecDeque<HeldUp>>,
+    /// Each rank's recent entries into joined calls, on its host's clock.
+    entries: HashMap<String, HashMap<u32, VecDeque<u64>>>,
     /// Stuck ranks and the root hang named for each.
     hang_roots: HashMap<Proc, Cause>,
     silent_reported: HashSet<String>,
@@ -421,6 +427,7 @@ impl CollectiveJoin {
             job.world = job.world.max(call.nranks);
         }
         let world = job.world;
+        remember_entry(&mut job.entries, &call);
         let comm = job.communicators.entry(communicator).or_default();
         let (seq, rank) = (call.seq, call.rank);
         let placement =
@@ -455,7 +462,7 @@ impl CollectiveJoin {
         let mut judged = judge_complete(&self.settings, &self.offsets, communicator, seq, instance.nranks, &calls);
         judged.role = role;
         if judged.verdict == Verdict::Straggler {
-            attribute_straggler(job_mut(&mut self.jobs, &judged.job), &mut judged, &calls, &self.offsets);
+            attribute_straggler(job_mut(&mut self.jobs, &judged.job), &mut judged, &calls);
         }
         Some(judged)
     }
@@ -530,19 +537,33 @@ fn job_mut<'a>(jobs: &'a mut HashMap<String, JobState>, name: &str) -> &'a mut J
     jobs.get_mut(name).expect("the job of a call just added")
 }
 
-/// A straggler that had just waited for another rank is that rank's
-/// consequence; every other rank of this collective waited for its last.
-fn attribute_straggler(job: &mut JobState, judged: &mut Judged, calls: &[&RankCall], offsets: &Offsets) {
+fn remember_entry(entries: &mut HashMap<String, HashMap<u32, VecDeque<u64>>>, call: &RankCall) {
+    let host = match entries.get_mut(call.host.as_str()) {
+        Some(host) => host,
+        None => entries.entry(call.host.clone()).or_default(),
+    };
+    let entries = host.entry(call.pid).or_default();
+    entries.push_back(call.entry_ns);
+    if entries.len() > ENTRY_MEMORY {
+        entries.pop_front();
+    }
+}
+
+/// A straggler whose call came right after it had waited for another rank
+/// (no joined call of its own between) is that rank's consequence; every
+/// other rank of this collective waited for its last. Both sides of that
+/// test are the straggler's own host clock, so what the clock offsets were
+/// estimated to be when each collective completed does not matter.
+fn attribute_straggler(job: &mut JobState, judged: &mut Judged, calls: &[&RankCall]) {
     let Some(last) = judged.last.clone() else { return };
     let last_call = calls.iter().find(|c| c.rank == last.at.rank).expect("the last arrival is a call");
-    let arrival = offsets.corrected(&last_call.host, last_call.entry_ns);
-    let proc: Proc = (last_call.host.clone(), last_call.pid);
+    let (entry, proc) = (last_call.entry_ns, (last_call.host.clone(), last_call.pid));
     let slack = last.late_ns / 2 + 5_000_000;
-    // The latest hold-up that ended before this arrival.
-    let held =
-        job.held_up.get(&proc).and_then(|h| h.iter().filter(|h| h.until_ns <= arrival).max_by_key(|h| h.until_ns));
+    let held = job.held_up.get(&proc).and_then(|h| h.iter().filter(|h| h.entry_ns < entry).max_by_key(|h| h.entry_ns));
     if let Some(held) = held {
-        if arrival - held.until_ns <= HELD_UP_FOR_NS && last.late_ns <= held.late_ns + slack {
+        let own = job.entries.get(proc.0.as_str()).and_then(|host| host.get(&proc.1));
+        let next = own.is_none_or(|own| !own.iter().any(|&e| held.entry_ns < e && e < entry));
+        if next && last.late_ns <= held.late_ns + slack {
             judged.cause = Some(held.cause);
         }
     }
@@ -550,7 +571,7 @@ fn attribute_straggler(job: &mut JobState, judged: &mut Judged, calls: &[&RankCa
         judged.cause.unwrap_or(Cause { communicator: judged.communicator, seq: judged.seq, rank: job_rank(&last.at) });
     for call in calls.iter().filter(|c| c.rank != last.at.rank) {
         let held = job.held_up.entry((call.host.clone(), call.pid)).or_default();
-        held.push_back(HeldUp { cause, until_ns: arrival, late_ns: last.late_ns });
+        held.push_back(HeldUp { cause, entry_ns: call.entry_ns, late_ns: last.late_ns });
         if held.len() > HELD_UP_MEMORY {
             held.pop_front();
         }

@@ -37,11 +37,14 @@ const MS: u64 = 1_000_000;
 /// Hosts' clocks spread over ±50 ms, as much as a straggler is late.
 const SKEW: u64 = 50 * MS;
 
-/// The aggregator's join settings these tests depend on: a rank 5 ms and
-/// 4 spreads after the median is a straggler; missing ranks are a hang
-/// after 8 s (long enough that a busy machine does not split one healthy
-/// collective's ranks across it).
-const GPU_JOIN: &str = "[pipeline.gpu]\nstraggler_min_ms = 5\nstraggler_spread_factor = 4\nhang_after_ms = 8000\n\
+/// The aggregator's join settings these tests depend on: a rank 10 ms and
+/// 4 spreads after the median is a straggler — above what the simulator's
+/// noise alone makes (each arrival within ±3 ms, so two ranks of a
+/// four-rank data group up to 6 ms apart, plus the error of the clock
+/// offsets' estimate), far below the 30 ms stragglers; missing ranks are a
+/// hang after 8 s (long enough that a busy machine does not split one
+/// healthy collective's ranks across it).
+const GPU_JOIN: &str = "[pipeline.gpu]\nstraggler_min_ms = 10\nstraggler_spread_factor = 4\nhang_after_ms = 8000\n\
                         hang_check_interval_ms = 500\nclock_skew_max_ms = 100\n";
 
 struct Fleet {

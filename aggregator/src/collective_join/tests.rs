@@ -306,3 +306,19 @@ fn a_replayed_call_changes_nothing() {
     assert!(join.add(1, call(1, 2, 0, 10)).is_none(), "a replay of a judged collective");
     assert_eq!(join.open_instances(), 0);
 }
+
+/// A hold-up explains the lateness of the held rank's next joined call, not
+/// of a later one: rank 3 waits for rank 5 at sequence 1, is on time at 2,
+/// and is late on its own at 3 — a straggler in its own right.
+#[test]
+fn a_rank_held_up_once_is_not_excused_for_a_later_lateness_of_its_own() {
+    let mut join = CollectiveJoin::new(JoinSettings::default());
+    let judged = play(&mut join, 16, 4, |rank, seq| {
+        let late = (seq == 1 && rank == 5) || (seq == 3 && rank == 3);
+        Some(seq * 100 + u64::from(rank % 2) / 2 + if late { 20 } else { 0 })
+    });
+    let stragglers: Vec<&Judged> = judged.iter().filter(|j| j.verdict == Verdict::Straggler).collect();
+    let roots: Vec<(u64, u32)> =
+        stragglers.iter().filter(|j| j.cause.is_none()).map(|j| (j.seq, j.last.as_ref().unwrap().at.rank)).collect();
+    assert_eq!(roots, vec![(1, 5), (3, 3)], "{stragglers:#?}");
+}
