@@ -33,6 +33,7 @@
 //! confined, since enrolment is inherited across fork and exec.
 
 mod file;
+mod llm;
 mod network;
 mod paths;
 mod spec;
@@ -45,9 +46,12 @@ use std::{
 use regex::Regex;
 
 pub use file::{PolicyFile, Reload};
+pub use llm::{LlmRules, RateRules, DEFAULT_MAX_HOLD_S};
 pub use network::{mapped, AddressRule, HostRule, NameEntry, NetworkRules, PrefixEntry};
 pub use paths::{ExecPattern, ExecRule, ExecRules, FileAccess, FileRule, FileRules};
-pub use spec::{ExecSpec, FilesSpec, Mode, NetworkSpec, PolicySpec, RoleSpec, WorkloadSpec};
+pub use spec::{
+    ExecSpec, FilesSpec, LlmSpec, Mode, NetworkSpec, PolicySpec, RateAction, RateSpec, RoleSpec, WorkloadSpec,
+};
 
 use crate::intent::agents::MatchField;
 
@@ -139,6 +143,8 @@ pub struct Role {
     pub files: Option<FileRules>,
     /// `None`: connects are not confined.
     pub network: Option<NetworkRules>,
+    /// `None`: LLM calls are not confined.
+    pub llm: Option<LlmRules>,
 }
 
 impl Role {
@@ -169,7 +175,7 @@ impl Role {
     /// Each family's mode and what its rules allow, in a few words (anything
     /// else is denied), in the order exec, files, network; `None`: the role
     /// does not confine that family.
-    pub fn families(&self) -> [(&'static str, Option<(Mode, String)>); 3] {
+    pub fn families(&self) -> [(&'static str, Option<(Mode, String)>); 4] {
         let exec = self.exec.as_ref().map(|exec| (exec.mode, format!("{} allowed", exec.rules.len())));
         let files = self.files.as_ref().map(|files| {
             let count = |access| files.rules.iter().filter(|r| r.access == access).count();
@@ -181,7 +187,8 @@ impl Role {
             let (addresses, hosts, resolved) = (net.addresses.len(), net.hosts.len(), net.hosts_to_resolve().len());
             (net.mode, format!("{addresses} address rule(s), {hosts} host rule(s) ({resolved} resolved in advance)"))
         });
-        [("exec", exec), ("files", files), ("network", network)]
+        let llm = self.llm.as_ref().map(|llm| (llm.mode, llm.describe()));
+        [("exec", exec), ("files", files), ("network", network), ("llm", llm)]
     }
 
     /// The host names to resolve in advance and allow the addresses of, with
@@ -251,8 +258,16 @@ impl Policy {
         Self::parse(&text)
     }
 
-    /// Checks and compiles a policy as written.
+    /// Checks and compiles a policy as written, knowing only the catalog's
+    /// LLM providers.
     pub fn compile(spec: PolicySpec) -> Result<Self, PolicyError> {
+        Self::compile_knowing(spec, &[])
+    }
+
+    /// Checks and compiles a policy as written; `providers` are the LLM
+    /// provider names the node knows besides the catalog's (its configured
+    /// endpoints'), which `[roles.llm] allow` may name too.
+    pub fn compile_knowing(spec: PolicySpec, providers: &[String]) -> Result<Self, PolicyError> {
         let mut roles: Vec<Role> = Vec::with_capacity(spec.roles.len());
         for (i, role) in spec.roles.iter().enumerate() {
             let key = format!("roles[{i}]");
@@ -278,8 +293,13 @@ impl Policy {
                 .as_ref()
                 .map(|net| NetworkRules::compile(&format!("{key}.network"), &net.allow, net.mode.unwrap_or(mode)))
                 .transpose()?;
+            let llm = role
+                .llm
+                .as_ref()
+                .map(|llm| LlmRules::compile(&format!("{key}.llm"), llm, llm.mode.unwrap_or(mode), providers))
+                .transpose()?;
             let id = RoleId(u32::try_from(i + 1).expect("fewer than 2^32 roles"));
-            roles.push(Role { id, name: role.name.clone(), mode, exec, files, network });
+            roles.push(Role { id, name: role.name.clone(), mode, exec, files, network, llm });
         }
         let mut workloads = Vec::with_capacity(spec.workloads.len());
         for (i, workload) in spec.workloads.iter().enumerate() {
@@ -339,9 +359,9 @@ impl Policy {
             if !self.workloads.iter().any(|w| w.role == role.id) {
                 warnings.push(format!("roles[{i}] {:?}: no [[workloads]] entry selects it", role.name));
             }
-            if role.exec.is_none() && role.files.is_none() && role.network.is_none() {
+            if role.exec.is_none() && role.files.is_none() && role.network.is_none() && role.llm.is_none() {
                 warnings.push(format!(
-                    "roles[{i}] {:?}: lists no exec, files or network rules, so it confines nothing",
+                    "roles[{i}] {:?}: lists no exec, files, network or llm rules, so it confines nothing",
                     role.name
                 ));
             }

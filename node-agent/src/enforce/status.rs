@@ -71,7 +71,7 @@ impl StatusReport {
             .roles
             .iter()
             .map(|role| {
-                let [exec, files, network] = role.families().map(|(_, rules)| {
+                let [exec, files, network, _llm] = role.families().map(|(_, rules)| {
                     rules.map(|(mode, rules)| PolicyFamily {
                         mode: match mode {
                             Mode::Audit => policy_family::Mode::Audit,

@@ -63,6 +63,10 @@ pub struct RoleSpec {
     /// `[roles.network]`: where the role may connect.
     #[serde(default)]
     pub network: Option<NetworkSpec>,
+    /// `[roles.llm]`: which LLM providers the role may call, how often, and
+    /// what a guardrail match on its requests does.
+    #[serde(default)]
+    pub llm: Option<LlmSpec>,
 }
 
 /// `[roles.exec]`: executing anything not allowed here is denied.
@@ -116,6 +120,78 @@ pub struct NetworkSpec {
     /// The mode of these rules (default: the role's).
     #[serde(default)]
     pub mode: Option<Mode>,
+}
+
+/// `[roles.llm]`: the role's LLM calls. A role without it may call any
+/// provider, as often as it likes.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LlmSpec {
+    /// The providers the role may call: names of Plumbline's catalog
+    /// (`openai`, `anthropic`, ...), provider names of the agent's
+    /// `[[capture.intent.endpoints]]`, or `*` for every one. A connection
+    /// of the role to any other LLM endpoint is refused before a byte of
+    /// its request is sent. Unset: every provider.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// `[roles.llm.rate]`: how many LLM requests a process of the role may
+    /// start in a window, and what happens to the next one.
+    #[serde(default)]
+    pub rate: Option<RateSpec>,
+    /// Abort the TCP connection of a request on which the agent's guardrails
+    /// (secrets, PII, prompt injection) match. Default false.
+    #[serde(default)]
+    pub kill_on_guardrail: bool,
+    /// The mode of these rules (default: the role's).
+    #[serde(default)]
+    pub mode: Option<Mode>,
+}
+
+/// `[roles.llm.rate]`: a token bucket per process, counted in the kernel at
+/// the start of each LLM request: `requests` tokens, refilled evenly over
+/// `window_s` seconds.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateSpec {
+    /// LLM requests a process may start per window (at least 1).
+    pub requests: u32,
+    /// The window, in seconds (at least 1).
+    pub window_s: u32,
+    /// What happens to a request past the limit.
+    pub action: RateAction,
+    /// `hold` only: the longest a process is held, in seconds (default 30);
+    /// past it, `after_hold` applies.
+    #[serde(default)]
+    pub max_hold_s: Option<u32>,
+    /// `hold` only: what follows a hold that reached `max_hold_s`: `deny`
+    /// or `kill` (default `kill`).
+    #[serde(default)]
+    pub after_hold: Option<RateAction>,
+}
+
+/// What a rate limit does to a request past the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RateAction {
+    /// Stop the process (SIGSTOP) before the request leaves, until the
+    /// bucket holds a token again.
+    Hold,
+    /// Refuse the process's new connections (EPERM) until the bucket holds
+    /// a token again; a request on a connection already open is not
+    /// stopped by it.
+    Deny,
+    /// Kill the process (SIGKILL) before the request leaves.
+    Kill,
+}
+
+impl RateAction {
+    pub fn name(self) -> &'static str {
+        match self {
+            RateAction::Hold => "hold",
+            RateAction::Deny => "deny",
+            RateAction::Kill => "kill",
+        }
+    }
 }
 
 /// `[[workloads]]`: processes whose `field` matches `pattern` are confined by

@@ -469,3 +469,39 @@ fn only_plumblines_own_process_is_exempt() {
     assert!(is_exempt(std::process::id()));
     assert!(!is_exempt(1));
 }
+
+#[test]
+fn llm_rules_name_providers_rates_and_guardrails_and_bad_ones_are_named() {
+    let policy = Policy::parse(
+        "[[roles]]\nname = \"a\"\nmode = \"enforce\"\n[roles.llm]\nallow = [\"openai\", \"anthropic\"]\n\
+         kill_on_guardrail = true\n[roles.llm.rate]\nrequests = 3\nwindow_s = 60\naction = \"hold\"\n",
+    )
+    .unwrap();
+    let llm = policy.roles[0].llm.as_ref().unwrap();
+    assert!(llm.allows_provider("openai") && llm.allows_provider("anthropic") && !llm.allows_provider("gemini"));
+    assert_eq!(llm.mode, Mode::Enforce);
+    let rate = llm.rate.unwrap();
+    assert_eq!((rate.requests, rate.window_ns, rate.action), (3, 60_000_000_000, RateAction::Hold));
+    assert_eq!((rate.max_hold_ns, rate.after_hold), (u64::from(DEFAULT_MAX_HOLD_S) * 1_000_000_000, RateAction::Kill));
+    assert!(llm.kill_on_guardrail);
+
+    let every = Policy::parse("[[roles]]\nname = \"a\"\n[roles.llm]\nallow = [\"*\"]\n").unwrap();
+    assert!(every.roles[0].llm.as_ref().unwrap().allows_provider("gemini"));
+
+    let err = |text: &str| Policy::parse(text).unwrap_err().to_string();
+    let unknown = err("[[roles]]\nname = \"a\"\n[roles.llm]\nallow = [\"openai\", \"opneai\"]\n");
+    assert!(unknown.starts_with("roles[0].llm.allow[1]: \"opneai\": unknown LLM provider (known: "), "{unknown}");
+    let custom = Policy::compile_knowing(
+        toml::from_str("[[roles]]\nname = \"a\"\n[roles.llm]\nallow = [\"inhouse\"]\n").unwrap(),
+        &["inhouse".to_string()],
+    );
+    assert!(custom.is_ok(), "a configured endpoint's provider is known: {custom:?}");
+    let action = err("[[roles]]\nname = \"a\"\n[roles.llm.rate]\nrequests = 3\nwindow_s = 60\naction = \"wait\"\n");
+    assert!(action.starts_with("roles[0].llm.rate.action: unknown variant `wait`"), "{action}");
+    let hold = err(
+        "[[roles]]\nname = \"a\"\n[roles.llm.rate]\nrequests = 3\nwindow_s = 60\naction = \"deny\"\nmax_hold_s = 5\n",
+    );
+    assert_eq!(hold, "roles[0].llm.rate.max_hold_s: \"5\": only with action = \"hold\"");
+    let zero = err("[[roles]]\nname = \"a\"\n[roles.llm.rate]\nrequests = 0\nwindow_s = 60\naction = \"kill\"\n");
+    assert_eq!(zero, "roles[0].llm.rate.requests: \"0\": at least 1 request per window");
+}
