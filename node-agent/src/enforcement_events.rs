@@ -38,12 +38,16 @@ impl DecisionCounts {
             Family::Exec => "exec",
             Family::File => "file",
             Family::Network => "network",
+            Family::Llm => "llm",
             Family::Unspecified => "unknown",
         };
         let decision = match decision {
             Decision::Denied => "denied",
             Decision::KilledAfter => "killed_after",
             Decision::WouldDeny => "would_deny",
+            Decision::Aborted => "aborted",
+            Decision::Held => "held",
+            Decision::KilledBefore => "killed_before",
             Decision::Unspecified => "unknown",
         };
         *self.0.lock().unwrap_or_else(|e| e.into_inner()).entry((role, family, decision)).or_default() += 1;
@@ -60,6 +64,9 @@ fn decision_of(value: u8) -> Decision {
         decision::DENIED => Decision::Denied,
         decision::KILLED_AFTER => Decision::KilledAfter,
         decision::WOULD_DENY => Decision::WouldDeny,
+        decision::ABORTED => Decision::Aborted,
+        decision::HELD => Decision::Held,
+        decision::KILLED_BEFORE => Decision::KilledBefore,
         _ => Decision::Unspecified,
     }
 }
@@ -69,6 +76,9 @@ fn mechanism_of(value: u8) -> Mechanism {
         mechanism::CGROUP_SOCK_ADDR => Mechanism::CgroupSockAddr,
         mechanism::SIGNAL => Mechanism::Signal,
         mechanism::LSM => Mechanism::Lsm,
+        mechanism::SOCK_DESTROY => Mechanism::SockDestroy,
+        mechanism::UPROBE => Mechanism::Uprobe,
+        mechanism::CGROUP_SKB => Mechanism::CgroupSkb,
         _ => Mechanism::Unspecified,
     }
 }

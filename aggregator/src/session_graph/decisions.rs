@@ -18,6 +18,9 @@ impl SessionGraph {
             decision::DENIED => ("DENIED", "enforce"),
             decision::KILLED_AFTER => ("KILLED", "enforce"),
             decision::WOULD_DENY => ("WOULD BE DENIED", "audit"),
+            decision::ABORTED => ("ABORTED", "enforce"),
+            decision::HELD => ("HELD", "enforce"),
+            decision::KILLED_BEFORE => ("KILLED", "enforce"),
             _ => return,
         };
         // A v4-mapped destination is the IPv4 address the session resolved.

@@ -500,6 +500,9 @@ enum plb_decision {
 	PLB_DECISION_DENIED = 1,       /* refused before the effect (EPERM) */
 	PLB_DECISION_KILLED_AFTER = 2, /* SIGKILL once the effect had begun */
 	PLB_DECISION_WOULD_DENY = 3,   /* audit: allowed and recorded */
+	PLB_DECISION_ABORTED = 4,      /* an open connection aborted (the process lives) */
+	PLB_DECISION_HELD = 5,         /* the process stopped before the effect, until released */
+	PLB_DECISION_KILLED_BEFORE = 6, /* SIGKILL before the effect (no byte of the request left) */
 };
 
 /* The hook that decided. */
@@ -507,6 +510,9 @@ enum plb_mechanism {
 	PLB_MECH_CGROUP_SOCK_ADDR = 1, /* cgroup/connect4|6, cgroup/sendmsg4|6 at the cgroup2 root */
 	PLB_MECH_SIGNAL = 2,           /* bpf_send_signal(SIGKILL) from a tracepoint */
 	PLB_MECH_LSM = 3,              /* a BPF LSM hook's return value */
+	PLB_MECH_SOCK_DESTROY = 4,     /* bpf_sock_destroy from an iter/tcp program */
+	PLB_MECH_UPROBE = 5,           /* bpf_send_signal from a uprobe at the TLS library's write */
+	PLB_MECH_CGROUP_SKB = 6,       /* a cgroup_skb program dropped the packet */
 };
 
 /* The file operation decided on. */

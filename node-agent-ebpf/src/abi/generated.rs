@@ -1004,6 +1004,9 @@ pub mod decision {
     pub const DENIED: u8 = 1;
     pub const KILLED_AFTER: u8 = 2;
     pub const WOULD_DENY: u8 = 3;
+    pub const ABORTED: u8 = 4;
+    pub const HELD: u8 = 5;
+    pub const KILLED_BEFORE: u8 = 6;
 }
 pub mod mechanism {
     #[allow(unused_imports)]
@@ -1011,6 +1014,9 @@ pub mod mechanism {
     pub const CGROUP_SOCK_ADDR: u8 = 1;
     pub const SIGNAL: u8 = 2;
     pub const LSM: u8 = 3;
+    pub const SOCK_DESTROY: u8 = 4;
+    pub const UPROBE: u8 = 5;
+    pub const CGROUP_SKB: u8 = 6;
 }
 pub mod file_op {
     #[allow(unused_imports)]

@@ -1157,6 +1157,13 @@ pub mod enforcement_decision {
         KilledAfter = 2,
         /// Audit: allowed, and recorded.
         WouldDeny = 3,
+        /// An open connection was aborted; the process lives on.
+        Aborted = 4,
+        /// The process was stopped before the effect, until released.
+        Held = 5,
+        /// The process was killed before the effect (no byte of the request
+        /// left it).
+        KilledBefore = 6,
     }
     impl Decision {
         /// String value of the enum field names used in the ProtoBuf definition.
@@ -1169,6 +1176,9 @@ pub mod enforcement_decision {
                 Self::Denied => "DECISION_DENIED",
                 Self::KilledAfter => "DECISION_KILLED_AFTER",
                 Self::WouldDeny => "DECISION_WOULD_DENY",
+                Self::Aborted => "DECISION_ABORTED",
+                Self::Held => "DECISION_HELD",
+                Self::KilledBefore => "DECISION_KILLED_BEFORE",
             }
         }
         /// Creates an enum from field names used in the ProtoBuf definition.
@@ -1178,6 +1188,9 @@ pub mod enforcement_decision {
                 "DECISION_DENIED" => Some(Self::Denied),
                 "DECISION_KILLED_AFTER" => Some(Self::KilledAfter),
                 "DECISION_WOULD_DENY" => Some(Self::WouldDeny),
+                "DECISION_ABORTED" => Some(Self::Aborted),
+                "DECISION_HELD" => Some(Self::Held),
+                "DECISION_KILLED_BEFORE" => Some(Self::KilledBefore),
                 _ => None,
             }
         }
@@ -1205,6 +1218,12 @@ pub mod enforcement_decision {
         Signal = 2,
         /// A BPF LSM hook's return value.
         Lsm = 3,
+        /// bpf_sock_destroy from an iter/tcp program.
+        SockDestroy = 4,
+        /// A signal from a uprobe at the TLS library's write.
+        Uprobe = 5,
+        /// A cgroup_skb program dropped the packet.
+        CgroupSkb = 6,
     }
     impl Mechanism {
         /// String value of the enum field names used in the ProtoBuf definition.
@@ -1217,6 +1236,9 @@ pub mod enforcement_decision {
                 Self::CgroupSockAddr => "MECHANISM_CGROUP_SOCK_ADDR",
                 Self::Signal => "MECHANISM_SIGNAL",
                 Self::Lsm => "MECHANISM_LSM",
+                Self::SockDestroy => "MECHANISM_SOCK_DESTROY",
+                Self::Uprobe => "MECHANISM_UPROBE",
+                Self::CgroupSkb => "MECHANISM_CGROUP_SKB",
             }
         }
         /// Creates an enum from field names used in the ProtoBuf definition.
@@ -1226,6 +1248,9 @@ pub mod enforcement_decision {
                 "MECHANISM_CGROUP_SOCK_ADDR" => Some(Self::CgroupSockAddr),
                 "MECHANISM_SIGNAL" => Some(Self::Signal),
                 "MECHANISM_LSM" => Some(Self::Lsm),
+                "MECHANISM_SOCK_DESTROY" => Some(Self::SockDestroy),
+                "MECHANISM_UPROBE" => Some(Self::Uprobe),
+                "MECHANISM_CGROUP_SKB" => Some(Self::CgroupSkb),
                 _ => None,
             }
         }
@@ -1249,6 +1274,8 @@ pub mod enforcement_decision {
         Exec = 1,
         File = 2,
         Network = 3,
+        /// LLM calls: providers, rate limits, guardrails.
+        Llm = 4,
     }
     impl Family {
         /// String value of the enum field names used in the ProtoBuf definition.
@@ -1261,6 +1288,7 @@ pub mod enforcement_decision {
                 Self::Exec => "FAMILY_EXEC",
                 Self::File => "FAMILY_FILE",
                 Self::Network => "FAMILY_NETWORK",
+                Self::Llm => "FAMILY_LLM",
             }
         }
         /// Creates an enum from field names used in the ProtoBuf definition.
@@ -1270,6 +1298,7 @@ pub mod enforcement_decision {
                 "FAMILY_EXEC" => Some(Self::Exec),
                 "FAMILY_FILE" => Some(Self::File),
                 "FAMILY_NETWORK" => Some(Self::Network),
+                "FAMILY_LLM" => Some(Self::Llm),
                 _ => None,
             }
         }

@@ -10,12 +10,18 @@ pub mod decision {
     pub const DENIED: u8 = 1;
     pub const KILLED_AFTER: u8 = 2;
     pub const WOULD_DENY: u8 = 3;
+    pub const ABORTED: u8 = 4;
+    pub const HELD: u8 = 5;
+    pub const KILLED_BEFORE: u8 = 6;
 
     pub fn name(decision: u8) -> &'static str {
         match decision {
             DENIED => "denied",
             KILLED_AFTER => "killed_after",
             WOULD_DENY => "would_deny",
+            ABORTED => "aborted",
+            HELD => "held",
+            KILLED_BEFORE => "killed_before",
             _ => "unknown",
         }
     }
@@ -26,12 +32,18 @@ pub mod mechanism {
     pub const CGROUP_SOCK_ADDR: u8 = 1;
     pub const SIGNAL: u8 = 2;
     pub const LSM: u8 = 3;
+    pub const SOCK_DESTROY: u8 = 4;
+    pub const UPROBE: u8 = 5;
+    pub const CGROUP_SKB: u8 = 6;
 
     pub fn name(mechanism: u8) -> &'static str {
         match mechanism {
             CGROUP_SOCK_ADDR => "cgroup_sock_addr",
             SIGNAL => "signal",
             LSM => "lsm",
+            SOCK_DESTROY => "sock_destroy",
+            UPROBE => "uprobe",
+            CGROUP_SKB => "cgroup_skb",
             _ => "unknown",
         }
     }
@@ -42,12 +54,14 @@ pub mod family {
     pub const EXEC: u8 = 1;
     pub const FILE: u8 = 2;
     pub const NETWORK: u8 = 3;
+    pub const LLM: u8 = 4;
 
     pub fn name(family: u8) -> &'static str {
         match family {
             EXEC => "exec",
             FILE => "file",
             NETWORK => "network",
+            LLM => "llm",
             _ => "unknown",
         }
     }
