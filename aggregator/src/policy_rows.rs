@@ -35,6 +35,7 @@ pub fn policy_status_row(
                 exec: family(&role.exec)?,
                 files: family(&role.files)?,
                 network: family(&role.network)?,
+                llm: family(&role.llm)?,
             })
         })
         .collect::<Result<Vec<_>, BatchError>>()?;

@@ -22,11 +22,21 @@ pub struct Options {
     pub dir: Option<PathBuf>,
     /// Scripted conversations and pages (see [`crate::script`]); `script:` models and `/pages/` answer 404 without.
     pub scripts_dir: Option<PathBuf>,
+    /// Where to listen; `127.0.0.1:0` when `None` (`0.0.0.0:0` answers on every loopback address).
+    pub listen: Option<SocketAddr>,
+    /// Names the server certificate carries besides `localhost` and `127.0.0.1`.
+    pub server_names: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { stream_delay: Duration::from_millis(30), dir: None, scripts_dir: None }
+        Options {
+            stream_delay: Duration::from_millis(30),
+            dir: None,
+            scripts_dir: None,
+            listen: None,
+            server_names: Vec::new(),
+        }
     }
 }
 
@@ -92,13 +102,16 @@ impl Fixture {
         let mut command = Command::new(binary);
         command
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(options.listen.map_or("127.0.0.1:0".to_string(), |a| a.to_string()))
             .arg("--dir")
             .arg(&dir)
             .arg("--stream-delay-ms")
             .arg(options.stream_delay.as_millis().to_string());
         if let Some(scripts) = &options.scripts_dir {
             command.arg("--scripts").arg(scripts);
+        }
+        for name in &options.server_names {
+            command.arg("--server-name").arg(name);
         }
         let mut child = command
             .stdin(Stdio::null())
@@ -127,10 +140,11 @@ impl Fixture {
     pub fn in_process_with(options: Options) -> anyhow::Result<Fixture> {
         let (dir, tempdir) = directory(&options)?;
         let config = Config {
-            listen: "127.0.0.1:0".parse()?,
+            listen: options.listen.unwrap_or("127.0.0.1:0".parse()?),
             dir: dir.clone(),
             stream_delay: options.stream_delay,
             scripts_dir: options.scripts_dir,
+            server_names: options.server_names,
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();

@@ -26,6 +26,9 @@ struct Args {
     /// Directory of scripted conversations (`<name>.json`, for model `script:<name>`) and pages (`/pages/<file>`).
     #[arg(long)]
     scripts: Option<PathBuf>,
+    /// A further name the server certificate carries (repeatable).
+    #[arg(long = "server-name")]
+    server_names: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +40,7 @@ fn main() -> anyhow::Result<()> {
             dir: args.dir,
             stream_delay: Duration::from_millis(args.stream_delay_ms),
             scripts_dir: args.scripts,
+            server_names: args.server_names,
         };
         let server = Server::bind(config).await?;
         let mut stdout = std::io::stdout().lock();

@@ -49,6 +49,8 @@ pub struct Config {
     /// Where `script:<name>` models find `<name>.json` and `/pages/<file>` its file (see [`crate::script`]);
     /// without it those answer 404.
     pub scripts_dir: Option<PathBuf>,
+    /// Names the server certificate carries besides `localhost` and `127.0.0.1`.
+    pub server_names: Vec<String>,
 }
 
 /// One exchange as the server saw it: the truth captured calls are compared with.
@@ -110,7 +112,7 @@ impl Server {
     /// Makes the certificates, writes `ca.pem`, opens the exchange log and binds the listener.
     pub async fn bind(config: Config) -> anyhow::Result<Server> {
         std::fs::create_dir_all(&config.dir).with_context(|| format!("creating {}", config.dir.display()))?;
-        let certs = crate::tls::make()?;
+        let certs = crate::tls::make(&config.server_names)?;
         let ca_path = config.dir.join(CA_FILE);
         std::fs::write(&ca_path, &certs.ca_pem).with_context(|| format!("writing {}", ca_path.display()))?;
         let log_path = config.dir.join(EXCHANGES_FILE);

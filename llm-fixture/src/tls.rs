@@ -1,4 +1,5 @@
-//! A certificate authority made at start, and a server certificate it signs for `localhost` and `127.0.0.1`.
+//! A certificate authority made at start, and a server certificate it signs for `localhost`, `127.0.0.1` and any
+//! further names asked for.
 
 use std::sync::Arc;
 
@@ -22,7 +23,8 @@ fn name(common_name: &str) -> DistinguishedName {
     name
 }
 
-pub fn make() -> anyhow::Result<Certs> {
+/// `extra_names`: host names (or addresses) the server certificate names besides `localhost` and `127.0.0.1`.
+pub fn make(extra_names: &[String]) -> anyhow::Result<Certs> {
     let ca_key = KeyPair::generate().context("CA key")?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.distinguished_name = name("Plumbline LLM fixture CA");
@@ -34,7 +36,9 @@ pub fn make() -> anyhow::Result<Certs> {
     let issuer = Issuer::new(ca, ca_key);
 
     let server_key = KeyPair::generate().context("server key")?;
-    let mut server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    names.extend(extra_names.iter().cloned());
+    let mut server = CertificateParams::new(names)?;
     server.distinguished_name = name("localhost");
     server.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];

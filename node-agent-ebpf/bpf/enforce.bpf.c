@@ -168,6 +168,11 @@ struct {
 	__type(value, struct plb_net_rule);
 } net_rules SEC(".maps");
 
+/* The LLM endpoints a role may call: refused at connect, or by the TLS
+ * server name, and aborted with bpf_sock_destroy (uses pods, roles and
+ * enforce_events). */
+#include "llm_endpoints.bpf.h"
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(plb_enforce_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -565,7 +570,11 @@ static __always_inline int decide_net(struct bpf_sock_addr *ctx, const __u8 addr
 	if (!pod)
 		return 1;
 	role = bpf_map_lookup_elem(&roles, &pod->role);
-	if (!role || role->net_mode == PLB_MODE_OFF)
+	if (!role)
+		return 1;
+	if (!plb_llm_connect(ctx, pod, role->llm_mode, addr, port, family, op, protocol))
+		return 0;
+	if (role->net_mode == PLB_MODE_OFF)
 		return 1;
 	key.data.role = pod->role;
 	__builtin_memcpy(key.data.addr, addr, 16);

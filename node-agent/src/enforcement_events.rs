@@ -146,6 +146,18 @@ pub fn encode_net(
     table: &ProcessTable,
     batch: &mut BatchBuilder,
 ) {
+    if let Some(llm) = crate::enforce::llm_endpoints::decided_in_kernel(event) {
+        let decided = Decided {
+            decision: llm.decision,
+            mechanism: llm.mechanism,
+            remote: Some(event.remote),
+            transport: Transport::Tcp,
+            path: llm.hosts.as_bytes(),
+            ..decided!(event, Family::Llm, llm.operation)
+        };
+        decided.push(names, counts, table, batch);
+        return;
+    }
     let operation = match event.op {
         net_op::CONNECT => "connect",
         net_op::SENDMSG => "sendmsg",

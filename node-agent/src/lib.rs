@@ -86,7 +86,9 @@ pub async fn run(
     let tier = enforce::tier::TierReport::detect(policy_maps.as_ref().map(|(_, tier)| *tier));
     if let Some((maps, _)) = policy_maps {
         let enforce = &config.capture.enforce;
+        enforce::llm_endpoints::configure(&config.capture.intent.endpoints);
         let enforcer = Arc::new(std::sync::Mutex::new(enforce::enforcer::Enforcer::start(enforce, maps, tier)?));
+        enforce::llm_endpoints::install(enforcer.clone());
         enforce::enforcer::Enforcer::spawn_upkeep(enforcer.clone(), shutdown.clone());
         enforce::control::spawn(&enforce.control_socket, enforcer.clone(), shutdown.clone())
             .with_context(|| format!("capture.enforce.control_socket {}", enforce.control_socket.display()))?;

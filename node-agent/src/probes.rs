@@ -325,7 +325,7 @@ pub const GPU: ObjectSpec = ObjectSpec {
 /// Workload policy (see `enforce`): pods inherited at fork, network decided
 /// at connect and unconnected send, DNS answers to enrolled processes read
 /// for the host names their roles allow, on every tier.
-const ENFORCE_COMMON: [(&str, Attach); 7] = [
+const ENFORCE_COMMON: [(&str, Attach); 8] = [
     ("plb_enforce_fork", Attach::BtfTracepoint("sched_process_fork")),
     ("plb_enforce_exit", Attach::BtfTracepoint("sched_process_exit")),
     ("plb_enforce_connect4", Attach::CgroupSockAddr),
@@ -333,6 +333,7 @@ const ENFORCE_COMMON: [(&str, Attach); 7] = [
     ("plb_enforce_sendmsg4", Attach::CgroupSockAddr),
     ("plb_enforce_sendmsg6", Attach::CgroupSockAddr),
     ("plb_enforce_dns_answer", Attach::CgroupSkb(CgroupSkbAttachType::Ingress)),
+    ("plb_enforce_llm_egress", Attach::CgroupSkb(CgroupSkbAttachType::Egress)),
 ];
 
 /// The common programs, then a tier's own.
@@ -355,7 +356,7 @@ pub const ENFORCE_FALLBACK: ObjectSpec = ObjectSpec {
     ring: Some(Ring { map: "enforce_events", kib: |_| 256 }),
     globals: &[Global::DnsPort],
     sweeps: &[],
-    programs: &enforce_programs::<5, 12>([
+    programs: &enforce_programs::<5, 13>([
         ("plb_enforce_exec", Attach::BtfTracepoint("sched_process_exec")),
         ("plb_enforce_exit_open", Attach::Tracepoint("syscalls", "sys_exit_open")),
         ("plb_enforce_exit_creat", Attach::Tracepoint("syscalls", "sys_exit_creat")),
@@ -369,7 +370,7 @@ pub const ENFORCE_FALLBACK: ObjectSpec = ObjectSpec {
 /// With BPF LSM: execs and file operations the role does not allow are
 /// refused before the effect.
 pub const ENFORCE_LSM: ObjectSpec = ObjectSpec {
-    programs: &enforce_programs::<9, 16>([
+    programs: &enforce_programs::<9, 17>([
         ("plb_lsm_exec", Attach::Lsm("bprm_check_security")),
         ("plb_lsm_file_open", Attach::Lsm("file_open")),
         ("plb_lsm_mknod", Attach::Lsm("path_mknod")),
@@ -483,7 +484,12 @@ fn attach(
     for (global, value) in &globals {
         loader.override_global(global, value.as_slice(), true);
     }
-    let mut ebpf = loader.load(spec.object.bytes()?).map_err(|source| ProbeError::Load { object: name, source })?;
+    // The enforce object's kfunc call gets the kernel's id (see enforce::sock_destroy).
+    let bytes = match spec.enforces {
+        Some(_) => crate::enforce::sock_destroy::patch_kfunc(spec.object.bytes()?),
+        None => std::borrow::Cow::Borrowed(spec.object.bytes()?),
+    };
+    let mut ebpf = loader.load(&bytes).map_err(|source| ProbeError::Load { object: name, source })?;
     if filtered {
         fill_filters(&mut ebpf, name, filters)?;
     }

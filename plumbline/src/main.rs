@@ -92,6 +92,10 @@ enum PolicyCommand {
     Validate {
         /// The policy file (TOML).
         file: PathBuf,
+        /// An agent (or `plumbline run`) configuration: the LLM providers of
+        /// its `[[capture.intent.endpoints]]` are known besides the catalog's.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -169,7 +173,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Query { command: ServiceCommand::Validate(arg) } => {
             validate::<plumbline_query::QueryConfig>(&arg, plumbline_query::config::ENV_PREFIX)
         }
-        Command::Policy { command: PolicyCommand::Validate { file } } => validate_policy(&file),
+        Command::Policy { command: PolicyCommand::Validate { file, config } } => {
+            validate_policy(&file, config.as_deref())
+        }
         Command::Enforce { command: EnforceCommand::Wrap { role, socket, command } } => wrap(&role, &socket, &command),
     }
 }
@@ -187,9 +193,16 @@ fn wrap(role: &str, socket: &Path, command: &[String]) -> anyhow::Result<()> {
 
 /// Prints what the policy does and its warnings, or fails naming the key at
 /// fault.
-fn validate_policy(file: &Path) -> anyhow::Result<()> {
+fn validate_policy(file: &Path, config: Option<&Path>) -> anyhow::Result<()> {
     use plumbline_node_agent::enforce::policy::{Policy, PolicyError};
-    let policy = Policy::load(file).map_err(|err| match err {
+    let providers = match config {
+        Some(config) => endpoint_providers(config)?,
+        None => Vec::new(),
+    };
+    let text = std::fs::read_to_string(file)
+        .map_err(|source| PolicyError::Read { path: file.to_path_buf(), source })
+        .map_err(anyhow::Error::new)?;
+    let policy = Policy::parse_knowing(&text, &providers).map_err(|err| match err {
         PolicyError::Read { .. } => anyhow::Error::new(err),
         err => anyhow::anyhow!("{}: {err}", file.display()),
     })?;
@@ -199,6 +212,24 @@ fn validate_policy(file: &Path) -> anyhow::Result<()> {
     }
     eprintln!("policy is valid");
     Ok(())
+}
+
+/// The providers of the `[[capture.intent.endpoints]]` in configuration
+/// file `config`.
+fn endpoint_providers(config: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(config).map_err(|e| anyhow::anyhow!("reading {}: {e}", config.display()))?;
+    let value: toml::Value =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not TOML: {e}", config.display()))?;
+    let endpoints = value.get("capture").and_then(|c| c.get("intent")).and_then(|i| i.get("endpoints"));
+    let mut providers: Vec<String> = endpoints
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("provider")?.as_str().map(str::to_string))
+        .collect();
+    providers.sort_unstable();
+    providers.dedup();
+    Ok(providers)
 }
 
 fn load<T: DeserializeOwned + Validate>(arg: &ConfigArg, env_prefix: &str) -> anyhow::Result<T> {

@@ -36,6 +36,7 @@ pub fn policy_view(row: PolicyStatusRow) -> Result<PolicyView, StoreError> {
             exec: family(r.exec),
             files: family(r.files),
             network: family(r.network),
+            llm: family(r.llm),
         })
         .collect();
     Ok(PolicyView {

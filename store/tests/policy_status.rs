@@ -20,6 +20,7 @@ fn status(host: &str, at_s: u64, version: &str, reload_error: &str) -> PolicySta
         exec: Some(PolicyFamily { mode: "audit".into(), rules: "2 allowed".into() }),
         files: None,
         network: Some(PolicyFamily { mode: "enforce".into(), rules: "1 address rule(s)".into() }),
+        llm: None,
     }];
     PolicyStatusRow {
         host: host.into(),

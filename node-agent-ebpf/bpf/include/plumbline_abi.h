@@ -534,6 +534,10 @@ enum plb_file_access {
 enum plb_net_op {
 	PLB_NET_OP_CONNECT = 1,
 	PLB_NET_OP_SENDMSG = 2,
+	/* LLM endpoints ([roles.llm] allow; family llm): */
+	PLB_NET_OP_LLM_CONNECT = 3,     /* a connect to an address only disallowed endpoints have */
+	PLB_NET_OP_LLM_SERVER_NAME = 4, /* a ClientHello naming a disallowed endpoint's host */
+	PLB_NET_OP_LLM_UNREADABLE = 5,  /* a ClientHello to an LLM address whose server name cannot be read */
 };
 
 /* How an executable allow-list entry covers: the file itself, or every file
@@ -554,7 +558,7 @@ struct plb_role {
 	__u8 net_mode;  /* enum plb_mode */
 	__u8 exec_mode;
 	__u8 file_mode;
-	__u8 _pad0;
+	__u8 llm_mode;  /* [roles.llm] allow: the LLM endpoints it may call */
 };
 
 /* The workload a process belongs to (map value keyed by thread-group id);

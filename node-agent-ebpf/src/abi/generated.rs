@@ -1038,6 +1038,9 @@ pub mod net_op {
     use super::*;
     pub const CONNECT: u8 = 1;
     pub const SENDMSG: u8 = 2;
+    pub const LLM_CONNECT: u8 = 3;
+    pub const LLM_SERVER_NAME: u8 = 4;
+    pub const LLM_UNREADABLE: u8 = 5;
 }
 pub mod exec_cover {
     #[allow(unused_imports)]
@@ -1051,7 +1054,7 @@ pub struct Role {
     pub net_mode: u8,
     pub exec_mode: u8,
     pub file_mode: u8,
-    pub _pad0: u8,
+    pub llm_mode: u8,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
@@ -1064,7 +1067,7 @@ const _: () = {
     [
         "Offset of field: Role::file_mode",
     ][::std::mem::offset_of!(Role, file_mode) - 2usize];
-    ["Offset of field: Role::_pad0"][::std::mem::offset_of!(Role, _pad0) - 3usize];
+    ["Offset of field: Role::llm_mode"][::std::mem::offset_of!(Role, llm_mode) - 3usize];
 };
 #[repr(C)]
 #[derive(Debug, Copy, Clone, bytemuck::Pod, bytemuck::Zeroable)]

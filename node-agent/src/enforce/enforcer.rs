@@ -65,10 +65,15 @@ impl Enforcer {
     /// would be in force) and writes it to the kernel.
     pub fn start(config: &EnforceConfig, kernel: KernelPolicy, tier: TierReport) -> anyhow::Result<Self> {
         let path = config.policy_file.as_ref().context("capture.enforce.policy_file is not set")?;
-        let file = PolicyFile::open(path).with_context(|| format!("capture.enforce.policy_file {}", path.display()))?;
+        let providers = super::llm_endpoints::configured_providers();
+        let file = PolicyFile::open_knowing(path, providers)
+            .with_context(|| format!("capture.enforce.policy_file {}", path.display()))?;
         let status = StatusReport::new(tier);
         let mut enforcer = Self { file, kernel, resolved: HashMap::new(), names: RoleNames::default(), status };
-        enforcer.resolved = resolve_blocking(&enforcer.file.policy().hosts_to_resolve());
+        let mut hosts: Vec<&str> = enforcer.file.policy().hosts_to_resolve();
+        let llm_hosts = super::llm_endpoints::hosts_to_resolve(enforcer.file.policy());
+        hosts.extend(llm_hosts.iter().map(String::as_str));
+        enforcer.resolved = resolve_blocking(&hosts);
         enforcer.apply()?;
         for warning in enforcer.file.policy().warnings() {
             tracing::warn!(warning, "enforcement policy");
@@ -87,6 +92,21 @@ impl Enforcer {
         self.names.set(&policy);
         tracing::info!(file = %self.file.path().display(), roles = policy.roles.len(), "enforcement policy written to the kernel");
         Ok(())
+    }
+
+    /// The role (id, pod, name) of `tgid` when it says a guardrail match
+    /// aborts the request's connection (`[roles.llm] kill_on_guardrail`).
+    pub fn kill_on_guardrail(&self, tgid: u32) -> Option<(u32, u32, String)> {
+        let role = self.kernel.role_of(tgid)?;
+        let policy = self.file.policy();
+        let role = policy.role(role)?;
+        role.llm.as_ref().filter(|llm| llm.kill_on_guardrail)?;
+        Some((role.id.0, self.kernel.pod_of(tgid).map_or(0, |p| p.pod), role.name.clone()))
+    }
+
+    /// The kernel's LLM endpoint maps.
+    pub fn llm_maps(&mut self) -> &mut super::llm_endpoints::LlmMaps {
+        &mut self.kernel.llm
     }
 
     /// Re-reads the policy file; a changed, valid one replaces the policy in
@@ -144,7 +164,10 @@ impl Enforcer {
     async fn refresh_names(shared: &SharedEnforcer) {
         let hosts: Vec<String> = {
             let enforcer = shared.lock().unwrap_or_else(|e| e.into_inner());
-            enforcer.file.policy().hosts_to_resolve().into_iter().map(str::to_string).collect()
+            let policy = enforcer.file.policy();
+            let mut hosts: Vec<String> = policy.hosts_to_resolve().into_iter().map(str::to_string).collect();
+            hosts.extend(super::llm_endpoints::hosts_to_resolve(policy));
+            hosts
         };
         let mut resolved = HashMap::new();
         for host in hosts {

@@ -159,6 +159,8 @@ pub struct KernelPolicy {
     written_files: Vec<RoleInode>,
     written_names: Vec<DnsName>,
     next_pod: u32,
+    /// The LLM endpoints each role may call (`[roles.llm] allow`).
+    pub llm: super::llm_endpoints::LlmMaps,
 }
 
 impl KernelPolicy {
@@ -179,6 +181,7 @@ impl KernelPolicy {
             written_files: Vec::new(),
             written_names: Vec::new(),
             next_pod: 1,
+            llm: super::llm_endpoints::LlmMaps::new(ebpf)?,
         })
     }
 
@@ -273,10 +276,11 @@ impl KernelPolicy {
                 net_mode: role.network.as_ref().map_or(mode::OFF, |n| mode_value(n.mode)),
                 exec_mode: role.exec.as_ref().map_or(mode::OFF, |e| mode_value(e.mode)),
                 file_mode: role.files.as_ref().map_or(mode::OFF, |f| mode_value(f.mode)),
-                _pad0: 0,
+                llm_mode: super::llm_endpoints::role_mode(role),
             });
             self.roles.set(id, modes, 0).context("writing the roles")?;
         }
+        self.llm.apply(policy, resolved)?;
         Ok(())
     }
 
@@ -296,6 +300,11 @@ impl KernelPolicy {
         self.next_pod += 1;
         self.pods.insert(tgid, Pod { role: role.0, pod }, 0).context("enrolling the process")?;
         Ok(pod)
+    }
+
+    /// The enrolment (role and pod) of `tgid`, if any.
+    pub fn pod_of(&self, tgid: u32) -> Option<Pod> {
+        self.pods.get(&tgid, 0).ok()
     }
 
     /// The role `tgid` is enrolled in, if any.

@@ -10,6 +10,8 @@ pub mod config;
 pub mod control;
 pub mod enforcer;
 pub mod kernel;
+pub mod llm_endpoints;
 pub mod policy;
+pub mod sock_destroy;
 pub mod status;
 pub mod tier;

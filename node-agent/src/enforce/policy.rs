@@ -232,6 +232,12 @@ pub struct Policy {
 impl Policy {
     /// Parses, checks and compiles a policy file's text.
     pub fn parse(text: &str) -> Result<Self, PolicyError> {
+        Self::parse_knowing(text, &[])
+    }
+
+    /// [`Policy::parse`], knowing the LLM `providers` of the node's
+    /// configured endpoints besides the catalog's.
+    pub fn parse_knowing(text: &str, providers: &[String]) -> Result<Self, PolicyError> {
         let syntax = |err: toml::de::Error, key: String| PolicyError::Syntax {
             key,
             message: err.message().trim_end().to_string(),
@@ -248,7 +254,7 @@ impl Policy {
             }
             syntax(err, key)
         })?;
-        Self::compile(spec)
+        Self::compile_knowing(spec, providers)
     }
 
     /// Reads and parses a policy file.

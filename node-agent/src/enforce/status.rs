@@ -71,7 +71,7 @@ impl StatusReport {
             .roles
             .iter()
             .map(|role| {
-                let [exec, files, network, _llm] = role.families().map(|(_, rules)| {
+                let [exec, files, network, llm] = role.families().map(|(_, rules)| {
                     rules.map(|(mode, rules)| PolicyFamily {
                         mode: match mode {
                             Mode::Audit => policy_family::Mode::Audit,
@@ -80,7 +80,7 @@ impl StatusReport {
                         rules_sid: batch.intern(&rules),
                     })
                 });
-                PolicyRole { name_sid: batch.intern(&role.name), exec, files, network }
+                PolicyRole { name_sid: batch.intern(&role.name), exec, files, network, llm }
             })
             .collect();
         PolicyStatus {

@@ -229,6 +229,17 @@ impl IntentCapture {
         // Looked up again: `tracked` borrowed all of `self`.
         let tracked = self.connections.get_mut(&(h.pid, event.conn_id)).expect("tracked above");
         tracked.resolve(h.pid, self.last_connect.get(&h.pid), dns_name);
+        if event.direction == tls_direction::WRITE {
+            // `[roles.llm] kill_on_guardrail`: what was just sent, checked now.
+            crate::enforce::llm_endpoints::guardrail_write(
+                event.conn_id,
+                &tracked.info,
+                data,
+                h.ts_boot_ns,
+                who,
+                batch,
+            );
+        }
         let lost_before = tracked.connection.total_lost();
         let exchanges = tracked.connection.feed(Piece {
             write: event.direction == tls_direction::WRITE,

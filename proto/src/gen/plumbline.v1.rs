@@ -1398,6 +1398,9 @@ pub struct PolicyRole {
     pub files: ::core::option::Option<PolicyFamily>,
     #[prost(message, optional, tag = "4")]
     pub network: ::core::option::Option<PolicyFamily>,
+    /// \[roles.llm\]: the LLM providers it may call, and what a guardrail match does.
+    #[prost(message, optional, tag = "5")]
+    pub llm: ::core::option::Option<PolicyFamily>,
 }
 /// One family of a role's rules.
 #[allow(clippy::all)]
@@ -2493,6 +2496,8 @@ pub struct PolicyRoleView {
     pub files: ::core::option::Option<PolicyFamilyView>,
     #[prost(message, optional, tag = "4")]
     pub network: ::core::option::Option<PolicyFamilyView>,
+    #[prost(message, optional, tag = "5")]
+    pub llm: ::core::option::Option<PolicyFamilyView>,
 }
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]

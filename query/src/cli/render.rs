@@ -231,11 +231,15 @@ pub fn losses(losses: &[LossRecord]) -> String {
 
 pub fn enforcement(decisions: &[EnforcementView]) -> String {
     table(&["TIME", "HOST", "PID", "COMM", "ROLE", "DECISION", "BY", "OPERATION", "OBJECT"], decisions, |d| {
-        let object = if d.remote_addr.is_empty() {
+        let mut object = if d.remote_addr.is_empty() {
             d.path.clone()
         } else {
             format!("{} {}", d.transport, crate::connections::endpoint(&d.remote_addr, d.remote_port, ""))
         };
+        // LLM decisions name the endpoint host (or the guardrail) too.
+        if d.family == "llm" && !d.remote_addr.is_empty() && !d.path.is_empty() {
+            object = format!("{object} ({})", d.path);
+        }
         vec![
             time(d.wall_ns),
             d.host.clone(),

@@ -34,8 +34,8 @@ fn node_status(node: &PolicyView, out: &mut String) {
         let _ = writeln!(out, "reload failed, the last good policy stays in force: {}", node.reload_error);
     }
     out.push('\n');
-    out.push_str(&table(&["ROLE", "EXEC", "FILES", "NETWORK"], &node.roles, |role| {
-        vec![role.name.clone(), family(&role.exec), family(&role.files), family(&role.network)]
+    out.push_str(&table(&["ROLE", "EXEC", "FILES", "NETWORK", "LLM"], &node.roles, |role| {
+        vec![role.name.clone(), family(&role.exec), family(&role.files), family(&role.network), family(&role.llm)]
     }));
     if !node.caveats.is_empty() {
         let _ = writeln!(out, "\nwhat tier {} does not cover:", node.tier);
@@ -77,7 +77,7 @@ mod tests {
         assert!(text.contains("tier fallback  bpf lsm not listed"), "{text}");
         assert!(text.contains("version 0123456789ab\n"), "{text}");
         assert!(text.contains("reload failed, the last good policy stays in force: roles[0].mode:"), "{text}");
-        assert!(text.contains("net   -     -      enforce: 1 address rule\n"), "{text}");
+        assert!(text.contains("net   -     -      enforce: 1 address rule  -\n"), "{text}");
         assert!(text.contains("what tier fallback does not cover:\n  - exec: killed after the exec\n"), "{text}");
     }
 }

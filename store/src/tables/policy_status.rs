@@ -57,6 +57,9 @@ pub struct PolicyRole {
     pub exec: Option<PolicyFamily>,
     pub files: Option<PolicyFamily>,
     pub network: Option<PolicyFamily>,
+    /// Absent in rows written before the LLM family was reported.
+    #[serde(default)]
+    pub llm: Option<PolicyFamily>,
 }
 
 /// One family of a role's rules.

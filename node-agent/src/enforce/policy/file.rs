@@ -28,16 +28,24 @@ pub struct PolicyFile {
     version: String,
     /// The text last read (good or broken), or the read error's text.
     last_seen: Result<String, String>,
+    /// LLM providers the node knows besides the catalog's.
+    providers: Vec<String>,
 }
 
 impl PolicyFile {
     /// Loads the file; a broken file at start is an error (nothing would be
     /// in force).
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, PolicyError> {
+        Self::open_knowing(path, Vec::new())
+    }
+
+    /// [`PolicyFile::open`], knowing the LLM `providers` of the node's
+    /// configured endpoints besides the catalog's.
+    pub fn open_knowing(path: impl Into<PathBuf>, providers: Vec<String>) -> Result<Self, PolicyError> {
         let path = path.into();
         let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read { path: path.clone(), source })?;
-        let policy = Arc::new(Policy::parse(&text)?);
-        Ok(Self { path, policy, version: version(&text), last_seen: Ok(text) })
+        let policy = Arc::new(Policy::parse_knowing(&text, &providers)?);
+        Ok(Self { path, policy, version: version(&text), last_seen: Ok(text), providers })
     }
 
     pub fn path(&self) -> &Path {
@@ -67,7 +75,7 @@ impl PolicyFile {
         self.last_seen = seen;
         let parsed = read
             .map_err(|source| PolicyError::Read { path: self.path.clone(), source })
-            .and_then(|text| Ok((Policy::parse(&text)?, version(&text))));
+            .and_then(|text| Ok((Policy::parse_knowing(&text, &self.providers)?, version(&text))));
         match parsed {
             Ok((policy, version)) => {
                 self.policy = Arc::new(policy);
