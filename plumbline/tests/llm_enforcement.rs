@@ -245,6 +245,42 @@ fn a_role_calls_only_the_llm_endpoints_it_allows_and_audit_lets_the_rest_through
     );
     assert_eq!(requests_to(&bed.exchanges(), "/anthropic/"), 2);
 
+    // A ClientHello split before its server name, to an address an LLM
+    // endpoint has: unreadable, so refused (fail closed). The client sends
+    // only the first 20 bytes, then waits for an answer that never comes.
+    let split = format!(
+        "import errno, socket, ssl\n\
+         ctx = ssl.create_default_context()\n\
+         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()\n\
+         tls = ctx.wrap_bio(incoming, outgoing, server_hostname='openai.llm.test')\n\
+         try:\n    tls.do_handshake()\nexcept ssl.SSLWantReadError:\n    pass\n\
+         hello = outgoing.read()\n\
+         s = socket.create_connection(('openai.llm.test', {}))\n\
+         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\n\
+         s.send(hello[:20])\n\
+         s.settimeout(60)\n\
+         try:\n    print('answered', len(s.recv(100)))\n\
+         except OSError as e:\n    print(errno.errorcode.get(e.errno, str(e)))\n",
+        bed.fixture.port()
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_plumbline"))
+        .args(["enforce", "wrap", "openai-only", "--socket"])
+        .arg(&bed.socket)
+        .args(["--", python3(), "-c", &split])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ECONNABORTED", "{output:?}");
+    let rows = eventually_showing("the unreadable server name refused", || {
+        let rows = bed.plumbline.view("enforcement", &[]);
+        let found: Vec<Value> = rows.into_iter().filter(|r| r["operation"] == "tls_server_name_unreadable").collect();
+        if found.is_empty() {
+            Err("none yet".to_string())
+        } else {
+            Ok(found)
+        }
+    });
+    assert_eq!((rows[0]["decision"].as_str(), rows[0]["mechanism"].as_str()), (Some("aborted"), Some("sock_destroy")));
+
     // `plumb policy`: the llm family of each role, with its mode and rules.
     let roles = eventually_showing("the node's policy with its roles", || {
         let nodes = plumb_json(&bed.plumbline.addr, &["policy", "--host", &bed.plumbline.host]).unwrap_or_default();
