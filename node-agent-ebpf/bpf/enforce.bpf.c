@@ -168,6 +168,10 @@ struct {
 	__type(value, struct plb_net_rule);
 } net_rules SEC(".maps");
 
+/* LLM request rate per process: uprobes at the TLS write, and the connect
+ * refusals of `deny` (uses pods and enforce_events). */
+#include "llm_rate.bpf.h"
+
 /* The LLM endpoints a role may call: refused at connect, or by the TLS
  * server name, and aborted with bpf_sock_destroy (uses pods, roles and
  * enforce_events). */
@@ -569,6 +573,8 @@ static __always_inline int decide_net(struct bpf_sock_addr *ctx, const __u8 addr
 	pod = bpf_map_lookup_elem(&pods, &tgid);
 	if (!pod)
 		return 1;
+	if (op == PLB_NET_OP_CONNECT && protocol == IPPROTO_TCP && plb_rate_refuses_connect(pod, tgid, addr, port, family))
+		return 0;
 	role = bpf_map_lookup_elem(&roles, &pod->role);
 	if (!role)
 		return 1;

@@ -93,3 +93,6 @@ unsafe impl aya::Pod for NetRuleAddr {}
 unsafe impl aya::Pod for NetRule {}
 unsafe impl aya::Pod for RoleInode {}
 unsafe impl aya::Pod for DnsName {}
+unsafe impl aya::Pod for RateRule {}
+unsafe impl aya::Pod for RateKey {}
+unsafe impl aya::Pod for RateBucket {}

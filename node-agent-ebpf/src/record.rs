@@ -6,9 +6,9 @@ use std::mem::size_of;
 use bytemuck::{pod_read_unaligned, Pod};
 
 use crate::abi::{
-    kind, CudaCall, DnsPacket, EnforceExec, EnforceFile, EnforceNet, EventHeader, FileOpen, FileRename, FileUnlink,
-    NcclCall, NetClose, NetConnect, PathLens, ProcExec, ProcExecFailed, ProcExit, ProcFork, Shm, TlsData, TlsSni,
-    UnixConnect,
+    kind, CudaCall, DnsPacket, EnforceExec, EnforceFile, EnforceNet, EnforceRate, EventHeader, FileOpen, FileRename,
+    FileUnlink, NcclCall, NetClose, NetConnect, PathLens, ProcExec, ProcExecFailed, ProcExit, ProcFork, Shm, TlsData,
+    TlsSni, UnixConnect,
 };
 
 /// A record read from a ring buffer.
@@ -67,6 +67,8 @@ pub enum Record<'a> {
     /// A connect or send a workload's role does not allow: refused, or
     /// recorded in audit.
     EnforceNet(EnforceNet),
+    /// An LLM request past its role's rate, or a connect refused for it.
+    EnforceRate(EnforceRate),
     /// An exec a workload's role does not allow, after it succeeded: the
     /// process was killed before running the new image, or (audit) recorded.
     EnforceExec {
@@ -213,6 +215,7 @@ impl<'a> Record<'a> {
                 Record::Nccl { event, unique_id }
             }
             kind::ENFORCE_NET => Record::EnforceNet(read(bytes, header.kind)?),
+            kind::ENFORCE_RATE => Record::EnforceRate(read(bytes, header.kind)?),
             kind::ENFORCE_EXEC => {
                 let event: EnforceExec = read(bytes, header.kind)?;
                 let path = tail(bytes, size_of::<EnforceExec>(), event.path_len, header.kind)?;
@@ -246,6 +249,7 @@ impl<'a> Record<'a> {
             Record::Cuda(e) => &e.hdr,
             Record::Nccl { event, .. } => &event.hdr,
             Record::EnforceNet(e) => &e.hdr,
+            Record::EnforceRate(e) => &e.hdr,
             Record::EnforceExec { event, .. } => &event.hdr,
             Record::EnforceFile { event, .. } => &event.hdr,
             Record::Unknown(h) => h,
@@ -358,10 +362,10 @@ mod tests {
     #[test]
     fn unknown_kind_is_returned_not_misread() {
         let mut header = EventHeader::zeroed();
-        header.kind = 63;
+        header.kind = 55;
         header.size = std::mem::size_of::<EventHeader>() as u16;
         let Record::Unknown(h) = Record::parse(bytemuck::bytes_of(&header)).unwrap() else { panic!() };
-        assert_eq!(h.kind, 63);
+        assert_eq!(h.kind, 55);
     }
 
     #[test]

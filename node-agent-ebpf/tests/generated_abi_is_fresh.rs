@@ -37,6 +37,9 @@ const ENUMS: &[(&str, &str, &[&str], &str)] = &[
     ("plb_exec_cover", "exec_cover", &["PLB_EXEC_"], "u8"),
     ("plb_file_op", "file_op", &["PLB_FILE_OP_"], "u8"),
     ("plb_file_access", "file_access", &["PLB_FILE_"], "u8"),
+    ("plb_rate_action", "rate_action", &["PLB_RATE_"], "u8"),
+    ("plb_rate_op", "rate_op", &["PLB_RATE_OP_"], "u8"),
+    ("plb_rate_flag", "rate_flag", &["PLB_RATE_"], "u32"),
 ];
 
 /// Derives beyond `Pod`/`Zeroable` for the BPF map keys and values the agent
@@ -47,6 +50,7 @@ const EXTRA_DERIVES: &[(&str, &[&str])] = &[
     ("IoStats", &["PartialEq", "Eq", "Default"]),
     ("CommKey", &["PartialEq", "Eq", "Hash"]),
     ("NetRuleAddr", &["PartialEq", "Eq", "Hash"]),
+    ("RateKey", &["PartialEq", "Eq", "Hash"]),
     ("RoleInode", &["PartialEq", "Eq", "Hash"]),
     ("DnsName", &["PartialEq", "Eq", "Hash"]),
 ];

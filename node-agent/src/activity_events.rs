@@ -251,6 +251,7 @@ pub fn encode(enc: &mut Activity<'_>, record: &Record<'_>, batch: &mut BatchBuil
         | Record::Cuda(_)
         | Record::Nccl { .. }
         | Record::EnforceNet(_)
+        | Record::EnforceRate(_)
         | Record::EnforceExec { .. }
         | Record::EnforceFile { .. }
         | Record::Unknown(_) => {}

@@ -203,6 +203,10 @@ impl Encoder {
                 enforcement_events::encode_net(event, &self.roles, &self.decisions, &host.table, batch);
                 Encoded::Event
             }
+            Record::EnforceRate(event) => {
+                enforcement_events::encode_rate(event, &self.roles, &self.decisions, &host.table, batch);
+                Encoded::Event
+            }
             Record::EnforceExec { event, path } => {
                 enforcement_events::encode_exec(event, path, &self.roles, &self.decisions, &host.table, batch);
                 Encoded::Event

@@ -8,7 +8,8 @@ use std::{
 };
 
 use plumbline_ebpf::abi::{
-    decision, file_op, mechanism, net_op, EnforceExec, EnforceFile, EnforceNet, EventHeader, SockAddr,
+    decision, file_op, mechanism, net_op, rate_op, EnforceExec, EnforceFile, EnforceNet, EnforceRate, EventHeader,
+    SockAddr,
 };
 use plumbline_proto::{
     v1::{
@@ -204,4 +205,28 @@ pub fn encode_file(
         _ => "unknown",
     };
     Decided { path, ..decided!(event, Family::File, operation) }.push(names, counts, table, batch);
+}
+
+/// An LLM request past its role's rate (held, killed before it left, or
+/// would_deny), or a connect refused while the process's request budget is
+/// spent: the object text says which request of how many per window.
+pub fn encode_rate(
+    event: &EnforceRate,
+    names: &RoleNames,
+    counts: &DecisionCounts,
+    table: &ProcessTable,
+    batch: &mut BatchBuilder,
+) {
+    let mut object = crate::enforce::rate::request_text(event.request, event.requests, u64::from(event.window_s));
+    let (operation, transport) = match event.op {
+        rate_op::REQUEST => ("llm_request", Transport::Unspecified),
+        rate_op::CONNECT => {
+            let refused = if event.decision == decision::DENIED { "refused" } else { "would be refused" };
+            object.push_str(&format!(": connect {} {refused}", crate::enforce::rate::endpoint_text(&event.remote)));
+            ("connect", Transport::Tcp)
+        }
+        _ => ("unknown", Transport::Unspecified),
+    };
+    Decided { transport, path: object.as_bytes(), ..decided!(event, Family::Llm, operation) }
+        .push(names, counts, table, batch);
 }

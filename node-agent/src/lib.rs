@@ -82,12 +82,17 @@ pub async fn run(
     let node = node::identity(config.node.host.as_deref()).context("reading the node's identity")?;
     let filters = filters::Filters::resolve(config.filter, std::process::id())?;
     let objects = probes::attach_all(config.capture, &filters)?;
-    let Parted { mut kernel, rings, attached, policy_maps } = part(objects, node::boot_ns())?;
+    let Parted { mut kernel, rings, attached, policy_maps, rate } = part(objects, node::boot_ns())?;
     let tier = enforce::tier::TierReport::detect(policy_maps.as_ref().map(|(_, tier)| *tier));
     if let Some((maps, _)) = policy_maps {
         let enforce = &config.capture.enforce;
         enforce::llm_endpoints::configure(&config.capture.intent.endpoints);
-        let enforcer = Arc::new(std::sync::Mutex::new(enforce::enforcer::Enforcer::start(enforce, maps, tier)?));
+        let mut enforcer = enforce::enforcer::Enforcer::start(enforce, maps, tier)?;
+        if let Some(ebpf) = rate {
+            let hosts = enforce::rate::endpoint_hosts(&config.capture.intent.endpoints);
+            enforcer.set_rate(enforce::rate::RateLimiter::new(ebpf, &hosts)?)?;
+        }
+        let enforcer = Arc::new(std::sync::Mutex::new(enforcer));
         enforce::llm_endpoints::install(enforcer.clone());
         enforce::enforcer::Enforcer::spawn_upkeep(enforcer.clone(), shutdown.clone());
         enforce::control::spawn(&enforce.control_socket, enforcer.clone(), shutdown.clone())
@@ -131,6 +136,10 @@ struct Parted {
     attached: Vec<Ebpf>,
     /// The workload policy's maps, when the enforce object is loaded.
     policy_maps: Option<(enforce::kernel::KernelPolicy, enforce::tier::Tier)>,
+    /// The enforce object itself: its LLM rate uprobes are attached file by
+    /// file (see `enforce::rate`), and its other programs stay attached
+    /// while it lives.
+    rate: Option<Ebpf>,
 }
 
 /// Parts the objects as their specs declare: sweep maps to the sweeps,
@@ -142,6 +151,7 @@ fn part(objects: Vec<probes::LoadedObject>, now_ns: u64) -> anyhow::Result<Parte
     let mut counter_maps = Vec::new();
     let mut attached = Vec::new();
     let mut policy_maps = None;
+    let mut rate = None;
     for mut object in objects {
         if let Some(tier) = object.spec.enforces {
             policy_maps = Some((enforce::kernel::KernelPolicy::new(&mut object.ebpf)?, tier));
@@ -157,6 +167,7 @@ fn part(objects: Vec<probes::LoadedObject>, now_ns: u64) -> anyhow::Result<Parte
         rings.extend(ring);
         counter_maps.push((spec.object.name, counters));
         match spec.libraries {
+            None if spec.enforces.is_some() => rate = Some(ebpf),
             None => attached.push(ebpf),
             Some(Libraries::Tls) => uprobes.tls = Some(intent::attach::TlsProbes::new(ebpf)),
             Some(Libraries::Gpu) => uprobes.gpu = Some(file_probes::FileProbes::new(ebpf)),
@@ -164,5 +175,5 @@ fn part(objects: Vec<probes::LoadedObject>, now_ns: u64) -> anyhow::Result<Parte
     }
     let counters = kernel_counters::KernelCounters::new(counter_maps, now_ns);
     let kernel = capture::KernelSide { counters, sweeps, uprobes, enforcer: None };
-    Ok(Parted { kernel, rings, attached, policy_maps })
+    Ok(Parted { kernel, rings, attached, policy_maps, rate })
 }

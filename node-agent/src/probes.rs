@@ -324,8 +324,9 @@ pub const GPU: ObjectSpec = ObjectSpec {
 
 /// Workload policy (see `enforce`): pods inherited at fork, network decided
 /// at connect and unconnected send, DNS answers to enrolled processes read
-/// for the host names their roles allow, on every tier.
-const ENFORCE_COMMON: [(&str, Attach); 8] = [
+/// for the host names their roles allow, on every tier; the LLM request
+/// rate's uprobes are attached to each OpenSSL file (see `enforce::rate`).
+const ENFORCE_COMMON: [(&str, Attach); 11] = [
     ("plb_enforce_fork", Attach::BtfTracepoint("sched_process_fork")),
     ("plb_enforce_exit", Attach::BtfTracepoint("sched_process_exit")),
     ("plb_enforce_connect4", Attach::CgroupSockAddr),
@@ -334,6 +335,9 @@ const ENFORCE_COMMON: [(&str, Attach); 8] = [
     ("plb_enforce_sendmsg6", Attach::CgroupSockAddr),
     ("plb_enforce_dns_answer", Attach::CgroupSkb(CgroupSkbAttachType::Ingress)),
     ("plb_enforce_llm_egress", Attach::CgroupSkb(CgroupSkbAttachType::Egress)),
+    ("plb_rate_ssl_write", Attach::Uprobe),
+    ("plb_rate_ssl_write_ex", Attach::Uprobe),
+    ("plb_rate_ssl_ctrl", Attach::Uprobe),
 ];
 
 /// The common programs, then a tier's own.
@@ -356,7 +360,7 @@ pub const ENFORCE_FALLBACK: ObjectSpec = ObjectSpec {
     ring: Some(Ring { map: "enforce_events", kib: |_| 256 }),
     globals: &[Global::DnsPort],
     sweeps: &[],
-    programs: &enforce_programs::<5, 13>([
+    programs: &enforce_programs::<5, 16>([
         ("plb_enforce_exec", Attach::BtfTracepoint("sched_process_exec")),
         ("plb_enforce_exit_open", Attach::Tracepoint("syscalls", "sys_exit_open")),
         ("plb_enforce_exit_creat", Attach::Tracepoint("syscalls", "sys_exit_creat")),
@@ -370,7 +374,7 @@ pub const ENFORCE_FALLBACK: ObjectSpec = ObjectSpec {
 /// With BPF LSM: execs and file operations the role does not allow are
 /// refused before the effect.
 pub const ENFORCE_LSM: ObjectSpec = ObjectSpec {
-    programs: &enforce_programs::<9, 17>([
+    programs: &enforce_programs::<9, 20>([
         ("plb_lsm_exec", Attach::Lsm("bprm_check_security")),
         ("plb_lsm_file_open", Attach::Lsm("file_open")),
         ("plb_lsm_mknod", Attach::Lsm("path_mknod")),
@@ -646,7 +650,9 @@ mod tests {
     fn objects_with_uprobes_name_the_libraries_they_attach_to() {
         for spec in ALL {
             let uprobes = spec.programs.iter().any(|(_, how)| matches!(how, Attach::Uprobe));
-            assert_eq!(uprobes, spec.libraries.is_some(), "object `{}`", spec.object.name);
+            // The enforce object's LLM rate uprobes are placed by enforce::rate.
+            let placed = spec.libraries.is_some() || spec.enforces.is_some();
+            assert_eq!(uprobes, placed, "object `{}`", spec.object.name);
         }
     }
 

@@ -18,7 +18,7 @@
 #ifndef PLUMBLINE_ABI_H
 #define PLUMBLINE_ABI_H
 
-#define PLB_ABI_VERSION 9
+#define PLB_ABI_VERSION 10
 
 #define PLB_COMM_LEN 16
 #define PLB_FILENAME_MAX 256
@@ -76,6 +76,9 @@ enum plb_event_kind {
 	/* A workload opened, created, removed or renamed a file its role does
 	 * not allow. */
 	PLB_EV_ENFORCE_FILE = 62,
+	/* An LLM request past its role's rate limit, or a connect refused
+	 * while the process's request budget is spent. */
+	PLB_EV_ENFORCE_RATE = 63,
 	PLB_EV_KIND_MAX = 64,
 };
 
@@ -656,6 +659,71 @@ struct plb_enforce_net {
 	__u32 _pad0;
 };
 
+/* ---- LLM request rate: a token bucket per (role, process) -------------- */
+
+/* What a role's rate limit does to a request past it (struct plb_rate_rule). */
+enum plb_rate_action {
+	PLB_RATE_HOLD = 1, /* SIGSTOP before the request leaves; the agent resumes it */
+	PLB_RATE_DENY = 2, /* the process's new TCP connections are refused */
+	PLB_RATE_KILL = 3, /* SIGKILL before the request leaves */
+};
+
+/* What a struct plb_enforce_rate is about. */
+enum plb_rate_op {
+	PLB_RATE_OP_REQUEST = 1, /* an LLM request starting (the TLS library's write) */
+	PLB_RATE_OP_CONNECT = 2, /* a TCP connect while the budget is spent */
+};
+
+/* Bits of struct plb_rate_bucket.flags. */
+enum plb_rate_flag {
+	PLB_RATE_HELD = 1,     /* stopped by the uprobe; the agent resumes it */
+	PLB_RATE_DENYING = 2,  /* after a hold: connects refused until a token is back */
+};
+
+/* A role's rate limit (array map indexed by role id; requests 0: none). The
+ * bucket is GCRA: each request costs cost_ns = window_ns / requests, and
+ * a process may be at most window_ns ahead of time (requests at once). */
+struct plb_rate_rule {
+	__u64 window_ns;
+	__u64 cost_ns;
+	__u32 requests;
+	__u8 action; /* enum plb_rate_action */
+	__u8 mode;   /* enum plb_mode: audit records would_deny only */
+	__u16 _pad0;
+};
+
+struct plb_rate_key {
+	__u32 role;
+	__u32 tgid;
+};
+
+/* A process's bucket: tat_ns is the theoretical arrival time (boot ns) of
+ * its next request; its credit at `now` is window_ns - max(tat_ns - now, 0).
+ * A held request is paid for (tat_ns moves on): it is released once the
+ * credit is back to 0, at tat_ns - window_ns. */
+struct plb_rate_bucket {
+	__u64 tat_ns;
+	__u64 held_ns;   /* when the hold began */
+	__u32 request;   /* the held request's number in the window */
+	__u32 flags;     /* enum plb_rate_flag */
+};
+
+/* An LLM request past the rate limit (held, killed before it left, or
+ * would_deny in audit), or a connect refused while the budget is spent. */
+struct plb_enforce_rate {
+	struct plb_event_header hdr;
+	struct plb_sockaddr remote; /* connect: where to; request: zero */
+	__u32 role;
+	__u32 pod;
+	__u32 request;  /* the request's number in the window (requests + 1 and on) */
+	__u32 requests; /* the limit */
+	__u32 window_s;
+	__u8 decision;  /* enum plb_decision */
+	__u8 mechanism; /* enum plb_mechanism */
+	__u8 op;        /* enum plb_rate_op */
+	__u8 _pad0;
+};
+
 /* ---- Filters (maps the agent fills) ------------------------------------ */
 
 struct plb_comm_key {
@@ -685,6 +753,9 @@ _Static_assert(sizeof(struct plb_nccl_call) == 104, "plb_nccl_call size");
 _Static_assert(sizeof(struct plb_enforce_net) == 72, "plb_enforce_net size");
 _Static_assert(sizeof(struct plb_enforce_exec) == 48, "plb_enforce_exec size");
 _Static_assert(sizeof(struct plb_enforce_file) == 48, "plb_enforce_file size");
+_Static_assert(sizeof(struct plb_enforce_rate) == 80, "plb_enforce_rate size");
+_Static_assert(sizeof(struct plb_rate_rule) == 24, "plb_rate_rule size");
+_Static_assert(sizeof(struct plb_rate_bucket) == 24, "plb_rate_bucket size");
 _Static_assert(sizeof(struct plb_role_inode) == 16, "plb_role_inode size");
 _Static_assert(sizeof(struct plb_dns_name) == 16, "plb_dns_name size");
 _Static_assert(sizeof(struct plb_net_rule_key) == 24, "plb_net_rule_key size");

@@ -16,6 +16,7 @@ use super::{
     config::EnforceConfig,
     kernel::KernelPolicy,
     policy::{is_exempt, Policy, PolicyFile, Reload, RoleId},
+    rate::RateLimiter,
     status::StatusReport,
     tier::TierReport,
 };
@@ -54,6 +55,8 @@ pub struct Enforcer {
     names: RoleNames,
     /// What the node says of its policy, and when it says it next.
     status: StatusReport,
+    /// `[roles.llm.rate]`: the request buckets and their uprobes.
+    rate: Option<RateLimiter>,
 }
 
 /// An [`Enforcer`] shared by the capture (workload rules), the control
@@ -69,7 +72,8 @@ impl Enforcer {
         let file = PolicyFile::open_knowing(path, providers)
             .with_context(|| format!("capture.enforce.policy_file {}", path.display()))?;
         let status = StatusReport::new(tier);
-        let mut enforcer = Self { file, kernel, resolved: HashMap::new(), names: RoleNames::default(), status };
+        let mut enforcer =
+            Self { file, kernel, resolved: HashMap::new(), names: RoleNames::default(), status, rate: None };
         let mut hosts: Vec<&str> = enforcer.file.policy().hosts_to_resolve();
         let llm_hosts = super::llm_endpoints::hosts_to_resolve(enforcer.file.policy());
         hosts.extend(llm_hosts.iter().map(String::as_str));
@@ -86,9 +90,18 @@ impl Enforcer {
         self.names.clone()
     }
 
+    /// Counts LLM requests per process from now on (`[roles.llm.rate]`).
+    pub fn set_rate(&mut self, rate: RateLimiter) -> anyhow::Result<()> {
+        self.rate = Some(rate);
+        self.apply()
+    }
+
     fn apply(&mut self) -> anyhow::Result<()> {
         let policy = Arc::clone(self.file.policy());
         self.kernel.apply(&policy, &self.resolved)?;
+        if let Some(rate) = &mut self.rate {
+            rate.apply(&policy)?;
+        }
         self.names.set(&policy);
         tracing::info!(file = %self.file.path().display(), roles = policy.roles.len(), "enforcement policy written to the kernel");
         Ok(())
@@ -230,7 +243,13 @@ impl ProcessHooks for WorkloadSelector {
         // and where its cgroup places it (container, pod, namespace).
         let placement = Placement::of(host.containers.identity(info.cgroup_id, process.pid));
         let field = |f: MatchField| field_value(info, &placement, f).into_owned();
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).select(process.pid, field);
+        let enforcer = &mut *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        enforcer.select(process.pid, field);
+        if let Some(rate) = &mut enforcer.rate {
+            if enforcer.kernel.role_of(process.pid).is_some() {
+                rate.examine_process(process.pid);
+            }
+        }
     }
 
     fn exited(&mut self, _process: ProcessAt, _start_ns: u64) {}
@@ -239,5 +258,10 @@ impl ProcessHooks for WorkloadSelector {
     fn tick(&mut self, now_ns: u64, host: &mut Host<'_>) {
         let enforcer = &mut *self.0.lock().unwrap_or_else(|e| e.into_inner());
         enforcer.status.send_when_due(&enforcer.file, Instant::now(), now_ns, host.batch);
+        if let Some(rate) = &mut enforcer.rate {
+            let kernel = &enforcer.kernel;
+            let pod_of = |tgid| kernel.pod_of(tgid).map_or(0, |p| p.pod);
+            rate.tick(now_ns, pod_of, &enforcer.names, host.table, host.batch);
+        }
     }
 }

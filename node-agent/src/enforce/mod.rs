@@ -12,6 +12,7 @@ pub mod enforcer;
 pub mod kernel;
 pub mod llm_endpoints;
 pub mod policy;
+pub mod rate;
 pub mod sock_destroy;
 pub mod status;
 pub mod tier;

@@ -61,8 +61,13 @@ impl Tier {
         const WORKLOADS: &str = "workloads: a [[workloads]] rule enrols a process a few milliseconds after its exec \
                                  (what it did before is not confined); `plumbline enforce wrap` confines from the \
                                  first instruction";
+        const RATE: &str = "llm rate: a request is counted at OpenSSL's write (SSL_write, SSL_write_ex) when it \
+                            starts an HTTP/1.x request on a TLS connection to an LLM endpoint host; HTTP/2 requests \
+                            and other TLS libraries (Go crypto/tls, GnuTLS, NSS, rustls) are not counted; `deny` \
+                            refuses the process's new connections only: a request on a connection already open is \
+                            not stopped; `hold` stops every thread of the process (SIGSTOP), and its peers may time out";
         match self {
-            Tier::Lsm => &[FILES, NAMES, WORKLOADS],
+            Tier::Lsm => &[FILES, NAMES, WORKLOADS, RATE],
             Tier::Fallback => &[
                 "exec: a disallowed exec is killed once it succeeded (SIGKILL, exit status 137), not refused with \
                  EPERM; the new program runs no instruction",
@@ -72,6 +77,7 @@ impl Tier {
                 FILES,
                 NAMES,
                 WORKLOADS,
+                RATE,
             ],
             Tier::Observe => &["nothing is enforced: no policy is loaded"],
         }

@@ -24,7 +24,7 @@ pub struct Examined {
 }
 
 /// Where Debian, Fedora and friends keep the system OpenSSL.
-const SYSTEM_LIBRARY_DIRS: [&str; 6] =
+pub(crate) const SYSTEM_LIBRARY_DIRS: [&str; 6] =
     ["/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib", "/usr/local/lib"];
 
 impl TlsProbes {
