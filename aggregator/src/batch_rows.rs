@@ -128,9 +128,14 @@ fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
                 out.rows.policy_status.push(policy_status_row(&reader, &event, status)?);
                 true
             }
+            Body::QuarantineAck(ack) => {
+                out.rows.quarantine_acks.push(crate::quarantine::ack_row(&reader, &event, ack));
+                true
+            }
             // Kinds the agent does not send: it reads plaintext into LLM
             // calls on the node, and findings are the aggregator's to judge.
-            Body::Tls(_) | Body::Finding(_) => false,
+            // Quarantine updates are the aggregator's own, sent the other way.
+            Body::Tls(_) | Body::Finding(_) | Body::QuarantineUpdate(_) => false,
         };
         if !stored {
             out.unsupported += 1;

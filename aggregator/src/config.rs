@@ -64,6 +64,53 @@ pub struct PipelineConfig {
     /// `[pipeline.sessions]`: how agent sessions' intents and effects are
     /// linked and judged.
     pub sessions: SessionsConfig,
+    /// `[[pipeline.quarantine]]`: the findings that quarantine their agent
+    /// session — its processes may then reach only LLM endpoints (see
+    /// docs/enforcement.md). Default none: nothing quarantines.
+    pub quarantine: Vec<QuarantineRule>,
+}
+
+/// One `[[pipeline.quarantine]]` entry: a finding of `kind` with `severity`
+/// or higher quarantines its session.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineRule {
+    /// A finding kind: `unverified_claim`, `out_of_scope_effect`,
+    /// `reasoning_loop`, `coordination_bottleneck` or `guardrail`.
+    pub kind: String,
+    /// `low`, `medium` or `high`: that severity or higher. Default `high`.
+    #[serde(default = "QuarantineRule::default_severity")]
+    pub severity: String,
+}
+
+/// Finding severities, lowest first.
+pub const SEVERITIES: [&str; 3] = ["low", "medium", "high"];
+
+impl QuarantineRule {
+    fn default_severity() -> String {
+        "high".into()
+    }
+
+    /// Does a finding of `kind` and `severity` match?
+    pub fn matches(&self, kind: &str, severity: &str) -> bool {
+        let rank = |s: &str| SEVERITIES.iter().position(|known| *known == s);
+        self.kind == kind && rank(severity).zip(rank(&self.severity)).is_some_and(|(found, least)| found >= least)
+    }
+
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if !plumbline_store::finding_kind::ALL.contains(&self.kind.as_str()) {
+            let known = plumbline_store::finding_kind::ALL.join(", ");
+            return Err(invalid(&format!("{key}.kind"), format!("{:?} is not a finding kind ({known})", self.kind)));
+        }
+        if !SEVERITIES.contains(&self.severity.as_str()) {
+            let known = SEVERITIES.join(", ");
+            return Err(invalid(
+                &format!("{key}.severity"),
+                format!("{:?} is not a severity ({known})", self.severity),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for PipelineConfig {
@@ -74,6 +121,7 @@ impl Default for PipelineConfig {
             linger_ms: 200,
             gpu: GpuJoinConfig::default(),
             sessions: SessionsConfig::default(),
+            quarantine: Vec::new(),
         }
     }
 }
@@ -243,6 +291,9 @@ impl PipelineConfig {
         if sessions.window_ms == 0 {
             return Err(invalid(&format!("{prefix}.sessions.window_ms"), "must be above 0"));
         }
+        for (i, rule) in self.quarantine.iter().enumerate() {
+            rule.validate(&format!("{prefix}.quarantine[{i}]"))?;
+        }
         Ok(())
     }
 }
@@ -256,6 +307,43 @@ mod tests {
         let config: AggregatorConfig = plumbline_config::from_toml("").unwrap();
         assert_eq!(config.source.group_id, "plumbline-aggregator");
         assert!(matches!(config.store, StoreConfig::Clickhouse(_)));
+    }
+
+    #[test]
+    fn nothing_quarantines_by_default_and_a_rule_takes_its_severity_and_above() {
+        let config: AggregatorConfig = plumbline_config::from_toml("").unwrap();
+        assert!(config.pipeline.quarantine.is_empty());
+        let config: AggregatorConfig = plumbline_config::from_toml(
+            "[[pipeline.quarantine]]\nkind = \"out_of_scope_effect\"\nseverity = \"medium\"\n\n\
+             [[pipeline.quarantine]]\nkind = \"guardrail\"\n",
+        )
+        .unwrap();
+        let [oos, guard] = &config.pipeline.quarantine[..] else { panic!("two rules") };
+        assert!(oos.matches("out_of_scope_effect", "medium") && oos.matches("out_of_scope_effect", "high"));
+        assert!(!oos.matches("out_of_scope_effect", "low") && !oos.matches("guardrail", "high"));
+        assert_eq!(guard.severity, "high");
+        assert!(guard.matches("guardrail", "high") && !guard.matches("guardrail", "medium"));
+        assert!(!guard.matches("guardrail", "severe"), "an unknown severity matches nothing");
+    }
+
+    #[test]
+    fn an_unknown_quarantine_kind_or_severity_is_refused_naming_the_key() {
+        let load = |toml: &str| {
+            let path = std::env::temp_dir().join(format!("quarantine-{}-{}.toml", std::process::id(), toml.len()));
+            std::fs::write(&path, toml).unwrap();
+            let result = plumbline_config::load::<AggregatorConfig>(Some(&path), "PLUMBLINE_TEST_NONE_");
+            std::fs::remove_file(&path).unwrap();
+            result.unwrap_err().to_string()
+        };
+        let err = load("[[pipeline.quarantine]]\nkind = \"out_of_scope\"\n");
+        assert!(err.contains("pipeline.quarantine[0].kind") && err.contains("out_of_scope_effect"), "{err}");
+        let err = load(
+            "[[pipeline.quarantine]]\nkind = \"guardrail\"\n[[pipeline.quarantine]]\n\
+             kind = \"reasoning_loop\"\nseverity = \"critical\"\n",
+        );
+        assert!(err.contains("pipeline.quarantine[1].severity") && err.contains("low, medium, high"), "{err}");
+        let err = load("[[pipeline.quarantine]]\nkind = \"guardrail\"\nseverty = \"high\"\n");
+        assert!(err.contains("severty"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod llm_rows;
 pub mod metrics;
 pub mod pipeline;
 mod policy_rows;
+pub mod quarantine;
 pub mod session_graph;
 mod sessions;
 pub mod stats;
@@ -44,7 +45,16 @@ pub async fn run(config: &AggregatorConfig, shutdown: CancellationToken) -> anyh
     let exposition = stats.clone();
     let render = std::sync::Arc::new(move || stats::render(&exposition));
     plumbline_metrics::spawn(&config.metrics.listen, render, shutdown.clone()).context("metrics.listen")?;
-    pipeline::run_pipeline(&source, store, &config.pipeline, stats.clone(), &shutdown).await?;
+    // Quarantines go out on the control topic, to every node agent.
+    let control_spec = source_config.control_spec();
+    if source_config.create_topic {
+        kafka::spawn_topic_creation(control_spec.clone());
+    }
+    let control: std::sync::Arc<dyn plumbline_transport::control::ControlPublisher> = std::sync::Arc::new(
+        kafka::KafkaControlPublisher::new(&control_spec).context("creating the control topic's producer")?,
+    );
+    pipeline::run_pipeline_with_control(&source, store, &config.pipeline, stats.clone(), &shutdown, Some(control))
+        .await?;
     let snapshot = stats.snapshot();
     tracing::info!(?snapshot, "aggregator stopped");
     Ok(snapshot)

@@ -11,7 +11,7 @@ use std::{
 use plumbline_metrics::InternalEvent;
 use plumbline_retry::Backoff;
 use plumbline_store::{now_wall_ns, RowSet, StoreError, StoreWrite};
-use plumbline_transport::{BatchSource, Delivery, Gather, SourceError};
+use plumbline_transport::{control::ControlPublisher, BatchSource, Delivery, Gather, SourceError};
 use tokio::task::{JoinError, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +20,7 @@ use crate::{
     collectives::CollectiveStage,
     config::PipelineConfig,
     events::{CommitFailed, DeadLettered, Judged, Received, SourceReported, StoreRetried, StoreWritten},
+    quarantine::QuarantineStage,
     sessions::SessionStage,
     stats::AggregatorStats,
 };
@@ -29,12 +30,14 @@ use crate::{
 struct Stages {
     collectives: CollectiveStage,
     sessions: SessionStage,
+    quarantine: QuarantineStage,
 }
 
 impl Stages {
     /// Rows derived from `rows` (verdicts, session nodes, edges, findings).
     fn derive(&mut self, rows: &RowSet, senders: &[Sender], now_wall_ns: u64, stats: &AggregatorStats) -> RowSet {
         let mut derived = self.sessions.observe(rows, senders, stats);
+        derived.quarantine_updates = self.quarantine.judge(&derived.findings, &self.sessions);
         derived.collective_verdicts = self.collectives.judge(rows, senders, now_wall_ns);
         count_derived(&derived, stats);
         derived
@@ -44,6 +47,7 @@ impl Stages {
     /// gauges are refreshed here too, off the write path.
     fn tick(&mut self, now_wall_ns: u64, stats: &AggregatorStats) -> RowSet {
         let mut derived = self.sessions.tick();
+        derived.quarantine_updates = self.quarantine.judge(&derived.findings, &self.sessions);
         derived.collective_verdicts = self.collectives.stuck(now_wall_ns);
         self.collectives.report(stats);
         AggregatorStats::set(&stats.sessions_open, self.sessions.open_sessions() as u64);
@@ -82,13 +86,29 @@ pub async fn run_pipeline(
     stats: Arc<AggregatorStats>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
+    run_pipeline_with_control(source, store, config, stats, shutdown, None).await
+}
+
+/// [`run_pipeline`], sending the quarantines `[[pipeline.quarantine]]` calls
+/// for on `control` (none: they are stored, and no node hears of them).
+pub async fn run_pipeline_with_control(
+    source: &dyn BatchSource,
+    store: Arc<dyn StoreWrite>,
+    config: &PipelineConfig,
+    stats: Arc<AggregatorStats>,
+    shutdown: &CancellationToken,
+    control: Option<Arc<dyn ControlPublisher>>,
+) -> anyhow::Result<()> {
     let limits = Gather {
         max_deliveries: config.max_batches,
         max_bytes: config.max_bytes,
         linger: Duration::from_millis(config.linger_ms),
     };
-    let mut stages =
-        Stages { collectives: CollectiveStage::new(&config.gpu), sessions: SessionStage::new(&config.sessions) };
+    let mut stages = Stages {
+        collectives: CollectiveStage::new(&config.gpu),
+        sessions: SessionStage::new(&config.sessions),
+        quarantine: QuarantineStage::new(&config.quarantine, control),
+    };
     let mut hang_check = tokio::time::interval(Duration::from_millis(config.gpu.hang_check_interval_ms));
     hang_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut writing: Option<Writing> = None;

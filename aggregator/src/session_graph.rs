@@ -398,6 +398,23 @@ impl SessionGraph {
         self.hosts.get_mut(host).and_then(|boots| boots.get_mut(boot_id)).expect("inserted above")
     }
 
+    /// The processes of `session` on `host` the graph knows alive: the
+    /// session's own and its descendants', sorted.
+    pub fn session_pids(&self, host: &str, boot_id: &str, session: &str) -> Vec<u32> {
+        let Some(known) = self.hosts.get(host).and_then(|boots| boots.get(boot_id)) else { return Vec::new() };
+        let Some(key) = known.sessions.iter().find(|(_, s)| s.id == session).map(|(key, _)| *key) else {
+            return Vec::new();
+        };
+        let mut pids: Vec<u32> = known
+            .processes
+            .iter()
+            .filter(|(pid, process)| !process.exited && session_of(known, **pid) == Some(key))
+            .map(|(pid, _)| *pid)
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
     /// The session `pid` on this host belongs to, if any.
     fn session_key(&self, host: &str, boot_id: &str, pid: u32) -> Option<ProcessKey> {
         session_of(self.hosts.get(host)?.get(boot_id)?, pid)

@@ -76,6 +76,11 @@ impl SessionStage {
         self.graph.observe(&released, now)
     }
 
+    /// The processes of a session the graph knows alive.
+    pub fn session_pids(&self, host: &str, boot_id: &str, session: &str) -> Vec<u32> {
+        self.graph.session_pids(host, boot_id, session)
+    }
+
     /// Sessions the graph holds, for the aggregator's metrics.
     pub fn open_sessions(&self) -> usize {
         self.graph.open_sessions()

@@ -21,6 +21,9 @@
 //!   the aggregator's collective join and ClickHouse: events per second
 //!   until everything is stored and judged, and each diagnosis query's
 //!   latency over gRPC.
+//! - `quarantine` (root, Kafka): finding → quarantine applied and
+//!   acknowledged by a real node agent over the fleet road (control topic
+//!   out, events topic back), 100 updates one at a time.
 //! - `sessions`: the causal graph of agent sessions against storing the
 //!   same rows: what the aggregator's session stage costs per row.
 
@@ -29,6 +32,7 @@ mod exec_storm;
 mod gpu;
 mod overhead;
 mod pipeline;
+mod quarantine;
 mod sessions;
 mod tls;
 
@@ -58,6 +62,7 @@ enum Command {
     Tls(tls::Args),
     Gpu(gpu::Args),
     Sessions(sessions::Args),
+    Quarantine(quarantine::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         Command::Pipeline(args) => runtime.block_on(pipeline::run(args)),
         Command::Gpu(args) => runtime.block_on(gpu::run(args)),
         Command::Sessions(args) => runtime.block_on(sessions::run(args)),
+        Command::Quarantine(args) => runtime.block_on(quarantine::run(args)),
         Command::Overhead(_) | Command::Tls(_) | Command::EnforceWorkload(_) => {
             unreachable!("run without a runtime above")
         }

@@ -79,6 +79,18 @@ pub async fn run(
     sink: Arc<dyn BatchSink>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<StatsSnapshot> {
+    run_with_control(config, sink, None, shutdown).await
+}
+
+/// [`run`], answering the policy updates (quarantines) that come on
+/// `control`: applied with the workload policy's enforcer when one is loaded,
+/// acknowledged either way.
+pub async fn run_with_control(
+    config: CaptureSettings<'_>,
+    sink: Arc<dyn BatchSink>,
+    control: Option<Box<dyn plumbline_transport::control::ControlSubscriber>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<StatsSnapshot> {
     let node = node::identity(config.node.host.as_deref()).context("reading the node's identity")?;
     let filters = filters::Filters::resolve(config.filter, std::process::id())?;
     let objects = probes::attach_all(config.capture, &filters)?;
@@ -104,6 +116,7 @@ pub async fn run(
     let capture::Telemetry { stats, gauges } = telemetry.clone();
     gauges.set_tier(tier);
     let settings = capture::Settings { capture: config.capture.clone(), batch: config.batch.clone() };
+    let control_enforcer = kernel.enforcer.clone();
     let mut capture = capture::Capture::new(node.clone(), kernel, telemetry, settings);
     capture.seed_from_proc();
     tracing::info!(host = %node.host, boot_id = %node.boot_id, sink = sink.name(), "capturing");
@@ -112,6 +125,18 @@ pub async fn run(
     plumbline_metrics::spawn(&config.metrics.listen, render, shutdown.clone()).context("metrics.listen")?;
 
     let (queue, queued) = mpsc::channel(config.batch.queue_batches);
+    if let Some(control) = control {
+        let endpoints = &config.capture.intent.endpoints;
+        let enforcer = control_enforcer;
+        enforce::quarantine::spawn_listener(
+            control,
+            node.clone(),
+            enforcer,
+            endpoints,
+            queue.clone(),
+            shutdown.clone(),
+        );
+    }
     let give_up = CancellationToken::new();
     let mut delivery = tokio::spawn(delivery::deliver(sink, queued, stats.clone(), give_up.clone()));
     let result = capture::run_loop(capture, rings, &queue, &shutdown).await;

@@ -6,7 +6,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use plumbline_aggregator::{pipeline::run_pipeline, AggregatorStats, PipelineConfig};
+use plumbline_aggregator::{pipeline::run_pipeline_with_control, AggregatorStats, PipelineConfig};
 use plumbline_config::{ConfigError, Validate};
 use plumbline_node_agent::{
     config::{BatchConfig, CaptureConfig, FilterConfig, MetricsConfig, NodeConfig},
@@ -77,6 +77,9 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
     tracing::info!(%addr, db = %config.sqlite.path.display(), "query service listening");
 
     let (sink, source) = channel::pair(config.batch.queue_batches);
+    // Quarantines go from the aggregator to the agent on a channel of their own.
+    let control = plumbline_transport::control::pair();
+    let (publisher, subscriber) = (Arc::new(control.clone()), Box::new(control.subscribe()));
     let aggregator_store = store.clone();
     let pipeline = config.pipeline.clone();
     let stats = Arc::new(AggregatorStats::default());
@@ -87,8 +90,10 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
     let aggregator = tokio::spawn(async move {
         // Ends when the agent is gone and the channel is empty, so nothing
         // the agent sent is left unstored.
+        let stop = CancellationToken::new();
         let result =
-            run_pipeline(&source, aggregator_store, &pipeline, Arc::clone(&stats), &CancellationToken::new()).await;
+            run_pipeline_with_control(&source, aggregator_store, &pipeline, Arc::clone(&stats), &stop, Some(publisher))
+                .await;
         tracing::info!(snapshot = ?stats.snapshot(), "aggregator stopped");
         result
     });
@@ -101,7 +106,7 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
         metrics: &config.metrics,
         more_metrics: Some(&more_metrics),
     };
-    let agent = plumbline_node_agent::run(settings, Arc::new(sink), shutdown).await;
+    let agent = plumbline_node_agent::run_with_control(settings, Arc::new(sink), Some(subscriber), shutdown).await;
     let aggregated = aggregator.await.context("aggregator task")?;
     stop_query.cancel();
     let served = query.await.context("query task")?;

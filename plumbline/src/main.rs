@@ -154,7 +154,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 config.sink = plumbline_node_agent::SinkConfig::Stdout;
             }
             let sink = plumbline_node_agent::sink_from_config(&config.sink).await?;
-            plumbline_node_agent::run(config.settings(), sink, shutdown_on_signal()).await.map(drop)
+            // Quarantines come on the control topic, next to the events topic.
+            let node = plumbline_node_agent::node::identity(config.node.host.as_deref())?;
+            let control = plumbline_node_agent::enforce::quarantine::control_from_config(&config.sink, &node).await;
+            plumbline_node_agent::run_with_control(config.settings(), sink, control, shutdown_on_signal())
+                .await
+                .map(drop)
         }
         Command::Agent { command: AgentCommand::Validate(arg) } => {
             validate::<plumbline_node_agent::AgentConfig>(&arg, plumbline_node_agent::config::ENV_PREFIX)

@@ -13,6 +13,7 @@ pub mod v1 {
 mod batch_builder;
 mod batch_reader;
 mod clock;
+pub mod control;
 pub mod json;
 
 pub use batch_builder::{BatchBuilder, BatchHeader, Who};

@@ -12,6 +12,7 @@ mod ipc_edges;
 mod llm;
 pub mod metrics;
 pub mod process_tree;
+mod quarantine;
 mod request;
 pub mod service;
 mod sessions;

@@ -7,9 +7,9 @@ use plumbline_proto::v1::{
     GpuRequest, GpuStragglersResponse, GpuTimelineResponse, ListAgentsResponse, ListConnectionsResponse,
     ListContainersResponse, ListDnsQueriesResponse, ListEnforcementResponse, ListFileActivityResponse,
     ListFindingsResponse, ListGpuJobsResponse, ListIpcEdgesResponse, ListLlmCallsResponse, ListLossMarkersResponse,
-    ListPolicyResponse, ListProcessesRequest, ListProcessesResponse, ListSessionsResponse, ListTlsStacksResponse,
-    PipelineStatsRequest, PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest, ProcessTreeResponse,
-    SessionRequest, SessionTimelineResponse, TokenUsageResponse, WhyRequest, WhyResponse,
+    ListPolicyResponse, ListProcessesRequest, ListProcessesResponse, ListQuarantinesResponse, ListSessionsResponse,
+    ListTlsStacksResponse, PipelineStatsRequest, PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest,
+    ProcessTreeResponse, SessionRequest, SessionTimelineResponse, TokenUsageResponse, WhyRequest, WhyResponse,
 };
 use plumbline_store::{ProcessFilter, ProcessRecord, StoreRead};
 use tonic::{Request, Response, Status};
@@ -184,6 +184,15 @@ impl QueryService for QueryServiceImpl {
         let rows = self.store.list_policy(&filter).await.map_err(QueryError::from)?;
         let nodes = rows.into_iter().map(enforcement::policy_view).collect::<Result<_, _>>();
         Ok(Response::new(ListPolicyResponse { nodes: nodes.map_err(QueryError::from)? }))
+    }
+
+    async fn list_quarantines(
+        &self,
+        request: Request<ActivityRequest>,
+    ) -> Result<Response<ListQuarantinesResponse>, Status> {
+        let filter = activity::activity_filter(request.get_ref())?;
+        let (updates, acks) = self.store.list_quarantines(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(ListQuarantinesResponse { quarantines: crate::quarantine::views(updates, acks) }))
     }
 
     async fn list_llm_calls(

@@ -19,6 +19,7 @@ pub mod gpu;
 pub mod llm;
 pub mod policy;
 mod process_query;
+pub mod quarantine;
 pub mod read;
 mod rows;
 pub mod sessions;
@@ -48,7 +49,7 @@ pub use tables::{
     DeadLetterRow, DnsQueryRow, EnforcementDecisionRow, FileEventRow, FileWriteRow, FindingRow, IpcEventRow,
     KernelLaunchesRow, LlmCallRow, LlmFinding, LlmToolCall, LlmToolResult, LossMarkerRow, MissingRank, NcclCallRow,
     NetConnectionRow, NetFlowRow, PolicyFamily, PolicyRole, PolicyStatusRow, ProcessEventKind, ProcessEventRow,
-    RankValue, SessionEdgeRow, SessionNodeRow, SqliteRow, TlsStackRow,
+    QuarantineAckRow, QuarantineUpdateRow, RankValue, SessionEdgeRow, SessionNodeRow, SqliteRow, TlsStackRow,
 };
 pub use write::StoreWrite;
 

@@ -11,9 +11,12 @@ use crate::sql::{Sql, SqlDialect};
 use crate::tables::row::ViewRow;
 use crate::tables::{
     CollectiveVerdictRow, ContainerRow, DnsQueryRow, EnforcementDecisionRow, FindingRow, LlmCallRow, LossMarkerRow,
-    NetConnectionRow, NetFlowRow, PolicyStatusRow, SessionEdgeRow, SessionNodeRow, TlsStackRow,
+    NetConnectionRow, NetFlowRow, PolicyStatusRow, QuarantineAckRow, QuarantineUpdateRow, SessionEdgeRow,
+    SessionNodeRow, TlsStackRow,
 };
-use crate::{activity, llm, policy, process_query, AgentActivityRow, FileActivityRow, IpcUsageRow, TokenUsageHourRow};
+use crate::{
+    activity, llm, policy, process_query, quarantine, AgentActivityRow, FileActivityRow, IpcUsageRow, TokenUsageHourRow,
+};
 use crate::{PipelineStats, ProcessFilter, ProcessRecord, StoreError};
 
 /// The views, as the query service asks for them.
@@ -46,6 +49,13 @@ pub trait StoreRead: Send + Sync {
 
     /// The workload policy each node last said it has in force, by host.
     async fn list_policy(&self, filter: &ActivityFilter) -> Result<Vec<PolicyStatusRow>, StoreError>;
+
+    /// Quarantines sent, newest first, and every node's acknowledgement of
+    /// them.
+    async fn list_quarantines(
+        &self,
+        filter: &ActivityFilter,
+    ) -> Result<(Vec<QuarantineUpdateRow>, Vec<QuarantineAckRow>), StoreError>;
 
     /// LLM calls, newest first.
     async fn list_llm_calls(&self, filter: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError>;
@@ -160,6 +170,17 @@ impl<B: Backend> StoreRead for B {
 
     async fn list_policy(&self, filter: &ActivityFilter) -> Result<Vec<PolicyStatusRow>, StoreError> {
         self.fetch(policy::policy_status_sql(self.dialect(), filter)).await
+    }
+
+    async fn list_quarantines(
+        &self,
+        filter: &ActivityFilter,
+    ) -> Result<(Vec<QuarantineUpdateRow>, Vec<QuarantineAckRow>), StoreError> {
+        let updates: Vec<QuarantineUpdateRow> =
+            self.fetch(quarantine::quarantine_updates_sql(self.dialect(), filter)).await?;
+        let ids: Vec<String> = updates.iter().map(|u| u.id.clone()).collect();
+        let acks = self.fetch(quarantine::quarantine_acks_sql(self.dialect(), &ids)).await?;
+        Ok((updates, acks))
     }
 
     async fn list_llm_calls(&self, filter: &ActivityFilter) -> Result<Vec<LlmCallRow>, StoreError> {

@@ -62,6 +62,8 @@ row_set! {
     findings: FindingRow,
     enforcement_decisions: EnforcementDecisionRow,
     policy_status: PolicyStatusRow,
+    quarantine_updates: QuarantineUpdateRow,
+    quarantine_acks: QuarantineAckRow,
 }
 
 impl RowSet {

@@ -7,6 +7,7 @@
 //! quick look.
 
 pub mod channel;
+pub mod control;
 pub mod kafka;
 pub mod stdout;
 

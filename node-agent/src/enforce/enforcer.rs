@@ -16,6 +16,7 @@ use super::{
     config::EnforceConfig,
     kernel::KernelPolicy,
     policy::{is_exempt, Policy, PolicyFile, Reload, RoleId},
+    quarantine::Quarantine,
     rate::RateLimiter,
     status::StatusReport,
     tier::TierReport,
@@ -57,6 +58,8 @@ pub struct Enforcer {
     status: StatusReport,
     /// `[roles.llm.rate]`: the request buckets and their uprobes.
     rate: Option<RateLimiter>,
+    /// The built-in role findings quarantine sessions in, and who it holds.
+    quarantine: Quarantine,
 }
 
 /// An [`Enforcer`] shared by the capture (workload rules), the control
@@ -72,8 +75,8 @@ impl Enforcer {
         let file = PolicyFile::open_knowing(path, providers)
             .with_context(|| format!("capture.enforce.policy_file {}", path.display()))?;
         let status = StatusReport::new(tier);
-        let mut enforcer =
-            Self { file, kernel, resolved: HashMap::new(), names: RoleNames::default(), status, rate: None };
+        let (names, quarantine) = (RoleNames::default(), Quarantine::default());
+        let mut enforcer = Self { file, kernel, resolved: HashMap::new(), names, status, rate: None, quarantine };
         let mut hosts: Vec<&str> = enforcer.file.policy().hosts_to_resolve();
         let llm_hosts = super::llm_endpoints::hosts_to_resolve(enforcer.file.policy());
         hosts.extend(llm_hosts.iter().map(String::as_str));
@@ -97,14 +100,55 @@ impl Enforcer {
     }
 
     fn apply(&mut self) -> anyhow::Result<()> {
-        let policy = Arc::clone(self.file.policy());
+        let policy = self.quarantine.policy(self.file.policy())?;
         self.kernel.apply(&policy, &self.resolved)?;
         if let Some(rate) = &mut self.rate {
             rate.apply(&policy)?;
         }
         self.names.set(&policy);
+        self.quarantine.follow(&policy, &mut self.kernel)?;
         tracing::info!(file = %self.file.path().display(), roles = policy.roles.len(), "enforcement policy written to the kernel");
         Ok(())
+    }
+
+    /// The host names to resolve in advance: the policy file's (its network
+    /// rules and its roles' LLM endpoints), and the quarantine role's once it
+    /// is in force.
+    fn hosts_to_resolve(&self) -> Vec<String> {
+        let policy = self.file.policy();
+        let mut hosts: Vec<String> = policy.hosts_to_resolve().into_iter().map(str::to_string).collect();
+        hosts.extend(super::llm_endpoints::hosts_to_resolve(policy));
+        hosts.extend(self.quarantine.hosts_to_resolve());
+        hosts.sort_unstable();
+        hosts.dedup();
+        hosts
+    }
+
+    /// Enrols `pids` that are alive, and their live descendants, in the
+    /// built-in role `quarantine` (`role`), putting it in force first if no
+    /// quarantine has yet; `resolved` holds what its host names resolve to.
+    /// Returns the processes enrolled, or why none was.
+    pub fn quarantine(
+        &mut self,
+        pids: &[u32],
+        role: &super::policy::RoleSpec,
+        resolved: &HashMap<String, Vec<IpAddr>>,
+    ) -> Result<Vec<u32>, String> {
+        let targets: Vec<u32> =
+            super::quarantine::with_descendants(pids).into_iter().filter(|p| !is_exempt(*p)).collect();
+        if targets.is_empty() {
+            return Err(format!("no such process on this node: pid(s) {pids:?} are not running"));
+        }
+        if !self.quarantine.active {
+            self.quarantine.activate(role.clone());
+            self.resolved.extend(resolved.iter().map(|(host, addrs)| (host.clone(), addrs.clone())));
+            if let Err(err) = self.apply() {
+                self.quarantine = Quarantine::default();
+                let _ = self.apply();
+                return Err(format!("the kernel did not take the quarantine role: {err:#}"));
+            }
+        }
+        self.quarantine.enrol(&targets, &mut self.kernel)
     }
 
     /// The role (id, pod, name) of `tgid` when it says a guardrail match
@@ -175,13 +219,7 @@ impl Enforcer {
     }
 
     async fn refresh_names(shared: &SharedEnforcer) {
-        let hosts: Vec<String> = {
-            let enforcer = shared.lock().unwrap_or_else(|e| e.into_inner());
-            let policy = enforcer.file.policy();
-            let mut hosts: Vec<String> = policy.hosts_to_resolve().into_iter().map(str::to_string).collect();
-            hosts.extend(super::llm_endpoints::hosts_to_resolve(policy));
-            hosts
-        };
+        let hosts: Vec<String> = shared.lock().unwrap_or_else(|e| e.into_inner()).hosts_to_resolve();
         let mut resolved = HashMap::new();
         for host in hosts {
             let found = tokio::net::lookup_host((host.as_str(), 0)).await.map(|addrs| addrs.map(|a| a.ip()).collect());

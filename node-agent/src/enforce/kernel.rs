@@ -307,6 +307,17 @@ impl KernelPolicy {
         self.pods.get(&tgid, 0).ok()
     }
 
+    /// Moves every process enrolled in `from` to `to` (a role whose id
+    /// changed with the policy); returns how many moved.
+    pub fn reassign(&mut self, from: RoleId, to: RoleId) -> anyhow::Result<usize> {
+        let entries: Vec<(u32, Pod)> =
+            self.pods.iter().filter_map(Result::ok).filter(|(_, p)| p.role == from.0).collect();
+        for (tgid, pod) in &entries {
+            self.pods.insert(tgid, Pod { role: to.0, pod: pod.pod }, 0).context("moving an enrolled process")?;
+        }
+        Ok(entries.len())
+    }
+
     /// The role `tgid` is enrolled in, if any.
     pub fn role_of(&self, tgid: u32) -> Option<RoleId> {
         self.pods.get(&tgid, 0).ok().map(|pod| RoleId(pod.role))

@@ -14,5 +14,6 @@ pub mod llm_endpoints;
 pub mod policy;
 pub mod rate;
 pub mod sock_destroy;
+pub mod quarantine;
 pub mod status;
 pub mod tier;

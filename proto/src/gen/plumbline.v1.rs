@@ -79,7 +79,7 @@ pub struct Event {
     pub process_start_ns: u64,
     #[prost(
         oneof = "event::Body",
-        tags = "10, 11, 12, 13, 14, 15, 20, 21, 30, 31, 32, 40, 50, 51, 52, 53, 60, 61, 70, 71, 90, 91"
+        tags = "10, 11, 12, 13, 14, 15, 20, 21, 30, 31, 32, 40, 50, 51, 52, 53, 60, 61, 70, 71, 80, 81, 90, 91"
     )]
     pub body: ::core::option::Option<event::Body>,
 }
@@ -133,6 +133,14 @@ pub mod event {
         Enforcement(super::EnforcementDecision),
         #[prost(message, tag = "71")]
         PolicyStatus(super::PolicyStatus),
+        /// A finding cut a session off: sent by the aggregator on the control
+        /// topic (an EventBatch of this one event) to every node agent.
+        #[prost(message, tag = "80")]
+        QuarantineUpdate(super::QuarantineUpdate),
+        /// A node's answer to a QuarantineUpdate that names it: applied or not,
+        /// and why.
+        #[prost(message, tag = "81")]
+        QuarantineAck(super::QuarantineAck),
         #[prost(message, tag = "90")]
         Loss(super::LossMarker),
         #[prost(message, tag = "91")]
@@ -1591,6 +1599,76 @@ pub mod finding {
         }
     }
 }
+/// The aggregator's word that a finding quarantines its agent session: the
+/// node running the session's processes enrols them (and their live
+/// descendants) in the built-in role `quarantine`, which may reach only LLM
+/// endpoints. Not tied to a process of the sender.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct QuarantineUpdate {
+    /// Unique per update: the session and the finding it answers.
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub session: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub agent: ::prost::alloc::string::String,
+    /// The node the session's processes run on, and its boot.
+    #[prost(string, tag = "4")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(string, tag = "5")]
+    pub boot_id: ::prost::alloc::string::String,
+    /// The session's processes the aggregator knows alive.
+    #[prost(uint32, repeated, tag = "6")]
+    pub pids: ::prost::alloc::vec::Vec<u32>,
+    #[prost(string, tag = "7")]
+    pub finding_kind: ::prost::alloc::string::String,
+    #[prost(string, tag = "8")]
+    pub severity: ::prost::alloc::string::String,
+    #[prost(string, tag = "9")]
+    pub finding_subject: ::prost::alloc::string::String,
+    #[prost(string, tag = "10")]
+    pub finding_summary: ::prost::alloc::string::String,
+    /// Wall-clock ns the finding was made and the update sent.
+    #[prost(uint64, tag = "11")]
+    pub found_wall_ns: u64,
+    #[prost(uint64, tag = "12")]
+    pub issued_wall_ns: u64,
+}
+/// A node's acknowledgement of a QuarantineUpdate; the node is the batch's.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct QuarantineAck {
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub session: ::prost::alloc::string::String,
+    /// The processes are enrolled in the role and it is in the kernel.
+    #[prost(bool, tag = "3")]
+    pub applied: bool,
+    /// Why it was not applied; what was done when it was.
+    #[prost(string, tag = "4")]
+    pub reason: ::prost::alloc::string::String,
+    /// The processes enrolled (the update's live ones and their descendants).
+    #[prost(uint32, repeated, tag = "5")]
+    pub pids: ::prost::alloc::vec::Vec<u32>,
+    #[prost(string, tag = "6")]
+    pub role: ::prost::alloc::string::String,
+    /// Wall-clock ns the node received the update, and applied (or refused) it.
+    #[prost(uint64, tag = "7")]
+    pub received_wall_ns: u64,
+    #[prost(uint64, tag = "8")]
+    pub applied_wall_ns: u64,
+    /// Copied from the update.
+    #[prost(uint64, tag = "9")]
+    pub issued_wall_ns: u64,
+    #[prost(string, tag = "10")]
+    pub finding_kind: ::prost::alloc::string::String,
+    #[prost(string, tag = "11")]
+    pub severity: ::prost::alloc::string::String,
+}
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
@@ -2513,6 +2591,62 @@ pub struct PolicyFamilyView {
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
 #[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListQuarantinesResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub quarantines: ::prost::alloc::vec::Vec<QuarantineView>,
+}
+/// A quarantine the aggregator sent, and what the nodes answered.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct QuarantineView {
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub session: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub agent: ::prost::alloc::string::String,
+    /// The node the session runs on.
+    #[prost(string, tag = "4")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(uint32, repeated, tag = "5")]
+    pub pids: ::prost::alloc::vec::Vec<u32>,
+    #[prost(string, tag = "6")]
+    pub finding_kind: ::prost::alloc::string::String,
+    #[prost(string, tag = "7")]
+    pub severity: ::prost::alloc::string::String,
+    #[prost(string, tag = "8")]
+    pub finding_summary: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "9")]
+    pub found_wall_ns: u64,
+    #[prost(uint64, tag = "10")]
+    pub issued_wall_ns: u64,
+    #[prost(message, repeated, tag = "11")]
+    pub acks: ::prost::alloc::vec::Vec<QuarantineAckView>,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct QuarantineAckView {
+    /// The node that answered.
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(bool, tag = "2")]
+    pub applied: bool,
+    #[prost(string, tag = "3")]
+    pub reason: ::prost::alloc::string::String,
+    #[prost(uint32, repeated, tag = "4")]
+    pub pids: ::prost::alloc::vec::Vec<u32>,
+    #[prost(string, tag = "5")]
+    pub role: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "6")]
+    pub received_wall_ns: u64,
+    #[prost(uint64, tag = "7")]
+    pub applied_wall_ns: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ListPolicyResponse {
     #[prost(message, repeated, tag = "1")]
     pub nodes: ::prost::alloc::vec::Vec<PolicyView>,
@@ -3237,6 +3371,33 @@ pub mod query_service_client {
                 .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListPolicy"));
             self.inner.unary(req, path, codec).await
         }
+        /// Sessions findings quarantined, newest first, each with every node's
+        /// acknowledgement (applied or not, why, when); `contains` matches the
+        /// session, agent or finding kind.
+        pub async fn list_quarantines(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListQuarantinesResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/ListQuarantines",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "ListQuarantines"));
+            self.inner.unary(req, path, codec).await
+        }
         /// LLM API calls seen in TLS plaintext, newest first; `contains` matches
         /// the agent, model or provider.
         pub async fn list_llm_calls(
@@ -3695,6 +3856,16 @@ pub mod query_service_server {
             request: tonic::Request<super::ActivityRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ListPolicyResponse>,
+            tonic::Status,
+        >;
+        /// Sessions findings quarantined, newest first, each with every node's
+        /// acknowledgement (applied or not, why, when); `contains` matches the
+        /// session, agent or finding kind.
+        async fn list_quarantines(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListQuarantinesResponse>,
             tonic::Status,
         >;
         /// LLM API calls seen in TLS plaintext, newest first; `contains` matches
@@ -4369,6 +4540,51 @@ pub mod query_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ListPolicySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/ListQuarantines" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListQuarantinesSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for ListQuarantinesSvc<T> {
+                        type Response = super::ListQuarantinesResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::list_quarantines(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListQuarantinesSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -116,6 +116,14 @@ pub enum Command {
         #[arg(long)]
         host: Option<String>,
     },
+    /// Sessions a finding quarantined ([[pipeline.quarantine]]), and when each node applied it or why it did not.
+    Quarantine {
+        #[command(flatten)]
+        scope: Scope,
+        /// The session, agent or finding kind contains this.
+        #[arg(long)]
+        session: Option<String>,
+    },
     /// LLM API calls seen in TLS plaintext: agent, model, status, tokens, time to first token, tools called.
     Llm {
         #[command(flatten)]

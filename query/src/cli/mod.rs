@@ -4,6 +4,7 @@ mod args;
 mod render;
 mod render_gpu;
 mod render_policy;
+mod render_quarantine;
 mod render_sessions;
 mod time_arg;
 
@@ -103,6 +104,10 @@ pub async fn run(cli: &Cli) -> anyhow::Result<String> {
             let request = ActivityRequest { host, limit: args::SERVICE_MAX_LIMIT, ..Default::default() };
             let response = client.list_policy(request).await.map_err(status_error)?;
             output(cli, &response.into_inner().nodes, render_policy::policy)
+        }
+        Command::Quarantine { scope, session } => {
+            let response = client.list_quarantines(scope.request(session.as_ref())).await.map_err(status_error)?;
+            output(cli, &response.into_inner().quarantines, render_quarantine::quarantines)
         }
         Command::Llm { models } => {
             let response = client.list_llm_calls(models.request()).await.map_err(status_error)?;

@@ -21,6 +21,8 @@ mod net_connections;
 mod net_flows;
 mod policy_status;
 mod process_events;
+mod quarantine_acks;
+mod quarantine_updates;
 pub(crate) mod row;
 mod session_edges;
 mod session_nodes;
@@ -46,6 +48,8 @@ pub use net_connections::{direction, transport, NetConnectionRow};
 pub use net_flows::NetFlowRow;
 pub use policy_status::{enforcement_tier, PolicyFamily, PolicyRole, PolicyStatusRow};
 pub use process_events::{ProcessEventKind, ProcessEventRow};
+pub use quarantine_acks::QuarantineAckRow;
+pub use quarantine_updates::QuarantineUpdateRow;
 pub use row::SqliteRow;
 pub use session_edges::{edge_relation, SessionEdgeRow};
 pub use session_nodes::{node_kind, SessionNodeRow};
@@ -76,6 +80,9 @@ pub const GPU_TABLES: [&TableSpec; 3] = [&nccl_calls::SPEC, &cuda_calls::SPEC, &
 
 /// The causal graph of agent sessions and its findings (migration 6).
 pub const SESSION_TABLES: [&TableSpec; 3] = [&session_nodes::SPEC, &session_edges::SPEC, &findings::SPEC];
+
+/// Quarantines sent and the nodes' acknowledgements (migration 10).
+pub const QUARANTINE_TABLES: [&TableSpec; 2] = [&quarantine_updates::SPEC, &quarantine_acks::SPEC];
 
 use crate::dialect::Dialect;
 
@@ -146,6 +153,12 @@ pub const MIGRATIONS: &[Migration] = &[
         clickhouse: |d| vec![policy_status::SPEC.clickhouse_ddl(d, 9)],
         sqlite: || vec![policy_status::SPEC.sqlite_ddl(9)],
     },
+    Migration {
+        id: 10,
+        name: "quarantines findings sent to the nodes, and the nodes' acknowledgements",
+        clickhouse: |d| QUARANTINE_TABLES.iter().map(|t| t.clickhouse_ddl(d, 10)).collect(),
+        sqlite: || QUARANTINE_TABLES.iter().map(|t| t.sqlite_ddl(10)).collect(),
+    },
 ];
 
 #[cfg(test)]
@@ -156,7 +169,7 @@ mod tests {
     /// table's columns would store values in the wrong columns.
     #[test]
     fn every_spec_rendered_table_has_its_row_type_s_columns_in_order() {
-        let rows: [(&TableSpec, &[&str]); 22] = [
+        let rows: [(&TableSpec, &[&str]); 24] = [
             (&process_events::SPEC, ProcessEventRow::COLUMNS),
             (&loss_markers::SPEC, LossMarkerRow::COLUMNS),
             (&dead_letters::SPEC, DeadLetterRow::COLUMNS),
@@ -179,6 +192,8 @@ mod tests {
             (&findings::SPEC, FindingRow::COLUMNS),
             (&enforcement_decisions::SPEC, EnforcementDecisionRow::COLUMNS),
             (&policy_status::SPEC, PolicyStatusRow::COLUMNS),
+            (&quarantine_updates::SPEC, QuarantineUpdateRow::COLUMNS),
+            (&quarantine_acks::SPEC, QuarantineAckRow::COLUMNS),
         ];
         for (spec, columns) in rows {
             let from_spec: Vec<&str> = spec.all_columns().map(|(name, _)| name).collect();
@@ -193,6 +208,7 @@ mod tests {
                 + 1
                 + SESSION_TABLES.len()
                 + 2
+                + QUARANTINE_TABLES.len()
         );
     }
 }

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use plumbline_config::{invalid, ConfigError};
 use serde::{Deserialize, Serialize};
 
+/// The control topic's default name.
+pub const DEFAULT_CONTROL_TOPIC: &str = "plumbline.control";
+
 const COMPRESSIONS: &[&str] = &["zstd", "lz4", "gzip", "snappy", "none"];
 
 /// The agent's `[sink]` with `kind = "kafka"`.
@@ -17,6 +20,10 @@ pub struct KafkaSinkConfig {
     pub topic: String,
     /// `compression.type`: `zstd` (default), `lz4`, `gzip`, `snappy` or `none`.
     pub compression: String,
+    /// Topic the agent reads policy updates from (quarantines): every
+    /// partition, from their end when it starts, outside any consumer group.
+    /// Default `plumbline.control`.
+    pub control_topic: String,
     /// Create the topic at start when it is missing. Default `true`.
     pub create_topic: bool,
     /// Partitions of a topic created here. Default 6.
@@ -34,6 +41,7 @@ impl Default for KafkaSinkConfig {
             brokers: "127.0.0.1:9092".into(),
             topic: "plumbline.events".into(),
             compression: "zstd".into(),
+            control_topic: DEFAULT_CONTROL_TOPIC.into(),
             create_topic: true,
             topic_partitions: 6,
             topic_replication: 1,
@@ -53,8 +61,14 @@ impl KafkaSinkConfig {
         }
     }
 
+    /// The control topic: one partition (updates are few; all go to every node).
+    pub fn control_spec(&self) -> super::TopicSpec {
+        control_spec(&self.brokers, &self.control_topic, self.topic_replication, &self.librdkafka)
+    }
+
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         validate_topic(prefix, &self.topic_spec())?;
+        validate_control_topic(prefix, &self.control_topic)?;
         if !COMPRESSIONS.contains(&self.compression.as_str()) {
             return Err(invalid(&format!("{prefix}.compression"), format!("must be one of {COMPRESSIONS:?}")));
         }
@@ -73,6 +87,9 @@ pub struct KafkaSourceConfig {
     /// Consumer group; aggregators in one group share the partitions.
     /// Default `plumbline-aggregator`.
     pub group_id: String,
+    /// Topic the aggregator sends policy updates (quarantines) to, for every
+    /// node agent. Default `plumbline.control`.
+    pub control_topic: String,
     /// `session.timeout.ms`. A new member waits about half of it before its
     /// first message on some brokers. Default 6000.
     pub session_timeout_ms: u32,
@@ -92,6 +109,7 @@ impl Default for KafkaSourceConfig {
             brokers: "127.0.0.1:9092".into(),
             topic: "plumbline.events".into(),
             group_id: "plumbline-aggregator".into(),
+            control_topic: DEFAULT_CONTROL_TOPIC.into(),
             session_timeout_ms: 6000,
             create_topic: true,
             topic_partitions: 6,
@@ -112,8 +130,13 @@ impl KafkaSourceConfig {
         }
     }
 
+    pub fn control_spec(&self) -> super::TopicSpec {
+        control_spec(&self.brokers, &self.control_topic, self.topic_replication, &self.librdkafka)
+    }
+
     pub fn validate(&self, prefix: &str) -> Result<(), ConfigError> {
         validate_topic(prefix, &self.topic_spec())?;
+        validate_control_topic(prefix, &self.control_topic)?;
         if self.group_id.is_empty() {
             return Err(invalid(&format!("{prefix}.group_id"), "must not be empty"));
         }
@@ -122,6 +145,29 @@ impl KafkaSourceConfig {
         }
         Ok(())
     }
+}
+
+fn control_spec(
+    brokers: &str,
+    topic: &str,
+    replication: i32,
+    librdkafka: &BTreeMap<String, String>,
+) -> super::TopicSpec {
+    super::TopicSpec {
+        brokers: brokers.to_string(),
+        topic: topic.to_string(),
+        partitions: 1,
+        replication,
+        librdkafka: librdkafka.clone(),
+    }
+}
+
+fn validate_control_topic(prefix: &str, topic: &str) -> Result<(), ConfigError> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) {
+        return Err(invalid(&format!("{prefix}.control_topic"), "must be 1-249 characters of [a-zA-Z0-9._-]"));
+    }
+    Ok(())
 }
 
 fn validate_topic(prefix: &str, spec: &super::TopicSpec) -> Result<(), ConfigError> {

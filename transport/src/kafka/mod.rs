@@ -2,10 +2,12 @@
 //! and the aggregator's consumer-group source.
 
 mod config;
+mod control;
 mod sink;
 mod source;
 mod topic;
 
+pub use control::{KafkaControlPublisher, KafkaControlSubscriber};
 pub use config::{KafkaSinkConfig, KafkaSourceConfig};
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
