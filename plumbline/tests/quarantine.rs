@@ -181,7 +181,7 @@ fn assert_cut_off(addr: &str, host: &str, agent: &mut Stubborn, quarantine: &Val
     assert!(connects[0]["result"].as_str().unwrap().starts_with("sent "), "the first went out: {}", connects[0]);
     let refused = connects[1]["result"].as_str().unwrap();
     assert!(refused.contains("Operation not permitted"), "the next was refused with EPERM: {refused}");
-    assert!(agent.llm_calls() >= calls_before + 1, "its LLM still answered after the refusal: {:?}", agent.lines);
+    assert!(agent.llm_calls() > calls_before, "its LLM still answered after the refusal: {:?}", agent.lines);
 
     // The kernel's decision, stored and shown.
     let object = format!("127.0.0.2:{exfil_port}");
