@@ -211,9 +211,12 @@ pub struct LlmMaps {
     written_addrs: Vec<NetRuleAddr>,
 }
 
-/// The hosts each (role, address) has that the role may not call: what an
-/// event about that address names.
-static REFUSED_HOSTS: RwLock<Option<HashMap<(u32, [u8; 16]), Vec<String>>>> = RwLock::new(None);
+/// The hosts each (role, address) has that the role may not call.
+type RefusedHosts = HashMap<(u32, [u8; 16]), Vec<String>>;
+
+/// What an event about a refused address names, as the last policy written
+/// left it.
+static REFUSED_HOSTS: RwLock<Option<RefusedHosts>> = RwLock::new(None);
 
 impl LlmMaps {
     /// Takes the maps out of the loaded enforce object, and loads its
