@@ -227,6 +227,8 @@ pub struct Policy {
     pub workloads: Vec<Workload>,
     /// The file as written.
     pub spec: PolicySpec,
+    /// The LLM providers it was compiled knowing besides the catalog's.
+    pub providers: Vec<String>,
 }
 
 impl Policy {
@@ -326,7 +328,7 @@ impl Policy {
                 .map_err(|err| invalid(format!("{key}.pattern"), &workload.pattern, err.to_string()))?;
             workloads.push(Workload { role: role.id, field: workload.field, pattern: workload.pattern.clone(), regex });
         }
-        Ok(Self { mode: spec.mode, roles, workloads, spec })
+        Ok(Self { mode: spec.mode, roles, workloads, spec, providers: providers.to_vec() })
     }
 
     pub fn role(&self, id: RoleId) -> Option<&Role> {

@@ -85,7 +85,7 @@ impl Quarantine {
         let Some(role) = self.spec.as_ref().filter(|_| self.active) else { return Ok(Arc::clone(file)) };
         let mut spec = file.spec.clone();
         spec.roles.push(role.clone());
-        let policy = Policy::compile(spec).map_err(|err| {
+        let policy = Policy::compile_knowing(spec, &file.providers).map_err(|err| {
             anyhow::anyhow!("the policy with the built-in role {ROLE} appended does not compile: {err}")
         })?;
         Ok(Arc::new(policy))
@@ -340,6 +340,16 @@ mod tests {
         assert_eq!(quarantine.policy(&file).unwrap().roles.len(), 1);
         quarantine.activate(role_spec(&[]));
         let policy = quarantine.policy(&file).unwrap();
+        assert_eq!(policy.role_named(ROLE).map(|r| r.id), Some(RoleId(2)));
+    }
+
+    #[test]
+    fn a_file_naming_a_configured_provider_still_takes_the_role() {
+        let text = "[[roles]]\nname = \"a\"\n[roles.llm]\nallow = [\"inhouse\"]\n";
+        let file = Arc::new(Policy::compile_knowing(toml::from_str(text).unwrap(), &["inhouse".to_string()]).unwrap());
+        let mut quarantine = Quarantine::default();
+        quarantine.activate(role_spec(&[]));
+        let policy = quarantine.policy(&file).expect("compiled knowing the file's providers");
         assert_eq!(policy.role_named(ROLE).map(|r| r.id), Some(RoleId(2)));
     }
 
