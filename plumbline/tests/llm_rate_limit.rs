@@ -37,11 +37,16 @@ struct Bed {
 /// A role `llm` in enforce mode whose only rule is `rate` (TOML of
 /// `[roles.llm.rate]`); the fixture's host is an LLM endpoint of the node.
 fn start(rate: &str) -> Bed {
+    start_in("enforce", rate)
+}
+
+/// As [`start`], the role's LLM rules in `mode`.
+fn start_in(mode: &str, rate: &str) -> Bed {
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::in_process().expect("the HTTPS fixture starts");
     let (policy_file, socket) = (dir.path().join("policy.toml"), dir.path().join("enforce.sock"));
     let policy = format!(
-        "[[roles]]\nname = \"llm\"\nmode = \"enforce\"\n[roles.llm]\n[roles.llm.rate]\n{rate}\n\
+        "[[roles]]\nname = \"llm\"\nmode = \"enforce\"\n[roles.llm]\nmode = \"{mode}\"\n[roles.llm.rate]\n{rate}\n\
          [[workloads]]\nrole = \"llm\"\nfield = \"COMMAND_LINE\"\npattern = \"never-matches-{}\"\n",
         uuid::Uuid::new_v4().simple()
     );
@@ -240,4 +245,41 @@ fn a_hold_past_max_hold_s_ends_as_after_hold_says_killed_before_the_request_left
         text.starts_with("request 4 of 3 per 180 s: held ") && text.ends_with("(max_hold_s 1), then killed"),
         "{text}"
     );
+}
+
+#[test]
+fn a_hold_past_max_hold_s_that_ends_in_deny_lets_the_held_request_go_and_refuses_the_next_connection() {
+    // One token per 60 s: the 4th request would wait far past max_hold_s.
+    let bed = start("requests = 3\nwindow_s = 180\naction = \"hold\"\nmax_hold_s = 1\nafter_hold = \"deny\"");
+    let child = bed.client(5, "fresh");
+    let pid = child.id();
+    let (status, lines) = finish(child);
+    assert!(status.success(), "{status:?} {lines:?}");
+    let ok: Vec<bool> = lines.iter().map(|l| l["ok"] == true).collect();
+    // The held 4th request leaves once the hold ends (as documented); the
+    // 5th call's new connection is refused before a SYN.
+    assert_eq!(ok, [true, true, true, true, false], "{lines:?}");
+    assert!(lines[4]["cause"].as_str().unwrap().contains("Operation not permitted"), "{}", lines[4]);
+    assert_eq!(bed.served(), 4);
+
+    let rows = bed.decisions(pid, |rows| row(rows, "denied", "connect").is_some());
+    let held = row(&rows, "held", "llm_request").unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!(held["path"], "request 4 of 3 per 180 s", "{held}");
+    let denied = row(&rows, "denied", "connect").unwrap();
+    assert_eq!(denied["mechanism"], "cgroup_sock_addr", "{denied}");
+}
+
+#[test]
+fn in_audit_a_request_past_the_limit_goes_on_and_is_recorded_as_would_deny() {
+    let bed = start_in("audit", "requests = 3\nwindow_s = 180\naction = \"kill\"");
+    let child = bed.client(4, "reuse");
+    let pid = child.id();
+    let (status, lines) = finish(child);
+    assert!(status.success(), "{status:?} {lines:?}");
+    assert_eq!(lines.iter().filter(|l| l["ok"] == true).count(), 4, "nothing stopped: {lines:?}");
+    assert_eq!(bed.served(), 4);
+    let rows = bed.decisions(pid, |rows| row(rows, "would_deny", "llm_request").is_some());
+    let would = row(&rows, "would_deny", "llm_request").unwrap();
+    assert_eq!(would["path"], "request 4 of 3 per 180 s", "{would}");
+    assert_eq!(rows.len(), 1, "one request past the limit: {rows:#?}");
 }
