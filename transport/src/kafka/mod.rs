@@ -7,8 +7,8 @@ mod sink;
 mod source;
 mod topic;
 
-pub use control::{KafkaControlPublisher, KafkaControlSubscriber};
 pub use config::{KafkaSinkConfig, KafkaSourceConfig};
+pub use control::{KafkaControlPublisher, KafkaControlSubscriber};
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
 pub use topic::{ensure_topic, spawn_topic_creation, TopicError, TopicSpec};
