@@ -129,7 +129,7 @@ fn decode(payload: &[u8]) -> Result<DeliveryRows, DecodeError> {
                 true
             }
             Body::QuarantineAck(ack) => {
-                out.rows.quarantine_acks.push(crate::quarantine::ack_row(&reader, &event, ack));
+                out.rows.quarantine_acks.push(crate::policy_rows::quarantine_ack_row(&reader, ack));
                 true
             }
             // Kinds the agent does not send: it reads plaintext into LLM

@@ -1,12 +1,13 @@
 //! The `policy_status` row of a node's word on its workload policy: the
 //! tier, the file and version in force, a failed reload, each role's modes
-//! and rules, and what the tier cannot cover.
+//! and rules, and what the tier cannot cover; and the `quarantine_acks` row
+//! of a node's answer to a quarantine.
 
 use plumbline_proto::{
-    v1::{policy_family::Mode, PolicyFamily, PolicyStatus},
+    v1::{policy_family::Mode, PolicyFamily, PolicyStatus, QuarantineAck},
     BatchError, BatchReader, EventRef,
 };
-use plumbline_store::{to_json_column, PolicyStatusRow};
+use plumbline_store::{to_json_column, PolicyStatusRow, QuarantineAckRow};
 
 pub fn policy_status_row(
     reader: &BatchReader<'_>,
@@ -53,4 +54,25 @@ pub fn policy_status_row(
         roles: to_json_column(&roles),
         caveats: reader.strs(i, &status.caveat_sids)?,
     })
+}
+
+/// The `quarantine_acks` row of a node's acknowledgement; the node is the
+/// batch's sender.
+pub fn quarantine_ack_row(reader: &BatchReader<'_>, ack: &QuarantineAck) -> QuarantineAckRow {
+    let node = reader.node();
+    QuarantineAckRow {
+        id: ack.id.clone(),
+        host: node.host.clone(),
+        boot_id: node.boot_id.clone(),
+        session: ack.session.clone(),
+        applied: ack.applied.into(),
+        reason: ack.reason.clone(),
+        pids: ack.pids.iter().map(u32::to_string).collect(),
+        role: ack.role.clone(),
+        finding_kind: ack.finding_kind.clone(),
+        severity: ack.severity.clone(),
+        issued_wall_ns: ack.issued_wall_ns,
+        received_wall_ns: ack.received_wall_ns,
+        wall_ns: ack.applied_wall_ns,
+    }
 }

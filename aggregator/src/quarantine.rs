@@ -4,17 +4,14 @@
 //! and stores it; the node running the session enrols the session's
 //! processes in the built-in role `quarantine` and acknowledges, and the
 //! acknowledgement comes back on the events road like any event
-//! ([`ack_row`]). A session is quarantined once per aggregator run: its
+//! ([`crate::policy_rows::quarantine_ack_row`]). A session is quarantined once per aggregator run: its
 //! first matching finding sends the update.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use plumbline_proto::{
-    v1::{NodeIdentity, QuarantineAck, QuarantineUpdate},
-    BatchReader, EventRef,
-};
-use plumbline_store::{now_wall_ns, FindingRow, QuarantineAckRow, QuarantineUpdateRow};
+use plumbline_proto::v1::{NodeIdentity, QuarantineUpdate};
+use plumbline_store::{now_wall_ns, FindingRow, QuarantineUpdateRow};
 use plumbline_transport::control::ControlPublisher;
 
 use crate::{config::QuarantineRule, sessions::SessionStage};
@@ -130,30 +127,12 @@ pub fn update_row(update: &QuarantineUpdate) -> QuarantineUpdateRow {
     }
 }
 
-/// The `quarantine_acks` row of a node's acknowledgement; the node is the
-/// batch's sender.
-pub fn ack_row(reader: &BatchReader<'_>, _event: &EventRef<'_>, ack: &QuarantineAck) -> QuarantineAckRow {
-    let node = reader.node();
-    QuarantineAckRow {
-        id: ack.id.clone(),
-        host: node.host.clone(),
-        boot_id: node.boot_id.clone(),
-        session: ack.session.clone(),
-        applied: ack.applied.into(),
-        reason: ack.reason.clone(),
-        pids: ack.pids.iter().map(u32::to_string).collect(),
-        role: ack.role.clone(),
-        finding_kind: ack.finding_kind.clone(),
-        severity: ack.severity.clone(),
-        issued_wall_ns: ack.issued_wall_ns,
-        received_wall_ns: ack.received_wall_ns,
-        wall_ns: ack.applied_wall_ns,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use plumbline_proto::{v1::event::Body, BatchBuilder, BatchHeader};
+    use plumbline_proto::{
+        v1::{event::Body, QuarantineAck},
+        BatchBuilder, BatchHeader, BatchReader,
+    };
     use plumbline_transport::control::ControlSubscriber;
     use prost::Message;
 
@@ -213,7 +192,7 @@ mod tests {
         let reader = BatchReader::new(&batch).unwrap();
         let event = reader.events().next().unwrap().unwrap();
         let Some(Body::QuarantineAck(ack)) = &event.event.body else { panic!("an ack") };
-        let row = ack_row(&reader, &event, ack);
+        let row = crate::policy_rows::quarantine_ack_row(&reader, ack);
         assert_eq!((row.host.as_str(), row.boot_id.as_str(), row.applied, row.wall_ns), ("node-b", "bb", 0, 30));
         assert_eq!(row.reason, "no enforcement policy on this node");
     }
