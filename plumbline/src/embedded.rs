@@ -74,7 +74,8 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
     let query_metrics = Arc::new(plumbline_query::QueryMetrics::default());
     let query =
         tokio::spawn(plumbline_query::serve(store.clone(), listener, Arc::clone(&query_metrics), stop_query.clone()));
-    tracing::info!(%addr, db = %config.sqlite.path.display(), "query service listening");
+    let dashboard = plumbline_query::dashboard_url(addr);
+    tracing::info!(%addr, db = %config.sqlite.path.display(), %dashboard, "query service listening");
 
     let (sink, source) = channel::pair(config.batch.queue_batches);
     // Quarantines go from the aggregator to the agent on a channel of their own.

@@ -16,12 +16,15 @@ mod quarantine;
 mod request;
 pub mod service;
 mod sessions;
+mod units;
+pub mod web;
 
 use std::{net::SocketAddr, sync::Arc};
 
 use plumbline_proto::v1::query_service_server::QueryServiceServer;
 use plumbline_store::Store;
 use tokio_util::sync::CancellationToken;
+use tonic::{server::NamedService, service::Routes};
 
 pub use config::QueryConfig;
 pub use error::QueryError;
@@ -29,20 +32,31 @@ pub use metrics::QueryMetrics;
 
 use metrics::MetricsLayer;
 
-/// Serves the query API on `listener` until `shutdown`, counting every RPC
-/// into `metrics`.
+/// Serves the query API and the dashboard on `listener` until `shutdown`:
+/// gRPC (HTTP/2) and the pages (HTTP/1.1) on one address, one door. Every
+/// RPC is counted into `metrics`.
 pub async fn serve(
     store: Arc<dyn Store>,
     listener: tokio::net::TcpListener,
     metrics: Arc<QueryMetrics>,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
+    let api = Arc::new(service::QueryServiceImpl::new(store));
+    let grpc =
+        Routes::new(QueryServiceServer::from_arc(Arc::clone(&api))).into_axum_router().layer(MetricsLayer(metrics));
+    let rpcs = format!("/{}/{{*rpc}}", <QueryServiceServer<service::QueryServiceImpl> as NamedService>::NAME);
+    let doors = axum::Router::new().route(&rpcs, axum::routing::any_service(grpc)).merge(web::router(api));
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     tonic::transport::Server::builder()
-        .layer(MetricsLayer(metrics))
-        .add_service(QueryServiceServer::new(service::QueryServiceImpl::new(store)))
+        .accept_http1(true)
+        .add_routes(Routes::from(doors))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
+}
+
+/// Where a browser finds the dashboard of a service listening on `addr`.
+pub fn dashboard_url(addr: SocketAddr) -> String {
+    format!("http://{addr}/")
 }
 
 /// Binds `addr` (port 0 picks one) and returns the listener with its address.
@@ -59,7 +73,7 @@ pub async fn run(config: &QueryConfig, shutdown: CancellationToken) -> anyhow::R
         return Ok(());
     };
     let (listener, addr) = bind(config.listen).await?;
-    tracing::info!(%addr, store = %store.describe(), "query service listening");
+    tracing::info!(%addr, store = %store.describe(), dashboard = dashboard_url(addr), "query service listening");
     let metrics = Arc::new(QueryMetrics::default());
     let exposition = Arc::clone(&metrics);
     let render = Arc::new(move || exposition.render());

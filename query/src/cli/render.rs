@@ -1,15 +1,11 @@
 //! Tables and trees for people reading a terminal.
 
-use std::time::{Duration, UNIX_EPOCH};
+pub(super) use crate::units::{bytes, duration, millis, or_dash, time};
 
 use plumbline_proto::v1::{
     AgentView, Connection, Container, DnsLookup, EnforcementView, FileActivity, IpcEdge, LlmCallView, LossRecord,
     PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeResponse, TlsStackView, TokenUsageRow,
 };
-
-pub(super) fn time(wall_ns: u64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_nanos(wall_ns)).to_string()
-}
 
 fn exit(p: &Process) -> String {
     match (p.exited, p.exit_signal) {
@@ -92,24 +88,6 @@ fn children(node: &ProcessTreeNode, prefix: &str, out: &mut String) {
         let Some(p) = &child.process else { continue };
         out.push_str(&format!("{prefix}{}{}\n", if last { "└── " } else { "├── " }, line(p)));
         children(child, &format!("{prefix}{}", if last { "    " } else { "│   " }), out);
-    }
-}
-
-pub(super) fn bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.1}G", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.1}M", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1}K", n as f64 / 1024.0),
-        n => n.to_string(),
-    }
-}
-
-pub(super) fn duration(ns: u64) -> String {
-    match ns {
-        0 => "-".into(),
-        ns if ns >= 1_000_000_000 => format!("{:.2}s", ns as f64 / 1e9),
-        ns if ns >= 1_000_000 => format!("{:.1}ms", ns as f64 / 1e6),
-        ns => format!("{:.0}us", ns as f64 / 1e3),
     }
 }
 
@@ -254,23 +232,6 @@ pub fn enforcement(decisions: &[EnforcementView]) -> String {
     })
 }
 
-/// Milliseconds with one decimal; "-" when not measured.
-pub(super) fn millis(ns: u64) -> String {
-    if ns == 0 {
-        "-".into()
-    } else {
-        format!("{:.1}", ns as f64 / 1e6)
-    }
-}
-
-pub(super) fn or_dash(text: &str) -> String {
-    if text.is_empty() {
-        "-".into()
-    } else {
-        text.to_string()
-    }
-}
-
 pub fn llm_calls(calls: &[LlmCallView]) -> String {
     let header = [
         "TIME",
@@ -342,7 +303,8 @@ pub fn token_usage(rows: &[TokenUsageRow]) -> String {
     let header = ["HOUR", "AGENT", "PROVIDER", "MODEL", "CALLS", "IN", "OUT", "CACHED"];
     table(&header, rows, |r| {
         vec![
-            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_nanos(r.hour_wall_ns)).to_string(),
+            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(r.hour_wall_ns))
+                .to_string(),
             if r.agent.is_empty() { "(discovered)".into() } else { r.agent.clone() },
             r.provider.clone(),
             or_dash(&r.model),

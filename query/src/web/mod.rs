@@ -1,0 +1,35 @@
+//! The incident dashboard: pages rendered on the server from the same
+//! query API gRPC clients call ([`QueryServiceImpl`]), served on the query
+//! service's own address beside gRPC. Every view is one URL holding its
+//! whole state (host, job, session, time range) in its query string, so a
+//! pasted address shows a colleague the same screen. No script is needed
+//! to read a page; the two vendored ones (htmx, uPlot) are embedded in the
+//! binary, and no page asks anything of another host.
+
+mod assets;
+mod error;
+mod fleet;
+mod layout;
+mod params;
+
+use std::sync::Arc;
+
+use axum::{response::Redirect, routing::get, Router};
+
+use crate::service::QueryServiceImpl;
+
+/// What every page handler is given: the query API.
+#[derive(Clone)]
+pub struct Web {
+    api: Arc<QueryServiceImpl>,
+}
+
+/// The dashboard's routes, answering from `api`.
+pub fn router(api: Arc<QueryServiceImpl>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to(fleet::PATH) }))
+        .merge(assets::routes())
+        .merge(fleet::routes())
+        .fallback(error::not_found)
+        .with_state(Web { api })
+}

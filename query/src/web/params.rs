@@ -1,0 +1,40 @@
+//! What a page's query string may say, shared by every view: host and time
+//! range. Times are written as the CLI takes them (`15m`, `2h`, or an RFC
+//! 3339 time) and read as the API's wall-clock range.
+
+use plumbline_proto::v1::TimeRange;
+use serde::Deserialize;
+
+use super::error::PageError;
+use crate::cli::parse_time;
+
+/// `?host=…&since=…&until=…`
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Scope {
+    pub host: String,
+    pub since: String,
+    pub until: String,
+}
+
+impl Scope {
+    /// The range these name, `None` when they name none; a time that does
+    /// not parse is the reader's error, with the field named.
+    pub fn range(&self) -> Result<Option<TimeRange>, PageError> {
+        let at = |field: &str, text: &str| -> Result<u64, PageError> {
+            if text.is_empty() {
+                return Ok(0);
+            }
+            parse_time(text).map_err(|e| PageError::bad_request(format!("{field}: {e}")))
+        };
+        let (start_ns, end_ns) = (at("since", &self.since)?, at("until", &self.until)?);
+        Ok((start_ns != 0 || end_ns != 0).then_some(TimeRange { start_ns, end_ns }))
+    }
+
+    /// The query string that keeps this scope on a link to another view.
+    pub fn query(&self) -> String {
+        let pairs = [("host", &self.host), ("since", &self.since), ("until", &self.until)];
+        let kept: Vec<_> = pairs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        serde_urlencoded::to_string(kept).unwrap_or_default()
+    }
+}
