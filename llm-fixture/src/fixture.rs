@@ -26,6 +26,9 @@ pub struct Options {
     pub listen: Option<SocketAddr>,
     /// Names the server certificate carries besides `localhost` and `127.0.0.1`.
     pub server_names: Vec<String>,
+    /// A request whose body holds this text is never answered: its answer is held until the client closes the
+    /// connection (see [`Config::hold_requests_containing`]). `None` (the default): every request is answered.
+    pub hold_requests_containing: Option<String>,
 }
 
 impl Default for Options {
@@ -36,6 +39,7 @@ impl Default for Options {
             scripts_dir: None,
             listen: None,
             server_names: Vec::new(),
+            hold_requests_containing: None,
         }
     }
 }
@@ -113,6 +117,9 @@ impl Fixture {
         for name in &options.server_names {
             command.arg("--server-name").arg(name);
         }
+        if let Some(text) = &options.hold_requests_containing {
+            command.arg("--hold-requests-containing").arg(text);
+        }
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -145,6 +152,7 @@ impl Fixture {
             stream_delay: options.stream_delay,
             scripts_dir: options.scripts_dir,
             server_names: options.server_names,
+            hold_requests_containing: options.hold_requests_containing,
         };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();

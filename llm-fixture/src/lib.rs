@@ -9,6 +9,9 @@
 //! [`call`]), a request that declares tools gets one call to the first tool with `{"path": "/etc/hostname"}`, model
 //! `big-stream` answers with about 100 KiB of text and `fail-401` with the provider's authentication error.
 //! Every exchange is appended to `exchanges.jsonl` as a [`server::Exchange`].
+//! With [`Options::hold_requests_containing`] (`--hold-requests-containing TEXT`), a request whose body holds that
+//! text is logged at once (`held: true`) and never answered: the client ends it by closing its connection, so a
+//! test that cuts a call off does not race the answer.
 //!
 //! **Scripted conversations**, for scripted agents (`plumbline/tests/agents/`): given a scripts directory
 //! ([`Options::scripts_dir`], `--scripts DIR` on the binary), an OpenAI chat-completions, Anthropic Messages or

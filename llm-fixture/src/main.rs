@@ -1,7 +1,9 @@
-//! `plumbline-llm-fixture --listen 127.0.0.1:0 --dir DIR [--stream-delay-ms 30] [--scripts SCRIPTS]`: writes
-//! `DIR/ca.pem`, prints `listening on 127.0.0.1:PORT`, then answers LLM API calls over HTTPS until killed, appending
-//! one JSON line per exchange to `DIR/exchanges.jsonl`. With `--scripts`, models `script:<name>` are answered from
-//! `SCRIPTS/<name>.json` and `GET /pages/<file>` serves `SCRIPTS/<file>` (see the crate's doc).
+//! `plumbline-llm-fixture --listen 127.0.0.1:0 --dir DIR [--stream-delay-ms 30] [--scripts SCRIPTS]
+//! [--hold-requests-containing TEXT]`: writes `DIR/ca.pem`, prints `listening on 127.0.0.1:PORT`, then answers LLM
+//! API calls over HTTPS until killed, appending one JSON line per exchange to `DIR/exchanges.jsonl`. With
+//! `--scripts`, models `script:<name>` are answered from `SCRIPTS/<name>.json` and `GET /pages/<file>` serves
+//! `SCRIPTS/<file>` (see the crate's doc). With `--hold-requests-containing`, a request whose body holds TEXT is
+//! never answered: the client ends it by closing its connection.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -29,6 +31,10 @@ struct Args {
     /// A further name the server certificate carries (repeatable).
     #[arg(long = "server-name")]
     server_names: Vec<String>,
+    /// Never answer a request whose body holds TEXT: its answer is held until the client closes the connection
+    /// (logged at once with `held: true`), so a test decides when such a call ends, not a timer.
+    #[arg(long, value_name = "TEXT")]
+    hold_requests_containing: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +47,7 @@ fn main() -> anyhow::Result<()> {
             stream_delay: Duration::from_millis(args.stream_delay_ms),
             scripts_dir: args.scripts,
             server_names: args.server_names,
+            hold_requests_containing: args.hold_requests_containing,
         };
         let server = Server::bind(config).await?;
         let mut stdout = std::io::stdout().lock();

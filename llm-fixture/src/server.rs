@@ -51,6 +51,11 @@ pub struct Config {
     pub scripts_dir: Option<PathBuf>,
     /// Names the server certificate carries besides `localhost` and `127.0.0.1`.
     pub server_names: Vec<String>,
+    /// A request (LLM route) whose body, decompressed, holds this text is never answered: the exchange is logged
+    /// at once with `held: true` and `completed: false`, and the answer waits until the client closes the
+    /// connection, whenever that is. For tests whose outcome must not depend on how fast an answer comes (the client
+    /// is cut off, killed, or times out by its own clock). `None`: every request is answered.
+    pub hold_requests_containing: Option<String>,
 }
 
 /// One exchange as the server saw it: the truth captured calls are compared with.
@@ -77,15 +82,20 @@ pub struct Exchange {
     pub status: u16,
     pub gzip_request: bool,
     pub gzip_response: bool,
-    /// False when the client went away before the stream's last event.
+    /// False when the client went away before the stream's last event, and for a held request.
     pub completed: bool,
     pub duration_ms: f64,
+    /// Held (see [`Config::hold_requests_containing`]): no answer was or will be sent; `status` is 0. Absent
+    /// when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 struct State {
     log: Mutex<File>,
     stream_delay: Duration,
     scripts_dir: Option<PathBuf>,
+    hold: Option<String>,
     answers: AtomicU64,
     download: Bytes,
 }
@@ -126,6 +136,7 @@ impl Server {
             log: Mutex::new(log),
             stream_delay: config.stream_delay,
             scripts_dir: config.scripts_dir,
+            hold: config.hold_requests_containing.filter(|text| !text.is_empty()),
             answers: AtomicU64::new(0),
             download: download_body(),
         };
@@ -302,6 +313,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
         gzip_response: false,
         completed: true,
         duration_ms: 0.0,
+        held: false,
     };
     let accept_gzip = header_has(&parts.headers, header::ACCEPT_ENCODING, "gzip");
     let n = state.answers.fetch_add(1, Ordering::Relaxed) + 1;
@@ -370,6 +382,7 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     } else {
         raw
     };
+    let hold = state.hold.as_deref().is_some_and(|text| holds(&body, text));
     let body: Value = match serde_json::from_slice(&body) {
         Ok(value @ Value::Object(_)) => value,
         _ => {
@@ -384,6 +397,16 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     let call = Call::read(api, &body, &gemini_model);
     exchange.model = Some(call.model.clone());
     exchange.stream = call.stream;
+    if hold {
+        // Logged now, so a test sees the request arrived; the answer never comes. The client closing its
+        // connection drops this future (hyper notices the end of a connection with a request in flight).
+        exchange.completed = false;
+        exchange.held = true;
+        exchange.status = 0;
+        exchange.duration_ms = millis(start);
+        state.record(&exchange);
+        return Ok(std::future::pending::<Response<Body>>().await);
+    }
     if call.model == FAIL_401_MODEL {
         return Ok(json_reply(&mut exchange, StatusCode::UNAUTHORIZED, &render::unauthorized(provider, &ids)));
     }
@@ -447,6 +470,11 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
             Ok(response)
         }
     }
+}
+
+/// `body` holds `text` (as bytes: a JSON string with no escapes in `text` matches as written).
+fn holds(body: &[u8], text: &str) -> bool {
+    body.windows(text.len()).any(|window| window == text.as_bytes())
 }
 
 /// Whether a `script:` model is answered from its script: OpenAI chat completions, Anthropic Messages and Gemini

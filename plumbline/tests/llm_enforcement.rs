@@ -113,8 +113,9 @@ fn start() -> Bed {
     let fixture = Fixture::in_process_with(Options {
         listen: Some("0.0.0.0:0".parse().unwrap()),
         server_names: ["openai.llm.test", "anthropic.llm.test", "claude.llm.test"].map(String::from).to_vec(),
-        // A streamed answer lasts seconds: the guardrail's abort comes first.
-        stream_delay: std::time::Duration::from_millis(1500),
+        // The guardrail's request is never answered: only the abort ends it,
+        // however slowly the agent gets there.
+        hold_requests_containing: Some(INJECTION.to_string()),
         ..Default::default()
     })
     .expect("the HTTPS fixture starts");
@@ -344,10 +345,14 @@ fn a_guardrail_match_aborts_the_connection_of_a_kill_on_guardrail_role() {
         "{d}"
     );
     assert_eq!(d["path"], "injection_instruction_override", "{d}");
-    // The request had left (the match is on what was sent); its answer
-    // never completed: the fixture completed only the clean call.
+    // The request had left (the match is on what was sent); the fixture
+    // holds its answer until the client goes away, so the client's error is
+    // the abort, not an answer that came first: the fixture completed only
+    // the clean call. (Whether the fixture read the request before the
+    // abort's RST is a race, so its `held` line is not required.)
     let exchanges = bed.exchanges();
     assert_eq!(exchanges.iter().filter(|e| e["completed"] == true).count(), 1, "{exchanges:?}");
+    assert!(exchanges.iter().all(|e| e["held"] == true || e["completed"] == true), "{exchanges:?}");
 }
 
 #[test]
