@@ -15,7 +15,7 @@ use crate::{
     batches::JobBatches,
     containers::ContainerAnnouncer,
     dns::DnsTracker,
-    enforce::enforcer::{RoleNames, WorkloadSelector},
+    enforce::{enforcer::WorkloadSelector, names::RoleNames},
     enforcement_events::{self, DecisionCounts},
     file_paths::PathCache,
     gpu::{GpuCapture, GpuCounts},

@@ -20,7 +20,7 @@ use plumbline_proto::{
     BatchBuilder,
 };
 
-use crate::{activity_events::socket_address, enforce::enforcer::RoleNames, process_table::ProcessTable};
+use crate::{activity_events::socket_address, enforce::names::RoleNames, process_table::ProcessTable};
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;

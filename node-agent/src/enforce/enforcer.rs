@@ -5,7 +5,7 @@
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::{
     config::EnforceConfig,
     kernel::KernelPolicy,
-    policy::{is_exempt, Policy, PolicyFile, Reload, RoleId},
+    names::RoleNames,
+    policy::{is_exempt, PolicyFile, Reload, RoleId},
     quarantine::Quarantine,
     rate::RateLimiter,
     status::StatusReport,
@@ -30,23 +31,6 @@ use crate::{
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
 /// How often the policy's host names are resolved again.
 const RESOLVE_EVERY: Duration = Duration::from_secs(60);
-
-/// The enforced roles' names, by the id the kernel knows each by (0: none).
-/// Cloning shares them: a reloaded policy renames for every holder.
-#[derive(Debug, Clone, Default)]
-pub struct RoleNames(Arc<RwLock<Vec<String>>>);
-
-impl RoleNames {
-    pub fn of(&self, role: u32) -> String {
-        let names = self.0.read().unwrap_or_else(|e| e.into_inner());
-        names.get(role as usize).filter(|n| !n.is_empty()).cloned().unwrap_or_else(|| format!("role {role}"))
-    }
-
-    fn set(&self, policy: &Policy) {
-        let names = std::iter::once(String::new()).chain(policy.roles.iter().map(|r| r.name.clone())).collect();
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = names;
-    }
-}
 
 /// The policy in force and the kernel maps that hold it.
 pub struct Enforcer {

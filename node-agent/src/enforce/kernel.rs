@@ -35,11 +35,13 @@ use aya::{
     Ebpf,
 };
 use plumbline_ebpf::abi::{
-    self, exec_cover, file_access, mode, DnsName, NetRule, NetRuleAddr, Pod, RoleInode, NAME_HASH_BASIS,
-    NAME_HASH_PRIME, NET_RULE_PORTS, ROLES_MAX,
+    self, exec_cover, file_access, mode, DnsName, NetRule, NetRuleAddr, Pod, RoleInode, NET_RULE_PORTS, ROLES_MAX,
 };
 
-use super::policy::{ExecPattern, FileAccess, Mode, Policy, PrefixEntry, Role, RoleId};
+use super::{
+    names::name_hash,
+    policy::{ExecPattern, FileAccess, Mode, Policy, PrefixEntry, Role, RoleId},
+};
 
 /// The kernel allow-list entries of `role`: its address rules, and the
 /// addresses its host names resolved to, with their rules' ports.
@@ -129,18 +131,6 @@ fn mode_value(mode: Mode) -> u8 {
         Mode::Audit => mode::AUDIT,
         Mode::Enforce => mode::ENFORCE,
     }
-}
-
-/// The kernel's hash of `host` (`api.example.com`) in DNS wire form: each
-/// label after its length byte, lower case, hashed from the last byte to the
-/// first (`PLB_NAME_HASH` in the ABI header).
-pub fn name_hash(host: &str) -> u64 {
-    let mut wire = Vec::with_capacity(host.len() + 1);
-    for label in host.trim_end_matches('.').split('.') {
-        wire.push(label.len() as u8);
-        wire.extend(label.bytes().map(|b| b.to_ascii_lowercase()));
-    }
-    wire.iter().rev().fold(NAME_HASH_BASIS, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(NAME_HASH_PRIME))
 }
 
 /// The enforce object's maps.
@@ -355,23 +345,6 @@ mod tests {
         let entry = prefixes.iter().find(|p| p.addr == host).expect("the resolved address");
         assert_eq!((entry.prefix_len, entry.ports.as_deref()), (128, Some(&[443][..])));
         assert_eq!(prefixes.len(), 2);
-    }
-
-    #[test]
-    fn a_suffix_s_hash_is_on_the_way_to_the_hash_of_every_name_below_it() {
-        // The kernel hashes a name from its end and looks up each label's
-        // start: the hash of `example.com` is met while hashing `api.example.com`.
-        let wire = b"\x03api\x07example\x03com";
-        let mut hash = NAME_HASH_BASIS;
-        let mut at_label = Vec::new();
-        for (i, byte) in wire.iter().enumerate().rev() {
-            hash = (hash ^ u64::from(*byte)).wrapping_mul(NAME_HASH_PRIME);
-            if i == 0 || i == 4 || i == 12 {
-                at_label.push(hash);
-            }
-        }
-        assert_eq!(at_label, [name_hash("com"), name_hash("Example.COM."), name_hash("api.example.com")]);
-        assert_ne!(name_hash("example.com"), name_hash("examplecom"));
     }
 
     #[test]

@@ -48,7 +48,7 @@ use plumbline_proto::{
 
 use super::{
     enforcer::SharedEnforcer,
-    kernel::name_hash,
+    names::name_hash,
     policy::{Mode, Policy, Role},
     sock_destroy,
 };

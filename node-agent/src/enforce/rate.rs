@@ -46,7 +46,7 @@ use plumbline_proto::{
 };
 
 use super::{
-    enforcer::RoleNames,
+    names::RoleNames,
     policy::{Mode, Policy, RateAction, RateRules, RoleId},
 };
 use crate::{
