@@ -128,7 +128,7 @@ pub async fn run_with_control(
     if let Some(control) = control {
         let endpoints = &config.capture.intent.endpoints;
         let enforcer = control_enforcer;
-        enforce::quarantine::spawn_listener(
+        enforce::quarantine_updates::spawn_listener(
             control,
             node.clone(),
             enforcer,

@@ -14,6 +14,7 @@ pub mod llm_endpoints;
 pub mod names;
 pub mod policy;
 pub mod quarantine;
+pub mod quarantine_updates;
 pub mod rate;
 pub mod sock_destroy;
 pub mod status;
