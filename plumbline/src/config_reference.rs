@@ -136,10 +136,15 @@ impl Page<'_> {
 
     /// One table: its own keys in a Markdown table, then its sub-tables.
     fn table(&mut self, path: &str, description: &str, schema: &Value, defaults: Option<&Value>) {
+        // Two sections are the same when their type is (its `$ref`) and so
+        // are their defaults: sections whose defaults are all unset differ
+        // only there.
+        let type_ref = schema.get("$ref").and_then(Value::as_str).unwrap_or_default().to_string();
         let schema = self.resolve(schema).clone();
         let heading = if path.is_empty() { "Top level".to_string() } else { format!("`[{path}]`") };
         if !path.is_empty() {
-            let key = format!("{}{}", schema_name(&schema), defaults.map(Value::to_string).unwrap_or_default());
+            let defaults_text = defaults.map(Value::to_string).unwrap_or_default();
+            let key = format!("{type_ref}{}{defaults_text}", schema_name(&schema));
             if let Some((file, seen)) = self.rendered.get(&key) {
                 let anchor = anchor(file, seen);
                 writeln!(

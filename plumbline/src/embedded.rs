@@ -13,6 +13,10 @@ use plumbline_node_agent::{
     metrics::MoreMetrics,
     CaptureSettings,
 };
+use plumbline_query::{
+    doors::{AccessConfig, TlsConfig},
+    Doors,
+};
 use plumbline_store::{sqlite::SqliteStore, SqliteConfig, Store};
 use plumbline_transport::channel;
 use serde::{Deserialize, Serialize};
@@ -34,8 +38,13 @@ pub struct EmbeddedConfig {
     pub pipeline: PipelineConfig,
     /// `[sqlite]`: the database file. Default `/var/lib/plumbline/plumbline.db`.
     pub sqlite: SqliteConfig,
-    /// gRPC address of the query service. Default `127.0.0.1:50051`.
+    /// Address of the query service (gRPC and the dashboard). Default
+    /// `127.0.0.1:50051`; anything but loopback needs `[access] token_file`.
     pub listen: SocketAddr,
+    /// `[access]`: the token gRPC and the dashboard ask for.
+    pub access: AccessConfig,
+    /// `[tls]`: certificate files, to serve TLS on `listen`.
+    pub tls: TlsConfig,
 }
 
 impl Default for EmbeddedConfig {
@@ -49,12 +58,15 @@ impl Default for EmbeddedConfig {
             pipeline: PipelineConfig::default(),
             sqlite: SqliteConfig::default(),
             listen: plumbline_query::config::DEFAULT_LISTEN.parse().unwrap(),
+            access: AccessConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
 
 impl Validate for EmbeddedConfig {
     fn validate(&self) -> Result<(), ConfigError> {
+        plumbline_query::doors::check(self.listen, &self.access, &self.tls)?;
         self.capture.validate("capture")?;
         self.metrics.validate("metrics")?;
         self.batch.validate("batch")?;
@@ -63,6 +75,7 @@ impl Validate for EmbeddedConfig {
 }
 
 pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let doors = Doors::load(config.listen, &config.access, &config.tls)?;
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(&config.sqlite.path)
             .await
@@ -72,10 +85,11 @@ pub async fn run(config: EmbeddedConfig, shutdown: CancellationToken) -> anyhow:
         plumbline_query::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let stop_query = CancellationToken::new();
     let query_metrics = Arc::new(plumbline_query::QueryMetrics::default());
-    let query =
-        tokio::spawn(plumbline_query::serve(store.clone(), listener, Arc::clone(&query_metrics), stop_query.clone()));
-    let dashboard = plumbline_query::dashboard_url(addr);
-    tracing::info!(%addr, db = %config.sqlite.path.display(), %dashboard, "query service listening");
+    let dashboard = plumbline_query::dashboard_url(addr, &doors);
+    tracing::info!(%addr, db = %config.sqlite.path.display(), %dashboard, ?doors, "query service listening");
+    let serve =
+        plumbline_query::serve_doors(store.clone(), listener, doors, Arc::clone(&query_metrics), stop_query.clone());
+    let query = tokio::spawn(serve);
 
     let (sink, source) = channel::pair(config.batch.queue_batches);
     // Quarantines go from the aggregator to the agent on a channel of their own.

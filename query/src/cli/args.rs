@@ -12,6 +12,14 @@ pub struct Cli {
     /// Query service address.
     #[arg(long, global = true, env = "PLUMB_ADDR", default_value = "http://127.0.0.1:50051")]
     pub addr: String,
+    /// File holding the service's token, sent on every request (without
+    /// it, the token in PLUMB_TOKEN is sent, if set).
+    #[arg(long, global = true, env = "PLUMB_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// PEM CA certificate that signed the service's certificate (https://
+    /// addresses; default: the system's CAs).
+    #[arg(long, global = true, env = "PLUMB_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,

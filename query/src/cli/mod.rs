@@ -1,6 +1,7 @@
 //! `plumb`: asks the query service and prints a table or JSON.
 
 mod args;
+mod connect;
 mod render;
 mod render_gpu;
 mod render_policy;
@@ -11,11 +12,11 @@ mod time_arg;
 use std::process::ExitCode;
 
 use clap::Parser;
+use connect::{connect, Client};
 use plumbline_proto::v1::{
-    query_service_client::QueryServiceClient, ActivityRequest, ListProcessesRequest, PipelineStatsRequest,
-    ProcessTreeRequest, SessionRequest, TimeRange, WhyRequest,
+    ActivityRequest, ListProcessesRequest, PipelineStatsRequest, ProcessTreeRequest, SessionRequest, TimeRange,
+    WhyRequest,
 };
-use tonic::transport::Channel;
 
 pub use args::*;
 pub use time_arg::parse_time;
@@ -38,7 +39,7 @@ pub fn main() -> ExitCode {
 
 /// Runs one command and returns what to print.
 pub async fn run(cli: &Cli) -> anyhow::Result<String> {
-    let mut client = connect(&cli.addr).await?;
+    let mut client = connect(cli).await?;
     match &cli.command {
         Command::Ps { host, since, until, name, argv, ppid, limit } => {
             let request = ListProcessesRequest {
@@ -158,7 +159,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<String> {
     }
 }
 
-async fn gpu(cli: &Cli, client: &mut QueryServiceClient<Channel>, command: &GpuCommand) -> anyhow::Result<String> {
+async fn gpu(cli: &Cli, client: &mut Client, command: &GpuCommand) -> anyhow::Result<String> {
     match command {
         GpuCommand::Jobs { scope } => {
             let response = client.list_gpu_jobs(scope.request(None, None)).await.map_err(status_error)?;
@@ -199,15 +200,14 @@ fn output<T: serde::Serialize>(cli: &Cli, rows: &[T], table: fn(&[T]) -> String)
     }
 }
 
-async fn connect(addr: &str) -> anyhow::Result<QueryServiceClient<Channel>> {
-    QueryServiceClient::connect(addr.to_string()).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot reach the query service at {addr}: {e} (is `plumbline run` or `plumbline query run` up?)"
-        )
-    })
-}
-
 fn status_error(status: tonic::Status) -> anyhow::Error {
+    if status.code() == tonic::Code::Unauthenticated {
+        return anyhow::anyhow!(
+            "the query service wants a token: set {} or --token-file ({})",
+            connect::TOKEN_ENV,
+            status.message()
+        );
+    }
     anyhow::anyhow!("{}: {}", status.code(), status.message())
 }
 
