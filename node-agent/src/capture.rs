@@ -26,7 +26,10 @@ use crate::{
     batches::{job_key, JobBatches},
     config::{BatchConfig, CaptureConfig},
     encoder::{Encoder, Followers},
-    enforce::enforcer::{SharedEnforcer, WorkloadSelector},
+    enforce::{
+        enforcer::{SharedEnforcer, WorkloadSelector},
+        llm_enforcement::LlmEnforcement,
+    },
     event_order::EventOrder,
     events::{IoTableFull, KernelDropped, RecordMalformed, RecordOfUnknownKind, RecordRead},
     file_probes::FileProbes,
@@ -48,6 +51,8 @@ pub struct KernelSide {
     pub uprobes: UprobeObjects,
     /// The workload policy in force, when one is configured.
     pub enforcer: Option<SharedEnforcer>,
+    /// `[roles.llm]`'s state and aborts, with the enforcer.
+    pub llm: Option<Arc<LlmEnforcement>>,
 }
 
 /// The objects whose uprobes are attached as the libraries they hook are
@@ -90,12 +95,12 @@ pub struct Capture {
 
 impl Capture {
     pub fn new(node: NodeIdentity, kernel: KernelSide, telemetry: Telemetry, settings: Settings) -> Self {
-        let KernelSide { counters, sweeps, uprobes, enforcer } = kernel;
+        let KernelSide { counters, sweeps, uprobes, enforcer, llm } = kernel;
         let capture = &settings.capture;
         let role_names = enforcer.as_ref().map(|e| e.lock().unwrap_or_else(|p| p.into_inner()).role_names());
         let followers = Followers {
             enforce: enforcer.map(WorkloadSelector),
-            intent: capture.tls.then(|| IntentCapture::new(capture.intent.clone(), uprobes.tls)),
+            intent: capture.tls.then(|| IntentCapture::new(capture.intent.clone(), uprobes.tls, llm.clone())),
             gpu: capture.gpu.enabled.then(|| GpuCapture::new(capture.gpu.clone(), uprobes.gpu, node::boot_ns())),
         };
         Self {
@@ -110,6 +115,7 @@ impl Capture {
                 followers,
                 role_names.unwrap_or_default(),
                 telemetry.gauges.decisions(),
+                llm,
             ),
             counters,
             sweeps,

@@ -4,6 +4,8 @@
 //! the captures that follow processes (intent, GPU) hear of every start,
 //! fork and exit from one place here, through [`ProcessHooks`].
 
+use std::sync::Arc;
+
 use plumbline_ebpf::{
     abi::{CudaCall, EventHeader, NcclCall, TlsSni},
     record::Record,
@@ -15,7 +17,7 @@ use crate::{
     batches::JobBatches,
     containers::ContainerAnnouncer,
     dns::DnsTracker,
-    enforce::{enforcer::WorkloadSelector, names::RoleNames},
+    enforce::{enforcer::WorkloadSelector, llm_enforcement::LlmEnforcement, names::RoleNames},
     enforcement_events::{self, DecisionCounts},
     file_paths::PathCache,
     gpu::{GpuCapture, GpuCounts},
@@ -92,11 +94,19 @@ pub struct Encoder {
     roles: RoleNames,
     /// Policy decisions made so far, for `/metrics`.
     decisions: DecisionCounts,
+    /// `[roles.llm]`: its aborts report their decisions here.
+    llm: Option<Arc<LlmEnforcement>>,
 }
 
 impl Encoder {
-    pub fn new(exited_ttl_ns: u64, followers: Followers, roles: RoleNames, decisions: DecisionCounts) -> Self {
-        Self { host: HostState::new(), followers, exited_ttl_ns, roles, decisions }
+    pub fn new(
+        exited_ttl_ns: u64,
+        followers: Followers,
+        roles: RoleNames,
+        decisions: DecisionCounts,
+        llm: Option<Arc<LlmEnforcement>>,
+    ) -> Self {
+        Self { host: HostState::new(), followers, exited_ttl_ns, roles, decisions, llm }
     }
 
     pub fn intent_counts(&self) -> Option<IntentCounts> {
@@ -138,11 +148,15 @@ impl Encoder {
         }
     }
 
-    /// The followers' periodic work.
+    /// The followers' periodic work, and the LLM aborts done since the last
+    /// tick.
     pub fn tick(&mut self, now_ns: u64, batch: &mut BatchBuilder) {
         let mut host = self.host.hooks_view(batch);
         for follower in self.followers.iter_mut() {
             follower.tick(now_ns, &mut host);
+        }
+        for decided in self.llm.iter().flat_map(|llm| llm.finished()) {
+            enforcement_events::push_llm(decided, &self.decisions, batch);
         }
     }
 
@@ -200,7 +214,8 @@ impl Encoder {
                 Encoded::Event
             }
             Record::EnforceNet(event) => {
-                enforcement_events::encode_net(event, &self.roles, &self.decisions, &host.table, batch);
+                let llm = self.llm.as_deref();
+                enforcement_events::encode_net(event, llm, &self.roles, &self.decisions, &host.table, batch);
                 Encoded::Event
             }
             Record::EnforceRate(event) => {

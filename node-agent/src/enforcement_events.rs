@@ -17,10 +17,17 @@ use plumbline_proto::{
         event::Body,
         EnforcementDecision, Transport,
     },
-    BatchBuilder,
+    BatchBuilder, Who,
 };
 
-use crate::{activity_events::socket_address, enforce::names::RoleNames, process_table::ProcessTable};
+use crate::{
+    activity_events::socket_address,
+    enforce::{
+        llm_enforcement::{self, LlmDecision, LlmEnforcement, Process},
+        names::RoleNames,
+    },
+    process_table::ProcessTable,
+};
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
@@ -139,24 +146,37 @@ impl Decided<'_> {
     }
 }
 
-/// A connect or send the process's role does not allow.
+/// A connect or send the process's role does not allow. An LLM endpoint
+/// refused by its TLS server name is aborted where the kernel allows it:
+/// its event comes once that is done (see [`push_llm`]).
 pub fn encode_net(
     event: &EnforceNet,
+    llm: Option<&LlmEnforcement>,
     names: &RoleNames,
     counts: &DecisionCounts,
     table: &ProcessTable,
     batch: &mut BatchBuilder,
 ) {
-    if let Some(llm) = crate::enforce::llm_endpoints::decided_in_kernel(event) {
-        let decided = Decided {
-            decision: llm.decision,
-            mechanism: llm.mechanism,
-            remote: Some(event.remote),
-            transport: Transport::Tcp,
-            path: llm.hosts.as_bytes(),
-            ..decided!(event, Family::Llm, llm.operation)
+    if let Some(operation) = llm_enforcement::kernel_operation(event.op) {
+        let h = event.hdr;
+        let decided = LlmDecision {
+            ts_ns: h.ts_boot_ns,
+            process: Process::known(table, h.pid, h.tid, h.cgroup_id),
+            decision: decision_of(event.decision),
+            mechanism: mechanism_of(event.mechanism),
+            operation,
+            role: names.of(event.role),
+            pod: event.pod,
+            remote: Some(socket_address(&event.remote)),
+            object: String::new(),
         };
-        decided.push(names, counts, table, batch);
+        let now = match llm {
+            Some(llm) => llm.kernel_decision(event, decided),
+            None => Some(decided),
+        };
+        if let Some(decided) = now {
+            push_llm(decided, counts, batch);
+        }
         return;
     }
     let operation = match event.op {
@@ -229,4 +249,31 @@ pub fn encode_rate(
     };
     Decided { transport, path: object.as_bytes(), ..decided!(event, Family::Llm, operation) }
         .push(names, counts, table, batch);
+}
+
+/// An LLM decision, complete (the kernel's, or an abort's once done), with
+/// the time and the process of the record that led to it.
+pub fn push_llm(decided: LlmDecision, counts: &DecisionCounts, batch: &mut BatchBuilder) {
+    counts.add(decided.role.clone(), Family::Llm, decided.decision);
+    let path_sid = if decided.object.is_empty() { 0 } else { batch.intern(&decided.object) };
+    let body = Body::Enforcement(EnforcementDecision {
+        decision: decided.decision as i32,
+        mechanism: decided.mechanism as i32,
+        family: Family::Llm as i32,
+        operation_sid: batch.intern(decided.operation),
+        role_sid: batch.intern(&decided.role),
+        pod: decided.pod,
+        remote: decided.remote,
+        transport: Transport::Tcp as i32,
+        path_sid,
+    });
+    let p = decided.process;
+    let who = Who {
+        pid: p.pid,
+        tid: p.tid,
+        cgroup_id: p.cgroup_id,
+        comm_sid: batch.intern(&p.comm),
+        process_start_ns: p.start_ns,
+    };
+    batch.push_by(decided.ts_ns, &who, body);
 }

@@ -95,21 +95,25 @@ pub async fn run_with_control(
     let filters = filters::Filters::resolve(config.filter, std::process::id())?;
     let objects = probes::attach_all(config.capture, &filters)?;
     let Parted { mut kernel, rings, attached, policy_maps, rate } = part(objects, node::boot_ns())?;
-    let tier = enforce::tier::TierReport::detect(policy_maps.as_ref().map(|(_, tier)| *tier));
-    if let Some((maps, _)) = policy_maps {
+    let tier = enforce::tier::TierReport::detect(policy_maps.as_ref().map(|(_, tier, _)| *tier));
+    if let Some((maps, _, aborter)) = policy_maps {
         let enforce = &config.capture.enforce;
-        enforce::llm_endpoints::configure(&config.capture.intent.endpoints);
-        let mut enforcer = enforce::enforcer::Enforcer::start(enforce, maps, tier)?;
+        // The TLS drain asks the kernel who is enrolled, not the enforcer.
+        let pods = maps.pods_reader()?;
+        let pod_of: enforce::llm_enforcement::PodOf = Box::new(move |tgid| pods.get(&tgid, 0).ok());
+        let llm = enforce::llm_enforcement::LlmEnforcement::start(&config.capture.intent.endpoints, pod_of, aborter)?;
+        let llm = Arc::new(llm);
+        let mut enforcer = enforce::enforcer::Enforcer::start(enforce, maps, tier, llm.clone())?;
         if let Some(ebpf) = rate {
             let hosts = enforce::rate::endpoint_hosts(&config.capture.intent.endpoints);
             enforcer.set_rate(enforce::rate::RateLimiter::new(ebpf, &hosts)?)?;
         }
         let enforcer = Arc::new(std::sync::Mutex::new(enforcer));
-        enforce::llm_endpoints::install(enforcer.clone());
         enforce::enforcer::Enforcer::spawn_upkeep(enforcer.clone(), shutdown.clone());
         enforce::control::spawn(&enforce.control_socket, enforcer.clone(), shutdown.clone())
             .with_context(|| format!("capture.enforce.control_socket {}", enforce.control_socket.display()))?;
         kernel.enforcer = Some(enforcer);
+        kernel.llm = Some(llm);
     }
     let telemetry =
         capture::Telemetry { stats: Arc::new(AgentStats::default()), gauges: Arc::new(metrics::Gauges::default()) };
@@ -159,8 +163,9 @@ struct Parted {
     /// The objects whose programs all attached at load: they stay attached
     /// while these live.
     attached: Vec<Ebpf>,
-    /// The workload policy's maps, when the enforce object is loaded.
-    policy_maps: Option<(enforce::kernel::KernelPolicy, enforce::tier::Tier)>,
+    /// The workload policy's maps, when the enforce object is loaded, and
+    /// what aborting its LLM connections takes.
+    policy_maps: Option<(enforce::kernel::KernelPolicy, enforce::tier::Tier, enforce::sock_destroy::Aborter)>,
     /// The enforce object itself: its LLM rate uprobes are attached file by
     /// file (see `enforce::rate`), and its other programs stay attached
     /// while it lives.
@@ -179,7 +184,8 @@ fn part(objects: Vec<probes::LoadedObject>, now_ns: u64) -> anyhow::Result<Parte
     let mut rate = None;
     for mut object in objects {
         if let Some(tier) = object.spec.enforces {
-            policy_maps = Some((enforce::kernel::KernelPolicy::new(&mut object.ebpf)?, tier));
+            let maps = enforce::kernel::KernelPolicy::new(&mut object.ebpf)?;
+            policy_maps = Some((maps, tier, enforce::sock_destroy::Aborter::load(&mut object.ebpf)?));
         }
         for sweep in object.spec.sweeps {
             let map = object.take_map(sweep.map())?;
@@ -199,6 +205,6 @@ fn part(objects: Vec<probes::LoadedObject>, now_ns: u64) -> anyhow::Result<Parte
         }
     }
     let counters = kernel_counters::KernelCounters::new(counter_maps, now_ns);
-    let kernel = capture::KernelSide { counters, sweeps, uprobes, enforcer: None };
+    let kernel = capture::KernelSide { counters, sweeps, uprobes, enforcer: None, llm: None };
     Ok(Parted { kernel, rings, attached, policy_maps, rate })
 }

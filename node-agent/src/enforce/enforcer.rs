@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     config::EnforceConfig,
     kernel::KernelPolicy,
+    llm_enforcement::LlmEnforcement,
     names::RoleNames,
     policy::{is_exempt, PolicyFile, Reload, RoleId},
     quarantine::Quarantine,
@@ -44,6 +45,8 @@ pub struct Enforcer {
     rate: Option<RateLimiter>,
     /// The built-in role findings quarantine sessions in, and who it holds.
     quarantine: Quarantine,
+    /// `[roles.llm]`'s endpoints and aborts, told of each policy written.
+    llm: Arc<LlmEnforcement>,
 }
 
 /// An [`Enforcer`] shared by the capture (workload rules), the control
@@ -53,16 +56,22 @@ pub type SharedEnforcer = Arc<Mutex<Enforcer>>;
 impl Enforcer {
     /// Loads the policy file (a broken one at start is an error: nothing
     /// would be in force) and writes it to the kernel.
-    pub fn start(config: &EnforceConfig, kernel: KernelPolicy, tier: TierReport) -> anyhow::Result<Self> {
+    pub fn start(
+        config: &EnforceConfig,
+        kernel: KernelPolicy,
+        tier: TierReport,
+        llm: Arc<LlmEnforcement>,
+    ) -> anyhow::Result<Self> {
         let path = config.policy_file.as_ref().context("capture.enforce.policy_file is not set")?;
-        let providers = super::llm_endpoints::configured_providers();
+        let providers = llm.providers();
         let file = PolicyFile::open_knowing(path, providers)
             .with_context(|| format!("capture.enforce.policy_file {}", path.display()))?;
         let status = StatusReport::new(tier);
         let (names, quarantine) = (RoleNames::default(), Quarantine::default());
-        let mut enforcer = Self { file, kernel, resolved: HashMap::new(), names, status, rate: None, quarantine };
+        let resolved = HashMap::new();
+        let mut enforcer = Self { file, kernel, resolved, names, status, rate: None, quarantine, llm };
         let mut hosts: Vec<&str> = enforcer.file.policy().hosts_to_resolve();
-        let llm_hosts = super::llm_endpoints::hosts_to_resolve(enforcer.file.policy());
+        let llm_hosts = super::llm_endpoints::hosts_to_resolve(enforcer.file.policy(), enforcer.llm.endpoints());
         hosts.extend(llm_hosts.iter().map(String::as_str));
         enforcer.resolved = resolve_blocking(&hosts);
         enforcer.apply()?;
@@ -85,7 +94,7 @@ impl Enforcer {
 
     fn apply(&mut self) -> anyhow::Result<()> {
         let policy = self.quarantine.policy(self.file.policy())?;
-        self.kernel.apply(&policy, &self.resolved)?;
+        self.kernel.apply(&policy, &self.resolved, &self.llm)?;
         if let Some(rate) = &mut self.rate {
             rate.apply(&policy)?;
         }
@@ -101,7 +110,7 @@ impl Enforcer {
     fn hosts_to_resolve(&self) -> Vec<String> {
         let policy = self.file.policy();
         let mut hosts: Vec<String> = policy.hosts_to_resolve().into_iter().map(str::to_string).collect();
-        hosts.extend(super::llm_endpoints::hosts_to_resolve(policy));
+        hosts.extend(super::llm_endpoints::hosts_to_resolve(policy, self.llm.endpoints()));
         hosts.extend(self.quarantine.hosts_to_resolve());
         hosts.sort_unstable();
         hosts.dedup();
@@ -133,21 +142,6 @@ impl Enforcer {
             }
         }
         self.quarantine.enrol(&targets, &mut self.kernel)
-    }
-
-    /// The role (id, pod, name) of `tgid` when it says a guardrail match
-    /// aborts the request's connection (`[roles.llm] kill_on_guardrail`).
-    pub fn kill_on_guardrail(&self, tgid: u32) -> Option<(u32, u32, String)> {
-        let role = self.kernel.role_of(tgid)?;
-        let policy = self.file.policy();
-        let role = policy.role(role)?;
-        role.llm.as_ref().filter(|llm| llm.kill_on_guardrail)?;
-        Some((role.id.0, self.kernel.pod_of(tgid).map_or(0, |p| p.pod), role.name.clone()))
-    }
-
-    /// The kernel's LLM endpoint maps.
-    pub fn llm_maps(&mut self) -> &mut super::llm_endpoints::LlmMaps {
-        &mut self.kernel.llm
     }
 
     /// Re-reads the policy file; a changed, valid one replaces the policy in

@@ -31,7 +31,7 @@ use std::{
 
 use anyhow::{bail, Context};
 use aya::{
-    maps::{lpm_trie::Key, Array, HashMap as BpfHashMap, LpmTrie, MapData},
+    maps::{lpm_trie::Key, Array, HashMap as BpfHashMap, IterableMap, LpmTrie, MapData},
     Ebpf,
 };
 use plumbline_ebpf::abi::{
@@ -39,6 +39,8 @@ use plumbline_ebpf::abi::{
 };
 
 use super::{
+    llm_endpoints::{role_mode as llm_role_mode, LlmMaps},
+    llm_enforcement::LlmEnforcement,
     names::name_hash,
     policy::{ExecPattern, FileAccess, Mode, Policy, PrefixEntry, Role, RoleId},
 };
@@ -150,7 +152,7 @@ pub struct KernelPolicy {
     written_names: Vec<DnsName>,
     next_pod: u32,
     /// The LLM endpoints each role may call (`[roles.llm] allow`).
-    pub llm: super::llm_endpoints::LlmMaps,
+    pub llm: LlmMaps,
 }
 
 impl KernelPolicy {
@@ -171,13 +173,19 @@ impl KernelPolicy {
             written_files: Vec::new(),
             written_names: Vec::new(),
             next_pod: 1,
-            llm: super::llm_endpoints::LlmMaps::new(ebpf)?,
+            llm: LlmMaps::new(ebpf)?,
         })
     }
 
     /// Writes `policy`'s roles and network allow-lists, replacing the last
-    /// ones; `resolved` holds what the policy's host names resolve to.
-    pub fn apply(&mut self, policy: &Policy, resolved: &HashMap<String, Vec<IpAddr>>) -> anyhow::Result<()> {
+    /// ones; `resolved` holds what the policy's host names resolve to; `llm`
+    /// hears what its LLM rules refuse.
+    pub fn apply(
+        &mut self,
+        policy: &Policy,
+        resolved: &HashMap<String, Vec<IpAddr>>,
+        llm: &LlmEnforcement,
+    ) -> anyhow::Result<()> {
         if policy.roles.len() >= ROLES_MAX {
             bail!("the policy has {} roles; the kernel takes {}", policy.roles.len(), ROLES_MAX - 1);
         }
@@ -266,11 +274,11 @@ impl KernelPolicy {
                 net_mode: role.network.as_ref().map_or(mode::OFF, |n| mode_value(n.mode)),
                 exec_mode: role.exec.as_ref().map_or(mode::OFF, |e| mode_value(e.mode)),
                 file_mode: role.files.as_ref().map_or(mode::OFF, |f| mode_value(f.mode)),
-                llm_mode: super::llm_endpoints::role_mode(role),
+                llm_mode: llm_role_mode(role),
             });
             self.roles.set(id, modes, 0).context("writing the roles")?;
         }
-        self.llm.apply(policy, resolved)?;
+        self.llm.apply(policy, resolved, llm)?;
         Ok(())
     }
 
@@ -295,6 +303,15 @@ impl KernelPolicy {
     /// The enrolment (role and pod) of `tgid`, if any.
     pub fn pod_of(&self, tgid: u32) -> Option<Pod> {
         self.pods.get(&tgid, 0).ok()
+    }
+
+    /// A second handle on the enrolments (`pods`), to read them where this
+    /// value is not at hand (it lives behind the enforcer's lock).
+    pub fn pods_reader(&self) -> anyhow::Result<BpfHashMap<MapData, u32, Pod>> {
+        use std::os::fd::AsFd;
+        let fd = self.pods.map().fd().as_fd().try_clone_to_owned().context("duplicating the pods map's fd")?;
+        let map = MapData::from_fd(fd).context("the pods map from its fd")?;
+        Ok(BpfHashMap::try_from(aya::maps::Map::HashMap(map))?)
     }
 
     /// Moves every process enrolled in `from` to `to` (a role whose id

@@ -11,6 +11,7 @@ pub mod control;
 pub mod enforcer;
 pub mod kernel;
 pub mod llm_endpoints;
+pub mod llm_enforcement;
 pub mod names;
 pub mod policy;
 pub mod quarantine;

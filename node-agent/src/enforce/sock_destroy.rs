@@ -8,25 +8,26 @@
 //! raw instruction whose immediate is a marker; [`patch_kfunc`] writes the
 //! running kernel's BTF id of `bpf_sock_destroy` there before the object is
 //! loaded. A kernel without it (Debian's 6.1) keeps the marker and the
-//! program is never loaded: [`available`] says so, and callers fall back
-//! (the refused socket's packets stay dropped; a guardrail match kills the
-//! process).
+//! program is never loaded: [`Aborter::available`] says so, and callers
+//! fall back (the refused socket's packets stay dropped; a guardrail match
+//! kills the process). An [`Aborter`] holds what aborting takes; the one
+//! task that aborts owns it (`super::llm_enforcement`).
 //!
 //! An iterator walks only the network namespace of the task that creates
-//! it: [`destroy_in`] enters the process's namespace (`setns`) on a thread of
-//! its own, creates the iterator there and reads it to its end.
+//! it: [`Aborter::destroy_in`] enters the process's namespace (`setns`) on a
+//! thread of its own, creates the iterator there and reads it to its end.
 
 use std::{
     borrow::Cow,
     fs::File,
     io::Read,
     os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
-    sync::{Mutex, OnceLock},
+    sync::OnceLock,
 };
 
 use anyhow::{bail, Context};
 use aya::{
-    maps::{Array, MapData},
+    maps::{Array, HashMap as BpfHashMap, MapData},
     programs::Iter,
     Btf, Ebpf,
 };
@@ -40,7 +41,11 @@ const BPF_LINK_CREATE: libc::c_long = 28;
 const BPF_ITER_CREATE: libc::c_long = 33;
 const BPF_TRACE_ITER: u32 = 28;
 
-/// The kernel's BTF id of `bpf_sock_destroy`, if it has the kfunc.
+/// The kernel's BTF id of `bpf_sock_destroy`, if it has the kfunc. Kept
+/// for the process's life: a fact of the running kernel, which does not
+/// change under it, asked twice (patching the object before it is loaded,
+/// then loading the iterator) and reading the kernel's whole BTF each time
+/// otherwise. No state of the agent's is in it.
 fn kfunc_id() -> Option<u32> {
     static ID: OnceLock<Option<u32>> = OnceLock::new();
     *ID.get_or_init(|| {
@@ -74,76 +79,108 @@ pub fn patch_kfunc(object: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(patched)
 }
 
+/// `llm_socks` value of a connection to abort (`SOCK_ABORT`).
+const SOCK_ABORT: u8 = 4;
+
+/// `struct plb_llm_sock` (llm_endpoints.bpf.h).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LlmSock {
+    pub role: u32,
+    pub pod: u32,
+    pub tgid: u32,
+    pub state: u8,
+    pub llm_addr: u8,
+    pub _pad0: u16,
+}
+
+// SAFETY: plain old data, laid out as the kernel's.
+unsafe impl aya::Pod for LlmSock {}
+
 /// The loaded iterator program, its link, and the count of sockets it
 /// destroyed.
-pub struct Destroyer {
+struct Destroyer {
     link: OwnedFd,
     destroyed: Array<MapData, u64>,
 }
 
-static DESTROYER: OnceLock<Result<Mutex<Destroyer>, String>> = OnceLock::new();
-
-/// Loads the iterator from the enforce object (once); says at start whether
-/// connections can be aborted on this kernel.
-pub fn load(ebpf: &mut Ebpf) {
-    let loaded = DESTROYER.get_or_init(|| match Destroyer::load(ebpf) {
-        Ok(destroyer) => {
-            tracing::info!("bpf_sock_destroy available: refused LLM connections are aborted (iter/tcp)");
-            Ok(Mutex::new(destroyer))
-        }
-        Err(err) => {
-            let why = format!("{err:#}");
-            tracing::warn!(
-                why,
-                "bpf_sock_destroy not available: a refused TLS server name keeps its connection's packets \
-                 dropped (the client waits for its own timeout); a guardrail match kills the process"
-            );
-            Err(why)
-        }
-    });
-    let _ = loaded;
+/// What aborting a connection takes of the enforce object: the sockets it
+/// marks (`llm_socks`) and the iterator that destroys them, where the kernel
+/// has `bpf_sock_destroy`. Owned by the one task that aborts.
+pub struct Aborter {
+    socks: BpfHashMap<MapData, u64, LlmSock>,
+    destroyer: Result<Destroyer, String>,
 }
 
-/// Connections can be aborted here.
-pub fn available() -> bool {
-    matches!(DESTROYER.get(), Some(Ok(_)))
-}
+impl Aborter {
+    /// Takes `llm_socks` out of the enforce object and loads its iterator;
+    /// says at start whether connections can be aborted on this kernel.
+    pub fn load(ebpf: &mut Ebpf) -> anyhow::Result<Self> {
+        let socks =
+            BpfHashMap::try_from(ebpf.take_map("llm_socks").context("the enforce object has no map llm_socks")?)?;
+        let destroyer = match Destroyer::load(ebpf) {
+            Ok(destroyer) => {
+                tracing::info!("bpf_sock_destroy available: refused LLM connections are aborted (iter/tcp)");
+                Ok(destroyer)
+            }
+            Err(err) => {
+                let why = format!("{err:#}");
+                tracing::warn!(
+                    why,
+                    "bpf_sock_destroy not available: a refused TLS server name keeps its connection's packets \
+                     dropped (the client waits for its own timeout); a guardrail match kills the process"
+                );
+                Err(why)
+            }
+        };
+        Ok(Self { socks, destroyer })
+    }
 
-/// Runs the iterator in the network namespace of `pid`: every socket
-/// `llm_socks` marks refused or to abort there is destroyed. Returns how
-/// many were.
-pub fn destroy_in(pid: u32) -> anyhow::Result<u64> {
-    let destroyer = match DESTROYER.get() {
-        Some(Ok(destroyer)) => destroyer,
-        Some(Err(why)) => bail!("bpf_sock_destroy is not available: {why}"),
-        None => bail!("the iter/tcp program is not loaded"),
-    };
-    let destroyer = destroyer.lock().unwrap_or_else(|e| e.into_inner());
-    let before = destroyer.destroyed.get(&0, 0).unwrap_or(0);
-    let netns = File::open(format!("/proc/{pid}/ns/net")).with_context(|| format!("the netns of pid {pid}"))?;
-    let link = destroyer.link.as_raw_fd();
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| -> anyhow::Result<()> {
-                // This thread only: it ends here.
-                if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(std::io::Error::last_os_error()).context("setns into the process's netns");
-                }
-                let mut attr = [0u64; 2];
-                attr[0] = u64::from(link as u32);
-                let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_ITER_CREATE, attr.as_mut_ptr(), 16usize) };
-                if fd < 0 {
-                    return Err(std::io::Error::last_os_error()).context("BPF_ITER_CREATE");
-                }
-                let mut iter = unsafe { File::from_raw_fd(fd as i32) };
-                let mut sink = Vec::new();
-                iter.read_to_end(&mut sink).context("running the iter/tcp program")?;
-                Ok(())
-            })
-            .join()
-            .unwrap_or_else(|_| bail!("the iterator thread panicked"))
-    })?;
-    Ok(destroyer.destroyed.get(&0, 0).unwrap_or(0).saturating_sub(before))
+    /// Connections can be aborted here.
+    pub fn available(&self) -> bool {
+        self.destroyer.is_ok()
+    }
+
+    /// Marks the connection `cookie` of `tgid` (role, pod) to be aborted.
+    pub fn mark_abort(&mut self, cookie: u64, role: u32, pod: u32, tgid: u32) -> anyhow::Result<()> {
+        let sock = LlmSock { role, pod, tgid, state: SOCK_ABORT, llm_addr: 0, _pad0: 0 };
+        self.socks.insert(cookie, sock, 0).context("marking the connection to abort")
+    }
+
+    /// Runs the iterator in the network namespace of `pid`: every socket
+    /// `llm_socks` marks refused or to abort there is destroyed. Returns how
+    /// many were.
+    pub fn destroy_in(&self, pid: u32) -> anyhow::Result<u64> {
+        let destroyer = match &self.destroyer {
+            Ok(destroyer) => destroyer,
+            Err(why) => bail!("bpf_sock_destroy is not available: {why}"),
+        };
+        let before = destroyer.destroyed.get(&0, 0).unwrap_or(0);
+        let netns = File::open(format!("/proc/{pid}/ns/net")).with_context(|| format!("the netns of pid {pid}"))?;
+        let link = destroyer.link.as_raw_fd();
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| -> anyhow::Result<()> {
+                    // This thread only: it ends here.
+                    if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(std::io::Error::last_os_error()).context("setns into the process's netns");
+                    }
+                    let mut attr = [0u64; 2];
+                    attr[0] = u64::from(link as u32);
+                    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_ITER_CREATE, attr.as_mut_ptr(), 16usize) };
+                    if fd < 0 {
+                        return Err(std::io::Error::last_os_error()).context("BPF_ITER_CREATE");
+                    }
+                    let mut iter = unsafe { File::from_raw_fd(fd as i32) };
+                    let mut sink = Vec::new();
+                    iter.read_to_end(&mut sink).context("running the iter/tcp program")?;
+                    Ok(())
+                })
+                .join()
+                .unwrap_or_else(|_| bail!("the iterator thread panicked"))
+        })?;
+        Ok(destroyer.destroyed.get(&0, 0).unwrap_or(0).saturating_sub(before))
+    }
 }
 
 impl Destroyer {

@@ -19,6 +19,7 @@ use std::{
     collections::{HashMap, HashSet},
     net::SocketAddr,
     path::PathBuf,
+    sync::Arc,
 };
 
 use plumbline_ebpf::abi::{tls_direction, tls_library, TlsData};
@@ -30,6 +31,7 @@ use plumbline_proto::{
 
 use crate::{
     cgroups::CgroupIdentity,
+    enforce::llm_enforcement::{LlmEnforcement, Process},
     process_hooks::{Host, ProcessAt, ProcessHooks},
     process_table::{ProcessInfo, ProcessTable},
 };
@@ -121,10 +123,12 @@ pub struct IntentCapture {
     /// Keyed hash for connection ids: user-space addresses stay on the node.
     conn_seed: u64,
     pub counts: IntentCounts,
+    /// `[roles.llm] kill_on_guardrail`: told of what processes write.
+    llm: Option<Arc<LlmEnforcement>>,
 }
 
 impl IntentCapture {
-    pub fn new(config: IntentConfig, probes: Option<TlsProbes>) -> Self {
+    pub fn new(config: IntentConfig, probes: Option<TlsProbes>, llm: Option<Arc<LlmEnforcement>>) -> Self {
         let catalog = EndpointCatalog::with_extra(config.endpoints.clone());
         let agents = AgentMapper::new(config.agents.clone(), config.agent_rules_file.clone());
         let mut intent = Self {
@@ -140,6 +144,7 @@ impl IntentCapture {
             last_connect: HashMap::new(),
             conn_seed: uuid::Uuid::new_v4().as_u64_pair().1,
             counts: IntentCounts::default(),
+            llm,
         };
         let preload = intent.config.preload.clone();
         if let Some(probes) = &mut intent.probes {
@@ -229,16 +234,11 @@ impl IntentCapture {
         // Looked up again: `tracked` borrowed all of `self`.
         let tracked = self.connections.get_mut(&(h.pid, event.conn_id)).expect("tracked above");
         tracked.resolve(h.pid, self.last_connect.get(&h.pid), dns_name);
-        if event.direction == tls_direction::WRITE {
-            // `[roles.llm] kill_on_guardrail`: what was just sent, checked now.
-            crate::enforce::llm_endpoints::guardrail_write(
-                event.conn_id,
-                &tracked.info,
-                data,
-                h.ts_boot_ns,
-                who,
-                batch,
-            );
+        if let Some(llm) = self.llm.as_deref().filter(|_| event.direction == tls_direction::WRITE) {
+            // `[roles.llm] kill_on_guardrail`: what was just sent, checked
+            // now; an abort is done, and reported, off this thread.
+            let (info, process) = (&tracked.info, || Process::known(table, h.pid, h.tid, h.cgroup_id));
+            llm.guardrail_write(h.pid, event.conn_id, info.fd, info.remote, data, h.ts_boot_ns, process);
         }
         let lost_before = tracked.connection.total_lost();
         let exchanges = tracked.connection.feed(Piece {
