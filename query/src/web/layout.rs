@@ -8,7 +8,8 @@ use maud::{html, Markup, DOCTYPE};
 use super::{assets, params::Scope};
 
 /// The views, in the order the navigation shows them: (path, label).
-pub const NAV: &[(&str, &str)] = &[("/fleet", "Fleet")];
+pub const NAV: &[(&str, &str)] =
+    &[("/fleet", "Fleet"), ("/sessions", "Sessions"), ("/llm", "LLM usage"), ("/processes", "Processes")];
 
 /// A whole page: `title`, the navigation with `active` (a path of [`NAV`])
 /// marked and `scope` kept on every link, then `body`.

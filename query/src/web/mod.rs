@@ -7,10 +7,16 @@
 //! binary, and no page asks anything of another host.
 
 mod assets;
+mod effect_graph;
 mod error;
 mod fleet;
+mod lanes;
 mod layout;
+mod links;
+mod llm;
 mod params;
+mod processes;
+mod session;
 
 use std::sync::Arc;
 
@@ -30,6 +36,9 @@ pub fn router(api: Arc<QueryServiceImpl>) -> Router {
         .route("/", get(|| async { Redirect::to(fleet::PATH) }))
         .merge(assets::routes())
         .merge(fleet::routes())
+        .merge(session::routes())
+        .merge(llm::routes())
+        .merge(processes::routes())
         .fallback(error::not_found)
         .with_state(Web { api })
 }
