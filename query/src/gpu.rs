@@ -6,11 +6,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use plumbline_proto::v1::{
-    GpuCallView, GpuHangResponse, GpuHangView, GpuJobView, GpuKernelView, GpuMismatchView, GpuMissingRank, GpuRequest,
-    GpuSilentHost, GpuStragglerView,
+    GpuArrivalCell, GpuArrivalsRequest, GpuArrivalsResponse, GpuCallView, GpuCommunicatorView, GpuHangResponse,
+    GpuHangView, GpuHostOffset, GpuJobView, GpuKernelView, GpuMismatchView, GpuMissingRank, GpuRequest, GpuSilentHost,
+    GpuStragglerView,
 };
 use plumbline_store::{
-    CollectiveVerdictRow, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow, StoreRead,
+    CollectiveVerdictRow, GpuArrivals, GpuArrivalsFilter, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow,
+    GpuStragglerRow, StoreRead,
 };
 
 use crate::error::QueryError;
@@ -204,5 +206,71 @@ pub fn call(row: GpuCallRow) -> GpuCallView {
         block: row.block,
         memcpy_kind: row.memcpy_kind,
         job: row.job,
+    }
+}
+
+/// Rows and columns a heatmap may ask for at most: a screen's worth.
+const MAX_ARRIVAL_ROWS: u32 = 2048;
+const MAX_ARRIVAL_COLUMNS: u32 = 2048;
+
+pub fn arrivals_filter(request: &GpuArrivalsRequest) -> Result<GpuArrivalsFilter, QueryError> {
+    if request.job.is_empty() {
+        return Err(QueryError::InvalidArgument("GPU arrivals need a job".into()));
+    }
+    if let (Some(from), Some(to)) = (request.seq_from, request.seq_to) {
+        if from > to {
+            return Err(QueryError::InvalidArgument(format!("seq_from {from} is after seq_to {to}")));
+        }
+    }
+    if request.rank_to != 0 && request.rank_to <= request.rank_from {
+        let (from, to) = (request.rank_from, request.rank_to);
+        return Err(QueryError::InvalidArgument(format!("rank_to {to} is not after rank_from {from}")));
+    }
+    Ok(GpuArrivalsFilter {
+        job: request.job.clone(),
+        communicator: request.communicator,
+        seq_from: request.seq_from,
+        seq_to: request.seq_to,
+        rank_from: request.rank_from,
+        rank_to: (request.rank_to != 0).then_some(request.rank_to),
+        rows: request.rank_bins.min(MAX_ARRIVAL_ROWS),
+        columns: request.seq_bins.min(MAX_ARRIVAL_COLUMNS),
+    })
+}
+
+pub fn arrivals(grid: GpuArrivals) -> GpuArrivalsResponse {
+    GpuArrivalsResponse {
+        job: grid.job,
+        communicator: grid.communicator,
+        nranks: grid.nranks,
+        rank_from: grid.ranks.from as u32,
+        rank_to: grid.ranks.to as u32,
+        seq_from: grid.seqs.from,
+        seq_to: grid.seqs.to.saturating_sub(1),
+        ranks_per_row: grid.ranks.per_bin as u32,
+        seqs_per_column: grid.seqs.per_bin,
+        rows: grid.ranks.count,
+        columns: grid.seqs.count,
+        cells: grid
+            .cells
+            .into_iter()
+            .map(|c| GpuArrivalCell { late_ns: c.late_ns, rank: c.rank, arrived: c.arrived, expected: c.expected })
+            .collect(),
+        collectives: grid.collectives,
+        first_wall_ns: grid.first_wall_ns,
+        last_wall_ns: grid.last_wall_ns,
+        offsets: grid.offsets.into_iter().map(|(host, offset_ns)| GpuHostOffset { host, offset_ns }).collect(),
+        communicators: grid
+            .communicators
+            .into_iter()
+            .map(|c| GpuCommunicatorView {
+                communicator: c.communicator,
+                nranks: c.nranks,
+                role: c.role,
+                collectives: c.collectives,
+                first_seq: c.first_seq,
+                last_seq: c.last_seq,
+            })
+            .collect(),
     }
 }

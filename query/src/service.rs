@@ -11,6 +11,7 @@ use plumbline_proto::v1::{
     ListTlsStacksResponse, PipelineStatsRequest, PipelineStatsResponse, Process, ProcessTreeNode, ProcessTreeRequest,
     ProcessTreeResponse, SessionRequest, SessionTimelineResponse, TokenUsageResponse, WhyRequest, WhyResponse,
 };
+use plumbline_proto::v1::{GpuArrivalsRequest, GpuArrivalsResponse};
 use plumbline_store::{ProcessFilter, ProcessRecord, StoreRead};
 use tonic::{Request, Response, Status};
 
@@ -264,6 +265,15 @@ impl QueryService for QueryServiceImpl {
         }
         let rows = self.store.gpu_timeline(&filter).await.map_err(QueryError::from)?;
         Ok(Response::new(GpuTimelineResponse { calls: rows.into_iter().map(gpu::call).collect() }))
+    }
+
+    async fn gpu_arrivals(
+        &self,
+        request: Request<GpuArrivalsRequest>,
+    ) -> Result<Response<GpuArrivalsResponse>, Status> {
+        let filter = gpu::arrivals_filter(request.get_ref())?;
+        let grid = self.store.gpu_arrivals(&filter).await.map_err(QueryError::from)?;
+        Ok(Response::new(gpu::arrivals(grid)))
     }
 
     async fn list_sessions(&self, request: Request<SessionRequest>) -> Result<Response<ListSessionsResponse>, Status> {

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::filter::ActivityFilter;
 use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
+use crate::gpu_arrivals::{self, GpuArrivals, GpuArrivalsFilter};
 use crate::sessions::{self, EffectFilter, SessionFilter, SessionFindingsRow, SessionRow};
 use crate::sql::{Sql, SqlDialect};
 use crate::tables::row::ViewRow;
@@ -85,6 +86,10 @@ pub trait StoreRead: Send + Sync {
 
     /// NCCL and CUDA calls of a rank or process, oldest first.
     async fn gpu_timeline(&self, filter: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError>;
+
+    /// Each rank's arrival at each collective of a window, against the
+    /// collective's median on a common clock, binned to a grid.
+    async fn gpu_arrivals(&self, filter: &GpuArrivalsFilter) -> Result<GpuArrivals, StoreError>;
 
     /// Agent sessions with activity in the range, latest first.
     async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRow>, StoreError>;
@@ -221,6 +226,10 @@ impl<B: Backend> StoreRead for B {
 
     async fn gpu_timeline(&self, filter: &GpuFilter) -> Result<Vec<GpuCallRow>, StoreError> {
         self.fetch(gpu::gpu_timeline_sql(self.dialect(), filter)).await
+    }
+
+    async fn gpu_arrivals(&self, filter: &GpuArrivalsFilter) -> Result<GpuArrivals, StoreError> {
+        gpu_arrivals::gpu_arrivals(self, filter).await
     }
 
     async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRow>, StoreError> {

@@ -2224,6 +2224,129 @@ pub struct GpuTimelineResponse {
     #[prost(message, repeated, tag = "1")]
     pub calls: ::prost::alloc::vec::Vec<GpuCallView>,
 }
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuArrivalsRequest {
+    /// Required.
+    #[prost(string, tag = "1")]
+    pub job: ::prost::alloc::string::String,
+    /// 0: the job's largest communicator (most ranks, then most collectives).
+    #[prost(uint64, tag = "2")]
+    pub communicator: u64,
+    /// Sequences seq_from..=seq_to; unset: the last `seq_bins` judged (to the
+    /// last judged when only seq_from is set).
+    #[prost(uint64, optional, tag = "3")]
+    pub seq_from: ::core::option::Option<u64>,
+    #[prost(uint64, optional, tag = "4")]
+    pub seq_to: ::core::option::Option<u64>,
+    /// The job's ranks rank_from..rank_to (rank_to exclusive; 0: through the
+    /// largest rank seen).
+    #[prost(uint32, tag = "5")]
+    pub rank_from: u32,
+    #[prost(uint32, tag = "6")]
+    pub rank_to: u32,
+    /// At most this many rows and columns; 0: 256 rows, 400 columns.
+    #[prost(uint32, tag = "7")]
+    pub rank_bins: u32,
+    #[prost(uint32, tag = "8")]
+    pub seq_bins: u32,
+}
+/// One cell of the binned grid: ranks × sequences.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuArrivalCell {
+    /// The latest arrival of the cell's ranks and sequences, ns after each
+    /// sequence's median arrival (negative: before it).
+    #[prost(sint64, tag = "1")]
+    pub late_ns: i64,
+    /// The rank that arrived then; -1 when nothing arrived.
+    #[prost(int32, tag = "2")]
+    pub rank: i32,
+    /// Arrivals seen, and the arrivals there would be if every rank of the
+    /// communicator in the cell reached every judged sequence in it: fewer
+    /// means ranks missing (a hang).
+    #[prost(uint32, tag = "3")]
+    pub arrived: u32,
+    #[prost(uint32, tag = "4")]
+    pub expected: u32,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuHostOffset {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    /// Taken out of the host's arrivals (positive: its clock is ahead).
+    #[prost(sint64, tag = "2")]
+    pub offset_ns: i64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GpuCommunicatorView {
+    #[prost(uint64, tag = "1")]
+    pub communicator: u64,
+    #[prost(uint32, tag = "2")]
+    pub nranks: u32,
+    #[prost(string, tag = "3")]
+    pub role: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "4")]
+    pub collectives: u64,
+    #[prost(uint64, tag = "5")]
+    pub first_seq: u64,
+    #[prost(uint64, tag = "6")]
+    pub last_seq: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GpuArrivalsResponse {
+    #[prost(string, tag = "1")]
+    pub job: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "2")]
+    pub communicator: u64,
+    #[prost(uint32, tag = "3")]
+    pub nranks: u32,
+    /// The window shown: ranks rank_from..rank_to (exclusive) and sequences
+    /// seq_from..=seq_to.
+    #[prost(uint32, tag = "4")]
+    pub rank_from: u32,
+    #[prost(uint32, tag = "5")]
+    pub rank_to: u32,
+    #[prost(uint64, tag = "6")]
+    pub seq_from: u64,
+    #[prost(uint64, tag = "7")]
+    pub seq_to: u64,
+    /// Row r holds ranks rank_from + r * ranks_per_row, up to ranks_per_row of
+    /// them (fewer in the last row); column c sequences seq_from + c *
+    /// seqs_per_column likewise.
+    #[prost(uint32, tag = "8")]
+    pub ranks_per_row: u32,
+    #[prost(uint64, tag = "9")]
+    pub seqs_per_column: u64,
+    #[prost(uint32, tag = "10")]
+    pub rows: u32,
+    #[prost(uint32, tag = "11")]
+    pub columns: u32,
+    /// rows × columns, row after row.
+    #[prost(message, repeated, tag = "12")]
+    pub cells: ::prost::alloc::vec::Vec<GpuArrivalCell>,
+    /// Collectives judged in the window, and the wall-clock span of their
+    /// median arrivals.
+    #[prost(uint64, tag = "13")]
+    pub collectives: u64,
+    #[prost(uint64, tag = "14")]
+    pub first_wall_ns: u64,
+    #[prost(uint64, tag = "15")]
+    pub last_wall_ns: u64,
+    #[prost(message, repeated, tag = "16")]
+    pub offsets: ::prost::alloc::vec::Vec<GpuHostOffset>,
+    /// The job's communicators, largest first.
+    #[prost(message, repeated, tag = "17")]
+    pub communicators: ::prost::alloc::vec::Vec<GpuCommunicatorView>,
+}
 /// The filter shared by the activity views.
 #[allow(clippy::all)]
 #[derive(serde::Serialize)]
@@ -3652,6 +3775,37 @@ pub mod query_service_client {
                 .insert(GrpcMethod::new("plumbline.v1.QueryService", "GpuTimeline"));
             self.inner.unary(req, path, codec).await
         }
+        /// Each rank's arrival at each collective of one communicator against the
+        /// collective's median arrival, on a common clock (each host's clock
+        /// offset taken out), for a window of sequences and a range of ranks,
+        /// binned on the server: ranks into at most `rank_bins` rows, sequences
+        /// into at most `seq_bins` columns, a bin holding the latest arrival of its
+        /// cells, so a straggler is never averaged away and a job of 16,384 ranks
+        /// does not ship a cell per rank and collective.
+        pub async fn gpu_arrivals(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GpuArrivalsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GpuArrivalsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/GpuArrivals",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "GpuArrivals"));
+            self.inner.unary(req, path, codec).await
+        }
         /// Agent sessions (an LLM-calling process and its descendants): calls,
         /// tool calls, effects, tokens and findings.
         pub async fn list_sessions(
@@ -3947,6 +4101,20 @@ pub mod query_service_server {
             request: tonic::Request<super::GpuRequest>,
         ) -> std::result::Result<
             tonic::Response<super::GpuTimelineResponse>,
+            tonic::Status,
+        >;
+        /// Each rank's arrival at each collective of one communicator against the
+        /// collective's median arrival, on a common clock (each host's clock
+        /// offset taken out), for a window of sequences and a range of ranks,
+        /// binned on the server: ranks into at most `rank_bins` rows, sequences
+        /// into at most `seq_bins` columns, a bin holding the latest arrival of its
+        /// cells, so a straggler is never averaged away and a job of 16,384 ranks
+        /// does not ship a cell per rank and collective.
+        async fn gpu_arrivals(
+            &self,
+            request: tonic::Request<super::GpuArrivalsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::GpuArrivalsResponse>,
             tonic::Status,
         >;
         /// Agent sessions (an LLM-calling process and its descendants): calls,
@@ -5023,6 +5191,51 @@ pub mod query_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GpuTimelineSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/GpuArrivals" => {
+                    #[allow(non_camel_case_types)]
+                    struct GpuArrivalsSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::GpuArrivalsRequest>
+                    for GpuArrivalsSvc<T> {
+                        type Response = super::GpuArrivalsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GpuArrivalsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::gpu_arrivals(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GpuArrivalsSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -8,8 +8,13 @@ use maud::{html, Markup, DOCTYPE};
 use super::{assets, params::Scope};
 
 /// The views, in the order the navigation shows them: (path, label).
-pub const NAV: &[(&str, &str)] =
-    &[("/fleet", "Fleet"), ("/sessions", "Sessions"), ("/llm", "LLM usage"), ("/processes", "Processes")];
+pub const NAV: &[(&str, &str)] = &[
+    ("/fleet", "Fleet"),
+    ("/sessions", "Sessions"),
+    ("/llm", "LLM usage"),
+    ("/processes", "Processes"),
+    ("/gpu", "GPU jobs"),
+];
 
 /// A whole page: `title`, the navigation with `active` (a path of [`NAV`])
 /// marked and `scope` kept on every link, then `body`.

@@ -10,6 +10,9 @@ mod assets;
 mod effect_graph;
 mod error;
 mod fleet;
+mod gpu;
+mod gpu_heatmap;
+mod gpu_timeline;
 mod lanes;
 mod layout;
 mod links;
@@ -36,6 +39,7 @@ pub fn router(api: Arc<QueryServiceImpl>) -> Router {
         .route("/", get(|| async { Redirect::to(fleet::PATH) }))
         .merge(assets::routes())
         .merge(fleet::routes())
+        .merge(gpu::routes())
         .merge(session::routes())
         .merge(llm::routes())
         .merge(processes::routes())
