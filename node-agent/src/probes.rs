@@ -506,10 +506,15 @@ fn attach(
             // DNS needs cgroup v2; everything else still works without it.
             Err(err) if matches!(how, Attach::CgroupSkb(_) | Attach::CgroupSock) => {
                 let err = anyhow::Error::from(err);
-                let off = if spec.enforces.is_some() {
-                    "host names a policy allows are not learnt from DNS answers (their addresses are refused)"
-                } else {
-                    "DNS capture is off"
+                let off = match *program {
+                    "plb_enforce_llm_egress" => {
+                        "TLS server names are not checked: an LLM endpoint a role may not call is refused only at \
+                         connect, where no allowed endpoint shares its address"
+                    }
+                    _ if spec.enforces.is_some() => {
+                        "host names a policy allows are not learnt from DNS answers (their addresses are refused)"
+                    }
+                    _ => "DNS capture is off",
                 };
                 tracing::warn!(error = format!("{err:#}"), program, "{off}");
             }

@@ -11,9 +11,7 @@
 //! - a server name the role may not call has its ClientHello dropped by the
 //!   cgroup_skb egress program and, with nothing to abort the connection,
 //!   stays `denied` by `cgroup_skb`: the handshake never completes and the
-//!   client ends by its own timeout (nothing more is claimed) — ignored for
-//!   now: 6.1's verifier refuses that egress program, so 6.1 checks no
-//!   server name at all (see the test's `ignore` reason);
+//!   client ends by its own timeout (nothing more is claimed);
 //! - a request a guardrail matches, from a `kill_on_guardrail` role: the
 //!   process is SIGKILLed, `killed_after` by `signal`. The fixture holds that
 //!   request's answer (`hold_requests_containing`), so only the kill ends it.
@@ -278,9 +276,6 @@ fn without_bpf_sock_destroy_a_guardrail_match_kills_the_process_and_allowed_call
 }
 
 #[test]
-#[ignore = "Debian 6.1's verifier refuses plb_enforce_llm_egress (an OR of two registers in its return value; \
-            bpf_get_current_cgroup_id in a cgroup_skb program), so no server name is checked there and the call \
-            is answered; run with --include-ignored once it loads"]
 fn without_bpf_sock_destroy_a_refused_server_name_stays_denied_by_cgroup_skb() {
     let seen = booted();
     let output = &seen.output;

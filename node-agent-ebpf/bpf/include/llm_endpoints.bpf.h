@@ -93,15 +93,15 @@ struct {
 	__type(value, struct llm_scratch);
 } llm_scratch SEC(".maps");
 
-static __always_inline void llm_emit(__u32 tgid, __u32 tid, const struct plb_sockaddr *remote, __u32 role, __u32 pod,
-				     __u8 decision, __u8 mechanism, __u8 op)
+static __always_inline void llm_emit(__u64 cgroup_id, __u32 tgid, __u32 tid, const struct plb_sockaddr *remote,
+				     __u32 role, __u32 pod, __u8 decision, __u8 mechanism, __u8 op)
 {
 	struct plb_enforce_net *e = plb_reserve(&enforce_events, sizeof(*e), PLB_EV_ENFORCE_NET);
 
 	if (!e)
 		return;
 	e->hdr.ts_boot_ns = bpf_ktime_get_boot_ns();
-	e->hdr.cgroup_id = bpf_get_current_cgroup_id();
+	e->hdr.cgroup_id = cgroup_id;
 	e->hdr.pid = tgid;
 	e->hdr.tid = tid;
 	e->hdr.kind = PLB_EV_ENFORCE_NET;
@@ -141,7 +141,8 @@ static __always_inline int plb_llm_connect(struct bpf_sock_addr *ctx, struct plb
 			__builtin_memcpy(remote.addr, addr, 16);
 		remote.port = port;
 		remote.family = family;
-		llm_emit(pid_tgid >> 32, (__u32)pid_tgid, &remote, pod->role, pod->pod,
+		llm_emit(bpf_get_current_cgroup_id(), pid_tgid >> 32, (__u32)pid_tgid, &remote, pod->role,
+			 pod->pod,
 			 mode == PLB_MODE_ENFORCE ? PLB_DECISION_DENIED : PLB_DECISION_WOULD_DENY,
 			 PLB_MECH_CGROUP_SOCK_ADDR, PLB_NET_OP_LLM_CONNECT);
 		/* Audit: recorded once, at connect; its server name is not judged again. */
@@ -342,8 +343,10 @@ int plb_enforce_llm_egress(struct __sk_buff *skb)
 	sock = bpf_map_lookup_elem(&llm_socks, &cookie);
 	if (!sock || !tcp_payload(skb, &off, &flags, &remote))
 		return 1;
+	if (sock->state == PLB_LLM_SOCK_ABORT)
+		return 1;
 	if (sock->state != PLB_LLM_SOCK_PENDING)
-		return sock->state == PLB_LLM_SOCK_ABORT || (flags & TCP_FLAG_RST) ? 1 : 0;
+		return (flags & TCP_FLAG_RST) ? 1 : 0;
 	if (skb->len <= off)
 		return 1; /* no data yet */
 	s = bpf_map_lookup_elem(&llm_scratch, &zero);
@@ -368,12 +371,14 @@ int plb_enforce_llm_egress(struct __sk_buff *skb)
 		return 1;
 	}
 	if (role->llm_mode != PLB_MODE_ENFORCE) {
-		llm_emit(sock->tgid, 0, &remote, sock->role, sock->pod, PLB_DECISION_WOULD_DENY, PLB_MECH_CGROUP_SKB, op);
+		llm_emit(bpf_skb_cgroup_id(skb), sock->tgid, 0, &remote, sock->role, sock->pod, PLB_DECISION_WOULD_DENY,
+			 PLB_MECH_CGROUP_SKB, op);
 		bpf_map_delete_elem(&llm_socks, &cookie);
 		return 1;
 	}
 	sock->state = PLB_LLM_SOCK_DENIED;
-	llm_emit(sock->tgid, 0, &remote, sock->role, sock->pod, PLB_DECISION_DENIED, PLB_MECH_CGROUP_SKB, op);
+	llm_emit(bpf_skb_cgroup_id(skb), sock->tgid, 0, &remote, sock->role, sock->pod, PLB_DECISION_DENIED,
+		 PLB_MECH_CGROUP_SKB, op);
 	return 0;
 }
 
