@@ -39,6 +39,12 @@ impl From<Status> for PageError {
     }
 }
 
+impl From<super::params::BadField> for PageError {
+    fn from(bad: super::params::BadField) -> Self {
+        Self::bad_request(bad.0)
+    }
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");

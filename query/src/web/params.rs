@@ -5,8 +5,11 @@
 use plumbline_proto::v1::TimeRange;
 use serde::Deserialize;
 
-use super::error::PageError;
 use crate::cli::parse_time;
+
+/// A query-string field that does not say what it must, named.
+#[derive(Debug)]
+pub struct BadField(pub String);
 
 /// `?host=…&since=…&until=…`
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -20,12 +23,12 @@ pub struct Scope {
 impl Scope {
     /// The range these name, `None` when they name none; a time that does
     /// not parse is the reader's error, with the field named.
-    pub fn range(&self) -> Result<Option<TimeRange>, PageError> {
-        let at = |field: &str, text: &str| -> Result<u64, PageError> {
+    pub fn range(&self) -> Result<Option<TimeRange>, BadField> {
+        let at = |field: &str, text: &str| -> Result<u64, BadField> {
             if text.is_empty() {
                 return Ok(0);
             }
-            parse_time(text).map_err(|e| PageError::bad_request(format!("{field}: {e}")))
+            parse_time(text).map_err(|e| BadField(format!("{field}: {e}")))
         };
         let (start_ns, end_ns) = (at("since", &self.since)?, at("until", &self.until)?);
         Ok((start_ns != 0 || end_ns != 0).then_some(TimeRange { start_ns, end_ns }))
