@@ -10,6 +10,7 @@ pub mod doors;
 mod enforcement;
 mod error;
 mod gpu;
+mod hosts;
 mod ipc_edges;
 mod llm;
 pub mod metrics;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use plumbline_proto::v1::HostHealthResponse;
 use plumbline_proto::v1::{
     query_service_server::QueryService, ActivityRequest, GpuHangResponse, GpuKernelsResponse, GpuMismatchesResponse,
     GpuRequest, GpuStragglersResponse, GpuTimelineResponse, ListAgentsResponse, ListConnectionsResponse,
@@ -298,6 +299,10 @@ impl QueryService for QueryServiceImpl {
 
     async fn why(&self, request: Request<WhyRequest>) -> Result<Response<WhyResponse>, Status> {
         Ok(Response::new(WhyResponse { chains: sessions::why(self.store.as_ref(), request.get_ref()).await? }))
+    }
+
+    async fn host_health(&self, request: Request<ActivityRequest>) -> Result<Response<HostHealthResponse>, Status> {
+        Ok(Response::new(crate::hosts::host_health(self.store.as_ref(), request.get_ref()).await?))
     }
 
     async fn pipeline_stats(

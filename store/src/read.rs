@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::filter::ActivityFilter;
 use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 use crate::gpu_arrivals::{self, GpuArrivals, GpuArrivalsFilter};
+use crate::hosts::{self, HostHealthRows};
 use crate::sessions::{self, EffectFilter, SessionFilter, SessionFindingsRow, SessionRow};
 use crate::sql::{Sql, SqlDialect};
 use crate::tables::row::ViewRow;
@@ -30,6 +31,10 @@ pub trait StoreRead: Send + Sync {
     async fn list_processes(&self, filter: &ProcessFilter) -> Result<Vec<ProcessRecord>, StoreError>;
 
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError>;
+
+    /// Each host's newest row and its events and losses per minute in the
+    /// range (see [`crate::hosts`]).
+    async fn host_health(&self, filter: &ActivityFilter) -> Result<HostHealthRows, StoreError>;
 
     async fn list_file_activity(&self, filter: &ActivityFilter) -> Result<Vec<FileActivityRow>, StoreError>;
 
@@ -139,6 +144,15 @@ impl<B: Backend> StoreRead for B {
 
     async fn pipeline_stats(&self) -> Result<PipelineStats, StoreError> {
         self.count_pipeline().await
+    }
+
+    async fn host_health(&self, filter: &ActivityFilter) -> Result<HostHealthRows, StoreError> {
+        let d = self.dialect();
+        Ok(HostHealthRows {
+            hosts: self.fetch(hosts::hosts_sql(d, filter)).await?,
+            events_per_minute: self.fetch(hosts::events_per_minute_sql(d, filter)).await?,
+            losses_per_minute: self.fetch(hosts::losses_per_minute_sql(d, filter)).await?,
+        })
     }
 
     async fn list_file_activity(&self, filter: &ActivityFilter) -> Result<Vec<FileActivityRow>, StoreError> {

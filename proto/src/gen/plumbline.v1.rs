@@ -3123,6 +3123,74 @@ pub struct PipelineStatsResponse {
     #[prost(string, tag = "5")]
     pub store: ::prost::alloc::string::String,
 }
+/// One host as the store last heard from it.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct HostView {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    /// Wall-clock ns (on the host's clock) of the newest row stored from the
+    /// host: process, file, network and LLM events and loss markers.
+    #[prost(uint64, tag = "2")]
+    pub last_seen_wall_ns: u64,
+    /// Events stored from it within the range.
+    #[prost(uint64, tag = "3")]
+    pub events: u64,
+    /// Kernel events it lost within the range.
+    #[prost(uint64, tag = "4")]
+    pub lost: u64,
+    /// Silent for longer than the response's stale_after_ns.
+    #[prost(bool, tag = "5")]
+    pub stale: bool,
+}
+/// Events stored from a host in one minute.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct HostMinute {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "2")]
+    pub minute_wall_ns: u64,
+    #[prost(uint64, tag = "3")]
+    pub events: u64,
+}
+/// Kernel events a host lost in one minute, of one kind.
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LossMinute {
+    #[prost(string, tag = "1")]
+    pub host: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub kind: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "3")]
+    pub minute_wall_ns: u64,
+    #[prost(uint64, tag = "4")]
+    pub lost: u64,
+}
+#[allow(clippy::all)]
+#[derive(serde::Serialize)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct HostHealthResponse {
+    /// Stalest first, then by name.
+    #[prost(message, repeated, tag = "1")]
+    pub hosts: ::prost::alloc::vec::Vec<HostView>,
+    /// Oldest minute first.
+    #[prost(message, repeated, tag = "2")]
+    pub events_per_minute: ::prost::alloc::vec::Vec<HostMinute>,
+    #[prost(message, repeated, tag = "3")]
+    pub losses_per_minute: ::prost::alloc::vec::Vec<LossMinute>,
+    /// The range the series cover, and when the answer was made.
+    #[prost(message, optional, tag = "4")]
+    pub range: ::core::option::Option<TimeRange>,
+    #[prost(uint64, tag = "5")]
+    pub now_wall_ns: u64,
+    /// How long a host may be silent before it is stale.
+    #[prost(uint64, tag = "6")]
+    pub stale_after_ns: u64,
+}
 /// Generated client implementations.
 pub mod query_service_client {
     #![allow(
@@ -3288,6 +3356,34 @@ pub mod query_service_client {
             let mut req = request.into_request();
             req.extensions_mut()
                 .insert(GrpcMethod::new("plumbline.v1.QueryService", "PipelineStats"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Each host's last batch seen (the newest row stored from it), its events
+        /// per minute over the range and its kernel losses per minute by kind; a
+        /// host silent for longer than `stale_after_ns` is stale. Only `host`,
+        /// `range` and `limit` of the request apply; without a range, the last hour.
+        pub async fn host_health(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::HostHealthResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/plumbline.v1.QueryService/HostHealth",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("plumbline.v1.QueryService", "HostHealth"));
             self.inner.unary(req, path, codec).await
         }
         /// Files touched: opens, failed opens, unlinks, renames and bytes written,
@@ -3946,6 +4042,17 @@ pub mod query_service_server {
             tonic::Response<super::PipelineStatsResponse>,
             tonic::Status,
         >;
+        /// Each host's last batch seen (the newest row stored from it), its events
+        /// per minute over the range and its kernel losses per minute by kind; a
+        /// host silent for longer than `stale_after_ns` is stale. Only `host`,
+        /// `range` and `limit` of the request apply; without a range, the last hour.
+        async fn host_health(
+            &self,
+            request: tonic::Request<super::ActivityRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::HostHealthResponse>,
+            tonic::Status,
+        >;
         /// Files touched: opens, failed opens, unlinks, renames and bytes written,
         /// per process and file.
         async fn list_file_activity(
@@ -4346,6 +4453,51 @@ pub mod query_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = PipelineStatsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/plumbline.v1.QueryService/HostHealth" => {
+                    #[allow(non_camel_case_types)]
+                    struct HostHealthSvc<T: QueryService>(pub Arc<T>);
+                    impl<
+                        T: QueryService,
+                    > tonic::server::UnaryService<super::ActivityRequest>
+                    for HostHealthSvc<T> {
+                        type Response = super::HostHealthResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ActivityRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as QueryService>::host_health(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = HostHealthSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -71,6 +71,15 @@ pub enum Command {
     },
     /// What the pipeline has stored, set aside and lost.
     Stats,
+    /// Each host's last batch seen (the newest row stored from it), its events and kernel losses in the range
+    /// (default: the last hour); STALE when it has been silent for over a minute.
+    Hosts {
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        #[command(flatten)]
+        span: Span,
+    },
     /// Files touched: opens (repeats counted), failed opens, unlinks, renames, bytes written.
     Files {
         #[command(flatten)]

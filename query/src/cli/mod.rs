@@ -4,6 +4,7 @@ mod args;
 mod connect;
 mod render;
 mod render_gpu;
+mod render_hosts;
 mod render_policy;
 mod render_quarantine;
 mod render_sessions;
@@ -69,6 +70,19 @@ pub async fn run(cli: &Cli) -> anyhow::Result<String> {
             Ok(match cli.output {
                 Output::Json => json(&response)?,
                 Output::Table => render::pipeline_stats(&response),
+            })
+        }
+        Command::Hosts { host, span } => {
+            let request = ActivityRequest {
+                host: host.clone().unwrap_or_default(),
+                range: span.range(),
+                limit: span.limit,
+                ..Default::default()
+            };
+            let response = client.host_health(request).await.map_err(status_error)?.into_inner();
+            Ok(match cli.output {
+                Output::Json => json(&response.hosts)?,
+                Output::Table => render_hosts::hosts(&response),
             })
         }
         Command::Files { scope, path } => {
