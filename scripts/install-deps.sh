@@ -19,6 +19,7 @@ test_packages=(
   golang-go       # builds the Go TLS client the LLM capture tests run (plumbline/tests/clients/go)
   g++             # builds the C++ program the GPU capture tests run (plumbline/tests/gpu)
   make            # the corpus agents' `make test` (plumbline/tests/agents/suite/Makefile)
+  chromium chromium-driver  # the headless browser the dashboard tests drive (plumbline/tests/support/browser.rs)
 )
 bench_packages=(
   bpftrace        # the peer the overhead benchmark compares against

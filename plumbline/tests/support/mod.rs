@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod checks;
 pub mod dns_server;
 pub mod guest;

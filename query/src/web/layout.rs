@@ -10,6 +10,7 @@ use super::{assets, params::Scope};
 /// The views, in the order the navigation shows them: (path, label).
 pub const NAV: &[(&str, &str)] = &[
     ("/fleet", "Fleet"),
+    ("/findings", "Findings"),
     ("/sessions", "Sessions"),
     ("/llm", "LLM usage"),
     ("/processes", "Processes"),

@@ -9,6 +9,7 @@
 mod assets;
 mod effect_graph;
 mod error;
+mod findings;
 mod fleet;
 mod gpu;
 mod gpu_heatmap;
@@ -20,6 +21,7 @@ mod llm;
 mod params;
 mod processes;
 mod session;
+mod why;
 
 use std::sync::Arc;
 
@@ -40,6 +42,8 @@ pub fn router(api: Arc<QueryServiceImpl>) -> Router {
         .merge(assets::routes())
         .merge(fleet::routes())
         .merge(gpu::routes())
+        .merge(findings::routes())
+        .merge(why::routes())
         .merge(session::routes())
         .merge(llm::routes())
         .merge(processes::routes())
