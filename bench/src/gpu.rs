@@ -37,8 +37,8 @@ const MS: u64 = 1_000_000;
 /// A job size: ranks (a multiple of 8) × collectives per rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobSize {
-    ranks: u32,
-    collectives: u64,
+    pub(crate) ranks: u32,
+    pub(crate) collectives: u64,
 }
 
 impl std::str::FromStr for JobSize {
@@ -92,8 +92,26 @@ pub struct Args {
     clickhouse: String,
 }
 
+impl Args {
+    /// A fleet's settings with every other default, for another bench.
+    pub(crate) fn fleet(kafka: String, clickhouse: String) -> Self {
+        Self {
+            sizes: Vec::new(),
+            kernels_per_step: 1,
+            flush_events: 4096,
+            query_runs: 5,
+            hang_after_ms: 20_000,
+            pp: 1,
+            split: false,
+            keep: false,
+            kafka,
+            clickhouse,
+        }
+    }
+}
+
 /// The faults every benchmarked job carries.
-fn job_spec(size: JobSize, args: &Args, name: &str) -> JobSpec {
+pub(crate) fn job_spec(size: JobSize, args: &Args, name: &str) -> JobSpec {
     let ranks = size.ranks;
     let c = size.collectives;
     JobSpec {
@@ -115,7 +133,7 @@ fn job_spec(size: JobSize, args: &Args, name: &str) -> JobSpec {
 /// Collective verdicts the job yields once judged whole: flat, one per
 /// step up to the hang's; 3-D, each tensor group's all-reduce and each data
 /// group's all-gather and reduce-scatter per step.
-fn verdicts_expected(spec: &JobSpec, schedule: &Schedule) -> u64 {
+pub(crate) fn verdicts_expected(spec: &JobSpec, schedule: &Schedule) -> u64 {
     match spec.parallel {
         None => schedule.last_seq_of_job() + 1,
         Some(p) => spec.collectives * (u64::from(spec.hosts) + 8 * u64::from(p.pp) * 2),
@@ -123,18 +141,20 @@ fn verdicts_expected(spec: &JobSpec, schedule: &Schedule) -> u64 {
 }
 
 /// The aggregator and query service of one run, in this process.
-struct Fleet {
+pub(crate) struct Fleet {
     brokers: String,
-    database: String,
+    pub(crate) database: String,
     topic: String,
-    query: QueryServiceClient<Channel>,
+    pub(crate) query: QueryServiceClient<Channel>,
+    /// The query service's address, which also serves the dashboard.
+    pub(crate) addr: SocketAddr,
     clickhouse: clickhouse::Client,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Fleet {
-    async fn start(args: &Args) -> anyhow::Result<Self> {
+    pub(crate) async fn start(args: &Args) -> anyhow::Result<Self> {
         let name = format!("plumbline_bench_gpu_{}", uuid::Uuid::new_v4().simple());
         let store_config = StoreConfig::Clickhouse(ClickHouseConfig {
             url: args.clickhouse.clone(),
@@ -172,6 +192,7 @@ impl Fleet {
         let clickhouse = clickhouse::Client::default().with_url(&args.clickhouse).with_validation(false);
         Ok(Self {
             query: QueryServiceClient::connect(format!("http://{addr}")).await?,
+            addr,
             brokers: args.kafka.clone(),
             database: name.clone(),
             topic: name,
@@ -181,26 +202,26 @@ impl Fleet {
         })
     }
 
-    async fn sink(&self, args: &Args) -> anyhow::Result<KafkaSink> {
+    pub(crate) async fn sink(&self, args: &Args) -> anyhow::Result<KafkaSink> {
         let config = KafkaSinkConfig { brokers: args.kafka.clone(), topic: self.topic.clone(), ..Default::default() };
         Ok(KafkaSink::new(&config)?)
     }
 
     /// Rows of NCCL and CUDA calls in the run's database, from the parts'
     /// metadata (counting the rows themselves would compete with the inserts).
-    async fn stored_calls(&self) -> anyhow::Result<u64> {
+    pub(crate) async fn stored_calls(&self) -> anyhow::Result<u64> {
         let sql = "SELECT sum(rows) FROM system.parts \
                    WHERE active AND database = ? AND table IN ('nccl_calls', 'cuda_calls')";
         Ok(self.clickhouse.query(sql).bind(&self.database).fetch_one::<u64>().await?)
     }
 
     /// Collectives of the job judged so far.
-    async fn judged(&mut self, job: &str) -> anyhow::Result<u64> {
+    pub(crate) async fn judged(&mut self, job: &str) -> anyhow::Result<u64> {
         let jobs = self.query.list_gpu_jobs(request(job, None)).await?.into_inner().jobs;
         Ok(jobs.iter().find(|j| j.job == job).map_or(0, |j| j.collectives))
     }
 
-    async fn stop(self, keep: bool) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self, keep: bool) -> anyhow::Result<()> {
         self.stop.cancel();
         for task in self.tasks {
             task.await??;

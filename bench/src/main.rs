@@ -24,9 +24,13 @@
 //! - `quarantine` (root, Kafka): finding → quarantine applied and
 //!   acknowledged by a real node agent over the fleet road (control topic
 //!   out, events topic back), 100 updates one at a time.
+//! - `dashboard`: every dashboard page rendered on the server over HTTP,
+//!   for a 4,096-rank × 10,000-collective job and 1,000 agent sessions:
+//!   median time and size per page, and the heatmap at 16,384 ranks.
 //! - `sessions`: the causal graph of agent sessions against storing the
 //!   same rows: what the aggregator's session stage costs per row.
 
+mod dashboard;
 mod enforce;
 mod exec_storm;
 mod gpu;
@@ -63,6 +67,7 @@ enum Command {
     Gpu(gpu::Args),
     Sessions(sessions::Args),
     Quarantine(quarantine::Args),
+    Dashboard(dashboard::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -84,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         Command::Gpu(args) => runtime.block_on(gpu::run(args)),
         Command::Sessions(args) => runtime.block_on(sessions::run(args)),
         Command::Quarantine(args) => runtime.block_on(quarantine::run(args)),
+        Command::Dashboard(args) => runtime.block_on(dashboard::run(args)),
         Command::Overhead(_) | Command::Tls(_) | Command::EnforceWorkload(_) => {
             unreachable!("run without a runtime above")
         }

@@ -80,6 +80,13 @@ fn ms(d: Duration) -> String {
 /// The host's rows, turn by turn across agents, cut into batches of about
 /// 4096 rows as an agent flushes them.
 fn host_batches(args: &Args) -> Vec<RowSet> {
+    host_rows(args.agents, args.turns, args.reads_per_turn)
+}
+
+/// The rows of `agents` agents taking `turns` turns each, every tool run
+/// reading `reads_per_turn` files, in batches of about 4096 rows.
+pub(crate) fn host_rows(agents: u32, turns: u64, reads_per_turn: u64) -> Vec<RowSet> {
+    let args = Args { agents, turns, reads_per_turn, rounds: 1 };
     let mut batches = vec![RowSet::default()];
     let mut child = 100_000;
     for agent in 0..args.agents {
