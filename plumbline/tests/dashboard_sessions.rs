@@ -6,7 +6,9 @@
 //! asserts on what they show: the session listed, the graph's edge from the
 //! tool call to the pytest exec with its relation, the node's detail with
 //! its argv, the LLM call with its model and tokens, the agent's process
-//! tree.
+//! tree. Then the same in headless chromium (`support::browser`): a click
+//! from the list to the session and from a graph box to its detail in the
+//! side panel, a screenshot of each view in target/dashboard-screenshots/.
 
 mod support;
 
@@ -203,6 +205,40 @@ fn a_session_s_pages_show_its_tool_call_causing_the_pytest_run_its_llm_call_and_
     for (path, label) in [("/sessions", "Sessions"), ("/llm", "LLM usage"), ("/processes", "Processes")] {
         assert!(list.contains(&format!("href=\"{path}?host={host}\"")) && list.contains(label), "{label}");
     }
+
+    in_the_browser(&bed, &id, exec_id, pid);
+}
+
+/// The same views in a real browser: from the list to the session, from a
+/// graph box to its detail (loaded into the side panel, the page staying
+/// where it is), the charts drawn, nothing asked of another host; a
+/// screenshot of each under target/dashboard-screenshots/.
+fn in_the_browser(bed: &Bed, id: &str, exec_id: u64, pid: u32) {
+    let (base, host) = (&bed.plumbline.addr, &bed.plumbline.host);
+    let mut browser = browser::Browser::start();
+    browser.open(&format!("{base}/sessions?host={host}"));
+    browser.wait_for_text("table", id, false);
+    browser.screenshot("sessions-list");
+    browser.click(&format!("a[href^=\"/sessions/{id}?\"]"));
+    assert_eq!(browser.text("h1"), format!("Session {id}"));
+    browser.wait_for("svg.graph");
+    browser.screenshot("session-page");
+
+    let page = browser.url();
+    browser.click(&format!("svg.graph g[data-node=\"{exec_id}\"] text"));
+    let detail = browser.wait_for_text("#detail", "Command line (argv)", false);
+    assert!(detail.contains("pytest") && detail.contains("caused"), "{detail}");
+    assert_eq!(browser.url(), page, "the detail came into the side panel");
+    browser.screenshot("session-node-detail");
+
+    browser.open(&format!("{base}/llm?host={host}&since=1h"));
+    browser.wait_for("div.timeseries .uplot");
+    browser.screenshot("llm-usage");
+
+    browser.open(&format!("{base}/processes/{host}/{pid}"));
+    browser.wait_for("ul.tree li.focus");
+    browser.screenshot("process-page");
+    browser.assert_only_local_requests();
 }
 
 /// Text as maud writes it into HTML.
