@@ -16,6 +16,7 @@ use tonic::Request;
 use super::{
     error::PageError,
     layout::{badge, page, panel, time},
+    links,
     params::Scope,
     why, Web,
 };
@@ -138,7 +139,7 @@ fn finding(f: &FindingView) -> Markup {
             dl {
                 dt { "Agent" } dd { (f.agent) }
                 dt { "Host" } dd { (f.host) " pid " (f.pid) }
-                dt { "Session" } dd { a.session href=(session_link(&f.session)) { (f.session) } }
+                dt { "Session" } dd { a.session href=(links::session(&f.session)) { (f.session) } }
                 @if f.tokens > 0 { dt { "Tokens" } dd { (f.tokens) } }
             }
             p.summary { (f.summary) }
@@ -153,7 +154,7 @@ fn finding(f: &FindingView) -> Markup {
                 pre { (evidence) }
             }
             p.links {
-                a.session href=(session_link(&f.session)) { "Session" } " · "
+                a.session href=(links::session(&f.session)) { "Session" } " · "
                 a.why href=(why::link(&f.host, why_pid(f), why_object(f))) { "Why" }
             }
         }
@@ -161,19 +162,6 @@ fn finding(f: &FindingView) -> Markup {
 }
 
 /// The session page's address.
-pub(super) fn session_link(session: &str) -> String {
-    format!("/sessions/{}", urlencoding_segment(session))
-}
-
-fn urlencoding_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// What to ask Why about: the effect an out-of-scope finding names (the
 /// file read, the address connected to), else nothing (then the process).
 fn why_object(f: &FindingView) -> &str {

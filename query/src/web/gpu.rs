@@ -23,12 +23,13 @@ use super::{
     gpu_heatmap::{self, Mark},
     gpu_timeline,
     layout::{badge, page, panel, scope_form, time},
-    params::Scope,
+    links::{self, gpu_job, with_query},
+    params::{number, Scope},
     Web,
 };
 use crate::units::duration;
 
-pub const PATH: &str = "/gpu";
+pub const PATH: &str = links::GPU_JOBS;
 /// Jobs the list shows at most.
 const JOBS: u32 = 500;
 /// Rows of the straggler, mismatch and kernel tables.
@@ -41,43 +42,8 @@ pub fn routes() -> Router<Web> {
         .route("/gpu/{job}/timeline", get(gpu_timeline::timeline))
 }
 
-/// A path segment with everything but unreserved characters percent-encoded.
-pub fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `path?query` of the non-empty pairs.
-pub fn link(path: &str, pairs: &[(&str, String)]) -> String {
-    let kept: Vec<(&str, &str)> = pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (*k, v.as_str())).collect();
-    match serde_urlencoded::to_string(kept).unwrap_or_default() {
-        q if q.is_empty() => path.to_string(),
-        q => format!("{path}?{q}"),
-    }
-}
-
-pub fn job_path(job: &str) -> String {
-    format!("{PATH}/{}", segment(job))
-}
-
 fn scope_pairs(scope: &Scope) -> Vec<(&'static str, String)> {
-    vec![("host", scope.host.clone()), ("since", scope.since.clone()), ("until", scope.until.clone())]
-}
-
-/// A number from the query string: empty is `None`, anything else must parse.
-pub fn number<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, PageError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    text.parse().map(Some).map_err(|_| PageError::bad_request(format!("{field}: `{text}` is not a number")))
+    links::scope_pairs(scope).map(|(k, v)| (k, v.to_string())).to_vec()
 }
 
 fn request(job: &str, scope: &Scope, limit: u32) -> Result<GpuRequest, PageError> {
@@ -125,7 +91,7 @@ fn jobs_table(jobs: &[GpuJobView], scope: &Scope) -> Markup {
                 @for j in jobs {
                     tr class=[(j.hangs > 0 || j.mismatches > 0).then_some("bad")] data-job=(j.job)
                         data-stragglers=(j.stragglers) data-hangs=(j.hangs) data-mismatches=(j.mismatches) {
-                        td { a href=(link(&job_path(&j.job), &scope_pairs(scope))) { (j.job) } }
+                        td { a href=(with_query(&gpu_job(&j.job), &scope_pairs(scope))) { (j.job) } }
                         td.num { (j.ranks) } td.num { (j.hosts) } td.num { (j.communicators) }
                         td.num { (j.collectives) }
                         td.num.stragglers { (count("warn", j.stragglers)) }
@@ -242,7 +208,7 @@ async fn job_page(
     let timeline = gpu_timeline::default_link(&job, &scope, &stragglers, &hangs);
 
     let body = html! {
-        (scope_form(&job_path(&job), &scope, &[]))
+        (scope_form(&gpu_job(&job), &scope, &[]))
         section.summary {
             (tile("Ranks", summary.ranks.to_string(), "ok"))
             (tile("Hosts", summary.hosts.to_string(), "ok"))
@@ -298,19 +264,19 @@ fn heatmap_panel(
     stragglers: &[Mark],
     missing: &[Mark],
 ) -> Markup {
-    let path = job_path(job);
+    let path = gpu_job(job);
     let width = grid.seq_to.saturating_sub(grid.seq_from) + 1;
     let last = grid.communicators.iter().find(|c| c.communicator == grid.communicator).map_or(0, |c| c.last_seq);
     let earlier = (grid.seq_from > 0).then(|| {
         let to = grid.seq_from - 1;
-        link(
+        with_query(
             &path,
             &params.pairs(&[("seq_from", to.saturating_sub(width - 1).to_string()), ("seq_to", to.to_string())]),
         )
     });
     let later = (grid.seq_to < last).then(|| {
         let from = grid.seq_to + 1;
-        link(&path, &params.pairs(&[("seq_from", from.to_string()), ("seq_to", (from + width - 1).to_string())]))
+        with_query(&path, &params.pairs(&[("seq_from", from.to_string()), ("seq_to", (from + width - 1).to_string())]))
     });
     let hidden: Vec<(&str, String)> = scope_pairs(&params.scope());
     html! {

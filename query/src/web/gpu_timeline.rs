@@ -16,9 +16,9 @@ use tonic::Request;
 
 use super::{
     error::PageError,
-    gpu::{job_path, link, number, PATH},
     layout::{page, panel, time},
-    params::Scope,
+    links::{gpu_job, with_query, GPU_JOBS},
+    params::{number, Scope},
     Web,
 };
 use crate::units::duration;
@@ -50,8 +50,8 @@ pub struct TimelineParams {
 /// The timeline of `ranks` around `at` (wall ns).
 pub fn link_for(job: &str, scope: &Scope, ranks: &[i32], at: u64) -> String {
     let ranks: Vec<String> = ranks.iter().take(MAX_RANKS).map(|r| r.to_string()).collect();
-    link(
-        &format!("{}/timeline", job_path(job)),
+    with_query(
+        &format!("{}/timeline", gpu_job(job)),
         &[
             ("host", scope.host.clone()),
             ("since", scope.since.clone()),
@@ -154,8 +154,8 @@ pub async fn timeline(
     }
     let ranks_text: Vec<String> = ranks.iter().map(|r| r.to_string()).collect();
     let shift = |by: i64| {
-        link(
-            &format!("{}/timeline", job_path(&job)),
+        with_query(
+            &format!("{}/timeline", gpu_job(&job)),
             &[
                 ("host", scope.host.clone()),
                 ("since", scope.since.clone()),
@@ -168,8 +168,8 @@ pub async fn timeline(
     };
     let calls: usize = lanes.iter().map(|(_, c)| c.len()).sum();
     let body = html! {
-        p { a href=(link(&job_path(&job), &[("host", scope.host.clone()), ("since", scope.since.clone()), ("until", scope.until.clone())])) { "← job " (job) } " · " a href=(PATH) { "all GPU jobs" } }
-        form.scope method="get" action={ (job_path(&job)) "/timeline" } {
+        p { a href=(with_query(&gpu_job(&job), &[("host", scope.host.clone()), ("since", scope.since.clone()), ("until", scope.until.clone())])) { "← job " (job) } " · " a href=(GPU_JOBS) { "all GPU jobs" } }
+        form.scope method="get" action={ (gpu_job(&job)) "/timeline" } {
             @for (name, value) in [("host", &scope.host), ("since", &scope.since), ("until", &scope.until)] {
                 @if !value.is_empty() { input type="hidden" name=(name) value=(value); }
             }
@@ -189,7 +189,7 @@ pub async fn timeline(
             lanes_svg(&lanes, start, span_ns),
         ))
     };
-    Ok(page(&format!("GPU job {job}: timeline"), PATH, &scope, body))
+    Ok(page(&format!("GPU job {job}: timeline"), GPU_JOBS, &scope, body))
 }
 
 fn lanes_svg(lanes: &[(i32, Vec<GpuCallView>)], start: u64, span_ns: u64) -> Markup {

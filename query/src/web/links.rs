@@ -1,25 +1,22 @@
 //! Addresses of the session, LLM and process views, built in one place so
 //! each view links to the others the same way, every one self-contained.
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 use super::params::Scope;
 
-/// A path segment with everything but unreserved characters
-/// percent-encoded (a host name may hold anything).
+/// Every byte but the unreserved ones (RFC 3986) is percent-encoded in a
+/// path segment: a host name or job key may hold anything.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// A path segment, percent-encoded.
 pub fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 /// `path?query`, or `path` when the query is empty.
-pub fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
-    let kept: Vec<(&str, &str)> = pairs.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
+pub fn with_query<V: AsRef<str>>(path: &str, pairs: &[(&str, V)]) -> String {
+    let kept: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_ref())).filter(|(_, v)| !v.is_empty()).collect();
     match serde_urlencoded::to_string(kept).unwrap_or_default() {
         q if q.is_empty() => path.to_string(),
         q => format!("{path}?{q}"),
@@ -64,6 +61,14 @@ pub fn why(host: &str, pid: u32) -> String {
 /// The findings inbox, narrowed to one session.
 pub fn findings_of(session_id: &str) -> String {
     with_query("/findings", &[("session", session_id)])
+}
+
+/// The GPU jobs list.
+pub const GPU_JOBS: &str = "/gpu";
+
+/// A GPU job's page.
+pub fn gpu_job(job: &str) -> String {
+    format!("{GPU_JOBS}/{}", segment(job))
 }
 
 #[cfg(test)]

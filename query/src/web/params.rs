@@ -41,3 +41,12 @@ impl Scope {
         serde_urlencoded::to_string(kept).unwrap_or_default()
     }
 }
+
+/// A number from the query string: empty is `None`, anything else must parse.
+pub fn number<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, BadField> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| BadField(format!("{field}: `{text}` is not a number")))
+}

@@ -93,7 +93,7 @@ fn chain(c: &WhyChain) -> Markup {
             @if let Some(effect) = &c.effect {
                 header {
                     (node(effect)) " "
-                    "in session " a.session href=(super::findings::session_link(&effect.session)) { (effect.session) }
+                    "in session " a.session href=(super::links::session(&effect.session)) { (effect.session) }
                     @if !c.agent.is_empty() { " of agent " (c.agent) }
                 }
             }
