@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::read::Backend;
+use crate::backend::Backend;
 use crate::sql::{Sql, SqlArg, SqlDialect};
 use crate::tables::row::table_row;
 use crate::tables::CollectiveVerdictRow;

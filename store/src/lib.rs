@@ -10,6 +10,7 @@
 //! answers equal.
 
 pub mod activity;
+mod backend;
 pub mod clickhouse;
 mod config;
 mod dialect;

@@ -1,16 +1,15 @@
-//! The read side of the store: every view, written once over a small seam
-//! each backend implements ([`Backend`]: its SQL dialect and how it runs a
-//! query), so ClickHouse and SQLite answer from the same SQL builders.
+//! The read side of the store: every view, written once over the small seam
+//! each backend implements ([`Backend`]), so ClickHouse and SQLite answer
+//! from the same SQL builders.
 
 use async_trait::async_trait;
 
+pub use crate::backend::Backend;
 use crate::filter::ActivityFilter;
 use crate::gpu::{self, GpuCallRow, GpuFilter, GpuJobRow, GpuKernelRow, GpuStragglerRow};
 use crate::gpu_arrivals::{self, GpuArrivals, GpuArrivalsFilter};
 use crate::hosts::{self, HostHealthRows};
 use crate::sessions::{self, EffectFilter, SessionFilter, SessionFindingsRow, SessionRow};
-use crate::sql::{Sql, SqlDialect};
-use crate::tables::row::ViewRow;
 use crate::tables::{
     CollectiveVerdictRow, ContainerRow, DnsQueryRow, EnforcementDecisionRow, FindingRow, LlmCallRow, LossMarkerRow,
     NetConnectionRow, NetFlowRow, PolicyStatusRow, QuarantineAckRow, QuarantineUpdateRow, SessionEdgeRow,
@@ -115,21 +114,6 @@ pub trait StoreRead: Send + Sync {
     /// Effect nodes (processes, files, connections, lookups) matching
     /// `filter`, latest first.
     async fn effect_nodes(&self, filter: &EffectFilter) -> Result<Vec<SessionNodeRow>, StoreError>;
-}
-
-/// What a backend gives the views: its dialect and a way to run one query.
-/// The pipeline's counts are the one read each backend writes itself.
-#[async_trait]
-pub trait Backend: Send + Sync {
-    /// The server or library and its version.
-    fn describe(&self) -> String;
-
-    fn dialect(&self) -> SqlDialect;
-
-    /// Runs `sql` with its arguments bound in order; columns map to `T`.
-    async fn fetch<T: ViewRow>(&self, sql: Sql) -> Result<Vec<T>, StoreError>;
-
-    async fn count_pipeline(&self) -> Result<PipelineStats, StoreError>;
 }
 
 #[async_trait]
