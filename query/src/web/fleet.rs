@@ -11,7 +11,7 @@ use axum::{
     routing::get,
     Router,
 };
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use plumbline_proto::v1::{
     query_service_server::QueryService, ActivityRequest, HostHealthResponse, HostView, LossRecord,
     PipelineStatsRequest, PolicyView, TlsStackView,
@@ -146,7 +146,7 @@ async fn fleet(State(web): State<Web>, Query(scope): Query<Scope>) -> Result<Mar
         ))
         link rel="stylesheet" href=(assets::UPLOT_STYLE);
         script src=(assets::UPLOT) {}
-        script { (PreEscaped(CHARTS_JS)) }
+        script src=(assets::CHARTS) {}
     };
     Ok(page("Fleet health", PATH, &scope, body))
 }
@@ -225,7 +225,7 @@ fn chart_panel(title: &str, empty: &str, (x, series): &Series) -> Markup {
             @if series.is_empty() {
                 p.empty { (empty) }
             } @else {
-                div.fleet-chart data-series=(data.to_string()) {}
+                div.timeseries data-series=(data.to_string()) {}
                 p.legend {
                     @for (i, (label, values)) in series.iter().enumerate() {
                         @if i > 0 { " · " }
@@ -236,21 +236,6 @@ fn chart_panel(title: &str, empty: &str, (x, series): &Series) -> Markup {
         }
     }
 }
-
-/// Draws every `div.fleet-chart` with uPlot. Constant code, no captured
-/// text: the data is read from the attribute the server escaped.
-const CHARTS_JS: &str = r##"(function () {
-  var colors = ["#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#1b7c83", "#57606a"];
-  document.querySelectorAll("div.fleet-chart").forEach(function (el) {
-    var d = JSON.parse(el.getAttribute("data-series"));
-    var series = [{}].concat(d.series.map(function (s, i) {
-      return { label: s.label, stroke: colors[i % colors.length], width: 1.5 };
-    }));
-    var opts = { width: Math.max(320, el.clientWidth || 600), height: 200, series: series,
-      scales: { x: { time: true } }, axes: [{}, { size: 60 }] };
-    new uPlot(opts, [d.x].concat(d.series.map(function (s) { return s.values; })), el);
-  });
-})();"##;
 
 fn loss_table(losses: &[LossRecord]) -> Markup {
     html! {

@@ -19,7 +19,7 @@ use axum::{
     routing::get,
     Router,
 };
-use maud::{html, Markup, PreEscaped};
+use maud::{html, Markup};
 use plumbline_proto::v1::{
     query_service_server::QueryService, ActivityRequest, AgentView, LlmCallView, TimeRange, TokenUsageRow,
 };
@@ -151,21 +151,6 @@ fn chart(title: &str, x: &[u64], series: &[(String, Vec<u64>)]) -> Markup {
     }
 }
 
-/// Draws every `div.timeseries` with uPlot. Constant code, no captured
-/// text: the data is read from the attribute the server escaped.
-const CHARTS_JS: &str = r##"(function () {
-  var colors = ["#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#bf3989", "#1b7c83", "#57606a"];
-  document.querySelectorAll("div.timeseries").forEach(function (el) {
-    var d = JSON.parse(el.getAttribute("data-series"));
-    var series = [{}].concat(d.series.map(function (s, i) {
-      return { label: s.label, stroke: colors[i % colors.length], width: 1.5 };
-    }));
-    var opts = { width: Math.max(320, el.clientWidth || 900), height: 220, series: series,
-      scales: { x: { time: true } }, axes: [{}, { size: 60 }] };
-    new uPlot(opts, [d.x].concat(d.series.map(function (s) { return s.values; })), el);
-  });
-})();"##;
-
 async fn usage(
     State(web): State<Web>,
     Query(scope): Query<Scope>,
@@ -275,7 +260,7 @@ async fn usage(
             }
             p.legend { "Counts, not cost: capture records no price." }
             script src=(assets::UPLOT) {}
-            script { (PreEscaped(CHARTS_JS)) }
+            script src=(assets::CHARTS) {}
         }))
         (panel("Calls", calls.is_empty().then_some("No LLM call matches: widen the range or clear the agent and model."), html! {
             (calls_table(&calls))
