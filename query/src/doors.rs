@@ -111,7 +111,7 @@ impl Doors {
                                 "{} with tls.key_file {} is not a usable certificate and key: {}",
                                 cert_file.display(),
                                 key_file.display(),
-                                error_chain(&e)
+                                format!("{:#}", anyhow::Error::from(e))
                             ),
                         )
                     })?;
@@ -156,17 +156,6 @@ fn read_secret(key: &str, path: &Path) -> Result<String, ConfigError> {
         return Err(invalid(key, format!("{} is empty", path.display())));
     }
     Ok(text)
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

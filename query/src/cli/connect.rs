@@ -52,7 +52,7 @@ pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
             "cannot reach the query service at {}: {} (is `plumbline run` or `plumbline query run` up? \
              does it serve TLS — then use https:// — or not?)",
             cli.addr,
-            chain(&e)
+            format!("{:#}", anyhow::Error::from(e))
         )
     })?;
     Ok(QueryServiceClient::with_interceptor(channel, bearer))
@@ -77,18 +77,6 @@ fn token(file: Option<&Path>) -> anyhow::Result<Option<MetadataValue<Ascii>>> {
         .parse()
         .map_err(|_| anyhow::anyhow!("the token must be visible ASCII without spaces (it travels in a header)"))?;
     Ok(Some(value))
-}
-
-/// An error with its causes, which tonic's transport errors keep there.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
