@@ -24,13 +24,7 @@ fn start() -> Bed {
     let scripts = clients::agents_dir().join("scripts");
     let fixture = Fixture::in_process_with(Options { scripts_dir: Some(scripts), ..Default::default() })
         .expect("the HTTPS fixture starts");
-    let config = "[capture.intent]\n\
-        [[capture.intent.endpoints]]\nprovider = \"openai\"\nhost = \"localhost\"\n\
-        path_prefix = \"/openai/v1/chat/completions\"\nformat = \"openai_chat\"\n\
-        [[capture.intent.agents]]\nagent = \"scripted\"\npriority = 10\nfield = \"COMMAND_LINE\"\n\
-        pattern = 'agent\\.py'\n\
-        [pipeline.sessions]\nsettle_ms = 1000\nwindow_ms = 30000\negress_allow = [\"pypi.org\"]\n";
-    let plumbline = Embedded::start(config);
+    let plumbline = Embedded::start(SCRIPTED_AGENTS);
     Bed { plumbline, fixture, work: tempfile::tempdir().unwrap() }
 }
 

@@ -22,6 +22,16 @@ use serde_json::Value;
 /// machines are shared; nothing here measures speed.
 pub const PATIENCE: Duration = Duration::from_secs(180);
 
+/// `plumbline run`'s configuration for the scripted agents (`agents/agent.py`)
+/// calling the in-process LLM fixture: its endpoint, the rule naming them
+/// `scripted`, and sessions settled within a second.
+pub const SCRIPTED_AGENTS: &str = "[capture.intent]\n\
+    [[capture.intent.endpoints]]\nprovider = \"openai\"\nhost = \"localhost\"\n\
+    path_prefix = \"/openai/v1/chat/completions\"\nformat = \"openai_chat\"\n\
+    [[capture.intent.agents]]\nagent = \"scripted\"\npriority = 10\nfield = \"COMMAND_LINE\"\n\
+    pattern = 'agent\\.py'\n\
+    [pipeline.sessions]\nsettle_ms = 1000\nwindow_ms = 30000\negress_allow = [\"pypi.org\"]\n";
+
 pub fn kafka_brokers() -> String {
     std::env::var("PLUMBLINE_TEST_KAFKA")
         .expect("PLUMBLINE_TEST_KAFKA is not set: run the tests with scripts/test.sh, which starts a broker")
