@@ -105,13 +105,13 @@ impl Doors {
                 tonic::transport::Server::builder()
                     .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
                     .map_err(|e| {
+                        let cause = anyhow::Error::from(e);
                         invalid(
                             "tls.cert_file",
                             format!(
-                                "{} with tls.key_file {} is not a usable certificate and key: {}",
+                                "{} with tls.key_file {} is not a usable certificate and key: {cause:#}",
                                 cert_file.display(),
                                 key_file.display(),
-                                format!("{:#}", anyhow::Error::from(e))
                             ),
                         )
                     })?;

@@ -48,11 +48,11 @@ pub async fn connect(cli: &Cli) -> anyhow::Result<Client> {
         (None, false) => {}
     }
     let channel = endpoint.connect().await.map_err(|e| {
+        let cause = anyhow::Error::from(e);
         anyhow::anyhow!(
-            "cannot reach the query service at {}: {} (is `plumbline run` or `plumbline query run` up? \
+            "cannot reach the query service at {}: {cause:#} (is `plumbline run` or `plumbline query run` up? \
              does it serve TLS — then use https:// — or not?)",
             cli.addr,
-            format!("{:#}", anyhow::Error::from(e))
         )
     })?;
     Ok(QueryServiceClient::with_interceptor(channel, bearer))
