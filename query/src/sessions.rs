@@ -151,28 +151,46 @@ pub async fn why(store: &dyn StoreRead, request: &WhyRequest) -> Result<Vec<WhyC
             graphs.insert(effect.session.clone(), (nodes.into_iter().map(|n| (n.node, n)).collect(), edges));
         }
         let (nodes, edges) = &graphs[&effect.session];
-        let (mut causes, mut links) = (Vec::new(), Vec::new());
-        let mut seen = HashSet::from([effect.node]);
-        let mut current = effect.node;
-        while causes.len() < MAX_CHAIN {
-            // A tool call that named it is the better cause than a call it
-            // merely followed.
-            let Some(link) = edges
-                .iter()
-                .filter(|e| e.to_node == current && e.relation != "reported" && e.relation != "sent_in")
-                .min_by_key(|e| if e.relation == "caused" { 0 } else { 1 })
-            else {
-                break;
-            };
-            if !seen.insert(link.from_node) {
-                break;
-            }
-            let Some(cause) = nodes.get(&link.from_node) else { break };
-            causes.push(node(cause.clone()));
-            links.push(edge(link.clone()));
-            current = link.from_node;
-        }
+        let chain =
+            cause_chain(effect.node, edges, |e| (e.from_node, e.to_node, &e.relation), |n| nodes.contains_key(&n));
+        let causes = chain.iter().map(|link| node(nodes[&link.from_node].clone())).collect();
+        let links = chain.into_iter().map(|link| edge(link.clone())).collect();
         chains.push(WhyChain { agent: effect.agent.clone(), effect: Some(node(effect)), causes, edges: links });
     }
     Ok(chains)
+}
+
+/// The chain of causes behind `node`, nearest first: the edge reaching it
+/// from a tool call that named it ("caused") before one it merely followed,
+/// reports and results sent back left aside, each cause a node `known`
+/// holds; at most [`MAX_CHAIN`] links, and never round a loop. `link` gives
+/// an edge's (from, to, relation), so store rows and API views share it.
+pub(crate) fn cause_chain<E>(
+    node: u64,
+    edges: &[E],
+    link: impl Fn(&E) -> (u64, u64, &str),
+    known: impl Fn(u64) -> bool,
+) -> Vec<&E> {
+    let mut chain = Vec::new();
+    let mut seen = HashSet::from([node]);
+    let mut current = node;
+    while chain.len() < MAX_CHAIN {
+        let Some(edge) = edges
+            .iter()
+            .filter(|e| {
+                let (_, to, relation) = link(e);
+                to == current && relation != "reported" && relation != "sent_in"
+            })
+            .min_by_key(|e| if link(e).2 == "caused" { 0 } else { 1 })
+        else {
+            break;
+        };
+        let from = link(edge).0;
+        if !seen.insert(from) || !known(from) {
+            break;
+        }
+        chain.push(edge);
+        current = from;
+    }
+    chain
 }

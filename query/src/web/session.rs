@@ -377,24 +377,7 @@ fn detail_title(kind: &str) -> (&'static str, &'static str) {
 /// it, a "caused" one before a "followed" one, reports and results sent
 /// back left aside (as `plumb why` follows them).
 pub fn causes(node: u64, edges: &[SessionEdgeView]) -> Vec<&SessionEdgeView> {
-    let mut chain = Vec::new();
-    let mut seen = HashSet::from([node]);
-    let mut current = node;
-    while chain.len() < 16 {
-        let Some(link) = edges
-            .iter()
-            .filter(|e| e.to_node == current && e.relation != "reported" && e.relation != "sent_in")
-            .min_by_key(|e| if e.relation == "caused" { 0 } else { 1 })
-        else {
-            break;
-        };
-        if !seen.insert(link.from_node) {
-            break;
-        }
-        chain.push(link);
-        current = link.from_node;
-    }
-    chain
+    crate::sessions::cause_chain(node, edges, |e| (e.from_node, e.to_node, &e.relation), |_| true)
 }
 
 fn node_detail(id: &str, n: &SessionNodeView, nodes: &[SessionNodeView], edges: &[SessionEdgeView]) -> Markup {
